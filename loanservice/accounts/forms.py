@@ -1,0 +1,40 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from .models import Role
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Length(max=254)],
+                       render_kw={"autocomplete": "username", "autofocus": True})
+    password = PasswordField("Password", validators=[DataRequired(), Length(max=200)],
+                             render_kw={"autocomplete": "current-password"})
+    remember = BooleanField("Keep me signed in on this device")
+    submit = SubmitField("Sign in")
+
+
+ROLE_CHOICES = [(role.value, role.label) for role in Role]
+
+
+class UserForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    role = SelectField("Role", choices=ROLE_CHOICES)
+    school_id = SelectField("School (school users only)", coerce=int, validate_choice=False)
+    password = PasswordField(
+        "Password", validators=[Optional(), Length(min=10, max=200)],
+        render_kw={"autocomplete": "new-password"},
+        description="At least 10 characters. Leave empty to keep the current password.",
+    )
+    active = BooleanField("Can sign in", default=True)
+    submit = SubmitField("Save")
+
+
+class SchoolForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    urn = StringField("URN", validators=[Optional(), Length(min=6, max=8)],
+                      description="The school's Unique Reference Number, if known.")
+    contact_name = StringField("Music lead", validators=[Optional(), Length(max=200)])
+    contact_email = EmailField("Contact email", validators=[Optional(), Email(check_deliverability=False)])
+    submit = SubmitField("Save")

@@ -1,0 +1,169 @@
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlalchemy import select
+
+from ..errors import LoanServiceError
+from ..web import field_error as _field_error
+from ..extensions import db, limiter, login_manager
+from ..schools.models import School
+from . import bp
+from .forms import LoginForm, SchoolForm, UserForm
+from .models import Role, User
+from .permissions import admin_required
+from .services import authenticate, create_user, list_users, update_user
+
+login_manager.login_view = "accounts.login"
+login_manager.login_message = "Please sign in to see that page."
+login_manager.login_message_category = "info"
+login_manager.session_protection = "strong"
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only follow a ``next`` that stays on this site."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("home.index"))
+    form = LoginForm()
+    status = 200
+    if form.validate_on_submit():
+        user = authenticate(db.session, form.email.data, form.password.data)
+        if user is not None:
+            db.session.commit()
+            login_user(user, remember=form.remember.data)
+            return redirect(_safe_next(request.args.get("next")) or url_for("home.index"))
+        form.password.errors.append("That email and password do not match an active account.")
+        status = 401
+    elif form.is_submitted():
+        status = 422
+    return render_template("accounts/login.html", form=form), status
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    flash("You are signed out.", "info")
+    return redirect(url_for("accounts.login"))
+
+
+# ------------------------------------------------------------------ admin
+
+admin_bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _school_choices():
+    schools = db.session.scalars(select(School).order_by(School.name))
+    return [(0, "(none)")] + [(s.id, s.name) for s in schools]
+
+
+@admin_bp.get("/users")
+@admin_required
+def users():
+    q = request.args.get("q", "")
+    role = request.args.get("role", "")
+    page = db.paginate(list_users(db.session, [role] if role in list(Role) else None, q),
+                       per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return render_template("admin/users.html", page=page, q=q, role=role, roles=list(Role))
+
+
+@admin_bp.route("/users/new", methods=["GET", "POST"])
+@admin_required
+def new_user():
+    form = UserForm()
+    form.school_id.choices = _school_choices()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = create_user(
+                db.session, current_user, email=form.email.data, name=form.name.data,
+                role=form.role.data, password=form.password.data or "", school_id=form.school_id.data or None,
+            )
+        except LoanServiceError as error:
+            db.session.rollback()
+            _field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(f"Account created for {user.email}.", "success")
+            return redirect(url_for("admin.users"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/user_form.html", form=form, user=None), status
+
+
+@admin_bp.route("/users/<int:user_id>", methods=["GET", "POST"])
+@admin_required
+def edit_user(user_id: int):
+    user = db.get_or_404(User, user_id)
+    form = UserForm(obj=user)
+    form.school_id.choices = _school_choices()
+    del form.email
+    status = 200
+    if request.method == "GET":
+        form.school_id.data = user.school_id or 0
+    if form.validate_on_submit():
+        try:
+            update_user(
+                db.session, current_user, user, name=form.name.data, role=form.role.data,
+                school_id=form.school_id.data or None, active=form.active.data,
+                password=form.password.data or "",
+            )
+        except LoanServiceError as error:
+            db.session.rollback()
+            _field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(f"Saved {user.email}.", "success")
+            return redirect(url_for("admin.users"))
+    elif form.is_submitted():
+        status = 422
+    return render_template("admin/user_form.html", form=form, user=user), status
+
+
+@admin_bp.get("/schools")
+@admin_required
+def schools():
+    rows = db.session.scalars(select(School).order_by(School.name)).all()
+    return render_template("admin/schools.html", schools=rows, form=SchoolForm())
+
+
+@admin_bp.post("/schools")
+@admin_required
+def add_school():
+    form = SchoolForm()
+    if form.validate_on_submit():
+        name = form.name.data.strip()
+        urn = (form.urn.data or "").strip() or None
+        clash = db.session.scalar(select(School).where((School.name == name) | (School.urn == urn)))
+        if clash is None:
+            school = School(name=name, urn=urn, contact_name=form.contact_name.data or "",
+                            contact_email=form.contact_email.data or "")
+            db.session.add(school)
+            db.session.flush()
+            from ..audit.services import record
+
+            record(db.session, current_user, "school.added", school, f"Added school {name}")
+            db.session.commit()
+            flash(f"Added {name}.", "success")
+            return redirect(url_for("admin.schools"))
+        form.name.errors.append("A school with that name or URN already exists.")
+    rows = db.session.scalars(select(School).order_by(School.name)).all()
+    return render_template("admin/schools.html", schools=rows, form=form), 422

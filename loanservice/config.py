@@ -1,0 +1,61 @@
+"""Configuration: everything comes from environment variables, with safe defaults."""
+import os
+
+
+def _env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    # None means "a SQLite file in the instance folder"; the factory fills it in.
+    SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
+    # None means "generated once and kept in the instance folder".
+    SECRET_KEY = os.environ.get("SECRET_KEY")
+    PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+
+    HUB_NAME = os.environ.get("HUB_NAME", "Demo Music Hub")
+    HUB_CONTACT = os.environ.get(
+        "HUB_CONTACT", "Instrument Store, 1 Music Lane - 01234 567890 - store@hub.example"
+    )
+    ASSET_TAG_PREFIX = os.environ.get("ASSET_TAG_PREFIX", "MIX")
+    ASSET_TAG_DIGITS = int(os.environ.get("ASSET_TAG_DIGITS", "6"))
+    PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "50"))
+
+    MAIL_SERVER = os.environ.get("MAIL_SERVER")
+    MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
+    MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
+    MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "loans@hub.example")
+
+    REDIS_URL = os.environ.get("REDIS_URL")
+    RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+
+    # Cookies: Secure whenever the public address is https (set it explicitly behind a proxy).
+    SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PUBLIC_BASE_URL.startswith("https"))
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    REMEMBER_COOKIE_SECURE = SESSION_COOKIE_SECURE
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 60 * 60 * 10  # a store shift
+    # Store staff keep a page open all day: the token lives as long as the session.
+    WTF_CSRF_TIME_LIMIT = None
+
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+
+class TestConfig(Config):
+    TESTING = True
+    SECRET_KEY = "test-secret-key-not-for-production"
+    WTF_CSRF_ENABLED = False
+    RATELIMIT_STORAGE_URI = "memory://"
+    PUBLIC_BASE_URL = "http://hub.test"
+    SESSION_COOKIE_SECURE = False
+    REMEMBER_COOKIE_SECURE = False
+    PAGE_SIZE = 20

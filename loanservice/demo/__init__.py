@@ -1,0 +1,1 @@
+"""Demo data: a realistic small hub for trying the service and for benchmarks."""

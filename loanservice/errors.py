@@ -1,0 +1,90 @@
+"""Domain errors and the handlers that turn them into pages people can read."""
+from flask import Flask, render_template
+from flask_wtf.csrf import CSRFError
+
+
+class LoanServiceError(Exception):
+    """A rule of the domain was broken; the message is meant for people."""
+
+    status_code = 409
+
+    def __init__(self, message: str, *, field: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(LoanServiceError):
+    status_code = 404
+
+
+class InvalidInput(LoanServiceError):
+    status_code = 422
+
+
+class NotAllowed(LoanServiceError):
+    status_code = 403
+
+
+def register_error_handlers(app: Flask) -> None:
+    def page(status: int, title: str, message: str):
+        return render_template("errors/error.html", status=status, title=title, message=message), status
+
+    @app.errorhandler(400)
+    def bad_request(error):
+        return page(400, "Bad request", getattr(error, "description", "") or "The request was not understood.")
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return page(
+            400,
+            "This form has expired",
+            "The page was open too long or came from elsewhere. Go back, reload it and try again.",
+        )
+
+    @app.errorhandler(403)
+    def forbidden(error):
+        return page(
+            403,
+            "You do not have access to this page",
+            "Your account cannot open this page. If you need it, ask a hub manager to change your role.",
+        )
+
+    @app.errorhandler(404)
+    def not_found(error):
+        description = getattr(error, "description", None)
+        if not description or description.startswith("The requested URL"):
+            description = "There is nothing at this address. Check the link, or search from the menu."
+        return page(404, "Not found", description)
+
+    @app.errorhandler(405)
+    def method_not_allowed(error):
+        return page(405, "Not allowed", "That action cannot be done this way.")
+
+    @app.errorhandler(413)
+    def too_large(error):
+        return page(413, "File too large", "The file is larger than this service accepts.")
+
+    @app.errorhandler(429)
+    def too_many(error):
+        return page(
+            429,
+            "Too many attempts",
+            "Too many attempts in a short time. Wait a minute and try again.",
+        )
+
+    @app.errorhandler(LoanServiceError)
+    def domain_error(error: LoanServiceError):
+        # A service refused a change that a view did not catch itself.
+        from .extensions import db
+
+        db.session.rollback()
+        return page(error.status_code, "That could not be done", error.message)
+
+    @app.errorhandler(500)
+    def server_error(error):
+        return page(
+            500,
+            "Something went wrong",
+            "The change was not saved. Try again; if it keeps happening, tell the hub office.",
+        )

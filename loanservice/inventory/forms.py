@@ -1,0 +1,123 @@
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+
+from .models import CONDITION_GRADES, CheckReason, Family
+
+GRADE_CHOICES = [(grade, f"{grade} {label}") for grade, label in CONDITION_GRADES.items()]
+MONEY = dict(places=2, validators=[Optional(), NumberRange(min=0, message="Cannot be negative.")])
+
+
+def _grade_field(label="Condition"):
+    return RadioField(label, choices=GRADE_CHOICES, coerce=int,
+                      validators=[InputRequired(message="Choose a condition grade.")])
+
+
+class InstrumentForm(FlaskForm):
+    asset_tag = StringField(
+        "Asset tag", validators=[Optional(), Length(max=32)],
+        description="Leave empty to issue the next tag automatically.",
+        render_kw={"autocapitalize": "characters", "spellcheck": "false"},
+    )
+    type_id = SelectField("Instrument type", coerce=int, validators=[DataRequired(message="Choose a type.")])
+    size = SelectField("Size", validate_choice=False,
+                       description="Only the sizes this type comes in are accepted.")
+    make = StringField("Make", validators=[Optional(), Length(max=100)])
+    model = StringField("Model", validators=[Optional(), Length(max=100)])
+    serial_number = StringField("Serial number", validators=[Optional(), Length(max=100)])
+    accessories = StringField("Accessories", validators=[Optional(), Length(max=300)],
+                              description="Comma-separated, e.g. case, bow, rosin.")
+    location = StringField("Location", default="Store", validators=[DataRequired(), Length(max=120)],
+                           description="Store and shelf, e.g. Store / Shelf B3.")
+    condition_grade = _grade_field("Condition at intake")
+    purchased_on = DateField("Purchase date", validators=[Optional()])
+    purchase_cost = DecimalField("Purchase cost (£)", **MONEY)
+    funding_source = StringField("Funding source", validators=[Optional(), Length(max=100)],
+                                 description="e.g. DfE capital grant 2024.")
+    replacement_value = DecimalField("Replacement value (£)", **MONEY)
+    send_adapted = BooleanField("SEND-adapted")
+    pat_due_on = DateField("PAT test due", validators=[Optional()],
+                           description="For electric instruments.")
+    notes = TextAreaField("Notes", validators=[Optional(), Length(max=5000)])
+    submit = SubmitField("Save instrument")
+
+
+class ConditionForm(FlaskForm):
+    grade = _grade_field()
+    reason = SelectField(
+        "Why", default=CheckReason.INSPECTION.value,
+        choices=[(r.value, r.label) for r in (CheckReason.INSPECTION, CheckReason.INTAKE)],
+    )
+    note = TextAreaField("Note", validators=[Optional(), Length(max=2000)],
+                         description="What you saw: scratches, missing parts, damage.")
+    submit = SubmitField("Record condition")
+
+
+class RepairForm(FlaskForm):
+    repairer = StringField("Repairer", validators=[DataRequired(), Length(max=200)])
+    fault = TextAreaField("Fault", validators=[Optional(), Length(max=2000)])
+    sent_on = DateField("Date sent", validators=[DataRequired()])
+    expected_back_on = DateField("Expected back", validators=[Optional()])
+    expected_cost = DecimalField("Expected cost (£)", **MONEY)
+    submit = SubmitField("Send to repair")
+
+
+class RepairReturnForm(FlaskForm):
+    returned_on = DateField("Date back", validators=[DataRequired()])
+    actual_cost = DecimalField("Actual cost (£)", **MONEY)
+    work_done = TextAreaField("Work done", validators=[Optional(), Length(max=2000)])
+    grade = _grade_field("Condition now")
+    submit = SubmitField("Back from repair")
+
+
+class WriteOffForm(FlaskForm):
+    reason = TextAreaField("Reason", validators=[DataRequired(message="Give the reason."), Length(max=300)])
+    confirm = BooleanField("I understand this instrument can no longer be lent or repaired",
+                           validators=[DataRequired(message="Tick to confirm the write-off.")])
+    submit = SubmitField("Write off")
+
+
+class MissingForm(FlaskForm):
+    note = TextAreaField("Note", validators=[Optional(), Length(max=300)],
+                         description="Where it was last seen.")
+    submit = SubmitField("Mark missing")
+
+
+class FoundForm(FlaskForm):
+    grade = _grade_field("Condition now")
+    note = TextAreaField("Note", validators=[Optional(), Length(max=300)])
+    submit = SubmitField("Mark found")
+
+
+class ImportForm(FlaskForm):
+    file = FileField("CSV file", validators=[
+        FileRequired(message="Choose a CSV file."),
+        FileAllowed(["csv", "txt"], "Upload a .csv file."),
+    ])
+    submit = SubmitField("Check the file")
+
+
+class ImportConfirmForm(FlaskForm):
+    csv_text = HiddenField(validators=[DataRequired()])
+    submit = SubmitField("Import")
+
+
+class TypeForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    family = SelectField("Family", choices=[(f.value, f.label) for f in Family])
+    sizes = StringField("Sizes", validators=[Optional(), Length(max=300)],
+                        description='Smallest first, comma-separated, e.g. 1/4, 1/2, 3/4, 4/4. Empty for one size.')
+    hire_band = StringField("Hire band", default="A", validators=[DataRequired(), Length(max=8)])
+    default_accessories = StringField("Usual accessories", validators=[Optional(), Length(max=300)])
+    submit = SubmitField("Save type")

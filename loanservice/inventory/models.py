@@ -1,0 +1,220 @@
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import User
+from ..extensions import db
+from ..timeutil import utcnow
+
+
+class Family(enum.StrEnum):
+    STRINGS = "strings"
+    WOODWIND = "woodwind"
+    BRASS = "brass"
+    PERCUSSION = "percussion"
+    KEYBOARD = "keyboard"
+    ELECTRIC = "electric"
+    ADAPTIVE = "adaptive"
+
+    @property
+    def label(self) -> str:
+        return "Adaptive / SEND" if self is Family.ADAPTIVE else self.value.capitalize()
+
+
+class InstrumentStatus(enum.StrEnum):
+    AVAILABLE = "available"
+    RESERVED = "reserved"
+    ON_LOAN = "on_loan"
+    IN_REPAIR = "in_repair"
+    MISSING = "missing"
+    WRITTEN_OFF = "written_off"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
+
+
+class CheckReason(enum.StrEnum):
+    INTAKE = "intake"
+    ISSUE = "issue"
+    RETURN = "return"
+    INSPECTION = "inspection"
+    REPAIR = "repair"
+
+    @property
+    def label(self) -> str:
+        return {"repair": "Back from repair"}.get(self.value, self.value.capitalize())
+
+
+# The fixed condition scale, shown everywhere the grade is.
+CONDITION_GRADES = {
+    1: "Excellent",
+    2: "Good",
+    3: "Fair",
+    4: "Poor",
+    5: "Unusable",
+}
+
+
+def _values(enum_cls) -> str:
+    return ", ".join(f"'{member.value}'" for member in enum_cls)
+
+
+class InstrumentType(db.Model):
+    __tablename__ = "instrument_type"
+    __table_args__ = (
+        CheckConstraint(f"family IN ({_values(Family)})", name="family_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    family: Mapped[str] = mapped_column(String(16))
+    # The sizes it comes in, smallest first, e.g. ["1/16", ..., "4/4"]; empty for one size.
+    sizes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    hire_band: Mapped[str] = mapped_column(String(8), default="A")
+    default_accessories: Mapped[str] = mapped_column(String(300), default="")
+
+    @property
+    def family_enum(self) -> Family:
+        return Family(self.family)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AssetTagCounter(db.Model):
+    """The last number issued for a tag prefix; its row lock serialises tag generation."""
+
+    __tablename__ = "asset_tag_counter"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)
+    last_value: Mapped[int] = mapped_column(default=0)
+
+
+class Instrument(db.Model):
+    __tablename__ = "instrument"
+    __table_args__ = (
+        CheckConstraint(f"status IN ({_values(InstrumentStatus)})", name="status_known"),
+        CheckConstraint("condition_grade BETWEEN 1 AND 5", name="condition_grade_range"),
+        CheckConstraint("purchase_cost IS NULL OR purchase_cost >= 0", name="purchase_cost_positive"),
+        CheckConstraint(
+            "replacement_value IS NULL OR replacement_value >= 0", name="replacement_value_positive"
+        ),
+        CheckConstraint(
+            "status <> 'written_off' OR status_reason <> ''", name="write_off_has_reason"
+        ),
+        Index("ix_instrument_type_size", "type_id", "size"),
+        Index("ix_instrument_status_tag", "status", "asset_tag"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    asset_tag: Mapped[str] = mapped_column(String(32), unique=True)
+    type_id: Mapped[int] = mapped_column(ForeignKey("instrument_type.id"))
+    size: Mapped[str] = mapped_column(String(16), default="")
+    make: Mapped[str] = mapped_column(String(100), default="", index=True)
+    model: Mapped[str] = mapped_column(String(100), default="")
+    serial_number: Mapped[str] = mapped_column(String(100), default="", index=True)
+    accessories: Mapped[str] = mapped_column(String(300), default="")
+    location: Mapped[str] = mapped_column(String(120), default="Store", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=InstrumentStatus.AVAILABLE)
+    status_reason: Mapped[str] = mapped_column(String(300), default="")
+    condition_grade: Mapped[int] = mapped_column(default=2, index=True)
+    purchased_on: Mapped[date | None]
+    purchase_cost: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    funding_source: Mapped[str] = mapped_column(String(100), default="")
+    replacement_value: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    send_adapted: Mapped[bool] = mapped_column(default=False)
+    pat_due_on: Mapped[date | None]
+    notes: Mapped[str] = mapped_column(Text, default="")
+    labelled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    type: Mapped[InstrumentType] = relationship(lazy="joined", innerjoin=True)
+
+    @property
+    def status_enum(self) -> InstrumentStatus:
+        return InstrumentStatus(self.status)
+
+    @property
+    def condition_label(self) -> str:
+        return CONDITION_GRADES[self.condition_grade]
+
+    @property
+    def accessory_list(self) -> list[str]:
+        return [item.strip() for item in self.accessories.split(",") if item.strip()]
+
+    @property
+    def description(self) -> str:
+        return f"{self.type.name} {self.size}".strip()
+
+    def __str__(self) -> str:
+        return f"{self.asset_tag} ({self.description})"
+
+
+class ConditionCheck(db.Model):
+    __tablename__ = "condition_check"
+    __table_args__ = (
+        CheckConstraint("grade BETWEEN 1 AND 5", name="grade_range"),
+        CheckConstraint(f"reason IN ({_values(CheckReason)})", name="reason_known"),
+        Index("ix_condition_check_instrument_at", "instrument_id", "checked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"))
+    grade: Mapped[int]
+    reason: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(Text, default="")
+    checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    checked_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    checked_by: Mapped[User | None] = relationship()
+
+    @property
+    def grade_label(self) -> str:
+        return CONDITION_GRADES[self.grade]
+
+    @property
+    def reason_enum(self) -> CheckReason:
+        return CheckReason(self.reason)
+
+
+class Repair(db.Model):
+    __tablename__ = "repair"
+    __table_args__ = (
+        CheckConstraint("expected_cost IS NULL OR expected_cost >= 0", name="expected_cost_positive"),
+        CheckConstraint("actual_cost IS NULL OR actual_cost >= 0", name="actual_cost_positive"),
+        CheckConstraint("returned_on IS NULL OR returned_on >= sent_on", name="returned_after_sent"),
+        # At most one open repair per instrument, whatever the concurrency.
+        Index(
+            "uq_repair_open_per_instrument",
+            "instrument_id",
+            unique=True,
+            sqlite_where=db.text("returned_on IS NULL"),
+            postgresql_where=db.text("returned_on IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"), index=True)
+    repairer: Mapped[str] = mapped_column(String(200))
+    fault: Mapped[str] = mapped_column(Text, default="")
+    sent_on: Mapped[date]
+    expected_back_on: Mapped[date | None]
+    expected_cost: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    returned_on: Mapped[date | None]
+    actual_cost: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    work_done: Mapped[str] = mapped_column(Text, default="")
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    instrument: Mapped[Instrument] = relationship()
+    sent_by: Mapped[User | None] = relationship(foreign_keys=[sent_by_id])
+    returned_by: Mapped[User | None] = relationship(foreign_keys=[returned_by_id])
+
+    @property
+    def is_open(self) -> bool:
+        return self.returned_on is None

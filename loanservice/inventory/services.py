@@ -1,0 +1,493 @@
+"""The inventory domain: instruments, their status lifecycle, condition and repairs.
+
+Every function takes the session first, changes state, flushes and returns; the caller
+(view, CLI command, later the API) owns the transaction.
+"""
+import re
+from dataclasses import dataclass, field, fields
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, contains_eager
+
+from ..audit.services import record
+from ..errors import InvalidInput, LoanServiceError, NotFound
+from ..timeutil import today
+from .models import (
+    CONDITION_GRADES,
+    AssetTagCounter,
+    CheckReason,
+    ConditionCheck,
+    Instrument,
+    InstrumentStatus,
+    InstrumentType,
+    Repair,
+)
+
+S = InstrumentStatus
+
+# Which status may follow which. Loans and reservations move instruments through the
+# same table, so one rule holds for every way in.
+TRANSITIONS: dict[InstrumentStatus, set[InstrumentStatus]] = {
+    S.AVAILABLE: {S.RESERVED, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
+    S.RESERVED: {S.AVAILABLE, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
+    S.ON_LOAN: {S.AVAILABLE, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
+    S.IN_REPAIR: {S.AVAILABLE, S.MISSING, S.WRITTEN_OFF},
+    S.MISSING: {S.AVAILABLE, S.WRITTEN_OFF},
+    S.WRITTEN_OFF: set(),
+}
+
+TAG_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
+
+
+class DuplicateTag(LoanServiceError):
+    status_code = 409
+
+
+class InvalidTransition(LoanServiceError):
+    status_code = 409
+
+
+@dataclass
+class InstrumentDetails:
+    """What a person can set on an instrument (the status is moved by services only)."""
+
+    type_id: int
+    size: str = ""
+    make: str = ""
+    model: str = ""
+    serial_number: str = ""
+    accessories: str = ""
+    location: str = "Store"
+    purchased_on: date | None = None
+    purchase_cost: Decimal | None = None
+    funding_source: str = ""
+    replacement_value: Decimal | None = None
+    send_adapted: bool = False
+    pat_due_on: date | None = None
+    notes: str = ""
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def of(cls, instrument: Instrument) -> "InstrumentDetails":
+        return cls(**{name: getattr(instrument, name) for name in cls.field_names()})
+
+
+# ---------------------------------------------------------------- look-ups
+
+
+def normalise_tag(raw: str) -> str:
+    """Upper-case a tag and drop stray spaces, as a scanner or a person may type it."""
+    return "".join((raw or "").split()).upper()
+
+
+def get_instrument(session: Session, tag: str, *, for_update: bool = False) -> Instrument:
+    """Return the instrument with this asset tag, or raise NotFound with a clear message."""
+    tag = normalise_tag(tag)
+    query = select(Instrument).where(Instrument.asset_tag == tag)
+    if for_update:
+        query = query.with_for_update()
+    instrument = session.scalars(query).first()
+    if instrument is None:
+        raise NotFound(f"Unknown tag: there is no instrument with asset tag {tag!r}.")
+    return instrument
+
+
+def list_types(session: Session) -> list[InstrumentType]:
+    return list(session.scalars(select(InstrumentType).order_by(InstrumentType.name)))
+
+
+def list_locations(session: Session) -> list[str]:
+    return list(session.scalars(select(Instrument.location).distinct().order_by(Instrument.location)))
+
+
+@dataclass
+class InstrumentFilters:
+    q: str = ""
+    type_id: int | None = None
+    size: str = ""
+    status: str = ""
+    location: str = ""
+    condition: int | None = None  # this grade or worse
+    sort: str = "tag"
+
+
+SORTS = {
+    "tag": (Instrument.asset_tag,),
+    "-tag": (Instrument.asset_tag.desc(),),
+    "type": (InstrumentType.name, Instrument.size, Instrument.asset_tag),
+    "status": (Instrument.status, Instrument.asset_tag),
+    "condition": (Instrument.condition_grade.desc(), Instrument.asset_tag),
+    "location": (Instrument.location, Instrument.asset_tag),
+    "updated": (Instrument.updated_at.desc(), Instrument.id.desc()),
+}
+
+
+def search_instruments_query(filters: InstrumentFilters):
+    """Build the select for the instrument list: search, filters and a stable order."""
+    query = select(Instrument).join(Instrument.type).options(contains_eager(Instrument.type))
+    q = filters.q.strip()
+    if q:
+        like = f"%{_escape_like(q)}%"
+        prefix = f"{_escape_like(normalise_tag(q))}%"
+        query = query.where(
+            or_(
+                Instrument.asset_tag.like(prefix, escape="\\"),
+                Instrument.serial_number.ilike(like, escape="\\"),
+                Instrument.make.ilike(like, escape="\\"),
+                Instrument.model.ilike(like, escape="\\"),
+            )
+        )
+    if filters.type_id:
+        query = query.where(Instrument.type_id == filters.type_id)
+    if filters.size:
+        query = query.where(Instrument.size == filters.size)
+    if filters.status:
+        query = query.where(Instrument.status == filters.status)
+    if filters.location:
+        query = query.where(Instrument.location == filters.location)
+    if filters.condition:
+        query = query.where(Instrument.condition_grade >= filters.condition)
+    return query.order_by(*SORTS.get(filters.sort, SORTS["tag"]))
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# ---------------------------------------------------------------- validation
+
+
+def _validate(session: Session, details: InstrumentDetails) -> InstrumentType:
+    instrument_type = session.get(InstrumentType, details.type_id) if details.type_id else None
+    if instrument_type is None:
+        raise InvalidInput("Unknown instrument type.", field="type_id")
+    if instrument_type.sizes:
+        if details.size not in instrument_type.sizes:
+            raise InvalidInput(
+                f"{instrument_type.name} comes in sizes {', '.join(instrument_type.sizes)}; "
+                f"{details.size or 'no size'!r} is not one of them.",
+                field="size",
+            )
+    elif details.size:
+        raise InvalidInput(f"{instrument_type.name} comes in one size only.", field="size")
+    for name in ("purchase_cost", "replacement_value"):
+        value = getattr(details, name)
+        if value is not None and value < 0:
+            raise InvalidInput(f"{name.replace('_', ' ').capitalize()} cannot be negative.", field=name)
+    if details.purchased_on and details.purchased_on > today():
+        raise InvalidInput("The purchase date is in the future.", field="purchased_on")
+    if not details.location.strip():
+        raise InvalidInput("Say where the instrument is.", field="location")
+    return instrument_type
+
+
+def _check_tag(session: Session, tag: str, *, exclude_id: int | None = None) -> str:
+    tag = normalise_tag(tag)
+    if not TAG_PATTERN.match(tag):
+        raise InvalidInput(
+            "An asset tag is up to 32 letters, digits and hyphens, starting with a letter or digit.",
+            field="asset_tag",
+        )
+    query = select(Instrument.id).where(Instrument.asset_tag == tag)
+    if exclude_id is not None:
+        query = query.where(Instrument.id != exclude_id)
+    if session.scalar(query) is not None:
+        raise DuplicateTag(f"Asset tag {tag} is already in use.", field="asset_tag")
+    return tag
+
+
+def next_asset_tag(session: Session, prefix: str, digits: int = 6) -> str:
+    """Issue the next free tag for ``prefix`` (e.g. MIX-000124), safe under concurrency."""
+    prefix = normalise_tag(prefix)
+    for _ in range(1000):
+        result = session.execute(
+            update(AssetTagCounter)
+            .where(AssetTagCounter.prefix == prefix)
+            .values(last_value=AssetTagCounter.last_value + 1)
+            .returning(AssetTagCounter.last_value)
+        ).scalar()
+        if result is None:
+            session.add(AssetTagCounter(prefix=prefix, last_value=0))
+            session.flush()
+            continue
+        tag = f"{prefix}-{result:0{digits}d}"
+        # A tag typed by hand may already hold this number: skip past it.
+        if session.scalar(select(Instrument.id).where(Instrument.asset_tag == tag)) is None:
+            return tag
+    raise LoanServiceError(f"No free asset tag found for prefix {prefix}.")
+
+
+# ---------------------------------------------------------------- changes
+
+
+def add_instrument(
+    session: Session,
+    actor,
+    details: InstrumentDetails,
+    *,
+    asset_tag: str = "",
+    condition_grade: int = 2,
+    condition_note: str = "",
+    tag_prefix: str = "MIX",
+) -> Instrument:
+    """Add an instrument to the inventory with its intake condition check."""
+    _validate(session, details)
+    _check_grade(condition_grade)
+    tag = _check_tag(session, asset_tag) if asset_tag.strip() else next_asset_tag(session, tag_prefix)
+    instrument = Instrument(asset_tag=tag, condition_grade=condition_grade, status=S.AVAILABLE)
+    for name in InstrumentDetails.field_names():
+        setattr(instrument, name, getattr(details, name))
+    session.add(instrument)
+    _flush_tag(session, tag)
+    session.add(
+        ConditionCheck(
+            instrument_id=instrument.id,
+            grade=condition_grade,
+            reason=CheckReason.INTAKE,
+            note=condition_note,
+            checked_by=actor,
+        )
+    )
+    record(session, actor, "instrument.added", instrument, f"Added {instrument.asset_tag}",
+           {"condition": condition_grade, **{k: v for k, v in vars(details).items() if v not in ("", None)}})
+    session.flush()
+    return instrument
+
+
+def update_instrument(
+    session: Session, actor, instrument: Instrument, details: InstrumentDetails, *, asset_tag: str | None = None
+) -> Instrument:
+    """Change an instrument's details; the audit trail keeps the old and new values."""
+    _validate(session, details)
+    changes = {}
+    if asset_tag is not None and normalise_tag(asset_tag) != instrument.asset_tag:
+        new_tag = _check_tag(session, asset_tag, exclude_id=instrument.id)
+        changes["asset_tag"] = [instrument.asset_tag, new_tag]
+        instrument.asset_tag = new_tag
+    for name in InstrumentDetails.field_names():
+        old, new = getattr(instrument, name), getattr(details, name)
+        if old != new:
+            changes[name] = [old, new]
+            setattr(instrument, name, new)
+    if not changes:
+        return instrument
+    _flush_tag(session, instrument.asset_tag)
+    record(session, actor, "instrument.edited", instrument,
+           "Changed " + ", ".join(k.replace("_", " ") for k in changes), changes)
+    session.flush()
+    return instrument
+
+
+def _flush_tag(session: Session, tag: str) -> None:
+    """Flush, turning a lost race for a tag into the same clear message as the check.
+
+    The caller rolls the transaction back on any LoanServiceError, as it must anyway.
+    """
+    try:
+        session.flush()
+    except IntegrityError as error:
+        if "asset_tag" in str(error.orig).lower():
+            raise DuplicateTag(f"Asset tag {tag} is already in use.", field="asset_tag") from error
+        raise
+
+
+def _check_grade(grade: int) -> None:
+    if grade not in CONDITION_GRADES:
+        raise InvalidInput("A condition grade is from 1 (excellent) to 5 (unusable).", field="grade")
+
+
+def change_status(
+    session: Session, actor, instrument: Instrument, new_status: InstrumentStatus, reason: str = ""
+) -> Instrument:
+    """Move an instrument to ``new_status`` if the lifecycle allows it."""
+    current = instrument.status_enum
+    if new_status not in TRANSITIONS[current]:
+        raise InvalidTransition(
+            f"{instrument.asset_tag} is {current.label.lower()}; it cannot become "
+            f"{new_status.label.lower()}."
+        )
+    instrument.status = new_status
+    instrument.status_reason = reason
+    record(session, actor, "instrument.status", instrument,
+           f"{current.label} → {new_status.label}" + (f": {reason}" if reason else ""),
+           {"status": [current, new_status], "reason": reason})
+    session.flush()
+    return instrument
+
+
+def record_condition(
+    session: Session, actor, instrument: Instrument, grade: int, reason: CheckReason, note: str = ""
+) -> ConditionCheck:
+    """Record a condition check and make its grade the instrument's current condition."""
+    _check_grade(grade)
+    check = ConditionCheck(instrument_id=instrument.id, grade=grade, reason=reason, note=note, checked_by=actor)
+    session.add(check)
+    old = instrument.condition_grade
+    instrument.condition_grade = grade
+    record(session, actor, "instrument.condition", instrument,
+           f"Condition {grade} ({CONDITION_GRADES[grade]}), {reason.label.lower()}",
+           {"condition_grade": [old, grade], "reason": reason, "note": note})
+    session.flush()
+    return check
+
+
+def open_repair(session: Session, instrument: Instrument) -> Repair | None:
+    return session.scalars(
+        select(Repair).where(Repair.instrument_id == instrument.id, Repair.returned_on.is_(None))
+    ).first()
+
+
+def send_to_repair(
+    session: Session,
+    actor,
+    instrument: Instrument,
+    *,
+    repairer: str,
+    fault: str = "",
+    sent_on: date | None = None,
+    expected_back_on: date | None = None,
+    expected_cost: Decimal | None = None,
+) -> Repair:
+    """Send an instrument to a repairer."""
+    sent_on = sent_on or today()
+    if not repairer.strip():
+        raise InvalidInput("Name the repairer.", field="repairer")
+    if expected_back_on and expected_back_on < sent_on:
+        raise InvalidInput("The expected return date is before the date sent.", field="expected_back_on")
+    if expected_cost is not None and expected_cost < 0:
+        raise InvalidInput("The expected cost cannot be negative.", field="expected_cost")
+    if open_repair(session, instrument) is not None:
+        raise InvalidTransition(f"{instrument.asset_tag} is already at a repairer.")
+    change_status(session, actor, instrument, S.IN_REPAIR, f"at {repairer}")
+    repair = Repair(
+        instrument_id=instrument.id,
+        repairer=repairer.strip(),
+        fault=fault,
+        sent_on=sent_on,
+        expected_back_on=expected_back_on,
+        expected_cost=expected_cost,
+        sent_by=actor,
+    )
+    session.add(repair)
+    session.flush()
+    record(session, actor, "repair.sent", repair, f"Sent to {repair.repairer}",
+           {"fault": fault, "expected_back_on": expected_back_on, "expected_cost": expected_cost},
+           instrument=instrument)
+    return repair
+
+
+def return_from_repair(
+    session: Session,
+    actor,
+    instrument: Instrument,
+    *,
+    grade: int,
+    returned_on: date | None = None,
+    actual_cost: Decimal | None = None,
+    work_done: str = "",
+) -> Repair:
+    """Take an instrument back from repair with a new condition check."""
+    repair = open_repair(session, instrument)
+    if repair is None:
+        raise InvalidTransition(f"{instrument.asset_tag} is not at a repairer.")
+    returned_on = returned_on or today()
+    if returned_on < repair.sent_on:
+        raise InvalidInput("The return date is before the date it was sent.", field="returned_on")
+    if returned_on > today():
+        raise InvalidInput("The return date is in the future.", field="returned_on")
+    if actual_cost is not None and actual_cost < 0:
+        raise InvalidInput("The cost cannot be negative.", field="actual_cost")
+    repair.returned_on = returned_on
+    repair.actual_cost = actual_cost
+    repair.work_done = work_done
+    repair.returned_by = actor
+    record(session, actor, "repair.returned", repair, f"Back from {repair.repairer}",
+           {"actual_cost": actual_cost, "work_done": work_done}, instrument=instrument)
+    record_condition(session, actor, instrument, grade, CheckReason.REPAIR, work_done)
+    change_status(session, actor, instrument, S.AVAILABLE)
+    return repair
+
+
+def write_off(session: Session, actor, instrument: Instrument, reason: str) -> Instrument:
+    """Write an instrument off for good; the reason is required and kept."""
+    if not reason.strip():
+        raise InvalidInput("Give the reason for writing it off.", field="reason")
+    repair = open_repair(session, instrument)
+    if repair is not None:
+        repair.returned_on = max(today(), repair.sent_on)
+        repair.work_done = (repair.work_done + " Written off while at the repairer.").strip()
+    return change_status(session, actor, instrument, S.WRITTEN_OFF, reason.strip())
+
+
+def mark_missing(session: Session, actor, instrument: Instrument, note: str = "") -> Instrument:
+    return change_status(session, actor, instrument, S.MISSING, note.strip())
+
+
+def mark_found(session: Session, actor, instrument: Instrument, grade: int, note: str = "") -> Instrument:
+    """A missing instrument turned up: check its condition and make it available again."""
+    if instrument.status_enum is not S.MISSING:
+        raise InvalidTransition(f"{instrument.asset_tag} is not missing.")
+    record_condition(session, actor, instrument, grade, CheckReason.INSPECTION, note or "Found")
+    return change_status(session, actor, instrument, S.AVAILABLE)
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    rows = session.execute(select(Instrument.status, func.count()).group_by(Instrument.status))
+    return {status: count for status, count in rows}
+
+
+# ---------------------------------------------------------------- types
+
+
+@dataclass
+class TypeDetails:
+    name: str
+    family: str
+    sizes: list[str] = field(default_factory=list)
+    hire_band: str = "A"
+    default_accessories: str = ""
+
+
+def save_type(session: Session, actor, details: TypeDetails, instrument_type: InstrumentType | None = None):
+    """Add or change an instrument type; sizes in use cannot be removed."""
+    name = details.name.strip()
+    if not name:
+        raise InvalidInput("Give the type a name.", field="name")
+    clash = session.scalar(
+        select(InstrumentType.id).where(func.lower(InstrumentType.name) == name.lower())
+    )
+    if clash is not None and (instrument_type is None or clash != instrument_type.id):
+        raise InvalidInput(f"There is already a type called {name}.", field="name")
+    sizes = [s.strip() for s in details.sizes if s.strip()]
+    if len(set(sizes)) != len(sizes):
+        raise InvalidInput("A size is listed twice.", field="sizes")
+    if instrument_type is not None:
+        used = set(session.scalars(
+            select(Instrument.size).where(Instrument.type_id == instrument_type.id).distinct()
+        ))
+        dropped = used - set(sizes or [""])
+        if dropped:
+            shown = ", ".join(sorted(size or "no size" for size in dropped))
+            raise InvalidInput(f"Instruments of size {shown} exist; keep that size.", field="sizes")
+    is_new = instrument_type is None
+    if is_new:
+        instrument_type = InstrumentType()
+        session.add(instrument_type)
+    before = {k: getattr(instrument_type, k, None) for k in ("name", "family", "sizes", "hire_band")}
+    instrument_type.name = name
+    instrument_type.family = details.family
+    instrument_type.sizes = sizes
+    instrument_type.hire_band = details.hire_band.strip().upper() or "A"
+    instrument_type.default_accessories = details.default_accessories.strip()
+    session.flush()
+    after = {k: getattr(instrument_type, k) for k in before}
+    record(session, actor, "type.added" if is_new else "type.edited", instrument_type,
+           f"{'Added' if is_new else 'Changed'} type {name}",
+           {k: [before[k], after[k]] for k in before if before[k] != after[k]})
+    return instrument_type

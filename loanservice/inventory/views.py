@@ -1,0 +1,355 @@
+"""Staff pages for the inventory. Thin: load, validate, call a service, commit, redirect."""
+from flask import Response, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..accounts.permissions import staff_required
+from ..audit.models import AuditEvent
+from ..errors import LoanServiceError
+from ..extensions import db
+from ..timeutil import today
+from ..web import field_error, int_arg
+from . import bp, services
+from .csvio import IMPORT_COLUMNS, apply_import, decode_upload, export_asset_register, plan_import
+from .forms import (
+    ConditionForm,
+    FoundForm,
+    ImportConfirmForm,
+    ImportForm,
+    InstrumentForm,
+    MissingForm,
+    RepairForm,
+    RepairReturnForm,
+    TypeForm,
+    WriteOffForm,
+)
+from .models import CheckReason, ConditionCheck, InstrumentStatus, InstrumentType, Repair
+
+
+@bp.get("/dashboard")
+@staff_required
+def dashboard():
+    counts = services.count_by_status(db.session)
+    return render_template("inventory/dashboard.html", counts=counts, statuses=list(InstrumentStatus),
+                           total=sum(counts.values()))
+
+
+@bp.get("/instruments")
+@staff_required
+def instrument_list():
+    filters = services.InstrumentFilters(
+        q=request.args.get("q", "")[:100],
+        type_id=int_arg("type"),
+        size=request.args.get("size", "")[:16],
+        status=request.args.get("status", "") if request.args.get("status") in list(InstrumentStatus) else "",
+        location=request.args.get("location", "")[:120],
+        condition=int_arg("condition"),
+        sort=request.args.get("sort", "tag"),
+    )
+    page = db.paginate(services.search_instruments_query(filters),
+                       per_page=current_app.config["PAGE_SIZE"], max_per_page=200, error_out=False)
+    types = services.list_types(db.session)
+    sizes = sorted({size for t in types for size in t.sizes if not filters.type_id or t.id == filters.type_id},
+                   key=_size_key)
+    return render_template(
+        "inventory/list.html", page=page, filters=filters, types=types, sizes=sizes,
+        locations=services.list_locations(db.session), statuses=list(InstrumentStatus),
+    )
+
+
+def _size_key(size: str):
+    try:
+        top, _, bottom = size.partition("/")
+        return (0, float(top) / float(bottom or 1), size)
+    except ValueError:
+        return (1, 0.0, size)
+
+
+def _instrument_form(form: InstrumentForm) -> InstrumentForm:
+    types = services.list_types(db.session)
+    form.type_id.choices = [(0, "Choose a type")] + [(t.id, t.name) for t in types]
+    form.size.choices = [("", "(one size)")] + [
+        (size, size) for size in sorted({s for t in types for s in t.sizes}, key=_size_key)
+    ]
+    form.type_sizes = {t.id: t.sizes for t in types}
+    return form
+
+
+def _details(form: InstrumentForm) -> services.InstrumentDetails:
+    return services.InstrumentDetails(
+        type_id=form.type_id.data,
+        size=form.size.data or "",
+        make=(form.make.data or "").strip(),
+        model=(form.model.data or "").strip(),
+        serial_number=(form.serial_number.data or "").strip(),
+        accessories=(form.accessories.data or "").strip(),
+        location=(form.location.data or "").strip(),
+        purchased_on=form.purchased_on.data,
+        purchase_cost=form.purchase_cost.data,
+        funding_source=(form.funding_source.data or "").strip(),
+        replacement_value=form.replacement_value.data,
+        send_adapted=form.send_adapted.data,
+        pat_due_on=form.pat_due_on.data,
+        notes=form.notes.data or "",
+    )
+
+
+@bp.route("/instruments/new", methods=["GET", "POST"])
+@staff_required
+def instrument_new():
+    form = _instrument_form(InstrumentForm())
+    status = 200
+    if form.validate_on_submit():
+        try:
+            instrument = services.add_instrument(
+                db.session, current_user, _details(form), asset_tag=form.asset_tag.data or "",
+                condition_grade=form.condition_grade.data,
+                tag_prefix=current_app.config["ASSET_TAG_PREFIX"],
+            )
+        except LoanServiceError as error:
+            db.session.rollback()
+            field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(f"Added {instrument.asset_tag}.", "success")
+            return redirect(url_for(".instrument_detail", tag=instrument.asset_tag), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("inventory/form.html", form=form, instrument=None), status
+
+
+def _load(tag: str, *, for_update: bool = False):
+    try:
+        return services.get_instrument(db.session, tag, for_update=for_update)
+    except LoanServiceError as error:
+        abort(404, description=error.message)
+
+
+@bp.get("/instruments/<tag>")
+@staff_required
+def instrument_detail(tag: str):
+    instrument = _load(tag)
+    if tag != instrument.asset_tag:
+        return redirect(url_for(".instrument_detail", tag=instrument.asset_tag), 301)
+    checks = db.session.scalars(
+        select(ConditionCheck).where(ConditionCheck.instrument_id == instrument.id)
+        .order_by(ConditionCheck.checked_at.desc(), ConditionCheck.id.desc()).limit(50)
+    ).all()
+    repairs = db.session.scalars(
+        select(Repair).where(Repair.instrument_id == instrument.id).order_by(Repair.sent_on.desc(), Repair.id.desc())
+    ).all()
+    history = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.instrument_id == instrument.id).order_by(AuditEvent.id.desc()).limit(200)
+    ).all()
+    return render_template(
+        "inventory/detail.html", instrument=instrument, checks=checks, repairs=repairs, history=history,
+        condition_form=ConditionForm(), S=InstrumentStatus,
+        open_repair=next((r for r in repairs if r.is_open), None),
+    )
+
+
+@bp.route("/instruments/<tag>/edit", methods=["GET", "POST"])
+@staff_required
+def instrument_edit(tag: str):
+    instrument = _load(tag, for_update=request.method == "POST")
+    form = _instrument_form(InstrumentForm(obj=instrument))
+    del form.condition_grade
+    status = 200
+    if form.validate_on_submit():
+        try:
+            services.update_instrument(db.session, current_user, instrument, _details(form),
+                                       asset_tag=form.asset_tag.data or instrument.asset_tag)
+        except LoanServiceError as error:
+            db.session.rollback()
+            field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(f"Saved {instrument.asset_tag}.", "success")
+            return redirect(url_for(".instrument_detail", tag=instrument.asset_tag), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("inventory/form.html", form=form, instrument=instrument), status
+
+
+def _instrument_action(tag: str, form, template: str, perform, done: str):
+    """Show an action's form for an instrument; on a valid post, run it in one transaction."""
+    instrument = _load(tag, for_update=request.method == "POST")
+    status = 200
+    if form.validate_on_submit():
+        try:
+            perform(instrument, form)
+        except LoanServiceError as error:
+            db.session.rollback()
+            field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(done.format(tag=instrument.asset_tag), "success")
+            return redirect(url_for(".instrument_detail", tag=instrument.asset_tag), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template(template, form=form, instrument=instrument), status
+
+
+@bp.route("/instruments/<tag>/condition", methods=["GET", "POST"])
+@staff_required
+def instrument_condition(tag: str):
+    return _instrument_action(
+        tag, ConditionForm(), "inventory/condition.html",
+        lambda i, f: services.record_condition(db.session, current_user, i, f.grade.data,
+                                               CheckReason(f.reason.data), f.note.data or ""),
+        "Condition recorded for {tag}.",
+    )
+
+
+@bp.route("/instruments/<tag>/repair", methods=["GET", "POST"])
+@staff_required
+def instrument_repair(tag: str):
+    form = RepairForm()
+    if request.method == "GET":
+        form.sent_on.data = today()
+    return _instrument_action(
+        tag, form, "inventory/repair.html",
+        lambda i, f: services.send_to_repair(
+            db.session, current_user, i, repairer=f.repairer.data, fault=f.fault.data or "",
+            sent_on=f.sent_on.data, expected_back_on=f.expected_back_on.data, expected_cost=f.expected_cost.data),
+        "{tag} sent to repair.",
+    )
+
+
+@bp.route("/instruments/<tag>/repair/return", methods=["GET", "POST"])
+@staff_required
+def instrument_repair_return(tag: str):
+    form = RepairReturnForm()
+    if request.method == "GET":
+        form.returned_on.data = today()
+    return _instrument_action(
+        tag, form, "inventory/repair_return.html",
+        lambda i, f: services.return_from_repair(
+            db.session, current_user, i, grade=f.grade.data, returned_on=f.returned_on.data,
+            actual_cost=f.actual_cost.data, work_done=f.work_done.data or ""),
+        "{tag} is back from repair.",
+    )
+
+
+@bp.route("/instruments/<tag>/write-off", methods=["GET", "POST"])
+@staff_required
+def instrument_write_off(tag: str):
+    return _instrument_action(
+        tag, WriteOffForm(), "inventory/write_off.html",
+        lambda i, f: services.write_off(db.session, current_user, i, f.reason.data),
+        "{tag} has been written off.",
+    )
+
+
+@bp.route("/instruments/<tag>/missing", methods=["GET", "POST"])
+@staff_required
+def instrument_missing(tag: str):
+    return _instrument_action(
+        tag, MissingForm(), "inventory/missing.html",
+        lambda i, f: services.mark_missing(db.session, current_user, i, f.note.data or ""),
+        "{tag} is marked missing.",
+    )
+
+
+@bp.route("/instruments/<tag>/found", methods=["GET", "POST"])
+@staff_required
+def instrument_found(tag: str):
+    return _instrument_action(
+        tag, FoundForm(), "inventory/found.html",
+        lambda i, f: services.mark_found(db.session, current_user, i, f.grade.data, f.note.data or ""),
+        "{tag} is found and available again.",
+    )
+
+
+# ------------------------------------------------------------------ CSV
+
+
+@bp.route("/instruments/import", methods=["GET", "POST"])
+@staff_required
+def instrument_import():
+    form = ImportForm()
+    confirm = ImportConfirmForm()
+    plan, status = None, 200
+    if form.validate_on_submit():
+        try:
+            text = decode_upload(form.file.data.read())
+        except LoanServiceError as error:
+            field_error(form, error)
+            form.file.errors = list(form.file.errors) + [error.message]
+            status = 422
+        else:
+            plan = plan_import(db.session, text)
+            confirm.csv_text.data = text
+            status = 200 if plan.ok else 422
+    elif request.method == "POST" and "csv_text" in request.form and confirm.validate():
+        plan = plan_import(db.session, confirm.csv_text.data)
+        if plan.ok:
+            try:
+                added = apply_import(db.session, current_user, plan,
+                                     tag_prefix=current_app.config["ASSET_TAG_PREFIX"])
+            except LoanServiceError as error:
+                db.session.rollback()
+                flash(f"Nothing was imported: {error.message}", "error")
+                status = error.status_code
+            else:
+                db.session.commit()
+                flash(f"Imported {len(added)} instruments.", "success")
+                return redirect(url_for(".instrument_list", sort="updated"), 303)
+        else:
+            status = 422
+    elif form.is_submitted():
+        status = 422
+    return render_template("inventory/import.html", form=form, confirm=confirm, plan=plan,
+                           columns=IMPORT_COLUMNS), status
+
+
+@bp.get("/instruments/export.csv")
+@staff_required
+def instrument_export():
+    filename = f"asset-register-{today().isoformat()}.csv"
+    return Response(
+        stream_with_context(export_asset_register(db.session)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+# ------------------------------------------------------------------ types
+
+
+@bp.get("/types")
+@staff_required
+def type_list():
+    return render_template("inventory/types.html", types=services.list_types(db.session))
+
+
+@bp.route("/types/new", methods=["GET", "POST"], defaults={"type_id": None})
+@bp.route("/types/<int:type_id>", methods=["GET", "POST"])
+@staff_required
+def type_edit(type_id: int | None):
+    instrument_type = db.get_or_404(InstrumentType, type_id) if type_id else None
+    form = TypeForm(obj=instrument_type)
+    if request.method == "GET" and instrument_type is not None:
+        form.sizes.data = ", ".join(instrument_type.sizes)
+    status = 200
+    if form.validate_on_submit():
+        details = services.TypeDetails(
+            name=form.name.data, family=form.family.data, sizes=(form.sizes.data or "").split(","),
+            hire_band=form.hire_band.data, default_accessories=form.default_accessories.data or "",
+        )
+        try:
+            saved = services.save_type(db.session, current_user, details, instrument_type)
+        except LoanServiceError as error:
+            db.session.rollback()
+            field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(f"Saved type {saved.name}.", "success")
+            return redirect(url_for(".type_list"), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("inventory/type_form.html", form=form, instrument_type=instrument_type), status

@@ -1,0 +1,12 @@
+"""Import every feature's models so that the metadata (and Alembic) sees them all."""
+from .accounts.models import Role, User  # noqa: F401
+from .audit.models import AuditEvent  # noqa: F401
+from .inventory.models import (  # noqa: F401
+    AssetTagCounter,
+    ConditionCheck,
+    Instrument,
+    InstrumentStatus,
+    InstrumentType,
+    Repair,
+)
+from .schools.models import School  # noqa: F401

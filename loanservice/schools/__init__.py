@@ -1,0 +1,1 @@
+"""Schools: the borrowers of classroom sets, and the employers of school users."""

@@ -1,0 +1,23 @@
+// Progressive enhancement only: every page works without this file.
+document.addEventListener("DOMContentLoaded", () => {
+  // On the instrument form, offer only the sizes the chosen type comes in.
+  const holder = document.querySelector("[data-type-sizes]");
+  const typeSelect = document.getElementById("type_id");
+  const sizeSelect = document.getElementById("size");
+  if (holder && typeSelect && sizeSelect) {
+    const sizesByType = JSON.parse(holder.dataset.typeSizes);
+    const allOptions = Array.from(sizeSelect.options).map((o) => [o.value, o.text]);
+    const refresh = () => {
+      const sizes = sizesByType[typeSelect.value] || [];
+      const current = sizeSelect.value;
+      sizeSelect.innerHTML = "";
+      const wanted = sizes.length ? allOptions.filter(([v]) => sizes.includes(v)) : [["", "(one size)"]];
+      for (const [value, text] of wanted) sizeSelect.add(new Option(text, value, false, value === current));
+    };
+    typeSelect.addEventListener("change", refresh);
+    if (typeSelect.value && typeSelect.value !== "0") refresh();
+  }
+  // Move focus to an error summary so screen readers and keyboards land on it.
+  const summary = document.querySelector(".error-summary");
+  if (summary) summary.focus();
+});
