@@ -30,10 +30,10 @@ def create_app(config: type | None = None) -> Flask:
     limiter.init_app(app)
 
     from . import models  # noqa: F401  (every model registered on the metadata)
-    from .accounts import bp as accounts_bp
     from .accounts.views import admin_bp
+    from .accounts.views import bp as accounts_bp
     from .home import bp as home_bp
-    from .inventory import bp as inventory_bp
+    from .inventory.views import bp as inventory_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)

@@ -8,11 +8,12 @@ from ..errors import LoanServiceError
 from ..web import field_error as _field_error
 from ..extensions import db, limiter, login_manager
 from ..schools.models import School
-from . import bp
 from .forms import LoginForm, SchoolForm, UserForm
 from .models import Role, User
 from .permissions import admin_required
 from .services import authenticate, create_user, list_users, update_user
+
+bp = Blueprint("accounts", __name__)
 
 login_manager.login_view = "accounts.login"
 login_manager.login_message = "Please sign in to see that page."

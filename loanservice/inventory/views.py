@@ -1,5 +1,5 @@
 """Staff pages for the inventory. Thin: load, validate, call a service, commit, redirect."""
-from flask import Response, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -9,7 +9,7 @@ from ..errors import LoanServiceError
 from ..extensions import db
 from ..timeutil import today
 from ..web import field_error, int_arg
-from . import bp, services
+from . import services
 from .csvio import IMPORT_COLUMNS, apply_import, decode_upload, export_asset_register, plan_import
 from .forms import (
     ConditionForm,
@@ -24,6 +24,9 @@ from .forms import (
     WriteOffForm,
 )
 from .models import CheckReason, ConditionCheck, InstrumentStatus, InstrumentType, Repair
+
+
+bp = Blueprint("inventory", __name__)
 
 
 @bp.get("/dashboard")

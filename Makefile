@@ -1,0 +1,34 @@
+# Two commands on a fresh clone: `make run` and `make test`.
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export FLASK_APP := wsgi
+
+.PHONY: run test setup check-system e2e bench clean
+
+setup: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml bin/check-system
+	@bash bin/check-system
+	python3 -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+## Set up, migrate, load the demo hub when the database is empty, serve on :5000.
+run: setup
+	$(BIN)/flask db upgrade
+	$(BIN)/flask demo seed --if-empty
+	@echo "\nServing on http://127.0.0.1:5000 (Ctrl+C to stop)"
+	$(BIN)/flask run --host 127.0.0.1 --port 5000
+
+## The whole test suite (browser tests included when Chromium can be installed).
+test: setup
+	@bash bin/check-system --browser
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/inventory_pages.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -1,0 +1,170 @@
+"""Fixtures: a fresh, migrated database per test (SQLite by default, PostgreSQL when
+DATABASE_URL says so), the app built by the real factory, and small factories."""
+import os
+import shutil
+from contextlib import contextmanager
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from loanservice import create_app
+from loanservice.config import TestConfig
+from loanservice.extensions import db
+
+DATABASE_URL = os.environ.get("DATABASE_URL", "")
+ON_POSTGRES = DATABASE_URL.startswith("postgresql")
+
+
+def config_for(url: str, **extra) -> type:
+    return type("Config", (TestConfig,), {"SQLALCHEMY_DATABASE_URI": url, **extra})
+
+
+def migrate(url: str) -> None:
+    """Build the schema the way production does: through the migrations."""
+    from flask_migrate import upgrade
+
+    app = create_app(config_for(url))
+    with app.app_context():
+        upgrade()
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory):
+    if ON_POSTGRES:
+        migrate(DATABASE_URL)
+        return DATABASE_URL
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+    migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def database_url(template_db, tmp_path):
+    if ON_POSTGRES:
+        yield DATABASE_URL
+        truncate_all(DATABASE_URL)
+    else:
+        path = tmp_path / "test.sqlite3"
+        shutil.copy(template_db, path)
+        yield f"sqlite:///{path}"
+
+
+def truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        tables = connection.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+        )).scalars().all()
+        if tables:
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def app_config(database_url):
+    return config_for(database_url)
+
+
+@pytest.fixture
+def app(app_config):
+    app = create_app(app_config)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@contextmanager
+def in_app(app):
+    """A fresh app context and session, as a separate request would have."""
+    with app.app_context():
+        yield db.session
+        db.session.remove()
+
+
+@pytest.fixture
+def factory(app):
+    return Factory(app)
+
+
+class Factory:
+    """Create committed rows in their own session and hand back detached objects."""
+
+    def __init__(self, app):
+        self.app = app
+        self._n = 0
+
+    def _keep(self, session, obj):
+        session.commit()
+        session.refresh(obj)
+        session.expunge(obj)
+        return obj
+
+    def school(self, name=None, **kw):
+        from loanservice.schools.models import School
+
+        self._n += 1
+        with in_app(self.app) as session:
+            return self._keep(session, _add(session, School(name=name or f"School {self._n}", **kw)))
+
+    def user(self, role="staff", email=None, password="correct-horse-battery", school=None, **kw):
+        from loanservice.accounts.models import User
+
+        self._n += 1
+        if role == "school" and school is None:
+            school = self.school()
+        with in_app(self.app) as session:
+            user = User(email=email or f"{role}{self._n}@example.org", name=kw.pop("name", f"{role.title()} {self._n}"),
+                        role=role, school_id=school.id if school else None, **kw)
+            user.set_password(password)
+            return self._keep(session, _add(session, user))
+
+    def instrument_type(self, name=None, family="strings", sizes=("1/2", "3/4", "4/4"), **kw):
+        from loanservice.inventory.models import InstrumentType
+
+        self._n += 1
+        with in_app(self.app) as session:
+            return self._keep(session, _add(session, InstrumentType(
+                name=name or f"Violin {self._n}", family=family, sizes=list(sizes), **kw)))
+
+    def instrument(self, instrument_type=None, asset_tag=None, size=None, **kw):
+        from loanservice.inventory.services import InstrumentDetails, add_instrument
+
+        instrument_type = instrument_type or self.instrument_type()
+        fields = {k: kw.pop(k) for k in list(kw) if k in InstrumentDetails.field_names()}
+        fields.setdefault("make", "Stentor")
+        fields.setdefault("purchase_cost", Decimal("120.00"))
+        fields.setdefault("purchased_on", date(2024, 9, 1))
+        if size is None:
+            size = instrument_type.sizes[0] if instrument_type.sizes else ""
+        with in_app(self.app) as session:
+            instrument = add_instrument(session, None, InstrumentDetails(type_id=instrument_type.id, size=size, **fields),
+                                        asset_tag=asset_tag or "", **kw)
+            return self._keep(session, instrument)
+
+
+def _add(session, obj):
+    session.add(obj)
+    session.flush()
+    return obj
+
+
+def login(client, user, password="correct-horse-battery"):
+    response = client.post("/login", data={"email": user.email, "password": password})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    return response
+
+
+@pytest.fixture
+def staff_client(client, factory):
+    login(client, factory.user("staff"))
+    return client

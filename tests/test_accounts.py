@@ -1,0 +1,168 @@
+"""Sign-in, roles, rate limits, CSRF and the admin user pages."""
+import re
+
+import pytest
+from sqlalchemy import select
+
+from loanservice import create_app
+from loanservice.accounts.models import User
+
+from .conftest import config_for, in_app, login
+
+
+def test_staff_signs_in_and_out(client, factory):
+    user = factory.user("staff")
+    response = client.post("/login", data={"email": user.email.upper(), "password": "correct-horse-battery"})
+    assert response.status_code == 302
+    assert "Instrument store" in client.get("/dashboard").get_data(as_text=True)
+    client.post("/logout")
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_wrong_password_is_refused_with_a_clear_message(client, factory):
+    user = factory.user("staff")
+    response = client.post("/login", data={"email": user.email, "password": "wrong-password"})
+    assert response.status_code == 401
+    assert "do not match an active account" in response.get_data(as_text=True)
+    assert client.get("/dashboard").status_code == 302
+
+
+def test_disabled_account_cannot_sign_in(client, factory):
+    user = factory.user("staff", active=False)
+    response = client.post("/login", data={"email": user.email, "password": "correct-horse-battery"})
+    assert response.status_code == 401
+
+
+def test_passwords_are_stored_hashed(app, factory):
+    user = factory.user("staff", password="a-very-secret-password")
+    with in_app(app) as session:
+        stored = session.get(User, user.id).password_hash
+    assert "a-very-secret-password" not in stored
+    assert stored.startswith(("scrypt:", "pbkdf2:"))
+
+
+def test_login_is_rate_limited(client, factory):
+    user = factory.user("staff")
+    statuses = [client.post("/login", data={"email": user.email, "password": "nope-nope"}).status_code
+                for _ in range(12)]
+    assert statuses[:10] == [401] * 10
+    assert statuses[-1] == 429
+    response = client.post("/login", data={"email": user.email, "password": "correct-horse-battery"})
+    assert response.status_code == 429
+    assert "Too many attempts" in response.get_data(as_text=True)
+
+
+def test_forms_reject_a_post_without_csrf_token(database_url, factory):
+    app = create_app(config_for(database_url, WTF_CSRF_ENABLED=True))
+    client = app.test_client()
+    user = factory.user("staff")
+    response = client.post("/login", data={"email": user.email, "password": "correct-horse-battery"})
+    assert response.status_code == 400
+    assert "This form has expired" in response.get_data(as_text=True)
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    response = client.post("/login", data={"email": user.email, "password": "correct-horse-battery",
+                                           "csrf_token": token})
+    assert response.status_code == 302
+
+
+def test_next_only_follows_local_addresses(client, factory):
+    user = factory.user("staff")
+    response = client.post("/login?next=https://evil.example/x",
+                           data={"email": user.email, "password": "correct-horse-battery"})
+    assert response.location == "/"
+    client.post("/logout")
+    response = client.post("/login?next=/instruments",
+                           data={"email": user.email, "password": "correct-horse-battery"})
+    assert response.location == "/instruments"
+
+
+@pytest.mark.parametrize("role", ["school", "parent"])
+@pytest.mark.parametrize("url", ["/dashboard", "/instruments", "/instruments/new", "/types",
+                                 "/instruments/import", "/instruments/export.csv", "/admin/users"])
+def test_school_and_parent_users_cannot_reach_staff_pages(client, factory, role, url):
+    login(client, factory.user(role))
+    response = client.get(url)
+    assert response.status_code == 403
+    assert "You do not have access to this page" in response.get_data(as_text=True)
+
+
+def test_staff_cannot_reach_admin_pages(client, factory):
+    login(client, factory.user("staff"))
+    assert client.get("/admin/users").status_code == 403
+    assert client.post("/admin/users/new", data={}).status_code == 403
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client):
+    response = client.get("/instruments")
+    assert response.status_code == 302
+    assert response.location.startswith("/login")
+
+
+def test_school_user_lands_on_their_school(client, factory):
+    school = factory.school("Riverside Primary")
+    login(client, factory.user("school", school=school))
+    page = client.get("/", follow_redirects=True).get_data(as_text=True)
+    assert "Riverside Primary" in page
+
+
+def test_admin_creates_a_school_user(app, client, factory):
+    school = factory.school("Hillcrest Academy")
+    login(client, factory.user("admin"))
+    response = client.post("/admin/users/new", data={
+        "email": "Lead@Hillcrest.example", "name": "Priya Shah", "role": "school",
+        "school_id": str(school.id), "password": "long-enough-password", "active": "y"})
+    assert response.status_code == 302
+    assert "lead@hillcrest.example" in client.get("/admin/users").get_data(as_text=True)
+    with in_app(app) as session:
+        user = session.scalar(select(User).where(User.email == "lead@hillcrest.example"))
+        assert user.role == "school" and user.school_id == school.id
+
+
+def test_a_school_user_needs_a_school(app, client, factory):
+    login(client, factory.user("admin"))
+    response = client.post("/admin/users/new", data={
+        "email": "x@example.org", "name": "X", "role": "school", "school_id": "0",
+        "password": "long-enough-password"})
+    assert response.status_code == 422
+    assert "must belong to a school" in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(User).where(User.email == "x@example.org")) is None
+
+
+def test_admin_cannot_take_away_their_own_admin_role(client, factory):
+    admin = factory.user("admin")
+    login(client, admin)
+    response = client.post(f"/admin/users/{admin.id}", data={"name": "Me", "role": "staff", "school_id": "0",
+                                                            "active": "y"})
+    assert response.status_code == 422
+    assert "cannot remove your own admin access" in response.get_data(as_text=True)
+
+
+def test_admin_disables_a_user_who_then_cannot_sign_in(app, factory):
+    admin, staff = factory.user("admin"), factory.user("staff")
+    admin_client, staff_client = app.test_client(), app.test_client()
+    login(admin_client, admin)
+    response = admin_client.post(f"/admin/users/{staff.id}", data={"name": staff.name, "role": "staff",
+                                                                    "school_id": "0"})
+    assert response.status_code == 302
+    assert staff_client.post("/login", data={"email": staff.email,
+                                             "password": "correct-horse-battery"}).status_code == 401
+
+
+def test_cli_creates_users(app, factory):
+    school = factory.school("Castle Park Primary", urn="100005")
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["users", "create", "--email", "lead@castle.example", "--role", "school",
+                                 "--school", "100005", "--password", "long-enough-password"])
+    assert result.exit_code == 0, result.output
+    assert "Created school lead@castle.example" in result.output
+    result = runner.invoke(args=["users", "create", "--email", "lead@castle.example", "--role", "staff",
+                                 "--password", "long-enough-password"])
+    assert result.exit_code != 0
+    assert "already an account" in result.output
+    result = runner.invoke(args=["users", "create", "--email", "s@x.example", "--role", "staff",
+                                 "--password", "short"])
+    assert "at least 10 characters" in result.output
+    with in_app(app) as session:
+        assert session.scalar(select(User).where(User.email == "lead@castle.example")).school_id == school.id
