@@ -30,7 +30,8 @@ class InstrumentForm(FlaskForm):
         description="Leave empty to issue the next tag automatically.",
         render_kw={"autocapitalize": "characters", "spellcheck": "false"},
     )
-    type_id = SelectField("Instrument type", coerce=int, validators=[DataRequired(message="Choose a type.")])
+    type_id = SelectField("Instrument type", coerce=int, validate_choice=False,
+                          validators=[DataRequired(message="Choose a type.")])
     size = SelectField("Size", validate_choice=False,
                        description="Only the sizes this type comes in are accepted.")
     make = StringField("Make", validators=[Optional(), Length(max=100)])

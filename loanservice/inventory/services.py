@@ -8,7 +8,9 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 
@@ -205,18 +207,16 @@ def _check_tag(session: Session, tag: str, *, exclude_id: int | None = None) -> 
 def next_asset_tag(session: Session, prefix: str, digits: int = 6) -> str:
     """Issue the next free tag for ``prefix`` (e.g. MIX-000124), safe under concurrency."""
     prefix = normalise_tag(prefix)
+    dialect_insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[session.get_bind().dialect.name]
+    # One atomic upsert: creates the counter on first use, and the row lock orders
+    # concurrent requests, so no two of them ever get the same number.
+    bump = dialect_insert(AssetTagCounter).values(prefix=prefix, last_value=1)
+    bump = bump.on_conflict_do_update(
+        index_elements=[AssetTagCounter.prefix], set_={"last_value": AssetTagCounter.last_value + 1}
+    ).returning(AssetTagCounter.last_value)
     for _ in range(1000):
-        result = session.execute(
-            update(AssetTagCounter)
-            .where(AssetTagCounter.prefix == prefix)
-            .values(last_value=AssetTagCounter.last_value + 1)
-            .returning(AssetTagCounter.last_value)
-        ).scalar()
-        if result is None:
-            session.add(AssetTagCounter(prefix=prefix, last_value=0))
-            session.flush()
-            continue
-        tag = f"{prefix}-{result:0{digits}d}"
+        number = session.execute(bump).scalar_one()
+        tag = f"{prefix}-{number:0{digits}d}"
         # A tag typed by hand may already hold this number: skip past it.
         if session.scalar(select(Instrument.id).where(Instrument.asset_tag == tag)) is None:
             return tag

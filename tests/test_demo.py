@@ -1,0 +1,46 @@
+"""The demo hub: a living inventory for a new user, and fast enough for benchmarks."""
+from sqlalchemy import func, select
+
+from loanservice.accounts.models import User
+from loanservice.inventory.models import ConditionCheck, Instrument, Repair
+
+from .conftest import in_app
+
+
+def test_demo_seed_builds_a_hub_and_prints_the_logins(app):
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "300"])
+    assert result.exit_code == 0, result.output
+    assert "staff@demo.hub" in result.output and "demo-staff-pass" in result.output
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Instrument)) == 300
+        assert session.scalar(select(func.count()).select_from(ConditionCheck)) == 300
+        statuses = set(session.scalars(select(Instrument.status).distinct()))
+        assert {"available", "in_repair"} <= statuses
+        in_repair = session.scalar(select(func.count()).where(Instrument.status == "in_repair"))
+        assert session.scalar(select(func.count()).select_from(Repair)) == in_repair
+        assert set(session.scalars(select(User.role))) == {"admin", "staff", "school", "parent"}
+
+
+def test_demo_logins_work(app, client):
+    app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "20"])
+    response = client.post("/login", data={"email": "staff@demo.hub", "password": "demo-staff-pass"})
+    assert response.status_code == 302
+    assert "20</span> instruments in all" in client.get("/dashboard").get_data(as_text=True)
+
+
+def test_seed_if_empty_leaves_an_existing_hub_alone(app):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["demo", "seed", "--instruments", "10"])
+    result = runner.invoke(args=["demo", "seed", "--if-empty", "--instruments", "10"])
+    assert "already has data" in result.output
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Instrument)) == 10
+
+
+def test_tags_issued_after_the_demo_continue_the_sequence(app, staff_client):
+    app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "5"])
+    with in_app(app) as session:
+        type_id = session.scalar(select(Instrument.type_id).where(Instrument.size == ""))
+    response = staff_client.post("/instruments/new", data={"type_id": str(type_id), "location": "Store",
+                                                           "condition_grade": "1"})
+    assert response.location.endswith("/instruments/MIX-000006")

@@ -1,0 +1,214 @@
+"""The staff inventory pages, as a person uses them."""
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import func, select
+
+from loanservice.audit.models import AuditEvent
+from loanservice.inventory.models import ConditionCheck, Instrument, Repair
+
+from .conftest import in_app
+
+
+def count_instruments(app):
+    with in_app(app) as session:
+        return session.scalar(select(func.count()).select_from(Instrument))
+
+
+def form(type_id, **kw):
+    data = {"type_id": str(type_id), "size": "1/2", "make": "Stentor", "model": "Student II",
+            "serial_number": "D123456", "location": "Store / A1", "condition_grade": "2",
+            "purchased_on": "2024-09-01", "purchase_cost": "120.50", "funding_source": "Capital grant"}
+    data.update(kw)
+    return data
+
+
+def test_add_an_instrument_and_see_it(app, staff_client, factory):
+    violin = factory.instrument_type("Violin")
+    response = staff_client.post("/instruments/new", data=form(violin.id))
+    assert response.status_code == 303
+    page = staff_client.get(response.location).get_data(as_text=True)
+    assert "MIX-000001" in page and "Violin 1/2" in page and "£120.50" in page and "Capital grant" in page
+    assert "Added MIX-000001" in page  # in the audit trail
+
+
+def test_bad_input_on_the_add_form_is_explained_and_nothing_is_added(app, staff_client, factory):
+    violin = factory.instrument_type("Violin")
+    factory.instrument(violin, asset_tag="MIX-000777")
+    cases = [
+        (form(violin.id, purchase_cost="-10"), 422, "Cannot be negative"),
+        (form(violin.id, purchased_on="2025-02-30"), 422, "Not a valid date"),
+        (form(violin.id, size="5/8"), 422, "not one of them"),
+        (form(999), 422, "Unknown instrument type"),
+        (form(violin.id, asset_tag="mix-000777"), 409, "MIX-000777 is already in use"),
+        (form(violin.id, asset_tag="bad tag!"), 422, "letters, digits and hyphens"),
+        (form(violin.id, condition_grade="9"), 422, "Not a valid choice"),
+    ]
+    for data, status, message in cases:
+        response = staff_client.post("/instruments/new", data=data)
+        assert response.status_code == status, (data, response.status_code)
+        assert message in response.get_data(as_text=True), message
+    assert count_instruments(app) == 1
+
+
+def test_list_searches_filters_sorts_and_pages(app, staff_client, factory):
+    violin = factory.instrument_type("Violin")
+    flute = factory.instrument_type("Flute", family="woodwind", sizes=())
+    for n in range(25):
+        factory.instrument(violin, make="Stentor", serial_number=f"S{n:03d}", location="Store / A1")
+    factory.instrument(flute, make="Yamaha", model="YFL-212", serial_number="Y999", location="Store / F1",
+                       condition_grade=4)
+
+    page = staff_client.get("/instruments").get_data(as_text=True)
+    assert "26 instruments" in page and "page 1 of 2" in page
+    assert "MIX-000021" not in page  # 20 a page in tests
+    assert "MIX-000021" in staff_client.get("/instruments?page=2").get_data(as_text=True)
+
+    page = staff_client.get("/instruments?q=yfl").get_data(as_text=True)
+    assert "1 instruments" in page and "MIX-000026" in page
+    assert "MIX-000026" in staff_client.get("/instruments?q=y999").get_data(as_text=True)
+    assert "MIX-000026" in staff_client.get("/instruments?q=mix-000026").get_data(as_text=True)
+    page = staff_client.get(f"/instruments?type={flute.id}").get_data(as_text=True)
+    assert "1 instruments" in page
+    page = staff_client.get("/instruments?condition=4").get_data(as_text=True)
+    assert "MIX-000026" in page and "MIX-000001" not in page
+    page = staff_client.get("/instruments?location=Store / F1").get_data(as_text=True)
+    assert "1 instruments" in page
+    page = staff_client.get("/instruments?sort=condition").get_data(as_text=True)
+    assert page.index("MIX-000026") < page.index("MIX-000001")
+    page = staff_client.get("/instruments?q=nothing-like-this").get_data(as_text=True)
+    assert "No instruments match" in page
+
+
+def test_list_survives_odd_query_arguments(staff_client, factory):
+    factory.instrument()
+    for query in ["?page=abc", "?page=-3", "?type=x", "?condition=zz", "?status=flying", "?sort=drop",
+                  "?q=%25_%5C", "?per_page=100000"]:
+        assert staff_client.get(f"/instruments{query}").status_code == 200, query
+
+
+def test_empty_inventory_says_how_to_start(staff_client):
+    page = staff_client.get("/instruments").get_data(as_text=True)
+    assert "No instruments yet" in page and "Add the first instrument" in page
+
+
+def test_unknown_tag_is_a_helpful_404(staff_client):
+    response = staff_client.get("/instruments/NO-SUCH-TAG")
+    assert response.status_code == 404
+    assert "Unknown tag" in response.get_data(as_text=True) and "NO-SUCH-TAG" in response.get_data(as_text=True)
+
+
+def test_tag_in_any_case_finds_the_instrument(staff_client, factory):
+    instrument = factory.instrument()
+    response = staff_client.get(f"/instruments/{instrument.asset_tag.lower()}")
+    assert response.status_code == 301 and response.location.endswith(instrument.asset_tag)
+
+
+def test_record_a_condition_check_and_see_it_in_the_history(app, staff_client, factory):
+    instrument = factory.instrument(condition_grade=1)
+    response = staff_client.post(f"/instruments/{instrument.asset_tag}/condition",
+                                 data={"grade": "4", "reason": "inspection", "note": "Bridge <b>warped</b>"})
+    assert response.status_code == 303
+    page = staff_client.get(response.location).get_data(as_text=True)
+    assert "Condition recorded" in page
+    assert "4 Poor" in page and "Bridge &lt;b&gt;warped&lt;/b&gt;" in page
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(ConditionCheck)) == 2
+
+
+def test_condition_check_without_a_grade_is_refused(app, staff_client, factory):
+    instrument = factory.instrument()
+    response = staff_client.post(f"/instruments/{instrument.asset_tag}/condition", data={"reason": "inspection"})
+    assert response.status_code == 422
+    assert "Choose a condition grade" in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(ConditionCheck)) == 1
+
+
+def test_send_to_repair_and_back(app, staff_client, factory):
+    instrument = factory.instrument()
+    tag = instrument.asset_tag
+    response = staff_client.post(f"/instruments/{tag}/repair", data={
+        "repairer": "Hubbard Strings", "fault": "Open seam", "sent_on": "2025-01-06",
+        "expected_back_on": "2025-01-27", "expected_cost": "45"})
+    assert response.status_code == 303
+    page = staff_client.get(f"/instruments/{tag}").get_data(as_text=True)
+    assert "In repair" in page and "Hubbard Strings" in page and "Back from repair" in page
+    response = staff_client.post(f"/instruments/{tag}/repair/return", data={
+        "returned_on": "2025-01-20", "actual_cost": "50", "work_done": "Seam glued", "grade": "2"})
+    assert response.status_code == 303
+    with in_app(app) as session:
+        repair = session.scalar(select(Repair))
+        assert (repair.returned_on, repair.actual_cost) == (date(2025, 1, 20), Decimal("50.00"))
+        assert session.scalar(select(Instrument.status)) == "available"
+
+
+def test_repair_with_impossible_dates_changes_nothing(app, staff_client, factory):
+    instrument = factory.instrument()
+    response = staff_client.post(f"/instruments/{instrument.asset_tag}/repair", data={
+        "repairer": "R", "sent_on": "2025-03-10", "expected_back_on": "2025-03-01"})
+    assert response.status_code == 422
+    assert "before the date sent" in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(Instrument.status)) == "available"
+        assert session.scalar(select(func.count()).select_from(Repair)) == 0
+
+
+def test_write_off_needs_confirmation_and_a_reason(app, staff_client, factory):
+    instrument = factory.instrument()
+    url = f"/instruments/{instrument.asset_tag}/write-off"
+    assert "This cannot be undone" in staff_client.get(url).get_data(as_text=True)
+    response = staff_client.post(url, data={"reason": "Crushed"})
+    assert response.status_code == 422 and "Tick to confirm" in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(Instrument.status)) == "available"
+    response = staff_client.post(url, data={"reason": "Crushed", "confirm": "y"})
+    assert response.status_code == 303
+    page = staff_client.get(response.location).get_data(as_text=True)
+    assert "Written off: Crushed" in page
+    assert "Send to repair" not in page
+
+
+def test_repair_of_a_written_off_instrument_is_refused_with_a_4xx(app, staff_client, factory):
+    instrument = factory.instrument()
+    staff_client.post(f"/instruments/{instrument.asset_tag}/write-off", data={"reason": "Lost", "confirm": "y"})
+    response = staff_client.post(f"/instruments/{instrument.asset_tag}/repair",
+                                 data={"repairer": "R", "sent_on": "2025-03-10"})
+    assert response.status_code == 409
+    assert "written off; it cannot become in repair" in response.get_data(as_text=True)
+
+
+def test_edit_changes_details_and_audits_them(app, staff_client, factory):
+    staff = factory.user("staff", name="Sam Storekeeper")
+    violin = factory.instrument_type("Violin")
+    instrument = factory.instrument(violin, location="Store / A1")
+    staff_client.post("/logout")
+    staff_client.post("/login", data={"email": staff.email, "password": "correct-horse-battery"})
+    response = staff_client.post(f"/instruments/{instrument.asset_tag}/edit",
+                                 data=form(violin.id, asset_tag=instrument.asset_tag, location="Store / C3"))
+    assert response.status_code == 303
+    page = staff_client.get(response.location).get_data(as_text=True)
+    assert "Store / C3" in page and "Sam Storekeeper" in page and "Changed" in page
+    with in_app(app) as session:
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "instrument.edited")).one()
+        assert event.changes["location"] == ["Store / A1", "Store / C3"]
+
+
+def test_edit_to_a_duplicate_tag_is_refused(app, staff_client, factory):
+    violin = factory.instrument_type("Violin")
+    factory.instrument(violin, asset_tag="A-1")
+    second = factory.instrument(violin, asset_tag="A-2")
+    response = staff_client.post(f"/instruments/{second.asset_tag}/edit", data=form(violin.id, asset_tag="a-1"))
+    assert response.status_code == 409
+    with in_app(app) as session:
+        assert sorted(session.scalars(select(Instrument.asset_tag))) == ["A-1", "A-2"]
+
+
+def test_types_can_be_added_and_listed(staff_client):
+    response = staff_client.post("/types/new", data={"name": "Cello", "family": "strings",
+                                                      "sizes": "1/4, 1/2, 3/4, 4/4", "hire_band": "b"})
+    assert response.status_code == 303
+    page = staff_client.get("/types").get_data(as_text=True)
+    assert "Cello" in page and "1/4, 1/2, 3/4, 4/4" in page
+    response = staff_client.post("/types/new", data={"name": "cello", "family": "strings", "hire_band": "A"})
+    assert response.status_code == 422 and "already a type called cello" in response.get_data(as_text=True)
