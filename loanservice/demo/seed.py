@@ -3,10 +3,11 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import JSON, func, insert, literal, select
 from sqlalchemy.orm import Session
 
 from ..accounts.models import Role, User
+from ..audit.models import AuditEvent
 from ..inventory.models import (
     AssetTagCounter,
     CheckReason,
@@ -209,6 +210,15 @@ def _flush_instruments(session, batch, staff, now, progress) -> None:
             ["instrument_id", "grade", "reason", "note", "checked_by_id", "checked_at"],
             select(Instrument.id, Instrument.condition_grade, literal(CheckReason.INTAKE.value),
                    literal("Demo intake"), literal(staff.id), literal(now))
+            .where(Instrument.asset_tag.in_(tags)),
+        )
+    )
+    session.execute(
+        insert(AuditEvent).from_select(
+            ["at", "actor_id", "action", "entity_type", "entity_id", "instrument_id", "summary", "changes"],
+            select(literal(now), literal(staff.id), literal("instrument.added"), literal("instrument"),
+                   Instrument.id, Instrument.id, literal("Added ") + Instrument.asset_tag + literal(" (demo data)"),
+                   literal({}, JSON))
             .where(Instrument.asset_tag.in_(tags)),
         )
     )
