@@ -166,3 +166,44 @@ def test_cli_creates_users(app, factory):
     assert "at least 10 characters" in result.output
     with in_app(app) as session:
         assert session.scalar(select(User).where(User.email == "lead@castle.example")).school_id == school.id
+
+
+def test_guesses_at_one_account_from_many_addresses_run_out(client, factory):
+    user = factory.user("staff")
+    statuses = []
+    for n in range(21):
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{n + 1}"
+        statuses.append(client.post("/login", data={"email": user.email, "password": "guess"}).status_code)
+    assert statuses[:20] == [401] * 20 and statuses[20] == 429
+    # Another account from a fresh address is not affected.
+    other = factory.user("staff")
+    client.environ_base["REMOTE_ADDR"] = "203.0.113.9"
+    assert client.post("/login", data={"email": other.email, "password": "correct-horse-battery"}).status_code == 302
+
+
+def _redis_available() -> bool:
+    try:
+        import redis
+
+        return redis.Redis.from_url("redis://127.0.0.1:6379/0", socket_connect_timeout=0.5).ping()
+    except Exception:
+        return False
+
+
+@pytest.mark.skipif(not _redis_available(), reason="needs Redis on 127.0.0.1:6379")
+def test_rate_limits_are_kept_in_redis_when_configured(database_url, factory):
+    import uuid
+
+    import redis
+
+    prefix = f"ls-test-{uuid.uuid4().hex}"
+    app = create_app(config_for(database_url, RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0",
+                                RATELIMIT_KEY_PREFIX=prefix))
+    client = app.test_client()
+    user = factory.user("staff")
+    statuses = [client.post("/login", data={"email": user.email, "password": "x"}).status_code for _ in range(11)]
+    assert statuses[-1] == 429
+    store = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    keys = store.keys(f"*{prefix}*")
+    assert keys, "no rate-limit counters were written to Redis"
+    store.delete(*keys)

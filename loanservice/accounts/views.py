@@ -36,8 +36,14 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
+def _login_email() -> str:
+    return "login-account:" + (request.form.get("email") or "").strip().lower()
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
+# Per account too, so that guesses spread over many addresses still run out.
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"], key_func=_login_email)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
