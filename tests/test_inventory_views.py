@@ -68,6 +68,8 @@ def test_list_searches_filters_sorts_and_pages(app, staff_client, factory):
     assert "1 instruments" in page and "MIX-000026" in page
     assert "MIX-000026" in staff_client.get("/instruments?q=y999").get_data(as_text=True)
     assert "MIX-000026" in staff_client.get("/instruments?q=mix-000026").get_data(as_text=True)
+    assert "7 instruments" in staff_client.get("/instruments?q=mix-00002").get_data(as_text=True)
+    assert "MIX-000026" in staff_client.get("/instruments?q=YFL-212").get_data(as_text=True)
     page = staff_client.get(f"/instruments?type={flute.id}").get_data(as_text=True)
     assert "1 instruments" in page
     page = staff_client.get("/instruments?condition=4").get_data(as_text=True)
@@ -75,7 +77,7 @@ def test_list_searches_filters_sorts_and_pages(app, staff_client, factory):
     page = staff_client.get("/instruments?location=Store / F1").get_data(as_text=True)
     assert "1 instruments" in page
     page = staff_client.get("/instruments?sort=condition").get_data(as_text=True)
-    assert page.index("MIX-000026") < page.index("MIX-000001")
+    assert page.index("MIX-000026") < page.index("MIX-000025")  # grade 4 before grade 2
     page = staff_client.get("/instruments?q=nothing-like-this").get_data(as_text=True)
     assert "No instruments match" in page
 

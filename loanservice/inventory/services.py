@@ -124,27 +124,34 @@ SORTS = {
     "-tag": (Instrument.asset_tag.desc(),),
     "type": (InstrumentType.name, Instrument.size, Instrument.asset_tag),
     "status": (Instrument.status, Instrument.asset_tag),
-    "condition": (Instrument.condition_grade.desc(), Instrument.asset_tag),
+    "condition": (Instrument.condition_grade.desc(), Instrument.asset_tag.desc()),
     "location": (Instrument.location, Instrument.asset_tag),
     "updated": (Instrument.updated_at.desc(), Instrument.id.desc()),
 }
 
 
-def search_instruments_query(filters: InstrumentFilters):
+def search_instruments_query(filters: InstrumentFilters, tag_prefix: str = "MIX"):
     """Build the select for the instrument list: search, filters and a stable order."""
-    query = select(Instrument).join(Instrument.type).options(contains_eager(Instrument.type))
+    query = select(Instrument)
     q = filters.q.strip()
     if q:
-        like = f"%{_escape_like(q)}%"
-        prefix = f"{_escape_like(normalise_tag(q))}%"
-        query = query.where(
-            or_(
-                Instrument.asset_tag.like(prefix, escape="\\"),
-                Instrument.serial_number.ilike(like, escape="\\"),
-                Instrument.make.ilike(like, escape="\\"),
-                Instrument.model.ilike(like, escape="\\"),
+        tag = normalise_tag(q)
+        if tag.startswith(normalise_tag(tag_prefix) + "-") and TAG_PATTERN.match(tag):
+            # One of the hub's own tags (a scan, or "MIX-05"): an index range, not a full scan.
+            query = query.where(or_(
+                Instrument.asset_tag.between(tag, tag + "\uffff"),
+                Instrument.serial_number == q,
+            ))
+        else:
+            like = f"%{_escape_like(q)}%"
+            query = query.where(
+                or_(
+                    Instrument.asset_tag.like(f"{_escape_like(tag)}%", escape="\\"),
+                    Instrument.serial_number.ilike(like, escape="\\"),
+                    Instrument.make.ilike(like, escape="\\"),
+                    Instrument.model.ilike(like, escape="\\"),
+                )
             )
-        )
     if filters.type_id:
         query = query.where(Instrument.type_id == filters.type_id)
     if filters.size:
@@ -155,6 +162,8 @@ def search_instruments_query(filters: InstrumentFilters):
         query = query.where(Instrument.location == filters.location)
     if filters.condition:
         query = query.where(Instrument.condition_grade >= filters.condition)
+    if filters.sort == "type":
+        query = query.join(Instrument.type).options(contains_eager(Instrument.type))
     return query.order_by(*SORTS.get(filters.sort, SORTS["tag"]))
 
 

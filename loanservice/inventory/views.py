@@ -49,7 +49,7 @@ def instrument_list():
         condition=int_arg("condition"),
         sort=request.args.get("sort", "tag"),
     )
-    page = db.paginate(services.search_instruments_query(filters),
+    page = db.paginate(services.search_instruments_query(filters, current_app.config["ASSET_TAG_PREFIX"]),
                        per_page=current_app.config["PAGE_SIZE"], max_per_page=200, error_out=False)
     types = services.list_types(db.session)
     sizes = sorted({size for t in types for size in t.sizes if not filters.type_id or t.id == filters.type_id},

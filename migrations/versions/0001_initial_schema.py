@@ -71,7 +71,7 @@ def upgrade():
     )
     op.create_table('instrument',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('asset_tag', sa.String(length=32), nullable=False),
+    sa.Column('asset_tag', sa.String(length=32).with_variant(sa.String(length=32, collation='C'), 'postgresql'), nullable=False),
     sa.Column('type_id', sa.Integer(), nullable=False),
     sa.Column('size', sa.String(length=16), nullable=False),
     sa.Column('make', sa.String(length=100), nullable=False),
@@ -102,8 +102,8 @@ def upgrade():
     sa.UniqueConstraint('asset_tag', name=op.f('uq_instrument_asset_tag'))
     )
     with op.batch_alter_table('instrument', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_instrument_condition_grade'), ['condition_grade'], unique=False)
-        batch_op.create_index(batch_op.f('ix_instrument_location'), ['location'], unique=False)
+        batch_op.create_index('ix_instrument_condition_tag', ['condition_grade', 'asset_tag'], unique=False)
+        batch_op.create_index('ix_instrument_location_tag', ['location', 'asset_tag'], unique=False)
         batch_op.create_index(batch_op.f('ix_instrument_make'), ['make'], unique=False)
         batch_op.create_index(batch_op.f('ix_instrument_serial_number'), ['serial_number'], unique=False)
         batch_op.create_index('ix_instrument_status_tag', ['status', 'asset_tag'], unique=False)
@@ -218,8 +218,8 @@ def downgrade():
         batch_op.drop_index('ix_instrument_status_tag')
         batch_op.drop_index(batch_op.f('ix_instrument_serial_number'))
         batch_op.drop_index(batch_op.f('ix_instrument_make'))
-        batch_op.drop_index(batch_op.f('ix_instrument_location'))
-        batch_op.drop_index(batch_op.f('ix_instrument_condition_grade'))
+        batch_op.drop_index('ix_instrument_location_tag')
+        batch_op.drop_index('ix_instrument_condition_tag')
 
     op.drop_table('instrument')
     op.drop_table('school')
