@@ -61,6 +61,7 @@ def test_list_searches_filters_sorts_and_pages(app, staff_client, factory):
 
     page = staff_client.get("/instruments").get_data(as_text=True)
     assert "26 instruments" in page and "page 1 of 2" in page
+    assert page.count(">Store / A1</option>") == page.count(">Store / F1</option>") == 1
     assert "MIX-000021" not in page  # 20 a page in tests
     assert "MIX-000021" in staff_client.get("/instruments?page=2").get_data(as_text=True)
 
