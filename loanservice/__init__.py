@@ -34,11 +34,15 @@ def create_app(config: type | None = None) -> Flask:
     from .accounts.views import bp as accounts_bp
     from .home import bp as home_bp
     from .inventory.views import bp as inventory_bp
+    from .labels.scan import bp as scan_bp
+    from .labels.views import bp as labels_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(inventory_bp)
+    app.register_blueprint(labels_bp)
+    app.register_blueprint(scan_bp)
 
     from .errors import register_error_handlers
     from .templating import register_template_helpers

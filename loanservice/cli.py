@@ -60,5 +60,8 @@ def seed_command(instruments, if_empty):
 
 
 def register_cli(app: Flask) -> None:
+    from .labels.cli import labels_cli
+
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(labels_cli)

@@ -1,0 +1,1 @@
+"""QR labels for instruments: label stocks, the PDF renderer, printing and scanning."""

@@ -1,0 +1,148 @@
+"""Printing labels and reading scanned codes: the rules, shared by the pages and the CLI.
+
+Like every service, these take the session first, flush and never commit.
+"""
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..audit.services import record
+from ..errors import InvalidInput, NotFound
+from ..inventory.models import Instrument, InstrumentStatus
+from ..inventory.services import normalise_tag
+from ..timeutil import utcnow
+from .render import LabelContent, LabelRenderer, label_url
+from .stocks import LabelStock
+
+
+class EmptySelection(InvalidInput):
+    """Nothing was chosen to print."""
+
+
+class ForeignCode(InvalidInput):
+    """A scanned code that is not one of this hub's labels."""
+
+
+class Scope:
+    UNLABELLED = "unlabelled"
+    ALL = "all"
+
+
+SCOPES = (Scope.UNLABELLED, Scope.ALL)
+TAG_SHAPE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
+# A label's URL, upper-cased: host, any path prefix, then /I/<TAG>. A keyboard-wedge scanner
+# set to another keyboard layout may type '/' as '?' or '\\', so those count as slashes.
+_LABEL_URL = re.compile(r"^(?:HTTPS?:[/?\\]{2})?([A-Z0-9.:-]+)(?:[/?\\].*)?[/?\\]I[/?\\]([A-Z0-9-]+)[/?\\]?$")
+
+
+def instrument_label(instrument: Instrument, *, base_url: str, hub_name: str) -> LabelContent:
+    """The label for one instrument: its short URL as a QR code, tag, type, size and the hub."""
+    lines = [instrument.type.name]
+    if instrument.size:
+        lines.append(f"Size {instrument.size}")
+    return LabelContent(payload=label_url(base_url, instrument.asset_tag), title=instrument.asset_tag,
+                        lines=tuple(lines), footer=hub_name)
+
+
+def select_for_labels(session: Session, *, tags: Sequence[str] = (), scope: str = "") -> list[Instrument]:
+    """The instruments to label: the given tags in the order given, or every one in ``scope``.
+
+    Written-off instruments are left out of a scope: they have left the store.
+    """
+    if tags:
+        wanted = list(dict.fromkeys(normalise_tag(tag) for tag in tags if normalise_tag(tag)))
+        if not wanted:
+            raise EmptySelection("Choose at least one instrument to label.", field="tags")
+        found = {
+            instrument.asset_tag: instrument
+            for chunk in _chunks(wanted, 500)
+            for instrument in session.scalars(select(Instrument).where(Instrument.asset_tag.in_(chunk)))
+        }
+        unknown = [tag for tag in wanted if tag not in found]
+        if unknown:
+            shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+            raise NotFound(f"Unknown tag: there is no instrument with asset tag {shown}.", field="tags")
+        return [found[tag] for tag in wanted]
+    if scope not in SCOPES:
+        raise EmptySelection("Choose at least one instrument to label: some tags, every unlabelled one, or all.")
+    query = select(Instrument).where(Instrument.status != InstrumentStatus.WRITTEN_OFF)
+    if scope == Scope.UNLABELLED:
+        query = query.where(Instrument.labelled_at.is_(None))
+    instruments = list(session.scalars(query.order_by(Instrument.asset_tag)))
+    if not instruments:
+        raise EmptySelection("Every instrument already has a label." if scope == Scope.UNLABELLED
+                             else "There are no instruments to label.")
+    return instruments
+
+
+def count_for_labels(session: Session) -> dict[str, int]:
+    """How many instruments each scope would print."""
+    in_store = Instrument.status != InstrumentStatus.WRITTEN_OFF
+    return {
+        Scope.ALL: session.scalar(select(func.count()).where(in_store)),
+        Scope.UNLABELLED: session.scalar(select(func.count()).where(in_store, Instrument.labelled_at.is_(None))),
+    }
+
+
+def _chunks(items: list, size: int):
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def print_labels(
+    session: Session,
+    actor,
+    instruments: Sequence[Instrument],
+    stock: LabelStock,
+    *,
+    start: int = 1,
+    base_url: str,
+    hub_name: str,
+    progress: Callable[[int], None] | None = None,
+) -> bytes:
+    """Render the instruments' labels into a PDF and record that each was labelled (or relabelled)."""
+    if not instruments:
+        raise EmptySelection("Choose at least one instrument to label.", field="tags")
+    stock.check_start(start)
+    pdf = LabelRenderer(stock).render(
+        (instrument_label(i, base_url=base_url, hub_name=hub_name) for i in instruments),
+        start=start, progress=progress,
+    )
+    now = utcnow()
+    for instrument in instruments:
+        again = instrument.labelled_at is not None
+        instrument.labelled_at = now
+        record(session, actor, "instrument.labelled", instrument,
+               f"{'Label reprinted' if again else 'Label printed'} on {stock.name}", {"stock": stock.name})
+    session.flush()
+    return pdf
+
+
+def tag_from_code(code: str, base_url: str) -> str:
+    """The asset tag in what a scanner read: a label's URL or a bare tag, any case, stray spaces.
+
+    Raises ForeignCode for a code that is neither (another organisation's QR code, a web address).
+    """
+    text = "".join((code or "").split())
+    if not text:
+        raise InvalidInput("Scan a label or type an asset tag.", field="code")
+    upper = text.upper()
+    if TAG_SHAPE.match(upper):
+        return upper
+    match = _LABEL_URL.match(upper)
+    if match and match.group(1) == urlsplit(base_url).netloc.upper() and TAG_SHAPE.match(match.group(2)):
+        return match.group(2)
+    raise ForeignCode("That code is not one of this hub's instrument labels.", field="code")
+
+
+def find_by_code(session: Session, code: str, base_url: str) -> Instrument:
+    """The instrument a scanned code names, or NotFound / ForeignCode with a clear message."""
+    tag = tag_from_code(code, base_url)
+    instrument = session.scalar(select(Instrument).where(Instrument.asset_tag == tag))
+    if instrument is None:
+        raise NotFound(f"Unknown tag: no instrument has asset tag {tag}.", field="code")
+    return instrument
