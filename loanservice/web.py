@@ -1,7 +1,13 @@
 """Small helpers shared by the views."""
-from flask import request
+from collections.abc import Callable
+from typing import TypeVar
+
+from flask import Response, request
 
 from .errors import LoanServiceError
+from .extensions import db
+
+T = TypeVar("T")
 
 
 def field_error(form, error: LoanServiceError) -> None:
@@ -19,3 +25,23 @@ def int_arg(name: str) -> int | None:
         return int(request.args.get(name, ""))
     except ValueError:
         return None
+
+
+def submit_form(form, perform: Callable[[], T], success: Callable[[T], Response]) -> tuple[Response | None, int]:
+    """Run a form's change as one transaction.
+
+    On a valid post, call ``perform`` (which calls the services) and commit, then return
+    ``success(result)`` (a redirect) and 303. On a refused change, roll back, show the
+    message beside its field and return the error's 4xx; on invalid input, 422.
+    The view re-renders its form whenever the response is None.
+    """
+    if not form.validate_on_submit():
+        return None, 422 if form.is_submitted() else 200
+    try:
+        result = perform()
+        db.session.commit()
+    except LoanServiceError as error:
+        db.session.rollback()
+        field_error(form, error)
+        return None, error.status_code
+    return success(result), 303

@@ -112,7 +112,7 @@ def test_admin_creates_a_school_user(app, client, factory):
     response = client.post("/admin/users/new", data={
         "email": "Lead@Hillcrest.example", "name": "Priya Shah", "role": "school",
         "school_id": str(school.id), "password": "long-enough-password", "active": "y"})
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert "lead@hillcrest.example" in client.get("/admin/users").get_data(as_text=True)
     with in_app(app) as session:
         user = session.scalar(select(User).where(User.email == "lead@hillcrest.example"))
@@ -145,7 +145,7 @@ def test_admin_disables_a_user_who_then_cannot_sign_in(app, factory):
     login(admin_client, admin)
     response = admin_client.post(f"/admin/users/{staff.id}", data={"name": staff.name, "role": "staff",
                                                                     "school_id": "0"})
-    assert response.status_code == 302
+    assert response.status_code == 303
     assert staff_client.post("/login", data={"email": staff.email,
                                              "password": "correct-horse-battery"}).status_code == 401
 

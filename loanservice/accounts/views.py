@@ -4,8 +4,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from ..errors import LoanServiceError
-from ..web import field_error as _field_error
+from ..web import submit_form
 from ..extensions import db, limiter, login_manager
 from ..schools.models import School
 from .forms import LoginForm, SchoolForm, UserForm
@@ -80,6 +79,11 @@ def _school_choices():
     return [(0, "(none)")] + [(s.id, s.name) for s in schools]
 
 
+def _back_to_users(message: str):
+    flash(message, "success")
+    return redirect(url_for("admin.users"), 303)
+
+
 @admin_bp.get("/users")
 @admin_required
 def users():
@@ -95,23 +99,15 @@ def users():
 def new_user():
     form = UserForm()
     form.school_id.choices = _school_choices()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user = create_user(
-                db.session, current_user, email=form.email.data, name=form.name.data,
-                role=form.role.data, password=form.password.data or "", school_id=form.school_id.data or None,
-            )
-        except LoanServiceError as error:
-            db.session.rollback()
-            _field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"Account created for {user.email}.", "success")
-            return redirect(url_for("admin.users"))
-    elif form.is_submitted():
-        status = 422
+    response, status = submit_form(
+        form,
+        lambda: create_user(
+            db.session, current_user, email=form.email.data, name=form.name.data, role=form.role.data,
+            password=form.password.data or "", school_id=form.school_id.data or None),
+        lambda user: _back_to_users(f"Account created for {user.email}."),
+    )
+    if response:
+        return response
     return render_template("admin/user_form.html", form=form, user=None), status
 
 
@@ -122,26 +118,17 @@ def edit_user(user_id: int):
     form = UserForm(obj=user)
     form.school_id.choices = _school_choices()
     del form.email
-    status = 200
     if request.method == "GET":
         form.school_id.data = user.school_id or 0
-    if form.validate_on_submit():
-        try:
-            update_user(
-                db.session, current_user, user, name=form.name.data, role=form.role.data,
-                school_id=form.school_id.data or None, active=form.active.data,
-                password=form.password.data or "",
-            )
-        except LoanServiceError as error:
-            db.session.rollback()
-            _field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"Saved {user.email}.", "success")
-            return redirect(url_for("admin.users"))
-    elif form.is_submitted():
-        status = 422
+    response, status = submit_form(
+        form,
+        lambda: update_user(
+            db.session, current_user, user, name=form.name.data, role=form.role.data,
+            school_id=form.school_id.data or None, active=form.active.data, password=form.password.data or ""),
+        lambda saved: _back_to_users(f"Saved {saved.email}."),
+    )
+    if response:
+        return response
     return render_template("admin/user_form.html", form=form, user=user), status
 
 

@@ -8,7 +8,7 @@ from ..audit.models import AuditEvent
 from ..errors import LoanServiceError
 from ..extensions import db
 from ..timeutil import today
-from ..web import field_error, int_arg
+from ..web import field_error, int_arg, submit_form
 from . import services
 from .csvio import IMPORT_COLUMNS, apply_import, decode_upload, export_asset_register, plan_import
 from .forms import (
@@ -101,25 +101,26 @@ def _details(form: InstrumentForm) -> services.InstrumentDetails:
 @staff_required
 def instrument_new():
     form = _instrument_form(InstrumentForm())
-    status = 200
-    if form.validate_on_submit():
-        try:
-            instrument = services.add_instrument(
-                db.session, current_user, _details(form), asset_tag=form.asset_tag.data or "",
-                condition_grade=form.condition_grade.data,
-                tag_prefix=current_app.config["ASSET_TAG_PREFIX"],
-            )
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"Added {instrument.asset_tag}.", "success")
-            return redirect(url_for(".instrument_detail", tag=instrument.asset_tag), 303)
-    elif form.is_submitted():
-        status = 422
+    response, status = submit_form(
+        form,
+        lambda: services.add_instrument(
+            db.session, current_user, _details(form), asset_tag=form.asset_tag.data or "",
+            condition_grade=form.condition_grade.data, tag_prefix=current_app.config["ASSET_TAG_PREFIX"]),
+        lambda instrument: _done(f"Added {instrument.asset_tag}.", instrument),
+    )
+    if response:
+        return response
     return render_template("inventory/form.html", form=form, instrument=None), status
+
+
+def _redirect_with(message: str, location: str):
+    flash(message, "success")
+    return redirect(location, 303)
+
+
+def _done(message: str, instrument):
+    """After a change to an instrument: say what happened, show its page."""
+    return _redirect_with(message, url_for(".instrument_detail", tag=instrument.asset_tag))
 
 
 def _load(tag: str, *, for_update: bool = False):
@@ -158,41 +159,26 @@ def instrument_edit(tag: str):
     instrument = _load(tag, for_update=request.method == "POST")
     form = _instrument_form(InstrumentForm(obj=instrument))
     del form.condition_grade
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.update_instrument(db.session, current_user, instrument, _details(form),
-                                       asset_tag=form.asset_tag.data or instrument.asset_tag)
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"Saved {instrument.asset_tag}.", "success")
-            return redirect(url_for(".instrument_detail", tag=instrument.asset_tag), 303)
-    elif form.is_submitted():
-        status = 422
+    response, status = submit_form(
+        form,
+        lambda: services.update_instrument(db.session, current_user, instrument, _details(form),
+                                           asset_tag=form.asset_tag.data or instrument.asset_tag),
+        lambda saved: _done(f"Saved {saved.asset_tag}.", saved),
+    )
+    if response:
+        return response
     return render_template("inventory/form.html", form=form, instrument=instrument), status
 
 
 def _instrument_action(tag: str, form, template: str, perform, done: str):
     """Show an action's form for an instrument; on a valid post, run it in one transaction."""
     instrument = _load(tag, for_update=request.method == "POST")
-    status = 200
-    if form.validate_on_submit():
-        try:
-            perform(instrument, form)
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(done.format(tag=instrument.asset_tag), "success")
-            return redirect(url_for(".instrument_detail", tag=instrument.asset_tag), 303)
-    elif form.is_submitted():
-        status = 422
+    response, status = submit_form(
+        form, lambda: perform(instrument, form),
+        lambda _: _done(done.format(tag=instrument.asset_tag), instrument),
+    )
+    if response:
+        return response
     return render_template(template, form=form, instrument=instrument), status
 
 
@@ -337,22 +323,14 @@ def type_edit(type_id: int | None):
     form = TypeForm(obj=instrument_type)
     if request.method == "GET" and instrument_type is not None:
         form.sizes.data = ", ".join(instrument_type.sizes)
-    status = 200
-    if form.validate_on_submit():
-        details = services.TypeDetails(
+    response, status = submit_form(
+        form,
+        lambda: services.save_type(db.session, current_user, services.TypeDetails(
             name=form.name.data, family=form.family.data, sizes=(form.sizes.data or "").split(","),
-            hire_band=form.hire_band.data, default_accessories=form.default_accessories.data or "",
-        )
-        try:
-            saved = services.save_type(db.session, current_user, details, instrument_type)
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"Saved type {saved.name}.", "success")
-            return redirect(url_for(".type_list"), 303)
-    elif form.is_submitted():
-        status = 422
+            hire_band=form.hire_band.data, default_accessories=form.default_accessories.data or ""),
+            instrument_type),
+        lambda saved: _redirect_with(f"Saved type {saved.name}.", url_for(".type_list")),
+    )
+    if response:
+        return response
     return render_template("inventory/type_form.html", form=form, instrument_type=instrument_type), status
