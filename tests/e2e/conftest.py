@@ -72,3 +72,42 @@ def factory_for_server(live_server):
     from ..conftest import Factory
 
     return Factory(live_server.app)
+
+
+# ---- Scanning (issue 3) ----
+
+FAKE_CAMERA_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--no-first-run",
+                    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
+@pytest.fixture
+def scan_server(live_server):
+    """The live server, with labels whose QR codes point at it (PUBLIC_BASE_URL is its own address)."""
+    live_server.app.config["PUBLIC_BASE_URL"] = live_server.url
+    return live_server
+
+
+@pytest.fixture
+def camera_page(browser):
+    """``camera_page(video)``: a page in a separate Chromium whose camera shows ``video`` (a .y4m), on a loop.
+
+    Launched through the session's Playwright (a second sync_playwright cannot run in the same
+    thread), so it is skipped, or fails under LOANSERVICE_REQUIRE_BROWSER, just like ``browser``.
+    """
+    launched = []
+    errors = []
+
+    def open_page(video):
+        fake_camera = browser.browser_type.launch(
+            executable_path=CHROMIUM, args=[*FAKE_CAMERA_ARGS, f"--use-file-for-fake-video-capture={video}"])
+        launched.append(fake_camera)
+        context = fake_camera.new_context(permissions=["camera"])
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        return page
+
+    yield open_page
+    for fake_camera in launched:
+        fake_camera.close()
+    assert not errors, f"JavaScript errors: {errors}"
