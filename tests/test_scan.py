@@ -115,3 +115,25 @@ def test_the_camera_page_loads_its_script_from_this_site(staff_client):
     assert response.status_code == 200 and "Start the camera" in page
     assert 'src="/static/scan-camera.js"' in page and "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert staff_client.get("/static/scan-camera.js").status_code == 200
+
+
+def test_a_stale_staff_session_is_still_stopped_at_the_instrument_page(app, client, factory, violin):
+    from loanservice.accounts.models import User
+
+    from .conftest import in_app
+
+    staff = factory.user("staff")
+    login(client, staff)
+    with in_app(app) as session:
+        session.get(User, staff.id).role = "parent"
+        session.commit()
+    response = client.get(f"/i/{violin.asset_tag}")
+    assert response.status_code == 302  # routed on the hint kept at sign-in...
+    assert client.get(response.location).status_code == 403  # ...but the page checks the real role
+
+
+def test_parents_scanning_a_label_see_the_public_page(client, factory, violin):
+    login(client, factory.user("parent"))
+    response = client.get(f"/i/{violin.asset_tag}")
+    assert response.status_code == 200
+    assert "return" in response.get_data(as_text=True).lower()

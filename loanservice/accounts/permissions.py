@@ -1,7 +1,7 @@
 """Who may open what: one decorator, used by every blueprint."""
 from functools import wraps
 
-from flask import abort
+from flask import abort, session
 from flask_login import current_user, login_required
 
 from .models import Role
@@ -21,6 +21,17 @@ def roles_required(*roles: Role):
         return wrapped
 
     return decorator
+
+
+# The role as it was at sign-in, kept in the signed session cookie. Only for choosing where a
+# request goes (never for granting access): the page it leads to still checks the real user,
+# so a changed role or a disabled account is caught there.
+ROLE_HINT = "role_hint"
+
+
+def looks_like_staff() -> bool:
+    """Whether the session was opened by staff, without loading the user from the database."""
+    return "_user_id" in session and session.get(ROLE_HINT) in (Role.ADMIN, Role.STAFF)
 
 
 staff_required = roles_required(Role.ADMIN, Role.STAFF)

@@ -1,6 +1,6 @@
 from urllib.parse import urlsplit
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
@@ -9,7 +9,7 @@ from ..extensions import db, limiter, login_manager
 from ..schools.models import School
 from .forms import LoginForm, SchoolForm, UserForm
 from .models import Role, User
-from .permissions import admin_required
+from .permissions import ROLE_HINT, admin_required
 from .services import authenticate, create_user, list_users, update_user
 
 bp = Blueprint("accounts", __name__)
@@ -53,6 +53,7 @@ def login():
         if user is not None:
             db.session.commit()
             login_user(user, remember=form.remember.data)
+            session[ROLE_HINT] = user.role
             return redirect(_safe_next(request.args.get("next")) or url_for("home.index"))
         form.password.errors.append("That email and password do not match an active account.")
         status = 401
@@ -65,6 +66,7 @@ def login():
 @login_required
 def logout():
     logout_user()
+    session.pop(ROLE_HINT, None)
     flash("You are signed out.", "info")
     return redirect(url_for("accounts.login"))
 

@@ -2,10 +2,9 @@
 import io
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
-from flask_login import current_user
 from sqlalchemy import bindparam, select
 
-from ..accounts.permissions import staff_required
+from ..accounts.permissions import looks_like_staff, staff_required
 from ..errors import LoanServiceError
 from ..extensions import db, limiter
 from ..inventory.models import Instrument
@@ -30,7 +29,9 @@ def short_page(tag: str):
     # One indexed lookup of the tag alone, on the session's connection (no ORM loading):
     # staff scan all day and the page must feel instant.
     found = db.session.connection().execute(_TAG_LOOKUP, {"tag": tag}).scalar() if tag else None
-    staff = current_user.is_authenticated and current_user.is_staff
+    # Where to send the scan is decided from the session alone (no user query): the
+    # instrument page checks the real user again, so a stale hint only costs a redirect.
+    staff = looks_like_staff()
     if found is None:
         return render_template("scan/unknown.html", tag=tag, staff=staff), 404
     if staff:
