@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from ..audit.services import record
 from ..errors import InvalidInput, NotFound
 from ..inventory.models import Instrument, InstrumentStatus
-from ..inventory.services import normalise_tag
+from ..inventory.services import TAG_PATTERN, normalise_tag
 from ..timeutil import utcnow
 from .render import LabelContent, LabelRenderer, label_url
 from .stocks import LabelStock
@@ -33,7 +33,6 @@ class Scope:
 
 
 SCOPES = (Scope.UNLABELLED, Scope.ALL)
-TAG_SHAPE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
 # A label's URL, upper-cased: host, any path prefix, then /I/<TAG>. A keyboard-wedge scanner
 # set to another keyboard layout may type '/' as '?' or '\\', so those count as slashes.
 _LABEL_URL = re.compile(r"^(?:HTTPS?:[/?\\]{2})?([A-Z0-9.:-]+)(?:[/?\\].*)?[/?\\]I[/?\\]([A-Z0-9-]+)[/?\\]?$")
@@ -131,10 +130,10 @@ def tag_from_code(code: str, base_url: str) -> str:
     if not text:
         raise InvalidInput("Scan a label or type an asset tag.", field="code")
     upper = text.upper()
-    if TAG_SHAPE.match(upper):
+    if TAG_PATTERN.match(upper):
         return upper
     match = _LABEL_URL.match(upper)
-    if match and match.group(1) == urlsplit(base_url).netloc.upper() and TAG_SHAPE.match(match.group(2)):
+    if match and match.group(1) == urlsplit(base_url).netloc.upper() and TAG_PATTERN.match(match.group(2)):
         return match.group(2)
     raise ForeignCode("That code is not one of this hub's instrument labels.", field="code")
 
