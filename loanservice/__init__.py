@@ -36,6 +36,9 @@ def create_app(config: type | None = None) -> Flask:
     from .inventory.views import bp as inventory_bp
     from .labels.scan import bp as scan_bp
     from .labels.views import bp as labels_bp
+    from .borrowers.views import bp as borrowers_bp
+    from .loans.views import bp as loans_bp
+    from .sets.views import bp as sets_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
@@ -43,6 +46,9 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(inventory_bp)
     app.register_blueprint(labels_bp)
     app.register_blueprint(scan_bp)
+    app.register_blueprint(borrowers_bp)
+    app.register_blueprint(loans_bp)
+    app.register_blueprint(sets_bp)
 
     from .errors import register_error_handlers
     from .templating import register_template_helpers

@@ -2,6 +2,10 @@
 from flask import Blueprint, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
+from .accounts.models import Role
+from .extensions import db
+from .sets.services import set_loans_for_school
+
 bp = Blueprint("home", __name__)
 
 
@@ -10,7 +14,10 @@ bp = Blueprint("home", __name__)
 def index():
     if current_user.is_staff:
         return redirect(url_for("inventory.dashboard"))
-    return render_template("home/index.html")
+    school_set_loans = []
+    if current_user.role == Role.SCHOOL:
+        school_set_loans = set_loans_for_school(db.session, current_user.school_id)
+    return render_template("home/index.html", school_set_loans=school_set_loans)
 
 
 @bp.get("/healthz")

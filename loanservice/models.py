@@ -10,3 +10,6 @@ from .inventory.models import (  # noqa: F401
     Repair,
 )
 from .schools.models import School  # noqa: F401
+from .borrowers.models import Family, OtherBorrower, Pupil  # noqa: F401
+from .loans.models import AcademicTerm, FeeBand, Loan, LoanCharge, RemissionRule  # noqa: F401
+from .sets.models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome  # noqa: F401

@@ -151,6 +151,49 @@ class Factory:
                                         asset_tag=asset_tag or "", **kw)
             return self._keep(session, instrument)
 
+    def family(self, name=None, **kw):
+        from loanservice.borrowers.models import Family
+
+        self._n += 1
+        with in_app(self.app) as session:
+            return self._keep(session, _add(session, Family(name=name or f"Parent {self._n}", **kw)))
+
+    def pupil(self, name=None, school=None, family=None, **kw):
+        from loanservice.borrowers.models import Pupil
+
+        self._n += 1
+        family = family or self.family()
+        with in_app(self.app) as session:
+            return self._keep(session, _add(session, Pupil(
+                name=name or f"Pupil {self._n}", school_id=school.id if school else None,
+                family_id=family.id, **kw)))
+
+    def other_borrower(self, name=None, **kw):
+        from loanservice.borrowers.models import OtherBorrower
+
+        self._n += 1
+        with in_app(self.app) as session:
+            return self._keep(session, _add(session, OtherBorrower(name=name or f"Ensemble {self._n}", **kw)))
+
+    def term(self, name, starts_on, ends_on):
+        from loanservice.loans.models import AcademicTerm
+
+        with in_app(self.app) as session:
+            return self._keep(session, _add(session, AcademicTerm(name=name, starts_on=starts_on, ends_on=ends_on)))
+
+    def classroom_set(self, size=3, name=None, instruments=None, **kw):
+        """A set of ``size`` new instruments of one type (or of ``instruments``)."""
+        from loanservice.sets.services import save_set
+
+        self._n += 1
+        if instruments is None:
+            kind = self.instrument_type(f"Ukulele {self._n}", sizes=())
+            instruments = [self.instrument(kind) for _ in range(size)]
+        with in_app(self.app) as session:
+            classroom_set = save_set(session, None, name=name or f"Set {self._n}", tag=kw.pop("tag", f"SET-{self._n}"),
+                                     tags=[i.asset_tag for i in instruments], **kw)
+            return self._keep(session, classroom_set)
+
 
 def _add(session, obj):
     session.add(obj)

@@ -70,3 +70,69 @@ def test_concurrent_repairs_of_one_instrument_open_one_repair(app, factory):
     statuses = run_together(lambda i: clients[i].post(f"/instruments/{instrument.asset_tag}/repair",
                                                       data=data).status_code)
     assert sorted(statuses) == [303] + [409] * (WORKERS - 1)
+
+
+def test_twenty_concurrent_check_outs_of_one_instrument_lend_it_once(app, factory):
+    from loanservice.loans.models import Loan
+
+    instrument = factory.instrument()
+    families = [factory.family() for _ in range(WORKERS)]
+    clients = signed_in_clients(app, factory)
+    due = "2030-07-20"
+
+    def check_out(i):
+        response = clients[i].post("/loans/new", data={
+            "tag": instrument.asset_tag, "borrower": f"family-{families[i].id}", "started_on": "2026-01-05",
+            "due_on": due, "condition_grade": "2"})
+        return response.status_code, response.get_data(as_text=True)
+
+    results = run_together(check_out)
+    statuses = sorted(status for status, _ in results)
+    assert statuses == [303] + [409] * (WORKERS - 1)
+    for status, page in results:
+        if status == 409:
+            assert f"{instrument.asset_tag} is already on loan." in page
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 1
+        assert session.scalar(select(Instrument.status).where(Instrument.id == instrument.id)) == "on_loan"
+
+
+def test_a_set_scanned_in_by_many_hands_at_once_closes_exactly_once(app, factory):
+    from datetime import date
+
+    from loanservice.audit.models import AuditEvent
+    from loanservice.schools.models import School
+    from loanservice.sets.models import ClassroomSet, SetLoan
+    from loanservice.sets.services import check_out_set, set_instruments
+
+    kit, school = factory.classroom_set(size=WORKERS), factory.school()
+    with in_app(app) as session:
+        set_loan = check_out_set(session, None, session.get(ClassroomSet, kit.id), session.get(School, school.id),
+                                 due_on=date(2030, 7, 20))
+        session.commit()
+        set_loan_id = set_loan.id
+        tags = [i.asset_tag for i in set_instruments(session, session.get(ClassroomSet, kit.id))]
+    clients = signed_in_clients(app, factory)
+    # Each item scanned twice at once, as when two people work through one box.
+    statuses = run_together(lambda i: clients[i].post(
+        f"/set-loans/{set_loan_id}/check-in", data={"code": tags[i // 2], "grade": "2"}).status_code)
+    statuses += run_together(lambda i: clients[i].post(
+        f"/set-loans/{set_loan_id}/check-in", data={"code": tags[WORKERS // 2 + i // 2], "grade": "2"}).status_code)
+    assert sorted(statuses) == [303] * WORKERS + [409] * WORKERS
+    with in_app(app) as session:
+        assert session.get(SetLoan, set_loan_id).closed_on is not None
+        assert session.scalar(select(func.count()).where(AuditEvent.action == "set.in")) == 1
+
+
+def test_one_set_lent_twice_at_once_goes_out_once(app, factory):
+    from loanservice.sets.models import SetLoan
+
+    kit = factory.classroom_set(size=5)
+    schools = [factory.school() for _ in range(WORKERS)]
+    clients = signed_in_clients(app, factory)
+    results = run_together(lambda i: clients[i].post(f"/sets/{kit.id}/check-out", data={
+        "school_id": str(schools[i].id), "started_on": "2026-01-05", "due_on": "2030-07-20"}))
+    assert sorted(r.status_code for r in results) == [303] + [409] * (WORKERS - 1)
+    assert all("is already out at" in r.get_data(as_text=True) for r in results if r.status_code == 409)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(SetLoan)) == 1

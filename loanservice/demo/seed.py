@@ -3,11 +3,12 @@ import random
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import JSON, func, insert, literal, select
+from sqlalchemy import JSON, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from ..accounts.models import Role, User
 from ..audit.models import AuditEvent
+from ..borrowers.models import Family, OtherBorrower, Pupil
 from ..inventory.models import (
     AssetTagCounter,
     CheckReason,
@@ -17,7 +18,10 @@ from ..inventory.models import (
     InstrumentType,
     Repair,
 )
+from ..loans.charges import raise_term_charges
+from ..loans.models import AcademicTerm, FeeBand, Loan, LoanStatus, RemissionRule
 from ..schools.models import School
+from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from ..timeutil import today, utcnow
 
 FRACTIONS = ["1/16", "1/10", "1/8", "1/4", "1/2", "3/4", "7/8", "4/4"]
@@ -83,6 +87,7 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     schools = _seed_schools(session)
     users = _seed_users(session, schools)
     _seed_instruments(session, rng, types, users["staff@demo.hub"], instruments, progress)
+    _seed_loans(session, rng, schools, users, instruments)
 
 
 def _seed_types(session: Session) -> list[tuple[InstrumentType, tuple]]:
@@ -224,3 +229,265 @@ def _flush_instruments(session, batch, staff, now, progress) -> None:
     )
     progress(len(batch))
     batch.clear()
+
+
+# ---------------------------------------------------------------- loans and classroom sets
+
+FIRST_NAMES = ["Amelia", "Oliver", "Isla", "George", "Ava", "Noah", "Mia", "Leo", "Ivy", "Arthur", "Freya",
+               "Muhammad", "Lily", "Oscar", "Sofia", "Harry", "Aisha", "Jack", "Zara", "Theo", "Maya", "Finley",
+               "Chloe", "Kai", "Poppy", "Ravi", "Grace", "Tomasz", "Nia", "Alfie"]
+SURNAMES = ["Smith", "Jones", "Khan", "Williams", "Brown", "Patel", "Taylor", "Nowak", "Davies", "Evans",
+            "Okafor", "Wilson", "Hussain", "Thomas", "Roberts", "Ahmed", "Walker", "Wright", "Begum", "Green"]
+REMISSION = ["free_school_meals", "pupil_premium", "looked_after", "benefits"]
+FEES_BY_BAND = {"A": Decimal("30.00"), "B": Decimal("36.40"), "C": Decimal("45.00")}
+SET_TYPES = ["Ukulele", "Djembe", "pBone", "Violin"]
+OTHER_BORROWERS = [("Hub Youth Orchestra", "Ensemble"), ("Ms Clare Dunn", "Peripatetic violin teacher"),
+                   ("County Brass Band", "Partner organisation")]
+
+
+def academic_terms(around: date) -> list[tuple[str, date, date]]:
+    """Autumn, Spring and Summer terms of the school year before, during and after ``around``."""
+    first = around.year - 1 if around.month < 9 else around.year
+    terms = []
+    for year in (first - 1, first, first + 1):
+        terms += [
+            (f"Autumn {year}", date(year, 9, 3), date(year, 12, 19)),
+            (f"Spring {year + 1}", date(year + 1, 1, 6), date(year + 1, 3, 27)),
+            (f"Summer {year + 1}", date(year + 1, 4, 14), date(year + 1, 7, 22)),
+        ]
+    return terms
+
+
+def _seed_terms(session: Session) -> list[AcademicTerm]:
+    existing = set(session.scalars(select(AcademicTerm.name)))
+    for name, starts_on, ends_on in academic_terms(today()):
+        if name not in existing:
+            session.add(AcademicTerm(name=name, starts_on=starts_on, ends_on=ends_on))
+    session.flush()
+    return list(session.scalars(select(AcademicTerm).order_by(AcademicTerm.starts_on)))
+
+
+REMISSION_RULES = [("free_school_meals", "free", "0"), ("looked_after", "free", "0"),
+                   ("pupil_premium", "percent_off", "60"), ("benefits", "fixed", "10.00")]
+
+
+def _seed_fees(session: Session) -> dict[str, RemissionRule]:
+    """The demo hub's fees by band (with a deposit for the dearer bands) and its remission rules."""
+    for band, fee in FEES_BY_BAND.items():
+        if session.scalar(select(FeeBand).where(FeeBand.band == band)) is None:
+            session.add(FeeBand(band=band, fee_per_term=fee, deposit=Decimal("0.00" if band == "A" else "25.00")))
+    for category, kind, value in REMISSION_RULES:
+        if session.scalar(select(RemissionRule).where(RemissionRule.category == category)) is None:
+            session.add(RemissionRule(category=category, kind=kind, value=Decimal(value)))
+    session.flush()
+    return {rule.category: rule for rule in session.scalars(select(RemissionRule))}
+
+
+def _loan_row(**values) -> dict:
+    """A loan for a bulk insert, every column given so that one statement takes them all."""
+    row = dict(pupil_id=None, family_id=None, school_id=None, other_borrower_id=None, set_loan_id=None,
+               exchanged_from_id=None, status=LoanStatus.OPEN.value, closed_on=None, accessories="",
+               condition_at_issue=2, condition_at_return=None, damaged=False, return_note="",
+               fee_per_term=Decimal("0.00"), remission_category="none", charge_per_term=Decimal("0.00"),
+               deposit=Decimal("0.00"), replacement_owed=None, issued_by_id=None, closed_by_id=None,
+               created_at=utcnow())
+    row.update(values)
+    return row
+
+
+def _seed_loans(session: Session, rng: random.Random, schools: list[School], users: dict[str, User],
+                instruments: int) -> None:
+    """Families and pupils with loans (some overdue, some with remission), returns, a size exchange,
+    and classroom sets out at schools, one of them part checked in."""
+    if session.scalar(select(func.count()).select_from(Loan)):
+        return  # a hub that already has loans keeps them
+    staff = users["staff@demo.hub"]
+    terms = _seed_terms(session)
+    rules = _seed_fees(session)
+    now = today()
+    this_term = next((t for t in terms if t.ends_on >= now), terms[-1])
+    last_term = max((t for t in terms if t.ends_on < now), key=lambda t: t.ends_on, default=terms[0])
+    for name, description in OTHER_BORROWERS:
+        session.add(OtherBorrower(name=name, description=description))
+
+    # Every available instrument, by type: what the demo may lend.
+    pools: dict[str, list[tuple[int, str, str, str, int]]] = {}
+    for row in session.execute(
+        select(Instrument.id, InstrumentType.name, Instrument.size, Instrument.accessories,
+               Instrument.condition_grade, InstrumentType.hire_band)
+        .join(InstrumentType).where(Instrument.status == InstrumentStatus.AVAILABLE).order_by(Instrument.id)
+    ):
+        pools.setdefault(row[1], []).append((row[0], row[2], row[3], row[4], row[5]))
+    lent: set[int] = set()
+
+    set_loans = _seed_sets(session, rng, pools, schools, staff, this_term, lent)
+    _seed_pupil_loans(session, rng, pools, schools, users, staff, this_term, last_term, lent, instruments, rules)
+    if lent:
+        ids = sorted(lent)
+        for start in range(0, len(ids), 5000):
+            session.execute(update(Instrument).where(Instrument.id.in_(ids[start:start + 5000]))
+                            .values(status=InstrumentStatus.ON_LOAN.value, status_reason="Demo loan"))
+    _part_return_first_set(session, set_loans, staff)
+    session.flush()
+    for term in (last_term, this_term):  # so the charges page and its CSV have something to show
+        raise_term_charges(session, users["admin@demo.hub"], term)
+
+
+def _seed_sets(session, rng, pools, schools, staff, term, lent) -> list[SetLoan]:
+    """Classroom sets of 30 (fewer in a small demo), two thirds of them out at schools."""
+    sets: list[tuple[ClassroomSet, list[int]]] = []
+    for type_name in SET_TYPES:
+        pool = pools.get(type_name, [])
+        size = 30 if len(pool) >= 60 else len(pool) // 2
+        if size < 4:
+            continue
+        count = min(len(pool) // (2 * size), 6)
+        for n in range(count):
+            members, pools[type_name] = pool[:size], pool[size:]
+            pool = pools[type_name]
+            letter = "ABCDEF"[n]
+            classroom_set = ClassroomSet(name=f"{type_name} set {letter}",
+                                         tag=f"SET-{type_name[:3].upper()}-{letter}",
+                                         notes=f"{size} {type_name.lower()}s for whole-class teaching.")
+            session.add(classroom_set)
+            sets.append((classroom_set, [m[0] for m in members]))
+    if not sets:
+        return []
+    session.flush()
+    session.execute(insert(ClassroomSetItem), [
+        dict(set_id=classroom_set.id, instrument_id=instrument_id)
+        for classroom_set, members in sets for instrument_id in members
+    ])
+    set_loans = []
+    start = max(term.starts_on, today() - timedelta(days=120))
+    for n, (classroom_set, members) in enumerate(sets[: max(1, len(sets) * 2 // 3)]):
+        set_loan = SetLoan(classroom_set=classroom_set, school=schools[n % len(schools)], started_on=start,
+                           due_on=max(term.ends_on, start), item_count=len(members), issued_by=staff)
+        session.add(set_loan)
+        set_loans.append((set_loan, members))
+    session.flush()
+    session.execute(insert(Loan), [
+        _loan_row(instrument_id=instrument_id, school_id=set_loan.school_id, set_loan_id=set_loan.id,
+                  started_on=set_loan.started_on, due_on=set_loan.due_on, issued_by_id=staff.id,
+                  condition_at_issue=rng.choice([1, 2, 2, 3]))
+        for set_loan, members in set_loans for instrument_id in members
+    ])
+    lent.update(instrument_id for _, members in set_loans for instrument_id in members)
+    return [set_loan for set_loan, _ in set_loans]
+
+
+def _part_return_first_set(session, set_loans: list[SetLoan], staff: User) -> None:
+    """The demo school's first set is part-way through its check-in: most items back, a few still out."""
+    if not set_loans:
+        return
+    set_loan = set_loans[0]
+    loans = session.scalars(select(Loan).where(Loan.set_loan_id == set_loan.id).order_by(Loan.id)).all()
+    back = loans[: max(1, len(loans) - 3)]
+    for loan in back:
+        loan.status, loan.closed_on = LoanStatus.RETURNED.value, max(today(), loan.started_on)
+        loan.condition_at_return, loan.closed_by_id = loan.condition_at_issue, staff.id
+    session.execute(update(Instrument).where(Instrument.id.in_([loan.instrument_id for loan in back]))
+                    .values(status=InstrumentStatus.AVAILABLE.value, status_reason=""))
+
+
+def _seed_pupil_loans(session, rng, pools, schools, users, staff, this_term, last_term, lent, instruments,
+                      rules: dict[str, RemissionRule]) -> None:
+    """Families with pupils; most pupils hold an instrument, some overdue, about a quarter with remission."""
+    count = min(max(instruments // 25, 12), 4000)
+    # Plain bulk inserts, then read the new ids back: RETURNING for thousands of rows is slow.
+    first_family = session.scalar(select(func.coalesce(func.max(Family.id), 0)))
+    session.execute(insert(Family), [
+        dict(name=f"{rng.choice(['Mr', 'Ms', 'Mrs', 'Mx'])} {rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}",
+             email=f"family{n}@parents.example", phone=f"07700 9{n % 100000:05d}", user_id=None,
+             created_at=utcnow())
+        for n in range(count)
+    ])
+    families = session.scalars(select(Family.id).where(Family.id > first_family).order_by(Family.id)).all()
+    session.execute(update(Family).where(Family.id == families[0]).values(user_id=users["parent@demo.hub"].id))
+    first_pupil = session.scalar(select(func.coalesce(func.max(Pupil.id), 0)))
+    pupil_rows = []
+    for n, family_id in enumerate(families):
+        remission = rng.random() < 0.25
+        pupil_rows.append(dict(
+            name=f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}", family_id=family_id,
+            school_id=schools[n % len(schools)].id, year_group=rng.randint(3, 11),
+            remission_category=rng.choice(REMISSION) if remission else "none",
+            remission_verified_on=today() - timedelta(days=rng.randint(10, 300)) if remission else None,
+            send=rng.random() < 0.05, created_at=utcnow()))
+    session.execute(insert(Pupil), pupil_rows)
+    pupils = session.execute(select(Pupil.id, Pupil.remission_category).where(Pupil.id > first_pupil)
+                             .order_by(Pupil.id)).all()
+
+    lendable = [item for name, pool in pools.items() if name not in SET_TYPES for item in pool
+                if item[0] not in lent]
+    rng.shuffle(lendable)
+    exchange = _exchange_pair(pools.get("Violin", []), lent)
+    rows = []
+    def fee_of(band: str) -> Decimal:
+        return FEES_BY_BAND.get(band, FEES_BY_BAND["A"])
+
+    def charge_of(band: str, remission: str) -> Decimal:
+        return rules[remission].charge(fee_of(band)) if remission in rules else fee_of(band)
+
+    for n, (pupil_id, remission) in enumerate(pupils):
+        # A past loan, returned, for most pupils: the history a borrower's page shows.
+        if lendable and rng.random() < 0.5:
+            instrument_id, _, accessories, grade, band = lendable[rng.randrange(len(lendable))]
+            started = last_term.starts_on - timedelta(days=rng.randint(30, 200))
+            rows.append(_loan_row(
+                instrument_id=instrument_id, pupil_id=pupil_id, started_on=started, due_on=last_term.ends_on,
+                status=LoanStatus.RETURNED.value, closed_on=last_term.ends_on - timedelta(days=rng.randint(0, 20)),
+                accessories=accessories, condition_at_issue=grade, condition_at_return=grade,
+                fee_per_term=fee_of(band), remission_category=remission,
+                charge_per_term=charge_of(band, remission),
+                issued_by_id=staff.id, closed_by_id=staff.id))
+        if n == 0 and exchange:
+            continue  # the first pupil gets the size exchange below
+        if not lendable or rng.random() > 0.7:
+            continue
+        instrument_id, _, accessories, grade, band = lendable.pop()
+        overdue = rng.random() < 0.15
+        started = (last_term.starts_on if overdue else this_term.starts_on) + timedelta(days=rng.randint(0, 20))
+        started = min(started, today())
+        rows.append(_loan_row(
+            instrument_id=instrument_id, pupil_id=pupil_id, started_on=started,
+            due_on=max(last_term.ends_on if overdue else this_term.ends_on, started),
+            accessories=accessories, condition_at_issue=grade, fee_per_term=fee_of(band),
+            remission_category=remission,
+            charge_per_term=charge_of(band, remission),
+            deposit=Decimal("25.00") if rng.random() < 0.3 else Decimal("0.00"), issued_by_id=staff.id))
+        lent.add(instrument_id)
+    # Past loans may reuse an instrument lent now; they are closed, so the one-open-loan rule holds.
+    if rows:
+        session.execute(insert(Loan), rows)
+    if exchange and pupils:
+        _seed_size_exchange(session, pupils[0][0], exchange, staff, this_term, lent)
+
+
+def _exchange_pair(violins: list[tuple], lent: set[int]) -> tuple | None:
+    """Two violins a size apart, for a pupil who has grown."""
+    by_size: dict[str, tuple] = {}
+    for item in violins:
+        if item[0] not in lent:
+            by_size.setdefault(item[1], item)
+    for smaller, bigger in zip(FRACTIONS, FRACTIONS[1:]):
+        if smaller in by_size and bigger in by_size:
+            return by_size[smaller], by_size[bigger]
+    return None
+
+
+def _seed_size_exchange(session, pupil_id, pair, staff, term, lent) -> None:
+    (small_id, _, small_acc, small_grade, band), (big_id, _, big_acc, big_grade, _) = pair
+    fee = FEES_BY_BAND.get(band, FEES_BY_BAND["A"])
+    swapped_on = max(term.starts_on, today() - timedelta(days=30))
+    first = Loan(instrument_id=small_id, pupil_id=pupil_id, started_on=swapped_on - timedelta(days=400),
+                 due_on=term.ends_on, closed_on=swapped_on, status=LoanStatus.EXCHANGED.value,
+                 accessories=small_acc, condition_at_issue=small_grade, condition_at_return=small_grade,
+                 return_note="Outgrown: moved up a size", fee_per_term=fee, charge_per_term=fee,
+                 issued_by_id=staff.id, closed_by_id=staff.id)
+    session.add(first)
+    session.flush()
+    session.add(Loan(instrument_id=big_id, pupil_id=pupil_id, started_on=swapped_on, due_on=term.ends_on,
+                     accessories=big_acc, condition_at_issue=big_grade, fee_per_term=fee, charge_per_term=fee,
+                     exchanged_from_id=first.id, issued_by_id=staff.id))
+    lent.add(big_id)

@@ -214,7 +214,7 @@ def apply_import(session: Session, actor, plan: ImportPlan, *, tag_prefix: str) 
     ]
 
 
-def _cell(value) -> str:
+def spreadsheet_cell(value) -> str:
     """Format a cell; neutralise text a spreadsheet would run as a formula."""
     if value is None:
         return ""
@@ -249,7 +249,7 @@ def export_asset_register(session: Session):
         row = {column: getattr(instrument, column, None) for column in EXPORT_COLUMNS}
         row["type"] = instrument.type.name
         row["condition"] = instrument.condition_grade
-        writer.writerow([_cell(row[column]) for column in EXPORT_COLUMNS])
+        writer.writerow([spreadsheet_cell(row[column]) for column in EXPORT_COLUMNS])
         if count % 2000 == 0:
             yield flush()
     yield flush()

@@ -7,6 +7,7 @@ from ..accounts.permissions import staff_required
 from ..audit.models import AuditEvent
 from ..errors import LoanServiceError
 from ..extensions import db
+from ..loans.services import loans_of_instrument
 from ..timeutil import today
 from ..web import field_error, int_arg, submit_form
 from . import services
@@ -146,10 +147,12 @@ def instrument_detail(tag: str):
     history = db.session.scalars(
         select(AuditEvent).where(AuditEvent.instrument_id == instrument.id).order_by(AuditEvent.id.desc()).limit(200)
     ).all()
+    loans = loans_of_instrument(db.session, instrument)
     return render_template(
         "inventory/detail.html", instrument=instrument, checks=checks, repairs=repairs, history=history,
-        condition_form=ConditionForm(), S=InstrumentStatus,
+        condition_form=ConditionForm(), S=InstrumentStatus, loans=loans, today=today(),
         open_repair=next((r for r in repairs if r.is_open), None),
+        open_loan=next((loan for loan in loans if loan.is_open), None),
     )
 
 

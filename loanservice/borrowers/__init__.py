@@ -1,0 +1,1 @@
+"""Borrowers: families (the parent or carer who hires), their pupils, and other borrowers."""

@@ -1,0 +1,24 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+
+from .models import RemissionCategory
+
+
+class FamilyForm(FlaskForm):
+    name = StringField("Parent or carer's name", validators=[DataRequired(), Length(max=200)])
+    email = EmailField("Email", validators=[Optional(), Email(), Length(max=254)])
+    phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+    submit = SubmitField("Save family")
+
+
+class PupilForm(FlaskForm):
+    name = StringField("Pupil's name", validators=[DataRequired(), Length(max=200)])
+    school_id = SelectField("School", coerce=int, validate_choice=False)
+    year_group = IntegerField("Year group", validators=[Optional(), NumberRange(min=0, max=13)],
+                              description="0 for Reception.")
+    remission_category = SelectField("Remission", choices=[(c.value, c.label) for c in RemissionCategory])
+    remission_verified_on = DateField("Eligibility verified on", validators=[Optional()],
+                                      description="Record the category and the date checked, not the evidence.")
+    send = BooleanField("SEND (optional; only if the loan needs it)")
+    submit = SubmitField("Add pupil")

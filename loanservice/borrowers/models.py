@@ -1,0 +1,113 @@
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import User
+from ..extensions import db
+from ..schools.models import School
+from ..timeutil import utcnow
+
+
+class RemissionCategory(enum.StrEnum):
+    NONE = "none"
+    FREE_SCHOOL_MEALS = "free_school_meals"
+    PUPIL_PREMIUM = "pupil_premium"
+    LOOKED_AFTER = "looked_after"
+    PREVIOUSLY_LOOKED_AFTER = "previously_looked_after"
+    BENEFITS = "benefits"
+
+    @property
+    def label(self) -> str:
+        return {
+            "none": "None",
+            "free_school_meals": "Free school meals",
+            "pupil_premium": "Pupil Premium",
+            "looked_after": "Looked after",
+            "previously_looked_after": "Previously looked after",
+            "benefits": "Household benefits",
+        }[self.value]
+
+
+def _values(enum_cls) -> str:
+    return ", ".join(f"'{member.value}'" for member in enum_cls)
+
+
+class Family(db.Model):
+    """A parent or carer: the hirer of a pupil's instrument."""
+
+    __tablename__ = "family"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254), default="", index=True)
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    # The parent's sign-in, when they have one; staff create families without one too.
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    user: Mapped[User | None] = relationship()
+    pupils: Mapped[list["Pupil"]] = relationship(back_populates="family", order_by="Pupil.name")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Pupil(db.Model):
+    """A child who plays: only what the loan needs (UK GDPR), SEND as an optional flag."""
+
+    __tablename__ = "pupil"
+    __table_args__ = (
+        CheckConstraint(f"remission_category IN ({_values(RemissionCategory)})", name="remission_known"),
+        CheckConstraint("remission_category = 'none' OR remission_verified_on IS NOT NULL",
+                        name="remission_verified"),
+        CheckConstraint("year_group IS NULL OR year_group BETWEEN 0 AND 13", name="year_group_range"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    family_id: Mapped[int | None] = mapped_column(ForeignKey("family.id"), index=True)
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"), index=True)
+    year_group: Mapped[int | None]  # 0 is Reception
+    remission_category: Mapped[str] = mapped_column(String(32), default=RemissionCategory.NONE)
+    remission_verified_on: Mapped[date | None]
+    send: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    family: Mapped[Family | None] = relationship(back_populates="pupils")
+    school: Mapped[School | None] = relationship()
+
+
+    @property
+    def remission_enum(self) -> RemissionCategory:
+        return RemissionCategory(self.remission_category)
+
+    @property
+    def has_remission(self) -> bool:
+        return self.remission_enum is not RemissionCategory.NONE
+
+    @property
+    def year_label(self) -> str:
+        if self.year_group is None:
+            return ""
+        return "Reception" if self.year_group == 0 else f"Year {self.year_group}"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OtherBorrower(db.Model):
+    """An ensemble, a teacher or a partner organisation."""
+
+    __tablename__ = "other_borrower"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(200), default="")  # e.g. "Youth orchestra", "Peripatetic teacher"
+    email: Mapped[str] = mapped_column(String(254), default="")
+    phone: Mapped[str] = mapped_column(String(40), default="")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,1 @@
+"""Loans of single instruments: check-out, check-in, renewal, size exchange, loss."""

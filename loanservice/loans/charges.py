@@ -1,0 +1,166 @@
+"""Charges: what each loan owes for each term it runs in, and their settlement.
+
+Fee and remission are copied onto the loan at issue; a term's charge takes the loan's charge per
+term, so a later change of price does not rewrite what was agreed. Session first, flush, no commit.
+"""
+import csv
+import io
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import and_, case, func, insert, literal, or_, select
+from sqlalchemy.orm import Session, joinedload
+
+from ..audit.services import record
+from ..borrowers.models import Pupil
+from ..errors import InvalidInput, LoanServiceError
+from ..inventory.csvio import spreadsheet_cell
+from ..inventory.models import Instrument
+from ..timeutil import today, utcnow
+from .models import AcademicTerm, ChargeStatus, FeeBand, Loan, LoanCharge, RemissionKind, RemissionRule
+
+ZERO = Decimal("0.00")
+
+
+def save_fee_band(session: Session, actor, band: str, fee_per_term: Decimal, deposit: Decimal = ZERO) -> FeeBand:
+    """Set the fee per term and deposit of a hire band; loans already lent keep theirs."""
+    band = band.strip().upper()
+    if not band:
+        raise InvalidInput("Name the band.", field="band")
+    if fee_per_term < 0 or deposit < 0:
+        raise InvalidInput("Fees and deposits cannot be negative.", field="fee_per_term")
+    row = session.scalar(select(FeeBand).where(FeeBand.band == band)) or FeeBand(band=band)
+    session.add(row)
+    before = (row.fee_per_term, row.deposit)
+    row.fee_per_term, row.deposit = fee_per_term, deposit
+    session.flush()
+    record(session, actor, "fees.band", row, f"Band {band}: £{fee_per_term} a term, deposit £{deposit}",
+           {"fee_per_term": [before[0], fee_per_term], "deposit": [before[1], deposit]})
+    return row
+
+
+def save_remission_rule(session: Session, actor, category: str, kind: RemissionKind, value: Decimal = ZERO):
+    """Set what a remission category pays; loans already lent keep theirs."""
+    if category == "none":
+        raise InvalidInput("Choose a remission category.", field="category")
+    if value < 0 or (kind is RemissionKind.PERCENT_OFF and value > 100):
+        raise InvalidInput("A percentage is between 0 and 100; an amount cannot be negative.", field="value")
+    rule = (session.scalar(select(RemissionRule).where(RemissionRule.category == category))
+            or RemissionRule(category=category))
+    session.add(rule)
+    rule.kind, rule.value = kind.value, ZERO if kind is RemissionKind.FREE else value
+    session.flush()
+    record(session, actor, "fees.remission", rule, f"Remission for {category.replace('_', ' ')}: {rule.summary}",
+           {"kind": kind.value, "value": rule.value})
+    return rule
+
+
+def fee_schedule(session: Session) -> tuple[list[FeeBand], list[RemissionRule]]:
+    return (list(session.scalars(select(FeeBand).order_by(FeeBand.band))),
+            list(session.scalars(select(RemissionRule).order_by(RemissionRule.category))))
+
+
+def raise_term_charges(session: Session, actor, term: AcademicTerm) -> int:
+    """Add a charge for ``term`` to every loan that runs in any part of it; return how many.
+
+    One INSERT ... SELECT, so a hub with thousands of loans is charged in one statement. A loan
+    already charged for the term is left alone, so running it twice adds nothing. A loan that is
+    free only because of remission gets a waived charge, so the remission shows; a free scheme
+    (no fee at all) gets none.
+    """
+    already = select(LoanCharge.id).where(LoanCharge.loan_id == Loan.id, LoanCharge.term_id == term.id)
+    waived = and_(Loan.charge_per_term == 0, Loan.fee_per_term > 0)
+    rows = (
+        select(
+            Loan.id, literal(term.id), Loan.charge_per_term,
+            case((waived, literal(ChargeStatus.WAIVED.value)), else_=literal(ChargeStatus.OWED.value)),
+            case((waived, literal(term.starts_on)), else_=None),
+            literal(utcnow()),
+        )
+        .where(
+            Loan.started_on <= term.ends_on,
+            or_(Loan.closed_on.is_(None), Loan.closed_on >= term.starts_on),
+            Loan.fee_per_term > 0,
+            ~already.exists(),
+        )
+    )
+    added = session.scalars(insert(LoanCharge).from_select(
+        ["loan_id", "term_id", "amount", "status", "settled_on", "created_at"], rows).returning(LoanCharge.id))
+    count = len(added.all())
+    record(session, actor, "charges.raised", term, f"Raised {count} charges for {term.name}", {"count": count})
+    session.flush()
+    return count
+
+
+def settle(session: Session, actor, charge: LoanCharge, status: ChargeStatus, on: date | None = None) -> LoanCharge:
+    """Mark an owed charge paid or waived."""
+    if status is ChargeStatus.OWED:
+        raise InvalidInput("A charge is settled as paid or waived.", field="status")
+    if charge.status_enum is not ChargeStatus.OWED:
+        raise LoanServiceError(f"That charge is already {charge.status}.")
+    charge.status = status
+    charge.settled_on = on or today()
+    record(session, actor, f"charge.{status.value}", charge,
+           f"{charge.term.name} charge of £{charge.amount} {status.value}", {"amount": charge.amount},
+           instrument=charge.loan.instrument)
+    session.flush()
+    return charge
+
+
+def charges_of(session: Session, loan: Loan) -> list[LoanCharge]:
+    return list(session.scalars(select(LoanCharge).where(LoanCharge.loan_id == loan.id)
+                                .join(LoanCharge.term).order_by(AcademicTerm.starts_on)))
+
+
+def term_totals(session: Session) -> list[tuple[AcademicTerm, dict[str, Decimal], dict[str, int]]]:
+    """For each term: the total and number of charges owed, paid and waived."""
+    sums: dict[int, dict[str, Decimal]] = {}
+    counts: dict[int, dict[str, int]] = {}
+    for term_id, status, total, number in session.execute(
+        select(LoanCharge.term_id, LoanCharge.status, func.sum(LoanCharge.amount), func.count())
+        .group_by(LoanCharge.term_id, LoanCharge.status)
+    ):
+        sums.setdefault(term_id, {})[status] = Decimal(total or 0)
+        counts.setdefault(term_id, {})[status] = number
+    terms = session.scalars(select(AcademicTerm).order_by(AcademicTerm.starts_on)).all()
+    return [(term, sums.get(term.id, {}), counts.get(term.id, {})) for term in terms]
+
+
+CSV_COLUMNS = ["term", "loan", "asset_tag", "instrument", "borrower", "hirer", "remission", "fee_per_term",
+               "amount", "status", "settled_on"]
+
+
+def export_charges(session: Session, term: AcademicTerm | None = None) -> Iterator[str]:
+    """The charges as CSV, a row at a time, for the finance office."""
+    query = (select(LoanCharge).join(LoanCharge.term).join(LoanCharge.loan).join(Loan.instrument)
+             .options(joinedload(LoanCharge.term),
+                      joinedload(LoanCharge.loan).joinedload(Loan.instrument),
+                      joinedload(LoanCharge.loan).joinedload(Loan.pupil).joinedload(Pupil.family),
+                      joinedload(LoanCharge.loan).joinedload(Loan.family),
+                      joinedload(LoanCharge.loan).joinedload(Loan.school),
+                      joinedload(LoanCharge.loan).joinedload(Loan.other_borrower))
+             .order_by(AcademicTerm.starts_on, Instrument.asset_tag, LoanCharge.id))
+    if term is not None:
+        query = query.where(LoanCharge.term_id == term.id)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        data = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return data
+
+    writer.writerow(CSV_COLUMNS)
+    yield flush()
+    for count, charge in enumerate(session.scalars(query.execution_options(yield_per=1000)), 1):
+        loan = charge.loan
+        hirer = loan.pupil.family if loan.pupil is not None and loan.pupil.family is not None else loan.borrower
+        writer.writerow([spreadsheet_cell(value) for value in (
+            charge.term.name, loan.id, loan.instrument.asset_tag, loan.instrument.description, loan.borrower,
+            hirer, loan.remission_category, loan.fee_per_term, charge.amount, charge.status, charge.settled_on,
+        )])
+        if count % 1000 == 0:
+            yield flush()
+    yield flush()

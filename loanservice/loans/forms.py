@@ -1,0 +1,96 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, DecimalField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+
+from ..borrowers.models import RemissionCategory
+from ..inventory.forms import MONEY, _grade_field
+from .models import RemissionKind
+
+BORROWER_PATTERN = r"^(pupil|family|school|other)-\d{1,10}$"
+
+
+class CheckOutForm(FlaskForm):
+    tag = StringField("Instrument", validators=[DataRequired(message="Scan or type the instrument's tag."),
+                                                Length(max=200)],
+                      description="Scan its label or type its asset tag.",
+                      render_kw={"autocapitalize": "characters", "spellcheck": "false", "autocomplete": "off"})
+    borrower = SelectField("Borrower", validate_choice=False,
+                           validators=[DataRequired(message="Choose the borrower."),
+                                       Regexp(BORROWER_PATTERN, message="Choose the borrower.")])
+    started_on = DateField("Start date", validators=[DataRequired()])
+    due_on = DateField("Due date", validators=[Optional()],
+                       description="Leave empty for the end of the term it starts in.")
+    accessories = StringField("Accessories issued", validators=[Optional(), Length(max=300)],
+                              description="Leave empty for the instrument's own list.")
+    condition_grade = _grade_field("Condition at issue")
+    condition_note = TextAreaField("Condition note", validators=[Optional(), Length(max=2000)])
+    fee_per_term = DecimalField("Fee per term (£)", **MONEY,
+                                description="Leave empty for the fee of the instrument's hire band.")
+    charge_per_term = DecimalField("Charge per term (£)", **MONEY,
+                                   description="Leave empty for the fee, less the pupil's remission.")
+    deposit = DecimalField("Deposit (£)", **MONEY, description="Leave empty for the band's deposit.")
+    submit = SubmitField("Lend")
+
+
+class CheckInForm(FlaskForm):
+    grade = _grade_field("Condition at return")
+    note = TextAreaField("Note", validators=[Optional(), Length(max=2000)],
+                         description="What you saw; required when damaged.")
+    damaged = BooleanField("Damaged: send it to repair")
+    returned_on = DateField("Date returned", validators=[DataRequired()])
+    submit = SubmitField("Check in")
+
+
+class RenewForm(FlaskForm):
+    due_on = DateField("New due date", validators=[Optional()],
+                       description="Leave empty for the end of the next term.")
+    submit = SubmitField("Renew")
+
+
+class ExchangeForm(FlaskForm):
+    tag = StringField("Next-size instrument", validators=[DataRequired(), Length(max=200)],
+                      description="Scan or type the tag of the instrument that replaces it.",
+                      render_kw={"autocapitalize": "characters", "spellcheck": "false", "autocomplete": "off"})
+    grade = _grade_field("Condition of the one coming back")
+    note = TextAreaField("Note", validators=[Optional(), Length(max=2000)])
+    submit = SubmitField("Exchange")
+
+
+class LostForm(FlaskForm):
+    note = TextAreaField("What happened", validators=[DataRequired(message="Say what happened."), Length(max=250)])
+    replacement_owed = DecimalField("Replacement cost owed (£)", **MONEY,
+                                    description="Leave empty for the instrument's replacement value.")
+    submit = SubmitField("Mark lost or stolen")
+
+
+class TermForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=60)], description="e.g. Autumn 2026")
+    starts_on = DateField("Starts", validators=[DataRequired()])
+    ends_on = DateField("Ends", validators=[DataRequired()])
+    submit = SubmitField("Add term")
+
+
+
+
+class RollOverForm(FlaskForm):
+    from_term = SelectField("Loans due at the end of", coerce=int, validate_choice=False,
+                            validators=[DataRequired(message="Choose a term.")])
+    to_term = SelectField("Move to the end of", coerce=int, validate_choice=False,
+                          validators=[DataRequired(message="Choose a term.")])
+    submit = SubmitField("Roll over")
+
+
+class FeeBandForm(FlaskForm):
+    band = StringField("Hire band", validators=[DataRequired(), Length(max=8)], description="e.g. A, B or C.")
+    fee_per_term = DecimalField("Fee per term (£)", places=2, validators=[InputRequired(), NumberRange(min=0)])
+    deposit = DecimalField("Deposit (£)", places=2, default=0, validators=[Optional(), NumberRange(min=0)])
+    submit = SubmitField("Save band")
+
+
+class RemissionRuleForm(FlaskForm):
+    category = SelectField("Category", choices=[(c.value, c.label) for c in RemissionCategory
+                                                if c is not RemissionCategory.NONE])
+    kind = SelectField("Pays", choices=[(k.value, k.label) for k in RemissionKind])
+    value = DecimalField("Percentage off, or the fixed charge (£)", places=2, default=0,
+                         validators=[Optional(), NumberRange(min=0)], description="Not used when free.")
+    submit = SubmitField("Save rule")

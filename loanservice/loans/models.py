@@ -1,0 +1,271 @@
+import enum
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..accounts.models import User
+from ..borrowers.models import Family, OtherBorrower, Pupil, RemissionCategory
+from ..extensions import db
+from ..inventory.models import CONDITION_GRADES, Instrument
+from ..schools.models import School
+from ..timeutil import utcnow
+
+
+class LoanStatus(enum.StrEnum):
+    OPEN = "open"
+    RETURNED = "returned"
+    EXCHANGED = "exchanged"  # returned as part of a size exchange; the next loan links back
+    LOST = "lost"  # lost or stolen: the replacement value is owed
+
+    @property
+    def label(self) -> str:
+        return {"open": "On loan", "returned": "Returned", "exchanged": "Exchanged for next size",
+                "lost": "Lost or stolen"}[self.value]
+
+
+def _values(enum_cls) -> str:
+    return ", ".join(f"'{member.value}'" for member in enum_cls)
+
+
+BORROWER_COLUMNS = ("pupil_id", "family_id", "school_id", "other_borrower_id")
+
+
+class AcademicTerm(db.Model):
+    """A term of the school year; loans fall due at the end of one by default."""
+
+    __tablename__ = "academic_term"
+    __table_args__ = (CheckConstraint("ends_on > starts_on", name="ends_after_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60), unique=True)  # e.g. "Autumn 2026"
+    starts_on: Mapped[date] = mapped_column(index=True)
+    ends_on: Mapped[date] = mapped_column(index=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Loan(db.Model):
+    """One instrument lent to exactly one borrower, from issue until it is back (or lost)."""
+
+    __tablename__ = "loan"
+    __table_args__ = (
+        CheckConstraint(
+            " + ".join(f"(CASE WHEN {column} IS NULL THEN 0 ELSE 1 END)" for column in BORROWER_COLUMNS) + " = 1",
+            name="one_borrower",
+        ),
+        CheckConstraint(f"status IN ({_values(LoanStatus)})", name="status_known"),
+        CheckConstraint("due_on >= started_on", name="due_after_start"),
+        CheckConstraint("closed_on IS NULL OR closed_on >= started_on", name="closed_after_start"),
+        CheckConstraint("(status = 'open') = (closed_on IS NULL)", name="open_until_closed"),
+        CheckConstraint("condition_at_issue BETWEEN 1 AND 5", name="issue_grade_range"),
+        CheckConstraint("condition_at_return IS NULL OR condition_at_return BETWEEN 1 AND 5",
+                        name="return_grade_range"),
+        CheckConstraint("status <> 'returned' OR condition_at_return IS NOT NULL", name="return_has_condition"),
+        CheckConstraint("fee_per_term >= 0 AND charge_per_term >= 0 AND deposit >= 0", name="money_positive"),
+        CheckConstraint("charge_per_term <= fee_per_term", name="charge_within_fee"),
+        CheckConstraint("replacement_owed IS NULL OR replacement_owed >= 0", name="replacement_positive"),
+        # One open loan per instrument, whatever the concurrency.
+        Index(
+            "uq_loan_open_per_instrument",
+            "instrument_id",
+            unique=True,
+            sqlite_where=db.text("closed_on IS NULL"),
+            postgresql_where=db.text("closed_on IS NULL"),
+        ),
+        # The overdue list reads only open loans.
+        Index(
+            "ix_loan_open_due",
+            "due_on",
+            sqlite_where=db.text("closed_on IS NULL"),
+            postgresql_where=db.text("closed_on IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"), index=True)
+    pupil_id: Mapped[int | None] = mapped_column(ForeignKey("pupil.id"), index=True)
+    family_id: Mapped[int | None] = mapped_column(ForeignKey("family.id"), index=True)
+    school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"), index=True)
+    other_borrower_id: Mapped[int | None] = mapped_column(ForeignKey("other_borrower.id"), index=True)
+    # Set when the loan is one item of a classroom set lent to a school.
+    set_loan_id: Mapped[int | None] = mapped_column(ForeignKey("set_loan.id"), index=True)
+    # A size exchange closes one loan and opens the next, linked back to it.
+    exchanged_from_id: Mapped[int | None] = mapped_column(ForeignKey("loan.id"), unique=True)
+
+    status: Mapped[str] = mapped_column(String(16), default=LoanStatus.OPEN)
+    started_on: Mapped[date]
+    due_on: Mapped[date]
+    # The day it came back, was exchanged, or was declared lost.
+    closed_on: Mapped[date | None]
+
+    accessories: Mapped[str] = mapped_column(String(300), default="")
+    condition_at_issue: Mapped[int]
+    condition_at_return: Mapped[int | None]
+    damaged: Mapped[bool] = mapped_column(default=False)
+    return_note: Mapped[str] = mapped_column(Text, default="")
+
+    # Copied at issue, so a later change of price or eligibility does not rewrite history.
+    fee_per_term: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))
+    remission_category: Mapped[str] = mapped_column(String(32), default="none")
+    charge_per_term: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))
+    deposit: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))
+    replacement_owed: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+
+    issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    instrument: Mapped[Instrument] = relationship()
+    pupil: Mapped[Pupil | None] = relationship()
+    family: Mapped[Family | None] = relationship()
+    school: Mapped[School | None] = relationship()
+    other_borrower: Mapped[OtherBorrower | None] = relationship()
+    exchanged_from: Mapped["Loan | None"] = relationship(remote_side=[id])
+    issued_by: Mapped[User | None] = relationship(foreign_keys=[issued_by_id])
+    closed_by: Mapped[User | None] = relationship(foreign_keys=[closed_by_id])
+
+    @property
+    def borrower(self) -> Pupil | Family | School | OtherBorrower:
+        return self.pupil or self.family or self.school or self.other_borrower
+
+    @property
+    def borrower_kind(self) -> str:
+        return borrower_kind(self.borrower)
+
+    @property
+    def status_enum(self) -> LoanStatus:
+        return LoanStatus(self.status)
+
+    @property
+    def is_open(self) -> bool:
+        return self.closed_on is None
+
+    @property
+    def has_remission(self) -> bool:
+        return self.remission_category != "none"
+
+    @property
+    def issue_condition_label(self) -> str:
+        return CONDITION_GRADES[self.condition_at_issue]
+
+    def is_overdue(self, on: date) -> bool:
+        return self.is_open and self.due_on < on
+
+    def __str__(self) -> str:
+        return f"Loan {self.id}"
+
+
+class ChargeStatus(enum.StrEnum):
+    OWED = "owed"
+    PAID = "paid"
+    WAIVED = "waived"  # remission, or written off by a manager
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class LoanCharge(db.Model):
+    """What one loan costs for one term it runs in (any part of a term counts as the whole)."""
+
+    __tablename__ = "loan_charge"
+    __table_args__ = (
+        UniqueConstraint("loan_id", "term_id", name="uq_loan_charge_loan_term"),
+        CheckConstraint(f"status IN ({_values(ChargeStatus)})", name="status_known"),
+        CheckConstraint("amount >= 0", name="amount_positive"),
+        CheckConstraint("(status = 'owed') = (settled_on IS NULL)", name="settled_unless_owed"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loan.id"))
+    term_id: Mapped[int] = mapped_column(ForeignKey("academic_term.id"), index=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    status: Mapped[str] = mapped_column(String(8), default=ChargeStatus.OWED)
+    settled_on: Mapped[date | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    loan: Mapped[Loan] = relationship()
+    term: Mapped[AcademicTerm] = relationship()
+
+    @property
+    def status_enum(self) -> ChargeStatus:
+        return ChargeStatus(self.status)
+
+
+class FeeBand(db.Model):
+    """What the hub charges per term for instruments of a hire band (A, B, C...), and the deposit."""
+
+    __tablename__ = "fee_band"
+    __table_args__ = (CheckConstraint("fee_per_term >= 0 AND deposit >= 0", name="money_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    band: Mapped[str] = mapped_column(String(8), unique=True)
+    fee_per_term: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    deposit: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))
+
+
+class RemissionKind(enum.StrEnum):
+    FREE = "free"
+    PERCENT_OFF = "percent_off"
+    FIXED = "fixed"  # a fixed charge per term instead of the fee
+
+    @property
+    def label(self) -> str:
+        return {"free": "Free", "percent_off": "Percentage off", "fixed": "Fixed charge per term"}[self.value]
+
+
+class RemissionRule(db.Model):
+    """What a remission category pays: nothing, a percentage off the fee, or a fixed amount."""
+
+    __tablename__ = "remission_rule"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({_values(RemissionKind)})", name="kind_known"),
+        CheckConstraint("value >= 0 AND (kind <> 'percent_off' OR value <= 100)", name="value_range"),
+        CheckConstraint(
+            "category IN (" + ", ".join(f"'{c.value}'" for c in RemissionCategory if c is not RemissionCategory.NONE)
+            + ")", name="category_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    category: Mapped[str] = mapped_column(String(32), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))
+
+    @property
+    def kind_enum(self) -> RemissionKind:
+        return RemissionKind(self.kind)
+
+    def charge(self, fee: Decimal) -> Decimal:
+        """The charge per term for a fee under this rule (never more than the fee)."""
+        if self.kind_enum is RemissionKind.FREE:
+            return Decimal("0.00")
+        if self.kind_enum is RemissionKind.PERCENT_OFF:
+            return (fee * (100 - self.value) / 100).quantize(Decimal("0.01"))
+        return min(self.value, fee)
+
+    @property
+    def summary(self) -> str:
+        if self.kind_enum is RemissionKind.FREE:
+            return "Free"
+        if self.kind_enum is RemissionKind.PERCENT_OFF:
+            return f"{self.value.normalize():f}% off"
+        return f"£{self.value:,.2f} a term"
+
+
+# The borrower kinds, as they appear in URLs and forms.
+BORROWER_KINDS: dict[str, type] = {"pupil": Pupil, "family": Family, "school": School, "other": OtherBorrower}
+
+
+def borrower_kind(borrower) -> str:
+    for kind, model in BORROWER_KINDS.items():
+        if isinstance(borrower, model):
+            return kind
+    raise TypeError(f"{borrower!r} cannot borrow")
+
+
+def borrower_column(borrower) -> str:
+    return {"pupil": "pupil_id", "family": "family_id", "school": "school_id",
+            "other": "other_borrower_id"}[borrower_kind(borrower)]

@@ -1,0 +1,422 @@
+"""The loans domain: check an instrument out to a borrower and back in, renew, exchange, lose.
+
+Every function takes the session first, changes state, flushes and returns; the caller
+(view, CLI command, later the API) owns the transaction and rolls back on a LoanServiceError.
+"""
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import JSON, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from ..audit.models import AuditEvent
+from ..audit.services import record
+from ..borrowers.models import Family, OtherBorrower, Pupil, RemissionCategory
+from ..errors import InvalidInput, LoanServiceError, NotFound
+from ..inventory.models import CheckReason, Instrument, InstrumentStatus
+from ..inventory.services import change_status, record_condition, send_to_repair
+from ..schools.models import School
+from ..timeutil import today, utcnow
+from .models import (
+    BORROWER_KINDS,
+    AcademicTerm,
+    FeeBand,
+    Loan,
+    LoanStatus,
+    RemissionRule,
+    borrower_column,
+    borrower_kind,
+)
+
+S = InstrumentStatus
+ZERO = Decimal("0.00")
+DAMAGE_REPAIRER = "Store workshop (damaged on return)"
+
+
+class NotLendable(LoanServiceError):
+    """The instrument cannot be lent now (on loan, in repair, missing, written off...)."""
+
+    status_code = 409
+
+
+class NotOnLoan(LoanServiceError):
+    status_code = 409
+
+
+# Why an instrument in each status cannot be lent, in words for the person at the counter.
+_UNLENDABLE = {
+    S.ON_LOAN: "{tag} is already on loan.",
+    S.IN_REPAIR: "{tag} is in repair; it cannot be lent until it is back.",
+    S.MISSING: "{tag} is missing; mark it found before lending it.",
+    S.WRITTEN_OFF: "{tag} has been written off and cannot be lent.",
+    S.RESERVED: "{tag} is reserved for someone else.",
+}
+
+
+def already_on_loan(instrument_or_tag) -> NotLendable:
+    tag = getattr(instrument_or_tag, "asset_tag", instrument_or_tag)
+    return NotLendable(_UNLENDABLE[S.ON_LOAN].format(tag=tag))
+
+
+def audit_name(borrower) -> str:
+    """How the append-only audit trail names a borrower: people by record number only, so that
+    erasing a family's or pupil's details at the end of retention leaves no name behind."""
+    if isinstance(borrower, (Pupil, Family)):
+        return f"{borrower_kind(borrower)} #{borrower.id}"
+    return str(borrower)
+
+
+# ---------------------------------------------------------------- look-ups
+
+
+def get_borrower(session: Session, kind: str, borrower_id: int):
+    """The pupil, family, school or other borrower named by ``kind`` and id, or NotFound."""
+    model = BORROWER_KINDS.get(kind)
+    borrower = session.get(model, borrower_id) if model is not None else None
+    if borrower is None:
+        raise NotFound("There is no such borrower.", field="borrower")
+    return borrower
+
+
+def open_loan_for(session: Session, instrument: Instrument, *, for_update: bool = False) -> Loan | None:
+    query = select(Loan).where(Loan.instrument_id == instrument.id, Loan.closed_on.is_(None))
+    if for_update:
+        query = query.with_for_update()
+    return session.scalars(query).first()
+
+
+def loans_of(session: Session, borrower) -> tuple[list[Loan], list[Loan]]:
+    """What a borrower holds now and held before (a pupil's loans count for their family too)."""
+    column = getattr(Loan, borrower_column(borrower))
+    condition = column == borrower.id
+    if isinstance(borrower, Family):
+        condition = or_(condition, Loan.pupil_id.in_(select(Pupil.id).where(Pupil.family_id == borrower.id)))
+    loans = session.scalars(
+        select(Loan).where(condition).options(joinedload(Loan.instrument), joinedload(Loan.pupil))
+        .order_by(Loan.started_on.desc(), Loan.id.desc())
+    ).all()
+    return [loan for loan in loans if loan.is_open], [loan for loan in loans if not loan.is_open]
+
+
+def loans_of_instrument(session: Session, instrument: Instrument) -> list[Loan]:
+    return list(session.scalars(
+        select(Loan).where(Loan.instrument_id == instrument.id)
+        .options(joinedload(Loan.pupil), joinedload(Loan.family), joinedload(Loan.school),
+                 joinedload(Loan.other_borrower))
+        .order_by(Loan.started_on.desc(), Loan.id.desc())
+    ))
+
+
+def overdue_loans(session: Session, on: date | None = None, *, limit: int = 500) -> list[Loan]:
+    """Open loans past their due date, longest overdue first."""
+    on = on or today()
+    return list(session.scalars(
+        select(Loan).where(Loan.closed_on.is_(None), Loan.due_on < on)
+        .options(joinedload(Loan.instrument), joinedload(Loan.pupil).joinedload(Pupil.family),
+                 joinedload(Loan.family), joinedload(Loan.school), joinedload(Loan.other_borrower))
+        .order_by(Loan.due_on, Loan.id).limit(limit)
+    ))
+
+
+def default_due_date(session: Session, start: date) -> date | None:
+    """The end of the term that ``start`` falls in (or the next term, in a holiday)."""
+    return session.scalar(
+        select(AcademicTerm.ends_on).where(AcademicTerm.ends_on >= start).order_by(AcademicTerm.ends_on).limit(1)
+    )
+
+
+def add_term(session: Session, actor, name: str, starts_on: date, ends_on: date) -> AcademicTerm:
+    """Add a term to the academic calendar."""
+    if not name.strip():
+        raise InvalidInput("Name the term.", field="name")
+    if ends_on <= starts_on:
+        raise InvalidInput("A term ends after it starts.", field="ends_on")
+    overlap = session.scalar(select(AcademicTerm.name).where(
+        AcademicTerm.starts_on <= ends_on, AcademicTerm.ends_on >= starts_on))
+    if overlap:
+        raise InvalidInput(f"The dates overlap {overlap}.", field="starts_on")
+    term = AcademicTerm(name=name.strip(), starts_on=starts_on, ends_on=ends_on)
+    session.add(term)
+    session.flush()
+    record(session, actor, "term.added", term, f"Added term {term.name}")
+    return term
+
+
+# ---------------------------------------------------------------- rules
+
+
+def check_lendable(instrument: Instrument) -> None:
+    """Refuse, with a clear message, an instrument that cannot be lent now."""
+    message = _UNLENDABLE.get(instrument.status_enum)
+    if message:
+        raise NotLendable(message.format(tag=instrument.asset_tag))
+
+
+def _check_dates(start: date, due: date) -> None:
+    if due < start:
+        raise InvalidInput("The due date is before the start date.", field="due_on")
+
+
+def resolve_due_date(session: Session, start: date, due: date | None) -> date:
+    """The due date given, or the end of the term; never before the start."""
+    if due is None:
+        due = default_due_date(session, start)
+        if due is None:
+            raise InvalidInput(f"No academic term covers {start:%-d %b %Y}: give a due date.", field="due_on")
+    _check_dates(start, due)
+    return due
+
+
+def _flush_loan(session: Session, instrument: Instrument) -> None:
+    """Flush, turning a lost race for the instrument into the same clear message as the check."""
+    tag = instrument.asset_tag  # read now: a failed flush expires the objects
+    try:
+        session.flush()
+    except IntegrityError as error:
+        if "uq_loan_open_per_instrument" in str(error.orig) or "loan.instrument_id" in str(error.orig):
+            raise already_on_loan(tag) from error
+        raise
+
+
+@dataclass
+class Charges:
+    """What a loan costs: the fee, the remission that applies, and the resulting charge."""
+
+    fee_per_term: Decimal = ZERO
+    charge_per_term: Decimal | None = None  # None: free with remission, else the full fee
+    deposit: Decimal = ZERO
+
+
+def quote(
+    session: Session, instrument: Instrument, borrower, *, fee_per_term: Decimal | None = None,
+    charge_per_term: Decimal | None = None, deposit: Decimal | None = None,
+) -> Charges:
+    """What lending ``instrument`` to ``borrower`` costs under the hub's fees and remission rules.
+
+    The fee and deposit come from the instrument's hire band, the charge from the pupil's remission
+    rule (free when the hub has set no rule for the category); any value given overrides them.
+    """
+    band = session.scalar(select(FeeBand).where(FeeBand.band == instrument.type.hire_band))
+    fee = fee_per_term if fee_per_term is not None else (band.fee_per_term if band else ZERO)
+    if charge_per_term is None and isinstance(borrower, Pupil) and borrower.has_remission:
+        rule = session.scalar(select(RemissionRule).where(RemissionRule.category == borrower.remission_category))
+        charge_per_term = rule.charge(fee) if rule is not None else ZERO
+    return Charges(fee_per_term=fee, charge_per_term=charge_per_term,
+                   deposit=deposit if deposit is not None else (band.deposit if band else ZERO))
+
+
+def _charges(borrower, charges: Charges) -> tuple[str, Decimal]:
+    remission = borrower.remission_category if isinstance(borrower, Pupil) else RemissionCategory.NONE
+    for name in ("fee_per_term", "deposit"):
+        if getattr(charges, name) < 0:
+            raise InvalidInput(f"The {name.replace('_', ' ')} cannot be negative.", field=name)
+    charge = charges.charge_per_term
+    if charge is None:
+        charge = ZERO if remission != RemissionCategory.NONE else charges.fee_per_term
+    if charge < 0 or charge > charges.fee_per_term:
+        raise InvalidInput("The charge per term is between nothing and the full fee.", field="charge_per_term")
+    return remission, charge
+
+
+# ---------------------------------------------------------------- changes
+
+
+def check_out(
+    session: Session,
+    actor,
+    instrument: Instrument,
+    borrower: Pupil | Family | School | OtherBorrower,
+    *,
+    started_on: date | None = None,
+    due_on: date | None = None,
+    accessories: str | None = None,
+    condition_grade: int | None = None,
+    condition_note: str = "",
+    charges: Charges | None = None,
+    set_loan=None,
+    exchanged_from: Loan | None = None,
+) -> Loan:
+    """Lend ``instrument`` to ``borrower``; lock the instrument row first (get_instrument(for_update=True))."""
+    started_on = started_on or today()
+    if started_on > today():
+        raise InvalidInput("A loan starts when the instrument is handed over: the start date is in the future.",
+                           field="started_on")
+    due_on = resolve_due_date(session, started_on, due_on)
+    check_lendable(instrument)
+    if charges is None:
+        charges = quote(session, instrument, borrower)
+    remission, charge = _charges(borrower, charges)
+    if condition_grade is not None:  # checked at the counter; otherwise the last recorded grade stands
+        record_condition(session, actor, instrument, condition_grade, CheckReason.ISSUE, condition_note)
+    loan = Loan(
+        instrument=instrument,
+        status=LoanStatus.OPEN,
+        started_on=started_on,
+        due_on=due_on,
+        accessories=instrument.accessories if accessories is None else accessories.strip(),
+        condition_at_issue=instrument.condition_grade,
+        fee_per_term=charges.fee_per_term,
+        remission_category=remission,
+        charge_per_term=charge,
+        deposit=charges.deposit,
+        issued_by=actor,
+        set_loan_id=set_loan.id if set_loan is not None else None,
+        exchanged_from=exchanged_from,
+    )
+    setattr(loan, borrower_column(borrower), borrower.id)
+    session.add(loan)
+    _flush_loan(session, instrument)
+    who = audit_name(borrower)
+    change_status(session, actor, instrument, S.ON_LOAN, f"lent to {who}")
+    record(session, actor, "loan.out", loan, f"Lent to {who} until {due_on:%-d %b %Y}",
+           {"borrower": who, "due_on": due_on, "fee_per_term": charges.fee_per_term,
+            "charge_per_term": charge, "remission": remission, "deposit": charges.deposit},
+           instrument=instrument)
+    return loan
+
+
+def check_in(
+    session: Session,
+    actor,
+    loan: Loan,
+    *,
+    grade: int,
+    note: str = "",
+    damaged: bool = False,
+    returned_on: date | None = None,
+    status: LoanStatus = LoanStatus.RETURNED,
+) -> Loan:
+    """Take an instrument back: condition required; damaged goes to repair, otherwise available."""
+    if not loan.is_open:
+        raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan: it was already returned.")
+    returned_on = returned_on or today()
+    if returned_on < loan.started_on:
+        raise InvalidInput("The return date is before the loan started.", field="returned_on")
+    if returned_on > today():
+        raise InvalidInput("The return date is in the future.", field="returned_on")
+    if damaged and not note.strip():
+        raise InvalidInput("Describe the damage.", field="note")
+    instrument = loan.instrument
+    record_condition(session, actor, instrument, grade, CheckReason.RETURN, note)
+    loan.status = status
+    loan.closed_on = returned_on
+    loan.condition_at_return = grade
+    loan.damaged = damaged
+    loan.return_note = note
+    loan.closed_by = actor
+    change_status(session, actor, instrument, S.AVAILABLE)
+    if damaged:
+        # Through a repair record, so that "Back from repair" brings it back into stock.
+        send_to_repair(session, actor, instrument, repairer=DAMAGE_REPAIRER, fault=note.strip())
+    record(session, actor, "loan.in", loan,
+           f"Returned by {audit_name(loan.borrower)}" + (" damaged" if damaged else ""),
+           {"grade": grade, "note": note, "damaged": damaged, "returned_on": returned_on}, instrument=instrument)
+    return loan
+
+
+def renew(session: Session, actor, loan: Loan, due_on: date | None = None) -> Loan:
+    """Extend an open loan to ``due_on`` (by default the end of the next term)."""
+    if not loan.is_open:
+        raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan; it cannot be renewed.")
+    if due_on is None:
+        due_on = default_due_date(session, loan.due_on + timedelta(days=1))
+        if due_on is None:
+            raise InvalidInput("No later academic term is set up: give the new due date.", field="due_on")
+    if due_on <= loan.due_on:
+        raise InvalidInput("A renewal moves the due date later.", field="due_on")
+    old = loan.due_on
+    loan.due_on = due_on
+    record(session, actor, "loan.renewed", loan, f"Renewed until {due_on:%-d %b %Y}",
+           {"due_on": [old, due_on]}, instrument=loan.instrument)
+    session.flush()
+    return loan
+
+
+def next_size(instrument: Instrument) -> str | None:
+    sizes = instrument.type.sizes
+    if instrument.size not in sizes or sizes.index(instrument.size) == len(sizes) - 1:
+        return None
+    return sizes[sizes.index(instrument.size) + 1]
+
+
+def size_exchange(
+    session: Session,
+    actor,
+    loan: Loan,
+    new_instrument: Instrument,
+    *,
+    grade: int,
+    note: str = "",
+    damaged: bool = False,
+    condition_grade: int | None = None,
+) -> Loan:
+    """Return one instrument and issue the next size of the same type to the same borrower."""
+    old = loan.instrument
+    if not loan.is_open:
+        raise NotOnLoan(f"{old.asset_tag} is not on loan.")
+    wanted = next_size(old)
+    if wanted is None:
+        raise InvalidInput(f"{old.asset_tag} is the largest {old.type.name.lower()} size.", field="tag")
+    if new_instrument.type_id != old.type_id or new_instrument.size != wanted:
+        raise InvalidInput(
+            f"{new_instrument.asset_tag} is a {new_instrument.description}; the next size is a "
+            f"{old.type.name} {wanted}.", field="tag")
+    check_lendable(new_instrument)
+    check_in(session, actor, loan, grade=grade, note=note, damaged=damaged, status=LoanStatus.EXCHANGED)
+    due = max(loan.due_on, today())
+    new_loan = check_out(
+        session, actor, new_instrument, loan.borrower, started_on=today(), due_on=due,
+        condition_grade=condition_grade,
+        charges=Charges(fee_per_term=loan.fee_per_term, charge_per_term=loan.charge_per_term, deposit=loan.deposit),
+        exchanged_from=loan,
+    )
+    # The copied remission category stays as it was agreed, even if the pupil's has lapsed.
+    new_loan.remission_category = loan.remission_category
+    session.flush()
+    return new_loan
+
+
+def mark_lost(session: Session, actor, loan: Loan, note: str = "", *, replacement_owed: Decimal | None = None) -> Loan:
+    """Close a loan as lost or stolen: the instrument goes missing and its replacement value is owed."""
+    if not loan.is_open:
+        raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan.")
+    instrument = loan.instrument
+    owed = replacement_owed if replacement_owed is not None else instrument.replacement_value
+    if owed is not None and owed < 0:
+        raise InvalidInput("The amount owed cannot be negative.", field="replacement_owed")
+    loan.status = LoanStatus.LOST
+    loan.closed_on = max(today(), loan.started_on)
+    loan.return_note = note
+    loan.replacement_owed = owed
+    loan.closed_by = actor
+    who = audit_name(loan.borrower)
+    change_status(session, actor, instrument, S.MISSING, (f"lost by {who}: {note}" if note else f"lost by {who}")[:300])
+    record(session, actor, "loan.lost", loan, f"Lost or stolen, {who}",
+           {"note": note, "replacement_owed": owed}, instrument=instrument)
+    return loan
+
+
+
+def roll_over(session: Session, actor, from_term: AcademicTerm, to_term: AcademicTerm) -> int:
+    """Move every open loan due at the end of ``from_term`` to the end of ``to_term``; return how many.
+
+    For the yearly roll-over (loans continue unless the hub is told). Classroom sets are left out:
+    they come back for servicing. Two statements, however many loans: the audit events and the update.
+    """
+    if to_term.ends_on <= from_term.ends_on:
+        raise InvalidInput("Roll loans over to a later term.", field="to_term")
+    due = (Loan.closed_on.is_(None), Loan.set_loan_id.is_(None), Loan.due_on == from_term.ends_on)
+    summary = f"Rolled over from {from_term.name} to {to_term.name}"
+    session.execute(insert(AuditEvent).from_select(
+        ["at", "actor_id", "action", "entity_type", "entity_id", "instrument_id", "summary", "changes"],
+        select(literal(utcnow()), literal(actor.id if actor is not None else None), literal("loan.renewed"),
+               literal("loan"), Loan.id, Loan.instrument_id, literal(summary),
+               literal({"due_on": [str(from_term.ends_on), str(to_term.ends_on)]}, JSON))
+        .where(*due),
+    ))
+    result = session.execute(update(Loan).where(*due).values(due_on=to_term.ends_on)
+                             .execution_options(synchronize_session=False))
+    session.flush()
+    return result.rowcount

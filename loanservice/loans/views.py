@@ -1,0 +1,347 @@
+"""Staff pages for loans. Thin: load, validate, call a service, commit, redirect."""
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..accounts.permissions import admin_required, staff_required
+from ..borrowers.models import Family, OtherBorrower, Pupil
+from ..errors import InvalidInput, LoanServiceError
+from ..extensions import db
+from ..inventory.services import get_instrument
+from ..labels.services import tag_from_code
+from ..schools.models import School
+from ..timeutil import today
+from ..web import field_error, int_arg
+from . import charges, services
+from .forms import (
+    CheckInForm,
+    CheckOutForm,
+    ExchangeForm,
+    FeeBandForm,
+    LostForm,
+    RemissionRuleForm,
+    RenewForm,
+    RollOverForm,
+    TermForm,
+)
+from .models import AcademicTerm, ChargeStatus, Loan, LoanCharge, RemissionKind
+
+bp = Blueprint("loans", __name__)
+
+
+def borrower_url(borrower) -> str:
+    from .models import borrower_kind
+
+    return url_for("borrowers.detail", kind=borrower_kind(borrower), borrower_id=borrower.id)
+
+
+@bp.record_once
+def _register(state):
+    state.app.jinja_env.globals["borrower_url"] = borrower_url
+
+
+def _borrower_choices() -> list[tuple[str, str]]:
+    choices = [("", "Choose a borrower")]
+    for pupil in db.session.scalars(select(Pupil).order_by(Pupil.name)):
+        year = f" ({pupil.year_label})" if pupil.year_group is not None else ""
+        choices.append((f"pupil-{pupil.id}", f"Pupil: {pupil.name}{year}"))
+    for family in db.session.scalars(select(Family).order_by(Family.name)):
+        choices.append((f"family-{family.id}", f"Family: {family.name}"))
+    for school in db.session.scalars(select(School).order_by(School.name)):
+        choices.append((f"school-{school.id}", f"School: {school.name}"))
+    for other in db.session.scalars(select(OtherBorrower).order_by(OtherBorrower.name)):
+        choices.append((f"other-{other.id}", f"Other: {other.name}"))
+    return choices
+
+
+def _load_loan(loan_id: int) -> Loan:
+    return db.get_or_404(Loan, loan_id)
+
+
+@bp.route("/loans/new", methods=["GET", "POST"])
+@staff_required
+def check_out():
+    form = CheckOutForm()
+    form.borrower.choices = _borrower_choices()
+    if request.method == "GET":
+        form.tag.data = request.args.get("tag", "")[:40]
+        form.borrower.data = request.args.get("borrower", "")[:40]
+        form.started_on.data = today()
+    status = 200
+    if form.validate_on_submit():
+        kind, _, borrower_id = form.borrower.data.partition("-")
+        try:
+            tag = tag_from_code(form.tag.data, current_app.config["PUBLIC_BASE_URL"])
+            instrument = get_instrument(db.session, tag, for_update=True)
+            borrower = services.get_borrower(db.session, kind, int(borrower_id))
+            loan = services.check_out(
+                db.session, current_user, instrument, borrower,
+                started_on=form.started_on.data, due_on=form.due_on.data,
+                accessories=form.accessories.data or None,
+                condition_grade=form.condition_grade.data, condition_note=form.condition_note.data or "",
+                charges=services.quote(db.session, instrument, borrower, fee_per_term=form.fee_per_term.data,
+                                       charge_per_term=form.charge_per_term.data, deposit=form.deposit.data),
+            )
+        except LoanServiceError as error:
+            db.session.rollback()
+            if error.field == "code":
+                error.field = "tag"
+            field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(f"{instrument.asset_tag} lent to {borrower} until {loan.due_on:%-d %b %Y}.", "success")
+            return redirect(url_for(".detail", loan_id=loan.id), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("loans/check_out.html", form=form), status
+
+
+@bp.get("/loans/<int:loan_id>")
+@staff_required
+def detail(loan_id: int):
+    loan = _load_loan(loan_id)
+    return render_template("loans/detail.html", loan=loan, today=today(),
+                           charges=charges.charges_of(db.session, loan),
+                           exchanged_to=db.session.scalar(select(Loan).where(Loan.exchanged_from_id == loan.id)))
+
+
+def _loan_action(loan_id: int, form, template: str, perform, done: str):
+    """Show an action's form for a loan; on a valid post, run it in one transaction."""
+    loan = _load_loan(loan_id)
+    status = 200
+    if form.validate_on_submit():
+        # Lock the instrument, so that two people acting on one loan take turns.
+        get_instrument(db.session, loan.instrument.asset_tag, for_update=True)
+        db.session.refresh(loan)
+        try:
+            result = perform(loan, form)
+        except LoanServiceError as error:
+            db.session.rollback()
+            if error.field == "code":
+                error.field = "tag"
+            field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(done.format(tag=loan.instrument.asset_tag), "success")
+            return redirect(url_for(".detail", loan_id=(result or loan).id), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template(template, form=form, loan=loan), status
+
+
+@bp.route("/loans/<int:loan_id>/check-in", methods=["GET", "POST"])
+@staff_required
+def check_in(loan_id: int):
+    form = CheckInForm()
+    if request.method == "GET":
+        form.returned_on.data = today()
+    return _loan_action(
+        loan_id, form, "loans/check_in.html",
+        lambda loan, f: services.check_in(db.session, current_user, loan, grade=f.grade.data,
+                                          note=f.note.data or "", damaged=f.damaged.data,
+                                          returned_on=f.returned_on.data),
+        "{tag} is back. This page is the return receipt.",
+    )
+
+
+@bp.route("/loans/<int:loan_id>/renew", methods=["GET", "POST"])
+@staff_required
+def renew(loan_id: int):
+    return _loan_action(
+        loan_id, RenewForm(), "loans/renew.html",
+        lambda loan, f: services.renew(db.session, current_user, loan, f.due_on.data),
+        "{tag} renewed.",
+    )
+
+
+@bp.route("/loans/<int:loan_id>/exchange", methods=["GET", "POST"])
+@staff_required
+def exchange(loan_id: int):
+    def perform(loan, f):
+        tag = tag_from_code(f.tag.data, current_app.config["PUBLIC_BASE_URL"])
+        return services.size_exchange(db.session, current_user, loan,
+                                      get_instrument(db.session, tag, for_update=True),
+                                      grade=f.grade.data, note=f.note.data or "")
+
+    return _loan_action(loan_id, ExchangeForm(), "loans/exchange.html", perform,
+                        "{tag} exchanged for the next size.")
+
+
+@bp.route("/loans/<int:loan_id>/lost", methods=["GET", "POST"])
+@staff_required
+def lost(loan_id: int):
+    return _loan_action(
+        loan_id, LostForm(), "loans/lost.html",
+        lambda loan, f: services.mark_lost(db.session, current_user, loan, f.note.data,
+                                           replacement_owed=f.replacement_owed.data),
+        "{tag} is recorded as lost; its replacement cost is owed.",
+    )
+
+
+@bp.get("/loans/overdue")
+@staff_required
+def overdue():
+    return render_template("loans/overdue.html", loans=services.overdue_loans(db.session), today=today())
+
+
+@bp.route("/terms", methods=["GET", "POST"])
+@admin_required
+def terms():
+    form = TermForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            term = services.add_term(db.session, current_user, form.name.data, form.starts_on.data, form.ends_on.data)
+        except LoanServiceError as error:
+            db.session.rollback()
+            field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(f"Added {term.name}.", "success")
+            return redirect(url_for(".terms"), 303)
+    elif form.is_submitted():
+        status = 422
+    return _render_terms(form, status=status)
+
+
+def _render_terms(form=None, roll_form=None, status=200):
+    all_terms = db.session.scalars(select(AcademicTerm).order_by(AcademicTerm.starts_on)).all()
+    roll_form = roll_form or RollOverForm(formdata=None)
+    roll_form.from_term.choices = roll_form.to_term.choices = [(0, "Choose a term")] + [
+        (t.id, t.name) for t in all_terms]
+    return render_template("loans/terms.html", form=form or TermForm(formdata=None), roll_form=roll_form,
+                           terms=all_terms), status
+
+
+@bp.post("/terms/roll-over")
+@admin_required
+def roll_over():
+    form = RollOverForm()
+    if form.validate_on_submit():
+        from_term = db.session.get(AcademicTerm, form.from_term.data)
+        to_term = db.session.get(AcademicTerm, form.to_term.data)
+        try:
+            if from_term is None or to_term is None:
+                raise InvalidInput("Choose both terms.")
+            count = services.roll_over(db.session, current_user, from_term, to_term)
+        except LoanServiceError as error:
+            db.session.rollback()
+            field_error(form, error)
+            return _render_terms(roll_form=form, status=error.status_code)
+        db.session.commit()
+        flash(f"Rolled {count} loans over to {to_term.name}.", "success")
+        return redirect(url_for(".terms"), 303)
+    return _render_terms(roll_form=form, status=422)
+
+
+# ------------------------------------------------------------------ charges
+
+
+@bp.get("/charges")
+@admin_required
+def charge_list():
+    return render_template("loans/charges.html", totals=charges.term_totals(db.session))
+
+
+@bp.post("/charges/raise/<int:term_id>")
+@admin_required
+def charge_raise(term_id: int):
+    term = db.get_or_404(AcademicTerm, term_id)
+    count = charges.raise_term_charges(db.session, current_user, term)
+    db.session.commit()
+    flash(f"Raised {count} charges for {term.name}." if count else f"Every loan in {term.name} is already charged.",
+          "success")
+    return redirect(url_for(".charge_list"), 303)
+
+
+@bp.post("/charges/<int:charge_id>/<any(paid, waived):status>")
+@admin_required
+def charge_settle(charge_id: int, status: str):
+    charge = db.session.scalars(select(LoanCharge).where(LoanCharge.id == charge_id).with_for_update()).first()
+    if charge is None:
+        abort(404)
+    try:
+        charges.settle(db.session, current_user, charge, ChargeStatus(status))
+    except LoanServiceError as error:
+        db.session.rollback()
+        flash(error.message, "error")
+        return redirect(url_for(".detail", loan_id=charge.loan_id), 303)
+    db.session.commit()
+    flash(f"{charge.term.name} charge marked {status}.", "success")
+    return redirect(url_for(".detail", loan_id=charge.loan_id), 303)
+
+
+@bp.get("/charges.csv")
+@admin_required
+def charge_export():
+    term_id = int_arg("term")
+    term = db.get_or_404(AcademicTerm, term_id) if term_id else None
+    name = f"charges-{term.name.lower().replace(' ', '-') if term else 'all'}-{today().isoformat()}.csv"
+    return Response(stream_with_context(charges.export_charges(db.session, term)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+# ------------------------------------------------------------------ fees and remission
+
+
+def _render_fees(band_form=None, rule_form=None, status=200):
+    bands, rules = charges.fee_schedule(db.session)
+    return render_template("loans/fees.html", bands=bands, rules=rules,
+                           band_form=band_form or FeeBandForm(formdata=None, prefix="band"),
+                           rule_form=rule_form or RemissionRuleForm(formdata=None, prefix="rule")), status
+
+
+@bp.get("/fees")
+@admin_required
+def fees():
+    return _render_fees()
+
+
+@bp.post("/fees/band")
+@admin_required
+def fee_band_save():
+    form = FeeBandForm(prefix="band")
+    if not form.validate_on_submit():
+        return _render_fees(band_form=form, status=422)
+    try:
+        band = charges.save_fee_band(db.session, current_user, form.band.data, form.fee_per_term.data,
+                                     form.deposit.data or 0)
+    except LoanServiceError as error:
+        db.session.rollback()
+        field_error(form, error)
+        return _render_fees(band_form=form, status=error.status_code)
+    db.session.commit()
+    flash(f"Band {band.band} saved. Loans already lent keep the fee they were lent at.", "success")
+    return redirect(url_for(".fees"), 303)
+
+
+@bp.post("/fees/remission")
+@admin_required
+def remission_rule_save():
+    form = RemissionRuleForm(prefix="rule")
+    if not form.validate_on_submit():
+        return _render_fees(rule_form=form, status=422)
+    try:
+        charges.save_remission_rule(db.session, current_user, form.category.data, RemissionKind(form.kind.data),
+                                    form.value.data or 0)
+    except LoanServiceError as error:
+        db.session.rollback()
+        field_error(form, error)
+        return _render_fees(rule_form=form, status=error.status_code)
+    db.session.commit()
+    flash("Remission rule saved. Loans already lent keep the charge they were lent at.", "success")
+    return redirect(url_for(".fees"), 303)

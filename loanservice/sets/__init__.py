@@ -1,0 +1,1 @@
+"""Classroom sets: named groups of instruments lent to a school and checked in item by item."""

@@ -1,0 +1,61 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from ..inventory.forms import _grade_field
+
+
+class SetForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=120)], description='e.g. "Ukulele set A".')
+    tag = StringField("Set tag", validators=[DataRequired(), Length(max=32)],
+                      description="The set's own label, e.g. SET-UKE-A.",
+                      render_kw={"autocapitalize": "characters", "spellcheck": "false"})
+    tags = TextAreaField("Instruments", validators=[DataRequired(message="List the instruments.")],
+                         description="Scan or type one asset tag per line.",
+                         render_kw={"autocapitalize": "characters", "spellcheck": "false", "rows": 10})
+    notes = TextAreaField("Notes", validators=[Optional(), Length(max=2000)])
+    submit = SubmitField("Save set")
+
+
+class SetCheckOutForm(FlaskForm):
+    school_id = SelectField("School", coerce=int, validate_choice=False,
+                            validators=[DataRequired(message="Choose the school.")])
+    started_on = DateField("Start date", validators=[DataRequired()])
+    due_on = DateField("Due back", validators=[Optional()],
+                       description="Leave empty for the end of the term it starts in.")
+    submit = SubmitField("Lend the whole set")
+
+
+class ScanInForm(FlaskForm):
+    code = StringField("Scan an item", validators=[DataRequired(message="Scan a label or type an asset tag."),
+                                                   Length(max=500)],
+                       description="Scan the label, or type the asset tag and press Enter.",
+                       render_kw={"autocapitalize": "characters", "spellcheck": "false", "autocomplete": "off",
+                                  "autofocus": True})
+    grade = _grade_field("Condition")
+    damaged = BooleanField("Damaged: send it to repair")
+    note = StringField("Note", validators=[Optional(), Length(max=500)])
+    submit = SubmitField("Check in")
+
+
+class MissingItemForm(FlaskForm):
+    code = StringField("Item", validators=[DataRequired(), Length(max=500)])
+    note = StringField("Note", validators=[Optional(), Length(max=250)])
+    submit = SubmitField("Report missing")
+
+
+class TakeHomeForm(FlaskForm):
+    code = StringField("Item", validators=[DataRequired(message="Scan or type the item's tag."), Length(max=500)],
+                       render_kw={"autocapitalize": "characters", "spellcheck": "false", "autocomplete": "off"})
+    pupil_id = SelectField("Pupil", coerce=int, validate_choice=False,
+                           validators=[DataRequired(message="Choose the pupil.")])
+    agreement_signed_on = DateField("Parent or carer signed the loan agreement on", validators=[Optional()],
+                                    description="The family is responsible for it until it is back in the set.")
+    due_on = DateField("Back in the set by", validators=[Optional()],
+                       description="Leave empty for the date the set is due back.")
+    submit = SubmitField("Lend it home")
+
+
+class BackToSetForm(FlaskForm):
+    code = StringField("Item", validators=[DataRequired(), Length(max=500)])
+    submit = SubmitField("Back in the set")

@@ -1,0 +1,365 @@
+"""Classroom sets: build them, lend a whole set to a school, check it back in item by item.
+
+Every function takes the session first, flushes and returns; the caller owns the transaction.
+"""
+from dataclasses import dataclass, field
+from datetime import date
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, contains_eager, joinedload
+
+from ..audit.services import record
+from ..borrowers.models import Pupil
+from ..errors import InvalidInput, NotFound
+from ..inventory.models import Instrument
+from ..inventory.services import TAG_PATTERN, normalise_tag
+from ..labels.services import tag_from_code
+from ..loans.models import Loan, LoanStatus
+from ..loans.services import (
+    Charges,
+    NotLendable,
+    NotOnLoan,
+    resolve_due_date,
+    check_in,
+    check_lendable,
+    check_out,
+    mark_lost,
+)
+from ..schools.models import School
+from ..timeutil import today
+from .models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome
+
+
+class SetError(NotOnLoan):
+    """A scan or change that does not fit this set."""
+
+
+# ---------------------------------------------------------------- look-ups
+
+
+def list_sets(session: Session) -> list[tuple[ClassroomSet, int, SetLoan | None]]:
+    """Every set with its size and its open loan, if it is out."""
+    sizes = dict(session.execute(
+        select(ClassroomSetItem.set_id, func.count()).group_by(ClassroomSetItem.set_id)).all())
+    open_loans = {loan.set_id: loan for loan in session.scalars(
+        select(SetLoan).where(SetLoan.closed_on.is_(None)).options(joinedload(SetLoan.school)))}
+    sets = session.scalars(select(ClassroomSet).order_by(ClassroomSet.name)).all()
+    return [(s, sizes.get(s.id, 0), open_loans.get(s.id)) for s in sets]
+
+
+def set_loans_for_school(session: Session, school_id: int, *, open_only: bool = False) -> list[SetLoan]:
+    query = (select(SetLoan).where(SetLoan.school_id == school_id)
+             .options(joinedload(SetLoan.classroom_set)).order_by(SetLoan.closed_on.is_not(None),
+                                                                  SetLoan.started_on.desc(), SetLoan.id.desc()))
+    if open_only:
+        query = query.where(SetLoan.closed_on.is_(None))
+    return list(session.scalars(query))
+
+
+def set_instruments(session: Session, classroom_set: ClassroomSet, *, for_update: bool = False) -> list[Instrument]:
+    query = (select(Instrument).join(ClassroomSetItem, ClassroomSetItem.instrument_id == Instrument.id)
+             .where(ClassroomSetItem.set_id == classroom_set.id).order_by(Instrument.asset_tag))
+    if for_update:
+        query = query.with_for_update(of=Instrument)
+    return list(session.scalars(query).unique())
+
+
+def open_set_loan(session: Session, classroom_set: ClassroomSet) -> SetLoan | None:
+    return session.scalars(
+        select(SetLoan).where(SetLoan.set_id == classroom_set.id, SetLoan.closed_on.is_(None))).first()
+
+
+def get_set_loan(session: Session, set_loan_id: int, *, for_update: bool = False) -> SetLoan:
+    query = select(SetLoan).where(SetLoan.id == set_loan_id)
+    if for_update:
+        # Scans of one set take turns, so the last item back closes the set loan exactly once.
+        query = query.with_for_update()
+    set_loan = session.scalars(query).first()
+    if set_loan is None:
+        raise NotFound("There is no such set loan.")
+    return set_loan
+
+
+@dataclass
+class Progress:
+    total: int
+    back: int
+    lost: int
+    still_out: list[Loan] = field(default_factory=list)
+
+    @property
+    def outstanding(self) -> int:
+        return self.total - self.back - self.lost
+
+    @property
+    def summary(self) -> str:
+        text = f"{self.back} of {self.total} back"
+        return text + (f", {self.lost} missing" if self.lost else "")
+
+
+def progress(session: Session, set_loan: SetLoan, *, with_items: bool = False) -> Progress:
+    """How much of a set is back: one aggregate query (and one for the list still out)."""
+    counts = dict(session.execute(
+        select(Loan.status, func.count()).where(Loan.set_loan_id == set_loan.id).group_by(Loan.status)).all())
+    result = Progress(
+        total=set_loan.item_count,
+        back=counts.get(LoanStatus.RETURNED, 0) + counts.get(LoanStatus.EXCHANGED, 0),
+        lost=counts.get(LoanStatus.LOST, 0),
+    )
+    if with_items:
+        result.still_out = list(session.scalars(
+            select(Loan).join(Loan.instrument).where(Loan.set_loan_id == set_loan.id, Loan.closed_on.is_(None))
+            .options(contains_eager(Loan.instrument)).order_by(Instrument.asset_tag)))
+    return result
+
+
+def returned_items(session: Session, set_loan: SetLoan) -> list[Loan]:
+    return list(session.scalars(
+        select(Loan).join(Loan.instrument).where(Loan.set_loan_id == set_loan.id, Loan.closed_on.is_not(None))
+        .options(contains_eager(Loan.instrument)).order_by(Loan.id.desc())))
+
+
+# ---------------------------------------------------------------- building sets
+
+
+def save_set(
+    session: Session, actor, *, name: str, tag: str, tags: list[str], notes: str = "",
+    classroom_set: ClassroomSet | None = None,
+) -> ClassroomSet:
+    """Create a set, or change its name, tag and items (not while it is out at a school)."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("Name the set.", field="name")
+    tag = normalise_tag(tag)
+    if not TAG_PATTERN.match(tag):
+        raise InvalidInput("A set tag is up to 32 letters, digits and hyphens.", field="tag")
+    clash = session.scalar(select(ClassroomSet.id).where((ClassroomSet.name == name) | (ClassroomSet.tag == tag)))
+    if clash is not None and (classroom_set is None or clash != classroom_set.id):
+        raise InvalidInput("Another set already has that name or tag.", field="name")
+    if session.scalar(select(Instrument.id).where(Instrument.asset_tag == tag)) is not None:
+        raise InvalidInput(f"{tag} is an instrument's tag; a set needs its own.", field="tag")
+    wanted = list(dict.fromkeys(normalise_tag(t) for t in tags if t.strip()))
+    if not wanted:
+        raise InvalidInput("List the instruments in the set.", field="tags")
+    instruments = {i.asset_tag: i for i in session.scalars(select(Instrument).where(Instrument.asset_tag.in_(wanted)))}
+    unknown = [t for t in wanted if t not in instruments]
+    if unknown:
+        raise InvalidInput(f"Unknown tag: {', '.join(unknown)}.", field="tags")
+    if classroom_set is not None and open_set_loan(session, classroom_set) is not None:
+        raise NotLendable(f"{classroom_set.name} is out at a school; change it when it is back.")
+    elsewhere = session.execute(
+        select(Instrument.asset_tag, ClassroomSet.name)
+        .join(ClassroomSetItem, ClassroomSetItem.instrument_id == Instrument.id)
+        .join(ClassroomSet, ClassroomSet.id == ClassroomSetItem.set_id)
+        .where(Instrument.asset_tag.in_(wanted),
+               ClassroomSet.id != (classroom_set.id if classroom_set is not None else -1))).all()
+    if elsewhere:
+        raise InvalidInput("Already in another set: " + ", ".join(f"{t} ({n})" for t, n in elsewhere) + ".",
+                           field="tags")
+    is_new = classroom_set is None
+    if is_new:
+        classroom_set = ClassroomSet()
+        session.add(classroom_set)
+    before = sorted(item.instrument.asset_tag for item in classroom_set.items) if not is_new else []
+    classroom_set.name, classroom_set.tag, classroom_set.notes = name, tag, notes
+    keep = set(wanted)
+    classroom_set.items = [item for item in classroom_set.items if item.instrument.asset_tag in keep]
+    have = {item.instrument.asset_tag for item in classroom_set.items}
+    classroom_set.items += [ClassroomSetItem(instrument=instruments[t]) for t in wanted if t not in have]
+    try:
+        session.flush()
+    except IntegrityError as error:  # a concurrent change won the race for a name, tag or instrument
+        raise InvalidInput("Another set already has that name, tag or one of these instruments.",
+                           field="name") from error
+    record(session, actor, "set.added" if is_new else "set.edited", classroom_set,
+           f"{'Built' if is_new else 'Changed'} {name} with {len(wanted)} instruments",
+           {"items": [before, sorted(wanted)]})
+    return classroom_set
+
+
+# ---------------------------------------------------------------- lending sets
+
+
+def check_out_set(
+    session: Session, actor, classroom_set: ClassroomSet, school: School, *,
+    started_on: date | None = None, due_on: date | None = None,
+) -> SetLoan:
+    """Lend every instrument of a set to a school in one transaction, one loan per item."""
+    started_on = started_on or today()
+    due_on = resolve_due_date(session, started_on, due_on)
+    # Lock the items (in tag order, so two requests cannot deadlock), then look: a request that
+    # waited for another lending the same set sees that set loan now.
+    instruments = set_instruments(session, classroom_set, for_update=True)
+    current = open_set_loan(session, classroom_set)
+    if current is not None:
+        raise NotLendable(f"{classroom_set.name} is already out at {current.school.name}.")
+    if not instruments:
+        raise InvalidInput(f"{classroom_set.name} has no instruments.")
+    problems = []
+    for instrument in instruments:
+        try:
+            check_lendable(instrument)
+        except NotLendable as error:
+            problems.append(error.message)
+    if problems:
+        shown = problems[:5] + ([f"And {len(problems) - 5} more."] if len(problems) > 5 else [])
+        raise NotLendable(f"{classroom_set.name} cannot go out: " + " ".join(shown))
+    set_loan = SetLoan(classroom_set=classroom_set, school=school, started_on=started_on, due_on=due_on,
+                       item_count=len(instruments), issued_by=actor)
+    session.add(set_loan)
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise NotLendable(f"{classroom_set.name} is already out.") from error
+    for instrument in instruments:
+        # A set is lent under the school's own agreement: no fee per item.
+        check_out(session, actor, instrument, school, started_on=started_on, due_on=due_on, set_loan=set_loan,
+                  charges=Charges())
+    record(session, actor, "set.out", set_loan,
+           f"{classroom_set.name} lent to {school.name} until {due_on:%-d %b %Y}",
+           {"items": len(instruments), "due_on": due_on})
+    return set_loan
+
+
+def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str) -> Loan:
+    """The open loan of the scanned item of this set, locked; or a clear reason why not."""
+    tag = tag_from_code(code, base_url)
+    loan = session.scalars(
+        select(Loan).join(Loan.instrument)
+        .where(Instrument.asset_tag == tag, Loan.closed_on.is_(None))
+        .options(contains_eager(Loan.instrument)).with_for_update()
+    ).first()
+    if loan is not None and loan.set_loan_id == set_loan.id:
+        return loan
+    # Only a wrong scan gets here, so the extra queries cost nothing on the happy path.
+    name = set_loan.classroom_set.name
+    instrument = session.scalar(select(Instrument).where(Instrument.asset_tag == tag))
+    if instrument is None:
+        raise NotFound(f"Unknown tag: no instrument has asset tag {tag}.", field="code")
+    owner = session.scalar(select(ClassroomSet).join(ClassroomSetItem)
+                           .where(ClassroomSetItem.instrument_id == instrument.id))
+    if owner is not None and owner.id != set_loan.set_id:
+        raise SetError(f"{tag} belongs to {owner.name}, not {name}.", field="code")
+    if owner is None:
+        raise SetError(f"{tag} is not part of {name}.", field="code")
+    if loan is None:
+        raise SetError(f"{tag} is not on loan: it is already back.", field="code")
+    raise SetError(f"{tag} is on another loan, not this one of {name}.", field="code")
+
+
+def check_in_set_item(
+    session: Session, actor, set_loan: SetLoan, code: str, *, grade: int, note: str = "",
+    damaged: bool = False, base_url: str = "",
+) -> tuple[Loan, Progress]:
+    """Check one scanned item of a set back in; close the set loan when the last one is back.
+
+    Costs the same few queries whatever the size of the set: lock the item's loan, update it,
+    count what is still out.
+    """
+    if not set_loan.is_open:
+        raise SetError(f"{set_loan.classroom_set.name} is already all back.", field="code")
+    loan = _scanned_loan(session, set_loan, code, base_url)
+    check_in(session, actor, loan, grade=grade, note=note, damaged=damaged)
+    _end_take_home(session, loan)
+    return loan, _close_if_complete(session, actor, set_loan)
+
+
+def mark_set_item_missing(
+    session: Session, actor, set_loan: SetLoan, code: str, note: str = "", *, base_url: str = "",
+) -> tuple[Loan, Progress]:
+    """Account for an item that has not come back: its loan is closed as lost and chased."""
+    if not set_loan.is_open:
+        raise SetError(f"{set_loan.classroom_set.name} is already all back.", field="code")
+    loan = _scanned_loan(session, set_loan, code, base_url)
+    mark_lost(session, actor, loan, note)
+    _end_take_home(session, loan)
+    return loan, _close_if_complete(session, actor, set_loan)
+
+
+def _close_if_complete(session: Session, actor, set_loan: SetLoan) -> Progress:
+    session.flush()
+    result = progress(session, set_loan)
+    if result.outstanding == 0:
+        set_loan.closed_on = max(today(), set_loan.started_on)
+        record(session, actor, "set.in", set_loan, f"{set_loan.classroom_set.name} all back: {result.summary}",
+               {"back": result.back, "lost": result.lost})
+        session.flush()
+    return result
+
+
+# ---------------------------------------------------------------- take-home
+
+
+def open_take_homes(session: Session, set_loan: SetLoan) -> dict[int, TakeHome]:
+    """The set's items now at a pupil's home, by instrument id."""
+    return {take.instrument_id: take for take in session.scalars(
+        select(TakeHome).where(TakeHome.set_loan_id == set_loan.id, TakeHome.returned_on.is_(None))
+        .options(joinedload(TakeHome.pupil)))}
+
+
+def pupils_of(session: Session, school_id: int) -> list[Pupil]:
+    return list(session.scalars(select(Pupil).where(Pupil.school_id == school_id).order_by(Pupil.name)))
+
+
+def take_home(
+    session: Session, actor, set_loan: SetLoan, code: str, pupil: Pupil, *,
+    agreement_signed_on: date | None, due_on: date | None = None, base_url: str = "",
+) -> TakeHome:
+    """Lend a set item on to a pupil of the school, once a parent or carer has signed the agreement."""
+    if not set_loan.is_open:
+        raise SetError(f"{set_loan.classroom_set.name} is back at the store.", field="code")
+    if pupil.school_id != set_loan.school_id:
+        raise InvalidInput(f"{pupil.name} is not a pupil of {set_loan.school.name}.", field="pupil_id")
+    if pupil.family_id is None:
+        raise InvalidInput(f"{pupil.name} has no parent or carer on record to sign the agreement.",
+                           field="pupil_id")
+    started_on = today()
+    if agreement_signed_on is None:
+        raise InvalidInput("A parent or carer signs the loan agreement before the instrument goes home.",
+                           field="agreement_signed_on")
+    if agreement_signed_on > started_on:
+        raise InvalidInput("The agreement date is in the future.", field="agreement_signed_on")
+    due_on = due_on or set_loan.due_on
+    if due_on < started_on:
+        raise InvalidInput("The due date is before today.", field="due_on")
+    if due_on > set_loan.due_on:
+        raise InvalidInput(f"It must be back in the set by {set_loan.due_on:%-d %b %Y}, when the set is due.",
+                           field="due_on")
+    loan = _scanned_loan(session, set_loan, code, base_url)
+    current = session.scalar(select(TakeHome).where(TakeHome.instrument_id == loan.instrument_id,
+                                                    TakeHome.returned_on.is_(None)))
+    if current is not None:
+        raise SetError(f"{loan.instrument.asset_tag} is already at {current.pupil.name}'s home.", field="code")
+    take = TakeHome(set_loan_id=set_loan.id, loan_id=loan.id, instrument_id=loan.instrument_id, pupil=pupil,
+                    family_id=pupil.family_id, agreement_signed_on=agreement_signed_on, started_on=started_on,
+                    due_on=due_on, issued_by=actor)
+    session.add(take)
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise SetError(f"{loan.instrument.asset_tag} is already at a pupil's home.", field="code") from error
+    record(session, actor, "set.take_home", take, f"Taken home by a pupil of {set_loan.school.name}",
+           {"due_on": due_on, "agreement_signed_on": agreement_signed_on}, instrument=loan.instrument)
+    return take
+
+
+def back_to_set(session: Session, actor, set_loan: SetLoan, code: str, *, base_url: str = "") -> TakeHome:
+    """A take-home instrument is back at school: the school is responsible again."""
+    loan = _scanned_loan(session, set_loan, code, base_url)
+    take = session.scalar(select(TakeHome).where(TakeHome.instrument_id == loan.instrument_id,
+                                                 TakeHome.returned_on.is_(None)).with_for_update())
+    if take is None:
+        raise SetError(f"{loan.instrument.asset_tag} is not out at a pupil's home.", field="code")
+    take.returned_on = today()
+    record(session, actor, "set.back_to_set", take, "Back in the set from a pupil's home", {},
+           instrument=loan.instrument)
+    session.flush()
+    return take
+
+
+def _end_take_home(session: Session, loan: Loan) -> None:
+    """An item checked in (or lost) is no longer at a pupil's home: one statement, no look-up."""
+    session.execute(
+        update(TakeHome).where(TakeHome.instrument_id == loan.instrument_id, TakeHome.returned_on.is_(None))
+        .values(returned_on=max(today(), loan.started_on)).execution_options(synchronize_session=False))

@@ -1,0 +1,243 @@
+"""Classroom set pages: staff build and lend sets; staff and the school's own users check them in."""
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..accounts.models import Role
+from ..accounts.permissions import roles_required, staff_required
+from ..borrowers.models import Pupil
+from ..errors import InvalidInput, LoanServiceError
+from ..extensions import db
+from ..schools.models import School
+from ..timeutil import today
+from ..web import field_error
+from . import services
+from .forms import BackToSetForm, MissingItemForm, ScanInForm, SetCheckOutForm, SetForm, TakeHomeForm
+from .models import ClassroomSet, SetLoan
+
+bp = Blueprint("sets", __name__)
+
+staff_or_school = roles_required(Role.ADMIN, Role.STAFF, Role.SCHOOL)
+
+
+@bp.get("/sets")
+@staff_or_school
+def index():
+    if current_user.role == Role.SCHOOL:
+        return render_template("sets/school.html", school=current_user.school,
+                               set_loans=services.set_loans_for_school(db.session, current_user.school_id))
+    return render_template("sets/list.html", sets=services.list_sets(db.session))
+
+
+@bp.route("/sets/new", methods=["GET", "POST"], defaults={"set_id": None})
+@bp.route("/sets/<int:set_id>/edit", methods=["GET", "POST"])
+@staff_required
+def edit(set_id: int | None):
+    classroom_set = db.get_or_404(ClassroomSet, set_id) if set_id else None
+    form = SetForm(obj=classroom_set)
+    if request.method == "GET" and classroom_set is not None:
+        form.tags.data = "\n".join(i.asset_tag for i in services.set_instruments(db.session, classroom_set))
+    status = 200
+    if form.validate_on_submit():
+        try:
+            saved = services.save_set(db.session, current_user, name=form.name.data, tag=form.tag.data,
+                                      tags=form.tags.data.replace(",", "\n").splitlines(),
+                                      notes=form.notes.data or "", classroom_set=classroom_set)
+        except LoanServiceError as error:
+            db.session.rollback()
+            field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(f"Saved {saved.name}.", "success")
+            return redirect(url_for(".detail", set_id=saved.id), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("sets/form.html", form=form, classroom_set=classroom_set), status
+
+
+def _check_out_form() -> SetCheckOutForm:
+    form = SetCheckOutForm()
+    form.school_id.choices = [(0, "Choose a school")] + [
+        (s.id, s.name) for s in db.session.scalars(select(School).order_by(School.name))]
+    return form
+
+
+def _render_detail(classroom_set: ClassroomSet, form: SetCheckOutForm, status: int = 200):
+    history = db.session.scalars(select(SetLoan).where(SetLoan.set_id == classroom_set.id)
+                                 .order_by(SetLoan.id.desc())).all()
+    return render_template(
+        "sets/detail.html", classroom_set=classroom_set, form=form, history=history,
+        instruments=services.set_instruments(db.session, classroom_set),
+        open_loan=next((h for h in history if h.is_open), None),
+    ), status
+
+
+@bp.get("/sets/<int:set_id>")
+@staff_required
+def detail(set_id: int):
+    form = _check_out_form()
+    form.started_on.data = today()
+    return _render_detail(db.get_or_404(ClassroomSet, set_id), form)
+
+
+@bp.post("/sets/<int:set_id>/check-out")
+@staff_required
+def check_out(set_id: int):
+    classroom_set = db.get_or_404(ClassroomSet, set_id)
+    form = _check_out_form()
+    if not form.validate_on_submit():
+        return _render_detail(classroom_set, form, 422)
+    school = db.session.get(School, form.school_id.data)
+    if school is None:
+        form.school_id.errors = ["Choose the school."]
+        return _render_detail(classroom_set, form, 422)
+    try:
+        set_loan = services.check_out_set(db.session, current_user, classroom_set, school,
+                                          started_on=form.started_on.data, due_on=form.due_on.data)
+    except LoanServiceError as error:
+        db.session.rollback()
+        field_error(form, error)
+        return _render_detail(classroom_set, form, error.status_code)
+    db.session.commit()
+    flash(f"{classroom_set.name} ({set_loan.item_count} instruments) lent to {school.name}.", "success")
+    return redirect(url_for(".check_in", set_loan_id=set_loan.id), 303)
+
+
+def _load_set_loan(set_loan_id: int, *, for_update: bool = False) -> SetLoan:
+    """The set loan, if the signed-in user may see it: staff, or a user of the borrowing school."""
+    try:
+        set_loan = services.get_set_loan(db.session, set_loan_id, for_update=for_update)
+    except LoanServiceError:
+        abort(404)
+    if not current_user.is_staff and set_loan.school_id != current_user.school_id:
+        abort(404)  # another school's set: not even its existence is shown
+    return set_loan
+
+
+def _take_home_form(set_loan: SetLoan, formdata=True) -> TakeHomeForm:
+    # A prefix keeps its fields apart from the scan form's on the same page.
+    form = TakeHomeForm(prefix="home") if formdata else TakeHomeForm(prefix="home", formdata=None)
+    form.pupil_id.choices = [(0, "Choose a pupil")] + [
+        (p.id, f"{p.name}" + (f" ({p.year_label})" if p.year_group is not None else ""))
+        for p in services.pupils_of(db.session, set_loan.school_id)]
+    return form
+
+
+def _render_check_in(set_loan: SetLoan, form: ScanInForm, status: int = 200, take_home_form=None):
+    return render_template(
+        "sets/check_in.html", set_loan=set_loan, form=form,
+        progress=services.progress(db.session, set_loan, with_items=True),
+        at_home=services.open_take_homes(db.session, set_loan),
+        returned=services.returned_items(db.session, set_loan)[:50],
+        take_home_form=take_home_form or _take_home_form(set_loan, formdata=False),
+    ), status
+
+
+@bp.get("/set-loans/<int:set_loan_id>/check-in")
+@staff_or_school
+def check_in(set_loan_id: int):
+    set_loan = _load_set_loan(set_loan_id)
+    form = ScanInForm()
+    grade = request.args.get("grade", type=int)
+    if grade:  # keep the grade the last scan used, so a run of good items is one scan each
+        form.grade.data = grade
+    return _render_check_in(set_loan, form)
+
+
+@bp.post("/set-loans/<int:set_loan_id>/check-in")
+@staff_or_school
+def scan_in(set_loan_id: int):
+    set_loan = _load_set_loan(set_loan_id, for_update=True)
+    form = ScanInForm()
+    if not form.validate_on_submit():
+        return _render_check_in(set_loan, form, 422)
+    try:
+        loan, progress = services.check_in_set_item(
+            db.session, current_user, set_loan, form.code.data, grade=form.grade.data,
+            note=form.note.data or "", damaged=form.damaged.data,
+            base_url=current_app.config["PUBLIC_BASE_URL"])
+    except LoanServiceError as error:
+        db.session.rollback()
+        set_loan = _load_set_loan(set_loan_id)
+        field_error(form, error)
+        form.code.data = ""
+        return _render_check_in(set_loan, form, error.status_code)
+    tag = loan.instrument.asset_tag
+    db.session.commit()
+    flash(f"{tag} back{' (damaged, sent to repair)' if form.damaged.data else ''}: {progress.summary}.",
+          "success")
+    return redirect(url_for(".check_in", set_loan_id=set_loan_id, grade=form.grade.data), 303)
+
+
+@bp.post("/set-loans/<int:set_loan_id>/missing")
+@staff_or_school
+def report_missing(set_loan_id: int):
+    set_loan = _load_set_loan(set_loan_id, for_update=True)
+    form = MissingItemForm()
+    if not form.validate_on_submit():
+        abort(422, description="Say which item is missing.")
+    try:
+        loan, progress = services.mark_set_item_missing(
+            db.session, current_user, set_loan, form.code.data, form.note.data or "",
+            base_url=current_app.config["PUBLIC_BASE_URL"])
+    except LoanServiceError as error:
+        db.session.rollback()
+        scan_form = ScanInForm(formdata=None)
+        scan_form.form_errors.append(error.message)
+        return _render_check_in(_load_set_loan(set_loan_id), scan_form, error.status_code)
+    tag = loan.instrument.asset_tag
+    db.session.commit()
+    flash(f"{tag} reported missing: {progress.summary}.", "success")
+    return redirect(url_for(".check_in", set_loan_id=set_loan_id), 303)
+
+
+@bp.post("/set-loans/<int:set_loan_id>/take-home")
+@staff_or_school
+def take_home(set_loan_id: int):
+    """Lend a set item on to a pupil of the school, with the parent's signed agreement."""
+    set_loan = _load_set_loan(set_loan_id, for_update=True)
+    form = _take_home_form(set_loan)
+    if form.validate_on_submit():
+        pupil = db.session.get(Pupil, form.pupil_id.data)
+        try:
+            if pupil is None:
+                raise InvalidInput("Choose the pupil.", field="pupil_id")
+            take = services.take_home(
+                db.session, current_user, set_loan, form.code.data, pupil,
+                agreement_signed_on=form.agreement_signed_on.data, due_on=form.due_on.data,
+                base_url=current_app.config["PUBLIC_BASE_URL"])
+        except LoanServiceError as error:
+            db.session.rollback()
+            field_error(form, error)
+            status = error.status_code
+        else:
+            tag = take.instrument.asset_tag
+            db.session.commit()
+            flash(f"{tag} is lent home to {pupil.name} until {take.due_on:%-d %b %Y}.", "success")
+            return redirect(url_for(".check_in", set_loan_id=set_loan_id), 303)
+    else:
+        status = 422
+    set_loan = _load_set_loan(set_loan_id)
+    return _render_check_in(set_loan, ScanInForm(formdata=None), status, take_home_form=form)
+
+
+@bp.post("/set-loans/<int:set_loan_id>/back-to-set")
+@staff_or_school
+def back_to_set(set_loan_id: int):
+    set_loan = _load_set_loan(set_loan_id, for_update=True)
+    form = BackToSetForm()
+    if not form.validate_on_submit():
+        abort(422, description="Say which item is back.")
+    try:
+        take = services.back_to_set(db.session, current_user, set_loan, form.code.data,
+                                    base_url=current_app.config["PUBLIC_BASE_URL"])
+    except LoanServiceError as error:
+        db.session.rollback()
+        scan_form = ScanInForm(formdata=None)
+        scan_form.form_errors.append(error.message)
+        return _render_check_in(_load_set_loan(set_loan_id), scan_form, error.status_code)
+    tag = take.instrument.asset_tag
+    db.session.commit()
+    flash(f"{tag} is back in the set.", "success")
+    return redirect(url_for(".check_in", set_loan_id=set_loan_id), 303)

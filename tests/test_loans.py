@@ -1,0 +1,497 @@
+"""Loans of single instruments: services and staff pages."""
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import func, select
+
+from loanservice.audit.models import AuditEvent
+from loanservice.borrowers.models import Family
+from loanservice.errors import InvalidInput, LoanServiceError
+from loanservice.inventory.models import ConditionCheck, Instrument, Repair
+from loanservice.inventory.services import get_instrument, mark_found, mark_missing, send_to_repair, write_off
+from loanservice.loans import charges, services
+from loanservice.loans.models import AcademicTerm, Loan, LoanCharge, RemissionKind
+from loanservice.schools.models import School
+from loanservice.sets.models import ClassroomSet
+from loanservice.sets.services import check_out_set
+from loanservice.timeutil import today
+
+from .conftest import in_app, login
+
+
+def lend(app, instrument, borrower, **kw):
+    """Check out in its own transaction, as a request would."""
+    with in_app(app) as session:
+        locked = get_instrument(session, instrument.asset_tag, for_update=True)
+        model = type(borrower)
+        loan = services.check_out(session, None, locked, session.get(model, borrower.id), **kw)
+        session.commit()
+        return loan.id
+
+
+def load_loan(session, loan_id):
+    return session.get(Loan, loan_id)
+
+
+# ---------------------------------------------------------------- services
+
+
+def test_check_out_lends_the_instrument_and_copies_fee_and_remission(app, factory):
+    instrument = factory.instrument(accessories="case, bow")
+    pupil = factory.pupil(remission_category="free_school_meals", remission_verified_on=date(2025, 9, 10),
+                          year_group=4)
+    start = today()
+    loan_id = lend(app, instrument, pupil, started_on=start, due_on=start + timedelta(days=90),
+                   charges=services.Charges(fee_per_term=Decimal("30.00"), deposit=Decimal("25.00")))
+    with in_app(app) as session:
+        loan = load_loan(session, loan_id)
+        assert loan.instrument.status == "on_loan"
+        assert loan.borrower.name == pupil.name and loan.borrower_kind == "pupil"
+        assert loan.fee_per_term == Decimal("30.00")
+        assert loan.charge_per_term == Decimal("0.00")  # free with remission
+        assert loan.remission_category == "free_school_meals"
+        assert loan.deposit == Decimal("25.00")
+        assert loan.accessories == "case, bow"
+        assert loan.condition_at_issue == instrument.condition_grade
+        # A later change of the pupil's eligibility does not rewrite the loan.
+        loan.pupil.remission_category = "none"
+        session.commit()
+        assert session.get(Loan, loan_id).remission_category == "free_school_meals"
+
+
+def test_without_remission_the_full_fee_is_charged(app, factory):
+    instrument, family = factory.instrument(), factory.family()
+    loan_id = lend(app, instrument, family, due_on=today() + timedelta(days=10),
+                   charges=services.Charges(fee_per_term=Decimal("16.00")))
+    with in_app(app) as session:
+        assert load_loan(session, loan_id).charge_per_term == Decimal("16.00")
+
+
+def test_due_date_defaults_to_the_end_of_the_term(app, factory):
+    start = today()
+    factory.term("This term", start - timedelta(days=10), start + timedelta(days=40))
+    factory.term("Next term", start + timedelta(days=55), start + timedelta(days=120))
+    loan_id = lend(app, factory.instrument(), factory.school(), started_on=start)
+    with in_app(app) as session:
+        loan = load_loan(session, loan_id)
+        assert loan.due_on == start + timedelta(days=40)
+        services.renew(session, None, loan)
+        session.commit()
+        assert load_loan(session, loan_id).due_on == start + timedelta(days=120)
+
+
+def test_due_date_is_required_without_a_term(app, factory):
+    with pytest.raises(InvalidInput, match="give a due date"):
+        lend(app, factory.instrument(), factory.school())
+
+
+def test_due_date_before_start_is_refused(app, factory):
+    instrument = factory.instrument()
+    with pytest.raises(InvalidInput, match="start date is in the future"):
+        lend(app, instrument, factory.school(), started_on=today() + timedelta(days=1),
+             due_on=today() + timedelta(days=9))
+    with pytest.raises(InvalidInput, match="before the start"):
+        lend(app, instrument, factory.school(), started_on=today(), due_on=today() - timedelta(days=1))
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 0
+        assert get_instrument(session, instrument.asset_tag).status == "available"
+
+
+@pytest.mark.parametrize("make_unlendable, message", [
+    (lambda s, i: send_to_repair(s, None, i, repairer="Luthier"), "is in repair"),
+    (lambda s, i: write_off(s, None, i, "Crushed"), "has been written off"),
+    (lambda s, i: mark_missing(s, None, i), "is missing"),
+])
+def test_instruments_that_are_not_in_stock_cannot_be_lent(app, factory, make_unlendable, message):
+    instrument = factory.instrument()
+    with in_app(app) as session:
+        make_unlendable(session, get_instrument(session, instrument.asset_tag))
+        session.commit()
+    with pytest.raises(LoanServiceError, match=f"{instrument.asset_tag} {message}"):
+        lend(app, instrument, factory.family(), due_on=today())
+
+
+def test_a_second_check_out_is_refused_as_already_on_loan(app, factory):
+    instrument = factory.instrument()
+    lend(app, instrument, factory.family(), due_on=today())
+    with pytest.raises(LoanServiceError, match=f"^{instrument.asset_tag} is already on loan.$"):
+        lend(app, instrument, factory.family(), due_on=today())
+
+
+def test_the_database_allows_one_open_loan_per_instrument(app, factory):
+    """Even past the service (a stale status read), the index refuses a second open loan."""
+    instrument, first, second = factory.instrument(), factory.family(), factory.family()
+    lend(app, instrument, first, due_on=today())
+    with in_app(app) as session:
+        locked = get_instrument(session, instrument.asset_tag)
+        locked.status = "available"  # as a racing request that read it before the first commit
+        with pytest.raises(LoanServiceError, match="is already on loan"):
+            services.check_out(session, None, locked, session.get(type(second), second.id), due_on=today())
+        session.rollback()
+        assert session.scalar(select(func.count()).select_from(Loan)) == 1
+
+
+def test_check_in_records_the_return_condition_and_makes_it_available(app, factory):
+    instrument = factory.instrument()
+    loan_id = lend(app, instrument, factory.family(), due_on=today())
+    with in_app(app) as session:
+        loan = services.check_in(session, None, load_loan(session, loan_id), grade=3, note="Scratched back")
+        session.commit()
+        loan = load_loan(session, loan_id)
+        assert (loan.status, loan.closed_on, loan.condition_at_return) == ("returned", today(), 3)
+        assert loan.instrument.status == "available" and loan.instrument.condition_grade == 3
+        check = session.scalars(select(ConditionCheck).where(ConditionCheck.reason == "return")).one()
+        assert (check.grade, check.note) == (3, "Scratched back")
+        with pytest.raises(LoanServiceError, match="is not on loan"):
+            services.check_in(session, None, loan, grade=2)
+
+
+def test_a_damaged_return_goes_to_repair(app, factory):
+    instrument = factory.instrument()
+    loan_id = lend(app, instrument, factory.family(), due_on=today())
+    with in_app(app) as session:
+        with pytest.raises(InvalidInput, match="Describe the damage"):
+            services.check_in(session, None, load_loan(session, loan_id), grade=4, damaged=True)
+        services.check_in(session, None, load_loan(session, loan_id), grade=4, damaged=True, note="Cracked top")
+        session.commit()
+        assert get_instrument(session, instrument.asset_tag).status == "in_repair"
+        assert session.scalars(select(Repair)).one().fault == "Cracked top"
+        assert load_loan(session, loan_id).damaged is True
+
+
+def test_renewal_must_move_the_due_date_later(app, factory):
+    loan_id = lend(app, factory.instrument(), factory.family(), due_on=today() + timedelta(days=5))
+    with in_app(app) as session:
+        with pytest.raises(InvalidInput, match="later"):
+            services.renew(session, None, load_loan(session, loan_id), today())
+        services.renew(session, None, load_loan(session, loan_id), today() + timedelta(days=60))
+        session.commit()
+        assert load_loan(session, loan_id).due_on == today() + timedelta(days=60)
+
+
+def test_size_exchange_returns_one_size_and_lends_the_next_to_the_same_pupil(app, factory):
+    violin = factory.instrument_type("Violin", sizes=("1/4", "1/2", "3/4"))
+    small = factory.instrument(violin, size="1/4")
+    bigger = factory.instrument(violin, size="1/2")
+    wrong = factory.instrument(violin, size="3/4")
+    pupil = factory.pupil(remission_category="pupil_premium", remission_verified_on=date(2025, 9, 1))
+    loan_id = lend(app, small, pupil, due_on=today() + timedelta(days=30),
+                   charges=services.Charges(fee_per_term=Decimal("30.00"), charge_per_term=Decimal("12.00")))
+    with in_app(app) as session:
+        with pytest.raises(InvalidInput, match="next size is a Violin 1/2"):
+            services.size_exchange(session, None, load_loan(session, loan_id),
+                                   get_instrument(session, wrong.asset_tag), grade=2)
+        session.rollback()
+        new = services.size_exchange(session, None, load_loan(session, loan_id),
+                                     get_instrument(session, bigger.asset_tag, for_update=True), grade=2)
+        session.commit()
+        old = load_loan(session, loan_id)
+        assert old.status == "exchanged" and old.instrument.status == "available"
+        new = session.get(Loan, new.id)
+        assert new.exchanged_from_id == old.id and new.pupil_id == pupil.id
+        assert new.instrument.asset_tag == bigger.asset_tag and new.instrument.status == "on_loan"
+        assert (new.fee_per_term, new.charge_per_term, new.remission_category) == (
+            Decimal("30.00"), Decimal("12.00"), "pupil_premium")
+        assert new.due_on == today() + timedelta(days=30)
+
+
+def test_mark_lost_closes_the_loan_and_the_replacement_value_is_owed(app, factory):
+    instrument = factory.instrument(replacement_value=Decimal("140.00"))
+    loan_id = lend(app, instrument, factory.family(), due_on=today())
+    with in_app(app) as session:
+        services.mark_lost(session, None, load_loan(session, loan_id), "Stolen from car")
+        session.commit()
+        loan = load_loan(session, loan_id)
+        assert (loan.status, loan.replacement_owed) == ("lost", Decimal("140.00"))
+        assert loan.instrument.status == "missing"
+    # Once found, the same instrument can be lent again: the lost loan is closed.
+    with in_app(app) as session:
+        mark_found(session, None, get_instrument(session, instrument.asset_tag), 2)
+        session.commit()
+    lend(app, instrument, factory.family(), due_on=today())
+
+
+def test_a_family_sees_its_pupils_loans(app, factory):
+    family = factory.family()
+    pupil = factory.pupil(family=family)
+    first = lend(app, factory.instrument(), pupil, due_on=today())
+    lend(app, factory.instrument(), factory.pupil(), due_on=today())
+    with in_app(app) as session:
+        services.check_in(session, None, load_loan(session, first), grade=2)
+        session.commit()
+    second = lend(app, factory.instrument(), family, due_on=today())
+    with in_app(app) as session:
+        now, before = services.loans_of(session, session.get(Family, family.id))
+        assert [loan.id for loan in now] == [second] and [loan.id for loan in before] == [first]
+
+
+def test_overdue_lists_open_loans_past_due(app, factory):
+    late = lend(app, factory.instrument(), factory.family(), started_on=today() - timedelta(days=60),
+                due_on=today() - timedelta(days=3))
+    lend(app, factory.instrument(), factory.family(), due_on=today())
+    with in_app(app) as session:
+        assert [loan.id for loan in services.overdue_loans(session)] == [late]
+
+
+# ---------------------------------------------------------------- pages
+
+
+def test_staff_lend_an_instrument_from_the_form_and_see_it_on_the_borrower_page(app, factory, staff_client):
+    instrument = factory.instrument(asset_tag="VLN-1")
+    pupil = factory.pupil(name="Ada Lovelace", year_group=5)
+    page = staff_client.get(f"/loans/new?tag=VLN-1&borrower=pupil-{pupil.id}").get_data(as_text=True)
+    assert "Ada Lovelace" in page
+    due = (today() + timedelta(days=30)).isoformat()
+    response = staff_client.post("/loans/new", data={
+        "tag": "http://hub.test/i/vln-1", "borrower": f"pupil-{pupil.id}", "started_on": today().isoformat(),
+        "due_on": due, "condition_grade": "2", "fee_per_term": "30", "deposit": "25"})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    page = staff_client.get(f"/borrowers/pupil/{pupil.id}").get_data(as_text=True)
+    assert "Holds now (1)" in page and "VLN-1" in page
+    page = staff_client.get("/instruments/VLN-1").get_data(as_text=True)
+    assert "Ada Lovelace" in page and "On loan" in page
+    # The same form again (a double submit) is refused and changes nothing.
+    again = staff_client.post("/loans/new", data={
+        "tag": "VLN-1", "borrower": f"pupil-{pupil.id}", "started_on": today().isoformat(), "due_on": due,
+        "condition_grade": "2"})
+    assert again.status_code == 409 and "VLN-1 is already on loan." in again.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 1
+
+
+def test_the_lend_form_refuses_a_due_date_before_the_start(app, factory, staff_client):
+    instrument, family = factory.instrument(), factory.family()
+    response = staff_client.post("/loans/new", data={
+        "tag": instrument.asset_tag, "borrower": f"family-{family.id}", "started_on": today().isoformat(),
+        "due_on": (today() - timedelta(days=1)).isoformat(), "condition_grade": "2"})
+    assert response.status_code == 422
+    assert "The due date is before the start date." in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 0
+
+
+def test_check_in_page_requires_a_condition_and_refuses_a_second_check_in(app, factory, staff_client):
+    instrument = factory.instrument()
+    loan_id = lend(app, instrument, factory.family(), due_on=today())
+    response = staff_client.post(f"/loans/{loan_id}/check-in", data={"returned_on": today().isoformat()})
+    assert response.status_code == 422 and "Choose a condition grade." in response.get_data(as_text=True)
+    data = {"returned_on": today().isoformat(), "grade": "2", "note": "Fine"}
+    assert staff_client.post(f"/loans/{loan_id}/check-in", data=data).status_code == 303
+    page = staff_client.get(f"/loans/{loan_id}").get_data(as_text=True)
+    assert "Return receipt" in page and "2 Good" in page
+    again = staff_client.post(f"/loans/{loan_id}/check-in", data=data)
+    assert again.status_code == 409 and "is not on loan" in again.get_data(as_text=True)
+
+
+def test_exchange_and_lost_pages(app, factory, staff_client):
+    violin = factory.instrument_type("Violin", sizes=("1/4", "1/2"))
+    small, bigger = factory.instrument(violin, size="1/4"), factory.instrument(violin, size="1/2")
+    loan_id = lend(app, small, factory.pupil(), due_on=today())
+    response = staff_client.post(f"/loans/{loan_id}/exchange", data={"tag": bigger.asset_tag, "grade": "2"})
+    assert response.status_code == 303
+    page = staff_client.get(response.location).get_data(as_text=True)
+    assert "Exchanged from" in page and small.asset_tag in page
+    new_id = int(response.location.rsplit("/", 1)[1])
+    response = staff_client.post(f"/loans/{new_id}/lost", data={"note": "Left on the bus"})
+    assert response.status_code == 303
+    with in_app(app) as session:
+        assert session.get(Loan, new_id).status == "lost"
+
+
+def test_overdue_page_lists_late_loans_for_staff_only(app, factory, client, staff_client):
+    late = factory.instrument(asset_tag="LATE-1")
+    lend(app, late, factory.family(name="The Late Family"), started_on=today() - timedelta(days=30),
+         due_on=today() - timedelta(days=1))
+    page = staff_client.get("/loans/overdue").get_data(as_text=True)
+    assert "LATE-1" in page and "The Late Family" in page
+    other = app.test_client()
+    login(other, factory.user("parent"))
+    assert other.get("/loans/overdue").status_code == 403
+    assert other.get("/borrowers").status_code == 403
+
+
+def test_staff_add_a_family_and_a_pupil_with_remission(app, factory, staff_client):
+    response = staff_client.post("/borrowers/family/new", data={"name": "Jo Carer", "email": "jo@example.org"})
+    assert response.status_code == 303
+    family_id = int(response.location.rsplit("/", 1)[1])
+    bad = staff_client.post(f"/borrowers/family/{family_id}/pupils/new", data={
+        "name": "Sam", "school_id": "0", "remission_category": "free_school_meals"})
+    assert bad.status_code == 422 and "Give the date eligibility was verified." in bad.get_data(as_text=True)
+    ok = staff_client.post(f"/borrowers/family/{family_id}/pupils/new", data={
+        "name": "Sam", "school_id": "0", "year_group": "4", "remission_category": "free_school_meals",
+        "remission_verified_on": "2025-09-01"})
+    assert ok.status_code == 303
+    page = staff_client.get(f"/borrowers/family/{family_id}").get_data(as_text=True)
+    assert "Sam" in page and "jo@example.org" in page
+
+
+def test_admin_keeps_the_academic_calendar(app, factory, client):
+    login(client, factory.user("admin"))
+    data = {"name": "Autumn 2026", "starts_on": "2026-09-01", "ends_on": "2026-12-18"}
+    assert client.post("/terms", data=data).status_code == 303
+    overlap = client.post("/terms", data={"name": "Oops", "starts_on": "2026-12-01", "ends_on": "2027-01-10"})
+    assert overlap.status_code == 422 and "overlap Autumn 2026" in overlap.get_data(as_text=True)
+
+
+def test_the_condition_checked_at_issue_is_recorded(app, factory):
+    instrument = factory.instrument(condition_grade=2)
+    loan_id = lend(app, instrument, factory.family(), due_on=today(), condition_grade=3, condition_note="Worn case")
+    with in_app(app) as session:
+        check = session.scalars(select(ConditionCheck).where(ConditionCheck.reason == "issue")).one()
+        assert (check.grade, check.note) == (3, "Worn case")
+        assert load_loan(session, loan_id).condition_at_issue == 3
+
+
+# ---------------------------------------------------------------- charges
+
+
+def test_each_loan_is_charged_for_every_term_it_runs_in_and_remission_shows_as_waived(app, factory, client):
+    start = today() - timedelta(days=100)
+    autumn = factory.term("Autumn", start, start + timedelta(days=60))
+    spring = factory.term("Spring", start + timedelta(days=70), today() + timedelta(days=30))
+    paying = factory.pupil(name="=cmd|' /C calc'!A0")  # a name a spreadsheet would run
+    free = factory.pupil(remission_category="looked_after", remission_verified_on=date(2025, 9, 1))
+    fee = services.Charges(fee_per_term=Decimal("36.40"))
+    spanning = lend(app, factory.instrument(), paying, started_on=start + timedelta(days=50),
+                    due_on=today(), charges=fee)
+    remitted = lend(app, factory.instrument(), free, started_on=start + timedelta(days=80), due_on=today(),
+                    charges=fee)
+    lend(app, factory.instrument(), factory.school(), started_on=start, due_on=today())  # a free scheme
+    with in_app(app) as session:
+        assert charges.raise_term_charges(session, None, session.get(AcademicTerm, autumn.id)) == 1
+        assert charges.raise_term_charges(session, None, session.get(AcademicTerm, spring.id)) == 2
+        assert charges.raise_term_charges(session, None, session.get(AcademicTerm, spring.id)) == 0
+        session.commit()
+        rows = session.execute(select(LoanCharge.loan_id, LoanCharge.term_id, LoanCharge.amount, LoanCharge.status)
+                               .order_by(LoanCharge.id)).all()
+    assert rows == [(spanning, autumn.id, Decimal("36.40"), "owed"), (spanning, spring.id, Decimal("36.40"), "owed"),
+                    (remitted, spring.id, Decimal("0.00"), "waived")]
+
+    login(client, factory.user("admin"))
+    page = client.get("/charges").get_data(as_text=True)
+    assert "£72.80" not in page and "£36.40 (1)" in page
+    assert client.post("/charges/1/paid").status_code == 303
+    again = client.post("/charges/1/waived")
+    assert "already paid" in client.get(again.location).get_data(as_text=True)
+    csv_text = client.get(f"/charges.csv?term={spring.id}").get_data(as_text=True)
+    lines = csv_text.strip().splitlines()
+    assert lines[0].startswith("term,loan,asset_tag") and len(lines) == 3
+    assert "'=cmd" in csv_text and "looked_after" in csv_text
+
+
+def test_only_hub_managers_see_charges(app, factory, staff_client):
+    assert staff_client.get("/charges").status_code == 403
+    assert staff_client.get("/charges.csv").status_code == 403
+
+
+def test_the_audit_trail_names_children_and_families_by_number_only(app, factory):
+    pupil = factory.pupil(name="Zebedee Quist")
+    loan_id = lend(app, factory.instrument(), pupil, due_on=today())
+    with in_app(app) as session:
+        services.mark_lost(session, None, load_loan(session, loan_id), "Left at the park")
+        session.commit()
+        events = session.scalars(select(AuditEvent)).all()
+        text = " ".join(f"{e.summary} {e.changes}" for e in events)
+        assert f"pupil #{pupil.id}" in text and "Zebedee" not in text
+        assert session.scalar(select(Instrument.status_reason)) == f"lost by pupil #{pupil.id}: Left at the park"
+
+
+def test_roll_over_moves_open_loans_due_at_the_end_of_a_term_to_the_next(app, factory):
+    start = today() - timedelta(days=20)
+    summer = factory.term("Summer", start, today() + timedelta(days=10))
+    autumn = factory.term("Autumn", today() + timedelta(days=40), today() + timedelta(days=120))
+    rolling = lend(app, factory.instrument(), factory.family(), started_on=start)
+    other_date = lend(app, factory.instrument(), factory.family(), started_on=start, due_on=today())
+    returned = lend(app, factory.instrument(), factory.family(), started_on=start)
+    kit = factory.classroom_set(size=1)
+    with in_app(app) as session:
+        school = session.get(School, factory.school().id)
+        check_out_set(session, None, session.get(ClassroomSet, kit.id), school, started_on=start)
+        services.check_in(session, None, load_loan(session, returned), grade=2)
+        session.commit()
+        with pytest.raises(InvalidInput, match="later term"):
+            services.roll_over(session, None, session.get(AcademicTerm, autumn.id), session.get(AcademicTerm, summer.id))
+        assert services.roll_over(session, None, session.get(AcademicTerm, summer.id),
+                                  session.get(AcademicTerm, autumn.id)) == 1
+        session.commit()
+        assert load_loan(session, rolling).due_on == autumn.ends_on
+        assert load_loan(session, other_date).due_on == today()
+        assert session.scalar(select(func.count()).where(Loan.set_loan_id.is_not(None),
+                                                         Loan.due_on == summer.ends_on)) == 1
+        event = session.scalars(select(AuditEvent).where(AuditEvent.summary.like("Rolled over%"))).one()
+        assert event.entity_id == rolling
+
+
+def test_admin_rolls_loans_over_from_the_calendar_page(app, factory, client):
+    summer = factory.term("Summer", today() - timedelta(days=20), today() + timedelta(days=10))
+    autumn = factory.term("Autumn", today() + timedelta(days=40), today() + timedelta(days=120))
+    loan_id = lend(app, factory.instrument(), factory.family(), started_on=today())
+    login(client, factory.user("admin"))
+    bad = client.post("/terms/roll-over", data={"from_term": str(autumn.id), "to_term": str(summer.id)})
+    assert bad.status_code == 422 and "Roll loans over to a later term." in bad.get_data(as_text=True)
+    response = client.post("/terms/roll-over", data={"from_term": str(summer.id), "to_term": str(autumn.id)})
+    assert response.status_code == 303
+    assert "Rolled 1 loans over to Autumn." in client.get(response.location).get_data(as_text=True)
+    with in_app(app) as session:
+        assert load_loan(session, loan_id).due_on == autumn.ends_on
+
+
+# ---------------------------------------------------------------- fees and remission
+
+
+def test_fees_come_from_the_band_and_remission_rules_and_stay_on_the_loan(app, factory, client):
+    violin = factory.instrument_type("Violin", sizes=("1/2",), hire_band="B")
+    login(client, factory.user("admin"))
+    assert client.post("/fees/band", data={"band-band": "b", "band-fee_per_term": "36.40",
+                                           "band-deposit": "25"}).status_code == 303
+    assert client.post("/fees/remission", data={"rule-category": "pupil_premium", "rule-kind": "percent_off",
+                                                "rule-value": "60"}).status_code == 303
+    bad = client.post("/fees/remission", data={"rule-category": "pupil_premium", "rule-kind": "percent_off",
+                                               "rule-value": "160"})
+    assert bad.status_code == 422 and "between 0 and 100" in bad.get_data(as_text=True)
+    page = client.get("/fees").get_data(as_text=True)
+    assert "£36.40" in page and "60% off" in page
+
+    full = lend(app, factory.instrument(violin), factory.pupil(), due_on=today())
+    premium = lend(app, factory.instrument(violin), factory.pupil(
+        remission_category="pupil_premium", remission_verified_on=date(2025, 9, 1)), due_on=today())
+    looked_after = lend(app, factory.instrument(violin), factory.pupil(
+        remission_category="looked_after", remission_verified_on=date(2025, 9, 1)), due_on=today())
+    with in_app(app) as session:
+        assert [(load_loan(session, i).fee_per_term, load_loan(session, i).charge_per_term,
+                 load_loan(session, i).deposit) for i in (full, premium, looked_after)] == [
+            (Decimal("36.40"), Decimal("36.40"), Decimal("25.00")),
+            (Decimal("36.40"), Decimal("14.56"), Decimal("25.00")),  # 60% off
+            (Decimal("36.40"), Decimal("0.00"), Decimal("25.00")),  # no rule: free
+        ]
+    # A later price rise leaves the loans as they were agreed.
+    client.post("/fees/band", data={"band-band": "B", "band-fee_per_term": "50", "band-deposit": "25"})
+    with in_app(app) as session:
+        assert load_loan(session, full).fee_per_term == Decimal("36.40")
+
+
+def test_a_fixed_remission_charge_is_never_more_than_the_fee(app, factory):
+    with in_app(app) as session:
+        rule = charges.save_remission_rule(session, None, "benefits", RemissionKind.FIXED, Decimal("10.00"))
+        assert rule.charge(Decimal("30.00")) == Decimal("10.00")
+        assert rule.charge(Decimal("7.00")) == Decimal("7.00")
+        assert rule.summary == "£10.00 a term"
+
+
+def test_store_actions_that_would_strand_a_loan_send_staff_to_the_loan(app, staff_client, factory):
+    instrument = factory.instrument()
+    loan_id = lend(app, instrument, factory.pupil(), started_on=today(), due_on=today() + timedelta(days=30))
+    tag = instrument.asset_tag
+    page = staff_client.get(f"/instruments/{tag}").get_data(as_text=True)
+    assert f'href="/loans/{loan_id}/check-in"' in page
+    assert "Send to repair" not in page and "Mark missing" not in page and "Write off" not in page
+    for url, data in [(f"/instruments/{tag}/repair", {"repairer": "R", "sent_on": today().isoformat()}),
+                      (f"/instruments/{tag}/missing", {"note": "gone"}),
+                      (f"/instruments/{tag}/write-off", {"reason": "gone", "confirm": "y"})]:
+        response = staff_client.post(url, data=data)
+        assert response.status_code == 409, url
+        assert "is on loan: check it in first" in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.get(Loan, loan_id).is_open
+        assert get_instrument(session, tag).status == "on_loan"

@@ -1,0 +1,334 @@
+"""Classroom sets: building, lending to a school, checking in item by item; pages and permissions."""
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import event, func, select
+
+from loanservice.errors import InvalidInput, LoanServiceError, NotFound
+from loanservice.extensions import db
+from loanservice.inventory.services import get_instrument, send_to_repair
+from loanservice.loans.models import Loan
+from loanservice.schools.models import School
+from loanservice.sets import services
+from loanservice.sets.models import ClassroomSet, SetLoan
+from loanservice.timeutil import today
+
+from .conftest import in_app, login
+
+
+def lend_set(app, classroom_set, school, **kw):
+    kw.setdefault("due_on", today() + timedelta(days=60))
+    with in_app(app) as session:
+        set_loan = services.check_out_set(session, None, session.get(ClassroomSet, classroom_set.id),
+                                          session.get(School, school.id), **kw)
+        session.commit()
+        return set_loan.id
+
+
+def scan(app, set_loan_id, code, grade=2, **kw):
+    with in_app(app) as session:
+        set_loan = services.get_set_loan(session, set_loan_id, for_update=True)
+        loan, progress = services.check_in_set_item(session, None, set_loan, code, grade=grade,
+                                                    base_url="http://hub.test", **kw)
+        session.commit()
+        return progress
+
+
+def tags_of(app, classroom_set):
+    with in_app(app) as session:
+        return [i.asset_tag for i in services.set_instruments(session, session.get(ClassroomSet, classroom_set.id))]
+
+
+# ---------------------------------------------------------------- services
+
+
+def test_a_set_goes_out_to_a_school_as_one_loan_per_item(app, factory):
+    kit, school = factory.classroom_set(size=4), factory.school()
+    set_loan_id = lend_set(app, kit, school)
+    with in_app(app) as session:
+        loans = session.scalars(select(Loan).where(Loan.set_loan_id == set_loan_id)).all()
+        assert len(loans) == 4
+        assert {loan.school_id for loan in loans} == {school.id}
+        assert {loan.instrument.status for loan in loans} == {"on_loan"}
+        assert session.get(SetLoan, set_loan_id).item_count == 4
+
+
+def test_a_set_with_an_item_in_repair_does_not_go_out_at_all(app, factory):
+    kit, school = factory.classroom_set(size=3), factory.school()
+    broken = tags_of(app, kit)[1]
+    with in_app(app) as session:
+        send_to_repair(session, None, get_instrument(session, broken), repairer="Luthier")
+        session.commit()
+    with pytest.raises(LoanServiceError, match=f"{broken} is in repair"):
+        lend_set(app, kit, school)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 0
+        assert session.scalar(select(func.count()).select_from(SetLoan)) == 0
+
+
+def test_a_set_cannot_go_out_twice_or_with_the_due_date_before_the_start(app, factory):
+    kit = factory.classroom_set(size=2)
+    with pytest.raises(InvalidInput, match="before the start"):
+        lend_set(app, kit, factory.school(), due_on=today() - timedelta(days=1))
+    lend_set(app, kit, factory.school())
+    with pytest.raises(LoanServiceError, match="already out at"):
+        lend_set(app, kit, factory.school())
+
+
+def test_items_come_back_one_by_one_and_the_set_loan_closes_when_all_are_back(app, factory):
+    kit, school = factory.classroom_set(size=3), factory.school()
+    set_loan_id = lend_set(app, kit, school)
+    first, second, third = tags_of(app, kit)
+    assert scan(app, set_loan_id, first.lower()).summary == "1 of 3 back"
+    # A keyboard-wedge scanner types the label's URL.
+    assert scan(app, set_loan_id, f"http://hub.test/i/{second}").summary == "2 of 3 back"
+    with in_app(app) as session:
+        progress = services.progress(session, session.get(SetLoan, set_loan_id), with_items=True)
+        assert [loan.instrument.asset_tag for loan in progress.still_out] == [third]
+        assert session.get(SetLoan, set_loan_id).closed_on is None
+    with pytest.raises(LoanServiceError, match=f"{first} is not on loan: it is already back"):
+        scan(app, set_loan_id, first)
+    assert scan(app, set_loan_id, third, grade=4, damaged=True, note="Neck cracked").summary == "3 of 3 back"
+    with in_app(app) as session:
+        assert session.get(SetLoan, set_loan_id).closed_on == today()
+        assert get_instrument(session, third).status == "in_repair"
+    with pytest.raises(LoanServiceError, match="already all back"):
+        scan(app, set_loan_id, first)
+
+
+def test_a_missing_item_is_accounted_for_and_the_set_closes(app, factory):
+    kit = factory.classroom_set(size=2)
+    set_loan_id = lend_set(app, kit, factory.school())
+    first, second = tags_of(app, kit)
+    scan(app, set_loan_id, first)
+    with in_app(app) as session:
+        set_loan = services.get_set_loan(session, set_loan_id, for_update=True)
+        loan, progress = services.mark_set_item_missing(session, None, set_loan, second, "Not in the cupboard")
+        session.commit()
+        assert progress.summary == "1 of 2 back, 1 missing"
+        assert loan.status == "lost" and get_instrument(session, second).status == "missing"
+        assert session.get(SetLoan, set_loan_id).closed_on is not None
+
+
+def test_scanning_an_item_of_another_set_or_not_on_loan_is_refused(app, factory):
+    kit, other_kit = factory.classroom_set(size=2), factory.classroom_set(size=2, name="Violin set B")
+    loose = factory.instrument()
+    set_loan_id = lend_set(app, kit, factory.school())
+    lend_set(app, other_kit, factory.school())
+    foreign = tags_of(app, other_kit)[0]
+    with pytest.raises(LoanServiceError, match=f"{foreign} belongs to Violin set B"):
+        scan(app, set_loan_id, foreign)
+    with pytest.raises(LoanServiceError, match=f"{loose.asset_tag} is not part of"):
+        scan(app, set_loan_id, loose.asset_tag)
+    with pytest.raises(NotFound, match="Unknown tag"):
+        scan(app, set_loan_id, "NOPE-1")
+    with pytest.raises(InvalidInput, match="not one of this hub's"):
+        scan(app, set_loan_id, "https://elsewhere.example/i/X")
+    with in_app(app) as session:
+        assert session.get(Loan, 1).closed_on is None  # nothing changed
+        assert session.get(Loan, 1).instrument.status == "on_loan"
+
+
+def test_an_instrument_belongs_to_one_set(app, factory):
+    kit = factory.classroom_set(size=2)
+    taken = tags_of(app, kit)[0]
+    with in_app(app) as session:
+        with pytest.raises(InvalidInput, match=f"Already in another set: {taken}"):
+            services.save_set(session, None, name="Other", tag="SET-OTHER", tags=[taken])
+
+
+def test_a_set_out_at_a_school_cannot_be_changed(app, factory):
+    kit = factory.classroom_set(size=2)
+    lend_set(app, kit, factory.school())
+    with in_app(app) as session:
+        with pytest.raises(LoanServiceError, match="is out at a school"):
+            services.save_set(session, None, name=kit.name, tag=kit.tag, tags=tags_of(app, kit)[:1],
+                              classroom_set=session.get(ClassroomSet, kit.id))
+
+
+def test_changing_a_set_adds_and_removes_items(app, factory):
+    kit = factory.classroom_set(size=3)
+    extra = factory.instrument()
+    keep = tags_of(app, kit)[:2]
+    with in_app(app) as session:
+        services.save_set(session, None, name="Renamed", tag=kit.tag, tags=keep + [extra.asset_tag],
+                          classroom_set=session.get(ClassroomSet, kit.id))
+        session.commit()
+    assert tags_of(app, kit) == sorted(keep + [extra.asset_tag])
+
+
+@contextmanager
+def count_queries(engine):
+    statements = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def test_checking_in_a_thirty_item_set_costs_the_same_queries_per_scan(app, factory, client):
+    school = factory.school()
+    kit = factory.classroom_set(size=30)
+    small_kit = factory.classroom_set(size=3)
+    big_loan, small_loan = lend_set(app, kit, school), lend_set(app, small_kit, school)
+    login(client, factory.user("school", school=school))
+    with app.app_context():
+        engine = db.engine
+
+    def scan_page(set_loan_id, tag):
+        with count_queries(engine) as statements:
+            response = client.post(f"/set-loans/{set_loan_id}/check-in", data={"code": tag, "grade": "2"})
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return len(statements)
+
+    big_tags, small_tags = tags_of(app, kit), tags_of(app, small_kit)
+    per_scan = [scan_page(big_loan, tag) for tag in big_tags[:-1]]
+    assert len(set(per_scan)) == 1, per_scan
+    assert scan_page(small_loan, small_tags[0]) == per_scan[0]  # the set's size does not matter
+    # The last item also closes the set loan: a fixed few more (the update, its audit event).
+    assert scan_page(big_loan, big_tags[-1]) <= per_scan[0] + 3
+    with in_app(app) as session:
+        assert session.get(SetLoan, big_loan).closed_on is not None
+
+
+# ---------------------------------------------------------------- pages and permissions
+
+
+def test_staff_build_a_set_and_lend_it_to_a_school(app, factory, staff_client):
+    kind = factory.instrument_type("Ukulele", sizes=())
+    tags = [factory.instrument(kind).asset_tag for _ in range(3)]
+    response = staff_client.post("/sets/new", data={"name": "Ukulele set A", "tag": "set-uke-a",
+                                                     "tags": "\n".join(tags)})
+    assert response.status_code == 303, response.get_data(as_text=True)
+    set_id = int(response.location.rstrip("/").rsplit("/", 1)[1])
+    school = factory.school(name="Riverside Primary")
+    bad = staff_client.post(f"/sets/{set_id}/check-out", data={
+        "school_id": str(school.id), "started_on": today().isoformat(),
+        "due_on": (today() - timedelta(days=1)).isoformat()})
+    assert bad.status_code == 422 and "The due date is before the start date." in bad.get_data(as_text=True)
+    response = staff_client.post(f"/sets/{set_id}/check-out", data={
+        "school_id": str(school.id), "started_on": today().isoformat(),
+        "due_on": (today() + timedelta(days=90)).isoformat()})
+    assert response.status_code == 303
+    page = staff_client.get(response.location).get_data(as_text=True)
+    assert "0 of 3 back" in page and all(tag in page for tag in tags)
+    assert "At Riverside Primary" in staff_client.get("/sets").get_data(as_text=True)
+    again = staff_client.post(f"/sets/{set_id}/check-out", data={
+        "school_id": str(school.id), "started_on": today().isoformat(),
+        "due_on": (today() + timedelta(days=90)).isoformat()})
+    assert again.status_code == 409 and "already out at Riverside Primary" in again.get_data(as_text=True)
+
+
+def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, client):
+    ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
+    our_kit, their_kit = factory.classroom_set(size=2, name="Our ukes"), factory.classroom_set(size=2, name="Their ukes")
+    our_loan, their_loan = lend_set(app, our_kit, ours), lend_set(app, their_kit, theirs)
+    login(client, factory.user("school", school=ours))
+
+    home = client.get("/").get_data(as_text=True)
+    assert "Our ukes" in home and "Their ukes" not in home
+    listing = client.get("/sets").get_data(as_text=True)
+    assert "Our ukes" in listing and "Their ukes" not in listing
+    assert client.get(f"/set-loans/{their_loan}/check-in").status_code == 404
+    their_tag = tags_of(app, their_kit)[0]
+    assert client.post(f"/set-loans/{their_loan}/check-in", data={"code": their_tag, "grade": "2"}).status_code == 404
+    assert client.post(f"/set-loans/{their_loan}/missing", data={"code": their_tag}).status_code == 404
+    assert client.get(f"/sets/{our_kit.id}").status_code == 403  # building and lending sets is the store's job
+
+    first, second = tags_of(app, our_kit)
+    wrong = client.post(f"/set-loans/{our_loan}/check-in", data={"code": their_tag, "grade": "2"})
+    assert wrong.status_code == 409 and f"{their_tag} belongs to Their ukes, not Our ukes." in wrong.get_data(as_text=True)
+    missing_grade = client.post(f"/set-loans/{our_loan}/check-in", data={"code": first})
+    assert missing_grade.status_code == 422
+    response = client.post(f"/set-loans/{our_loan}/check-in", data={"code": first, "grade": "3"})
+    assert response.status_code == 303
+    page = client.get(response.location).get_data(as_text=True)
+    assert f"{first} back: 1 of 2 back." in page and "Still out (1)" in page
+    assert 'checked id="grade-2"' in page  # the grade (3) is kept for the next scan
+    again = client.post(f"/set-loans/{our_loan}/check-in", data={"code": first, "grade": "2"})
+    assert again.status_code == 409 and "is not on loan: it is already back" in again.get_data(as_text=True)
+    response = client.post(f"/set-loans/{our_loan}/missing", data={"code": second, "note": "Not in cupboard"})
+    assert response.status_code == 303
+    assert "1 of 2 back, 1 missing" in client.get(response.location).get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.get(SetLoan, our_loan).closed_on == today()
+        assert session.get(SetLoan, their_loan).closed_on is None
+        assert get_instrument(session, their_tag).status == "on_loan"
+
+
+def test_parents_cannot_open_set_pages(app, factory, client):
+    kit = factory.classroom_set(size=1)
+    set_loan_id = lend_set(app, kit, factory.school())
+    login(client, factory.user("parent"))
+    assert client.get("/sets").status_code == 403
+    assert client.get(f"/set-loans/{set_loan_id}/check-in").status_code == 403
+
+
+def test_the_demo_hub_has_sets_out_and_pupils_with_loans(app, client):
+    from loanservice.borrowers.models import Pupil
+
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "400"])
+    assert result.exit_code == 0, result.output
+    with in_app(app) as session:
+        statuses = set(session.scalars(select(Loan.status).distinct()))
+        assert {"open", "returned", "exchanged"} <= statuses
+        assert session.scalar(select(func.count()).where(Loan.closed_on.is_(None), Loan.due_on < today())) > 0
+        assert session.scalar(select(func.count()).where(Loan.closed_on.is_(None), Loan.pupil_id.is_not(None),
+                                                         Loan.remission_category != "none")) > 0
+        assert session.scalar(select(func.count()).select_from(Pupil)) > 0
+    client.post("/login", data={"email": "school@demo.hub", "password": "demo-school-pass"})
+    home = client.get("/").get_data(as_text=True)
+    assert "With you: check items in" in home
+    listing = client.get("/sets").get_data(as_text=True)
+    link = listing.split('href="/set-loans/', 1)[1].split('"', 1)[0]
+    page = client.get(f"/set-loans/{link}").get_data(as_text=True)
+    assert " back" in page and "Still out (3)" in page
+
+
+def test_a_school_lends_a_set_item_home_to_its_own_pupil_with_a_signed_agreement(app, factory, client):
+    from loanservice.sets.models import TakeHome
+
+    ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
+    kit = factory.classroom_set(size=2, name="Our violins")
+    set_loan_id = lend_set(app, kit, ours)
+    our_pupil = factory.pupil(name="Priya", school=ours)
+    their_pupil = factory.pupil(name="Tom", school=theirs)
+    first, second = tags_of(app, kit)
+    login(client, factory.user("school", school=ours))
+    url = f"/set-loans/{set_loan_id}/take-home"
+    page = client.get(f"/set-loans/{set_loan_id}/check-in").get_data(as_text=True)
+    assert "Priya" in page and "Tom" not in page  # only the school's own pupils are offered
+
+    signed = {"home-code": first, "home-agreement_signed_on": today().isoformat()}
+    other_school = client.post(url, data={**signed, "home-pupil_id": str(their_pupil.id)})
+    assert other_school.status_code == 422 and "Tom is not a pupil of Our School." in other_school.get_data(as_text=True)
+    unsigned = client.post(url, data={"home-code": first, "home-pupil_id": str(our_pupil.id)})
+    assert unsigned.status_code == 422 and "signs the loan agreement" in unsigned.get_data(as_text=True)
+    late = client.post(url, data={**signed, "home-pupil_id": str(our_pupil.id),
+                                  "home-due_on": (today() + timedelta(days=400)).isoformat()})
+    assert late.status_code == 422 and "must be back in the set by" in late.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(TakeHome)) == 0
+
+    response = client.post(url, data={**signed, "home-pupil_id": str(our_pupil.id)})
+    assert response.status_code == 303
+    page = client.get(response.location).get_data(as_text=True)
+    assert "at Priya's home" in page
+    again = client.post(url, data={**signed, "home-pupil_id": str(our_pupil.id)})
+    assert again.status_code == 409 and "already at Priya&#39;s home" in again.get_data(as_text=True)
+
+    # Back in the set, then scanned in with the rest: the take-home ends, the set loan goes on.
+    assert client.post(f"/set-loans/{set_loan_id}/back-to-set", data={"code": first}).status_code == 303
+    assert client.post(url, data={**signed, "home-code": second,
+                                  "home-pupil_id": str(our_pupil.id)}).status_code == 303
+    assert client.post(f"/set-loans/{set_loan_id}/check-in", data={"code": second, "grade": "2"}).status_code == 303
+    with in_app(app) as session:
+        takes = session.scalars(select(TakeHome).order_by(TakeHome.id)).all()
+        assert [t.returned_on for t in takes] == [today(), today()]
+        assert session.get(SetLoan, set_loan_id).closed_on is None
