@@ -2,7 +2,7 @@
 from collections.abc import Callable
 from typing import TypeVar
 
-from flask import Response, request
+from flask import Response, flash, redirect, request
 
 from .errors import LoanServiceError
 from .extensions import db
@@ -45,3 +45,9 @@ def submit_form(form, perform: Callable[[], T], success: Callable[[T], Response]
         field_error(form, error)
         return None, error.status_code
     return success(result), 303
+
+
+def done(message: str, location: str) -> Response:
+    """After a change: say what happened and go to the page that shows it (303)."""
+    flash(message, "success")
+    return redirect(location, 303)

@@ -8,7 +8,6 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from loanservice import create_app
 from loanservice.config import TestConfig

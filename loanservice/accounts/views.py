@@ -4,7 +4,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
 
-from ..web import submit_form
+from ..web import done, submit_form
 from ..extensions import db, limiter, login_manager
 from ..schools.models import School
 from .forms import LoginForm, SchoolForm, UserForm
@@ -82,8 +82,7 @@ def _school_choices():
 
 
 def _back_to_users(message: str):
-    flash(message, "success")
-    return redirect(url_for("admin.users"), 303)
+    return done(message, url_for("admin.users"))
 
 
 @admin_bp.get("/users")

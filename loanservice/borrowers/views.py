@@ -1,16 +1,15 @@
 """Staff pages for borrowers: who holds what now, and what they held before."""
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.permissions import staff_required
-from ..errors import LoanServiceError
 from ..extensions import db
 from ..loans.models import BORROWER_KINDS
 from ..loans.services import loans_of
 from ..schools.models import School
 from ..timeutil import today
-from ..web import field_error
+from ..web import done, submit_form
 from . import services
 from .forms import FamilyForm, PupilForm
 from .models import Family, OtherBorrower
@@ -44,21 +43,14 @@ def detail(kind: str, borrower_id: int):
 @staff_required
 def family_new():
     form = FamilyForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            family = services.add_family(db.session, current_user, name=form.name.data,
-                                         email=form.email.data or "", phone=form.phone.data or "")
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"Added {family.name}.", "success")
-            return redirect(url_for(".detail", kind="family", borrower_id=family.id), 303)
-    elif form.is_submitted():
-        status = 422
+    response, status = submit_form(
+        form,
+        lambda: services.add_family(db.session, current_user, name=form.name.data,
+                                    email=form.email.data or "", phone=form.phone.data or ""),
+        lambda family: done(f"Added {family.name}.", url_for(".detail", kind="family", borrower_id=family.id)),
+    )
+    if response:
+        return response
     return render_template("borrowers/form.html", form=form, heading="Add a family"), status
 
 
@@ -69,21 +61,15 @@ def pupil_new(family_id: int):
     form = PupilForm()
     form.school_id.choices = [(0, "No school")] + [
         (s.id, s.name) for s in db.session.scalars(select(School).order_by(School.name))]
-    status = 200
-    if form.validate_on_submit():
-        try:
-            pupil = services.add_pupil(
-                db.session, current_user, family, name=form.name.data, school_id=form.school_id.data,
-                year_group=form.year_group.data, remission_category=form.remission_category.data,
-                remission_verified_on=form.remission_verified_on.data, send=form.send.data)
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"Added {pupil.name} to {family.name}.", "success")
-            return redirect(url_for(".detail", kind="family", borrower_id=family.id), 303)
-    elif form.is_submitted():
-        status = 422
+    response, status = submit_form(
+        form,
+        lambda: services.add_pupil(
+            db.session, current_user, family, name=form.name.data, school_id=form.school_id.data,
+            year_group=form.year_group.data, remission_category=form.remission_category.data,
+            remission_verified_on=form.remission_verified_on.data, send=form.send.data),
+        lambda pupil: done(f"Added {pupil.name} to {family.name}.",
+                           url_for(".detail", kind="family", borrower_id=family.id)),
+    )
+    if response:
+        return response
     return render_template("borrowers/form.html", form=form, heading=f"Add a pupil to {family.name}"), status

@@ -9,7 +9,7 @@ from ..errors import LoanServiceError
 from ..extensions import db
 from ..loans.services import loans_of_instrument
 from ..timeutil import today
-from ..web import field_error, int_arg, submit_form
+from ..web import done, field_error, int_arg, submit_form
 from . import services
 from .csvio import IMPORT_COLUMNS, apply_import, decode_upload, export_asset_register, plan_import
 from .forms import (
@@ -114,14 +114,9 @@ def instrument_new():
     return render_template("inventory/form.html", form=form, instrument=None), status
 
 
-def _redirect_with(message: str, location: str):
-    flash(message, "success")
-    return redirect(location, 303)
-
-
 def _done(message: str, instrument):
     """After a change to an instrument: say what happened, show its page."""
-    return _redirect_with(message, url_for(".instrument_detail", tag=instrument.asset_tag))
+    return done(message, url_for(".instrument_detail", tag=instrument.asset_tag))
 
 
 def _load(tag: str, *, for_update: bool = False):
@@ -332,7 +327,7 @@ def type_edit(type_id: int | None):
             name=form.name.data, family=form.family.data, sizes=(form.sizes.data or "").split(","),
             hire_band=form.hire_band.data, default_accessories=form.default_accessories.data or ""),
             instrument_type),
-        lambda saved: _redirect_with(f"Saved type {saved.name}.", url_for(".type_list")),
+        lambda saved: done(f"Saved type {saved.name}.", url_for(".type_list")),
     )
     if response:
         return response

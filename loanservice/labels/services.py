@@ -4,7 +4,6 @@ Like every service, these take the session first, flush and never commit.
 """
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
