@@ -1,0 +1,44 @@
+"""A school's music lead checks a classroom set back in, in a real browser."""
+from playwright.sync_api import expect
+
+from ..test_sets import lend_set, tags_of
+from .test_inventory_browser import sign_in
+
+
+def test_a_music_lead_scans_their_set_back_in_item_by_item(live_server, factory_for_server, page):
+    school = factory_for_server.school("Riverside Primary")
+    kit = factory_for_server.classroom_set(size=3, name="Ukulele set A")
+    other = factory_for_server.classroom_set(size=1, name="Ukulele set B")
+    set_loan = lend_set(live_server.app, kit, school)
+    lend_set(live_server.app, other, factory_for_server.school("Hillcrest"))
+    first, second, third = tags_of(live_server.app, kit)
+    foreign = tags_of(live_server.app, other)[0]
+    lead = factory_for_server.user("school", school=school)
+
+    sign_in(page, live_server, lead.email)
+    page.get_by_role("link", name="Our sets").click()
+    expect(page.get_by_role("link", name="Ukulele set B")).to_have_count(0)  # another school's
+    page.get_by_role("link", name="With you: check items in").click()
+    assert page.url.endswith(f"/set-loans/{set_loan}/check-in")
+    expect(page.get_by_role("status").first).to_contain_text("0 of 3 back")
+
+    box = page.get_by_label("Scan an item")
+    page.get_by_label("2 Good").check()
+    box.fill(first.lower())  # a scanner types, whatever the case
+    box.press("Enter")
+    expect(page.get_by_role("status").first).to_contain_text("1 of 3 back")
+    expect(page.get_by_role("region", name="Still out (2)")).to_be_visible()
+
+    box = page.get_by_label("Scan an item")
+    expect(box).to_be_focused()
+    box.fill(foreign)
+    box.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text(f"{foreign} belongs to Ukulele set B")
+    expect(page.get_by_role("status").first).to_contain_text("1 of 3 back")
+
+    for tag in (second, third):
+        box = page.get_by_label("Scan an item")
+        box.fill(tag)
+        box.press("Enter")
+    expect(page.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(page.get_by_role("status").first).to_contain_text("3 of 3 back")
