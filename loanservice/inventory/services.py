@@ -340,7 +340,8 @@ def change_status(
     record(session, actor, "instrument.status", instrument,
            f"{current.label} → {new_status.label}" + (f": {reason}" if reason else ""),
            {"status": [current, new_status], "reason": reason})
-    session.flush()
+    # No flush here: a status change is part of a larger change (a loan, a repair, a scan)
+    # whose caller flushes once, and the next query autoflushes anyway.
     return instrument
 
 
@@ -356,7 +357,6 @@ def record_condition(
     record(session, actor, "instrument.condition", instrument,
            f"Condition {grade} ({CONDITION_GRADES[grade]}), {reason.label.lower()}",
            {"condition_grade": [old, grade], "reason": reason, "note": note})
-    session.flush()
     return check
 
 

@@ -278,8 +278,7 @@ def mark_set_item_missing(
 
 
 def _close_if_complete(session: Session, actor, set_loan: SetLoan) -> Progress:
-    session.flush()
-    result = progress(session, set_loan)
+    result = progress(session, set_loan)  # its query flushes the scan first
     if result.outstanding == 0:
         set_loan.closed_on = max(today(), set_loan.started_on)
         record(session, actor, "set.in", set_loan, f"{set_loan.classroom_set.name} all back: {result.summary}",
