@@ -37,6 +37,7 @@ def create_app(config: type | None = None) -> Flask:
     from .labels.scan import bp as scan_bp
     from .labels.views import bp as labels_bp
     from .borrowers.views import bp as borrowers_bp
+    from .documents.views import bp as documents_bp
     from .loans.views import bp as loans_bp
     from .sets.views import bp as sets_bp
 
@@ -49,6 +50,7 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(borrowers_bp)
     app.register_blueprint(loans_bp)
     app.register_blueprint(sets_bp)
+    app.register_blueprint(documents_bp)
 
     from .errors import register_error_handlers
     from .templating import register_template_helpers

@@ -20,6 +20,11 @@ class Config:
     HUB_CONTACT = os.environ.get(
         "HUB_CONTACT", "Instrument Store, 1 Music Lane - 01234 567890 - store@hub.example"
     )
+    # Printed at the head of every agreement, receipt and letter (lines separated by "|" or newlines).
+    HUB_ADDRESS = os.environ.get("HUB_ADDRESS", "Instrument Store|1 Music Lane|Exampleton EX1 2MP").replace("|", "\n")
+    # Where overdue notices ask for instruments to be brought back.
+    HUB_RETURN_INSTRUCTIONS = os.environ.get(
+        "HUB_RETURN_INSTRUCTIONS", "Bring it to the instrument store, or give it to your child's music teacher.")
     ASSET_TAG_PREFIX = os.environ.get("ASSET_TAG_PREFIX", "MIX")
     ASSET_TAG_DIGITS = int(os.environ.get("ASSET_TAG_DIGITS", "6"))
     PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "50"))
@@ -30,6 +35,7 @@ class Config:
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "loans@hub.example")
+    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "30"))
 
     REDIS_URL = os.environ.get("REDIS_URL")
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"

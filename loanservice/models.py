@@ -13,3 +13,5 @@ from .schools.models import School  # noqa: F401
 from .borrowers.models import Family, OtherBorrower, Pupil  # noqa: F401
 from .loans.models import AcademicTerm, FeeBand, Loan, LoanCharge, RemissionRule  # noqa: F401
 from .sets.models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome  # noqa: F401
+from .documents.models import Agreement, Notice, NoticeStage, TermsVersion  # noqa: F401
+from .mail import OutboxMessage  # noqa: F401

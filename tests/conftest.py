@@ -210,3 +210,49 @@ def login(client, user, password="correct-horse-battery"):
 def staff_client(client, factory):
     login(client, factory.user("staff"))
     return client
+
+
+# ---------------------------------------------------------------- documents and notices
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on loopback (aiosmtpd); ``.messages`` holds what it received."""
+    import socket
+    from email import message_from_bytes, policy
+
+    from aiosmtpd.controller import Controller
+
+    class Handler:
+        def __init__(self):
+            self.messages = []
+            self.refuse = set()
+
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if address in self.refuse:
+                return "550 No such mailbox"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server, session, envelope):
+            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))
+            return "250 Message accepted"
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    handler = Handler()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    handler.port = port
+    yield handler
+    controller.stop()
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF, pages joined, whitespace collapsed."""
+    import io
+
+    from pypdf import PdfReader
+
+    return " ".join(" ".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages).split())

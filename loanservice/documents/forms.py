@@ -1,0 +1,44 @@
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
+
+from .models import NoticeLetter
+
+
+class TermsForm(FlaskForm):
+    text = TextAreaField("Terms and conditions", validators=[DataRequired(message="Write the terms."),
+                                                             Length(max=50_000)],
+                         description="Separate paragraphs with a blank line. Publishing makes a new version; "
+                                     "agreements already made keep theirs.", render_kw={"rows": 18})
+    submit = SubmitField("Publish a new version")
+
+
+class SignForm(FlaskForm):
+    full_name = StringField("Your full name", validators=[DataRequired(message="Type your full name."),
+                                                          Length(max=200)], render_kw={"autocomplete": "name"})
+    agreed = BooleanField("I have read the agreement above, including its terms and conditions, and I agree to them.")
+    sha256 = HiddenField(validators=[Regexp(r"^[0-9a-f]{64}$", message="Open the agreement again.")])
+    submit = SubmitField("Sign the agreement")
+
+
+class DeskSignatureForm(FlaskForm):
+    signer_name = StringField("Signed by (full name)", validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField("Record the signature")
+
+
+class ButtonForm(FlaskForm):
+    """A button that posts with a CSRF token and nothing else."""
+
+
+class StageForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=60)])
+    days_overdue = IntegerField("School days after the due date", validators=[DataRequired(), NumberRange(1, 400)])
+    letter = SelectField("Letter", choices=[(k.value, k.label) for k in NoticeLetter])
+    return_within_days = IntegerField("Return within (days)", validators=[Optional(), NumberRange(1, 120)],
+                                      description="For a final notice: the date given to return it by.")
+    submit = SubmitField("Add the stage")
+
+
+class RunForm(FlaskForm):
+    as_of = DateField("As of", validators=[DataRequired()])
+    submit = SubmitField("Send these notices")

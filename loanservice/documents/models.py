@@ -1,0 +1,193 @@
+"""Terms and conditions, agreements and the notices sent about overdue loans."""
+import enum
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, LargeBinary, String, Text, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.attributes import get_history
+
+from ..accounts.models import User
+from ..extensions import db
+from ..loans.models import Loan
+from ..sets.models import SetLoan
+from ..timeutil import utcnow
+
+
+def _values(enum_cls) -> str:
+    return ", ".join(f"'{member.value}'" for member in enum_cls)
+
+
+class TermsVersion(db.Model):
+    """One version of the hub's terms and conditions; an edit makes the next version."""
+
+    __tablename__ = "terms_version"
+    __table_args__ = (CheckConstraint("version > 0", name="version_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    created_by: Mapped[User | None] = relationship()
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p.strip() for p in self.text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+
+
+class SignatureMethod(enum.StrEnum):
+    ONLINE = "online"  # the parent typed their name and ticked the box
+    DESK = "desk"  # signed on paper at the store; staff recorded it
+
+    @property
+    def label(self) -> str:
+        return {"online": "Signed online", "desk": "Signed at the desk"}[self.value]
+
+
+class Agreement(db.Model):
+    """A loan agreement as a PDF: a draft until signed, then kept byte for byte as it was signed."""
+
+    __tablename__ = "agreement"
+    __table_args__ = (
+        CheckConstraint("length(sha256) = 64", name="sha256_length"),
+        CheckConstraint(f"signature_method IS NULL OR signature_method IN ({_values(SignatureMethod)})",
+                        name="signature_method_known"),
+        CheckConstraint("(signed_at IS NULL) = (signature_method IS NULL)", name="signed_with_method"),
+        CheckConstraint("signed_at IS NULL OR signed_name <> ''", name="signed_with_name"),
+        CheckConstraint("signature_method <> 'online' OR signed_by_id IS NOT NULL", name="online_has_user"),
+        CheckConstraint("countersigned_at IS NULL OR signed_at IS NOT NULL", name="countersigned_after_signing"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loan.id"), index=True)
+    terms_version_id: Mapped[int] = mapped_column(ForeignKey("terms_version.id"), index=True)
+    # The PDF exactly as shown to the signer, and its SHA-256 (hex); frozen once signed.
+    pdf: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    signed_at: Mapped[datetime | None]
+    signed_name: Mapped[str] = mapped_column(String(200), default="")
+    signature_method: Mapped[str | None] = mapped_column(String(8))
+    signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))  # the parent, online
+    recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))  # staff, at the desk
+    countersigned_at: Mapped[datetime | None]
+    countersigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    loan: Mapped[Loan] = relationship()
+    terms_version: Mapped[TermsVersion] = relationship()
+    created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
+    signed_by: Mapped[User | None] = relationship(foreign_keys=[signed_by_id])
+    recorded_by: Mapped[User | None] = relationship(foreign_keys=[recorded_by_id])
+    countersigned_by: Mapped[User | None] = relationship(foreign_keys=[countersigned_by_id])
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_at is not None
+
+    @property
+    def method_enum(self) -> SignatureMethod | None:
+        return SignatureMethod(self.signature_method) if self.signature_method else None
+
+
+FROZEN_AGREEMENT_FIELDS = ("pdf", "sha256", "loan_id", "terms_version_id", "signed_at", "signed_name",
+                           "signature_method", "signed_by_id", "recorded_by_id")
+
+
+@event.listens_for(Agreement, "before_update")
+def _signed_agreements_never_change(mapper, connection, agreement: Agreement) -> None:
+    """Refuse any change to what was signed: a change makes a new agreement."""
+    if get_history(agreement, "signed_at").deleted not in ([], [None], ()):
+        raise ValueError("A signed agreement never changes.")
+    if get_history(agreement, "signed_at").unchanged and agreement.signed_at is not None:
+        for name in FROZEN_AGREEMENT_FIELDS:
+            if get_history(agreement, name).has_changes():
+                raise ValueError("A signed agreement never changes.")
+
+
+class NoticeLetter(enum.StrEnum):
+    REMINDER = "reminder"
+    FINAL = "final"
+    REPLACEMENT = "replacement"
+
+    @property
+    def label(self) -> str:
+        return {"reminder": "Reminder", "final": "Final notice", "replacement": "Replacement cost"}[self.value]
+
+
+class NoticeStage(db.Model):
+    """A stage of chasing an overdue loan: which letter goes how many school days after the due date."""
+
+    __tablename__ = "notice_stage"
+    __table_args__ = (
+        CheckConstraint("days_overdue > 0", name="days_positive"),
+        CheckConstraint(f"letter IN ({_values(NoticeLetter)})", name="letter_known"),
+        CheckConstraint("return_within_days IS NULL OR return_within_days > 0", name="return_within_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(60))
+    days_overdue: Mapped[int] = mapped_column(unique=True)
+    letter: Mapped[str] = mapped_column(String(16))
+    return_within_days: Mapped[int | None]
+
+    @property
+    def letter_enum(self) -> NoticeLetter:
+        return NoticeLetter(self.letter)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class NoticeChannel(enum.StrEnum):
+    EMAIL = "email"
+    POST = "post"  # printed with the day's letters
+
+
+class NoticeStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"  # handed to the mail server; if a run stops here, nobody knows whether it went
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Notice(db.Model):
+    """One overdue letter about an individual loan or a set loan: its stage, date, channel and PDF."""
+
+    __tablename__ = "notice"
+    __table_args__ = (
+        CheckConstraint("(loan_id IS NULL) <> (set_loan_id IS NULL)", name="one_subject"),
+        CheckConstraint(f"channel IN ({_values(NoticeChannel)})", name="channel_known"),
+        CheckConstraint(f"status IN ({_values(NoticeStatus)})", name="status_known"),
+        CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_when_sent"),
+        # The same stage is never sent twice about the same loan.
+        UniqueConstraint("loan_id", "stage_id", name="uq_notice_loan_stage"),
+        UniqueConstraint("set_loan_id", "stage_id", name="uq_notice_set_loan_stage"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loan.id"), index=True)
+    set_loan_id: Mapped[int | None] = mapped_column(ForeignKey("set_loan.id"), index=True)
+    stage_id: Mapped[int] = mapped_column(ForeignKey("notice_stage.id"), index=True)
+    as_of: Mapped[date] = mapped_column(index=True)
+    days_overdue: Mapped[int]
+    channel: Mapped[str] = mapped_column(String(8))
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    recipient_email: Mapped[str] = mapped_column(String(254), default="")
+    status: Mapped[str] = mapped_column(String(8), default=NoticeStatus.PENDING)
+    error: Mapped[str] = mapped_column(Text, default="")
+    pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    loan: Mapped[Loan | None] = relationship()
+    set_loan: Mapped[SetLoan | None] = relationship()
+    stage: Mapped[NoticeStage] = relationship(lazy="joined")
+
+    @property
+    def subject_label(self) -> str:
+        if self.set_loan is not None:
+            return str(self.set_loan)
+        return f"{self.loan.instrument.asset_tag} {self.loan.instrument.description}"

@@ -1,0 +1,364 @@
+"""Overdue notices: which are due (school days only), the letters, and sending them once each.
+
+A notice row is claimed (inserted, pending) before anything is sent, and the unique
+(loan, stage) constraint makes sure the same stage is never sent twice, however runs overlap.
+Each letter then moves pending -> sending -> sent (or failed) in its own commit, so a run that
+stops midway leaves a record of what went; a rerun retries the pending and failed ones only.
+Functions here take the session first; ``send_notices`` commits as it goes because each
+letter sent is a fact that must outlive a later failure (it is called by the CLI and the view).
+"""
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload
+
+from ..audit.services import record
+from ..borrowers.models import Pupil
+from ..errors import InvalidInput
+from ..inventory.models import Instrument
+from ..loans.models import AcademicTerm, Loan
+from ..mail import Attachment, Mailer, build_message
+from ..sets.models import SetLoan
+from ..timeutil import utcnow
+from .models import Notice, NoticeChannel, NoticeLetter, NoticeStage, NoticeStatus
+from .render import render_letters
+from .services import DocumentError, Hub, hirer_of
+
+log = logging.getLogger(__name__)
+
+USUAL_STAGES = (("Reminder", 7, NoticeLetter.REMINDER, None),
+                ("Final notice", 21, NoticeLetter.FINAL, 14),
+                ("Replacement cost", 42, NoticeLetter.REPLACEMENT, None))
+EMAIL_BATCH = 25  # letters laid out together before they are emailed
+
+
+# ---------------------------------------------------------------- stages
+
+
+def stages(session: Session) -> list[NoticeStage]:
+    return list(session.scalars(select(NoticeStage).order_by(NoticeStage.days_overdue)))
+
+
+def save_stage(session: Session, actor, *, name: str, days_overdue: int, letter: NoticeLetter,
+               return_within_days: int | None = None, stage: NoticeStage | None = None) -> NoticeStage:
+    """Add or change a stage of chasing overdue loans."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("Name the stage.", field="name")
+    if days_overdue < 1:
+        raise InvalidInput("A stage starts at least one school day after the due date.", field="days_overdue")
+    clash = session.scalar(select(NoticeStage.id).where(NoticeStage.days_overdue == days_overdue))
+    if clash is not None and (stage is None or clash != stage.id):
+        raise InvalidInput(f"Another stage is already at {days_overdue} days.", field="days_overdue")
+    stage = stage or NoticeStage()
+    session.add(stage)
+    stage.name, stage.days_overdue, stage.letter = name[:60], days_overdue, letter.value
+    stage.return_within_days = return_within_days or None
+    session.flush()
+    record(session, actor, "notices.stage", stage, f"Notice stage {name} at {days_overdue} school days",
+           {"letter": letter.value, "return_within_days": return_within_days})
+    return stage
+
+
+def add_usual_stages(session: Session, actor) -> list[NoticeStage]:
+    """The common scheme: a reminder at 7 school days, a final notice at 21, replacement cost at 42."""
+    if stages(session):
+        raise InvalidInput("Stages are already set; change them one by one.")
+    return [save_stage(session, actor, name=n, days_overdue=d, letter=k, return_within_days=r)
+            for n, d, k, r in USUAL_STAGES]
+
+
+# ---------------------------------------------------------------- school days
+
+
+def holidays(terms: Iterable[AcademicTerm]) -> list[tuple[date, date]]:
+    """The gaps between consecutive terms (first and last day of each holiday)."""
+    ordered = sorted(terms, key=lambda t: t.starts_on)
+    return [(a.ends_on + timedelta(days=1), b.starts_on - timedelta(days=1))
+            for a, b in zip(ordered, ordered[1:]) if b.starts_on - a.ends_on > timedelta(days=1)]
+
+
+def days_overdue(due_on: date, as_of: date, gaps: list[tuple[date, date]]) -> int:
+    """Days after ``due_on`` up to and including ``as_of``, leaving out school holidays."""
+    if as_of <= due_on:
+        return 0
+    first, last = due_on + timedelta(days=1), as_of
+    total = (last - first).days + 1
+    for start, end in gaps:
+        overlap = (min(end, last) - max(start, first)).days + 1
+        if overlap > 0:
+            total -= overlap
+    return total
+
+
+# ---------------------------------------------------------------- what is due
+
+
+@dataclass
+class DueNotice:
+    """A notice that a run would send: which stage, about what, to whom and how."""
+
+    stage: NoticeStage
+    days_overdue: int
+    recipient_name: str
+    recipient_email: str
+    loan: Loan | None = None
+    set_loan: SetLoan | None = None
+    items: list[Loan] = field(default_factory=list)
+
+    @property
+    def channel(self) -> NoticeChannel:
+        return NoticeChannel.EMAIL if self.recipient_email else NoticeChannel.POST
+
+    @property
+    def subject_label(self) -> str:
+        if self.set_loan is not None:
+            return str(self.set_loan)
+        return f"{self.loan.instrument.asset_tag} {self.loan.instrument.description}"
+
+
+def _stage_due(all_stages: list[NoticeStage], days: int, sent_ids: set[int]) -> NoticeStage | None:
+    """The latest stage reached that is not sent and has no later stage sent (stages skipped are not sent)."""
+    reached = [s for s in all_stages if s.days_overdue <= days]
+    if not reached:
+        return None
+    latest = reached[-1]
+    if any(s.id in sent_ids for s in all_stages if s.days_overdue >= latest.days_overdue):
+        return None
+    return latest
+
+
+def due_notices(session: Session, as_of: date) -> list[DueNotice]:
+    """Every notice due on ``as_of``: individual loans to their hirer, classroom sets to the school."""
+    all_stages = stages(session)
+    if not all_stages:
+        return []
+    gaps = holidays(session.scalars(select(AcademicTerm)))
+    earliest_due = as_of - timedelta(days=all_stages[0].days_overdue)
+    sent: dict[tuple[str, int], set[int]] = {}
+    for loan_id, set_loan_id, stage_id in session.execute(select(Notice.loan_id, Notice.set_loan_id, Notice.stage_id)):
+        key = ("loan", loan_id) if loan_id is not None else ("set", set_loan_id)
+        sent.setdefault(key, set()).add(stage_id)
+    due: list[DueNotice] = []
+    loans = session.scalars(
+        select(Loan).where(Loan.closed_on.is_(None), Loan.set_loan_id.is_(None), Loan.due_on <= earliest_due)
+        .options(joinedload(Loan.instrument), joinedload(Loan.pupil).joinedload(Pupil.family),
+                 joinedload(Loan.family), joinedload(Loan.school), joinedload(Loan.other_borrower))
+        .order_by(Loan.due_on, Loan.id))
+    for loan in loans:
+        days = days_overdue(loan.due_on, as_of, gaps)
+        stage = _stage_due(all_stages, days, sent.get(("loan", loan.id), set()))
+        if stage is not None:
+            name, email = hirer_of(loan)
+            due.append(DueNotice(stage=stage, days_overdue=days, recipient_name=name, recipient_email=email,
+                                 loan=loan))
+    set_loans = session.scalars(
+        select(SetLoan).where(SetLoan.closed_on.is_(None), SetLoan.due_on <= earliest_due)
+        .options(joinedload(SetLoan.school), joinedload(SetLoan.classroom_set))
+        .order_by(SetLoan.due_on, SetLoan.id))
+    for set_loan in set_loans:
+        days = days_overdue(set_loan.due_on, as_of, gaps)
+        stage = _stage_due(all_stages, days, sent.get(("set", set_loan.id), set()))
+        if stage is not None:
+            school = set_loan.school
+            due.append(DueNotice(stage=stage, days_overdue=days, recipient_name=school.contact_name or school.name,
+                                 recipient_email=school.contact_email or "", set_loan=set_loan))
+    return due
+
+
+def last_run_date(session: Session) -> date | None:
+    return session.scalar(select(func.max(Notice.as_of)))
+
+
+def claim_notices(session: Session, actor, due: list[DueNotice], as_of: date) -> list[Notice]:
+    """Record the due notices as pending (claimed): from here the same stage cannot be sent again."""
+    last = last_run_date(session)
+    if last is not None and as_of < last:
+        raise InvalidInput(f"Notices were already run as of {last:%-d %b %Y}; a run cannot go back before it.",
+                           field="as_of")
+    notices = [Notice(loan=d.loan, set_loan=d.set_loan, stage=d.stage, as_of=as_of, days_overdue=d.days_overdue,
+                      channel=d.channel.value, recipient_name=d.recipient_name[:200],
+                      recipient_email=d.recipient_email, status=NoticeStatus.PENDING) for d in due]
+    session.add_all(notices)
+    try:
+        session.flush()
+    except IntegrityError as error:
+        raise DocumentError("Another run is sending notices now; try again when it has finished.") from error
+    if notices:
+        record(session, actor, "notices.claimed", notices[0], f"{len(notices)} overdue notices as of {as_of}",
+               {"count": len(notices), "as_of": as_of})
+    return notices
+
+
+def unsent_notices(session: Session) -> list[Notice]:
+    """Notices claimed but not sent (a run stopped, or the mail server refused them), oldest first."""
+    return list(session.scalars(
+        select(Notice).where(Notice.status.in_([NoticeStatus.PENDING, NoticeStatus.FAILED]))
+        .options(joinedload(Notice.loan), joinedload(Notice.set_loan)).order_by(Notice.id)))
+
+
+def uncertain_notices(session: Session) -> list[Notice]:
+    """Notices handed to the mail server when a run stopped: nobody knows whether they went."""
+    return list(session.scalars(select(Notice).where(Notice.status == NoticeStatus.SENDING).order_by(Notice.id)))
+
+
+# ---------------------------------------------------------------- letters
+
+
+def replacement_value(instrument: Instrument) -> Decimal | None:
+    return instrument.replacement_value if instrument.replacement_value is not None else instrument.purchase_cost
+
+
+def letter_context(session: Session, notice: Notice, hub: Hub) -> dict:
+    """Plain data for one letter."""
+    stage = notice.stage
+    context = {
+        "notice_id": notice.id, "stage_name": stage.name, "letter": stage.letter, "as_of": notice.as_of,
+        "days_overdue": notice.days_overdue, "recipient_name": notice.recipient_name,
+        "return_by": (notice.as_of + timedelta(days=stage.return_within_days)) if stage.return_within_days else None,
+    }
+    if notice.loan is not None:
+        loan = notice.loan
+        context.update(
+            to_school=False, pupil_name=loan.pupil.name if loan.pupil else "", due_on=loan.due_on,
+            address="", instruments=[_letter_item(loan.instrument)],
+            total_replacement=replacement_value(loan.instrument))
+    else:
+        set_loan = notice.set_loan
+        out = list(session.scalars(
+            select(Loan).join(Loan.instrument).where(Loan.set_loan_id == set_loan.id, Loan.closed_on.is_(None))
+            .options(joinedload(Loan.instrument)).order_by(Instrument.asset_tag)))
+        values = [replacement_value(loan.instrument) for loan in out]
+        context.update(
+            to_school=True, school_name=set_loan.school.name, address=set_loan.school.address,
+            set_name=set_loan.classroom_set.name, due_on=set_loan.due_on,
+            instruments=[_letter_item(loan.instrument) for loan in out],
+            total_replacement=sum((v for v in values if v is not None), Decimal("0.00")) if out else None)
+    return context
+
+
+def _letter_item(instrument: Instrument) -> dict:
+    return {"tag": instrument.asset_tag, "type": instrument.type.name, "size": instrument.size,
+            "make": instrument.make, "serial": instrument.serial_number,
+            "replacement": replacement_value(instrument)}
+
+
+def render_notice_letters(session: Session, notices: list[Notice], hub: Hub, *, merged: bool = False):
+    """Each notice's letter as its own PDF (kept on the notice), laid out in one pass; optionally merged."""
+    rendered = render_letters("documents/notice.html", [letter_context(session, n, hub) for n in notices],
+                              merged=merged, hub=hub)
+    for notice, pdf in zip(notices, rendered.letters):
+        notice.pdf = pdf
+    session.flush()
+    return rendered
+
+
+def notice_subject(notice: Notice, hub: Hub) -> str:
+    what = notice.set_loan.classroom_set.name if notice.set_loan else notice.loan.instrument.description
+    return f"{notice.stage.name}: {what} is overdue ({hub.name})"
+
+
+def notice_email_body(notice: Notice, hub: Hub) -> str:
+    return (f"Dear {notice.recipient_name},\n\n"
+            f"Please see the attached letter ({notice.stage.name.lower()}) about an instrument lent by {hub.name} "
+            f"that is now overdue.\n\n{hub.return_instructions}\n\n{hub.name}\n{hub.contact}\n")
+
+
+def print_file_name(as_of: date) -> str:
+    return f"letters-{as_of.isoformat()}.pdf"
+
+
+# ---------------------------------------------------------------- a run
+
+
+@dataclass
+class RunResult:
+    claimed: int = 0
+    emailed: int = 0
+    printed: int = 0
+    failed: list[str] = field(default_factory=list)
+    uncertain: int = 0
+    print_file: bytes | None = None
+
+
+def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer, *,
+                 progress: Callable[[int], None] = lambda n: None,
+                 write_print_file: Callable[[bytes], None] | None = None) -> RunResult:
+    """Claim the notices due, then email each (with its PDF) or add it to the day's print file.
+
+    Commits after the claim and after every letter, so that what went is recorded even if a
+    later letter fails; a rerun claims nothing new and sends only what is still pending or failed.
+    """
+    result = RunResult()
+    result.claimed = len(claim_notices(session, actor, due_notices(session, as_of), as_of))
+    session.commit()
+    todo = unsent_notices(session)
+    result.uncertain = len(uncertain_notices(session))
+    by_email = [n for n in todo if n.channel == NoticeChannel.EMAIL]
+    by_post = [n for n in todo if n.channel == NoticeChannel.POST]
+
+    for start in range(0, len(by_email), EMAIL_BATCH):
+        batch = by_email[start:start + EMAIL_BATCH]
+        render_notice_letters(session, batch, hub)
+        session.commit()
+        for notice in batch:
+            notice.status = NoticeStatus.SENDING
+            session.commit()
+            try:
+                mailer.send(build_message(
+                    sender=mailer.sender, to=notice.recipient_email, subject=notice_subject(notice, hub),
+                    body=notice_email_body(notice, hub),
+                    attachments=[Attachment(f"{notice.stage.letter}-{notice.id}.pdf", notice.pdf)]))
+            except Exception as error:  # noqa: BLE001  (any failure is recorded; the run goes on)
+                session.rollback()
+                notice.status, notice.error = NoticeStatus.FAILED, f"{type(error).__name__}: {error}"[:2000]
+                result.failed.append(f"{notice.recipient_email}: {error}")
+                log.warning("Notice %s to %s failed: %s", notice.id, notice.recipient_email, error)
+            else:
+                notice.status, notice.sent_at, notice.error = NoticeStatus.SENT, utcnow(), ""
+                result.emailed += 1
+            session.commit()
+            progress(1)
+
+    if by_post:
+        rendered = render_notice_letters(session, by_post, hub, merged=True)
+        result.print_file = rendered.merged
+        if write_print_file is not None:
+            write_print_file(rendered.merged)
+        for notice in by_post:
+            notice.status, notice.sent_at, notice.error = NoticeStatus.SENT, utcnow(), ""
+        session.commit()
+        result.printed = len(by_post)
+        progress(len(by_post))
+    return result
+
+
+def notice_history(session: Session, *, limit: int = 200) -> list[Notice]:
+    return list(session.scalars(
+        select(Notice).options(joinedload(Notice.loan).joinedload(Loan.instrument),
+                               joinedload(Notice.set_loan).joinedload(SetLoan.classroom_set),
+                               joinedload(Notice.set_loan).joinedload(SetLoan.school))
+        .order_by(Notice.id.desc()).limit(limit)))
+
+
+def notices_of(session: Session, *, loan: Loan | None = None, set_loan: SetLoan | None = None) -> list[Notice]:
+    condition = Notice.loan_id == loan.id if loan is not None else Notice.set_loan_id == set_loan.id
+    return list(session.scalars(select(Notice).where(condition).order_by(Notice.id)))
+
+
+def print_file_for(session: Session, as_of: date, hub: Hub) -> bytes | None:
+    """The printable letters sent by post on a run date, laid out again as one file."""
+    notices = list(session.scalars(
+        select(Notice).where(Notice.as_of == as_of, Notice.channel == NoticeChannel.POST,
+                             Notice.status == NoticeStatus.SENT).order_by(Notice.id)))
+    if not notices:
+        return None
+    return render_letters("documents/notice.html", [letter_context(session, n, hub) for n in notices],
+                          merged=True, hub=hub).merged
+
+

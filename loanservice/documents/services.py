@@ -1,0 +1,312 @@
+"""Agreements, receipts and delivery notes: what goes in them, how they are signed and kept.
+
+Session first, flush, never commit; the view owns the transaction.
+"""
+import hmac
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, contains_eager
+
+from ..audit.services import record
+from ..borrowers.models import Family
+from ..errors import InvalidInput, LoanServiceError, NotAllowed
+from ..inventory.models import CONDITION_GRADES, Instrument
+from ..loans.models import Loan, LoanStatus
+from ..sets.models import SetLoan
+from ..timeutil import today, utcnow
+from .models import Agreement, SignatureMethod, TermsVersion
+from .render import render_pdf, sha256_hex
+
+MAX_TERMS_LENGTH = 50_000
+
+
+class DocumentError(LoanServiceError):
+    status_code = 409
+
+
+class AlreadySigned(DocumentError):
+    pass
+
+
+@dataclass(frozen=True)
+class Hub:
+    """The hub's own details, as printed at the head of every document."""
+
+    name: str
+    address: str
+    contact: str
+    return_instructions: str = ""
+
+    @classmethod
+    def from_config(cls, config) -> "Hub":
+        missing = [key for key in ("HUB_NAME", "HUB_ADDRESS", "HUB_CONTACT") if not (config.get(key) or "").strip()]
+        if missing:
+            raise DocumentError(f"Set the hub's {', '.join(missing)} setting before printing documents.")
+        return cls(name=config["HUB_NAME"].strip(), address=config["HUB_ADDRESS"].strip(),
+                   contact=config["HUB_CONTACT"].strip(),
+                   return_instructions=(config.get("HUB_RETURN_INSTRUCTIONS") or "").strip())
+
+
+# ---------------------------------------------------------------- who a loan concerns
+
+
+def hirer_family(loan: Loan) -> Family | None:
+    """The family responsible for a loan: the pupil's parent or carer, or the family itself."""
+    if loan.pupil is not None:
+        return loan.pupil.family
+    return loan.family
+
+
+def hirer_of(loan: Loan) -> tuple[str, str]:
+    """The hirer's name and email (empty when there is none on record)."""
+    family = hirer_family(loan)
+    if family is not None:
+        return family.name, family.email or ""
+    if loan.school is not None:
+        return loan.school.contact_name or loan.school.name, loan.school.contact_email or ""
+    if loan.other_borrower is not None:
+        return loan.other_borrower.name, loan.other_borrower.email or ""
+    return str(loan.borrower), ""
+
+
+def may_see_loan(user, loan: Loan) -> bool:
+    """Staff, the hirer's own sign-in, and the borrowing school's users may see a loan's documents."""
+    if user is None or not user.is_authenticated:
+        return False
+    if user.is_staff:
+        return True
+    family = hirer_family(loan)
+    if family is not None and family.user_id is not None and family.user_id == user.id:
+        return True
+    return loan.school_id is not None and user.school_id == loan.school_id and user.role == "school"
+
+
+def may_see_set_loan(user, set_loan: SetLoan) -> bool:
+    if user is None or not user.is_authenticated:
+        return False
+    return user.is_staff or (user.role == "school" and user.school_id == set_loan.school_id)
+
+
+# ---------------------------------------------------------------- terms and conditions
+
+
+def current_terms(session: Session) -> TermsVersion | None:
+    return session.scalar(select(TermsVersion).order_by(TermsVersion.version.desc()).limit(1))
+
+
+def terms_history(session: Session) -> list[TermsVersion]:
+    return list(session.scalars(select(TermsVersion).order_by(TermsVersion.version.desc())))
+
+
+def save_terms(session: Session, actor, text: str) -> TermsVersion:
+    """Publish a new version of the terms and conditions; agreements already made keep theirs."""
+    text = text.replace("\r\n", "\n").strip()
+    if not text:
+        raise InvalidInput("Write the terms and conditions.", field="text")
+    if len(text) > MAX_TERMS_LENGTH:
+        raise InvalidInput(f"The terms are limited to {MAX_TERMS_LENGTH:,} characters.", field="text")
+    current = current_terms(session)
+    if current is not None and current.text == text:
+        raise InvalidInput(f"That is the same as version {current.version}; nothing changed.", field="text")
+    version = (session.scalar(select(func.max(TermsVersion.version))) or 0) + 1
+    terms = TermsVersion(version=version, text=text, created_by=actor)
+    session.add(terms)
+    session.flush()
+    record(session, actor, "terms.published", terms, f"Terms and conditions version {version}",
+           {"length": len(text)})
+    return terms
+
+
+# ---------------------------------------------------------------- agreements
+
+
+def agreement_context(loan: Loan, terms: TermsVersion, hub: Hub) -> dict:
+    """Plain data for the agreement template."""
+    instrument = loan.instrument
+    hirer_name, hirer_email = hirer_of(loan)
+    pupil = loan.pupil
+    school = pupil.school if pupil is not None else loan.school
+    return {
+        "hub": hub,
+        "loan_id": loan.id,
+        "hirer_name": hirer_name,
+        "hirer_email": hirer_email,
+        "pupil_name": pupil.name if pupil is not None else "",
+        "pupil_year": pupil.year_label if pupil is not None else "",
+        "school_name": school.name if school is not None else "",
+        "instrument": {
+            "type": instrument.type.name, "size": instrument.size, "make": instrument.make,
+            "model": instrument.model, "serial": instrument.serial_number, "tag": instrument.asset_tag,
+        },
+        "accessories": [a.strip() for a in loan.accessories.split(",") if a.strip()],
+        "condition": f"{loan.condition_at_issue} {CONDITION_GRADES[loan.condition_at_issue]}",
+        "started_on": loan.started_on,
+        "due_on": loan.due_on,
+        "fee_per_term": loan.fee_per_term,
+        "charge_per_term": loan.charge_per_term,
+        "remission": loan.remission_category.replace("_", " ").capitalize() if loan.has_remission else "",
+        "deposit": loan.deposit,
+        "terms_version": terms.version,
+        "terms_paragraphs": terms.paragraphs,
+        "made_on": today(),
+    }
+
+
+def latest_agreement(session: Session, loan: Loan) -> Agreement | None:
+    return session.scalar(select(Agreement).where(Agreement.loan_id == loan.id)
+                          .order_by(Agreement.id.desc()).limit(1))
+
+
+def signed_agreement(session: Session, loan: Loan) -> Agreement | None:
+    return session.scalar(select(Agreement).where(Agreement.loan_id == loan.id, Agreement.signed_at.is_not(None))
+                          .order_by(Agreement.id.desc()).limit(1))
+
+
+def prepare_agreement(session: Session, actor, loan: Loan, hub: Hub, *, fresh: bool = False) -> Agreement:
+    """The agreement to sign for a loan: the latest unsigned one under the current terms, or a new one.
+
+    The PDF is made once and kept, so that what a parent reads is byte for byte what they sign
+    (its SHA-256 is checked when they do). ``fresh`` makes a new copy after the loan changed.
+    """
+    terms = current_terms(session)
+    if terms is None:
+        raise DocumentError("The hub has no terms and conditions yet: a hub manager writes them first.")
+    latest = latest_agreement(session, loan)
+    if latest is not None and not latest.is_signed and latest.terms_version_id == terms.id and not fresh:
+        return latest
+    if not loan.is_open and latest is not None:
+        raise DocumentError("The loan has ended; its agreement is kept as it was.")
+    pdf = render_pdf("documents/agreement.html", archive=True, **agreement_context(loan, terms, hub))
+    agreement = Agreement(loan=loan, terms_version=terms, pdf=pdf, sha256=sha256_hex(pdf), created_by=actor)
+    session.add(agreement)
+    session.flush()
+    record(session, actor, "agreement.prepared", agreement, f"Agreement for loan {loan.id} (terms v{terms.version})",
+           {"sha256": agreement.sha256}, instrument=loan.instrument)
+    return agreement
+
+
+def _check_signable(session: Session, agreement: Agreement) -> None:
+    if agreement.is_signed:
+        raise AlreadySigned(f"This agreement was already signed by {agreement.signed_name} "
+                            f"on {agreement.signed_at:%-d %b %Y}.")
+    newer = session.scalar(select(Agreement.id).where(Agreement.loan_id == agreement.loan_id,
+                                                      Agreement.id > agreement.id).limit(1))
+    if newer is not None:
+        raise DocumentError("There is a newer copy of this agreement: read that one and sign it.")
+    if not agreement.loan.is_open:
+        raise DocumentError("The loan has ended; there is nothing left to sign.")
+
+
+def sign_online(session: Session, user, agreement: Agreement, *, full_name: str, agreed: bool,
+                sha256: str) -> Agreement:
+    """A parent signs: their typed name, an explicit tick, the time, and the hash of what they read."""
+    family = hirer_family(agreement.loan)
+    if family is None or family.user_id is None or family.user_id != user.id:
+        raise NotAllowed("Only the hirer can sign this agreement.")
+    _check_signable(session, agreement)
+    full_name = " ".join(full_name.split())
+    if len(full_name) < 2:
+        raise InvalidInput("Type your full name to sign.", field="full_name")
+    if not agreed:
+        raise InvalidInput("Tick the box to say you agree to the terms.", field="agreed")
+    if not hmac.compare_digest((sha256 or "").strip().lower(), agreement.sha256):
+        raise DocumentError("The agreement changed since you opened it. Read it again, then sign.")
+    agreement.signed_at = utcnow()
+    agreement.signed_name = full_name[:200]
+    agreement.signature_method = SignatureMethod.ONLINE
+    agreement.signed_by = user
+    session.flush()
+    record(session, user, "agreement.signed", agreement, "Signed online by the hirer",
+           {"sha256": agreement.sha256, "method": "online"}, instrument=agreement.loan.instrument)
+    return agreement
+
+
+def record_desk_signature(session: Session, actor, agreement: Agreement, *, signer_name: str) -> Agreement:
+    """Staff record that the printed agreement was signed at the desk."""
+    _check_signable(session, agreement)
+    signer_name = " ".join(signer_name.split())
+    if len(signer_name) < 2:
+        raise InvalidInput("Whose signature is it? Give their full name.", field="signer_name")
+    agreement.signed_at = utcnow()
+    agreement.signed_name = signer_name[:200]
+    agreement.signature_method = SignatureMethod.DESK
+    agreement.recorded_by = actor
+    session.flush()
+    record(session, actor, "agreement.signed", agreement, "Signed at the desk",
+           {"sha256": agreement.sha256, "method": "desk"}, instrument=agreement.loan.instrument)
+    return agreement
+
+
+def countersign(session: Session, actor, agreement: Agreement) -> Agreement:
+    """A member of staff countersigns a signed agreement (the signed PDF itself is untouched)."""
+    if not agreement.is_signed:
+        raise DocumentError("The hirer signs first; then staff countersign.")
+    if agreement.countersigned_at is not None:
+        raise AlreadySigned(f"Already countersigned by {agreement.countersigned_by}.")
+    agreement.countersigned_at = utcnow()
+    agreement.countersigned_by = actor
+    session.flush()
+    record(session, actor, "agreement.countersigned", agreement, "Countersigned", {},
+           instrument=agreement.loan.instrument)
+    return agreement
+
+
+# ---------------------------------------------------------------- receipts and delivery notes
+
+
+def _item(loan: Loan) -> dict:
+    instrument = loan.instrument
+    return {
+        "tag": instrument.asset_tag, "type": instrument.type.name, "size": instrument.size,
+        "make": instrument.make, "serial": instrument.serial_number,
+        "issued": f"{loan.condition_at_issue} {CONDITION_GRADES[loan.condition_at_issue]}",
+        "returned": (f"{loan.condition_at_return} {CONDITION_GRADES[loan.condition_at_return]}"
+                     if loan.condition_at_return else ""),
+        "returned_on": loan.closed_on if loan.status in (LoanStatus.RETURNED, LoanStatus.EXCHANGED) else None,
+        "damaged": loan.damaged, "note": loan.return_note, "lost": loan.status == LoanStatus.LOST,
+        "replacement_owed": loan.replacement_owed, "accessories": loan.accessories,
+    }
+
+
+def loan_receipt_pdf(loan: Loan, hub: Hub) -> bytes:
+    """The return receipt for an individual loan that has ended."""
+    if loan.is_open:
+        raise DocumentError(f"{loan.instrument.asset_tag} has not come back yet: there is no receipt.")
+    hirer_name, _ = hirer_of(loan)
+    return render_pdf("documents/loan_receipt.html", archive=True, hub=hub, loan_id=loan.id,
+                      hirer_name=hirer_name, pupil_name=loan.pupil.name if loan.pupil else "",
+                      item=_item(loan), started_on=loan.started_on, closed_on=loan.closed_on,
+                      status=loan.status_enum.label, closed_by=str(loan.closed_by) if loan.closed_by else "",
+                      made_on=today())
+
+
+def set_items(session: Session, set_loan: SetLoan) -> list[Loan]:
+    return list(session.scalars(
+        select(Loan).join(Loan.instrument).where(Loan.set_loan_id == set_loan.id)
+        .options(contains_eager(Loan.instrument)).order_by(Instrument.asset_tag)))
+
+
+def _set_context(set_loan: SetLoan, hub: Hub) -> dict:
+    school = set_loan.school
+    return {"hub": hub, "set_loan_id": set_loan.id, "set_name": set_loan.classroom_set.name,
+            "set_tag": set_loan.classroom_set.tag, "school_name": school.name, "school_address": school.address,
+            "school_contact": school.contact_name, "started_on": set_loan.started_on, "due_on": set_loan.due_on,
+            "closed_on": set_loan.closed_on, "made_on": today()}
+
+
+def set_delivery_note_pdf(session: Session, set_loan: SetLoan, hub: Hub) -> bytes:
+    """Every item of a set going to a school, with its size, tag and condition, and a sign-off block."""
+    items = [_item(loan) for loan in set_items(session, set_loan)]
+    return render_pdf("documents/set_delivery_note.html", archive=True, items=items,
+                      **_set_context(set_loan, hub))
+
+
+def set_receipt_pdf(session: Session, set_loan: SetLoan, hub: Hub) -> bytes:
+    """What came back of a set, in what condition, and what is still missing."""
+    loans = set_items(session, set_loan)
+    returned = [_item(loan) for loan in loans if loan.status in (LoanStatus.RETURNED, LoanStatus.EXCHANGED)]
+    lost = [_item(loan) for loan in loans if loan.status == LoanStatus.LOST]
+    still_out = [_item(loan) for loan in loans if loan.is_open]
+    return render_pdf("documents/set_receipt.html", archive=True, returned=returned, lost=lost,
+                      still_out=still_out, total=len(loans), **_set_context(set_loan, hub))

@@ -1,0 +1,360 @@
+"""Document pages: agreements to sign, receipts and notes to download, notices, the dev outbox.
+
+Everyone but staff and the people a document concerns gets a 404, so that not even a
+document's existence shows.
+"""
+from datetime import date
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import undefer
+
+from ..accounts.permissions import admin_required, staff_required
+from ..errors import LoanServiceError
+from ..extensions import db
+from ..loans.models import Loan
+from ..mail import Mailer, OutboxMessage
+from ..sets.models import SetLoan
+from ..timeutil import today
+from ..web import field_error
+from . import notices as notice_service
+from . import services
+from .forms import ButtonForm, DeskSignatureForm, RunForm, SignForm, StageForm, TermsForm
+from .models import Agreement, Notice, NoticeLetter
+
+bp = Blueprint("documents", __name__)
+
+
+def pdf_response(data: bytes, filename: str) -> Response:
+    return Response(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "private, no-store"})
+
+
+def _hub() -> services.Hub:
+    return services.Hub.from_config(current_app.config)
+
+
+def _visible_loan(loan_id: int) -> Loan:
+    loan = db.session.get(Loan, loan_id)
+    if loan is None or not services.may_see_loan(current_user, loan):
+        abort(404)
+    return loan
+
+
+def _visible_set_loan(set_loan_id: int) -> SetLoan:
+    set_loan = db.session.get(SetLoan, set_loan_id)
+    if set_loan is None or not services.may_see_set_loan(current_user, set_loan):
+        abort(404)
+    return set_loan
+
+
+def _visible_agreement(agreement_id: int, *, for_update: bool = False) -> Agreement:
+    query = select(Agreement).where(Agreement.id == agreement_id)
+    if for_update:
+        query = query.with_for_update()
+    agreement = db.session.scalars(query).first()
+    if agreement is None or not services.may_see_loan(current_user, agreement.loan):
+        abort(404)
+    return agreement
+
+
+def _is_hirer(loan: Loan) -> bool:
+    family = services.hirer_family(loan)
+    return family is not None and family.user_id is not None and family.user_id == current_user.id
+
+
+# ---------------------------------------------------------------- agreements
+
+
+def _render_agreement_page(loan: Loan, *, sign_form=None, desk_form=None, status=200):
+    agreements = db.session.scalars(select(Agreement).where(Agreement.loan_id == loan.id)
+                                    .order_by(Agreement.id.desc())).all()
+    latest = agreements[0] if agreements else None
+    if sign_form is None:
+        sign_form = SignForm(formdata=None)
+    if latest is not None:
+        sign_form.sha256.data = latest.sha256
+    return render_template("documents/agreement_page.html", loan=loan, agreements=agreements, latest=latest,
+                           sign_form=sign_form, desk_form=desk_form or DeskSignatureForm(formdata=None),
+                           button=ButtonForm(formdata=None), is_hirer=_is_hirer(loan),
+                           hirer_name=services.hirer_of(loan)[0]), status
+
+
+@bp.get("/loans/<int:loan_id>/agreement")
+@login_required
+def agreement_page(loan_id: int):
+    return _render_agreement_page(_visible_loan(loan_id))
+
+
+@bp.post("/loans/<int:loan_id>/agreement")
+@staff_required
+def agreement_prepare(loan_id: int):
+    loan = _visible_loan(loan_id)
+    if ButtonForm().validate_on_submit():
+        try:
+            services.prepare_agreement(db.session, current_user, loan, _hub(), fresh=request.form.get("fresh") == "1")
+        except LoanServiceError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash("The agreement is ready to print or to sign online.", "success")
+    return redirect(url_for(".agreement_page", loan_id=loan_id), 303)
+
+
+@bp.get("/agreements/<int:agreement_id>.pdf")
+@login_required
+def agreement_pdf(agreement_id: int):
+    agreement = _visible_agreement(agreement_id)
+    pdf = db.session.scalar(select(Agreement.pdf).where(Agreement.id == agreement.id))
+    return pdf_response(pdf, f"agreement-{agreement.loan_id}-{agreement.id}.pdf")
+
+
+@bp.post("/agreements/<int:agreement_id>/sign")
+@login_required
+def agreement_sign(agreement_id: int):
+    agreement = _visible_agreement(agreement_id, for_update=True)
+    loan = agreement.loan
+    if not _is_hirer(loan):
+        abort(404)
+    form = SignForm()
+    if not form.validate_on_submit():
+        return _render_agreement_page(loan, sign_form=form, status=422)
+    try:
+        services.sign_online(db.session, current_user, agreement, full_name=form.full_name.data,
+                             agreed=form.agreed.data, sha256=form.sha256.data)
+    except LoanServiceError as error:
+        db.session.rollback()
+        field_error(form, error)
+        return _render_agreement_page(db.session.get(Loan, loan.id), sign_form=form, status=error.status_code)
+    db.session.commit()
+    flash("Thank you: the agreement is signed. You can download your copy below.", "success")
+    return redirect(url_for(".agreement_page", loan_id=loan.id), 303)
+
+
+@bp.post("/agreements/<int:agreement_id>/desk-signature")
+@staff_required
+def agreement_desk_signature(agreement_id: int):
+    agreement = _visible_agreement(agreement_id, for_update=True)
+    loan = agreement.loan
+    form = DeskSignatureForm()
+    if not form.validate_on_submit():
+        return _render_agreement_page(loan, desk_form=form, status=422)
+    try:
+        services.record_desk_signature(db.session, current_user, agreement, signer_name=form.signer_name.data)
+    except LoanServiceError as error:
+        db.session.rollback()
+        field_error(form, error)
+        return _render_agreement_page(db.session.get(Loan, loan.id), desk_form=form, status=error.status_code)
+    db.session.commit()
+    flash("Signature recorded.", "success")
+    return redirect(url_for(".agreement_page", loan_id=loan.id), 303)
+
+
+@bp.post("/agreements/<int:agreement_id>/countersign")
+@staff_required
+def agreement_countersign(agreement_id: int):
+    agreement = _visible_agreement(agreement_id, for_update=True)
+    loan_id = agreement.loan_id
+    if ButtonForm().validate_on_submit():
+        try:
+            services.countersign(db.session, current_user, agreement)
+        except LoanServiceError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash("Countersigned.", "success")
+    return redirect(url_for(".agreement_page", loan_id=loan_id), 303)
+
+
+# ---------------------------------------------------------------- receipts and delivery notes
+
+
+def _pdf_or_message(make, filename: str):
+    try:
+        return pdf_response(make(), filename)
+    except LoanServiceError as error:
+        abort(error.status_code, description=error.message)
+
+
+@bp.get("/loans/<int:loan_id>/receipt.pdf")
+@login_required
+def loan_receipt(loan_id: int):
+    loan = _visible_loan(loan_id)
+    return _pdf_or_message(lambda: services.loan_receipt_pdf(loan, _hub()), f"receipt-loan-{loan.id}.pdf")
+
+
+@bp.get("/set-loans/<int:set_loan_id>/delivery-note.pdf")
+@login_required
+def set_delivery_note(set_loan_id: int):
+    set_loan = _visible_set_loan(set_loan_id)
+    return _pdf_or_message(lambda: services.set_delivery_note_pdf(db.session, set_loan, _hub()),
+                           f"delivery-note-{set_loan.id}.pdf")
+
+
+@bp.get("/set-loans/<int:set_loan_id>/receipt.pdf")
+@login_required
+def set_receipt(set_loan_id: int):
+    set_loan = _visible_set_loan(set_loan_id)
+    return _pdf_or_message(lambda: services.set_receipt_pdf(db.session, set_loan, _hub()),
+                           f"receipt-set-{set_loan.id}.pdf")
+
+
+# ---------------------------------------------------------------- terms and conditions
+
+
+@bp.route("/admin/terms-and-conditions", methods=["GET", "POST"])
+@admin_required
+def terms():
+    history = services.terms_history(db.session)
+    form = TermsForm()
+    if request.method == "GET" and history:
+        form.text.data = history[0].text
+    status = 200
+    if form.validate_on_submit():
+        try:
+            version = services.save_terms(db.session, current_user, form.text.data)
+        except LoanServiceError as error:
+            db.session.rollback()
+            field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(f"Published version {version.version} of the terms and conditions.", "success")
+            return redirect(url_for(".terms"), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("documents/terms.html", form=form, history=history), status
+
+
+# ---------------------------------------------------------------- notices
+
+
+def _render_notices(run_form=None, status=200):
+    as_of = (run_form.as_of.data if run_form is not None and run_form.as_of.data else None) or today()
+    if run_form is None:
+        run_form = RunForm(formdata=None)
+        run_form.as_of.data = as_of
+    return render_template(
+        "notices/index.html", run_form=run_form, as_of=as_of,
+        due=notice_service.due_notices(db.session, as_of), stages=notice_service.stages(db.session),
+        history=notice_service.notice_history(db.session),
+        unsent=notice_service.unsent_notices(db.session), uncertain=notice_service.uncertain_notices(db.session),
+        last_run=notice_service.last_run_date(db.session)), status
+
+
+@bp.get("/notices")
+@staff_required
+def notices():
+    as_of = request.args.get("as_of", type=date.fromisoformat)
+    form = None
+    if as_of:
+        form = RunForm(formdata=None)
+        form.as_of.data = as_of
+    return _render_notices(form)
+
+
+@bp.post("/notices/run")
+@staff_required
+def notices_run():
+    form = RunForm()
+    if not form.validate_on_submit():
+        return _render_notices(form, 422)
+    try:
+        with Mailer(current_app.config, db.session) as mailer:
+            result = notice_service.send_notices(db.session, current_user, form.as_of.data, _hub(), mailer)
+    except LoanServiceError as error:
+        db.session.rollback()
+        field_error(form, error)
+        return _render_notices(form, error.status_code)
+    message = f"{result.emailed} emailed, {result.printed} to print."
+    if result.failed:
+        message += f" {len(result.failed)} could not be sent; run again to retry them."
+    flash(message, "error" if result.failed else "success")
+    return redirect(url_for(".notices", as_of=form.as_of.data.isoformat()), 303)
+
+
+@bp.get("/notices/<int:notice_id>.pdf")
+@login_required
+def notice_pdf(notice_id: int):
+    notice = db.session.scalars(select(Notice).where(Notice.id == notice_id).options(undefer(Notice.pdf))).first()
+    if notice is None:
+        abort(404)
+    allowed = (services.may_see_loan(current_user, notice.loan) if notice.loan is not None
+               else services.may_see_set_loan(current_user, notice.set_loan))
+    if not allowed or notice.pdf is None:
+        abort(404)
+    return pdf_response(notice.pdf, f"notice-{notice.id}.pdf")
+
+
+@bp.get("/notices/letters-<as_of>.pdf")
+@staff_required
+def notices_print_file(as_of: str):
+    try:
+        day = date.fromisoformat(as_of)
+    except ValueError:
+        abort(404)
+    pdf = notice_service.print_file_for(db.session, day, _hub())
+    if pdf is None:
+        abort(404, description="No letters were printed on that day.")
+    return pdf_response(pdf, notice_service.print_file_name(day))
+
+
+@bp.route("/notices/stages", methods=["GET", "POST"])
+@admin_required
+def notice_stages():
+    form = StageForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            stage = notice_service.save_stage(
+                db.session, current_user, name=form.name.data, days_overdue=form.days_overdue.data,
+                letter=NoticeLetter(form.letter.data), return_within_days=form.return_within_days.data)
+        except LoanServiceError as error:
+            db.session.rollback()
+            field_error(form, error)
+            status = error.status_code
+        else:
+            db.session.commit()
+            flash(f"Added the stage {stage.name}.", "success")
+            return redirect(url_for(".notice_stages"), 303)
+    elif form.is_submitted():
+        status = 422
+    return render_template("notices/stages.html", form=form, stages=notice_service.stages(db.session),
+                           button=ButtonForm(formdata=None)), status
+
+
+@bp.post("/notices/stages/usual")
+@admin_required
+def notice_stages_usual():
+    if ButtonForm().validate_on_submit():
+        try:
+            notice_service.add_usual_stages(db.session, current_user)
+        except LoanServiceError as error:
+            db.session.rollback()
+            flash(error.message, "error")
+        else:
+            db.session.commit()
+            flash("Added the usual stages: 7, 21 and 42 school days.", "success")
+    return redirect(url_for(".notice_stages"), 303)
+
+
+# ---------------------------------------------------------------- development outbox
+
+
+@bp.get("/dev/outbox")
+@staff_required
+def outbox():
+    messages = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)).all()
+    return render_template("notices/outbox.html", messages=messages,
+                           mail_server=current_app.config.get("MAIL_SERVER"))
+
+
+@bp.get("/dev/outbox/<int:message_id>.eml")
+@staff_required
+def outbox_message(message_id: int):
+    message = db.get_or_404(OutboxMessage, message_id)
+    return Response(message.message, mimetype="message/rfc822",
+                    headers={"Content-Disposition": f'attachment; filename="message-{message.id}.eml"'})

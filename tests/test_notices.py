@@ -1,0 +1,198 @@
+"""Overdue notices: the holiday rule, stages, sending by SMTP and by post, once each."""
+from datetime import date
+
+import pytest
+from sqlalchemy import func, select
+
+from loanservice.documents import notices
+from loanservice.documents.models import Notice, NoticeLetter
+from loanservice.mail import OutboxMessage
+from loanservice.sets.services import check_out_set
+
+from .conftest import in_app, login, pdf_text
+from .test_loans import lend
+
+# Autumn 2025 ends 19 Dec; the Christmas holiday runs 20 Dec to 4 Jan; Spring starts 5 Jan.
+AUTUMN = ("Autumn 2025", date(2025, 9, 3), date(2025, 12, 19))
+SPRING = ("Spring 2026", date(2026, 1, 5), date(2026, 3, 27))
+DUE = date(2025, 12, 12)
+AS_OF = date(2026, 1, 20)  # 39 calendar days after DUE, but 7 + 16 = 23 school days
+
+
+def test_school_holidays_do_not_count():
+    class Term:
+        def __init__(self, name, starts_on, ends_on):
+            self.starts_on, self.ends_on = starts_on, ends_on
+
+    gaps = notices.holidays([Term(*SPRING), Term(*AUTUMN)])
+    assert gaps == [(date(2025, 12, 20), date(2026, 1, 4))]
+    assert notices.days_overdue(DUE, AS_OF, gaps) == 23
+    assert notices.days_overdue(DUE, date(2025, 12, 19), gaps) == 7
+    assert notices.days_overdue(DUE, date(2026, 1, 4), gaps) == 7  # the whole holiday adds nothing
+    assert notices.days_overdue(DUE, date(2026, 1, 5), gaps) == 8
+    assert notices.days_overdue(DUE, DUE, gaps) == 0
+    assert notices.days_overdue(DUE, AS_OF, []) == 39
+
+
+@pytest.fixture
+def overdue(app, factory):
+    """Usual stages, two terms, and three overdue loans: one hirer with email, one without, one set."""
+    factory.term(*AUTUMN)
+    factory.term(*SPRING)
+    with in_app(app) as session:
+        notices.add_usual_stages(session, None)
+        session.commit()
+    school = factory.school("Oak Lane Primary", contact_name="Ms Patel", contact_email="music@oaklane.example",
+                            address="Oak Lane\nExampleton")
+    kind = factory.instrument_type("Cello", sizes=("1/2", "3/4"))
+    emailed = factory.instrument(kind, size="3/4", serial_number="CE-1")
+    posted = factory.instrument(kind, size="1/2", replacement_value=450)
+    with_email = factory.pupil("Ava Jones", family=factory.family("Mr Jones", email="jones@example.org"))
+    without_email = factory.family("Mrs Smith")
+    lend(app, emailed, with_email, started_on=date(2025, 9, 10), due_on=DUE)
+    lend(app, posted, without_email, started_on=date(2025, 9, 10), due_on=DUE)
+    classroom_set = factory.classroom_set(size=2, name="Ukulele set A")
+    with in_app(app) as session:
+        check_out_set(session, None, session.merge(classroom_set), session.merge(school),
+                      started_on=date(2025, 9, 10), due_on=DUE)
+        session.commit()
+    return {"emailed": emailed, "posted": posted, "set": classroom_set}
+
+
+def mail_to(app, smtp_server):
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, MAIL_TIMEOUT=5)
+
+
+def run(app, *args):
+    return app.test_cli_runner().invoke(args=["notices", "run", *args])
+
+
+def attachment_text(message) -> str:
+    [part] = list(message.iter_attachments())
+    assert part.get_content_type() == "application/pdf"
+    return pdf_text(part.get_content())
+
+
+def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_server, tmp_path):
+    mail_to(app, smtp_server)
+    output = tmp_path / "letters.pdf"
+    result = run(app, "--as-of", AS_OF.isoformat(), "-o", str(output))
+    assert result.exit_code == 0, result.output
+    assert "3 new notices; 2 emailed, 1 to print." in result.output
+    by_recipient = {str(m["To"]): m for m in smtp_server.messages}
+    assert set(by_recipient) == {"jones@example.org", "music@oaklane.example"}
+    # 23 school days: past the final notice (21), not yet replacement (42); the reminder is skipped.
+    family_letter = attachment_text(by_recipient["jones@example.org"])
+    for expected in ("Final notice: instrument overdue", "Mr Jones", "Ava Jones", overdue["emailed"].asset_tag,
+                     "Cello", "3/4", "CE-1", "12 Dec 2025", "23 school days overdue", "within 14 days, by 3 Feb 2026"):
+        assert expected in family_letter, expected
+    assert "Final notice" in by_recipient["jones@example.org"]["Subject"]
+    school_letter = attachment_text(by_recipient["music@oaklane.example"])
+    assert "Final notice: classroom set overdue" in school_letter and "Ukulele set A" in school_letter
+    assert "Oak Lane Primary" in school_letter and "2 items are still out" in school_letter
+    printed = pdf_text(output.read_bytes())
+    assert "Mrs Smith" in printed and overdue["posted"].asset_tag in printed and "Mr Jones" not in printed
+    with in_app(app) as session:
+        history = session.scalars(select(Notice).order_by(Notice.id)).all()
+        assert [(n.stage.letter, n.channel, n.status, n.as_of) for n in history] == [
+            ("final", "email", "sent", AS_OF), ("final", "post", "sent", AS_OF), ("final", "email", "sent", AS_OF)]
+        assert all(n.pdf.startswith(b"%PDF") for n in history)
+    # The same day again: nothing new is sent or printed.
+    again = run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "again.pdf"))
+    assert again.exit_code == 0, again.output
+    assert "0 new notices; 0 emailed, 0 to print." in again.output
+    assert len(smtp_server.messages) == 2 and not (tmp_path / "again.pdf").exists()
+    # 42 school days later (2 Mar 2026): the replacement-cost letter, once.
+    later = run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "later.pdf"))
+    assert "3 new notices" in later.output, later.output
+    replacement = pdf_text((tmp_path / "later.pdf").read_bytes())
+    assert "Replacement cost of an instrument not returned" in replacement and "£450.00" in replacement
+
+
+def test_a_run_before_the_last_one_is_refused_and_a_dry_run_records_nothing(app, overdue, smtp_server):
+    mail_to(app, smtp_server)
+    dry = run(app, "--as-of", AS_OF.isoformat(), "--dry-run")
+    assert dry.exit_code == 0 and "3 notices due" in dry.output and "Final notice" in dry.output
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Notice)) == 0
+    assert smtp_server.messages == []
+    assert run(app, "--as-of", AS_OF.isoformat(), "-o", "/dev/null").exit_code == 0
+    earlier = run(app, "--as-of", "2026-01-19")
+    assert earlier.exit_code != 0 and "cannot go back" in earlier.output
+
+
+def test_a_failure_midway_is_recorded_and_a_rerun_sends_only_the_rest(app, overdue, smtp_server, tmp_path):
+    mail_to(app, smtp_server)
+    smtp_server.refuse.add("jones@example.org")
+    first = run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "a.pdf"))
+    assert first.exit_code != 0 and "1 notices could not be sent" in first.output
+    assert [str(m["To"]) for m in smtp_server.messages] == ["music@oaklane.example"]
+    with in_app(app) as session:
+        statuses = {n.recipient_name: (n.status, n.error) for n in session.scalars(select(Notice))}
+    assert statuses["Mr Jones"][0] == "failed" and "550" in statuses["Mr Jones"][1]
+    assert statuses["Ms Patel"][0] == "sent" and statuses["Mrs Smith"][0] == "sent"
+    smtp_server.refuse.clear()
+    second = run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "b.pdf"))
+    assert second.exit_code == 0, second.output
+    assert "0 new notices; 1 emailed, 0 to print." in second.output
+    assert [str(m["To"]) for m in smtp_server.messages] == ["music@oaklane.example", "jones@example.org"]
+
+
+def test_without_a_mail_server_mail_goes_to_the_outbox_shown_to_staff(app, client, factory, overdue):
+    assert not app.config.get("MAIL_SERVER")
+    result = run(app, "--as-of", AS_OF.isoformat(), "-o", "/dev/null")
+    assert result.exit_code == 0, result.output
+    with in_app(app) as session:
+        kept = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        assert sorted(m.recipients for m in kept) == ["jones@example.org", "music@oaklane.example"]
+        assert b"application/pdf" in kept[0].message
+    login(client, factory.user("parent"))
+    assert client.get("/dev/outbox").status_code == 403
+    client.post("/logout")
+    login(client, factory.user("staff"))
+    page = client.get("/dev/outbox").get_data(as_text=True)
+    assert "jones@example.org" in page and "Final notice" in page
+    assert b"Subject: Final notice" in client.get(f"/dev/outbox/{kept[0].id}.eml").data
+
+
+def test_staff_preview_and_run_from_the_web_and_download_past_notices(app, client, factory, overdue, smtp_server):
+    mail_to(app, smtp_server)
+    login(client, factory.user("staff"))
+    preview = client.get(f"/notices?as_of={AS_OF.isoformat()}").get_data(as_text=True)
+    assert "Due as of 20 Jan 2026: 3" in preview and "Mrs Smith" in preview and "jones@example.org" in preview
+    response = client.post("/notices/run", data={"as_of": AS_OF.isoformat()})
+    assert response.status_code == 303
+    assert len(smtp_server.messages) == 2
+    with in_app(app) as session:
+        posted = session.scalar(select(Notice).where(Notice.channel == "post"))
+        emailed = session.scalar(select(Notice).where(Notice.recipient_name == "Mr Jones"))
+    page = client.get("/notices").get_data(as_text=True)
+    assert f"/notices/{posted.id}.pdf" in page
+    assert "Mrs Smith" in pdf_text(client.get(f"/notices/{posted.id}.pdf").data)
+    assert "Mrs Smith" in pdf_text(client.get(f"/notices/letters-{AS_OF.isoformat()}.pdf").data)
+    client.post("/logout")
+    # The hirer may fetch their own notice; another parent may not.
+    with in_app(app) as session:
+        family_id = session.get(Notice, emailed.id).loan.pupil.family_id
+    parent = factory.user("parent")
+    with in_app(app) as session:
+        from loanservice.borrowers.models import Family
+
+        session.get(Family, family_id).user_id = parent.id
+        session.commit()
+    login(client, parent)
+    assert client.get(f"/notices/{emailed.id}.pdf").status_code == 200
+    assert client.get(f"/notices/{posted.id}.pdf").status_code == 404
+    assert client.get("/notices").status_code == 403
+
+
+def test_admin_sets_stages(app, client, factory):
+    login(client, factory.user("admin"))
+    response = client.post("/notices/stages", data={"name": "Gentle nudge", "days_overdue": "3",
+                                                    "letter": "reminder"})
+    assert response.status_code == 303
+    clash = client.post("/notices/stages", data={"name": "Again", "days_overdue": "3", "letter": "final"})
+    assert clash.status_code == 422 and "already at 3 days" in clash.get_data(as_text=True)
+    with in_app(app) as session:
+        assert [(s.name, s.days_overdue, s.letter_enum) for s in notices.stages(session)] == [
+            ("Gentle nudge", 3, NoticeLetter.REMINDER)]
