@@ -83,6 +83,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(error):
+        # The failed transaction must not break the error page itself (which reads the user).
+        from .extensions import db
+
+        db.session.rollback()
         return page(
             500,
             "Something went wrong",

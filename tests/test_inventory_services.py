@@ -54,8 +54,10 @@ def test_the_database_refuses_a_duplicate_tag_even_without_the_check(app, factor
 
 @pytest.mark.parametrize("change, message", [
     ({"size": "5/8"}, "not one of them"),
-    ({"purchase_cost": Decimal("-1")}, "cannot be negative"),
-    ({"replacement_value": Decimal("-0.01")}, "cannot be negative"),
+    ({"purchase_cost": Decimal("-1")}, "must be an amount from £0"),
+    ({"replacement_value": Decimal("-0.01")}, "must be an amount from £0"),
+    ({"purchase_cost": Decimal("100000000")}, "must be an amount from £0"),
+    ({"purchase_cost": Decimal("sNaN")}, "must be an amount from £0"),
     ({"purchased_on": date.today() + timedelta(days=3)}, "in the future"),
     ({"location": "  "}, "Say where"),
 ])

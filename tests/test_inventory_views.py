@@ -37,6 +37,9 @@ def test_bad_input_on_the_add_form_is_explained_and_nothing_is_added(app, staff_
     factory.instrument(violin, asset_tag="MIX-000777")
     cases = [
         (form(violin.id, purchase_cost="-10"), 422, "Cannot be negative"),
+        (form(violin.id, purchase_cost="250000000"), 422, "That amount is too large"),
+        (form(violin.id, replacement_value="sNaN"), 422, "Enter an amount in pounds"),
+        (form(violin.id, replacement_value="1e30"), 422, "That amount is too large"),
         (form(violin.id, purchased_on="2025-02-30"), 422, "Not a valid date"),
         (form(violin.id, size="5/8"), 422, "not one of them"),
         (form(999), 422, "Unknown instrument type"),
@@ -152,6 +155,10 @@ def test_repair_with_impossible_dates_changes_nothing(app, staff_client, factory
         "repairer": "R", "sent_on": "2025-03-10", "expected_back_on": "2025-03-01"})
     assert response.status_code == 422
     assert "before the date sent" in response.get_data(as_text=True)
+    response = staff_client.post(f"/instruments/{instrument.asset_tag}/repair", data={
+        "repairer": "R", "sent_on": "2099-03-10"})
+    assert response.status_code == 422
+    assert "The date sent is in the future" in response.get_data(as_text=True)
     with in_app(app) as session:
         assert session.scalar(select(Instrument.status)) == "available"
         assert session.scalar(select(func.count()).select_from(Repair)) == 0

@@ -332,6 +332,8 @@ def test_admin_keeps_the_academic_calendar(app, factory, client):
     assert client.post("/terms", data=data).status_code == 303
     overlap = client.post("/terms", data={"name": "Oops", "starts_on": "2026-12-01", "ends_on": "2027-01-10"})
     assert overlap.status_code == 422 and "overlap Autumn 2026" in overlap.get_data(as_text=True)
+    again = client.post("/terms", data={"name": "autumn 2026", "starts_on": "2030-09-01", "ends_on": "2030-12-01"})
+    assert again.status_code == 422 and "already a term called autumn 2026" in again.get_data(as_text=True)
 
 
 def test_the_condition_checked_at_issue_is_recorded(app, factory):
@@ -495,3 +497,11 @@ def test_store_actions_that_would_strand_a_loan_send_staff_to_the_loan(app, staf
     with in_app(app) as session:
         assert session.get(Loan, loan_id).is_open
         assert get_instrument(session, tag).status == "on_loan"
+
+
+def test_an_unusable_instrument_is_not_lent(app, factory):
+    instrument = factory.instrument(condition_grade=5)
+    with pytest.raises(LoanServiceError, match="graded 5 \\(unusable\\)"):
+        lend(app, instrument, factory.pupil(), started_on=today(), due_on=today() + timedelta(days=30))
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 0

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
@@ -11,12 +13,28 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from .models import CONDITION_GRADES, CheckReason, Family
 
 GRADE_CHOICES = [(grade, f"{grade} {label}") for grade, label in CONDITION_GRADES.items()]
-MONEY = dict(places=2, validators=[Optional(), NumberRange(min=0, message="Cannot be negative.")])
+MAX_MONEY = Decimal("99999999.99")  # the Numeric(10, 2) columns' limit
+
+
+def money_amount(form, field) -> None:
+    """An amount of money: a real number, not negative, that the database can hold."""
+    value = field.data
+    if value is None:
+        return
+    if not value.is_finite():
+        raise ValidationError("Enter an amount in pounds, e.g. 120.50.")
+    if value < 0:
+        raise ValidationError("Cannot be negative.")
+    if value > MAX_MONEY:
+        raise ValidationError("That amount is too large.")
+
+
+MONEY = dict(places=2, validators=[Optional(), money_amount])
 
 
 def _grade_field(label="Condition"):

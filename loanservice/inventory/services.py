@@ -41,6 +41,7 @@ TRANSITIONS: dict[InstrumentStatus, set[InstrumentStatus]] = {
     S.WRITTEN_OFF: set(),
 }
 
+MAX_MONEY = Decimal("99999999.99")  # the Numeric(10, 2) columns' limit
 TAG_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
 
 
@@ -203,8 +204,9 @@ def _validate(session: Session, details: InstrumentDetails) -> InstrumentType:
         raise InvalidInput(f"{instrument_type.name} comes in one size only.", field="size")
     for name in ("purchase_cost", "replacement_value"):
         value = getattr(details, name)
-        if value is not None and value < 0:
-            raise InvalidInput(f"{name.replace('_', ' ').capitalize()} cannot be negative.", field=name)
+        if value is not None and (not value.is_finite() or value < 0 or value > MAX_MONEY):
+            raise InvalidInput(f"{name.replace('_', ' ').capitalize()} must be an amount from £0 to "
+                               f"£{MAX_MONEY:,}.", field=name)
     if details.purchased_on and details.purchased_on > today():
         raise InvalidInput("The purchase date is in the future.", field="purchased_on")
     if not details.location.strip():
@@ -387,6 +389,8 @@ def send_to_repair(
 ) -> Repair:
     """Send an instrument to a repairer."""
     sent_on = sent_on or today()
+    if sent_on > today():
+        raise InvalidInput("The date sent is in the future.", field="sent_on")
     if not repairer.strip():
         raise InvalidInput("Name the repairer.", field="repairer")
     if expected_back_on and expected_back_on < sent_on:

@@ -1,9 +1,9 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, DecimalField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from ..borrowers.models import RemissionCategory
-from ..inventory.forms import MONEY, _grade_field
+from ..inventory.forms import MONEY, _grade_field, money_amount
 from .models import RemissionKind
 
 BORROWER_PATTERN = r"^(pupil|family|school|other)-\d{1,10}$"
@@ -82,8 +82,8 @@ class RollOverForm(FlaskForm):
 
 class FeeBandForm(FlaskForm):
     band = StringField("Hire band", validators=[DataRequired(), Length(max=8)], description="e.g. A, B or C.")
-    fee_per_term = DecimalField("Fee per term (£)", places=2, validators=[InputRequired(), NumberRange(min=0)])
-    deposit = DecimalField("Deposit (£)", places=2, default=0, validators=[Optional(), NumberRange(min=0)])
+    fee_per_term = DecimalField("Fee per term (£)", places=2, validators=[InputRequired(), money_amount])
+    deposit = DecimalField("Deposit (£)", places=2, default=0, validators=[Optional(), money_amount])
     submit = SubmitField("Save band")
 
 
@@ -92,5 +92,5 @@ class RemissionRuleForm(FlaskForm):
                                                 if c is not RemissionCategory.NONE])
     kind = SelectField("Pays", choices=[(k.value, k.label) for k in RemissionKind])
     value = DecimalField("Percentage off, or the fixed charge (£)", places=2, default=0,
-                         validators=[Optional(), NumberRange(min=0)], description="Not used when free.")
+                         validators=[Optional(), money_amount], description="Not used when free.")
     submit = SubmitField("Save rule")

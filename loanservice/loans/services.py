@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import JSON, insert, literal, or_, select, update
+from sqlalchemy import JSON, func, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -133,6 +133,8 @@ def add_term(session: Session, actor, name: str, starts_on: date, ends_on: date)
         raise InvalidInput("Name the term.", field="name")
     if ends_on <= starts_on:
         raise InvalidInput("A term ends after it starts.", field="ends_on")
+    if session.scalar(select(AcademicTerm.id).where(func.lower(AcademicTerm.name) == name.strip().lower())):
+        raise InvalidInput(f"There is already a term called {name.strip()}.", field="name")
     overlap = session.scalar(select(AcademicTerm.name).where(
         AcademicTerm.starts_on <= ends_on, AcademicTerm.ends_on >= starts_on))
     if overlap:
@@ -152,6 +154,9 @@ def check_lendable(instrument: Instrument) -> None:
     message = _UNLENDABLE.get(instrument.status_enum)
     if message:
         raise NotLendable(message.format(tag=instrument.asset_tag))
+    if instrument.condition_grade >= 5:
+        raise NotLendable(f"{instrument.asset_tag} is graded 5 (unusable): send it to repair, or record a "
+                          "new condition check, before lending it.")
 
 
 def _check_dates(start: date, due: date) -> None:
