@@ -505,3 +505,16 @@ def test_an_unusable_instrument_is_not_lent(app, factory):
         lend(app, instrument, factory.pupil(), started_on=today(), due_on=today() + timedelta(days=30))
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
+
+
+def test_scanning_a_lent_instrument_offers_check_in_and_names_the_borrower(app, staff_client, factory):
+    instrument = factory.instrument()
+    pupil = factory.pupil(name="Oliver Patel")
+    loan_id = lend(app, instrument, pupil, started_on=today(), due_on=today() + timedelta(days=30))
+    page = staff_client.get(f"/scan?code={instrument.asset_tag.lower()}").get_data(as_text=True)
+    assert f'href="/loans/{loan_id}/check-in"' in page and "with Oliver Patel" in page
+    detail = staff_client.get(f"/instruments/{instrument.asset_tag}").get_data(as_text=True)
+    assert "On loan to" in detail and "Oliver Patel" in detail
+    unknown = staff_client.get("/scan?code=new-77").get_data(as_text=True)
+    assert 'href="/instruments/new?tag=NEW-77"' in unknown
+    assert 'value="NEW-77"' in staff_client.get("/instruments/new?tag=NEW-77").get_data(as_text=True)

@@ -102,6 +102,8 @@ def _details(form: InstrumentForm) -> services.InstrumentDetails:
 @staff_required
 def instrument_new():
     form = _instrument_form(InstrumentForm())
+    if request.method == "GET" and request.args.get("tag"):
+        form.asset_tag.data = services.normalise_tag(request.args["tag"])[:32]  # from an unknown scan
     response, status = submit_form(
         form,
         lambda: services.add_instrument(

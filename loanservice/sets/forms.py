@@ -31,7 +31,7 @@ class ScanInForm(FlaskForm):
                                                    Length(max=500)],
                        description="Scan the label, or type the asset tag and press Enter.",
                        render_kw={"autocapitalize": "characters", "spellcheck": "false", "autocomplete": "off",
-                                  "autofocus": True})
+                                  "autofocus": True, "data-scan": True})
     grade = _grade_field("Condition")
     damaged = BooleanField("Damaged: send it to repair")
     note = StringField("Note", validators=[Optional(), Length(max=500)])

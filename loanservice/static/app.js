@@ -17,7 +17,21 @@ document.addEventListener("DOMContentLoaded", () => {
     typeSelect.addEventListener("change", refresh);
     if (typeSelect.value && typeSelect.value !== "0") refresh();
   }
-  // Move focus to an error summary so screen readers and keyboards land on it.
+  // Move focus to an error summary so screen readers and keyboards land on it, except on
+  // scanning pages: a handheld scanner types into whatever has focus, so the scan field
+  // keeps it (its text selected, so the next scan replaces it); the summary is an alert.
+  const scanField = document.querySelector("[data-scan]");
   const summary = document.querySelector(".error-summary");
-  if (summary) summary.focus();
+  if (scanField) {
+    scanField.focus();
+    scanField.select();
+  } else if (summary) {
+    summary.focus();
+  }
+  // Ask before a one-click action that is hard to undo.
+  for (const button of document.querySelectorAll("[data-confirm]")) {
+    button.addEventListener("click", (event) => {
+      if (!window.confirm(button.dataset.confirm)) event.preventDefault();
+    });
+  }
 });
