@@ -7,6 +7,15 @@ from flask import Flask, request, url_for
 from .inventory.models import CONDITION_GRADES
 
 
+def plural(noun: str) -> str:
+    return noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+
+
+def counted(count: int, noun: str) -> str:
+    """'1 instrument', '2 instruments', for messages and pages alike."""
+    return f"{count:,} {noun if count == 1 else plural(noun)}"
+
+
 def register_template_helpers(app: Flask) -> None:
     @app.template_filter("money")
     def money(value: Decimal | None) -> str:
@@ -19,6 +28,8 @@ def register_template_helpers(app: Flask) -> None:
     @app.template_filter("when")
     def when(value: datetime | None) -> str:
         return "" if value is None else value.strftime("%-d %b %Y %H:%M")
+
+    app.add_template_filter(counted, "counted")
 
     @app.template_global()
     def url_with(**changes) -> str:

@@ -69,19 +69,21 @@ def test_list_searches_filters_sorts_and_pages(app, staff_client, factory):
     assert "MIX-000021" in staff_client.get("/instruments?page=2").get_data(as_text=True)
 
     page = staff_client.get("/instruments?q=yfl").get_data(as_text=True)
-    assert "1 instruments" in page and "MIX-000026" in page
+    assert "<p>1 instrument</p>" in page and "MIX-000026" in page
     assert "MIX-000026" in staff_client.get("/instruments?q=y999").get_data(as_text=True)
-    assert "MIX-000026" in staff_client.get("/instruments?q=mix-000026").get_data(as_text=True)
+    assert staff_client.get("/instruments?q=mix-000026").location.endswith("/instruments/MIX-000026")
     assert "7 instruments" in staff_client.get("/instruments?q=mix-00002").get_data(as_text=True)
     assert "MIX-000026" in staff_client.get("/instruments?q=YFL-212").get_data(as_text=True)
     page = staff_client.get(f"/instruments?type={flute.id}").get_data(as_text=True)
-    assert "1 instruments" in page
+    assert "<p>1 instrument</p>" in page
     page = staff_client.get("/instruments?condition=4").get_data(as_text=True)
     assert "MIX-000026" in page and "MIX-000001" not in page
     page = staff_client.get("/instruments?location=Store / F1").get_data(as_text=True)
-    assert "1 instruments" in page
+    assert "<p>1 instrument</p>" in page
     page = staff_client.get("/instruments?sort=condition").get_data(as_text=True)
     assert page.index("MIX-000026") < page.index("MIX-000025")  # grade 4 before grade 2
+    assert "<p>1 instrument</p>" in staff_client.get("/instruments?q=flute f1").get_data(as_text=True)
+    assert "25 instruments" in staff_client.get("/instruments?q=violin stentor").get_data(as_text=True)
     page = staff_client.get("/instruments?q=nothing-like-this").get_data(as_text=True)
     assert "No instruments match" in page
 

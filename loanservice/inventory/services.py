@@ -158,15 +158,19 @@ def search_instruments_query(filters: InstrumentFilters, tag_prefix: str = "MIX"
                 Instrument.serial_number == q,
             ))
         else:
-            like = f"%{_escape_like(q)}%"
-            query = query.where(
-                or_(
-                    Instrument.asset_tag.like(f"{_escape_like(tag)}%", escape="\\"),
+            # Every word must match somewhere: "stentor 3/4", "cello shelf b".
+            for word in q.split()[:8]:
+                like = f"%{_escape_like(word)}%"
+                query = query.where(or_(
+                    Instrument.asset_tag.like(f"{_escape_like(normalise_tag(word))}%", escape="\\"),
                     Instrument.serial_number.ilike(like, escape="\\"),
                     Instrument.make.ilike(like, escape="\\"),
                     Instrument.model.ilike(like, escape="\\"),
-                )
-            )
+                    Instrument.location.ilike(like, escape="\\"),
+                    Instrument.size == word,
+                    Instrument.type_id.in_(
+                        select(InstrumentType.id).where(InstrumentType.name.ilike(like, escape="\\"))),
+                ))
     if filters.type_id:
         query = query.where(Instrument.type_id == filters.type_id)
     if filters.size:

@@ -24,7 +24,7 @@ from .forms import (
     TypeForm,
     WriteOffForm,
 )
-from .models import CheckReason, ConditionCheck, InstrumentStatus, InstrumentType, Repair
+from .models import CheckReason, ConditionCheck, Instrument, InstrumentStatus, InstrumentType, Repair
 
 
 bp = Blueprint("inventory", __name__)
@@ -50,6 +50,12 @@ def instrument_list():
         condition=int_arg("condition"),
         sort=request.args.get("sort", "tag"),
     )
+    exact = services.normalise_tag(filters.q)
+    if exact and services.TAG_PATTERN.match(exact) and not request.args.get("page"):
+        # A whole tag typed or scanned into a search box: go straight to the instrument.
+        found = db.session.scalar(select(Instrument.asset_tag).where(Instrument.asset_tag == exact))
+        if found:
+            return redirect(url_for(".instrument_detail", tag=found))
     page = db.paginate(services.search_instruments_query(filters, current_app.config["ASSET_TAG_PREFIX"]),
                        per_page=current_app.config["PAGE_SIZE"], max_per_page=200, error_out=False)
     types = services.list_types(db.session)

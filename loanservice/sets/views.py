@@ -10,6 +10,7 @@ from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
 from ..schools.models import School
 from ..timeutil import today
+from ..templating import counted
 from ..web import field_error
 from . import services
 from .forms import BackToSetForm, MissingItemForm, ScanInForm, SetCheckOutForm, SetForm, TakeHomeForm
@@ -100,7 +101,7 @@ def check_out(set_id: int):
         field_error(form, error)
         return _render_detail(classroom_set, form, error.status_code)
     db.session.commit()
-    flash(f"{classroom_set.name} ({set_loan.item_count} instruments) lent to {school.name}.", "success")
+    flash(f"{classroom_set.name} ({counted(set_loan.item_count, 'instrument')}) lent to {school.name}.", "success")
     return redirect(url_for(".check_in", set_loan_id=set_loan.id), 303)
 
 
