@@ -332,3 +332,27 @@ def test_a_school_lends_a_set_item_home_to_its_own_pupil_with_a_signed_agreement
         takes = session.scalars(select(TakeHome).order_by(TakeHome.id)).all()
         assert [t.returned_on for t in takes] == [today(), today()]
         assert session.get(SetLoan, set_loan_id).closed_on is None
+
+
+def test_a_set_is_built_from_tags_however_they_are_separated_and_not_from_lost_instruments(app, factory, staff_client):
+    kind = factory.instrument_type("Djembe", family="percussion", sizes=())
+    a, b, gone = (factory.instrument(kind) for _ in range(3))
+    with in_app(app) as session:
+        from loanservice.inventory.services import write_off
+
+        write_off(session, None, get_instrument(session, gone.asset_tag), "Split skin")
+        session.commit()
+    refused = staff_client.post("/sets/new", data={"name": "Drums", "tag": "SET-DRUM",
+                                                   "tags": f"{a.asset_tag} {gone.asset_tag}"})
+    assert refused.status_code == 422 and f"not for a set: {gone.asset_tag}" in refused.get_data(as_text=True)
+    made = staff_client.post("/sets/new", data={"name": "Drums", "tag": "SET-DRUM",
+                                                "tags": f"{a.asset_tag.lower()}  {b.asset_tag},\n"})
+    assert made.status_code == 303
+    assert tags_of(app, session_set(app, "SET-DRUM")) == [a.asset_tag, b.asset_tag]
+
+
+def session_set(app, tag):
+    with in_app(app) as session:
+        found = session.scalar(select(ClassroomSet).where(ClassroomSet.tag == tag))
+        session.expunge(found)
+        return found

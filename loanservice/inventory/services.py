@@ -198,6 +198,9 @@ def _validate(session: Session, details: InstrumentDetails) -> InstrumentType:
     if instrument_type is None:
         raise InvalidInput("Unknown instrument type.", field="type_id")
     if instrument_type.sizes:
+        if not details.size:
+            raise InvalidInput(f"Choose a size: {instrument_type.name} comes in "
+                               f"{', '.join(instrument_type.sizes)}.", field="size")
         if details.size not in instrument_type.sizes:
             raise InvalidInput(
                 f"{instrument_type.name} comes in sizes {', '.join(instrument_type.sizes)}; "

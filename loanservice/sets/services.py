@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, contains_eager, joinedload
 from ..audit.services import record
 from ..borrowers.models import Pupil
 from ..errors import InvalidInput, NotFound
-from ..inventory.models import Instrument
+from ..inventory.models import Instrument, InstrumentStatus
 from ..inventory.services import TAG_PATTERN, normalise_tag
 from ..labels.services import tag_from_code
 from ..loans.models import Loan, LoanStatus
@@ -146,6 +146,9 @@ def save_set(
     unknown = [t for t in wanted if t not in instruments]
     if unknown:
         raise InvalidInput(f"Unknown tag: {', '.join(unknown)}.", field="tags")
+    gone = [t for t, i in instruments.items() if i.status in (InstrumentStatus.WRITTEN_OFF, InstrumentStatus.MISSING)]
+    if gone:
+        raise InvalidInput(f"Written off or missing, so not for a set: {', '.join(gone)}.", field="tags")
     if classroom_set is not None and open_set_loan(session, classroom_set) is not None:
         raise NotLendable(f"{classroom_set.name} is out at a school; change it when it is back.")
     elsewhere = session.execute(

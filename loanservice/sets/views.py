@@ -42,7 +42,7 @@ def edit(set_id: int | None):
     if form.validate_on_submit():
         try:
             saved = services.save_set(db.session, current_user, name=form.name.data, tag=form.tag.data,
-                                      tags=form.tags.data.replace(",", "\n").splitlines(),
+                                      tags=form.tags.data.replace(",", " ").split(),
                                       notes=form.notes.data or "", classroom_set=classroom_set)
         except LoanServiceError as error:
             db.session.rollback()

@@ -11,7 +11,10 @@ document.addEventListener("DOMContentLoaded", () => {
       const sizes = sizesByType[typeSelect.value] || [];
       const current = sizeSelect.value;
       sizeSelect.innerHTML = "";
-      const wanted = sizes.length ? allOptions.filter(([v]) => sizes.includes(v)) : [["", "(one size)"]];
+      // A type with sizes needs one chosen on purpose: no silent first size.
+      const wanted = sizes.length
+        ? [["", "Choose a size"], ...allOptions.filter(([v]) => sizes.includes(v))]
+        : [["", "(one size)"]];
       for (const [value, text] of wanted) sizeSelect.add(new Option(text, value, false, value === current));
     };
     typeSelect.addEventListener("change", refresh);
