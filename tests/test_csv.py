@@ -39,6 +39,9 @@ def test_a_valid_file_is_previewed_then_imported_in_one_go(app, staff_client, fa
     response = staff_client.post("/instruments/import", data={"csv_text": text})
     assert response.status_code == 303
     assert "Imported 2 instruments" in staff_client.get(response.location).get_data(as_text=True)
+    again = staff_client.post("/instruments/import", data={"csv_text": text})  # a refresh, a double click
+    assert "already been imported" in staff_client.get(again.location).get_data(as_text=True)
+    assert count(app) == 2
     with in_app(app) as session:
         rows = {i.asset_tag: i for i in session.scalars(select(Instrument))}
         assert set(rows) == {"VN-001", "MIX-000001"}

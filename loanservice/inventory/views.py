@@ -1,5 +1,19 @@
 """Staff pages for the inventory. Thin: load, validate, call a service, commit, redirect."""
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, stream_with_context, url_for
+import hashlib
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -8,6 +22,7 @@ from ..audit.models import AuditEvent
 from ..errors import LoanServiceError
 from ..extensions import db
 from ..loans.services import loans_of_instrument
+from ..templating import counted
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
 from . import services
@@ -280,6 +295,11 @@ def instrument_import():
             confirm.csv_text.data = text
             status = 200 if plan.ok else 422
     elif request.method == "POST" and "csv_text" in request.form and confirm.validate():
+        digest = hashlib.sha256(confirm.csv_text.data.encode()).hexdigest()
+        if digest in session.get("imported_csv", []):
+            # A refresh or a second click on "Import" would add every instrument again.
+            flash("This file has already been imported; nothing was added again.", "error")
+            return redirect(url_for(".instrument_list", sort="updated"), 303)
         plan = plan_import(db.session, confirm.csv_text.data)
         if plan.ok:
             try:
@@ -291,7 +311,8 @@ def instrument_import():
                 status = error.status_code
             else:
                 db.session.commit()
-                flash(f"Imported {len(added)} instruments.", "success")
+                session["imported_csv"] = session.get("imported_csv", [])[-9:] + [digest]
+                flash(f"Imported {counted(len(added), 'instrument')}.", "success")
                 return redirect(url_for(".instrument_list", sort="updated"), 303)
         else:
             status = 422
