@@ -301,10 +301,12 @@ def test_exchange_and_lost_pages(app, factory, staff_client):
 
 def test_overdue_page_lists_late_loans_for_staff_only(app, factory, client, staff_client):
     late = factory.instrument(asset_tag="LATE-1")
-    lend(app, late, factory.family(name="The Late Family"), started_on=today() - timedelta(days=30),
-         due_on=today() - timedelta(days=1))
+    family = factory.family(name="The Late Family", email="late@example.org", phone="01234 000111")
+    lend(app, late, factory.pupil(name="Ada", family=family), started_on=today() - timedelta(days=30),
+         due_on=today() - timedelta(days=3))
     page = staff_client.get("/loans/overdue").get_data(as_text=True)
-    assert "LATE-1" in page and "The Late Family" in page
+    assert "LATE-1" in page and "Ada" in page and "3 days" in page
+    assert "late@example.org" in page and "01234 000111" in page  # the hirer to chase
     other = app.test_client()
     login(other, factory.user("parent"))
     assert other.get("/loans/overdue").status_code == 403

@@ -132,6 +132,21 @@ class Loan(db.Model):
         return self.pupil or self.family or self.school or self.other_borrower
 
     @property
+    def contact(self) -> tuple[str, str]:
+        """Who to chase, and how: (email, phone) of the hirer (a pupil's family) or the school."""
+        borrower = self.borrower
+        if isinstance(borrower, Pupil):
+            borrower = borrower.family
+        if borrower is None:
+            return "", ""
+        if isinstance(borrower, School):
+            return borrower.contact_email, borrower.phone
+        return getattr(borrower, "email", ""), getattr(borrower, "phone", "")
+
+    def days_overdue(self, today: date) -> int:
+        return max((today - self.due_on).days, 0)
+
+    @property
     def borrower_kind(self) -> str:
         return borrower_kind(self.borrower)
 
