@@ -10,9 +10,10 @@ from .extensions import db
 T = TypeVar("T")
 
 
-def field_error(form, error: LoanServiceError) -> None:
-    """Show a domain error beside its field, or at the top of the form."""
-    target = getattr(form, error.field, None) if error.field else None
+def field_error(form, error: LoanServiceError, field_map: dict[str, str] | None = None) -> None:
+    """Show a domain error beside its field (renamed by ``field_map``), or at the top of the form."""
+    name = (field_map or {}).get(error.field, error.field) if error.field else None
+    target = getattr(form, name, None) if name else None
     if target is not None:
         target.errors = list(target.errors) + [error.message]
     else:
@@ -27,7 +28,9 @@ def int_arg(name: str) -> int | None:
         return None
 
 
-def submit_form(form, perform: Callable[[], T], success: Callable[[T], Response]) -> tuple[Response | None, int]:
+def submit_form(
+    form, perform: Callable[[], T], success: Callable[[T], Response], field_map: dict[str, str] | None = None,
+) -> tuple[Response | None, int]:
     """Run a form's change as one transaction.
 
     On a valid post, call ``perform`` (which calls the services) and commit, then return
@@ -42,7 +45,7 @@ def submit_form(form, perform: Callable[[], T], success: Callable[[T], Response]
         db.session.commit()
     except LoanServiceError as error:
         db.session.rollback()
-        field_error(form, error)
+        field_error(form, error, field_map)
         return None, error.status_code
     return success(result), 303
 

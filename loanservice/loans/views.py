@@ -22,7 +22,7 @@ from ..inventory.services import get_instrument
 from ..labels.services import tag_from_code
 from ..schools.models import School
 from ..timeutil import today
-from ..web import field_error, int_arg
+from ..web import done, field_error, int_arg, submit_form
 from . import charges, services
 from .forms import (
     CheckInForm,
@@ -38,6 +38,9 @@ from .forms import (
 from .models import AcademicTerm, ChargeStatus, Loan, LoanCharge, RemissionKind
 
 bp = Blueprint("loans", __name__)
+
+# Services name a scanned code's field "code"; these forms call it "tag".
+SCANNED_CODE = {"code": "tag"}
 
 
 def borrower_url(borrower) -> str:
@@ -78,33 +81,29 @@ def check_out():
         form.tag.data = request.args.get("tag", "")[:40]
         form.borrower.data = request.args.get("borrower", "")[:40]
         form.started_on.data = today()
-    status = 200
-    if form.validate_on_submit():
+
+    def perform():
         kind, _, borrower_id = form.borrower.data.partition("-")
-        try:
-            tag = tag_from_code(form.tag.data, current_app.config["PUBLIC_BASE_URL"])
-            instrument = get_instrument(db.session, tag, for_update=True)
-            borrower = services.get_borrower(db.session, kind, int(borrower_id))
-            loan = services.check_out(
-                db.session, current_user, instrument, borrower,
-                started_on=form.started_on.data, due_on=form.due_on.data,
-                accessories=form.accessories.data or None,
-                condition_grade=form.condition_grade.data, condition_note=form.condition_note.data or "",
-                charges=services.quote(db.session, instrument, borrower, fee_per_term=form.fee_per_term.data,
-                                       charge_per_term=form.charge_per_term.data, deposit=form.deposit.data),
-            )
-        except LoanServiceError as error:
-            db.session.rollback()
-            if error.field == "code":
-                error.field = "tag"
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"{instrument.asset_tag} lent to {borrower} until {loan.due_on:%-d %b %Y}.", "success")
-            return redirect(url_for(".detail", loan_id=loan.id), 303)
-    elif form.is_submitted():
-        status = 422
+        tag = tag_from_code(form.tag.data, current_app.config["PUBLIC_BASE_URL"])
+        instrument = get_instrument(db.session, tag, for_update=True)
+        borrower = services.get_borrower(db.session, kind, int(borrower_id))
+        return services.check_out(
+            db.session, current_user, instrument, borrower,
+            started_on=form.started_on.data, due_on=form.due_on.data,
+            accessories=form.accessories.data or None,
+            condition_grade=form.condition_grade.data, condition_note=form.condition_note.data or "",
+            charges=services.quote(db.session, instrument, borrower, fee_per_term=form.fee_per_term.data,
+                                   charge_per_term=form.charge_per_term.data, deposit=form.deposit.data),
+        )
+
+    response, status = submit_form(
+        form, perform,
+        lambda loan: done(f"{loan.instrument.asset_tag} lent to {loan.borrower} until {loan.due_on:%-d %b %Y}.",
+                          url_for(".detail", loan_id=loan.id)),
+        field_map=SCANNED_CODE,
+    )
+    if response:
+        return response
     return render_template("loans/check_out.html", form=form), status
 
 
@@ -117,28 +116,23 @@ def detail(loan_id: int):
                            exchanged_to=db.session.scalar(select(Loan).where(Loan.exchanged_from_id == loan.id)))
 
 
-def _loan_action(loan_id: int, form, template: str, perform, done: str):
+def _loan_action(loan_id: int, form, template: str, perform_on, message: str):
     """Show an action's form for a loan; on a valid post, run it in one transaction."""
     loan = _load_loan(loan_id)
-    status = 200
-    if form.validate_on_submit():
+
+    def perform():
         # Lock the instrument, so that two people acting on one loan take turns.
         get_instrument(db.session, loan.instrument.asset_tag, for_update=True)
         db.session.refresh(loan)
-        try:
-            result = perform(loan, form)
-        except LoanServiceError as error:
-            db.session.rollback()
-            if error.field == "code":
-                error.field = "tag"
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(done.format(tag=loan.instrument.asset_tag), "success")
-            return redirect(url_for(".detail", loan_id=(result or loan).id), 303)
-    elif form.is_submitted():
-        status = 422
+        return perform_on(loan, form) or loan
+
+    response, status = submit_form(
+        form, perform,
+        lambda result: done(message.format(tag=loan.instrument.asset_tag), url_for(".detail", loan_id=result.id)),
+        field_map=SCANNED_CODE,
+    )
+    if response:
+        return response
     return render_template(template, form=form, loan=loan), status
 
 
@@ -201,20 +195,13 @@ def overdue():
 @admin_required
 def terms():
     form = TermForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            term = services.add_term(db.session, current_user, form.name.data, form.starts_on.data, form.ends_on.data)
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"Added {term.name}.", "success")
-            return redirect(url_for(".terms"), 303)
-    elif form.is_submitted():
-        status = 422
+    response, status = submit_form(
+        form,
+        lambda: services.add_term(db.session, current_user, form.name.data, form.starts_on.data, form.ends_on.data),
+        lambda term: done(f"Added {term.name}.", url_for(".terms")),
+    )
+    if response:
+        return response
     return _render_terms(form, status=status)
 
 
