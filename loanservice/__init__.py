@@ -40,6 +40,8 @@ def create_app(config: type | None = None) -> Flask:
     from .documents.views import bp as documents_bp
     from .loans.views import bp as loans_bp
     from .sets.views import bp as sets_bp
+    from .parents.views import bp as parents_bp
+    from .reservations.views import bp as reservations_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
@@ -51,6 +53,8 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(loans_bp)
     app.register_blueprint(sets_bp)
     app.register_blueprint(documents_bp)
+    app.register_blueprint(parents_bp)
+    app.register_blueprint(reservations_bp)
 
     from .errors import register_error_handlers
     from .templating import register_template_helpers

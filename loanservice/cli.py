@@ -62,8 +62,10 @@ def seed_command(instruments, if_empty):
 def register_cli(app: Flask) -> None:
     from .documents.cli import notices_cli
     from .labels.cli import labels_cli
+    from .reservations.cli import reservations_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(labels_cli)
     app.cli.add_command(notices_cli)
+    app.cli.add_command(reservations_cli)

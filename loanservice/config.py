@@ -38,10 +38,24 @@ class Config:
     MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "30"))
 
     REDIS_URL = os.environ.get("REDIS_URL")
+    # With REDIS_URL set, notice runs started from the web go to `rq worker` on this queue.
+    NOTICES_QUEUE = os.environ.get("NOTICES_QUEUE", "loanservice")
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "20 per hour")
+    # Parents: self-registration and password resets, per address and per email.
+    REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute;20 per hour")
+    RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per minute;20 per hour")
+    RESET_ACCOUNT_RATE_LIMIT = os.environ.get("RESET_ACCOUNT_RATE_LIMIT", "3 per hour")
+    CONFIRM_LINK_HOURS = int(os.environ.get("CONFIRM_LINK_HOURS", "48"))
+    RESET_LINK_HOURS = int(os.environ.get("RESET_LINK_HOURS", "2"))
+
+    # Reservations: working days to collect a ready instrument, how the waiting list is ordered
+    # ("first_come" or "remission_first") and how many open reservations one child may have.
+    RESERVATION_COLLECT_WORKING_DAYS = int(os.environ.get("RESERVATION_COLLECT_WORKING_DAYS", "5"))
+    WAITING_LIST_ORDER = os.environ.get("WAITING_LIST_ORDER", "first_come")
+    RESERVATIONS_PER_CHILD = int(os.environ.get("RESERVATIONS_PER_CHILD", "2"))
 
     # Cookies: Secure whenever the public address is https (set it explicitly behind a proxy).
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PUBLIC_BASE_URL.startswith("https"))

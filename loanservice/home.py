@@ -1,5 +1,5 @@
 """The home page: each role lands where its work is."""
-from flask import Blueprint, redirect, render_template, url_for
+from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_login import current_user, login_required
 
 from .accounts.models import Role
@@ -15,9 +15,16 @@ def index():
     if current_user.is_staff:
         return redirect(url_for("inventory.dashboard"))
     school_set_loans = []
+    overview = None
     if current_user.role == Role.SCHOOL:
         school_set_loans = set_loans_for_school(db.session, current_user.school_id)
-    return render_template("home/index.html", school_set_loans=school_set_loans)
+    elif current_user.role == Role.PARENT:
+        from .parents.forms import ButtonForm
+        from .parents.services import parent_overview
+
+        overview = parent_overview(db.session, current_user, current_app.config)
+        return render_template("home/index.html", overview=overview, button=ButtonForm(formdata=None))
+    return render_template("home/index.html", school_set_loans=school_set_loans, overview=overview)
 
 
 @bp.get("/healthz")

@@ -15,3 +15,5 @@ from .loans.models import AcademicTerm, FeeBand, Loan, LoanCharge, RemissionRule
 from .sets.models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome  # noqa: F401
 from .documents.models import Agreement, Notice, NoticeStage, TermsVersion  # noqa: F401
 from .mail import OutboxMessage  # noqa: F401
+from .parents.models import AccountToken, ParentAccount, ParentRequest, RemissionClaim  # noqa: F401
+from .reservations.models import Reservation  # noqa: F401

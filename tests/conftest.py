@@ -256,3 +256,48 @@ def pdf_text(data: bytes) -> str:
     from pypdf import PdfReader
 
     return " ".join(" ".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages).split())
+
+
+# ---------------------------------------------------------------- parents and reservations
+
+
+def _parent(self, email=None, password="correct-horse-battery", confirmed=True, name=None):
+    """A self-registered parent with their family; ``confirmed`` says whether the email link was used."""
+    from loanservice.borrowers.models import Family
+    from loanservice.parents.models import ParentAccount
+    from loanservice.timeutil import utcnow
+
+    user = self.user("parent", email=email, password=password, **({"name": name} if name else {}))
+    with in_app(self.app) as session:
+        session.add(ParentAccount(user_id=user.id, email_confirmed_at=utcnow() if confirmed else None))
+        family = Family(name=user.name, email=user.email, user_id=user.id)
+        session.add(family)
+        session.commit()
+        user.family_id = family.id
+    return user
+
+
+def _child(self, parent, name=None, **kw):
+    """A child in ``parent``'s family."""
+    from sqlalchemy import select
+
+    from loanservice.borrowers.models import Family
+
+    with in_app(self.app) as session:
+        family = session.scalar(select(Family).where(Family.user_id == parent.id))
+        session.expunge(family)
+    return self.pupil(name=name, family=family, **kw)
+
+
+Factory.parent = _parent
+Factory.child = _child
+
+
+def mail_link(message, path_start: str) -> str:
+    """The path of the first link in a mail's text that starts with ``path_start`` (after the host)."""
+    import re
+
+    body = message.get_body(("plain",)).get_content()
+    match = re.search(r"https?://[^/\s]+(" + re.escape(path_start) + r"[^\s]*)", body)
+    assert match, f"no link to {path_start} in:\n{body}"
+    return match.group(1)

@@ -136,3 +136,38 @@ def test_one_set_lent_twice_at_once_goes_out_once(app, factory):
     assert all("is already out at" in r.get_data(as_text=True) for r in results if r.status_code == 409)
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(SetLoan)) == 1
+
+
+def test_twenty_parents_reserving_the_last_instrument_at_once_one_gets_it_the_rest_wait_in_order(app, factory):
+    from loanservice.reservations.models import Reservation
+    from loanservice.reservations.services import waiting_place
+    from loanservice.timeutil import today
+
+    violin = factory.instrument_type("Violin", sizes=("1/2", "3/4"))
+    last = factory.instrument(violin, size="1/2")
+    factory.instrument(violin, size="3/4")  # another size: not to be touched
+    parents = [factory.parent() for _ in range(WORKERS)]
+    children = [factory.child(parent) for parent in parents]
+    clients = []
+    for i, parent in enumerate(parents):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{i + 1}"
+        login(client, parent)
+        clients.append(client)
+
+    def reserve(i):
+        return clients[i].post("/reserve", data={"pupil_id": str(children[i].id), "item": f"{violin.id}|1/2",
+                                                 "preferred_start_on": today().isoformat()}).status_code
+
+    assert run_together(reserve) == [303] * WORKERS
+    with in_app(app) as session:
+        reservations = session.scalars(select(Reservation).order_by(Reservation.id)).all()
+        assert sorted(r.pupil_id for r in reservations) == sorted(c.id for c in children)  # nothing lost
+        held = [r for r in reservations if r.status == "held"]
+        assert len(held) == 1 and held[0].instrument_id == last.id
+        waiting = [r for r in reservations if r.status == "waiting"]
+        assert len(waiting) == WORKERS - 1
+        in_order = sorted(waiting, key=lambda r: (r.created_at, r.id))
+        assert [waiting_place(session, r, app.config) for r in in_order] == list(range(1, WORKERS))
+        assert session.scalar(select(Instrument.status).where(Instrument.id == last.id)) == "reserved"
+        assert session.scalar(select(func.count()).where(Instrument.status == "available")) == 1

@@ -69,6 +69,7 @@ DEMO_LOGINS = [
     ("staff@demo.hub", "demo-staff-pass", Role.STAFF.label),
     ("school@demo.hub", "demo-school-pass", Role.SCHOOL.label),
     ("parent@demo.hub", "demo-parent-pass", Role.PARENT.label),
+    ("parent2@demo.hub", "demo-parent2-pass", Role.PARENT.label),
 ]
 
 LOCATIONS = [f"Store / Shelf {row}{n}" for row in "ABCDEF" for n in range(1, 6)] + ["Store / Intake bench"]
@@ -88,6 +89,7 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     users = _seed_users(session, schools)
     _seed_instruments(session, rng, types, users["staff@demo.hub"], instruments, progress)
     _seed_loans(session, rng, schools, users, instruments)
+    _seed_reservations(session, schools, users)
 
 
 def _seed_types(session: Session) -> list[tuple[InstrumentType, tuple]]:
@@ -122,6 +124,8 @@ def _seed_users(session: Session, schools: list[School]) -> dict[str, User]:
     users = {}
     for email, password, _ in DEMO_LOGINS:
         role = email.split("@")[0]
+        if role not in names:  # further demo parents come with their families (_seed_reservations)
+            continue
         user = session.scalar(select(User).where(User.email == email))
         if user is None:
             user = User(email=email, name=names[role], role=role,
@@ -491,3 +495,92 @@ def _seed_size_exchange(session, pupil_id, pair, staff, term, lent) -> None:
                      accessories=big_acc, condition_at_issue=big_grade, fee_per_term=fee, charge_per_term=fee,
                      exchanged_from_id=first.id, issued_by_id=staff.id))
     lent.add(big_id)
+
+
+# ---------------------------------------------------------------- parents and reservations (issue 5)
+
+
+def _seed_reservations(session: Session, schools: list[School], users: dict[str, User]) -> None:
+    """Demo parents' children with a reservation in each state, and a waiting list they are on."""
+    from ..parents.models import ParentAccount
+    from ..reservations.models import Reservation
+    from ..reservations.services import add_working_days
+
+    if session.scalar(select(func.count()).select_from(Reservation)) or "parent@demo.hub" not in users:
+        return
+    staff, now = users["staff@demo.hub"], utcnow()
+    jo = users["parent@demo.hub"]
+    family = session.scalar(select(Family).where(Family.user_id == jo.id))
+    if family is None:
+        family = Family(name=jo.name, email=jo.email, user_id=jo.id)
+        session.add(family)
+    sam = session.scalar(select(User).where(User.email == "parent2@demo.hub"))
+    if sam is None:
+        sam = User(email="parent2@demo.hub", name="Sam Carer", role=Role.PARENT)
+        sam.set_password("demo-parent2-pass")
+        session.add(sam)
+        session.flush()
+        session.add(ParentAccount(user_id=sam.id, email_confirmed_at=now))
+    sam_family = session.scalar(select(Family).where(Family.user_id == sam.id)) or Family(
+        name=sam.name, email=sam.email, user_id=sam.id)
+    session.add(sam_family)
+    session.flush()
+
+    def child(name: str, fam: Family, year: int) -> Pupil:
+        pupil = Pupil(name=name, family_id=fam.id, school_id=schools[1].id, year_group=year)
+        session.add(pupil)
+        return pupil
+
+    mia, leo, ava = child("Mia Parent", family, 4), child("Leo Parent", family, 6), child("Ava Parent", family, 3)
+    ezra, nell = child("Ezra Carer", sam_family, 5), child("Nell Carer", sam_family, 7)
+    session.flush()
+
+    def free(type_name: str, exclude=()) -> list[Instrument]:
+        return list(session.scalars(
+            select(Instrument).join(InstrumentType).where(InstrumentType.name == type_name,
+                                                          Instrument.status == InstrumentStatus.AVAILABLE,
+                                                          Instrument.id.notin_(exclude or [0]))
+            .order_by(Instrument.size, Instrument.asset_tag)))
+
+    def reservation(pupil, instrument_type, size, status, instrument=None, **extra) -> Reservation:
+        row = Reservation(pupil_id=pupil.id, type_id=instrument_type.id, size=size, status=status,
+                          instrument_id=instrument.id if instrument else None, preferred_start_on=today(),
+                          requested_by_id=jo.id if pupil.family_id == family.id else sam.id, **extra)
+        session.add(row)
+        if status in ("held", "ready") and instrument is not None:
+            instrument.status, instrument.status_reason = InstrumentStatus.RESERVED.value, "Demo reservation"
+        return row
+
+    types = {t.name: t for t in session.scalars(select(InstrumentType))}
+    # Held and ready: instruments free now. Lapsed, cancelled and collected: history.
+    for type_name, pupil, status in (("Violin", mia, "held"), ("Cello", leo, "ready")):
+        candidates = free(type_name)
+        if candidates:
+            instrument = candidates[0]
+            reservation(pupil, types[type_name], instrument.size, status, instrument, held_at=now,
+                        collect_by=add_working_days(today(), 5) if status == "ready" else None)
+    reservation(mia, types["Flute"], "", "lapsed", closed_at=now - timedelta(days=40))
+    reservation(leo, types["Clarinet"], "", "cancelled", closed_at=now - timedelta(days=20))
+    collected = free("Classical guitar")
+    if collected:
+        guitar = collected[0]
+        loan = Loan(instrument_id=guitar.id, pupil_id=ava.id, started_on=today() - timedelta(days=14),
+                    due_on=today() + timedelta(days=60), accessories=guitar.accessories,
+                    condition_at_issue=guitar.condition_grade, issued_by_id=staff.id)
+        session.add(loan)
+        guitar.status, guitar.status_reason = InstrumentStatus.ON_LOAN.value, "Demo loan"
+        session.flush()
+        reservation(ava, types["Classical guitar"], guitar.size, "collected", guitar, loan_id=loan.id,
+                    held_at=now - timedelta(days=20), closed_at=now - timedelta(days=14))
+    # A waiting list: every free double bass 1/2 is held for someone, then three children wait.
+    bass = types["Double bass"]
+    for n, instrument in enumerate([i for i in free("Double bass") if i.size == "1/2"], 1):
+        holder_family = Family(name=f"Demo family {n}", email=f"bass{n}@parents.example")
+        session.add(holder_family)
+        session.flush()
+        holder = child(f"Demo bassist {n}", holder_family, 9)
+        session.flush()
+        reservation(holder, bass, "1/2", "held", instrument, held_at=now)
+    for minutes, pupil in ((90, ezra), (60, ava), (30, nell)):
+        reservation(pupil, bass, "1/2", "waiting", created_at=now - timedelta(minutes=minutes))
+    session.flush()

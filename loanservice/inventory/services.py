@@ -211,6 +211,9 @@ def _validate(session: Session, details: InstrumentDetails) -> InstrumentType:
         raise InvalidInput(f"{instrument_type.name} comes in one size only.", field="size")
     for name in ("purchase_cost", "replacement_value"):
         value = getattr(details, name)
+        if value is not None and not isinstance(value, Decimal):
+            value = Decimal(str(value))
+            setattr(details, name, value)
         if value is not None and (not value.is_finite() or value < 0 or value > MAX_MONEY):
             raise InvalidInput(f"{name.replace('_', ' ').capitalize()} must be an amount from £0 to "
                                f"£{MAX_MONEY:,}.", field=name)

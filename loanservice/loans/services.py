@@ -315,10 +315,21 @@ def check_in(
     if damaged:
         # Through a repair record, so that "Back from repair" brings it back into stock.
         send_to_repair(session, actor, instrument, repairer=DAMAGE_REPAIRER, fault=note.strip())
+    else:
+        _offer_to_waiting_list(session, actor, instrument)
     record(session, actor, "loan.in", loan,
            f"Returned by {audit_name(loan.borrower)}" + (" damaged" if damaged else ""),
            {"grade": grade, "note": note, "damaged": damaged, "returned_on": returned_on}, instrument=instrument)
     return loan
+
+
+def _offer_to_waiting_list(session: Session, actor, instrument: Instrument) -> None:
+    """Hook: a returned instrument is held for the next child on its type and size's waiting list."""
+    from flask import current_app
+
+    from ..reservations.services import offer_returned_instrument
+
+    offer_returned_instrument(session, actor, instrument, current_app.config)
 
 
 def renew(session: Session, actor, loan: Loan, due_on: date | None = None) -> Loan:

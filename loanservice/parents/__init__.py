@@ -1,0 +1,1 @@
+"""Parents and carers: self-registration, email confirmation, password reset, their children and home page."""
