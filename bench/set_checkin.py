@@ -224,7 +224,7 @@ def prepare_sets(url: str, count: int, rng_seed: int = 7) -> tuple[int, list[tup
         on_loan = select(Loan.instrument_id).where(Loan.closed_on.is_(None))
         free = session.scalars(
             select(Instrument.asset_tag).join(InstrumentType)
-            .where(InstrumentType.name.in_(["Violin", "Ukulele"]), Instrument.status == InstrumentStatus.AVAILABLE,
+            .where(InstrumentType.name.in_(["Violin", "Ukulele"]), Instrument.status == InstrumentStatus.AVAILABLE, Instrument.condition_grade < 5,
                    Instrument.id.not_in(in_sets), Instrument.id.not_in(on_loan))
             .order_by(Instrument.id)).all()
         if len(free) < count * SET_SIZE:
