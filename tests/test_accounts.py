@@ -207,3 +207,9 @@ def test_rate_limits_are_kept_in_redis_when_configured(database_url, factory):
     keys = store.keys(f"*{prefix}*")
     assert keys, "no rate-limit counters were written to Redis"
     store.delete(*keys)
+
+
+def test_the_sign_in_page_leads_parents_to_register_and_to_reset(client):
+    page = client.get("/login").get_data(as_text=True)
+    assert 'href="/register"' in page and 'href="/reset"' in page
+    assert client.get("/register").status_code == 200 and client.get("/reset").status_code == 200
