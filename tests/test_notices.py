@@ -1,5 +1,6 @@
 """Overdue notices: the holiday rule, stages, sending by SMTP and by post, once each."""
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -46,7 +47,7 @@ def overdue(app, factory):
                             address="Oak Lane\nExampleton")
     kind = factory.instrument_type("Cello", sizes=("1/2", "3/4"))
     emailed = factory.instrument(kind, size="3/4", serial_number="CE-1")
-    posted = factory.instrument(kind, size="1/2", replacement_value=450)
+    posted = factory.instrument(kind, size="1/2", replacement_value=Decimal("450"))
     with_email = factory.pupil("Ava Jones", family=factory.family("Mr Jones", email="jones@example.org"))
     without_email = factory.family("Mrs Smith")
     lend(app, emailed, with_email, started_on=date(2025, 9, 10), due_on=DUE)
@@ -196,3 +197,39 @@ def test_admin_sets_stages(app, client, factory):
     with in_app(app) as session:
         assert [(s.name, s.days_overdue, s.letter_enum) for s in notices.stages(session)] == [
             ("Gentle nudge", 3, NoticeLetter.REMINDER)]
+
+
+def test_a_large_batch_is_laid_out_in_chunks_over_worker_processes(app, overdue, smtp_server, tmp_path,
+                                                                   monkeypatch):
+    """The path big runs take (chunks, forked workers, print files joined), made to apply to three letters."""
+    from loanservice.documents import render
+
+    monkeypatch.setattr(render, "PROCESSES", 2)
+    monkeypatch.setattr(render, "PARALLEL_FROM", 2)
+    monkeypatch.setattr(render, "LETTER_CHUNK", 1)
+    monkeypatch.setattr(render, "FIRST_CHUNK", 1)
+    forked = []
+    real_workers = render.LetterPress._workers
+    monkeypatch.setattr(render.LetterPress, "_workers", lambda self: forked.append(1) or real_workers(self))
+    mail_to(app, smtp_server)
+    output = tmp_path / "letters.pdf"
+    result = run(app, "--as-of", AS_OF.isoformat(), "-o", str(output))
+    assert result.exit_code == 0, result.output
+    assert forked, "the worker processes were not used"
+    assert "3 new notices; 2 emailed, 1 to print." in result.output
+    assert "Mr Jones" in attachment_text(next(m for m in smtp_server.messages if str(m["To"]) == "jones@example.org"))
+    assert "Mrs Smith" in pdf_text(output.read_bytes())
+    # Many letters: one PDF each, in order, and one print file with every page in the same order.
+    letters = [{"notice_id": i, "stage_name": "Reminder", "letter": "reminder", "as_of": AS_OF, "days_overdue": 9,
+                "recipient_name": f"Hirer {i}", "return_by": None, "to_school": False, "pupil_name": "",
+                "due_on": DUE, "address": "", "instruments": [], "total_replacement": None} for i in range(7)]
+    with app.app_context():
+        from loanservice.documents.services import Hub
+
+        rendered = render.render_letters("documents/notice.html", letters, merged=True,
+                                         hub=Hub.from_config(app.config))
+    assert [pdf_text(p).count("Hirer ") for p in rendered.letters] == [2] * 7  # address and greeting
+    assert all(f"Hirer {i}" in pdf_text(p) for i, p in enumerate(rendered.letters))
+    merged = pdf_text(rendered.merged)
+    assert [merged.index(f"Dear Hirer {i},") for i in range(7)] == sorted(merged.index(f"Dear Hirer {i},")
+                                                                         for i in range(7))

@@ -8,12 +8,12 @@ Functions here take the session first; ``send_notices`` commits as it goes becau
 letter sent is a fact that must outlive a later failure (it is called by the CLI and the view).
 """
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -26,7 +26,7 @@ from ..mail import Attachment, Mailer, build_message
 from ..sets.models import SetLoan
 from ..timeutil import utcnow
 from .models import Notice, NoticeChannel, NoticeLetter, NoticeStage, NoticeStatus
-from .render import render_letters
+from .render import LetterChunk, LetterPress, RenderedLetters, concatenate_pdfs, render_letters
 from .services import DocumentError, Hub, hirer_of
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 USUAL_STAGES = (("Reminder", 7, NoticeLetter.REMINDER, None),
                 ("Final notice", 21, NoticeLetter.FINAL, 14),
                 ("Replacement cost", 42, NoticeLetter.REPLACEMENT, None))
-EMAIL_BATCH = 25  # letters laid out together before they are emailed
+LETTER_TEMPLATE = "documents/notice.html"
 
 
 # ---------------------------------------------------------------- stages
@@ -248,14 +248,44 @@ def _letter_item(instrument: Instrument) -> dict:
             "replacement": replacement_value(instrument)}
 
 
-def render_notice_letters(session: Session, notices: list[Notice], hub: Hub, *, merged: bool = False):
-    """Each notice's letter as its own PDF (kept on the notice), laid out in one pass; optionally merged."""
-    rendered = render_letters("documents/notice.html", [letter_context(session, n, hub) for n in notices],
-                              merged=merged, hub=hub)
-    for notice, pdf in zip(notices, rendered.letters):
-        notice.pdf = pdf
-    session.flush()
-    return rendered
+def load_for_letters(session: Session, notices: Sequence[Notice]) -> None:
+    """Load (or refresh, after a commit expired them) what the letters of ``notices`` need, in one query."""
+    ids = [inspect(n).identity[0] for n in notices]
+    if ids:
+        session.scalars(select(Notice).where(Notice.id.in_(ids)).options(
+            joinedload(Notice.loan).options(joinedload(Loan.instrument), joinedload(Loan.pupil)),
+            joinedload(Notice.set_loan).options(joinedload(SetLoan.school), joinedload(SetLoan.classroom_set)),
+        )).unique().all()
+
+
+def notice_letter_chunks(session: Session, notices: Sequence[Notice], hub: Hub, press: LetterPress, *,
+                         merged: bool = False) -> Iterator[tuple[list[Notice], LetterChunk]]:
+    """The notices' letters chunk by chunk, in order, each with the notices it is for.
+
+    Chunks are laid out by ``press``'s worker processes while the caller sends the previous
+    ones; each notice keeps its own PDF (``notice.pdf``, flushed here).
+    """
+    for part in press.chunks(LETTER_TEMPLATE, notices, merged=merged, hub=hub,
+                             letter=lambda n: letter_context(session, n, hub),
+                             prepare=lambda part: load_for_letters(session, part)):
+        batch = list(notices[part.start:part.start + len(part.letters)])
+        for notice, pdf in zip(batch, part.letters):
+            notice.pdf = pdf
+        session.flush()
+        yield batch, part
+
+
+def render_notice_letters(session: Session, notices: list[Notice], hub: Hub, *, merged: bool = False,
+                          press: LetterPress | None = None) -> RenderedLetters:
+    """Each notice's letter as its own PDF (kept on the notice); optionally all of them as one print file."""
+    result, wholes = RenderedLetters(), []
+    with press or LetterPress() as own:
+        for _, part in notice_letter_chunks(session, notices, hub, press or own, merged=merged):
+            result.letters.extend(part.letters)
+            wholes.append(part.merged)
+    if merged and wholes:
+        result.merged = concatenate_pdfs(wholes)
+    return result
 
 
 def notice_subject(notice: Notice, hub: Hub) -> str:
@@ -288,11 +318,15 @@ class RunResult:
 
 def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer, *,
                  progress: Callable[[int], None] = lambda n: None,
-                 write_print_file: Callable[[bytes], None] | None = None) -> RunResult:
+                 write_print_file: Callable[[bytes], None] | None = None,
+                 total: Callable[[int], None] = lambda n: None, processes: int | None = None) -> RunResult:
     """Claim the notices due, then email each (with its PDF) or add it to the day's print file.
 
     Commits after the claim and after every letter, so that what went is recorded even if a
     later letter fails; a rerun claims nothing new and sends only what is still pending or failed.
+    ``total`` is told how many letters the run will handle, once they are claimed; ``progress``
+    how many more are done, as they are. ``processes=1`` keeps the layout in this process:
+    a web request in a threaded server must not fork.
     """
     result = RunResult()
     result.claimed = len(claim_notices(session, actor, due_notices(session, as_of), as_of))
@@ -301,41 +335,54 @@ def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer,
     result.uncertain = len(uncertain_notices(session))
     by_email = [n for n in todo if n.channel == NoticeChannel.EMAIL]
     by_post = [n for n in todo if n.channel == NoticeChannel.POST]
+    total(len(todo))
 
-    for start in range(0, len(by_email), EMAIL_BATCH):
-        batch = by_email[start:start + EMAIL_BATCH]
-        render_notice_letters(session, batch, hub)
-        session.commit()
-        for notice in batch:
-            notice.status = NoticeStatus.SENDING
-            session.commit()
-            try:
-                mailer.send(build_message(
-                    sender=mailer.sender, to=notice.recipient_email, subject=notice_subject(notice, hub),
-                    body=notice_email_body(notice, hub),
-                    attachments=[Attachment(f"{notice.stage.letter}-{notice.id}.pdf", notice.pdf)]))
-            except Exception as error:  # noqa: BLE001  (any failure is recorded; the run goes on)
-                session.rollback()
-                notice.status, notice.error = NoticeStatus.FAILED, f"{type(error).__name__}: {error}"[:2000]
-                result.failed.append(f"{notice.recipient_email}: {error}")
-                log.warning("Notice %s to %s failed: %s", notice.id, notice.recipient_email, error)
-            else:
-                notice.status, notice.sent_at, notice.error = NoticeStatus.SENT, utcnow(), ""
-                result.emailed += 1
-            session.commit()
-            progress(1)
+    with LetterPress(processes) as press:
+        for batch, _ in notice_letter_chunks(session, by_email, hub, press):
+            session.commit()  # the letters are kept before any is sent
+            for notice in batch:
+                _send_one(session, notice, hub, mailer, result)
+                progress(1)
 
-    if by_post:
-        rendered = render_notice_letters(session, by_post, hub, merged=True)
-        result.print_file = rendered.merged
-        if write_print_file is not None:
-            write_print_file(rendered.merged)
-        for notice in by_post:
-            notice.status, notice.sent_at, notice.error = NoticeStatus.SENT, utcnow(), ""
-        session.commit()
-        result.printed = len(by_post)
-        progress(len(by_post))
+        if by_post:
+            wholes = []
+            for batch, part in notice_letter_chunks(session, by_post, hub, press, merged=True):
+                session.commit()
+                wholes.append(part.merged)
+                progress(len(batch))
+            result.print_file = concatenate_pdfs(wholes)
+            del wholes
+            if write_print_file is not None:
+                write_print_file(result.print_file)
+            ids, sent_at = [inspect(n).identity[0] for n in by_post], utcnow()
+            for start in range(0, len(ids), 500):  # one UPDATE per 500, not a refresh and an UPDATE each
+                session.execute(update(Notice).where(Notice.id.in_(ids[start:start + 500]))
+                                .values(status=NoticeStatus.SENT, sent_at=sent_at, error=""),
+                                execution_options={"synchronize_session": False})
+            session.commit()
+            result.printed = len(by_post)
     return result
+
+
+def _send_one(session: Session, notice: Notice, hub: Hub, mailer: Mailer, result: RunResult) -> None:
+    """Email one notice with its letter; record sending, then sent or failed, each in its own commit."""
+    notice.status = NoticeStatus.SENDING
+    session.commit()
+    pdf = session.scalar(select(Notice.pdf).where(Notice.id == notice.id))
+    try:
+        mailer.send(build_message(
+            sender=mailer.sender, to=notice.recipient_email, subject=notice_subject(notice, hub),
+            body=notice_email_body(notice, hub),
+            attachments=[Attachment(f"{notice.stage.letter}-{notice.id}.pdf", pdf)]))
+    except Exception as error:  # noqa: BLE001  (any failure is recorded; the run goes on)
+        session.rollback()
+        notice.status, notice.error = NoticeStatus.FAILED, f"{type(error).__name__}: {error}"[:2000]
+        result.failed.append(f"{notice.recipient_email}: {error}")
+        log.warning("Notice %s to %s failed: %s", notice.id, notice.recipient_email, error)
+    else:
+        notice.status, notice.sent_at, notice.error = NoticeStatus.SENT, utcnow(), ""
+        result.emailed += 1
+    session.commit()
 
 
 def notice_history(session: Session, *, limit: int = 200) -> list[Notice]:
@@ -358,7 +405,7 @@ def print_file_for(session: Session, as_of: date, hub: Hub) -> bytes | None:
                              Notice.status == NoticeStatus.SENT).order_by(Notice.id)))
     if not notices:
         return None
-    return render_letters("documents/notice.html", [letter_context(session, n, hub) for n in notices],
+    return render_letters(LETTER_TEMPLATE, [letter_context(session, n, hub) for n in notices],
                           merged=True, hub=hub).merged
 
 

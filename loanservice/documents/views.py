@@ -5,7 +5,8 @@ document's existence shows.
 """
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   url_for)
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
@@ -242,7 +243,26 @@ def _render_notices(run_form=None, status=200):
         due=notice_service.due_notices(db.session, as_of), stages=notice_service.stages(db.session),
         history=notice_service.notice_history(db.session),
         unsent=notice_service.unsent_notices(db.session), uncertain=notice_service.uncertain_notices(db.session),
-        last_run=notice_service.last_run_date(db.session)), status
+        last_run=notice_service.last_run_date(db.session), queued=_queued_run(),
+        on_queue=bool(current_app.config.get("REDIS_URL")), big_batch=BIG_BATCH), status
+
+
+# Without a job queue, a run this large is better started from the command line.
+BIG_BATCH = 200
+
+
+def _queued_run():
+    """The notices job queued or running now (None without Redis, or when Redis cannot be reached)."""
+    if not current_app.config.get("REDIS_URL"):
+        return None
+    from redis.exceptions import RedisError
+
+    from . import tasks
+
+    try:
+        return tasks.current_run(tasks.redis_connection())
+    except RedisError:
+        return None
 
 
 @bp.get("/notices")
@@ -262,9 +282,13 @@ def notices_run():
     form = RunForm()
     if not form.validate_on_submit():
         return _render_notices(form, 422)
+    if current_app.config.get("REDIS_URL"):
+        return _enqueue_run(form)
     try:
         with Mailer(current_app.config, db.session) as mailer:
-            result = notice_service.send_notices(db.session, current_user, form.as_of.data, _hub(), mailer)
+            # In the request: no worker processes (forking a threaded server is unsafe).
+            result = notice_service.send_notices(db.session, current_user, form.as_of.data, _hub(), mailer,
+                                                 processes=1)
     except LoanServiceError as error:
         db.session.rollback()
         field_error(form, error)
@@ -274,6 +298,66 @@ def notices_run():
         message += f" {len(result.failed)} could not be sent; run again to retry them."
     flash(message, "error" if result.failed else "success")
     return redirect(url_for(".notices", as_of=form.as_of.data.isoformat()), 303)
+
+
+def _enqueue_run(form):
+    """Hand the run to an RQ worker and show its progress page (or the run already going)."""
+    from redis.exceptions import RedisError
+
+    from . import tasks
+
+    last = notice_service.last_run_date(db.session)
+    if last is not None and form.as_of.data < last:
+        form.as_of.errors = list(form.as_of.errors) + [
+            f"Notices were already run as of {last:%-d %b %Y}; a run cannot go back before it."]
+        return _render_notices(form, 422)
+    try:
+        _hub()
+        running = tasks.current_run(tasks.redis_connection())
+        job = running or tasks.enqueue_run(form.as_of.data, current_user.id)
+    except LoanServiceError as error:
+        field_error(form, error)
+        return _render_notices(form, error.status_code)
+    except RedisError:
+        flash("The job queue (Redis) cannot be reached, so nothing was sent. Try again later, or run "
+              f"flask notices run --as-of {form.as_of.data.isoformat()} on the server.", "error")
+        return redirect(url_for(".notices", as_of=form.as_of.data.isoformat()), 303)
+    if running is not None:
+        flash("A run is already going; here is its progress.", "error")
+    return redirect(url_for(".notices_progress", job_id=job.id), 303)
+
+
+def _job_or_404(job_id: str):
+    from redis.exceptions import RedisError
+
+    from . import tasks
+
+    if not current_app.config.get("REDIS_URL"):
+        abort(404)
+    try:
+        job = tasks.fetch(tasks.redis_connection(), job_id)
+        state = tasks.job_state(job) if job is not None else None
+    except RedisError:
+        abort(503, description="The job queue (Redis) cannot be reached.")
+    if state is None:
+        abort(404)
+    return state
+
+
+@bp.get("/notices/runs/<job_id>")
+@staff_required
+def notices_progress(job_id: str):
+    state = _job_or_404(job_id)
+    return render_template("notices/run.html", run=state,
+                           poll_url=url_for(".notices_progress_json", job_id=job_id))
+
+
+@bp.get("/notices/runs/<job_id>/progress.json")
+@staff_required
+def notices_progress_json(job_id: str):
+    response = jsonify(_job_or_404(job_id))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.get("/notices/<int:notice_id>.pdf")
