@@ -18,7 +18,7 @@ from ..loans.models import Loan
 from ..mail import Mailer, OutboxMessage
 from ..sets.models import SetLoan
 from ..timeutil import today
-from ..web import field_error
+from ..web import done, field_error, submit_form
 from . import notices as notice_service
 from . import services
 from .forms import ButtonForm, DeskSignatureForm, RunForm, SignForm, StageForm, TermsForm
@@ -120,37 +120,33 @@ def agreement_sign(agreement_id: int):
     if not _is_hirer(loan):
         abort(404)
     form = SignForm()
-    if not form.validate_on_submit():
-        return _render_agreement_page(loan, sign_form=form, status=422)
-    try:
-        services.sign_online(db.session, current_user, agreement, full_name=form.full_name.data,
-                             agreed=form.agreed.data, sha256=form.sha256.data)
-    except LoanServiceError as error:
-        db.session.rollback()
-        field_error(form, error)
-        return _render_agreement_page(db.session.get(Loan, loan.id), sign_form=form, status=error.status_code)
-    db.session.commit()
-    flash("Thank you: the agreement is signed. You can download your copy below.", "success")
-    return redirect(url_for(".agreement_page", loan_id=loan.id), 303)
+    return _signature(
+        agreement, form, "sign_form",
+        lambda: services.sign_online(db.session, current_user, agreement, full_name=form.full_name.data,
+                                     agreed=form.agreed.data, sha256=form.sha256.data),
+        "Thank you: the agreement is signed. You can download your copy below.",
+    )
+
+
+def _signature(agreement: Agreement, form, form_name: str, perform, message: str):
+    """Record a signature in one transaction; on a refusal, show the agreement page with the form."""
+    loan_id = agreement.loan_id
+    response, status = submit_form(form, perform,
+                                   lambda _: done(message, url_for(".agreement_page", loan_id=loan_id)))
+    return response or _render_agreement_page(db.session.get(Loan, loan_id), status=status, **{form_name: form})
 
 
 @bp.post("/agreements/<int:agreement_id>/desk-signature")
 @staff_required
 def agreement_desk_signature(agreement_id: int):
     agreement = _visible_agreement(agreement_id, for_update=True)
-    loan = agreement.loan
     form = DeskSignatureForm()
-    if not form.validate_on_submit():
-        return _render_agreement_page(loan, desk_form=form, status=422)
-    try:
-        services.record_desk_signature(db.session, current_user, agreement, signer_name=form.signer_name.data)
-    except LoanServiceError as error:
-        db.session.rollback()
-        field_error(form, error)
-        return _render_agreement_page(db.session.get(Loan, loan.id), desk_form=form, status=error.status_code)
-    db.session.commit()
-    flash("Signature recorded.", "success")
-    return redirect(url_for(".agreement_page", loan_id=loan.id), 303)
+    return _signature(
+        agreement, form, "desk_form",
+        lambda: services.record_desk_signature(db.session, current_user, agreement,
+                                               signer_name=form.signer_name.data),
+        "Signature recorded.",
+    )
 
 
 @bp.post("/agreements/<int:agreement_id>/countersign")

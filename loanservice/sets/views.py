@@ -178,18 +178,27 @@ def report_missing(set_loan_id: int):
     form = MissingItemForm()
     if not form.validate_on_submit():
         abort(422, description="Say which item is missing.")
-    try:
+
+    def perform():
         loan, progress = services.mark_set_item_missing(
             db.session, current_user, set_loan, form.code.data, form.note.data or "",
             base_url=current_app.config["PUBLIC_BASE_URL"])
+        return f"{loan.instrument.asset_tag} reported missing: {progress.summary}."
+
+    return _item_action(set_loan_id, perform)
+
+
+def _item_action(set_loan_id: int, perform):
+    """Run a change to one item of a set loan; ``perform`` returns what to tell the user."""
+    try:
+        message = perform()
     except LoanServiceError as error:
         db.session.rollback()
         scan_form = ScanInForm(formdata=None)
         scan_form.form_errors.append(error.message)
         return _render_check_in(_load_set_loan(set_loan_id), scan_form, error.status_code)
-    tag = loan.instrument.asset_tag
     db.session.commit()
-    flash(f"{tag} reported missing: {progress.summary}.", "success")
+    flash(message, "success")
     return redirect(url_for(".check_in", set_loan_id=set_loan_id), 303)
 
 
@@ -230,15 +239,10 @@ def back_to_set(set_loan_id: int):
     form = BackToSetForm()
     if not form.validate_on_submit():
         abort(422, description="Say which item is back.")
-    try:
+
+    def perform():
         take = services.back_to_set(db.session, current_user, set_loan, form.code.data,
                                     base_url=current_app.config["PUBLIC_BASE_URL"])
-    except LoanServiceError as error:
-        db.session.rollback()
-        scan_form = ScanInForm(formdata=None)
-        scan_form.form_errors.append(error.message)
-        return _render_check_in(_load_set_loan(set_loan_id), scan_form, error.status_code)
-    tag = take.instrument.asset_tag
-    db.session.commit()
-    flash(f"{tag} is back in the set.", "success")
-    return redirect(url_for(".check_in", set_loan_id=set_loan_id), 303)
+        return f"{take.instrument.asset_tag} is back in the set."
+
+    return _item_action(set_loan_id, perform)
