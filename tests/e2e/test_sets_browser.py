@@ -42,3 +42,33 @@ def test_a_music_lead_scans_their_set_back_in_item_by_item(live_server, factory_
         box.press("Enter")
     expect(page.get_by_text("Everything is accounted for")).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("3 of 3 back")
+
+
+def test_a_handheld_scanner_faster_than_the_page_loses_no_scan(live_server, factory_for_server, page):
+    """Codes typed back to back, Enter after each, without waiting: every one is checked in, in order."""
+    school = factory_for_server.school("Riverside Primary")
+    kit = factory_for_server.classroom_set(size=6, name="Violin set C")
+    other = factory_for_server.classroom_set(size=1, name="Violin set D")
+    set_loan = lend_set(live_server.app, kit, school)
+    lend_set(live_server.app, other, factory_for_server.school("Hillcrest"))
+    tags = tags_of(live_server.app, kit)
+    foreign = tags_of(live_server.app, other)[0]
+    lead = factory_for_server.user("school", school=school)
+
+    sign_in(page, live_server, lead.email)
+    page.goto(f"{live_server.url}/set-loans/{set_loan}/check-in")
+    page.get_by_label("2 Good").check()
+    box = page.get_by_label("Scan an item")
+    box.focus()
+    # A keyboard-wedge scanner: characters and Enter as fast as it can, one label after another.
+    for code in [*tags[:3], foreign, *tags[3:5]]:
+        page.keyboard.type(code + "\n", delay=2)
+    expect(page.get_by_role("status").first).to_contain_text("5 of 6 back")
+    expect(page.get_by_role("alert")).to_contain_text(f"{foreign} belongs to Violin set D")
+    expect(page.get_by_role("region", name="Still out (1)")).to_contain_text(tags[5])
+    expect(box).to_be_focused()
+    expect(box).to_have_value("")
+
+    page.keyboard.type(tags[5] + "\n")
+    expect(page.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(page.get_by_role("status").first).to_contain_text("6 of 6 back")
