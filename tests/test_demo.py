@@ -44,3 +44,22 @@ def test_tags_issued_after_the_demo_continue_the_sequence(app, staff_client):
     response = staff_client.post("/instruments/new", data={"type_id": str(type_id), "location": "Store",
                                                            "condition_grade": "1"})
     assert response.location.endswith("/instruments/MIX-000006")
+
+
+def test_the_demo_hub_is_ready_for_agreements_and_notices(app, staff_client):
+    """Terms and notice stages are set, and the overdue loans' letters can be sent or posted."""
+    app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "300"])
+    preview = staff_client.get("/notices").get_data(as_text=True)
+    assert "No notice stages are set" not in preview and "Reminder at 7 school days" in preview
+    with in_app(app) as session:
+        from loanservice.borrowers.models import Family
+        from loanservice.documents.services import current_terms
+
+        assert "replacement cost" in current_terms(session).text
+        by_post = session.scalars(select(Family).where(Family.email == "")).all()
+        assert by_post and all(family.address for family in by_post)
+    result = app.test_cli_runner().invoke(args=["notices", "run", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    due = int(result.output.split(": ", 1)[1].split(" notices due")[0])
+    assert due >= 1 and result.output.count("Replacement cost") + result.output.count("Final notice") >= 1
+    assert "no postal address" not in preview

@@ -5,6 +5,7 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import func, select
 
+from loanservice.borrowers.models import Family
 from loanservice.documents import notices
 from loanservice.documents.models import Notice, NoticeLetter
 from loanservice.mail import OutboxMessage
@@ -49,7 +50,7 @@ def overdue(app, factory):
     emailed = factory.instrument(kind, size="3/4", serial_number="CE-1")
     posted = factory.instrument(kind, size="1/2", replacement_value=Decimal("450"))
     with_email = factory.pupil("Ava Jones", family=factory.family("Mr Jones", email="jones@example.org"))
-    without_email = factory.family("Mrs Smith")
+    without_email = factory.family("Mrs Smith", address="4 Elm Road\nExampleton EX2 3CD")
     lend(app, emailed, with_email, started_on=date(2025, 9, 10), due_on=DUE)
     lend(app, posted, without_email, started_on=date(2025, 9, 10), due_on=DUE)
     classroom_set = factory.classroom_set(size=2, name="Ukulele set A")
@@ -93,6 +94,7 @@ def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_se
     assert "Oak Lane Primary" in school_letter and "2 items are still out" in school_letter
     printed = pdf_text(output.read_bytes())
     assert "Mrs Smith" in printed and overdue["posted"].asset_tag in printed and "Mr Jones" not in printed
+    assert "4 Elm Road" in printed and "Exampleton EX2 3CD" in printed  # ready for a window envelope
     with in_app(app) as session:
         history = session.scalars(select(Notice).order_by(Notice.id)).all()
         assert [(n.stage.letter, n.channel, n.status, n.as_of) for n in history] == [
@@ -161,6 +163,7 @@ def test_staff_preview_and_run_from_the_web_and_download_past_notices(app, clien
     login(client, factory.user("staff"))
     preview = client.get(f"/notices?as_of={AS_OF.isoformat()}").get_data(as_text=True)
     assert "Due as of 20 Jan 2026: 3" in preview and "Mrs Smith" in preview and "jones@example.org" in preview
+    assert "no postal address on record" not in preview
     response = client.post("/notices/run", data={"as_of": AS_OF.isoformat()})
     assert response.status_code == 303
     assert len(smtp_server.messages) == 2
@@ -233,3 +236,15 @@ def test_a_large_batch_is_laid_out_in_chunks_over_worker_processes(app, overdue,
     merged = pdf_text(rendered.merged)
     assert [merged.index(f"Dear Hirer {i},") for i in range(7)] == sorted(merged.index(f"Dear Hirer {i},")
                                                                          for i in range(7))
+
+
+def test_the_preview_flags_a_letter_by_post_with_no_address_to_send_it_to(app, client, factory, overdue):
+    with in_app(app) as session:
+        family = session.scalars(select(Family).where(Family.name == "Mrs Smith")).one()
+        family.address = ""
+        session.commit()
+    login(client, factory.user("staff"))
+    preview = client.get(f"/notices?as_of={AS_OF.isoformat()}").get_data(as_text=True)
+    row = next(line for line in preview.split("<tr>") if "Mrs Smith" in line)
+    assert "no postal address on record" in row
+    assert "no postal address on record" not in next(line for line in preview.split("<tr>") if "Mr Jones" in line)

@@ -1,5 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, SubmitField
+from wtforms import (BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, SubmitField,
+                     TextAreaField)
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
 
 from .models import RemissionCategory
@@ -9,6 +10,9 @@ class FamilyForm(FlaskForm):
     name = StringField("Parent or carer's name", validators=[DataRequired(), Length(max=200)])
     email = EmailField("Email", validators=[Optional(), Email(), Length(max=254)])
     phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+    address = TextAreaField("Postal address", validators=[Optional(), Length(max=500)],
+                            description="Where letters go when the family has no email.",
+                            render_kw={"rows": 4, "autocomplete": "street-address"})
     submit = SubmitField("Save family")
 
 

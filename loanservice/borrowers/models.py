@@ -43,6 +43,8 @@ class Family(db.Model):
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254), default="", index=True)
     phone: Mapped[str] = mapped_column(String(40), default="")
+    # Where letters go when there is no email (overdue notices by post).
+    address: Mapped[str] = mapped_column(String(500), default="")
     # The parent's sign-in, when they have one; staff create families without one too.
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -11,15 +11,41 @@ from ..timeutil import today
 from .models import Family, Pupil, RemissionCategory
 
 
-def add_family(session: Session, actor, *, name: str, email: str = "", phone: str = "") -> Family:
+def add_family(session: Session, actor, *, name: str, email: str = "", phone: str = "", address: str = "") -> Family:
     """Record a parent or carer who hires instruments for their children."""
-    if not name.strip():
-        raise InvalidInput("Give the parent or carer's name.", field="name")
-    family = Family(name=name.strip(), email=email.strip().lower(), phone=phone.strip())
+    family = Family()
+    _set_family(family, name=name, email=email, phone=phone, address=address)
     session.add(family)
     session.flush()
     record(session, actor, "family.added", family, f"Added family #{family.id}")
     return family
+
+
+def update_family(session: Session, actor, family: Family, *, name: str, email: str = "", phone: str = "",
+                  address: str = "") -> Family:
+    """Change a family's contact details (their loans keep the terms they were made on)."""
+    changed = _set_family(family, name=name, email=email, phone=phone, address=address)
+    if changed:
+        session.flush()
+        # Which fields changed, not their values: no personal data in the append-only trail.
+        record(session, actor, "family.changed", family, f"Changed family #{family.id}: {', '.join(changed)}",
+               {"fields": changed})
+    return family
+
+
+def _set_family(family: Family, *, name: str, email: str, phone: str, address: str) -> list[str]:
+    if not name.strip():
+        raise InvalidInput("Give the parent or carer's name.", field="name")
+    address = "\n".join(line.strip() for line in address.replace("\r\n", "\n").split("\n") if line.strip())
+    return _assign(family, name=name.strip(), email=email.strip().lower(), phone=phone.strip(), address=address)
+
+
+def _assign(obj, **values) -> list[str]:
+    """Set the attributes that differ; the names of those that changed."""
+    changed = [key for key, value in values.items() if getattr(obj, key) != value]
+    for key in changed:
+        setattr(obj, key, values[key])
+    return changed
 
 
 def add_pupil(
@@ -28,6 +54,35 @@ def add_pupil(
     remission_verified_on: date | None = None, send: bool = False,
 ) -> Pupil:
     """Add a pupil to a family; remission needs the date its eligibility was verified."""
+    pupil = Pupil(family_id=family.id)
+    _set_pupil(session, pupil, name=name, school_id=school_id, year_group=year_group,
+               remission_category=remission_category, remission_verified_on=remission_verified_on, send=send)
+    session.add(pupil)
+    session.flush()
+    # No names in the append-only audit trail: they must be erasable at the end of retention.
+    record(session, actor, "pupil.added", pupil, f"Added pupil #{pupil.id} to family #{family.id}",
+           {"remission": remission_category})
+    return pupil
+
+
+def update_pupil(
+    session: Session, actor, pupil: Pupil, *, name: str, school_id: int | None = None,
+    year_group: int | None = None, remission_category: str = RemissionCategory.NONE,
+    remission_verified_on: date | None = None, send: bool = False,
+) -> Pupil:
+    """Change a pupil's details. Loans already made keep the fee and remission copied onto them."""
+    changed = _set_pupil(session, pupil, name=name, school_id=school_id, year_group=year_group,
+                         remission_category=remission_category, remission_verified_on=remission_verified_on,
+                         send=send)
+    if changed:
+        session.flush()
+        record(session, actor, "pupil.changed", pupil, f"Changed pupil #{pupil.id}: {', '.join(changed)}",
+               {"fields": changed, "remission": pupil.remission_category})
+    return pupil
+
+
+def _set_pupil(session: Session, pupil: Pupil, *, name: str, school_id: int | None, year_group: int | None,
+               remission_category: str, remission_verified_on: date | None, send: bool) -> list[str]:
     if not name.strip():
         raise InvalidInput("Give the pupil's name.", field="name")
     if remission_category not in list(RemissionCategory):
@@ -38,16 +93,10 @@ def add_pupil(
         raise InvalidInput("The verification date is in the future.", field="remission_verified_on")
     if school_id and session.get(School, school_id) is None:
         raise InvalidInput("Unknown school.", field="school_id")
-    pupil = Pupil(name=name.strip(), family_id=family.id, school_id=school_id or None, year_group=year_group,
-                  remission_category=remission_category,
-                  remission_verified_on=remission_verified_on if remission_category != "none" else None,
-                  send=send)
-    session.add(pupil)
-    session.flush()
-    # No names in the append-only audit trail: they must be erasable at the end of retention.
-    record(session, actor, "pupil.added", pupil, f"Added pupil #{pupil.id} to family #{family.id}",
-           {"remission": remission_category})
-    return pupil
+    return _assign(pupil, name=name.strip(), school_id=school_id or None, year_group=year_group,
+                   remission_category=remission_category,
+                   remission_verified_on=remission_verified_on if remission_category != "none" else None,
+                   send=send)
 
 
 def search_families(session: Session, q: str = "", limit: int = 100) -> list[Family]:

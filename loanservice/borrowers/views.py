@@ -12,7 +12,7 @@ from ..timeutil import today
 from ..web import done, submit_form
 from . import services
 from .forms import FamilyForm, PupilForm
-from .models import Family, OtherBorrower
+from .models import Family, OtherBorrower, Pupil
 
 bp = Blueprint("borrowers", __name__)
 
@@ -39,19 +39,51 @@ def detail(kind: str, borrower_id: int):
                            today=today())
 
 
+def _school_choices(form: PupilForm) -> None:
+    form.school_id.choices = [(0, "No school")] + [
+        (s.id, s.name) for s in db.session.scalars(select(School).order_by(School.name))]
+
+
+def _family_fields(form: FamilyForm) -> dict:
+    return dict(name=form.name.data, email=form.email.data or "", phone=form.phone.data or "",
+                address=form.address.data or "")
+
+
+def _pupil_fields(form: PupilForm) -> dict:
+    return dict(name=form.name.data, school_id=form.school_id.data, year_group=form.year_group.data,
+                remission_category=form.remission_category.data,
+                remission_verified_on=form.remission_verified_on.data, send=form.send.data)
+
+
+def _form_page(form, heading: str, back: str, status: int):
+    return render_template("borrowers/form.html", form=form, heading=heading, back=back), status
+
+
 @bp.route("/borrowers/family/new", methods=["GET", "POST"])
 @staff_required
 def family_new():
     form = FamilyForm()
     response, status = submit_form(
         form,
-        lambda: services.add_family(db.session, current_user, name=form.name.data,
-                                    email=form.email.data or "", phone=form.phone.data or ""),
+        lambda: services.add_family(db.session, current_user, **_family_fields(form)),
         lambda family: done(f"Added {family.name}.", url_for(".detail", kind="family", borrower_id=family.id)),
     )
-    if response:
-        return response
-    return render_template("borrowers/form.html", form=form, heading="Add a family"), status
+    return response or _form_page(form, "Add a family", url_for(".index"), status)
+
+
+@bp.route("/borrowers/family/<int:family_id>/edit", methods=["GET", "POST"])
+@staff_required
+def family_edit(family_id: int):
+    family = db.get_or_404(Family, family_id)
+    form = FamilyForm(obj=family)
+    form.submit.label.text = "Save changes"
+    back = url_for(".detail", kind="family", borrower_id=family.id)
+    response, status = submit_form(
+        form,
+        lambda: services.update_family(db.session, current_user, family, **_family_fields(form)),
+        lambda family: done(f"Saved {family.name}.", back),
+    )
+    return response or _form_page(form, f"Change {family.name}", back, status)
 
 
 @bp.route("/borrowers/family/<int:family_id>/pupils/new", methods=["GET", "POST"])
@@ -59,17 +91,27 @@ def family_new():
 def pupil_new(family_id: int):
     family = db.get_or_404(Family, family_id)
     form = PupilForm()
-    form.school_id.choices = [(0, "No school")] + [
-        (s.id, s.name) for s in db.session.scalars(select(School).order_by(School.name))]
+    _school_choices(form)
+    back = url_for(".detail", kind="family", borrower_id=family.id)
     response, status = submit_form(
         form,
-        lambda: services.add_pupil(
-            db.session, current_user, family, name=form.name.data, school_id=form.school_id.data,
-            year_group=form.year_group.data, remission_category=form.remission_category.data,
-            remission_verified_on=form.remission_verified_on.data, send=form.send.data),
-        lambda pupil: done(f"Added {pupil.name} to {family.name}.",
-                           url_for(".detail", kind="family", borrower_id=family.id)),
+        lambda: services.add_pupil(db.session, current_user, family, **_pupil_fields(form)),
+        lambda pupil: done(f"Added {pupil.name} to {family.name}.", back),
     )
-    if response:
-        return response
-    return render_template("borrowers/form.html", form=form, heading=f"Add a pupil to {family.name}"), status
+    return response or _form_page(form, f"Add a pupil to {family.name}", back, status)
+
+
+@bp.route("/borrowers/pupil/<int:pupil_id>/edit", methods=["GET", "POST"])
+@staff_required
+def pupil_edit(pupil_id: int):
+    pupil = db.get_or_404(Pupil, pupil_id)
+    form = PupilForm(obj=pupil, school_id=pupil.school_id or 0)
+    form.submit.label.text = "Save changes"
+    _school_choices(form)
+    back = url_for(".detail", kind="pupil", borrower_id=pupil.id)
+    response, status = submit_form(
+        form,
+        lambda: services.update_pupil(db.session, current_user, pupil, **_pupil_fields(form)),
+        lambda pupil: done(f"Saved {pupil.name}. Loans already made keep their fee and remission.", back),
+    )
+    return response or _form_page(form, f"Change {pupil.name}", back, status)

@@ -90,6 +90,30 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     _seed_instruments(session, rng, types, users["staff@demo.hub"], instruments, progress)
     _seed_loans(session, rng, schools, users, instruments)
     _seed_reservations(session, schools, users)
+    _seed_documents(session, users["admin@demo.hub"])
+
+
+DEMO_TERMS = """1. The instrument stays the property of the hub. Keep it clean, dry and in its case, away from heat.
+
+2. Tell us at once if it is damaged, lost or stolen. Do not have it repaired yourself: we repair it.
+
+3. The fee is charged each term the loan runs, less any remission you are eligible for. Remission is checked with the school.
+
+4. Return the instrument, with everything lent with it, by the due date, or ask us to renew the loan.
+
+5. If it is not returned, or is lost through lack of care, we may ask you to pay its replacement cost."""
+
+
+def _seed_documents(session: Session, admin: User) -> None:
+    """Terms and conditions and the usual overdue-notice stages, so agreements and notices work at once."""
+    from ..documents.models import NoticeStage
+    from ..documents.notices import add_usual_stages
+    from ..documents.services import current_terms, save_terms
+
+    if current_terms(session) is None:
+        save_terms(session, admin, DEMO_TERMS)
+    if session.scalar(select(func.count()).select_from(NoticeStage)) == 0:
+        add_usual_stages(session, admin)
 
 
 def _seed_types(session: Session) -> list[tuple[InstrumentType, tuple]]:
@@ -111,7 +135,8 @@ def _seed_schools(session: Session) -> list[School]:
         school = session.scalar(select(School).where(School.name == name))
         if school is None:
             school = School(name=name, urn=urn, contact_name=lead,
-                            contact_email=f"music@{urn}.school.example", address="Demo town")
+                            contact_email=f"music@{urn}.school.example",
+                            address=f"{urn[-1]} School Lane\nDemo town DT{urn[-1]} 1SL")
             session.add(school)
         schools.append(school)
     session.flush()
@@ -242,6 +267,8 @@ FIRST_NAMES = ["Amelia", "Oliver", "Isla", "George", "Ava", "Noah", "Mia", "Leo"
                "Chloe", "Kai", "Poppy", "Ravi", "Grace", "Tomasz", "Nia", "Alfie"]
 SURNAMES = ["Smith", "Jones", "Khan", "Williams", "Brown", "Patel", "Taylor", "Nowak", "Davies", "Evans",
             "Okafor", "Wilson", "Hussain", "Thomas", "Roberts", "Ahmed", "Walker", "Wright", "Begum", "Green"]
+STREETS = ["Elm Road", "Mill Lane", "Station Road", "Church Street", "Park Avenue", "Victoria Road", "Orchard Close",
+           "The Green", "Brook Street", "Queens Road"]
 REMISSION = ["free_school_meals", "pupil_premium", "looked_after", "benefits"]
 FEES_BY_BAND = {"A": Decimal("30.00"), "B": Decimal("36.40"), "C": Decimal("45.00")}
 SET_TYPES = ["Ukulele", "Djembe", "pBone", "Violin"]
@@ -402,7 +429,9 @@ def _seed_pupil_loans(session, rng, pools, schools, users, staff, this_term, las
     first_family = session.scalar(select(func.coalesce(func.max(Family.id), 0)))
     session.execute(insert(Family), [
         dict(name=f"{rng.choice(['Mr', 'Ms', 'Mrs', 'Mx'])} {rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}",
-             email=f"family{n}@parents.example", phone=f"07700 9{n % 100000:05d}", user_id=None,
+             # One family in eight has no email: their letters go by post, to this address.
+             email="" if n % 8 == 7 else f"family{n}@parents.example", phone=f"07700 9{n % 100000:05d}",
+             address=f"{n % 97 + 1} {rng.choice(STREETS)}\nDemo town DT{n % 9 + 1} {n % 7 + 1}AB", user_id=None,
              created_at=utcnow())
         for n in range(count)
     ])

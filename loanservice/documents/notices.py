@@ -27,7 +27,7 @@ from ..sets.models import SetLoan
 from ..timeutil import utcnow
 from .models import Notice, NoticeChannel, NoticeLetter, NoticeStage, NoticeStatus
 from .render import LetterChunk, LetterPress, RenderedLetters, concatenate_pdfs, render_letters
-from .services import DocumentError, Hub, hirer_of
+from .services import DocumentError, Hub, hirer_of, postal_address
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,13 @@ class DueNotice:
     @property
     def channel(self) -> NoticeChannel:
         return NoticeChannel.EMAIL if self.recipient_email else NoticeChannel.POST
+
+    @property
+    def address(self) -> str:
+        """The postal address a letter by post would carry (empty: it cannot be posted as it is)."""
+        if self.set_loan is not None:
+            return self.set_loan.school.address or ""
+        return postal_address(self.loan)
 
     @property
     def subject_label(self) -> str:
@@ -226,7 +233,7 @@ def letter_context(session: Session, notice: Notice, hub: Hub) -> dict:
         loan = notice.loan
         context.update(
             to_school=False, pupil_name=loan.pupil.name if loan.pupil else "", due_on=loan.due_on,
-            address="", instruments=[_letter_item(loan.instrument)],
+            address=postal_address(loan), instruments=[_letter_item(loan.instrument)],
             total_replacement=replacement_value(loan.instrument))
     else:
         set_loan = notice.set_loan
@@ -253,7 +260,8 @@ def load_for_letters(session: Session, notices: Sequence[Notice]) -> None:
     ids = [inspect(n).identity[0] for n in notices]
     if ids:
         session.scalars(select(Notice).where(Notice.id.in_(ids)).options(
-            joinedload(Notice.loan).options(joinedload(Loan.instrument), joinedload(Loan.pupil)),
+            joinedload(Notice.loan).options(joinedload(Loan.instrument), joinedload(Loan.pupil).joinedload(Pupil.family),
+                                            joinedload(Loan.family), joinedload(Loan.school)),
             joinedload(Notice.set_loan).options(joinedload(SetLoan.school), joinedload(SetLoan.classroom_set)),
         )).unique().all()
 

@@ -70,6 +70,16 @@ def hirer_of(loan: Loan) -> tuple[str, str]:
     return str(loan.borrower), ""
 
 
+def postal_address(loan: Loan) -> str:
+    """Where a letter about ``loan`` goes by post: the family's address, or the school's."""
+    family = hirer_family(loan)
+    if family is not None:
+        return family.address or ""
+    if loan.school is not None:
+        return loan.school.address or ""
+    return ""
+
+
 def may_see_loan(user, loan: Loan) -> bool:
     """Staff, the hirer's own sign-in, and the borrowing school's users may see a loan's documents."""
     if user is None or not user.is_authenticated:

@@ -1,0 +1,91 @@
+"""Staff keep families' and pupils' details up to date; loans keep what they were made on."""
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from loanservice.audit.models import AuditEvent
+from loanservice.borrowers.models import Family, Pupil
+from loanservice.loans import services
+from loanservice.loans.models import Loan
+from loanservice.timeutil import today
+
+from .conftest import in_app, login
+from .test_loans import lend
+
+
+def test_staff_change_a_familys_contact_details_and_postal_address(app, factory, staff_client):
+    family = factory.family("Jo Carer", email="jo@example.org")
+    page = staff_client.get(f"/borrowers/family/{family.id}").get_data(as_text=True)
+    assert "letters by post cannot be addressed" not in page  # they have an email
+    form = staff_client.get(f"/borrowers/family/{family.id}/edit").get_data(as_text=True)
+    assert 'value="jo@example.org"' in form and "Postal address" in form
+
+    response = staff_client.post(f"/borrowers/family/{family.id}/edit", data={
+        "name": "Jo Carer", "email": "", "phone": "01234 567890",
+        "address": "  12 Elm Road \r\n\r\n Exampleton EX2 3CD  "})
+    assert response.status_code == 303
+    page = staff_client.get(response.location).get_data(as_text=True)
+    assert "Saved Jo Carer." in page
+    assert "12 Elm Road\nExampleton EX2 3CD" in page and "01234 567890" in page
+    with in_app(app) as session:
+        saved = session.get(Family, family.id)
+        assert (saved.email, saved.address) == ("", "12 Elm Road\nExampleton EX2 3CD")
+        event = session.scalars(select(AuditEvent).where(AuditEvent.action == "family.changed")).one()
+        # What changed, never the values: the audit trail is append-only and holds no personal data.
+        assert event.changes == {"fields": ["email", "phone", "address"]}
+        assert "Elm" not in event.summary and "01234" not in str(event.changes)
+
+
+def test_a_family_without_email_or_address_is_flagged_and_a_bad_edit_changes_nothing(app, factory, staff_client):
+    family = factory.family("Mrs Smith")
+    page = staff_client.get(f"/borrowers/family/{family.id}").get_data(as_text=True)
+    assert "None: letters by post cannot be addressed" in page
+    bad = staff_client.post(f"/borrowers/family/{family.id}/edit", data={
+        "name": "  ", "email": "not-an-email", "address": "1 Lane"})
+    assert bad.status_code == 422
+    text = bad.get_data(as_text=True)
+    assert "There is a problem" in text
+    with in_app(app) as session:
+        assert session.get(Family, family.id).address == ""
+        assert session.scalars(select(AuditEvent).where(AuditEvent.action == "family.changed")).first() is None
+    assert staff_client.get("/borrowers/family/999999/edit").status_code == 404
+
+
+def test_changing_a_pupils_remission_does_not_rewrite_their_loans(app, factory, staff_client):
+    pupil = factory.pupil("Sam Carer", remission_category="free_school_meals",
+                          remission_verified_on=date(2025, 9, 1))
+    loan_id = lend(app, factory.instrument(), pupil, started_on=today(), due_on=today() + timedelta(days=60),
+                   charges=services.Charges(fee_per_term=Decimal("30.00")))
+
+    response = staff_client.post(f"/borrowers/pupil/{pupil.id}/edit", data={
+        "name": "Sam Carer", "school_id": "0", "year_group": "5", "remission_category": "none"})
+    assert response.status_code == 303
+    page = staff_client.get(response.location).get_data(as_text=True)
+    assert "Loans already made keep their fee and remission." in page
+    assert "Year 5" in page
+    with in_app(app) as session:
+        saved = session.get(Pupil, pupil.id)
+        assert (saved.remission_category, saved.remission_verified_on, saved.year_group) == ("none", None, 5)
+        loan = session.get(Loan, loan_id)
+        assert loan.remission_category == "free_school_meals" and loan.charge_per_term == Decimal("0.00")
+
+    future = staff_client.post(f"/borrowers/pupil/{pupil.id}/edit", data={
+        "name": "Sam Carer", "school_id": "0", "remission_category": "pupil_premium",
+        "remission_verified_on": (today() + timedelta(days=3)).isoformat()})
+    assert future.status_code == 422
+    assert "The verification date is in the future." in future.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.get(Pupil, pupil.id).remission_category == "none"
+
+
+def test_only_staff_change_borrowers(app, factory, client):
+    family = factory.family("Jo Carer")
+    pupil = factory.pupil("Sam", family=family)
+    for role in ("parent", "school"):
+        other = app.test_client()
+        login(other, factory.user(role))
+        assert other.get(f"/borrowers/family/{family.id}/edit").status_code == 403
+        assert other.post(f"/borrowers/pupil/{pupil.id}/edit", data={"name": "Hacked"}).status_code == 403
+    with in_app(app) as session:
+        assert session.get(Pupil, pupil.id).name == "Sam"
