@@ -4,7 +4,8 @@
    ``render.render_letters(..., merged=True)`` (what ``send_notices`` uses: letters laid out in
    chunks over worker processes, each chunk cut into one tagged PDF per letter, the chunks'
    print files joined), against the straightforward way: each letter rendered as its own
-   WeasyPrint document in a loop, and the print file made by joining those PDFs (pypdf).
+   WeasyPrint document in a loop, and the print file made by joining those PDFs (the same
+   ``concatenate_pdfs``, qpdf through pikepdf).
    Same letters, same template, same run. The batch path runs before and after the loop
    (other work on a shared machine moves absolute times); the slower of its two runs counts.
 2. Peak memory (VmHWM) of the batch path for 5,000 letters in a fresh interpreter, and the
@@ -132,12 +133,12 @@ def check(letters, pdfs, merged) -> None:
 def breakdown(app, letters, chunk: int) -> dict:
     """CPU ms a letter, in this one process, of each step a worker takes for one chunk (best of 3).
 
-    Layout (HTML to pages), each letter's own tagged PDF, the chunk's print file; and, for
+    Layout (HTML to pages), each letter's own tagged PDF, joining those into the chunk's print file; and, for
     comparison, one letter laid out and written as its own document (what the loop does per letter).
     """
     from flask import render_template
 
-    from loanservice.documents.render import _letter_bounds, html_document, write_pdf
+    from loanservice.documents.render import _letter_bounds, concatenate_pdfs, html_document, write_pdf
 
     hub = hub_of(app)
     part = letters[:chunk]
@@ -156,10 +157,11 @@ def breakdown(app, letters, chunk: int) -> dict:
     document = html_document(html).render()
     bounds = _letter_bounds(document, len(part))
     pages = document.pages
+    own = [write_pdf(document.copy(pages[a:b])) for a, b in zip(bounds, bounds[1:])]
     return {
         "layout": best(lambda: html_document(html).render()),
         "letters": best(lambda: [write_pdf(document.copy(pages[a:b])) for a, b in zip(bounds, bounds[1:])]),
-        "print": best(lambda: document.write_pdf()),
+        "print": best(lambda: concatenate_pdfs(own)),
         "single": best(lambda: [write_pdf(html_document(h)) for h in single]),
     }
 
@@ -389,16 +391,17 @@ How: `render.LetterPress` lays the letters out in chunks of {render.LETTER_CHUNK
 {render.PROCESSES} forked worker processes; the parent writes each chunk's HTML (Jinja, in the app
 context) just before handing it over, keeps {render.IN_FLIGHT} chunks queued per worker, and
 sends the emails of one chunk while the workers lay out the next ones. A worker cuts its chunk
-into one tagged PDF per letter with `document.copy(pages)` and, for letters going by post, also
-writes the chunk as one untagged print file; the parent joins the chunks' print files with pypdf
-(under 1 ms a letter). Laying out many letters in one document is cheaper than one document each,
+into one tagged PDF per letter with `document.copy(pages)` and, for letters going by post, joins
+those into the chunk's print file with qpdf (pikepdf copies the pages: under 1 ms a letter, where
+drawing them again into a second WeasyPrint PDF cost 4-5 ms); the parent joins the chunks' print
+files the same way. Laying out many letters in one document is cheaper than one document each,
 but the cost per letter creeps up with very large documents (and memory grows with the pages
 held), hence chunks rather than one document for the whole batch. Under {render.PARALLEL_FROM}
 letters everything stays in the calling process. `send_notices` loads each chunk's notices in one
 query before writing its HTML, and commits each letter's PDF before it is sent.
 
 Where the time goes (CPU a letter in one process, chunks of {render.LETTER_CHUNK}, best of 3, same run):
-layout {cpu['layout']:.1f} ms, the letter's own tagged PDF {cpu['letters']:.1f} ms, its page of the
+layout {cpu['layout']:.1f} ms, the letter's own tagged PDF {cpu['letters']:.1f} ms, joining it into the
 print file {cpu['print']:.1f} ms: {cpu_total:.1f} ms, so {render.PROCESSES} workers can give about
 {cpu_total / render.PROCESSES:.0f} ms a letter when they have the cores to themselves. One letter laid
 out and written as its own document costs {cpu['single']:.1f} ms: most of the loop's cost is the
