@@ -67,7 +67,7 @@ class Batch:
             if stale:  # read again if wanted
                 session.expire(obj, stale)
         for table, rows in self._inserts.items():
-            session.execute(table.insert(), rows)
+            session.execute(table.insert().inline(), rows)  # inline: no RETURNING of the new id
         self._updates.clear()
         self._inserts.clear()
 
