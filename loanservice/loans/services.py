@@ -305,8 +305,8 @@ def check_in(
     if damaged and not note.strip():
         raise InvalidInput("Describe the damage.", field="note")
     instrument = loan.instrument
-    # Four plain statements, whatever else is in the session: the loan and instrument rows, the
-    # condition check and the three audit events (see loanservice.batch).
+    # Written in four plain statements, no flush: the loan and instrument rows, the condition
+    # check, and the three audit events in one INSERT (see loanservice.batch).
     batch = Batch()
     record_condition(session, actor, instrument, grade, CheckReason.RETURN, note, batch=batch)
     batch.set(loan, status=status, closed_on=returned_on, condition_at_return=grade, damaged=damaged,
