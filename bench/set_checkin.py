@@ -469,8 +469,10 @@ def profile_points() -> list[tuple[str, object]]:
     import werkzeug.test
 
     from loanservice.accounts import views as accounts_views
+    from loanservice.batch import Batch
     from loanservice.inventory import services as inventory_services
     from loanservice.loans import services as loan_services
+    from loanservice.reservations import services as reservation_services
     from loanservice.sets import services as set_services
     from loanservice.sets import views as set_views
 
@@ -479,23 +481,27 @@ def profile_points() -> list[tuple[str, object]]:
         ("Flask full_dispatch_request", flask.app.Flask.full_dispatch_request),
         ("  load_user (Flask-Login, 1 SELECT)", accounts_views.load_user),
         ("  view scan_in", set_views.scan_in),
-        ("    _load_set_loan (1 SELECT ... FOR UPDATE)", set_views._load_set_loan),
         ("    ScanInForm.validate_on_submit", flask_wtf.form.FlaskForm.validate_on_submit),
+        ("    locate_scan (1 SELECT ... FOR UPDATE)", set_services.locate_scan),
+        ("    _load_set_loan (wrong scans only)", set_views._load_set_loan),
         ("    services.check_in_set_item", set_services.check_in_set_item),
-        ("      _scanned_loan (1 SELECT)", set_services._scanned_loan),
         ("      loans.check_in", loan_services.check_in),
-        ("        record_condition (+flush)", inventory_services.record_condition),
-        ("        change_status (+flush)", inventory_services.change_status),
-        ("      _end_take_home (autoflush + UPDATE)", set_services._end_take_home),
-        ("      _close_if_complete (flush + COUNT)", set_services._close_if_complete),
+        ("        record_condition", inventory_services.record_condition),
+        ("        change_status", inventory_services.change_status),
+        ("        Batch.write (2 UPDATEs, 2 INSERTs)", Batch.write),
+        ("        offer_returned_instrument (1 SELECT)", reservation_services.offer_returned_instrument),
+        ("      _end_take_home (1 UPDATE)", set_services._end_take_home),
+        ("      _close_if_complete (1 SELECT count)", set_services._close_if_complete),
         ("    Session.commit (view)", sqlalchemy.orm.session.Session.commit),
         ("Session.flush (all, nested above)", sqlalchemy.orm.session.Session.flush),
         ("Session.execute (all)", sqlalchemy.orm.session.Session.execute),
         ("SecureCookieSessionInterface.open_session", flask.sessions.SecureCookieSessionInterface.open_session),
         ("SecureCookieSessionInterface.save_session", flask.sessions.SecureCookieSessionInterface.save_session),
         ("sqlite3 cursor.execute (all)", "<method 'execute' of 'sqlite3.Cursor' objects>"),
+        ("sqlite3 cursor.executemany (all)", "<method 'executemany' of 'sqlite3.Cursor' objects>"),
         ("sqlite3 commit (all)", "<method 'commit' of 'sqlite3.Connection' objects>"),
         ("psycopg cursor.execute (all)", "psycopg.Cursor.execute"),
+        ("psycopg cursor.executemany (all)", "psycopg.Cursor.executemany"),
         ("psycopg commit (all)", "psycopg.Connection.commit"),
     ]
 

@@ -147,6 +147,32 @@ def test_check_in_records_the_return_condition_and_makes_it_available(app, facto
             services.check_in(session, None, loan, grade=2)
 
 
+def test_check_in_writes_its_history_at_once_and_leaves_nothing_for_the_next_flush(app, factory):
+    instrument = factory.instrument(condition_grade=2)
+    staff = factory.user("staff")
+    loan_id = lend(app, instrument, factory.school(name="Hill School"), due_on=today())
+    with in_app(app) as session:
+        loan = load_loan(session, loan_id)
+        before = loan.instrument.updated_at
+        services.check_in(session, session.get(type(staff), staff.id), loan, grade=3, note="Scuffed")
+        # The loaded objects show the return before any commit, with no changes pending.
+        assert (loan.status, loan.closed_on, loan.condition_at_return, loan.return_note) == (
+            "returned", today(), 3, "Scuffed")
+        assert (loan.instrument.status, loan.instrument.condition_grade) == ("available", 3)
+        assert not session.dirty and not session.new
+        assert loan.closed_by.id == staff.id
+        assert loan.instrument.updated_at >= before  # the UPDATE's own timestamp, read back
+        session.commit()
+        events = session.execute(select(AuditEvent.action, AuditEvent.summary, AuditEvent.actor_id)
+                                 .where(AuditEvent.instrument_id == instrument.id).order_by(AuditEvent.id)).all()[-3:]
+        assert [(action, actor) for action, _, actor in events] == [
+            ("instrument.condition", staff.id), ("instrument.status", staff.id), ("loan.in", staff.id)]
+        assert events[2][1] == "Returned by Hill School"
+        check = session.scalars(select(ConditionCheck).where(ConditionCheck.reason == "return")).one()
+        assert (check.grade, check.note, check.checked_by_id) == (3, "Scuffed", staff.id)
+        assert load_loan(session, loan_id).closed_by_id == staff.id
+
+
 def test_a_damaged_return_goes_to_repair(app, factory):
     instrument = factory.instrument()
     loan_id = lend(app, instrument, factory.family(), due_on=today())

@@ -4,6 +4,8 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from ..batch import Batch
+from ..timeutil import utcnow
 from .models import AuditEvent
 
 
@@ -15,12 +17,13 @@ def record(
     summary: str = "",
     changes: dict[str, Any] | None = None,
     instrument=None,
-) -> AuditEvent:
-    """Add an audit event for a change to ``entity`` made by ``actor``."""
+    *,
+    batch: Batch | None = None,
+) -> AuditEvent | None:
+    """Add an audit event for a change to ``entity`` made by ``actor`` (to ``batch``, if given)."""
     if instrument is None and type(entity).__name__ == "Instrument":
         instrument = entity
-    audit_event = AuditEvent(
-        actor=actor,
+    values = dict(
         action=action,
         entity_type=type(entity).__tablename__,
         entity_id=entity.id,
@@ -28,6 +31,10 @@ def record(
         summary=summary,
         changes=_jsonable(changes or {}),
     )
+    if batch is not None:
+        batch.add(AuditEvent, at=utcnow(), actor_id=actor.id if actor is not None else None, **values)
+        return None
+    audit_event = AuditEvent(actor=actor, **values)
     session.add(audit_event)
     return audit_event
 

@@ -15,8 +15,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 
 from ..audit.services import record
+from ..batch import Batch, assign
 from ..errors import InvalidInput, LoanServiceError, NotFound
-from ..timeutil import today
+from ..timeutil import today, utcnow
 from .models import (
     CONDITION_GRADES,
     AssetTagCounter,
@@ -338,37 +339,45 @@ def _check_grade(grade: int) -> None:
 
 
 def change_status(
-    session: Session, actor, instrument: Instrument, new_status: InstrumentStatus, reason: str = ""
+    session: Session, actor, instrument: Instrument, new_status: InstrumentStatus, reason: str = "",
+    *, batch: Batch | None = None,
 ) -> Instrument:
-    """Move an instrument to ``new_status`` if the lifecycle allows it."""
+    """Move an instrument to ``new_status`` if the lifecycle allows it (written with ``batch``, if given)."""
     current = instrument.status_enum
     if new_status not in TRANSITIONS[current]:
         raise InvalidTransition(
             f"{instrument.asset_tag} is {current.label.lower()}; it cannot become "
             f"{new_status.label.lower()}."
         )
-    instrument.status = new_status
-    instrument.status_reason = reason
+    assign(instrument, batch, status=new_status, status_reason=reason)
     record(session, actor, "instrument.status", instrument,
            f"{current.label} → {new_status.label}" + (f": {reason}" if reason else ""),
-           {"status": [current, new_status], "reason": reason})
+           {"status": [current, new_status], "reason": reason}, batch=batch)
     # No flush here: a status change is part of a larger change (a loan, a repair, a scan)
     # whose caller flushes once, and the next query autoflushes anyway.
     return instrument
 
 
 def record_condition(
-    session: Session, actor, instrument: Instrument, grade: int, reason: CheckReason, note: str = ""
-) -> ConditionCheck:
-    """Record a condition check and make its grade the instrument's current condition."""
+    session: Session, actor, instrument: Instrument, grade: int, reason: CheckReason, note: str = "",
+    *, batch: Batch | None = None,
+) -> ConditionCheck | None:
+    """Record a condition check and make its grade the instrument's current condition (written with
+    ``batch``, if given: then there is no ConditionCheck object to return)."""
     _check_grade(grade)
-    check = ConditionCheck(instrument_id=instrument.id, grade=grade, reason=reason, note=note, checked_by=actor)
-    session.add(check)
+    values = dict(instrument_id=instrument.id, grade=grade, reason=reason, note=note)
+    check = None
+    if batch is not None:
+        batch.add(ConditionCheck, checked_at=utcnow(), checked_by_id=actor.id if actor is not None else None,
+                  **values)
+    else:
+        check = ConditionCheck(checked_by=actor, **values)
+        session.add(check)
     old = instrument.condition_grade
-    instrument.condition_grade = grade
+    assign(instrument, batch, condition_grade=grade)
     record(session, actor, "instrument.condition", instrument,
            f"Condition {grade} ({CONDITION_GRADES[grade]}), {reason.label.lower()}",
-           {"condition_grade": [old, grade], "reason": reason, "note": note})
+           {"condition_grade": [old, grade], "reason": reason, "note": note}, batch=batch)
     return check
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, joinedload
 
 from ..audit.models import AuditEvent
 from ..audit.services import record
+from ..batch import Batch
 from ..borrowers.models import Family, OtherBorrower, Pupil, RemissionCategory
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.models import CheckReason, Instrument, InstrumentStatus
@@ -304,22 +305,23 @@ def check_in(
     if damaged and not note.strip():
         raise InvalidInput("Describe the damage.", field="note")
     instrument = loan.instrument
-    record_condition(session, actor, instrument, grade, CheckReason.RETURN, note)
-    loan.status = status
-    loan.closed_on = returned_on
-    loan.condition_at_return = grade
-    loan.damaged = damaged
-    loan.return_note = note
-    loan.closed_by = actor
-    change_status(session, actor, instrument, S.AVAILABLE)
+    # Written in four plain statements, no flush: the loan and instrument rows, the condition
+    # check, and the three audit events in one INSERT (see loanservice.batch).
+    batch = Batch()
+    record_condition(session, actor, instrument, grade, CheckReason.RETURN, note, batch=batch)
+    batch.set(loan, status=status, closed_on=returned_on, condition_at_return=grade, damaged=damaged,
+              return_note=note, closed_by_id=actor.id if actor is not None else None)
+    change_status(session, actor, instrument, S.AVAILABLE, batch=batch)
+    record(session, actor, "loan.in", loan,
+           f"Returned by {audit_name(loan.borrower)}" + (" damaged" if damaged else ""),
+           {"grade": grade, "note": note, "damaged": damaged, "returned_on": returned_on}, instrument=instrument,
+           batch=batch)
+    batch.write(session)
     if damaged:
         # Through a repair record, so that "Back from repair" brings it back into stock.
         send_to_repair(session, actor, instrument, repairer=DAMAGE_REPAIRER, fault=note.strip())
     else:
         _offer_to_waiting_list(session, actor, instrument)
-    record(session, actor, "loan.in", loan,
-           f"Returned by {audit_name(loan.borrower)}" + (" damaged" if damaged else ""),
-           {"grade": grade, "note": note, "damaged": damaged, "returned_on": returned_on}, instrument=instrument)
     return loan
 
 

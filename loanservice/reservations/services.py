@@ -8,7 +8,7 @@ flush and never commit.
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import case, func, select
+from sqlalchemy import bindparam, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -260,9 +260,20 @@ def offer_all(session: Session, actor, config) -> int:
     return sum(len(offer_next(session, actor, config, type_id, size)) for type_id, size in pairs)
 
 
+# Whether anyone waits for a type and size: one index probe, no rows loaded, nothing locked.
+_reservation = Reservation.__table__
+_SOMEONE_WAITING = (select(_reservation.c.id)
+                    .where(_reservation.c.type_id == bindparam("type_id"), _reservation.c.size == bindparam("size"),
+                           _reservation.c.status == R.WAITING.value)
+                    .limit(1))
+
+
 def offer_returned_instrument(session: Session, actor, instrument: Instrument, config) -> Reservation | None:
     """An instrument is free again: hold it for the next child waiting for its type and size, if any."""
     if instrument.status_enum is not S.AVAILABLE:
+        return None
+    # Most returns find nobody waiting: a cheap look first, the locking query only when someone is.
+    if session.execute(_SOMEONE_WAITING, {"type_id": instrument.type_id, "size": instrument.size}).first() is None:
         return None
     session.flush()
     offered = offer_next(session, actor, config, instrument.type_id, instrument.size)

@@ -5,13 +5,13 @@ Every function takes the session first, flushes and returns; the caller owns the
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from ..audit.services import record
 from ..borrowers.models import Pupil
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.models import Instrument, InstrumentStatus
 from ..inventory.services import TAG_PATTERN, normalise_tag
 from ..labels.services import tag_from_code
@@ -71,10 +71,11 @@ def open_set_loan(session: Session, classroom_set: ClassroomSet) -> SetLoan | No
 
 
 def get_set_loan(session: Session, set_loan_id: int, *, for_update: bool = False) -> SetLoan:
-    query = select(SetLoan).where(SetLoan.id == set_loan_id)
+    # The school comes in the same query: a scan's audit event names it as the borrower.
+    query = select(SetLoan).where(SetLoan.id == set_loan_id).options(joinedload(SetLoan.school))
     if for_update:
         # Scans of one set take turns, so the last item back closes the set loan exactly once.
-        query = query.with_for_update()
+        query = query.with_for_update(of=SetLoan)
     set_loan = session.scalars(query).first()
     if set_loan is None:
         raise NotFound("There is no such set loan.")
@@ -98,10 +99,14 @@ class Progress:
         return text + (f", {self.lost} missing" if self.lost else "")
 
 
+_loan = Loan.__table__
+_COUNTS = (select(_loan.c.status, func.count()).where(_loan.c.set_loan_id == bindparam("set_loan_id"))
+           .group_by(_loan.c.status))
+
+
 def progress(session: Session, set_loan: SetLoan, *, with_items: bool = False) -> Progress:
     """How much of a set is back: one aggregate query (and one for the list still out)."""
-    counts = dict(session.execute(
-        select(Loan.status, func.count()).where(Loan.set_loan_id == set_loan.id).group_by(Loan.status)).all())
+    counts = dict(session.execute(_COUNTS, {"set_loan_id": set_loan.id}).all())
     result = Progress(
         total=set_loan.item_count,
         back=counts.get(LoanStatus.RETURNED, 0) + counts.get(LoanStatus.EXCHANGED, 0),
@@ -225,6 +230,27 @@ def check_out_set(
     return set_loan
 
 
+# Built once: its cache key too, which for a query of this shape costs more than running it.
+_LOCATE_SCAN = (
+    select(SetLoan, Loan).join(Loan, Loan.set_loan_id == SetLoan.id).join(Loan.instrument)
+    .where(SetLoan.id == bindparam("set_loan_id"), Instrument.asset_tag == bindparam("tag"), Loan.closed_on.is_(None))
+    .options(joinedload(SetLoan.school), contains_eager(Loan.instrument).lazyload(Instrument.type))
+    .with_for_update(of=(SetLoan, Loan, Instrument))
+)
+
+
+def locate_scan(session: Session, set_loan_id: int, code: str, *, base_url: str = "") -> tuple[SetLoan, Loan] | None:
+    """The set loan and the open loan in it of the scanned item, with its instrument and the school: one
+    query, which locks the three rows. None when the code is not an open item of this set: the caller
+    then locks the set loan alone, and the scan says why."""
+    try:
+        tag = tag_from_code(code, base_url)
+    except LoanServiceError:
+        return None
+    row = session.execute(_LOCATE_SCAN, {"set_loan_id": set_loan_id, "tag": tag}).first()
+    return (row[0], row[1]) if row is not None else None
+
+
 def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str) -> Loan:
     """The open loan of the scanned item of this set, locked; or a clear reason why not."""
     tag = tag_from_code(code, base_url)
@@ -253,16 +279,18 @@ def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str)
 
 def check_in_set_item(
     session: Session, actor, set_loan: SetLoan, code: str, *, grade: int, note: str = "",
-    damaged: bool = False, base_url: str = "",
+    damaged: bool = False, base_url: str = "", loan: Loan | None = None,
 ) -> tuple[Loan, Progress]:
     """Check one scanned item of a set back in; close the set loan when the last one is back.
 
+    ``loan``: the item's open loan, when ``locate_scan`` has found and locked it already.
     Costs the same few queries whatever the size of the set: lock the item's loan, update it,
     count what is still out.
     """
     if not set_loan.is_open:
         raise SetError(f"{set_loan.classroom_set.name} is already all back.", field="code")
-    loan = _scanned_loan(session, set_loan, code, base_url)
+    if loan is None:
+        loan = _scanned_loan(session, set_loan, code, base_url)
     check_in(session, actor, loan, grade=grade, note=note, damaged=damaged)
     _end_take_home(session, loan)
     return loan, _close_if_complete(session, actor, set_loan)
@@ -360,8 +388,12 @@ def back_to_set(session: Session, actor, set_loan: SetLoan, code: str, *, base_u
     return take
 
 
+_take_home = TakeHome.__table__
+_END_TAKE_HOME = (update(_take_home)
+                  .where(_take_home.c.instrument_id == bindparam("item"), _take_home.c.returned_on.is_(None))
+                  .values(returned_on=bindparam("back_on")))
+
+
 def _end_take_home(session: Session, loan: Loan) -> None:
     """An item checked in (or lost) is no longer at a pupil's home: one statement, no look-up."""
-    session.execute(
-        update(TakeHome).where(TakeHome.instrument_id == loan.instrument_id, TakeHome.returned_on.is_(None))
-        .values(returned_on=max(today(), loan.started_on)).execution_options(synchronize_session=False))
+    session.execute(_END_TAKE_HOME, {"item": loan.instrument_id, "back_on": max(today(), loan.started_on)})

@@ -111,6 +111,10 @@ def _load_set_loan(set_loan_id: int, *, for_update: bool = False) -> SetLoan:
         set_loan = services.get_set_loan(db.session, set_loan_id, for_update=for_update)
     except LoanServiceError:
         abort(404)
+    return _visible(set_loan)
+
+
+def _visible(set_loan: SetLoan) -> SetLoan:
     if not current_user.is_staff and set_loan.school_id != current_user.school_id:
         abort(404)  # another school's set: not even its existence is shown
     return set_loan
@@ -149,15 +153,18 @@ def check_in(set_loan_id: int):
 @bp.post("/set-loans/<int:set_loan_id>/check-in")
 @staff_or_school
 def scan_in(set_loan_id: int):
-    set_loan = _load_set_loan(set_loan_id, for_update=True)
     form = ScanInForm()
     if not form.validate_on_submit():
-        return _render_check_in(set_loan, form, 422)
+        return _render_check_in(_load_set_loan(set_loan_id), form, 422)
+    base_url = current_app.config["PUBLIC_BASE_URL"]
+    # One query finds and locks the set loan and the scanned item's loan; a wrong scan takes the
+    # longer way (lock the set loan, then find out what is wrong with the code).
+    found = services.locate_scan(db.session, set_loan_id, form.code.data, base_url=base_url)
+    set_loan, loan = (_visible(found[0]), found[1]) if found else (_load_set_loan(set_loan_id, for_update=True), None)
     try:
         loan, progress = services.check_in_set_item(
             db.session, current_user, set_loan, form.code.data, grade=form.grade.data,
-            note=form.note.data or "", damaged=form.damaged.data,
-            base_url=current_app.config["PUBLIC_BASE_URL"])
+            note=form.note.data or "", damaged=form.damaged.data, base_url=base_url, loan=loan)
     except LoanServiceError as error:
         db.session.rollback()
         set_loan = _load_set_loan(set_loan_id)
