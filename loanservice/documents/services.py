@@ -141,7 +141,8 @@ def agreement_context(loan: Loan, terms: TermsVersion, hub: Hub) -> dict:
         },
         "accessories": [a.strip() for a in loan.accessories.split(",") if a.strip()],
         "condition": f"{loan.condition_at_issue} {CONDITION_GRADES[loan.condition_at_issue]}",
-        "started_on": loan.started_on,
+        # A loan waiting for this agreement starts on the day it is issued, which nobody knows yet.
+        "started_on": None if loan.is_pending else loan.started_on,
         "due_on": loan.due_on,
         "fee_per_term": loan.fee_per_term,
         "charge_per_term": loan.charge_per_term,
@@ -175,7 +176,7 @@ def prepare_agreement(session: Session, actor, loan: Loan, hub: Hub, *, fresh: b
     latest = latest_agreement(session, loan)
     if latest is not None and not latest.is_signed and latest.terms_version_id == terms.id and not fresh:
         return latest
-    if not loan.is_open and latest is not None:
+    if loan.is_closed and latest is not None:
         raise DocumentError("The loan has ended; its agreement is kept as it was.")
     pdf = render_pdf("documents/agreement.html", archive=True, **agreement_context(loan, terms, hub))
     agreement = Agreement(loan=loan, terms_version=terms, pdf=pdf, sha256=sha256_hex(pdf), created_by=actor)
@@ -194,7 +195,9 @@ def _check_signable(session: Session, agreement: Agreement) -> None:
                                                       Agreement.id > agreement.id).limit(1))
     if newer is not None:
         raise DocumentError("There is a newer copy of this agreement: read that one and sign it.")
-    if not agreement.loan.is_open:
+    if agreement.loan.status_enum is LoanStatus.CANCELLED:
+        raise DocumentError("This loan was cancelled before the instrument was issued; there is nothing to sign.")
+    if agreement.loan.is_closed:
         raise DocumentError("The loan has ended; there is nothing left to sign.")
 
 
@@ -271,6 +274,8 @@ def _item(loan: Loan) -> dict:
 
 def loan_receipt_pdf(loan: Loan, hub: Hub) -> bytes:
     """The return receipt for an individual loan that has ended."""
+    if loan.is_pending or loan.status_enum is LoanStatus.CANCELLED:
+        raise DocumentError(f"{loan.instrument.asset_tag} was never issued on this loan: there is no receipt.")
     if loan.is_open:
         raise DocumentError(f"{loan.instrument.asset_tag} has not come back yet: there is no receipt.")
     hirer_name, _ = hirer_of(loan)

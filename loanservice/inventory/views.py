@@ -170,7 +170,8 @@ def instrument_detail(tag: str):
         "inventory/detail.html", instrument=instrument, checks=checks, repairs=repairs, history=history,
         condition_form=ConditionForm(), S=InstrumentStatus, loans=loans, today=today(),
         open_repair=next((r for r in repairs if r.is_open), None),
-        open_loan=next((loan for loan in loans if loan.is_open), None),
+        # Open, or pending its agreement: the loan holding the instrument now.
+        current_loan=next((loan for loan in loans if not loan.is_closed), None),
     )
 
 

@@ -20,7 +20,7 @@ from ..audit.services import record
 from ..borrowers.models import Family, Pupil, RemissionCategory
 from ..documents.models import Agreement
 from ..errors import InvalidInput, LoanServiceError, NotAllowed, NotFound
-from ..loans.models import Loan
+from ..loans.models import Loan, LoanStatus
 from ..schools.models import School
 from ..timeutil import utcnow
 from .mailing import send_when_committed
@@ -266,8 +266,8 @@ def update_child(session: Session, user: User, pupil: Pupil, details: ChildDetai
 
 def _check_no_open_loan(session: Session, pupil: Pupil, verb: str) -> None:
     if session.scalar(select(exists().where(Loan.pupil_id == pupil.id, Loan.closed_on.is_(None)))):
-        raise LoanServiceError(f"{pupil.name} has an instrument on loan, so their details cannot be {verb} here. "
-                               "Contact the hub.")
+        raise LoanServiceError(f"{pupil.name} has an instrument on loan (or waiting for a signed agreement), so "
+                               f"their details cannot be {verb} here. Contact the hub.")
 
 
 def remove_child(session: Session, user: User, pupil: Pupil, config) -> None:
@@ -324,6 +324,11 @@ def ask_about_loan(session: Session, user: User, loan: Loan, kind: str, note: st
         kind = RequestKind(kind)
     except ValueError:
         raise InvalidInput("Choose what you would like to do.", field="kind") from None
+    if loan.is_pending:
+        raise LoanServiceError(f"The {loan.instrument.description} has not been handed over yet: it is waiting for "
+                               "you to sign the loan agreement.")
+    if loan.status_enum is LoanStatus.CANCELLED:
+        raise LoanServiceError(f"The loan of the {loan.instrument.description} was cancelled.")
     if not loan.is_open:
         raise LoanServiceError(f"{loan.instrument.description} has already come back.")
     pending = session.scalar(select(ParentRequest).where(
