@@ -127,6 +127,9 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     shown = page(client, "/scan?code=VLN-7")
     assert "awaiting a signed agreement" in shown and "Issue or cancel the loan" in shown
     assert "Awaiting signed agreement" in page(client, f"/borrowers/family/{family.id}")
+    assert "1 loan awaiting a signed agreement" in page(client, "/dashboard")
+    assert "VLN-7 Violin" in page(client, "/loans/awaiting-agreement")
+    assert "Not signed yet" in page(client, "/loans/awaiting-agreement")
 
     # Nothing is charged while it waits.
     with in_app(app) as session:
@@ -150,12 +153,14 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     assert sign_online(client, loan_id).status_code == 303
     assert "Signed: ready to hand over" in page(client, "/")
     assert client.post(f"/loans/{loan_id}/issue").status_code == 403
+    assert client.get("/loans/awaiting-agreement").status_code == 403
     assert state(app, loan_id)[0] == "pending"
     client.post("/logout")
 
     # Staff issue it: open from today, due date kept, instrument on loan, an audit event.
     login(client, staff)
     assert "signed by Dana Okoro" in page(client, f"/loans/{loan_id}")
+    assert "Signed by Dana Okoro" in page(client, "/loans/awaiting-agreement")
     response = client.post(f"/loans/{loan_id}/issue")
     assert response.status_code == 303
     assert "VLN-7 issued to Sam Okoro" in page(client, response.location)
@@ -167,6 +172,8 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     assert audit_actions(app, loan_id) == ["loan.pending", "loan.issued"]
     shown = page(client, f"/loans/{loan_id}")
     assert "On loan" in shown and "Check in" in shown and "Issue instrument" not in shown
+    assert "Nothing is waiting" in page(client, "/loans/awaiting-agreement")
+    assert "awaiting a signed agreement" not in page(client, "/dashboard")
 
     # Issued, it is charged like any loan.
     with in_app(app) as session:

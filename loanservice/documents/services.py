@@ -159,6 +159,16 @@ def latest_agreement(session: Session, loan: Loan) -> Agreement | None:
                           .order_by(Agreement.id.desc()).limit(1))
 
 
+def latest_agreements(session: Session, loans: list[Loan]) -> dict[int, Agreement]:
+    """The latest agreement of each loan, by loan id, in one query."""
+    latest: dict[int, Agreement] = {}
+    if loans:
+        for agreement in session.scalars(select(Agreement).where(Agreement.loan_id.in_([loan.id for loan in loans]))
+                                         .order_by(Agreement.id)):
+            latest[agreement.loan_id] = agreement  # the latest wins
+    return latest
+
+
 def signed_agreement(session: Session, loan: Loan) -> Agreement | None:
     return session.scalar(select(Agreement).where(Agreement.loan_id == loan.id, Agreement.signed_at.is_not(None))
                           .order_by(Agreement.id.desc()).limit(1))

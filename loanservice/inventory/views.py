@@ -21,7 +21,7 @@ from ..accounts.permissions import staff_required
 from ..audit.models import AuditEvent
 from ..errors import LoanServiceError
 from ..extensions import db
-from ..loans.services import loans_of_instrument
+from ..loans.services import count_awaiting_agreement, loans_of_instrument
 from ..templating import counted
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
@@ -50,7 +50,7 @@ bp = Blueprint("inventory", __name__)
 def dashboard():
     counts = services.count_by_status(db.session)
     return render_template("inventory/dashboard.html", counts=counts, statuses=list(InstrumentStatus),
-                           total=sum(counts.values()))
+                           total=sum(counts.values()), awaiting_agreement=count_awaiting_agreement(db.session))
 
 
 @bp.get("/instruments")

@@ -134,6 +134,20 @@ def overdue_loans(session: Session, on: date | None = None, *, limit: int = 500)
     ))
 
 
+def awaiting_agreement(session: Session) -> list[Loan]:
+    """Loans waiting for their signed agreement, the longest held first."""
+    return list(session.scalars(
+        select(Loan).where(Loan.status == LoanStatus.PENDING)
+        .options(joinedload(Loan.instrument), joinedload(Loan.pupil).joinedload(Pupil.family),
+                 joinedload(Loan.family))
+        .order_by(Loan.started_on, Loan.id)
+    ))
+
+
+def count_awaiting_agreement(session: Session) -> int:
+    return session.scalar(select(func.count()).where(Loan.status == LoanStatus.PENDING))
+
+
 def default_due_date(session: Session, start: date) -> date | None:
     """The end of the term that ``start`` falls in (or the next term, in a holiday)."""
     return session.scalar(

@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from ..accounts.permissions import admin_required, staff_required
 from ..borrowers.models import Family, OtherBorrower, Pupil
-from ..documents.services import latest_agreement
+from ..documents.services import latest_agreement, latest_agreements
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
 from ..inventory.services import get_instrument
@@ -226,6 +226,17 @@ def lost(loan_id: int):
                                            replacement_owed=f.replacement_owed.data),
         "{tag} is recorded as lost; its replacement cost is owed.",
     )
+
+
+@bp.get("/loans/awaiting-agreement")
+@staff_required
+def awaiting_agreement():
+    loans = services.awaiting_agreement(db.session)
+    agreements = latest_agreements(db.session, loans)
+    # Signed first: those are ready to hand over.
+    loans.sort(key=lambda loan: not (agreements.get(loan.id) and agreements[loan.id].is_signed))
+    return render_template("loans/awaiting.html", loans=loans, agreements=agreements,
+                           required=current_app.config.get("REQUIRE_SIGNED_AGREEMENT"))
 
 
 @bp.get("/loans/overdue")

@@ -19,6 +19,7 @@ from ..accounts.services import MIN_PASSWORD_LENGTH, find_user, normalise_email
 from ..audit.services import record
 from ..borrowers.models import Family, Pupil, RemissionCategory
 from ..documents.models import Agreement
+from ..documents.services import latest_agreements
 from ..errors import InvalidInput, LoanServiceError, NotAllowed, NotFound
 from ..loans.models import Loan, LoanStatus
 from ..schools.models import School
@@ -402,11 +403,7 @@ def parent_overview(session: Session, user: User, config) -> ParentOverview:
         children.append(ChildSummary(pupil=pupil, claim=claims.get(pupil.id),
                                      reservations=reservations_with_places(session, pupil, config),
                                      loans=mine, has_open_loan=bool(mine)))
-    agreements = {}
-    if loans:
-        for agreement in session.scalars(select(Agreement).where(Agreement.loan_id.in_([l.id for l in loans]))
-                                         .order_by(Agreement.id)):
-            agreements[agreement.loan_id] = agreement  # the latest wins
+    agreements = latest_agreements(session, loans)
     requests: dict[int, list[ParentRequest]] = {}
     for request in session.scalars(select(ParentRequest).where(
             ParentRequest.family_id == family.id, ParentRequest.handled_at.is_(None))):
