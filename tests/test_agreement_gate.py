@@ -114,6 +114,12 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     assert "Awaiting signed agreement" in shown and "Issue instrument" in shown and "Cancel this loan" in shown
     assert "Check in" not in shown and "Renew" not in shown
     assert state(app, loan_id)[:2] == ("pending", "reserved")
+    with in_app(app) as session:  # the parent is emailed a link to sign
+        from loanservice.mail import OutboxMessage
+
+        [mail] = session.scalars(select(OutboxMessage)).all()
+        assert mail.recipients == "dana@example.org" and "sign the loan agreement for Sam Okoro's" in mail.subject
+        assert f"http://hub.test/loans/{loan_id}/agreement" in mail.message.decode()
     with in_app(app) as session:  # the agreement is ready to sign, and says when the loan starts
         agreement = session.scalars(select(Agreement).where(Agreement.loan_id == loan_id)).one()
         assert not agreement.is_signed
@@ -455,4 +461,4 @@ def test_a_reservation_collected_under_the_setting_waits_for_the_agreement(app, 
         from loanservice.mail import OutboxMessage
 
         mails = [m.subject for m in session.scalars(select(OutboxMessage))]
-        assert any("sign the loan agreement for Sam Okoro" in subject for subject in mails), mails
+        assert mails == ["Demo Music Hub: sign the loan agreement for Sam Okoro's Violin 1/2"]

@@ -90,6 +90,7 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     _seed_instruments(session, rng, types, users["staff@demo.hub"], instruments, progress)
     _seed_loans(session, rng, schools, users, instruments)
     _seed_reservations(session, schools, users)
+    _seed_terms_and_conditions(session, users)
 
 
 def _seed_types(session: Session) -> list[tuple[InstrumentType, tuple]]:
@@ -583,4 +584,31 @@ def _seed_reservations(session: Session, schools: list[School], users: dict[str,
         reservation(holder, bass, "1/2", "held", instrument, held_at=now)
     for minutes, pupil in ((90, ezra), (60, ava), (30, nell)):
         reservation(pupil, bass, "1/2", "waiting", created_at=now - timedelta(minutes=minutes))
+    session.flush()
+
+
+# ---------------------------------------------------------------- terms and conditions
+
+DEMO_TERMS = """The instrument remains the property of the hub. Keep it in its case, somewhere dry and away from heat, \
+and bring it to every lesson.
+
+Please cover the instrument on your household contents insurance. If it is lost or stolen, tell the hub at once: \
+the replacement cost is payable within 28 days.
+
+Only the hub's approved repairers may repair the instrument. Fair wear and tear is not charged; damage is, and \
+writing or stickers on the instrument or its case count as damage.
+
+Reeds, strings, rosin, valve oil and cork grease are yours to buy and keep.
+
+Fees are charged per term or part of a term. Return the instrument when lessons stop, or when the hub asks for it \
+at the end of the year for servicing."""
+
+
+def _seed_terms_and_conditions(session: Session, users: dict[str, User]) -> None:
+    """Version 1 of the hub's terms, so that agreements can be made (and signed) in the demo."""
+    from ..documents.models import TermsVersion
+
+    if session.scalar(select(func.count()).select_from(TermsVersion)):
+        return
+    session.add(TermsVersion(version=1, text=DEMO_TERMS, created_by_id=users["admin@demo.hub"].id))
     session.flush()

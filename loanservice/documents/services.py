@@ -197,6 +197,30 @@ def prepare_agreement(session: Session, actor, loan: Loan, hub: Hub, *, fresh: b
     return agreement
 
 
+def ask_hirer_to_sign(session: Session, loan: Loan, config) -> None:
+    """Email a hirer with an online account that an instrument is held for them until they sign.
+
+    Sent only once the transaction commits. A family without an account signs at the desk.
+    """
+    from ..parents.mailing import send_when_committed
+
+    family = hirer_family(loan)
+    if family is None or family.user is None:
+        return
+    instrument = loan.instrument
+    held_for = loan.pupil.name if loan.pupil is not None else "you"
+    whose = f"{loan.pupil.name}'s" if loan.pupil is not None else "your"
+    hub = config.get("HUB_NAME", "The music hub")
+    body = (f"Hello {family.name},\n\n"
+            f"{instrument.asset_tag}, a {instrument.description}, is held for {held_for}. Before it is handed "
+            "over, please read the loan agreement and sign it online (sign in first):\n\n"
+            f"{config.get('PUBLIC_BASE_URL', '')}/loans/{loan.id}/agreement\n\n"
+            "Or sign a printed copy at the store when you collect it.\n\n"
+            f"{hub}\n{config.get('HUB_CONTACT', '')}\n")
+    send_when_committed(session, config, to=family.user.email,
+                        subject=f"{hub}: sign the loan agreement for {whose} {instrument.description}", body=body)
+
+
 def _check_signable(session: Session, agreement: Agreement) -> None:
     if agreement.is_signed:
         raise AlreadySigned(f"This agreement was already signed by {agreement.signed_name} "

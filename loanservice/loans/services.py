@@ -354,14 +354,16 @@ def check_out(
 
 def lend(session: Session, actor, instrument: Instrument, borrower, config, **details) -> Loan:
     """Check out under the hub's settings: with REQUIRE_SIGNED_AGREEMENT, a loan to a pupil or family
-    waits, the instrument held, until its agreement (made here, ready to sign) is signed and issued."""
+    waits, the instrument held, until its agreement (made here, ready to sign) is signed and issued.
+    A hirer with an online account is emailed a link to sign it."""
     if not needs_signed_agreement(config, borrower):
         return check_out(session, actor, instrument, borrower, **details)
-    from ..documents.services import Hub, prepare_agreement
+    from ..documents.services import Hub, ask_hirer_to_sign, prepare_agreement
 
     hub = Hub.from_config(config)
     loan = check_out(session, actor, instrument, borrower, awaiting_agreement=True, **details)
     prepare_agreement(session, actor, loan, hub)
+    ask_hirer_to_sign(session, loan, config)
     return loan
 
 

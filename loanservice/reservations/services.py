@@ -345,13 +345,7 @@ def collect(session: Session, actor, config, reservation: Reservation, *, due_on
     reservation.status, reservation.loan, reservation.closed_at = R.COLLECTED, loan, utcnow()
     session.flush()
     record(session, actor, "reservation.collected", reservation, f"Collected: loan {loan.id}", instrument=instrument)
-    if loan.is_pending:
-        _tell_parent(session, config, reservation,
-                     f"sign the loan agreement for {reservation.pupil.name}'s {reservation.description}",
-                     f"{instrument.asset_tag}, a {instrument.description}, is held for {reservation.pupil.name}. "
-                     "It is handed over once the loan agreement is signed: sign it online from your account "
-                     "(Loan agreement, under On loan), or at the store.")
-    else:
+    if not loan.is_pending:  # a pending loan's hirer was asked to sign the agreement instead
         _tell_parent(session, config, reservation, f"{reservation.pupil.name}'s {reservation.description} is on loan",
                      f"{reservation.pupil.name} now has {instrument.asset_tag}, a {instrument.description}, "
                      f"on loan until {loan.due_on:%-d %B %Y}.")
