@@ -9,12 +9,15 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from loanservice.audit.models import AuditEvent
+from loanservice.borrowers.models import Family
 from loanservice.documents.models import Agreement
 from loanservice.documents.notices import add_usual_stages, due_notices
 from loanservice.inventory.models import Instrument
 from loanservice.loans import charges, services
 from loanservice.loans.models import AcademicTerm, Loan, LoanCharge
+from loanservice.mail import OutboxMessage
 from loanservice.reservations.models import Reservation
+from loanservice.reservations.services import free_instruments
 from loanservice.timeutil import today
 
 from .conftest import config_for, in_app, login, pdf_text
@@ -31,8 +34,6 @@ def hirer(factory):
     """A parent with a sign-in, their child, and a violin to lend; (parent, family, pupil, instrument)."""
     parent = factory.parent(name="Dana Okoro", email="dana@example.org")
     with in_app(factory.app) as session:
-        from loanservice.borrowers.models import Family
-
         family = session.scalar(select(Family).where(Family.user_id == parent.id))
         session.expunge(family)
     pupil = factory.child(parent, name="Sam Okoro", year_group=5)
@@ -115,8 +116,6 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     assert "Check in" not in shown and "Renew" not in shown
     assert state(app, loan_id)[:2] == ("pending", "reserved")
     with in_app(app) as session:  # the parent is emailed a link to sign
-        from loanservice.mail import OutboxMessage
-
         [mail] = session.scalars(select(OutboxMessage)).all()
         assert mail.recipients == "dana@example.org" and "sign the loan agreement for Sam Okoro's" in mail.subject
         assert f"http://hub.test/loans/{loan_id}/agreement" in mail.message.decode()
@@ -341,8 +340,6 @@ def test_an_instrument_held_for_a_pending_loan_cannot_be_lent_reserved_or_sent_a
         assert session.scalar(select(func.count()).select_from(Loan)) == 1
         assert session.get(Instrument, instrument.id).status == "reserved"
         # The catalogue does not offer it, and the database itself refuses a second loan on it.
-        from loanservice.reservations.services import free_instruments
-
         assert free_instruments(session, instrument.type_id, "1/2") == []
         with pytest.raises(IntegrityError):
             session.execute(text(
@@ -458,7 +455,5 @@ def test_a_reservation_collected_under_the_setting_waits_for_the_agreement(app, 
     assert state(app, loan_id)[:2] == ("pending", "reserved")
     with in_app(app) as session:
         assert session.get(Reservation, reservation_id).status == "collected"
-        from loanservice.mail import OutboxMessage
-
         mails = [m.subject for m in session.scalars(select(OutboxMessage))]
         assert mails == ["Demo Music Hub: sign the loan agreement for Sam Okoro's Violin 1/2"]
