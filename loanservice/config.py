@@ -57,6 +57,11 @@ class Config:
     WAITING_LIST_ORDER = os.environ.get("WAITING_LIST_ORDER", "first_come")
     RESERVATIONS_PER_CHILD = int(os.environ.get("RESERVATIONS_PER_CHILD", "2"))
 
+    # Hold an individual loan (to a pupil, through their parent or carer, or to a family) until its
+    # agreement is signed: check-out makes it pending, with the instrument held, and staff issue it once
+    # signed. Schools' set loans, other borrowers and size exchanges are lent at once as before.
+    REQUIRE_SIGNED_AGREEMENT = _env_bool("REQUIRE_SIGNED_AGREEMENT", False)
+
     # Cookies: Secure whenever the public address is https (set it explicitly behind a proxy).
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PUBLIC_BASE_URL.startswith("https"))
     SESSION_COOKIE_HTTPONLY = True

@@ -50,7 +50,7 @@ def _assert_models_match(url: str) -> None:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
     assert diff == [], f"models and migrations disagree: {diff}"
-    assert version == "0005"
+    assert version == "0006"
 
 
 def test_migrations_build_an_empty_sqlite_database_that_matches_the_models(tmp_path):
@@ -86,3 +86,70 @@ def test_pages_send_security_headers(client):
     response = client.get("/login")
     assert response.headers["X-Frame-Options"] == "DENY"
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+
+
+def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_loan_per_instrument_index(tmp_path):
+    """0006 rebuilds the loan table on SQLite, which other tables (and loans themselves) refer to."""
+    from datetime import timedelta
+
+    from flask_migrate import upgrade
+    from sqlalchemy.exc import IntegrityError
+
+    from loanservice.borrowers.models import Family, Pupil
+    from loanservice.documents import services as documents
+    from loanservice.inventory.models import InstrumentType
+    from loanservice.inventory.services import InstrumentDetails, add_instrument
+    from loanservice.loans import services as loans
+    from loanservice.timeutil import today
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
+    app = create_app(config_for(url))
+    with app.app_context():
+        upgrade(revision="0005")
+        session = db.session
+        violin = InstrumentType(name="Violin", family="strings", sizes=["1/2", "3/4"])
+        session.add(violin)
+        session.flush()
+        small, large, spare = (add_instrument(session, None, InstrumentDetails(type_id=violin.id, size=size),
+                                              asset_tag=tag) for tag, size in (("V-1", "1/2"), ("V-2", "3/4"),
+                                                                               ("V-3", "3/4")))
+        family = Family(name="Dana")
+        session.add(family)
+        session.flush()
+        pupil = Pupil(name="Sam", family_id=family.id)
+        session.add(pupil)
+        session.flush()
+        loan = loans.check_out(session, None, small, pupil, due_on=today() + timedelta(days=30))
+        documents.save_terms(session, None, "Look after it.")
+        documents.prepare_agreement(session, None, loan, documents.Hub.from_config(app.config))
+        loans.size_exchange(session, None, loan, large, grade=2)  # a loan that refers to another loan
+        session.commit()
+        before = session.execute(text("SELECT id, status, exchanged_from_id, closed_on FROM loan ORDER BY id")).all()
+        spare_id, family_id = spare.id, family.id
+        session.remove()
+
+        upgrade()
+        session = db.session
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0006"
+        assert session.execute(text("SELECT id, status, exchanged_from_id, closed_on FROM loan ORDER BY id")
+                               ).all() == before
+        assert session.execute(text("SELECT count(*) FROM agreement")).scalar() == 1
+        assert session.execute(text("PRAGMA foreign_keys")).scalar() == 1  # enforced again afterwards
+        indexes = dict(session.execute(text("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'loan' "
+                                            "AND type = 'index' AND sql IS NOT NULL")).all())
+        assert indexes["uq_loan_open_per_instrument"].endswith("WHERE closed_on IS NULL")
+        # A pending loan now fits the constraints, and still holds its instrument against a second loan.
+        row = ("INSERT INTO loan (instrument_id, family_id, status, started_on, due_on, accessories, "
+               "condition_at_issue, damaged, return_note, fee_per_term, remission_category, charge_per_term, "
+               "deposit, created_at) VALUES (:instrument, :family, :status, :on, :on, '', 2, 0, '', 0, 'none', 0, 0, "
+               ":on)")
+        values = {"instrument": spare_id, "family": family_id, "on": today()}
+        session.execute(text(row), {**values, "status": "pending"})
+        with pytest.raises(IntegrityError):
+            session.execute(text(row), {**values, "status": "pending"})
+        session.rollback()
+        with pytest.raises(IntegrityError, match="open_until_closed"):
+            session.execute(text(row.replace("created_at)", "created_at, closed_on)").replace(":on)", ":on, :on)")),
+                            {**values, "status": "pending"})
+        session.remove()
+        db.engine.dispose()

@@ -171,3 +171,117 @@ def test_twenty_parents_reserving_the_last_instrument_at_once_one_gets_it_the_re
         assert [waiting_place(session, r, app.config) for r in in_order] == list(range(1, WORKERS))
         assert session.scalar(select(Instrument.status).where(Instrument.id == last.id)) == "reserved"
         assert session.scalar(select(func.count()).where(Instrument.status == "available")) == 1
+
+
+# ---------------------------------------------------------------- loans awaiting a signed agreement
+
+
+def _pending_loan(app, factory, *, signed: bool):
+    """A loan held for a family until its agreement is signed (signed at the desk if ``signed``)."""
+    from datetime import date
+
+    from loanservice.borrowers.models import Family
+    from loanservice.documents.services import latest_agreement, record_desk_signature, save_terms
+    from loanservice.loans.services import lend
+
+    instrument, family = factory.instrument(), factory.family()
+    with in_app(app) as session:
+        save_terms(session, None, "Look after the instrument.")
+        loan = lend(session, None, session.get(Instrument, instrument.id), session.get(Family, family.id),
+                    {**app.config, "REQUIRE_SIGNED_AGREEMENT": True}, due_on=date(2030, 7, 20))
+        if signed:
+            record_desk_signature(session, None, latest_agreement(session, loan), signer_name="Jo Carer")
+        session.commit()
+        return loan.id, instrument
+
+
+def test_twenty_check_outs_at_once_with_agreements_required_hold_the_instrument_once(app, factory):
+    from loanservice.documents.models import Agreement
+    from loanservice.documents.services import save_terms
+    from loanservice.loans.models import Loan
+
+    app.config["REQUIRE_SIGNED_AGREEMENT"] = True
+    with in_app(app) as session:
+        save_terms(session, None, "Look after the instrument.")
+        session.commit()
+    instrument = factory.instrument()
+    # Half wait for an agreement (pupils), half would be lent at once (schools): one loan, whoever wins.
+    borrowers = [f"pupil-{factory.pupil().id}" if i % 2 else f"school-{factory.school().id}" for i in range(WORKERS)]
+    clients = signed_in_clients(app, factory)
+
+    def check_out(i):
+        response = clients[i].post("/loans/new", data={
+            "tag": instrument.asset_tag, "borrower": borrowers[i], "started_on": "2026-01-05",
+            "due_on": "2030-07-20", "condition_grade": "2"})
+        return response.status_code, response.get_data(as_text=True)
+
+    results = run_together(check_out)
+    assert sorted(status for status, _ in results) == [303] + [409] * (WORKERS - 1)
+    with in_app(app) as session:
+        loan = session.scalars(select(Loan)).one()
+        instrument_status = session.scalar(select(Instrument.status).where(Instrument.id == instrument.id))
+        assert (loan.status, instrument_status) in (("pending", "reserved"), ("open", "on_loan"))
+        assert session.scalar(select(func.count()).select_from(Agreement)) == (1 if loan.is_pending else 0)
+    refusal = "is held for" if loan.is_pending else "is already on loan."
+    assert all(refusal in page for status, page in results if status == 409)
+
+
+def test_the_database_holds_one_loan_per_instrument_for_pending_loans_without_the_row_lock(app, factory):
+    """Even callers that forget to lock the instrument cannot hold it twice: the partial unique index."""
+    from datetime import date
+
+    from loanservice.borrowers.models import Pupil
+    from loanservice.loans.models import Loan
+    from loanservice.loans.services import NotLendable, check_out
+
+    holders = 10  # each keeps its connection while it waits, so stay within the pool (5 + 10 overflow)
+    instrument = factory.instrument()
+    pupils = [factory.pupil() for _ in range(holders)]
+    all_read = threading.Barrier(holders)
+
+    def hold(i):
+        with in_app(app) as session:
+            unlocked = session.get(Instrument, instrument.id)  # everyone sees it available...
+            pupil = session.get(Pupil, pupils[i].id)
+            all_read.wait(30)  # ...before anyone holds it
+            try:
+                check_out(session, None, unlocked, pupil, due_on=date(2030, 7, 20), awaiting_agreement=True)
+                session.commit()
+                return "held"
+            except NotLendable as error:
+                session.rollback()
+                return error.message
+
+    results = run_together(hold, holders)
+    assert sorted(results) == [f"{instrument.asset_tag} is already on loan."] * (holders - 1) + ["held"]
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 1
+
+
+def test_issue_pressed_twenty_times_at_once_issues_once(app, factory):
+    from loanservice.audit.models import AuditEvent
+    from loanservice.loans.models import Loan
+
+    loan_id, instrument = _pending_loan(app, factory, signed=True)
+    clients = signed_in_clients(app, factory)
+    results = run_together(lambda i: clients[i].post(f"/loans/{loan_id}/issue"))
+    assert sorted(r.status_code for r in results) == [303] + [409] * (WORKERS - 1)
+    assert all("was already issued on" in r.get_data(as_text=True) for r in results if r.status_code == 409)
+    with in_app(app) as session:
+        assert session.get(Loan, loan_id).status == "open"
+        assert session.scalar(select(Instrument.status).where(Instrument.id == instrument.id)) == "on_loan"
+        assert session.scalar(select(func.count()).where(AuditEvent.action == "loan.issued")) == 1
+
+
+def test_issue_and_cancel_at_once_one_of_them_happens(app, factory):
+    from loanservice.loans.models import Loan
+
+    loan_id, instrument = _pending_loan(app, factory, signed=True)
+    clients = signed_in_clients(app, factory)
+    results = run_together(lambda i: (clients[i].post(f"/loans/{loan_id}/issue") if i % 2 else
+                                      clients[i].post(f"/loans/{loan_id}/cancel", data={})).status_code)
+    assert sorted(results) == [303] + [409] * (WORKERS - 1)
+    with in_app(app) as session:
+        loan = session.get(Loan, loan_id)
+        status = session.scalar(select(Instrument.status).where(Instrument.id == instrument.id))
+        assert (loan.status, status) in (("open", "on_loan"), ("cancelled", "available"))

@@ -2,6 +2,7 @@
 from sqlalchemy import func, select
 
 from loanservice.accounts.models import User
+from loanservice.documents.models import TermsVersion
 from loanservice.inventory.models import ConditionCheck, Instrument, Repair
 
 from .conftest import in_app
@@ -19,6 +20,8 @@ def test_demo_seed_builds_a_hub_and_prints_the_logins(app):
         in_repair = session.scalar(select(func.count()).where(Instrument.status == "in_repair"))
         assert session.scalar(select(func.count()).select_from(Repair)) == in_repair
         assert set(session.scalars(select(User.role))) == {"admin", "staff", "school", "parent"}
+        # Terms and conditions, so that agreements can be made and signed in the demo.
+        assert session.scalar(select(TermsVersion.version)) == 1
 
 
 def test_demo_logins_work(app, client):

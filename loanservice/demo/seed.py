@@ -90,28 +90,15 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     _seed_instruments(session, rng, types, users["staff@demo.hub"], instruments, progress)
     _seed_loans(session, rng, schools, users, instruments)
     _seed_reservations(session, schools, users)
-    _seed_documents(session, users["admin@demo.hub"])
+    _seed_terms_and_conditions(session, users)
+    _seed_notice_stages(session, users["admin@demo.hub"])
 
 
-DEMO_TERMS = """1. The instrument stays the property of the hub. Keep it clean, dry and in its case, away from heat.
-
-2. Tell us at once if it is damaged, lost or stolen. Do not have it repaired yourself: we repair it.
-
-3. The fee is charged each term the loan runs, less any remission you are eligible for. Remission is checked with the school.
-
-4. Return the instrument, with everything lent with it, by the due date, or ask us to renew the loan.
-
-5. If it is not returned, or is lost through lack of care, we may ask you to pay its replacement cost."""
-
-
-def _seed_documents(session: Session, admin: User) -> None:
-    """Terms and conditions and the usual overdue-notice stages, so agreements and notices work at once."""
+def _seed_notice_stages(session: Session, admin: User) -> None:
+    """The usual overdue-notice stages, so that the notices run works in the demo at once."""
     from ..documents.models import NoticeStage
     from ..documents.notices import add_usual_stages
-    from ..documents.services import current_terms, save_terms
 
-    if current_terms(session) is None:
-        save_terms(session, admin, DEMO_TERMS)
     if session.scalar(select(func.count()).select_from(NoticeStage)) == 0:
         add_usual_stages(session, admin)
 
@@ -612,4 +599,31 @@ def _seed_reservations(session: Session, schools: list[School], users: dict[str,
         reservation(holder, bass, "1/2", "held", instrument, held_at=now)
     for minutes, pupil in ((90, ezra), (60, ava), (30, nell)):
         reservation(pupil, bass, "1/2", "waiting", created_at=now - timedelta(minutes=minutes))
+    session.flush()
+
+
+# ---------------------------------------------------------------- terms and conditions
+
+DEMO_TERMS = """The instrument remains the property of the hub. Keep it in its case, somewhere dry and away from heat, \
+and bring it to every lesson.
+
+Please cover the instrument on your household contents insurance. If it is lost or stolen, tell the hub at once: \
+the replacement cost is payable within 28 days.
+
+Only the hub's approved repairers may repair the instrument. Fair wear and tear is not charged; damage is, and \
+writing or stickers on the instrument or its case count as damage.
+
+Reeds, strings, rosin, valve oil and cork grease are yours to buy and keep.
+
+Fees are charged per term or part of a term. Return the instrument when lessons stop, or when the hub asks for it \
+at the end of the year for servicing."""
+
+
+def _seed_terms_and_conditions(session: Session, users: dict[str, User]) -> None:
+    """Version 1 of the hub's terms, so that agreements can be made (and signed) in the demo."""
+    from ..documents.models import TermsVersion
+
+    if session.scalar(select(func.count()).select_from(TermsVersion)):
+        return
+    session.add(TermsVersion(version=1, text=DEMO_TERMS, created_by_id=users["admin@demo.hub"].id))
     session.flush()

@@ -21,7 +21,7 @@ from ..audit.services import record
 from ..borrowers.models import Pupil
 from ..errors import InvalidInput
 from ..inventory.models import Instrument
-from ..loans.models import AcademicTerm, Loan
+from ..loans.models import AcademicTerm, Loan, LoanStatus
 from ..mail import Attachment, Mailer, build_message
 from ..sets.models import SetLoan
 from ..timeutil import utcnow
@@ -153,7 +153,9 @@ def due_notices(session: Session, as_of: date) -> list[DueNotice]:
         sent.setdefault(key, set()).add(stage_id)
     due: list[DueNotice] = []
     loans = session.scalars(
-        select(Loan).where(Loan.closed_on.is_(None), Loan.set_loan_id.is_(None), Loan.due_on <= earliest_due)
+        # Only loans issued (open): one still waiting for its agreement is not out, so not chased.
+        select(Loan).where(Loan.closed_on.is_(None), Loan.status == LoanStatus.OPEN, Loan.set_loan_id.is_(None),
+                           Loan.due_on <= earliest_due)
         .options(joinedload(Loan.instrument), joinedload(Loan.pupil).joinedload(Pupil.family),
                  joinedload(Loan.family), joinedload(Loan.school), joinedload(Loan.other_borrower))
         .order_by(Loan.due_on, Loan.id))

@@ -151,7 +151,8 @@ def agreement_context(loan: Loan, terms: TermsVersion, hub: Hub) -> dict:
         },
         "accessories": [a.strip() for a in loan.accessories.split(",") if a.strip()],
         "condition": f"{loan.condition_at_issue} {CONDITION_GRADES[loan.condition_at_issue]}",
-        "started_on": loan.started_on,
+        # A loan waiting for this agreement starts on the day it is issued, which nobody knows yet.
+        "started_on": None if loan.is_pending else loan.started_on,
         "due_on": loan.due_on,
         "fee_per_term": loan.fee_per_term,
         "charge_per_term": loan.charge_per_term,
@@ -166,6 +167,16 @@ def agreement_context(loan: Loan, terms: TermsVersion, hub: Hub) -> dict:
 def latest_agreement(session: Session, loan: Loan) -> Agreement | None:
     return session.scalar(select(Agreement).where(Agreement.loan_id == loan.id)
                           .order_by(Agreement.id.desc()).limit(1))
+
+
+def latest_agreements(session: Session, loans: list[Loan]) -> dict[int, Agreement]:
+    """The latest agreement of each loan, by loan id, in one query."""
+    latest: dict[int, Agreement] = {}
+    if loans:
+        for agreement in session.scalars(select(Agreement).where(Agreement.loan_id.in_([loan.id for loan in loans]))
+                                         .order_by(Agreement.id)):
+            latest[agreement.loan_id] = agreement  # the latest wins
+    return latest
 
 
 def signed_agreement(session: Session, loan: Loan) -> Agreement | None:
@@ -185,7 +196,7 @@ def prepare_agreement(session: Session, actor, loan: Loan, hub: Hub, *, fresh: b
     latest = latest_agreement(session, loan)
     if latest is not None and not latest.is_signed and latest.terms_version_id == terms.id and not fresh:
         return latest
-    if not loan.is_open and latest is not None:
+    if loan.is_closed and latest is not None:
         raise DocumentError("The loan has ended; its agreement is kept as it was.")
     pdf = render_pdf("documents/agreement.html", archive=True, **agreement_context(loan, terms, hub))
     agreement = Agreement(loan=loan, terms_version=terms, pdf=pdf, sha256=sha256_hex(pdf), created_by=actor)
@@ -196,6 +207,30 @@ def prepare_agreement(session: Session, actor, loan: Loan, hub: Hub, *, fresh: b
     return agreement
 
 
+def ask_hirer_to_sign(session: Session, loan: Loan, config) -> None:
+    """Email a hirer with an online account that an instrument is held for them until they sign.
+
+    Sent only once the transaction commits. A family without an account signs at the desk.
+    """
+    from ..parents.mailing import send_when_committed
+
+    family = hirer_family(loan)
+    if family is None or family.user is None:
+        return
+    instrument = loan.instrument
+    held_for = loan.pupil.name if loan.pupil is not None else "you"
+    whose = f"{loan.pupil.name}'s" if loan.pupil is not None else "your"
+    hub = config.get("HUB_NAME", "The music hub")
+    body = (f"Hello {family.name},\n\n"
+            f"{instrument.asset_tag}, a {instrument.description}, is held for {held_for}. Before it is handed "
+            "over, please read the loan agreement and sign it online (sign in first):\n\n"
+            f"{config.get('PUBLIC_BASE_URL', '')}/loans/{loan.id}/agreement\n\n"
+            "Or sign a printed copy at the store when you collect it.\n\n"
+            f"{hub}\n{config.get('HUB_CONTACT', '')}\n")
+    send_when_committed(session, config, to=family.user.email,
+                        subject=f"{hub}: sign the loan agreement for {whose} {instrument.description}", body=body)
+
+
 def _check_signable(session: Session, agreement: Agreement) -> None:
     if agreement.is_signed:
         raise AlreadySigned(f"This agreement was already signed by {agreement.signed_name} "
@@ -204,7 +239,9 @@ def _check_signable(session: Session, agreement: Agreement) -> None:
                                                       Agreement.id > agreement.id).limit(1))
     if newer is not None:
         raise DocumentError("There is a newer copy of this agreement: read that one and sign it.")
-    if not agreement.loan.is_open:
+    if agreement.loan.status_enum is LoanStatus.CANCELLED:
+        raise DocumentError("This loan was cancelled before the instrument was issued; there is nothing to sign.")
+    if agreement.loan.is_closed:
         raise DocumentError("The loan has ended; there is nothing left to sign.")
 
 
@@ -281,6 +318,8 @@ def _item(loan: Loan) -> dict:
 
 def loan_receipt_pdf(loan: Loan, hub: Hub) -> bytes:
     """The return receipt for an individual loan that has ended."""
+    if loan.is_pending or loan.status_enum is LoanStatus.CANCELLED:
+        raise DocumentError(f"{loan.instrument.asset_tag} was never issued on this loan: there is no receipt.")
     if loan.is_open:
         raise DocumentError(f"{loan.instrument.asset_tag} has not come back yet: there is no receipt.")
     hirer_name, _ = hirer_of(loan)

@@ -381,12 +381,21 @@ def record_condition(
     return check
 
 
-def _refuse_while_on_loan(instrument: Instrument) -> None:
-    """Changes that would strand an open loan go through the loan instead."""
+def _refuse_while_on_loan(session: Session, instrument: Instrument) -> None:
+    """Changes that would strand an open loan, or one pending its agreement, go through the loan instead."""
     if instrument.status_enum is S.ON_LOAN:
         raise InvalidTransition(
             f"{instrument.asset_tag} is on loan: check it in first, or record the loan as lost."
         )
+    if instrument.status_enum is S.RESERVED:
+        from ..loans.models import Loan, LoanStatus
+
+        if session.scalar(select(Loan.id).where(Loan.instrument_id == instrument.id,
+                                                Loan.status == LoanStatus.PENDING)) is not None:
+            raise InvalidTransition(
+                f"{instrument.asset_tag} is held for a loan waiting for its signed agreement: cancel that loan "
+                "first."
+            )
 
 
 def open_repair(session: Session, instrument: Instrument) -> Repair | None:
@@ -416,7 +425,7 @@ def send_to_repair(
         raise InvalidInput("The expected return date is before the date sent.", field="expected_back_on")
     if expected_cost is not None and expected_cost < 0:
         raise InvalidInput("The expected cost cannot be negative.", field="expected_cost")
-    _refuse_while_on_loan(instrument)
+    _refuse_while_on_loan(session, instrument)
     if open_repair(session, instrument) is not None:
         raise InvalidTransition(f"{instrument.asset_tag} is already at a repairer.")
     change_status(session, actor, instrument, S.IN_REPAIR, f"at {repairer}")
@@ -473,7 +482,7 @@ def write_off(session: Session, actor, instrument: Instrument, reason: str) -> I
     """Write an instrument off for good; the reason is required and kept."""
     if not reason.strip():
         raise InvalidInput("Give the reason for writing it off.", field="reason")
-    _refuse_while_on_loan(instrument)
+    _refuse_while_on_loan(session, instrument)
     repair = open_repair(session, instrument)
     if repair is not None:
         repair.returned_on = max(today(), repair.sent_on)
@@ -482,7 +491,7 @@ def write_off(session: Session, actor, instrument: Instrument, reason: str) -> I
 
 
 def mark_missing(session: Session, actor, instrument: Instrument, note: str = "") -> Instrument:
-    _refuse_while_on_loan(instrument)
+    _refuse_while_on_loan(session, instrument)
     return change_status(session, actor, instrument, S.MISSING, note.strip())
 
 

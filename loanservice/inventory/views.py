@@ -21,7 +21,7 @@ from ..accounts.permissions import staff_required
 from ..audit.models import AuditEvent
 from ..errors import LoanServiceError
 from ..extensions import db
-from ..loans.services import loans_of_instrument
+from ..loans.services import count_awaiting_agreement, loans_of_instrument
 from ..templating import counted
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
@@ -50,7 +50,7 @@ bp = Blueprint("inventory", __name__)
 def dashboard():
     counts = services.count_by_status(db.session)
     return render_template("inventory/dashboard.html", counts=counts, statuses=list(InstrumentStatus),
-                           total=sum(counts.values()))
+                           total=sum(counts.values()), awaiting_agreement=count_awaiting_agreement(db.session))
 
 
 @bp.get("/instruments")
@@ -170,7 +170,8 @@ def instrument_detail(tag: str):
         "inventory/detail.html", instrument=instrument, checks=checks, repairs=repairs, history=history,
         condition_form=ConditionForm(), S=InstrumentStatus, loans=loans, today=today(),
         open_repair=next((r for r in repairs if r.is_open), None),
-        open_loan=next((loan for loan in loans if loan.is_open), None),
+        # Open, or pending its agreement: the loan holding the instrument now.
+        current_loan=next((loan for loan in loans if not loan.is_closed), None),
     )
 
 

@@ -9,7 +9,7 @@ from ..errors import LoanServiceError
 from ..extensions import db, limiter
 from ..inventory.models import Instrument
 from ..inventory.services import normalise_tag
-from ..loans.services import open_loan_for
+from ..loans.services import current_loan_for
 from . import services
 
 bp = Blueprint("scan", __name__)
@@ -58,9 +58,9 @@ def station():
         else:
             if jump:
                 return redirect(url_for("inventory.instrument_detail", tag=instrument.asset_tag), 303)
-    open_loan = open_loan_for(db.session, instrument) if instrument is not None else None
+    current_loan = current_loan_for(db.session, instrument) if instrument is not None else None
     return render_template("scan/station.html", instrument=instrument, error=error, code=code.strip(),
-                           jump=jump, open_loan=open_loan), status
+                           jump=jump, current_loan=current_loan), status
 
 
 @bp.get("/scan/camera")

@@ -18,7 +18,16 @@ from ..errors import InvalidInput, LoanServiceError
 from ..inventory.csvio import spreadsheet_cell
 from ..inventory.models import Instrument
 from ..timeutil import today, utcnow
-from .models import AcademicTerm, ChargeStatus, FeeBand, Loan, LoanCharge, RemissionKind, RemissionRule
+from .models import (
+    AcademicTerm,
+    ChargeStatus,
+    FeeBand,
+    Loan,
+    LoanCharge,
+    LoanStatus,
+    RemissionKind,
+    RemissionRule,
+)
 
 ZERO = Decimal("0.00")
 
@@ -79,6 +88,8 @@ def raise_term_charges(session: Session, actor, term: AcademicTerm) -> int:
             literal(utcnow()),
         )
         .where(
+            # A loan waiting for its agreement, or cancelled before issue, was never out: no charge.
+            Loan.status.notin_([LoanStatus.PENDING, LoanStatus.CANCELLED]),
             Loan.started_on <= term.ends_on,
             or_(Loan.closed_on.is_(None), Loan.closed_on >= term.starts_on),
             Loan.fee_per_term > 0,

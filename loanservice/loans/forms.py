@@ -41,6 +41,16 @@ class CheckInForm(FlaskForm):
     submit = SubmitField("Check in")
 
 
+class IssueForm(FlaskForm):
+    submit = SubmitField("Issue instrument")
+
+
+class CancelPendingForm(FlaskForm):
+    note = TextAreaField("Why (optional)", validators=[Optional(), Length(max=2000)],
+                         description="Kept with the loan, e.g. the family changed their mind.")
+    submit = SubmitField("Cancel the loan")
+
+
 class RenewForm(FlaskForm):
     due_on = DateField("New due date", validators=[Optional()],
                        description="Leave empty for the end of the next term.")

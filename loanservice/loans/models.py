@@ -18,11 +18,20 @@ class LoanStatus(enum.StrEnum):
     RETURNED = "returned"
     EXCHANGED = "exchanged"  # returned as part of a size exchange; the next loan links back
     LOST = "lost"  # lost or stolen: the replacement value is owed
+    # Held for the borrower until the agreement is signed (the REQUIRE_SIGNED_AGREEMENT setting);
+    # nothing is charged or chased until it is issued and becomes open.
+    PENDING = "pending"
+    CANCELLED = "cancelled"  # a pending loan called off before issue: the instrument was released
 
     @property
     def label(self) -> str:
-        return {"open": "On loan", "returned": "Returned", "exchanged": "Exchanged for next size",
-                "lost": "Lost or stolen"}[self.value]
+        return {"pending": "Awaiting signed agreement", "open": "On loan", "returned": "Returned",
+                "exchanged": "Exchanged for next size", "lost": "Lost or stolen",
+                "cancelled": "Cancelled before issue"}[self.value]
+
+
+# The loans that hold their instrument: closed_on is empty exactly for these (a check constraint).
+HOLDING_STATUSES = (LoanStatus.OPEN, LoanStatus.PENDING)
 
 
 def _values(enum_cls) -> str:
@@ -59,7 +68,8 @@ class Loan(db.Model):
         CheckConstraint(f"status IN ({_values(LoanStatus)})", name="status_known"),
         CheckConstraint("due_on >= started_on", name="due_after_start"),
         CheckConstraint("closed_on IS NULL OR closed_on >= started_on", name="closed_after_start"),
-        CheckConstraint("(status = 'open') = (closed_on IS NULL)", name="open_until_closed"),
+        CheckConstraint(f"(status IN ({_values(HOLDING_STATUSES)})) = (closed_on IS NULL)",
+                        name="open_until_closed"),
         CheckConstraint("condition_at_issue BETWEEN 1 AND 5", name="issue_grade_range"),
         CheckConstraint("condition_at_return IS NULL OR condition_at_return BETWEEN 1 AND 5",
                         name="return_grade_range"),
@@ -67,7 +77,7 @@ class Loan(db.Model):
         CheckConstraint("fee_per_term >= 0 AND charge_per_term >= 0 AND deposit >= 0", name="money_positive"),
         CheckConstraint("charge_per_term <= fee_per_term", name="charge_within_fee"),
         CheckConstraint("replacement_owed IS NULL OR replacement_owed >= 0", name="replacement_positive"),
-        # One open loan per instrument, whatever the concurrency.
+        # One loan holding each instrument (open, or pending its agreement), whatever the concurrency.
         Index(
             "uq_loan_open_per_instrument",
             "instrument_id",
@@ -75,7 +85,7 @@ class Loan(db.Model):
             sqlite_where=db.text("closed_on IS NULL"),
             postgresql_where=db.text("closed_on IS NULL"),
         ),
-        # The overdue list reads only open loans.
+        # The overdue list reads only open loans (this also covers the few pending ones).
         Index(
             "ix_loan_open_due",
             "due_on",
@@ -98,7 +108,7 @@ class Loan(db.Model):
     status: Mapped[str] = mapped_column(String(16), default=LoanStatus.OPEN)
     started_on: Mapped[date]
     due_on: Mapped[date]
-    # The day it came back, was exchanged, or was declared lost.
+    # The day it came back, was exchanged, was declared lost, or (pending) was cancelled.
     closed_on: Mapped[date | None]
 
     accessories: Mapped[str] = mapped_column(String(300), default="")
@@ -156,7 +166,18 @@ class Loan(db.Model):
 
     @property
     def is_open(self) -> bool:
-        return self.closed_on is None
+        """Issued and not yet back: the instrument is with the borrower."""
+        return self.status == LoanStatus.OPEN
+
+    @property
+    def is_pending(self) -> bool:
+        """Held for the borrower until the agreement is signed; not issued yet."""
+        return self.status == LoanStatus.PENDING
+
+    @property
+    def is_closed(self) -> bool:
+        """Ended: back, exchanged, lost, or cancelled before issue."""
+        return self.closed_on is not None
 
     @property
     def has_remission(self) -> bool:

@@ -46,6 +46,16 @@ class NotOnLoan(LoanServiceError):
     status_code = 409
 
 
+class NotPending(LoanServiceError):
+    """The loan is not waiting to be issued (already issued, or cancelled)."""
+
+    status_code = 409
+
+
+class AgreementNotSigned(LoanServiceError):
+    status_code = 409
+
+
 # Why an instrument in each status cannot be lent, in words for the person at the counter.
 _UNLENDABLE = {
     S.ON_LOAN: "{tag} is already on loan.",
@@ -81,7 +91,8 @@ def get_borrower(session: Session, kind: str, borrower_id: int):
     return borrower
 
 
-def open_loan_for(session: Session, instrument: Instrument, *, for_update: bool = False) -> Loan | None:
+def current_loan_for(session: Session, instrument: Instrument, *, for_update: bool = False) -> Loan | None:
+    """The loan holding the instrument: open, or pending its signed agreement (at most one, by an index)."""
     query = select(Loan).where(Loan.instrument_id == instrument.id, Loan.closed_on.is_(None))
     if for_update:
         query = query.with_for_update()
@@ -89,7 +100,10 @@ def open_loan_for(session: Session, instrument: Instrument, *, for_update: bool 
 
 
 def loans_of(session: Session, borrower) -> tuple[list[Loan], list[Loan]]:
-    """What a borrower holds now and held before (a pupil's loans count for their family too)."""
+    """What a borrower holds now (or has held for them, pending an agreement) and held before.
+
+    A pupil's loans count for their family too.
+    """
     column = getattr(Loan, borrower_column(borrower))
     condition = column == borrower.id
     if isinstance(borrower, Family):
@@ -98,7 +112,7 @@ def loans_of(session: Session, borrower) -> tuple[list[Loan], list[Loan]]:
         select(Loan).where(condition).options(joinedload(Loan.instrument), joinedload(Loan.pupil))
         .order_by(Loan.started_on.desc(), Loan.id.desc())
     ).all()
-    return [loan for loan in loans if loan.is_open], [loan for loan in loans if not loan.is_open]
+    return [loan for loan in loans if not loan.is_closed], [loan for loan in loans if loan.is_closed]
 
 
 def loans_of_instrument(session: Session, instrument: Instrument) -> list[Loan]:
@@ -111,14 +125,28 @@ def loans_of_instrument(session: Session, instrument: Instrument) -> list[Loan]:
 
 
 def overdue_loans(session: Session, on: date | None = None, *, limit: int = 500) -> list[Loan]:
-    """Open loans past their due date, longest overdue first."""
+    """Open loans past their due date, longest overdue first (a loan pending its agreement is not out)."""
     on = on or today()
     return list(session.scalars(
-        select(Loan).where(Loan.closed_on.is_(None), Loan.due_on < on)
+        select(Loan).where(Loan.closed_on.is_(None), Loan.status == LoanStatus.OPEN, Loan.due_on < on)
         .options(joinedload(Loan.instrument), joinedload(Loan.pupil).joinedload(Pupil.family),
                  joinedload(Loan.family), joinedload(Loan.school), joinedload(Loan.other_borrower))
         .order_by(Loan.due_on, Loan.id).limit(limit)
     ))
+
+
+def awaiting_agreement(session: Session) -> list[Loan]:
+    """Loans waiting for their signed agreement, the longest held first."""
+    return list(session.scalars(
+        select(Loan).where(Loan.status == LoanStatus.PENDING)
+        .options(joinedload(Loan.instrument), joinedload(Loan.pupil).joinedload(Pupil.family),
+                 joinedload(Loan.family))
+        .order_by(Loan.started_on, Loan.id)
+    ))
+
+
+def count_awaiting_agreement(session: Session) -> int:
+    return session.scalar(select(func.count()).where(Loan.status == LoanStatus.PENDING))
 
 
 def default_due_date(session: Session, start: date) -> date | None:
@@ -158,6 +186,34 @@ def check_lendable(instrument: Instrument) -> None:
     if instrument.condition_grade >= 5:
         raise NotLendable(f"{instrument.asset_tag} is graded 5 (unusable): send it to repair, or record a "
                           "new condition check, before lending it.")
+
+
+def _check_not_held(session: Session, instrument: Instrument) -> None:
+    """Name the borrower an instrument is held for while their agreement waits to be signed."""
+    if instrument.status_enum is S.RESERVED:
+        held = current_loan_for(session, instrument)
+        if held is not None and held.is_pending:
+            raise NotLendable(f"{instrument.asset_tag} is held for {held.borrower} until their loan agreement is "
+                              "signed.")
+
+
+def _refuse_unless_issued(loan: Loan, doing: str) -> None:
+    """A loan pending its agreement, or cancelled before issue, was never handed over."""
+    if loan.is_pending:
+        raise NotOnLoan(f"{loan.instrument.asset_tag} has not been issued: it is waiting for a signed agreement, "
+                        f"so it cannot be {doing}. Cancel the loan instead to release it.")
+    if loan.status_enum is LoanStatus.CANCELLED:
+        raise NotOnLoan(f"The loan of {loan.instrument.asset_tag} was cancelled before issue, so it cannot be "
+                        f"{doing}.")
+
+
+def needs_signed_agreement(config, borrower) -> bool:
+    """Whether the hub's setting holds this loan until its agreement is signed: individual loans only.
+
+    A pupil (through their parent or carer) or a family signs; schools sign for sets under their own
+    agreement, and ensembles, teachers and partners are lent to as today.
+    """
+    return bool(config.get("REQUIRE_SIGNED_AGREEMENT")) and isinstance(borrower, (Pupil, Family))
 
 
 def _check_dates(start: date, due: date) -> None:
@@ -243,13 +299,22 @@ def check_out(
     charges: Charges | None = None,
     set_loan=None,
     exchanged_from: Loan | None = None,
+    awaiting_agreement: bool = False,
 ) -> Loan:
-    """Lend ``instrument`` to ``borrower``; lock the instrument row first (get_instrument(for_update=True))."""
+    """Lend ``instrument`` to ``borrower``; lock the instrument row first (get_instrument(for_update=True)).
+
+    ``awaiting_agreement`` makes the loan pending instead: the instrument is held for the borrower
+    (reserved), and nothing is charged or chased until ``issue`` opens it. Use ``lend`` to follow
+    the hub's setting.
+    """
+    if awaiting_agreement and (set_loan is not None or not isinstance(borrower, (Pupil, Family))):
+        raise InvalidInput("Only a loan to a pupil or a family waits for a signed agreement.", field="borrower")
     started_on = started_on or today()
     if started_on > today():
         raise InvalidInput("A loan starts when the instrument is handed over: the start date is in the future.",
                            field="started_on")
     due_on = resolve_due_date(session, started_on, due_on)
+    _check_not_held(session, instrument)
     check_lendable(instrument)
     if charges is None:
         charges = quote(session, instrument, borrower)
@@ -258,7 +323,7 @@ def check_out(
         record_condition(session, actor, instrument, condition_grade, CheckReason.ISSUE, condition_note)
     loan = Loan(
         instrument=instrument,
-        status=LoanStatus.OPEN,
+        status=LoanStatus.PENDING if awaiting_agreement else LoanStatus.OPEN,
         started_on=started_on,
         due_on=due_on,
         accessories=instrument.accessories if accessories is None else accessories.strip(),
@@ -275,11 +340,92 @@ def check_out(
     session.add(loan)
     _flush_loan(session, instrument)
     who = audit_name(borrower)
+    terms = {"borrower": who, "due_on": due_on, "fee_per_term": charges.fee_per_term,
+             "charge_per_term": charge, "remission": remission, "deposit": charges.deposit}
+    if awaiting_agreement:
+        change_status(session, actor, instrument, S.RESERVED, f"held for {who} until the loan agreement is signed")
+        record(session, actor, "loan.pending", loan,
+               f"Held for {who} until the agreement is signed (due {due_on:%-d %b %Y})", terms, instrument=instrument)
+    else:
+        change_status(session, actor, instrument, S.ON_LOAN, f"lent to {who}")
+        record(session, actor, "loan.out", loan, f"Lent to {who} until {due_on:%-d %b %Y}", terms,
+               instrument=instrument)
+    return loan
+
+
+def lend(session: Session, actor, instrument: Instrument, borrower, config, **details) -> Loan:
+    """Check out under the hub's settings: with REQUIRE_SIGNED_AGREEMENT, a loan to a pupil or family
+    waits, the instrument held, until its agreement (made here, ready to sign) is signed and issued.
+    A hirer with an online account is emailed a link to sign it."""
+    if not needs_signed_agreement(config, borrower):
+        return check_out(session, actor, instrument, borrower, **details)
+    from ..documents.services import Hub, ask_hirer_to_sign, prepare_agreement
+
+    hub = Hub.from_config(config)
+    loan = check_out(session, actor, instrument, borrower, awaiting_agreement=True, **details)
+    prepare_agreement(session, actor, loan, hub)
+    ask_hirer_to_sign(session, loan, config)
+    return loan
+
+
+def issue(session: Session, actor, loan: Loan) -> Loan:
+    """Issue a loan that waited for its agreement: refused until the latest copy is signed; the loan opens
+    today with the due date agreed, and the instrument goes on loan. Lock the instrument row first."""
+    from ..documents.services import latest_agreement
+
+    instrument = loan.instrument
+    tag = instrument.asset_tag
+    if loan.status_enum is LoanStatus.CANCELLED:
+        raise NotPending(f"This loan was cancelled on {loan.closed_on:%-d %b %Y}, so it cannot be issued. "
+                         f"Lend {tag} again if it is still wanted.")
+    if not loan.is_pending:
+        raise NotPending(f"{tag} was already issued on {loan.started_on:%-d %b %Y}.")
+    agreement = latest_agreement(session, loan)
+    if agreement is None:
+        raise AgreementNotSigned(f"{tag} cannot be issued: there is no agreement for this loan yet. Make it, "
+                                 "then have it signed.")
+    if not agreement.is_signed:
+        raise AgreementNotSigned(f"{tag} cannot be issued until the agreement is signed: the hirer signs it "
+                                 "online, or signs a printed copy at the desk and you record it.")
+    issued_on = today()
+    if loan.due_on < issued_on:
+        raise InvalidInput(f"The loan was due back on {loan.due_on:%-d %b %Y}, before today: cancel it and lend "
+                           f"{tag} again with a new due date.", field="due_on")
+    held_since = loan.started_on
+    who = audit_name(loan.borrower)
+    loan.status = LoanStatus.OPEN
+    loan.started_on = issued_on
+    loan.issued_by = actor
     change_status(session, actor, instrument, S.ON_LOAN, f"lent to {who}")
-    record(session, actor, "loan.out", loan, f"Lent to {who} until {due_on:%-d %b %Y}",
-           {"borrower": who, "due_on": due_on, "fee_per_term": charges.fee_per_term,
-            "charge_per_term": charge, "remission": remission, "deposit": charges.deposit},
+    record(session, actor, "loan.issued", loan,
+           f"Issued to {who} until {loan.due_on:%-d %b %Y}; agreement {agreement.method_enum.label.lower()}",
+           {"borrower": who, "held_since": held_since, "started_on": issued_on, "due_on": loan.due_on,
+            "agreement_id": agreement.id, "agreement_sha256": agreement.sha256}, instrument=instrument)
+    session.flush()
+    return loan
+
+
+def cancel_pending(session: Session, actor, loan: Loan, note: str = "") -> Loan:
+    """Call off a loan that is waiting for its agreement: the instrument is released (to the waiting
+    list first, as on a return). Lock the instrument row first."""
+    tag = loan.instrument.asset_tag
+    if not loan.is_pending:
+        if loan.status_enum is LoanStatus.CANCELLED:
+            raise NotPending(f"This loan was already cancelled on {loan.closed_on:%-d %b %Y}.")
+        raise NotPending(f"{tag} was issued on {loan.started_on:%-d %b %Y}: check it in, or record it lost, "
+                         "instead of cancelling.")
+    instrument = loan.instrument
+    note = (note or "").strip()
+    loan.status = LoanStatus.CANCELLED
+    loan.closed_on = max(today(), loan.started_on)
+    loan.return_note = note
+    loan.closed_by = actor
+    who = audit_name(loan.borrower)
+    change_status(session, actor, instrument, S.AVAILABLE, f"loan to {who} cancelled before issue")
+    _offer_to_waiting_list(session, actor, instrument)
+    record(session, actor, "loan.cancelled", loan, f"Cancelled before issue, {who}", {"note": note},
            instrument=instrument)
+    session.flush()
     return loan
 
 
@@ -295,6 +441,7 @@ def check_in(
     status: LoanStatus = LoanStatus.RETURNED,
 ) -> Loan:
     """Take an instrument back: condition required; damaged goes to repair, otherwise available."""
+    _refuse_unless_issued(loan, "checked in")
     if not loan.is_open:
         raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan: it was already returned.")
     returned_on = returned_on or today()
@@ -336,6 +483,7 @@ def _offer_to_waiting_list(session: Session, actor, instrument: Instrument) -> N
 
 def renew(session: Session, actor, loan: Loan, due_on: date | None = None) -> Loan:
     """Extend an open loan to ``due_on`` (by default the end of the next term)."""
+    _refuse_unless_issued(loan, "renewed")
     if not loan.is_open:
         raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan; it cannot be renewed.")
     if due_on is None:
@@ -372,6 +520,7 @@ def size_exchange(
 ) -> Loan:
     """Return one instrument and issue the next size of the same type to the same borrower."""
     old = loan.instrument
+    _refuse_unless_issued(loan, "exchanged")
     if not loan.is_open:
         raise NotOnLoan(f"{old.asset_tag} is not on loan.")
     wanted = next_size(old)
@@ -398,6 +547,7 @@ def size_exchange(
 
 def mark_lost(session: Session, actor, loan: Loan, note: str = "", *, replacement_owed: Decimal | None = None) -> Loan:
     """Close a loan as lost or stolen: the instrument goes missing and its replacement value is owed."""
+    _refuse_unless_issued(loan, "recorded as lost")
     if not loan.is_open:
         raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan.")
     instrument = loan.instrument
@@ -421,11 +571,13 @@ def roll_over(session: Session, actor, from_term: AcademicTerm, to_term: Academi
     """Move every open loan due at the end of ``from_term`` to the end of ``to_term``; return how many.
 
     For the yearly roll-over (loans continue unless the hub is told). Classroom sets are left out:
-    they come back for servicing. Two statements, however many loans: the audit events and the update.
+    they come back for servicing, and loans not issued yet (pending their agreement) keep the due date
+    the hirer is signing for. Two statements, however many loans: the audit events and the update.
     """
     if to_term.ends_on <= from_term.ends_on:
         raise InvalidInput("Roll loans over to a later term.", field="to_term")
-    due = (Loan.closed_on.is_(None), Loan.set_loan_id.is_(None), Loan.due_on == from_term.ends_on)
+    due = (Loan.closed_on.is_(None), Loan.status == LoanStatus.OPEN, Loan.set_loan_id.is_(None),
+           Loan.due_on == from_term.ends_on)
     summary = f"Rolled over from {from_term.name} to {to_term.name}"
     session.execute(insert(AuditEvent).from_select(
         ["at", "actor_id", "action", "entity_type", "entity_id", "instrument_id", "summary", "changes"],

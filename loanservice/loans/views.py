@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ..accounts.permissions import admin_required, staff_required
 from ..borrowers.models import Family, OtherBorrower, Pupil
+from ..documents.services import latest_agreement, latest_agreements
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
 from ..inventory.services import get_instrument
@@ -25,10 +26,12 @@ from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
 from . import charges, services
 from .forms import (
+    CancelPendingForm,
     CheckInForm,
     CheckOutForm,
     ExchangeForm,
     FeeBandForm,
+    IssueForm,
     LostForm,
     RemissionRuleForm,
     RenewForm,
@@ -72,6 +75,19 @@ def _load_loan(loan_id: int) -> Loan:
     return db.get_or_404(Loan, loan_id)
 
 
+def _lock(loan: Loan) -> Loan:
+    """Lock the loan's instrument and read the loan again, so that two people acting on one loan take turns."""
+    get_instrument(db.session, loan.instrument.asset_tag, for_update=True)
+    db.session.refresh(loan)
+    return loan
+
+
+def held_message(loan: Loan) -> str:
+    """What staff are told when a check-out waits for the agreement to be signed."""
+    return (f"{loan.instrument.asset_tag} is held for {loan.borrower} until the loan agreement is signed. "
+            "Nothing is charged until you issue it from this page.")
+
+
 @bp.route("/loans/new", methods=["GET", "POST"])
 @staff_required
 def check_out():
@@ -87,8 +103,8 @@ def check_out():
         tag = tag_from_code(form.tag.data, current_app.config["PUBLIC_BASE_URL"])
         instrument = get_instrument(db.session, tag, for_update=True)
         borrower = services.get_borrower(db.session, kind, int(borrower_id))
-        return services.check_out(
-            db.session, current_user, instrument, borrower,
+        return services.lend(
+            db.session, current_user, instrument, borrower, current_app.config,
             started_on=form.started_on.data, due_on=form.due_on.data,
             accessories=form.accessories.data or None,
             condition_grade=form.condition_grade.data, condition_note=form.condition_note.data or "",
@@ -98,22 +114,52 @@ def check_out():
 
     response, status = submit_form(
         form, perform,
-        lambda loan: done(f"{loan.instrument.asset_tag} lent to {loan.borrower} until {loan.due_on:%-d %b %Y}.",
+        lambda loan: done(held_message(loan) if loan.is_pending else
+                          f"{loan.instrument.asset_tag} lent to {loan.borrower} until {loan.due_on:%-d %b %Y}.",
                           url_for(".detail", loan_id=loan.id)),
         field_map=SCANNED_CODE,
     )
     if response:
         return response
-    return render_template("loans/check_out.html", form=form), status
+    return render_template("loans/check_out.html", form=form,
+                           holds_for_agreement=current_app.config.get("REQUIRE_SIGNED_AGREEMENT")), status
+
+
+def _render_detail(loan: Loan, *, issue_form=None, status: int = 200):
+    exchanged_to = db.session.scalar(select(Loan).where(Loan.exchanged_from_id == loan.id))
+    return render_template("loans/detail.html", loan=loan, today=today(), charges=charges.charges_of(db.session, loan),
+                           agreement=latest_agreement(db.session, loan), exchanged_to=exchanged_to,
+                           issue_form=issue_form or IssueForm(formdata=None)), status
 
 
 @bp.get("/loans/<int:loan_id>")
 @staff_required
 def detail(loan_id: int):
+    return _render_detail(_load_loan(loan_id))
+
+
+@bp.post("/loans/<int:loan_id>/issue")
+@staff_required
+def issue(loan_id: int):
+    """Issue a loan that waited for its agreement; a refusal shows on the loan's page."""
     loan = _load_loan(loan_id)
-    return render_template("loans/detail.html", loan=loan, today=today(),
-                           charges=charges.charges_of(db.session, loan),
-                           exchanged_to=db.session.scalar(select(Loan).where(Loan.exchanged_from_id == loan.id)))
+    form = IssueForm()
+    response, status = submit_form(
+        form, lambda: services.issue(db.session, current_user, _lock(loan)),
+        lambda issued: done(f"{issued.instrument.asset_tag} issued to {issued.borrower}: on loan until "
+                            f"{issued.due_on:%-d %b %Y}.", url_for(".detail", loan_id=issued.id)),
+    )
+    return response or _render_detail(loan, issue_form=form, status=status)
+
+
+@bp.route("/loans/<int:loan_id>/cancel", methods=["GET", "POST"])
+@staff_required
+def cancel(loan_id: int):
+    return _loan_action(
+        loan_id, CancelPendingForm(), "loans/cancel.html",
+        lambda loan, f: services.cancel_pending(db.session, current_user, loan, f.note.data or ""),
+        "The loan is cancelled and {tag} is released.",
+    )
 
 
 def _loan_action(loan_id: int, form, template: str, perform_on, message: str):
@@ -121,10 +167,7 @@ def _loan_action(loan_id: int, form, template: str, perform_on, message: str):
     loan = _load_loan(loan_id)
 
     def perform():
-        # Lock the instrument, so that two people acting on one loan take turns.
-        get_instrument(db.session, loan.instrument.asset_tag, for_update=True)
-        db.session.refresh(loan)
-        return perform_on(loan, form) or loan
+        return perform_on(_lock(loan), form) or loan
 
     response, status = submit_form(
         form, perform,
@@ -183,6 +226,17 @@ def lost(loan_id: int):
                                            replacement_owed=f.replacement_owed.data),
         "{tag} is recorded as lost; its replacement cost is owed.",
     )
+
+
+@bp.get("/loans/awaiting-agreement")
+@staff_required
+def awaiting_agreement():
+    loans = services.awaiting_agreement(db.session)
+    agreements = latest_agreements(db.session, loans)
+    # Signed first: those are ready to hand over.
+    loans.sort(key=lambda loan: not (agreements.get(loan.id) and agreements[loan.id].is_signed))
+    return render_template("loans/awaiting.html", loans=loans, agreements=agreements,
+                           required=current_app.config.get("REQUIRE_SIGNED_AGREEMENT"))
 
 
 @bp.get("/loans/overdue")

@@ -19,8 +19,9 @@ from ..accounts.services import MIN_PASSWORD_LENGTH, find_user, normalise_email
 from ..audit.services import record
 from ..borrowers.models import Family, Pupil, RemissionCategory
 from ..documents.models import Agreement
+from ..documents.services import latest_agreements
 from ..errors import InvalidInput, LoanServiceError, NotAllowed, NotFound
-from ..loans.models import Loan
+from ..loans.models import Loan, LoanStatus
 from ..schools.models import School
 from ..timeutil import utcnow
 from .mailing import send_when_committed
@@ -266,8 +267,8 @@ def update_child(session: Session, user: User, pupil: Pupil, details: ChildDetai
 
 def _check_no_open_loan(session: Session, pupil: Pupil, verb: str) -> None:
     if session.scalar(select(exists().where(Loan.pupil_id == pupil.id, Loan.closed_on.is_(None)))):
-        raise LoanServiceError(f"{pupil.name} has an instrument on loan, so their details cannot be {verb} here. "
-                               "Contact the hub.")
+        raise LoanServiceError(f"{pupil.name} has an instrument on loan (or waiting for a signed agreement), so "
+                               f"their details cannot be {verb} here. Contact the hub.")
 
 
 def remove_child(session: Session, user: User, pupil: Pupil, config) -> None:
@@ -324,6 +325,11 @@ def ask_about_loan(session: Session, user: User, loan: Loan, kind: str, note: st
         kind = RequestKind(kind)
     except ValueError:
         raise InvalidInput("Choose what you would like to do.", field="kind") from None
+    if loan.is_pending:
+        raise LoanServiceError(f"The {loan.instrument.description} has not been handed over yet: it is waiting for "
+                               "you to sign the loan agreement.")
+    if loan.status_enum is LoanStatus.CANCELLED:
+        raise LoanServiceError(f"The loan of the {loan.instrument.description} was cancelled.")
     if not loan.is_open:
         raise LoanServiceError(f"{loan.instrument.description} has already come back.")
     pending = session.scalar(select(ParentRequest).where(
@@ -397,11 +403,7 @@ def parent_overview(session: Session, user: User, config) -> ParentOverview:
         children.append(ChildSummary(pupil=pupil, claim=claims.get(pupil.id),
                                      reservations=reservations_with_places(session, pupil, config),
                                      loans=mine, has_open_loan=bool(mine)))
-    agreements = {}
-    if loans:
-        for agreement in session.scalars(select(Agreement).where(Agreement.loan_id.in_([l.id for l in loans]))
-                                         .order_by(Agreement.id)):
-            agreements[agreement.loan_id] = agreement  # the latest wins
+    agreements = latest_agreements(session, loans)
     requests: dict[int, list[ParentRequest]] = {}
     for request in session.scalars(select(ParentRequest).where(
             ParentRequest.family_id == family.id, ParentRequest.handled_at.is_(None))):

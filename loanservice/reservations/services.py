@@ -18,7 +18,7 @@ from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.models import Instrument, InstrumentStatus, InstrumentType
 from ..inventory.services import change_status
 from ..loans.models import FeeBand, Loan, RemissionRule
-from ..loans.services import check_out
+from ..loans.services import lend
 from ..parents.mailing import send_when_committed
 from ..parents.services import child_of, require_confirmed
 from ..timeutil import today, utcnow
@@ -337,7 +337,11 @@ def mark_ready(session: Session, actor, config, reservation: Reservation) -> Res
 
 def collect(session: Session, actor, config, reservation: Reservation, *, due_on: date | None = None,
             condition_grade: int | None = None) -> Loan:
-    """Hand the held instrument over: it becomes a loan to the child, in the same transaction."""
+    """Hand the held instrument over: it becomes a loan to the child, in the same transaction.
+
+    Under REQUIRE_SIGNED_AGREEMENT the loan waits, the instrument still held, until the agreement is
+    signed and staff issue it.
+    """
     if reservation.status_enum not in HOLDING_STATUSES:
         raise ReservationConflict(f"This reservation is {reservation.status_enum.label.lower()}; "
                                   "there is nothing to hand over.")
@@ -347,13 +351,15 @@ def collect(session: Session, actor, config, reservation: Reservation, *, due_on
         raise ReservationConflict(f"{instrument.asset_tag} is {instrument.status_enum.label.lower()}; "
                                   "allocate another instrument.")
     change_status(session, actor, instrument, S.AVAILABLE, f"collected for reservation #{reservation.id}")
-    loan = check_out(session, actor, instrument, reservation.pupil, due_on=due_on, condition_grade=condition_grade)
+    loan = lend(session, actor, instrument, reservation.pupil, config, due_on=due_on,
+                condition_grade=condition_grade)
     reservation.status, reservation.loan, reservation.closed_at = R.COLLECTED, loan, utcnow()
     session.flush()
     record(session, actor, "reservation.collected", reservation, f"Collected: loan {loan.id}", instrument=instrument)
-    _tell_parent(session, config, reservation, f"{reservation.pupil.name}'s {reservation.description} is on loan",
-                 f"{reservation.pupil.name} now has {instrument.asset_tag}, a {instrument.description}, "
-                 f"on loan until {loan.due_on:%-d %B %Y}.")
+    if not loan.is_pending:  # a pending loan's hirer was asked to sign the agreement instead
+        _tell_parent(session, config, reservation, f"{reservation.pupil.name}'s {reservation.description} is on loan",
+                     f"{reservation.pupil.name} now has {instrument.asset_tag}, a {instrument.description}, "
+                     f"on loan until {loan.due_on:%-d %B %Y}.")
     return loan
 
 

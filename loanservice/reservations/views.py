@@ -10,6 +10,7 @@ from ..errors import InvalidInput
 from ..extensions import db
 from ..inventory.models import InstrumentType
 from ..inventory.services import get_instrument
+from ..loans.views import held_message
 from ..parents import services as parents
 from ..parents.models import ParentRequest
 from ..timeutil import today
@@ -167,8 +168,9 @@ def collect(reservation_id: int):
     response, status = submit_form(
         form, lambda: services.collect(db.session, current_user, current_app.config, reservation,
                                        due_on=form.due_on.data),
-        lambda loan: done(f"{loan.instrument.asset_tag} is on loan to {loan.pupil.name} until "
-                          f"{loan.due_on:%-d %b %Y}.", url_for("loans.detail", loan_id=loan.id)))
+        lambda loan: done(held_message(loan) if loan.is_pending else
+                          f"{loan.instrument.asset_tag} is on loan to {loan.pupil.name} until {loan.due_on:%-d %b %Y}.",
+                          url_for("loans.detail", loan_id=loan.id)))
     return response or _render_queue(status, collect=form, collect_for=reservation_id)
 
 
