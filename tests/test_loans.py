@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from loanservice.audit.models import AuditEvent
-from loanservice.borrowers.models import Family
+from loanservice.borrowers.models import Family, Pupil
 from loanservice.errors import InvalidInput, LoanServiceError
 from loanservice.inventory.models import ConditionCheck, Instrument, Repair
 from loanservice.inventory.services import get_instrument, mark_found, mark_missing, send_to_repair, write_off
@@ -546,3 +546,39 @@ def test_scanning_a_lent_instrument_offers_check_in_and_names_the_borrower(app, 
     unknown = staff_client.get("/scan?code=new-77").get_data(as_text=True)
     assert 'href="/instruments/new?tag=NEW-77"' in unknown
     assert 'value="NEW-77"' in staff_client.get("/instruments/new?tag=NEW-77").get_data(as_text=True)
+
+
+def test_staff_find_the_borrower_by_name_and_nothing_is_lent_until_they_choose(app, factory, staff_client):
+    instrument = factory.instrument(asset_tag="FIND-1")
+    school = factory.school("Riverside Primary")
+    factory.pupil("Amelia Ahmed", school=school, year_group=4)
+    factory.pupil("Amelia Ahmed", year_group=6)  # a namesake: the year and school tell them apart
+    factory.pupil("Oliver Khan")
+    page = staff_client.get("/loans/new?tag=FIND-1").get_data(as_text=True)
+    assert "Oliver Khan" not in page and "Amelia" not in page  # no list of every pupil in the hub
+
+    found = staff_client.post("/loans/new", data={"tag": "FIND-1", "who": "  amelia ", "find": "1"})
+    assert found.status_code == 200
+    page = found.get_data(as_text=True)
+    assert "Pupil: Amelia Ahmed (Year 4, Riverside Primary)" in page and "Pupil: Amelia Ahmed (Year 6)" in page
+    assert "Oliver Khan" not in page and 'value="FIND-1"' in page  # what was typed is kept
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 0
+        assert get_instrument(session, "FIND-1").status == "available"
+
+    none = staff_client.post("/loans/new", data={"tag": "FIND-1", "who": "100%_", "find": "1"})
+    assert "No borrower's name contains “100%_”" in none.get_data(as_text=True)
+    unchosen = staff_client.post("/loans/new", data={"tag": "FIND-1", "who": "amelia", "started_on": today().isoformat(),
+                                                     "due_on": (today() + timedelta(days=30)).isoformat(),
+                                                     "condition_grade": "2"})
+    assert unchosen.status_code == 422 and "Find and choose the borrower." in unchosen.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 0
+        amelia = session.scalars(select(Pupil).where(Pupil.year_group == 4)).one()
+    lent = staff_client.post("/loans/new", data={
+        "tag": "FIND-1", "borrower": f"pupil-{amelia.id}", "started_on": today().isoformat(),
+        "due_on": (today() + timedelta(days=30)).isoformat(), "condition_grade": "2"})
+    assert lent.status_code == 303
+    with in_app(app) as session:
+        loan = session.scalars(select(Loan)).one()
+        assert (loan.pupil_id, loan.instrument_id) == (amelia.id, instrument.id)

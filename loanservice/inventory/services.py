@@ -161,9 +161,9 @@ def search_instruments_query(filters: InstrumentFilters, tag_prefix: str = "MIX"
         else:
             # Every word must match somewhere: "stentor 3/4", "cello shelf b".
             for word in q.split()[:8]:
-                like = f"%{_escape_like(word)}%"
+                like = f"%{escape_like(word)}%"
                 query = query.where(or_(
-                    Instrument.asset_tag.like(f"{_escape_like(normalise_tag(word))}%", escape="\\"),
+                    Instrument.asset_tag.like(f"{escape_like(normalise_tag(word))}%", escape="\\"),
                     Instrument.serial_number.ilike(like, escape="\\"),
                     Instrument.make.ilike(like, escape="\\"),
                     Instrument.model.ilike(like, escape="\\"),
@@ -187,7 +187,8 @@ def search_instruments_query(filters: InstrumentFilters, tag_prefix: str = "MIX"
     return query.order_by(*SORTS.get(filters.sort, SORTS["tag"]))
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
+    """``text`` for a LIKE pattern with ESCAPE '\\': its own % and _ match only themselves."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 

@@ -1,5 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, DecimalField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import (BooleanField, DateField, DecimalField, RadioField, SelectField, StringField, SubmitField,
+                     TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from ..borrowers.models import RemissionCategory
@@ -14,9 +15,14 @@ class CheckOutForm(FlaskForm):
                                                 Length(max=200)],
                       description="Scan its label or type its asset tag.",
                       render_kw={"autocapitalize": "characters", "spellcheck": "false", "autocomplete": "off"})
-    borrower = SelectField("Borrower", validate_choice=False,
-                           validators=[DataRequired(message="Choose the borrower."),
-                                       Regexp(BORROWER_PATTERN, message="Choose the borrower.")])
+    # Found by name (a hub has thousands of pupils): "Find" lists the matches as choices.
+    who = StringField("Find the borrower", validators=[Optional(), Length(max=100)],
+                      description="Part of a pupil's, family's, school's or other borrower's name.",
+                      render_kw={"autocomplete": "off", "spellcheck": "false"})
+    find = SubmitField("Find")
+    borrower = RadioField("Borrower", validate_choice=False,
+                          validators=[DataRequired(message="Find and choose the borrower."),
+                                      Regexp(BORROWER_PATTERN, message="Find and choose the borrower.")])
     started_on = DateField("Start date", validators=[DataRequired()])
     due_on = DateField("Due date", validators=[Optional()],
                        description="Leave empty for the end of the term it starts in.")

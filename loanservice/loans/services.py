@@ -17,7 +17,7 @@ from ..batch import Batch
 from ..borrowers.models import Family, OtherBorrower, Pupil, RemissionCategory
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.models import CheckReason, Instrument, InstrumentStatus
-from ..inventory.services import change_status, record_condition, send_to_repair
+from ..inventory.services import change_status, escape_like, record_condition, send_to_repair
 from ..schools.models import School
 from ..timeutil import today, utcnow
 from .models import (
@@ -89,6 +89,20 @@ def get_borrower(session: Session, kind: str, borrower_id: int):
     if borrower is None:
         raise NotFound("There is no such borrower.", field="borrower")
     return borrower
+
+
+def find_borrowers(session: Session, q: str, *, limit: int = 15) -> list:
+    """Pupils, families, schools and other borrowers whose name contains ``q`` (each kind up to ``limit``)."""
+    q = q.strip()
+    if not q:
+        return []
+    like = f"%{escape_like(q)}%"
+    found = list(session.scalars(select(Pupil).where(Pupil.name.ilike(like, escape="\\"))
+                                 .options(joinedload(Pupil.school)).order_by(Pupil.name, Pupil.id).limit(limit)))
+    for model in (Family, School, OtherBorrower):
+        found += session.scalars(select(model).where(model.name.ilike(like, escape="\\"))
+                                 .order_by(model.name, model.id).limit(limit))
+    return found
 
 
 def current_loan_for(session: Session, instrument: Instrument, *, for_update: bool = False) -> Loan | None:

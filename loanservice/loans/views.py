@@ -1,4 +1,6 @@
 """Staff pages for loans. Thin: load, validate, call a service, commit, redirect."""
+import re
+
 from flask import (
     Blueprint,
     Response,
@@ -15,7 +17,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.permissions import admin_required, staff_required
-from ..borrowers.models import Family, OtherBorrower, Pupil
+from ..borrowers.models import Family, Pupil
 from ..documents.services import latest_agreement, latest_agreements
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
@@ -25,7 +27,9 @@ from ..schools.models import School
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
 from . import charges, services
+from .models import BORROWER_KINDS, borrower_kind
 from .forms import (
+    BORROWER_PATTERN,
     CancelPendingForm,
     CheckInForm,
     CheckOutForm,
@@ -47,8 +51,6 @@ SCANNED_CODE = {"code": "tag"}
 
 
 def borrower_url(borrower) -> str:
-    from .models import borrower_kind
-
     return url_for("borrowers.detail", kind=borrower_kind(borrower), borrower_id=borrower.id)
 
 
@@ -57,17 +59,31 @@ def _register(state):
     state.app.jinja_env.globals["borrower_url"] = borrower_url
 
 
-def _borrower_choices() -> list[tuple[str, str]]:
-    choices = [("", "Choose a borrower")]
-    for pupil in db.session.scalars(select(Pupil).order_by(Pupil.name)):
-        year = f" ({pupil.year_label})" if pupil.year_group is not None else ""
-        choices.append((f"pupil-{pupil.id}", f"Pupil: {pupil.name}{year}"))
-    for family in db.session.scalars(select(Family).order_by(Family.name)):
-        choices.append((f"family-{family.id}", f"Family: {family.name}"))
-    for school in db.session.scalars(select(School).order_by(School.name)):
-        choices.append((f"school-{school.id}", f"School: {school.name}"))
-    for other in db.session.scalars(select(OtherBorrower).order_by(OtherBorrower.name)):
-        choices.append((f"other-{other.id}", f"Other: {other.name}"))
+def borrower_label(borrower) -> str:
+    """How a borrower is offered on the lending form: enough to tell two Sam Smiths apart."""
+    if isinstance(borrower, Pupil):
+        details = [d for d in (borrower.year_label, borrower.school.name if borrower.school else "") if d]
+        return f"Pupil: {borrower.name}" + (f" ({', '.join(details)})" if details else "")
+    if isinstance(borrower, Family):
+        return f"Family: {borrower.name}" + (f" ({borrower.email})" if borrower.email else "")
+    if isinstance(borrower, School):
+        return f"School: {borrower.name}"
+    return f"Other: {borrower.name}"
+
+
+def _borrower_choices(chosen: str, who: str) -> list[tuple[str, str]]:
+    """The chosen borrower (if it exists), then those whose name matches ``who``."""
+    choices = []
+    if re.fullmatch(BORROWER_PATTERN, chosen or ""):
+        kind, _, borrower_id = chosen.partition("-")
+        model = BORROWER_KINDS[kind]
+        borrower = db.session.get(model, int(borrower_id))
+        if borrower is not None:
+            choices.append((chosen, borrower_label(borrower)))
+    for borrower in services.find_borrowers(db.session, who or ""):
+        value = f"{borrower_kind(borrower)}-{borrower.id}"
+        if value != chosen:
+            choices.append((value, borrower_label(borrower)))
     return choices
 
 
@@ -92,11 +108,14 @@ def held_message(loan: Loan) -> str:
 @staff_required
 def check_out():
     form = CheckOutForm()
-    form.borrower.choices = _borrower_choices()
     if request.method == "GET":
         form.tag.data = request.args.get("tag", "")[:40]
         form.borrower.data = request.args.get("borrower", "")[:40]
+        form.who.data = request.args.get("who", "")[:100]
         form.started_on.data = today()
+    form.borrower.choices = _borrower_choices(form.borrower.data, form.who.data)
+    if form.find.data:  # "Find": list the matches, lend nothing
+        return _check_out_page(form, 200)
 
     def perform():
         kind, _, borrower_id = form.borrower.data.partition("-")
@@ -119,8 +138,10 @@ def check_out():
                           url_for(".detail", loan_id=loan.id)),
         field_map=SCANNED_CODE,
     )
-    if response:
-        return response
+    return response or _check_out_page(form, status)
+
+
+def _check_out_page(form: CheckOutForm, status: int):
     return render_template("loans/check_out.html", form=form,
                            holds_for_agreement=current_app.config.get("REQUIRE_SIGNED_AGREEMENT")), status
 
