@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from .models import Role
@@ -37,4 +37,7 @@ class SchoolForm(FlaskForm):
                       description="The school's Unique Reference Number, if known.")
     contact_name = StringField("Music lead", validators=[Optional(), Length(max=200)])
     contact_email = EmailField("Contact email", validators=[Optional(), Email(check_deliverability=False)])
+    address = TextAreaField("Postal address", validators=[Optional(), Length(max=500)],
+                            description="For delivery notes and letters about its classroom sets.",
+                            render_kw={"rows": 4})
     submit = SubmitField("Save")

@@ -7,6 +7,7 @@ from sqlalchemy import select
 from ..web import done, submit_form
 from ..extensions import db, limiter, login_manager
 from ..schools.models import School
+from ..schools.services import save_school
 from .forms import LoginForm, SchoolForm, UserForm
 from .models import Role, User
 from .permissions import ROLE_HINT, admin_required
@@ -140,25 +141,28 @@ def schools():
     return render_template("admin/schools.html", schools=rows, form=SchoolForm())
 
 
+def _school_fields(form: SchoolForm) -> dict:
+    return dict(name=form.name.data or "", urn=form.urn.data or "", address=form.address.data or "",
+                contact_name=form.contact_name.data or "", contact_email=form.contact_email.data or "")
+
+
 @admin_bp.post("/schools")
 @admin_required
 def add_school():
     form = SchoolForm()
-    if form.validate_on_submit():
-        name = form.name.data.strip()
-        urn = (form.urn.data or "").strip() or None
-        clash = db.session.scalar(select(School).where((School.name == name) | (School.urn == urn)))
-        if clash is None:
-            school = School(name=name, urn=urn, contact_name=form.contact_name.data or "",
-                            contact_email=form.contact_email.data or "")
-            db.session.add(school)
-            db.session.flush()
-            from ..audit.services import record
-
-            record(db.session, current_user, "school.added", school, f"Added school {name}")
-            db.session.commit()
-            flash(f"Added {name}.", "success")
-            return redirect(url_for("admin.schools"))
-        form.name.errors.append("A school with that name or URN already exists.")
+    response, status = submit_form(
+        form, lambda: save_school(db.session, current_user, None, **_school_fields(form)),
+        lambda school: done(f"Added {school.name}.", url_for("admin.schools")))
     rows = db.session.scalars(select(School).order_by(School.name)).all()
-    return render_template("admin/schools.html", schools=rows, form=form), 422
+    return response or (render_template("admin/schools.html", schools=rows, form=form), status)
+
+
+@admin_bp.route("/schools/<int:school_id>/edit", methods=["GET", "POST"])
+@admin_required
+def edit_school(school_id: int):
+    school = db.get_or_404(School, school_id)
+    form = SchoolForm(obj=school)
+    response, status = submit_form(
+        form, lambda: save_school(db.session, current_user, school, **_school_fields(form)),
+        lambda school: done(f"Saved {school.name}.", url_for("admin.schools")))
+    return response or (render_template("admin/school_form.html", form=form, school=school), status)

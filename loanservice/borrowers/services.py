@@ -36,11 +36,16 @@ def update_family(session: Session, actor, family: Family, *, name: str, email: 
 def _set_family(family: Family, *, name: str, email: str, phone: str, address: str) -> list[str]:
     if not name.strip():
         raise InvalidInput("Give the parent or carer's name.", field="name")
-    address = "\n".join(line.strip() for line in address.replace("\r\n", "\n").split("\n") if line.strip())
-    return _assign(family, name=name.strip(), email=email.strip().lower(), phone=phone.strip(), address=address)
+    return assign_changed(family, name=name.strip(), email=email.strip().lower(), phone=phone.strip(),
+                          address=tidy_address(address))
 
 
-def _assign(obj, **values) -> list[str]:
+def tidy_address(address: str) -> str:
+    """A postal address as lines: each trimmed, blank ones dropped (forms send \\r\\n)."""
+    return "\n".join(line.strip() for line in address.replace("\r\n", "\n").split("\n") if line.strip())
+
+
+def assign_changed(obj, **values) -> list[str]:
     """Set the attributes that differ; the names of those that changed."""
     changed = [key for key, value in values.items() if getattr(obj, key) != value]
     for key in changed:
@@ -93,7 +98,7 @@ def _set_pupil(session: Session, pupil: Pupil, *, name: str, school_id: int | No
         raise InvalidInput("The verification date is in the future.", field="remission_verified_on")
     if school_id and session.get(School, school_id) is None:
         raise InvalidInput("Unknown school.", field="school_id")
-    return _assign(pupil, name=name.strip(), school_id=school_id or None, year_group=year_group,
+    return assign_changed(pupil, name=name.strip(), school_id=school_id or None, year_group=year_group,
                    remission_category=remission_category,
                    remission_verified_on=remission_verified_on if remission_category != "none" else None,
                    send=send)
