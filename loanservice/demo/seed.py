@@ -423,14 +423,18 @@ def _seed_pupil_loans(session, rng, pools, schools, users, staff, this_term, las
         for n in range(count)
     ])
     families = session.scalars(select(Family.id).where(Family.id > first_family).order_by(Family.id)).all()
-    session.execute(update(Family).where(Family.id == families[0]).values(user_id=users["parent@demo.hub"].id))
+    parent = users["parent@demo.hub"]  # the demo parent's own family: their name in emails and on letters
+    session.execute(update(Family).where(Family.id == families[0]).values(user_id=parent.id, name=parent.name,
+                                                                         email=parent.email))
     first_pupil = session.scalar(select(func.coalesce(func.max(Pupil.id), 0)))
     pupil_rows = []
     for n, family_id in enumerate(families):
         remission = rng.random() < 0.25
         pupil_rows.append(dict(
             name=f"{rng.choice(FIRST_NAMES)} {rng.choice(SURNAMES)}", family_id=family_id,
-            school_id=schools[n % len(schools)].id, year_group=rng.randint(3, 11),
+            school_id=schools[n % len(schools)].id,
+            # Years 3-6 at the primary and junior schools, 7-11 at the high school.
+            year_group=rng.randint(7, 11) if "High" in schools[n % len(schools)].name else rng.randint(3, 6),
             remission_category=rng.choice(REMISSION) if remission else "none",
             remission_verified_on=today() - timedelta(days=rng.randint(10, 300)) if remission else None,
             send=rng.random() < 0.05, created_at=utcnow()))
