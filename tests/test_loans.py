@@ -582,3 +582,28 @@ def test_staff_find_the_borrower_by_name_and_nothing_is_lent_until_they_choose(a
     with in_app(app) as session:
         loan = session.scalars(select(Loan)).one()
         assert (loan.pupil_id, loan.instrument_id) == (amelia.id, instrument.id)
+
+
+def test_a_classroom_set_member_is_not_lent_on_its_own_but_the_set_still_goes_out(app, factory, staff_client):
+    violin = factory.instrument_type("Violin", sizes=("1/4", "1/2"))
+    members = [factory.instrument(violin, size="1/2", asset_tag=f"MIX-00002{n}") for n in (8, 9)]
+    kit = factory.classroom_set(name="Violin set A", instruments=members)
+    pupil = factory.pupil(name="Ada Lovelace")
+    response = staff_client.post("/loans/new", data={
+        "tag": "MIX-000029", "borrower": f"pupil-{pupil.id}", "started_on": today().isoformat(),
+        "due_on": (today() + timedelta(days=30)).isoformat(), "condition_grade": "2"})
+    assert response.status_code == 409
+    assert "MIX-000029 belongs to Violin set A: take it out of the set first." in response.get_data(as_text=True)
+    # Nor as the next size in an exchange, which then changes nothing.
+    small = factory.instrument(violin, size="1/4")
+    loan_id = lend(app, small, pupil, due_on=today() + timedelta(days=30))
+    with in_app(app) as session:
+        with pytest.raises(services.NotLendable, match="MIX-000028 belongs to Violin set A"):
+            services.size_exchange(session, None, load_loan(session, loan_id),
+                                   get_instrument(session, "MIX-000028", for_update=True), grade=2)
+        session.rollback()
+        assert load_loan(session, loan_id).status == "open"
+        set_loan = check_out_set(session, None, session.get(ClassroomSet, kit.id),
+                                 session.get(School, factory.school().id), due_on=today() + timedelta(days=30))
+        session.commit()
+        assert set_loan.item_count == 2

@@ -373,3 +373,49 @@ def test_staff_see_parents_requests_and_mark_them_dealt_with(client, factory, ap
     assert client.post(f"/parent-requests/{request_id}/done").status_code == 303
     assert client.post(f"/parent-requests/{request_id}/done").status_code == 409
     assert "Stopped lessons" not in client.get("/reservations/queue").get_data(as_text=True)
+
+
+def test_reservations_never_hold_classroom_set_members_or_unusable_instruments(client, factory, app):
+    from loanservice.sets import services as sets
+
+    kind = factory.instrument_type("Violin", sizes=("1/2",))
+    members = [factory.instrument(kind, size="1/2", asset_tag=f"SETV-{n}") for n in range(2)]
+    kit = factory.classroom_set(name="Violin set A", instruments=members)
+    factory.instrument(kind, size="1/2", asset_tag="BROKEN-1", condition_grade=5)
+    free = factory.instrument(kind, size="1/2", asset_tag="FREE-1", condition_grade=3)
+    catalogue = client.get("/catalogue").get_data(as_text=True)
+    assert "1 available now" in catalogue  # not 4: the set's two and the unusable one are not on offer
+    parent = factory.parent()
+    first, second = factory.child(parent), factory.child(parent)
+    login(client, parent)
+    reserve(client, first, kind)
+    reserve(client, second, kind)
+    assert [(r[1], r[2]) for r in reservation_rows(app)] == [("held", free.id), ("waiting", None)]
+    assert app.test_cli_runner().invoke(args=["reservations", "offer"]).exit_code == 0
+    assert reservation_rows(app)[1][1] == "waiting"
+    client.post("/logout")
+    login(client, factory.user("staff"))
+    with in_app(app) as session:
+        waiting_id = session.scalar(select(Reservation.id).where(Reservation.status == "waiting"))
+    for tag, message in (("SETV-0", "SETV-0 belongs to Violin set A: take it out of the set first."),
+                         ("BROKEN-1", "BROKEN-1 is graded 5 (unusable)")):
+        response = client.post(f"/reservations/{waiting_id}/allocate", data={"tag": tag})
+        assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert {status_of(app, m) for m in members} == {"available"}
+    with in_app(app) as session:  # so the whole set still goes out to a school
+        set_loan = sets.check_out_set(session, None, session.get(sets.ClassroomSet, kit.id),
+                                      session.get(sets.School, factory.school().id),
+                                      due_on=today() + timedelta(days=30))
+        assert set_loan.item_count == 2
+
+
+def test_the_demo_reserves_no_classroom_set_member(app):
+    from loanservice.sets.models import ClassroomSetItem
+
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "400"])
+    assert result.exit_code == 0, result.output
+    with in_app(app) as session:
+        held = set(session.scalars(select(Reservation.instrument_id).where(Reservation.instrument_id.isnot(None))))
+        assert held
+        assert not held & set(session.scalars(select(ClassroomSetItem.instrument_id)))
+        assert all(session.get(Instrument, i).condition_grade < 5 for i in held)
