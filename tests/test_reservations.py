@@ -419,3 +419,28 @@ def test_the_demo_reserves_no_classroom_set_member(app):
         assert held
         assert not held & set(session.scalars(select(ClassroomSetItem.instrument_id)))
         assert all(session.get(Instrument, i).condition_grade < 5 for i in held)
+
+
+def test_one_click_cancellations_and_removals_ask_first_and_say_what_is_lost(client, factory, app, violins):
+    import html
+
+    kind, _ = violins
+    parent = factory.parent()
+    children = [factory.child(parent, f"Child {n}") for n in range(3)]
+    login(client, parent)
+    for child in children:  # two held, the third waits
+        reserve(client, child, kind)
+    home = html.unescape(client.get("/").get_data(as_text=True))
+    assert ('data-confirm="Cancel the reservation of a Violin 1/2 for Child 2? Child 2 loses their place '
+            '(number 1) on the waiting list; reserving again puts them at the end."') in home
+    assert "for Child 0? The instrument held for Child 0 is released for the next child waiting" in home
+    form = html.unescape(client.get(f"/children/{children[2].id}").get_data(as_text=True))
+    assert 'data-confirm="Remove Child 2? Their open reservations are cancelled' in form
+    client.post("/logout")
+    admin = factory.user("admin")
+    login(client, admin)
+    queue = html.unescape(client.get("/reservations/queue").get_data(as_text=True))
+    assert queue.count('data-confirm="Cancel the reservation of a Violin 1/2 for Child') == 2
+    factory.term("Autumn 2025", date(2025, 9, 1), date(2025, 12, 19))
+    charges = html.unescape(client.get("/charges").get_data(as_text=True))
+    assert 'data-confirm="Raise charges for Autumn 2025?' in charges
