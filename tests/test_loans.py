@@ -1,4 +1,5 @@
 """Loans of single instruments: services and staff pages."""
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -301,7 +302,11 @@ def test_check_in_page_requires_a_condition_and_refuses_a_second_check_in(app, f
     instrument = factory.instrument()
     loan_id = lend(app, instrument, factory.family(), due_on=today())
     response = staff_client.post(f"/loans/{loan_id}/check-in", data={"returned_on": today().isoformat()})
-    assert response.status_code == 422 and "Choose a condition grade." in response.get_data(as_text=True)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Choose a condition grade." in text
+    # The error summary links to the radio group's first radio, an element that exists.
+    assert re.search(r'<a href="#grade-0">[^<]*Choose a condition grade', text) and 'id="grade-0"' in text
+    assert 'href="#grade"' not in text
     data = {"returned_on": today().isoformat(), "grade": "2", "note": "Fine"}
     assert staff_client.post(f"/loans/{loan_id}/check-in", data=data).status_code == 303
     page = staff_client.get(f"/loans/{loan_id}").get_data(as_text=True)
