@@ -500,6 +500,17 @@ def test_fees_come_from_the_band_and_remission_rules_and_stay_on_the_loan(app, f
             (Decimal("36.40"), Decimal("14.56"), Decimal("25.00")),  # 60% off
             (Decimal("36.40"), Decimal("0.00"), Decimal("25.00")),  # no rule: free
         ]
+    # Each category has one name everywhere: the fees page, the loan page, the borrower page.
+    assert client.post("/fees/remission", data={"rule-category": "benefits", "rule-kind": "free",
+                                                "rule-value": "0"}).status_code == 303
+    page = client.get("/fees").get_data(as_text=True)
+    assert "Pupil premium</th>" in page and "Household benefits</th>" in page
+    assert "Pupil Premium" not in page and ">Benefits<" not in page
+    benefits_pupil = factory.pupil(remission_category="benefits", remission_verified_on=date(2025, 9, 1))
+    benefits = lend(app, factory.instrument(violin), benefits_pupil, due_on=today())
+    assert "<dd>Household benefits</dd>" in client.get(f"/loans/{benefits}").get_data(as_text=True)
+    assert "<dd>Pupil premium</dd>" in client.get(f"/loans/{premium}").get_data(as_text=True)
+    assert "Household benefits, verified" in client.get(f"/borrowers/pupil/{benefits_pupil.id}").get_data(as_text=True)
     # A later price rise leaves the loans as they were agreed.
     client.post("/fees/band", data={"band-band": "B", "band-fee_per_term": "50", "band-deposit": "25"})
     with in_app(app) as session:

@@ -58,7 +58,7 @@ def test_the_public_catalogue_shows_live_availability_sizes_and_fees_but_no_peop
     text = page.get_data(as_text=True)
     assert "Waiting list: 1 child" in text
     assert "£30.00 a term" in text and "deposit of £25.00" in text
-    assert "Free school meals: no fee" in text and "Pupil Premium: 60% off" in text
+    assert "Free school meals: no fee" in text and "Pupil premium: 60% off" in text
     assert "Size guide" in text and "7 to 9" in text
     assert "Secret Name" not in text and parent.email not in text and not re.search(r"Pupil \d", text)
     assert "1/4" in text  # a size with no stock still shows
