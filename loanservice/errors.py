@@ -1,4 +1,7 @@
 """Domain errors and the handlers that turn them into pages people can read."""
+import math
+import time
+
 from flask import Flask, render_template
 from flask_wtf.csrf import CSRFError
 
@@ -24,6 +27,18 @@ class InvalidInput(LoanServiceError):
 
 class NotAllowed(LoanServiceError):
     status_code = 403
+
+
+def _seconds_until_reset() -> float | None:
+    """How long until the rate limit this request broke lets it through again (its window's reset)."""
+    from .extensions import limiter
+
+    try:
+        breached = [lim for lim in limiter.current_limits if lim.breached] or [limiter.current_limit]
+        resets = [lim.reset_at for lim in breached if lim is not None]
+    except Exception:  # the storage is unreachable: say nothing precise rather than fail the page
+        return None
+    return max(0.0, max(resets) - time.time()) if resets else None
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -67,11 +82,18 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(429)
     def too_many(error):
-        return page(
-            429,
-            "Too many attempts",
-            "Too many attempts in a short time. Wait a minute and try again.",
-        )
+        seconds = _seconds_until_reset()
+        if seconds is None:
+            wait = "Try again later."
+        elif seconds <= 60:
+            wait = "Wait a minute and try again."
+        else:
+            minutes = math.ceil(seconds / 60)
+            wait = f"Try again in {minutes} minutes." if minutes < 90 else \
+                f"Try again in about {round(minutes / 60)} hours."
+        body, status = page(429, "Too many attempts", f"Too many attempts. {wait}")
+        headers = {"Retry-After": str(max(1, int(seconds)))} if seconds is not None else {}
+        return body, status, headers
 
     @app.errorhandler(LoanServiceError)
     def domain_error(error: LoanServiceError):

@@ -4,7 +4,7 @@ from flask_login import current_user, login_required
 
 from .accounts.models import Role
 from .extensions import db
-from .sets.services import set_loans_for_school
+from .sets.services import missing_counts, set_loans_for_school
 
 bp = Blueprint("home", __name__)
 
@@ -15,16 +15,19 @@ def index():
     if current_user.is_staff:
         return redirect(url_for("inventory.dashboard"))
     school_set_loans = []
+    lost_counts = {}
     overview = None
     if current_user.role == Role.SCHOOL:
         school_set_loans = set_loans_for_school(db.session, current_user.school_id)
+        lost_counts = missing_counts(db.session, school_set_loans)
     elif current_user.role == Role.PARENT:
         from .parents.forms import ButtonForm
         from .parents.services import parent_overview
 
         overview = parent_overview(db.session, current_user, current_app.config)
         return render_template("home/index.html", overview=overview, button=ButtonForm(formdata=None))
-    return render_template("home/index.html", school_set_loans=school_set_loans, overview=overview)
+    return render_template("home/index.html", school_set_loans=school_set_loans, lost_counts=lost_counts,
+                           overview=overview)
 
 
 @bp.get("/healthz")

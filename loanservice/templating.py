@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from flask import Flask, request, url_for
 
+from .borrowers.models import RemissionCategory
 from .inventory.models import CONDITION_GRADES
 
 
@@ -30,6 +31,11 @@ def register_template_helpers(app: Flask) -> None:
         return "" if value is None else value.strftime("%-d %b %Y %H:%M")
 
     app.add_template_filter(counted, "counted")
+
+    @app.template_filter("remission")
+    def remission(category: str | None) -> str:
+        """A remission category's label (RemissionCategory.label), from its stored value."""
+        return RemissionCategory(category or "none").label
 
     @app.template_global()
     def url_with(**changes) -> str:

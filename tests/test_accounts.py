@@ -181,6 +181,35 @@ def test_guesses_at_one_account_from_many_addresses_run_out(client, factory):
     assert client.post("/login", data={"email": other.email, "password": "correct-horse-battery"}).status_code == 302
 
 
+def test_only_failed_sign_ins_count_towards_the_per_account_limit(client, factory):
+    user = factory.user("staff")
+    for n in range(25):  # more than the 20 an hour, each from its own address (under the per-address limit)
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{n + 1}"
+        response = client.post("/login", data={"email": user.email, "password": "correct-horse-battery"})
+        assert response.status_code == 302, n
+        client.post("/logout")
+    statuses = []
+    for n in range(21):
+        client.environ_base["REMOTE_ADDR"] = f"192.0.2.{n + 1}"
+        statuses.append(client.post("/login", data={"email": user.email, "password": "guess"}).status_code)
+    assert statuses == [401] * 20 + [429]
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.200"
+    response = client.post("/login", data={"email": user.email, "password": "correct-horse-battery"})
+    assert response.status_code == 429
+    text = response.get_data(as_text=True)
+    # An hourly limit: the page says how long, not "a minute".
+    assert "Wait a minute" not in text and re.search(r"Try again in (59|60) minutes\.", text)
+    assert 3500 <= int(response.headers["Retry-After"]) <= 3600
+
+
+def test_the_per_address_limit_page_asks_for_a_minute(client, factory):
+    user = factory.user("staff")
+    statuses = [client.post("/login", data={"email": user.email, "password": "nope"}).status_code for _ in range(11)]
+    assert statuses[-1] == 429
+    response = client.post("/login", data={"email": user.email, "password": "nope"})
+    assert "Wait a minute and try again." in response.get_data(as_text=True)
+
+
 def _redis_available() -> bool:
     try:
         import redis

@@ -1,4 +1,5 @@
 """Loans of single instruments: services and staff pages."""
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -301,7 +302,11 @@ def test_check_in_page_requires_a_condition_and_refuses_a_second_check_in(app, f
     instrument = factory.instrument()
     loan_id = lend(app, instrument, factory.family(), due_on=today())
     response = staff_client.post(f"/loans/{loan_id}/check-in", data={"returned_on": today().isoformat()})
-    assert response.status_code == 422 and "Choose a condition grade." in response.get_data(as_text=True)
+    text = response.get_data(as_text=True)
+    assert response.status_code == 422 and "Choose a condition grade." in text
+    # The error summary links to the radio group's first radio, an element that exists.
+    assert re.search(r'<a href="#grade-0">[^<]*Choose a condition grade', text) and 'id="grade-0"' in text
+    assert 'href="#grade"' not in text
     data = {"returned_on": today().isoformat(), "grade": "2", "note": "Fine"}
     assert staff_client.post(f"/loans/{loan_id}/check-in", data=data).status_code == 303
     page = staff_client.get(f"/loans/{loan_id}").get_data(as_text=True)
@@ -495,6 +500,17 @@ def test_fees_come_from_the_band_and_remission_rules_and_stay_on_the_loan(app, f
             (Decimal("36.40"), Decimal("14.56"), Decimal("25.00")),  # 60% off
             (Decimal("36.40"), Decimal("0.00"), Decimal("25.00")),  # no rule: free
         ]
+    # Each category has one name everywhere: the fees page, the loan page, the borrower page.
+    assert client.post("/fees/remission", data={"rule-category": "benefits", "rule-kind": "free",
+                                                "rule-value": "0"}).status_code == 303
+    page = client.get("/fees").get_data(as_text=True)
+    assert "Pupil premium</th>" in page and "Household benefits</th>" in page
+    assert "Pupil Premium" not in page and ">Benefits<" not in page
+    benefits_pupil = factory.pupil(remission_category="benefits", remission_verified_on=date(2025, 9, 1))
+    benefits = lend(app, factory.instrument(violin), benefits_pupil, due_on=today())
+    assert "<dd>Household benefits</dd>" in client.get(f"/loans/{benefits}").get_data(as_text=True)
+    assert "<dd>Pupil premium</dd>" in client.get(f"/loans/{premium}").get_data(as_text=True)
+    assert "Household benefits, verified" in client.get(f"/borrowers/pupil/{benefits_pupil.id}").get_data(as_text=True)
     # A later price rise leaves the loans as they were agreed.
     client.post("/fees/band", data={"band-band": "B", "band-fee_per_term": "50", "band-deposit": "25"})
     with in_app(app) as session:
@@ -582,3 +598,28 @@ def test_staff_find_the_borrower_by_name_and_nothing_is_lent_until_they_choose(a
     with in_app(app) as session:
         loan = session.scalars(select(Loan)).one()
         assert (loan.pupil_id, loan.instrument_id) == (amelia.id, instrument.id)
+
+
+def test_a_classroom_set_member_is_not_lent_on_its_own_but_the_set_still_goes_out(app, factory, staff_client):
+    violin = factory.instrument_type("Violin", sizes=("1/4", "1/2"))
+    members = [factory.instrument(violin, size="1/2", asset_tag=f"MIX-00002{n}") for n in (8, 9)]
+    kit = factory.classroom_set(name="Violin set A", instruments=members)
+    pupil = factory.pupil(name="Ada Lovelace")
+    response = staff_client.post("/loans/new", data={
+        "tag": "MIX-000029", "borrower": f"pupil-{pupil.id}", "started_on": today().isoformat(),
+        "due_on": (today() + timedelta(days=30)).isoformat(), "condition_grade": "2"})
+    assert response.status_code == 409
+    assert "MIX-000029 belongs to Violin set A: take it out of the set first." in response.get_data(as_text=True)
+    # Nor as the next size in an exchange, which then changes nothing.
+    small = factory.instrument(violin, size="1/4")
+    loan_id = lend(app, small, pupil, due_on=today() + timedelta(days=30))
+    with in_app(app) as session:
+        with pytest.raises(services.NotLendable, match="MIX-000028 belongs to Violin set A"):
+            services.size_exchange(session, None, load_loan(session, loan_id),
+                                   get_instrument(session, "MIX-000028", for_update=True), grade=2)
+        session.rollback()
+        assert load_loan(session, loan_id).status == "open"
+        set_loan = check_out_set(session, None, session.get(ClassroomSet, kit.id),
+                                 session.get(School, factory.school().id), due_on=today() + timedelta(days=30))
+        session.commit()
+        assert set_loan.item_count == 2

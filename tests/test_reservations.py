@@ -58,7 +58,7 @@ def test_the_public_catalogue_shows_live_availability_sizes_and_fees_but_no_peop
     text = page.get_data(as_text=True)
     assert "Waiting list: 1 child" in text
     assert "£30.00 a term" in text and "deposit of £25.00" in text
-    assert "Free school meals: no fee" in text and "Pupil Premium: 60% off" in text
+    assert "Free school meals: no fee" in text and "Pupil premium: 60% off" in text
     assert "Size guide" in text and "7 to 9" in text
     assert "Secret Name" not in text and parent.email not in text and not re.search(r"Pupil \d", text)
     assert "1/4" in text  # a size with no stock still shows
@@ -373,3 +373,74 @@ def test_staff_see_parents_requests_and_mark_them_dealt_with(client, factory, ap
     assert client.post(f"/parent-requests/{request_id}/done").status_code == 303
     assert client.post(f"/parent-requests/{request_id}/done").status_code == 409
     assert "Stopped lessons" not in client.get("/reservations/queue").get_data(as_text=True)
+
+
+def test_reservations_never_hold_classroom_set_members_or_unusable_instruments(client, factory, app):
+    from loanservice.sets import services as sets
+
+    kind = factory.instrument_type("Violin", sizes=("1/2",))
+    members = [factory.instrument(kind, size="1/2", asset_tag=f"SETV-{n}") for n in range(2)]
+    kit = factory.classroom_set(name="Violin set A", instruments=members)
+    factory.instrument(kind, size="1/2", asset_tag="BROKEN-1", condition_grade=5)
+    free = factory.instrument(kind, size="1/2", asset_tag="FREE-1", condition_grade=3)
+    catalogue = client.get("/catalogue").get_data(as_text=True)
+    assert "1 available now" in catalogue  # not 4: the set's two and the unusable one are not on offer
+    parent = factory.parent()
+    first, second = factory.child(parent), factory.child(parent)
+    login(client, parent)
+    reserve(client, first, kind)
+    reserve(client, second, kind)
+    assert [(r[1], r[2]) for r in reservation_rows(app)] == [("held", free.id), ("waiting", None)]
+    assert app.test_cli_runner().invoke(args=["reservations", "offer"]).exit_code == 0
+    assert reservation_rows(app)[1][1] == "waiting"
+    client.post("/logout")
+    login(client, factory.user("staff"))
+    with in_app(app) as session:
+        waiting_id = session.scalar(select(Reservation.id).where(Reservation.status == "waiting"))
+    for tag, message in (("SETV-0", "SETV-0 belongs to Violin set A: take it out of the set first."),
+                         ("BROKEN-1", "BROKEN-1 is graded 5 (unusable)")):
+        response = client.post(f"/reservations/{waiting_id}/allocate", data={"tag": tag})
+        assert response.status_code == 422 and message in response.get_data(as_text=True)
+    assert {status_of(app, m) for m in members} == {"available"}
+    with in_app(app) as session:  # so the whole set still goes out to a school
+        set_loan = sets.check_out_set(session, None, session.get(sets.ClassroomSet, kit.id),
+                                      session.get(sets.School, factory.school().id),
+                                      due_on=today() + timedelta(days=30))
+        assert set_loan.item_count == 2
+
+
+def test_the_demo_reserves_no_classroom_set_member(app):
+    from loanservice.sets.models import ClassroomSetItem
+
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "400"])
+    assert result.exit_code == 0, result.output
+    with in_app(app) as session:
+        held = set(session.scalars(select(Reservation.instrument_id).where(Reservation.instrument_id.isnot(None))))
+        assert held
+        assert not held & set(session.scalars(select(ClassroomSetItem.instrument_id)))
+        assert all(session.get(Instrument, i).condition_grade < 5 for i in held)
+
+
+def test_one_click_cancellations_and_removals_ask_first_and_say_what_is_lost(client, factory, app, violins):
+    import html
+
+    kind, _ = violins
+    parent = factory.parent()
+    children = [factory.child(parent, f"Child {n}") for n in range(3)]
+    login(client, parent)
+    for child in children:  # two held, the third waits
+        reserve(client, child, kind)
+    home = html.unescape(client.get("/").get_data(as_text=True))
+    assert ('data-confirm="Cancel the reservation of a Violin 1/2 for Child 2? Child 2 loses their place '
+            '(number 1) on the waiting list; reserving again puts them at the end."') in home
+    assert "for Child 0? The instrument held for Child 0 is released for the next child waiting" in home
+    form = html.unescape(client.get(f"/children/{children[2].id}").get_data(as_text=True))
+    assert 'data-confirm="Remove Child 2? Their open reservations are cancelled' in form
+    client.post("/logout")
+    admin = factory.user("admin")
+    login(client, admin)
+    queue = html.unescape(client.get("/reservations/queue").get_data(as_text=True))
+    assert queue.count('data-confirm="Cancel the reservation of a Violin 1/2 for Child') == 2
+    factory.term("Autumn 2025", date(2025, 9, 1), date(2025, 12, 19))
+    charges = html.unescape(client.get("/charges").get_data(as_text=True))
+    assert 'data-confirm="Raise charges for Autumn 2025?' in charges

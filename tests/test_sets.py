@@ -359,3 +359,27 @@ def session_set(app, tag):
         found = session.scalar(select(ClassroomSet).where(ClassroomSet.tag == tag))
         session.expunge(found)
         return found
+
+
+def test_the_school_sees_what_went_missing_keeps_its_grade_and_fetches_the_sets_documents(app, factory, client):
+    import html
+
+    school = factory.school(name="Our School")
+    kit = factory.classroom_set(size=2, name="Our violins")
+    set_loan_id = lend_set(app, kit, school)
+    first, second = tags_of(app, kit)
+    login(client, factory.user("school", school=school))
+    page = client.get(f"/set-loans/{set_loan_id}/check-in?grade=3").get_data(as_text=True)
+    assert f'href="/set-loans/{set_loan_id}/delivery-note.pdf"' in page
+    assert 'name="grade" value="3" data-keep-grade' in page  # the item actions post the chosen grade along
+    response = client.post(f"/set-loans/{set_loan_id}/missing", data={"code": first, "grade": "3"})
+    assert response.status_code == 303 and response.location.endswith("grade=3")
+    page = client.get(response.location).get_data(as_text=True)
+    assert '<input checked id="grade-2" name="grade" required type="radio" value="3">' in page
+    assert client.post(f"/set-loans/{set_loan_id}/check-in", data={"code": second, "grade": "3"}).status_code == 303
+    for url in ("/sets", "/"):
+        listing = html.unescape(client.get(url).get_data(as_text=True))
+        assert "1 missing" in listing and "All back" not in listing, url
+        assert f"/set-loans/{set_loan_id}/receipt.pdf" in listing and f"/set-loans/{set_loan_id}/delivery-note.pdf" in listing
+    page = client.get(f"/set-loans/{set_loan_id}/check-in").get_data(as_text=True)
+    assert f'href="/set-loans/{set_loan_id}/receipt.pdf"' in page

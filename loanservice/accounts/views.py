@@ -40,10 +40,16 @@ def _login_email() -> str:
     return "login-account:" + (request.form.get("email") or "").strip().lower()
 
 
+def _failed_sign_in(response) -> bool:
+    return response.status_code == 401
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
-# Per account too, so that guesses spread over many addresses still run out.
-@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"], key_func=_login_email)
+# Per account too, so that guesses spread over many addresses still run out. Only failed attempts
+# (a wrong password: 401) count, so signing in often never locks anyone out.
+@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"], key_func=_login_email,
+               deduct_when=_failed_sign_in)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))

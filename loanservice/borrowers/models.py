@@ -20,10 +20,11 @@ class RemissionCategory(enum.StrEnum):
 
     @property
     def label(self) -> str:
+        """The one name of the category, on every page, form, email and audit entry."""
         return {
             "none": "None",
             "free_school_meals": "Free school meals",
-            "pupil_premium": "Pupil Premium",
+            "pupil_premium": "Pupil premium",
             "looked_after": "Looked after",
             "previously_looked_after": "Previously looked after",
             "benefits": "Household benefits",

@@ -524,7 +524,7 @@ def _seed_reservations(session: Session, schools: list[School], users: dict[str,
     """Demo parents' children with a reservation in each state, and a waiting list they are on."""
     from ..parents.models import ParentAccount
     from ..reservations.models import Reservation
-    from ..reservations.services import add_working_days
+    from ..reservations.services import add_working_days, reservable
 
     if session.scalar(select(func.count()).select_from(Reservation)) or "parent@demo.hub" not in users:
         return
@@ -557,8 +557,8 @@ def _seed_reservations(session: Session, schools: list[School], users: dict[str,
 
     def free(type_name: str, exclude=()) -> list[Instrument]:
         return list(session.scalars(
-            select(Instrument).join(InstrumentType).where(InstrumentType.name == type_name,
-                                                          Instrument.status == InstrumentStatus.AVAILABLE,
+            # Only what a parent could reserve: never a classroom set member or an unusable one.
+            select(Instrument).join(InstrumentType).where(InstrumentType.name == type_name, *reservable(),
                                                           Instrument.id.notin_(exclude or [0]))
             .order_by(Instrument.size, Instrument.asset_tag)))
 

@@ -13,7 +13,7 @@ from sqlalchemy import and_, case, func, insert, literal, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..audit.services import record
-from ..borrowers.models import Pupil
+from ..borrowers.models import Pupil, RemissionCategory
 from ..errors import InvalidInput, LoanServiceError
 from ..inventory.csvio import spreadsheet_cell
 from ..inventory.models import Instrument
@@ -60,8 +60,8 @@ def save_remission_rule(session: Session, actor, category: str, kind: RemissionK
     session.add(rule)
     rule.kind, rule.value = kind.value, ZERO if kind is RemissionKind.FREE else value
     session.flush()
-    record(session, actor, "fees.remission", rule, f"Remission for {category.replace('_', ' ')}: {rule.summary}",
-           {"kind": kind.value, "value": rule.value})
+    record(session, actor, "fees.remission", rule,
+           f"Remission for {RemissionCategory(category).label}: {rule.summary}", {"kind": kind.value, "value": rule.value})
     return rule
 
 

@@ -211,6 +211,16 @@ def _check_not_held(session: Session, instrument: Instrument) -> None:
                               "signed.")
 
 
+def check_not_in_set(session: Session, instrument: Instrument) -> None:
+    """A classroom set member goes out with its set (or home from it, through the set): never on its own."""
+    from ..sets.models import ClassroomSet, ClassroomSetItem
+
+    classroom_set = session.scalar(select(ClassroomSet).join(ClassroomSetItem)
+                                   .where(ClassroomSetItem.instrument_id == instrument.id))
+    if classroom_set is not None:
+        raise NotLendable(f"{instrument.asset_tag} belongs to {classroom_set.name}: take it out of the set first.")
+
+
 def _refuse_unless_issued(loan: Loan, doing: str) -> None:
     """A loan pending its agreement, or cancelled before issue, was never handed over."""
     if loan.is_pending:
@@ -330,6 +340,8 @@ def check_out(
     due_on = resolve_due_date(session, started_on, due_on)
     _check_not_held(session, instrument)
     check_lendable(instrument)
+    if set_loan is None:  # lending on its own; a set's items go out in check_out_set
+        check_not_in_set(session, instrument)
     if charges is None:
         charges = quote(session, instrument, borrower)
     remission, charge = _charges(borrower, charges)
@@ -545,6 +557,7 @@ def size_exchange(
             f"{new_instrument.asset_tag} is a {new_instrument.description}; the next size is a "
             f"{old.type.name} {wanted}.", field="tag")
     check_lendable(new_instrument)
+    check_not_in_set(session, new_instrument)
     check_in(session, actor, loan, grade=grade, note=note, damaged=damaged, status=LoanStatus.EXCHANGED)
     due = max(loan.due_on, today())
     new_loan = check_out(

@@ -8,7 +8,7 @@ flush and never commit.
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from sqlalchemy import bindparam, case, func, select
+from sqlalchemy import bindparam, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -21,6 +21,7 @@ from ..loans.models import FeeBand, Loan, RemissionRule
 from ..loans.services import lend
 from ..parents.mailing import send_when_committed
 from ..parents.services import child_of, require_confirmed
+from ..sets.models import ClassroomSet, ClassroomSetItem
 from ..timeutil import today, utcnow
 from .models import (
     ACTIVE_STATUSES,
@@ -76,11 +77,29 @@ def waiting_list(session: Session, type_id: int, size: str, config, *, lock: boo
     return list(session.scalars(query))
 
 
+# Instruments in a classroom set go out with their set, never on their own.
+IN_A_SET = exists().where(ClassroomSetItem.instrument_id == Instrument.id)
+# Graded 5 (unusable): not lendable until repaired or re-graded.
+UNUSABLE_GRADE = 5
+
+
+def reservable():
+    """What a reservation may hold: available, usable, and not a member of a classroom set."""
+    return (Instrument.status == S.AVAILABLE, Instrument.condition_grade < UNUSABLE_GRADE, ~IN_A_SET)
+
+
+def set_of(session: Session, instrument: Instrument) -> ClassroomSet | None:
+    return session.scalar(select(ClassroomSet).join(ClassroomSetItem)
+                          .where(ClassroomSetItem.instrument_id == instrument.id))
+
+
 def free_instruments(session: Session, type_id: int, size: str, *, limit: int = 20,
                      lock: bool = False) -> list[Instrument]:
-    """Available instruments of a type and size, best condition first."""
-    query = (select(Instrument).where(Instrument.type_id == type_id, Instrument.size == size,
-                                      Instrument.status == S.AVAILABLE)
+    """Available instruments of a type and size that a reservation may hold, best condition first.
+
+    Classroom set members and unusable (grade 5) instruments are never offered.
+    """
+    query = (select(Instrument).where(Instrument.type_id == type_id, Instrument.size == size, *reservable())
              .order_by(Instrument.condition_grade, Instrument.asset_tag).limit(limit))
     if lock:
         # Another transaction holding one of them is skipped, not waited for: it is being taken.
@@ -131,13 +150,16 @@ def catalogue(session: Session) -> list[CatalogueEntry]:
     Counts only: nothing about who holds or waits.
     """
     stock = {}
-    for type_id, size, status, count in session.execute(
-            select(Instrument.type_id, Instrument.size, Instrument.status, func.count())
-            .where(Instrument.status.notin_([S.WRITTEN_OFF, S.MISSING]))
-            .group_by(Instrument.type_id, Instrument.size, Instrument.status)):
+    # Classroom set members are never lent on their own, so they are not the catalogue's stock;
+    # an unusable instrument is stock (it may be repaired) but not available now.
+    usable = case((Instrument.condition_grade < UNUSABLE_GRADE, 1), else_=0)
+    for type_id, size, status, is_usable, count in session.execute(
+            select(Instrument.type_id, Instrument.size, Instrument.status, usable, func.count())
+            .where(Instrument.status.notin_([S.WRITTEN_OFF, S.MISSING]), ~IN_A_SET)
+            .group_by(Instrument.type_id, Instrument.size, Instrument.status, usable)):
         entry = stock.setdefault((type_id, size), SizeAvailability(size))
         entry.stocked += count
-        if status == S.AVAILABLE:
+        if status == S.AVAILABLE and is_usable:
             entry.available += count
     for type_id, size, count in session.execute(
             select(Reservation.type_id, Reservation.size, func.count()).where(Reservation.status == R.WAITING)
@@ -299,6 +321,13 @@ def allocate(session: Session, actor, config, reservation: Reservation, instrume
     if instrument.status_enum is not S.AVAILABLE:
         raise ReservationConflict(f"{instrument.asset_tag} is {instrument.status_enum.label.lower()}, not available.",
                                   field="tag")
+    if instrument.condition_grade >= UNUSABLE_GRADE:
+        raise InvalidInput(f"{instrument.asset_tag} is graded 5 (unusable): send it to repair, or record a new "
+                           "condition check, before it is held for anyone.", field="tag")
+    classroom_set = set_of(session, instrument)
+    if classroom_set is not None:
+        raise InvalidInput(f"{instrument.asset_tag} belongs to {classroom_set.name}: take it out of the set first.",
+                           field="tag")
     previous = reservation.instrument
     was_waiting = reservation.status_enum is R.WAITING
     _release(session, actor, reservation, f"swapped out of reservation #{reservation.id}")

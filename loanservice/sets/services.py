@@ -57,6 +57,15 @@ def set_loans_for_school(session: Session, school_id: int, *, open_only: bool = 
     return list(session.scalars(query))
 
 
+def missing_counts(session: Session, set_loans: list[SetLoan]) -> dict[int, int]:
+    """How many items of each set loan were reported missing (their loans closed as lost)."""
+    ids = [sl.id for sl in set_loans]
+    if not ids:
+        return {}
+    return dict(session.execute(select(Loan.set_loan_id, func.count()).where(
+        Loan.set_loan_id.in_(ids), Loan.status == LoanStatus.LOST).group_by(Loan.set_loan_id)).all())
+
+
 def set_instruments(session: Session, classroom_set: ClassroomSet, *, for_update: bool = False) -> list[Instrument]:
     query = (select(Instrument).join(ClassroomSetItem, ClassroomSetItem.instrument_id == Instrument.id)
              .where(ClassroomSetItem.set_id == classroom_set.id).order_by(Instrument.asset_tag))

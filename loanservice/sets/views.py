@@ -25,8 +25,9 @@ staff_or_school = roles_required(Role.ADMIN, Role.STAFF, Role.SCHOOL)
 @staff_or_school
 def index():
     if current_user.role == Role.SCHOOL:
-        return render_template("sets/school.html", school=current_user.school,
-                               set_loans=services.set_loans_for_school(db.session, current_user.school_id))
+        set_loans = services.set_loans_for_school(db.session, current_user.school_id)
+        return render_template("sets/school.html", school=current_user.school, set_loans=set_loans,
+                               lost_counts=services.missing_counts(db.session, set_loans))
     return render_template("sets/list.html", sets=services.list_sets(db.session))
 
 
@@ -195,18 +196,27 @@ def report_missing(set_loan_id: int):
     return _item_action(set_loan_id, perform)
 
 
+def _chosen_grade() -> int | None:
+    """The condition grade chosen in the scan form, which item actions post along (hidden) to keep it."""
+    grade = request.form.get("grade", type=int)
+    return grade if grade in range(1, 6) else None
+
+
 def _item_action(set_loan_id: int, perform):
     """Run a change to one item of a set loan; ``perform`` returns what to tell the user."""
+    grade = _chosen_grade()
     try:
         message = perform()
     except LoanServiceError as error:
         db.session.rollback()
         scan_form = ScanInForm(formdata=None)
+        if grade:
+            scan_form.grade.data = grade
         scan_form.form_errors.append(error.message)
         return _render_check_in(_load_set_loan(set_loan_id), scan_form, error.status_code)
     db.session.commit()
     flash(message, "success")
-    return redirect(url_for(".check_in", set_loan_id=set_loan_id), 303)
+    return redirect(url_for(".check_in", set_loan_id=set_loan_id, grade=grade), 303)
 
 
 @bp.post("/set-loans/<int:set_loan_id>/take-home")
