@@ -248,3 +248,29 @@ def test_the_preview_flags_a_letter_by_post_with_no_address_to_send_it_to(app, c
     row = next(line for line in preview.split("<tr>") if "Mrs Smith" in line)
     assert "no postal address on record" in row
     assert "no postal address on record" not in next(line for line in preview.split("<tr>") if "Mr Jones" in line)
+
+
+def test_a_run_as_of_a_date_after_today_is_refused_by_the_web_and_the_command(app, client, factory, overdue,
+                                                                              smtp_server):
+    from datetime import timedelta
+
+    from loanservice.timeutil import today
+
+    mail_to(app, smtp_server)
+    future = today() + timedelta(days=1)
+    cli = run(app, "--as-of", future.isoformat(), "-o", "/dev/null")
+    assert cli.exit_code != 0 and "after today" in cli.output, cli.output
+    login(client, factory.user("staff"))
+    preview = client.get(f"/notices?as_of={future.isoformat()}").get_data(as_text=True)
+    assert "is after today: this is only a preview" in preview
+    refused = client.post("/notices/run", data={"as_of": future.isoformat()})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "after today" in page
+    assert smtp_server.messages == []
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Notice)) == 0
+    # Nothing was recorded, so a normal run still works; the button asks before sending.
+    page = client.get(f"/notices?as_of={AS_OF.isoformat()}").get_data(as_text=True)
+    assert 'data-confirm="Send the overdue notices' in page and "only a preview" not in page
+    assert client.post("/notices/run", data={"as_of": AS_OF.isoformat()}).status_code == 303
+    assert len(smtp_server.messages) == 2

@@ -24,7 +24,7 @@ from ..inventory.models import Instrument
 from ..loans.models import AcademicTerm, Loan, LoanStatus
 from ..mail import Attachment, Mailer, build_message
 from ..sets.models import SetLoan
-from ..timeutil import utcnow
+from ..timeutil import today, utcnow
 from .models import Notice, NoticeChannel, NoticeLetter, NoticeStage, NoticeStatus
 from .render import LetterChunk, LetterPress, RenderedLetters, concatenate_pdfs, render_letters
 from .services import DocumentError, Hub, hirer_of, postal_address
@@ -184,12 +184,24 @@ def last_run_date(session: Session) -> date | None:
     return session.scalar(select(func.max(Notice.as_of)))
 
 
-def claim_notices(session: Session, actor, due: list[DueNotice], as_of: date) -> list[Notice]:
-    """Record the due notices as pending (claimed): from here the same stage cannot be sent again."""
+def check_run_date(session: Session, as_of: date) -> None:
+    """Refuse a run as of a date after today, or before the last run.
+
+    A future date would send letters for loans not yet that far overdue (replacement costs for
+    loans not even due) and, as runs cannot go back, block every normal run until that date.
+    """
+    if as_of > today():
+        raise InvalidInput(f"Notices cannot be sent as of {as_of:%-d %b %Y}: that is after today "
+                           f"({today():%-d %b %Y}). Choose today or an earlier date.", field="as_of")
     last = last_run_date(session)
     if last is not None and as_of < last:
         raise InvalidInput(f"Notices were already run as of {last:%-d %b %Y}; a run cannot go back before it.",
                            field="as_of")
+
+
+def claim_notices(session: Session, actor, due: list[DueNotice], as_of: date) -> list[Notice]:
+    """Record the due notices as pending (claimed): from here the same stage cannot be sent again."""
+    check_run_date(session, as_of)
     notices = [Notice(loan=d.loan, set_loan=d.set_loan, stage=d.stage, as_of=as_of, days_overdue=d.days_overdue,
                       channel=d.channel.value, recipient_name=d.recipient_name[:200],
                       recipient_email=d.recipient_email, status=NoticeStatus.PENDING) for d in due]

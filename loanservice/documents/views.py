@@ -235,7 +235,7 @@ def _render_notices(run_form=None, status=200):
         run_form = RunForm(formdata=None)
         run_form.as_of.data = as_of
     return render_template(
-        "notices/index.html", run_form=run_form, as_of=as_of,
+        "notices/index.html", run_form=run_form, as_of=as_of, today=today(),
         due=notice_service.due_notices(db.session, as_of), stages=notice_service.stages(db.session),
         history=notice_service.notice_history(db.session),
         unsent=notice_service.unsent_notices(db.session), uncertain=notice_service.uncertain_notices(db.session),
@@ -302,12 +302,8 @@ def _enqueue_run(form):
 
     from . import tasks
 
-    last = notice_service.last_run_date(db.session)
-    if last is not None and form.as_of.data < last:
-        form.as_of.errors = list(form.as_of.errors) + [
-            f"Notices were already run as of {last:%-d %b %Y}; a run cannot go back before it."]
-        return _render_notices(form, 422)
     try:
+        notice_service.check_run_date(db.session, form.as_of.data)
         _hub()
         running = tasks.current_run(tasks.redis_connection())
         job = running or tasks.enqueue_run(form.as_of.data, current_user.id)
