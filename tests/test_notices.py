@@ -274,3 +274,32 @@ def test_a_run_as_of_a_date_after_today_is_refused_by_the_web_and_the_command(ap
     assert 'data-confirm="Send the overdue notices' in page and "only a preview" not in page
     assert client.post("/notices/run", data={"as_of": AS_OF.isoformat()}).status_code == 303
     assert len(smtp_server.messages) == 2
+
+
+def test_the_replacement_letter_mentions_earlier_letters_only_when_one_was_sent(app, overdue, smtp_server, tmp_path):
+    mail_to(app, smtp_server)
+    # Already 58 days overdue at the first run: the replacement-cost letter is the first the hirer gets.
+    first = run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "first.pdf"))
+    assert first.exit_code == 0, first.output
+    letter = pdf_text((tmp_path / "first.pdf").read_bytes())
+    assert "Replacement cost of an instrument not returned" in letter
+    assert "earlier letters" not in letter and "reminder" not in letter.lower()
+    assert "As the instrument has not been returned and it is now 58 days overdue, we now ask you to pay its " \
+           "replacement cost of £450.00" in letter
+    school = attachment_text(next(m for m in smtp_server.messages if str(m["To"]) == "music@oaklane.example"))
+    assert "As these items have not been returned and they are now 58 days overdue" in school
+
+
+def test_after_a_final_notice_the_replacement_letter_mentions_it(app, overdue, smtp_server, tmp_path):
+    mail_to(app, smtp_server)
+    assert run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "a.pdf")).exit_code == 0
+    assert run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "b.pdf")).exit_code == 0
+    letter = pdf_text((tmp_path / "b.pdf").read_bytes())
+    assert "As the instrument has not been returned despite our earlier letters, we now ask you to pay its " \
+           "replacement cost of £450.00" in letter
+    # The day's print file, laid out again later, says the same.
+    from loanservice.documents.services import Hub
+
+    with in_app(app) as session:
+        again = notices.print_file_for(session, date(2026, 2, 24), Hub.from_config(app.config))
+    assert "despite our earlier letters" in pdf_text(again)

@@ -242,6 +242,9 @@ def letter_context(session: Session, notice: Notice, hub: Hub) -> dict:
         "notice_id": notice.id, "stage_name": stage.name, "letter": stage.letter, "as_of": notice.as_of,
         "days_overdue": notice.days_overdue, "recipient_name": notice.recipient_name,
         "return_by": (notice.as_of + timedelta(days=stage.return_within_days)) if stage.return_within_days else None,
+        # A replacement-cost letter mentions earlier letters only when one was sent (stages reached
+        # together at the first run are skipped, so it may be the first letter the hirer gets).
+        "earlier_letters": stage.letter == NoticeLetter.REPLACEMENT and _earlier_letter_sent(session, notice),
     }
     if notice.loan is not None:
         loan = notice.loan
@@ -261,6 +264,16 @@ def letter_context(session: Session, notice: Notice, hub: Hub) -> dict:
             instruments=[_letter_item(loan.instrument) for loan in out],
             total_replacement=sum((v for v in values if v is not None), Decimal("0.00")) if out else None)
     return context
+
+
+def _earlier_letter_sent(session: Session, notice: Notice) -> bool:
+    """Whether a letter of an earlier stage about the same loan or set was sent."""
+    subject = (Notice.loan_id == notice.loan_id if notice.loan_id is not None
+               else Notice.set_loan_id == notice.set_loan_id)
+    return session.scalar(
+        select(Notice.id).join(Notice.stage)
+        .where(subject, Notice.id != notice.id, Notice.status == NoticeStatus.SENT,
+               NoticeStage.days_overdue < notice.stage.days_overdue).limit(1)) is not None
 
 
 def _letter_item(instrument: Instrument) -> dict:
