@@ -18,7 +18,7 @@ from .test_loans import lend
 AUTUMN = ("Autumn 2025", date(2025, 9, 3), date(2025, 12, 19))
 SPRING = ("Spring 2026", date(2026, 1, 5), date(2026, 3, 27))
 DUE = date(2025, 12, 12)
-AS_OF = date(2026, 1, 20)  # 39 calendar days after DUE, but 7 + 16 = 23 school days
+AS_OF = date(2026, 1, 20)  # 39 calendar days after DUE, but 23 without the Christmas holiday (7 + 16)
 
 
 def test_school_holidays_do_not_count():
@@ -83,10 +83,10 @@ def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_se
     assert "3 new notices; 2 emailed, 1 to print." in result.output
     by_recipient = {str(m["To"]): m for m in smtp_server.messages}
     assert set(by_recipient) == {"jones@example.org", "music@oaklane.example"}
-    # 23 school days: past the final notice (21), not yet replacement (42); the reminder is skipped.
+    # 23 days overdue without holidays: past the final notice (21), not yet replacement (42); the reminder is skipped.
     family_letter = attachment_text(by_recipient["jones@example.org"])
     for expected in ("Final notice: instrument overdue", "Mr Jones", "Ava Jones", overdue["emailed"].asset_tag,
-                     "Cello", "3/4", "CE-1", "12 Dec 2025", "23 school days overdue", "within 14 days, by 3 Feb 2026"):
+                     "Cello", "3/4", "CE-1", "12 Dec 2025", "23 days overdue, not counting school holidays", "within 14 days, by 3 Feb 2026"):
         assert expected in family_letter, expected
     assert "Final notice" in by_recipient["jones@example.org"]["Subject"]
     school_letter = attachment_text(by_recipient["music@oaklane.example"])
@@ -105,7 +105,7 @@ def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_se
     assert again.exit_code == 0, again.output
     assert "0 new notices; 0 emailed, 0 to print." in again.output
     assert len(smtp_server.messages) == 2 and not (tmp_path / "again.pdf").exists()
-    # 42 school days later (2 Mar 2026): the replacement-cost letter, once.
+    # 24 Feb 2026, 58 days overdue without holidays (past 42): the replacement-cost letter, once.
     later = run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "later.pdf"))
     assert "3 new notices" in later.output, later.output
     replacement = pdf_text((tmp_path / "later.pdf").read_bytes())
@@ -164,6 +164,8 @@ def test_staff_preview_and_run_from_the_web_and_download_past_notices(app, clien
     preview = client.get(f"/notices?as_of={AS_OF.isoformat()}").get_data(as_text=True)
     assert "Due as of 20 Jan 2026: 3" in preview and "Mrs Smith" in preview and "jones@example.org" in preview
     assert "no postal address on record" not in preview
+    assert "Days overdue (not counting school holidays)" in preview and "school days" not in preview
+    assert "Reminder at 7 days overdue" in preview
     response = client.post("/notices/run", data={"as_of": AS_OF.isoformat()})
     assert response.status_code == 303
     assert len(smtp_server.messages) == 2
@@ -192,6 +194,9 @@ def test_staff_preview_and_run_from_the_web_and_download_past_notices(app, clien
 
 def test_admin_sets_stages(app, client, factory):
     login(client, factory.user("admin"))
+    page = client.get("/notices/stages").get_data(as_text=True)
+    assert "school days" not in page.lower()
+    assert "that many days overdue, not counting school holidays" in page and "Days after the due date" in page
     response = client.post("/notices/stages", data={"name": "Gentle nudge", "days_overdue": "3",
                                                     "letter": "reminder"})
     assert response.status_code == 303
@@ -284,10 +289,10 @@ def test_the_replacement_letter_mentions_earlier_letters_only_when_one_was_sent(
     letter = pdf_text((tmp_path / "first.pdf").read_bytes())
     assert "Replacement cost of an instrument not returned" in letter
     assert "earlier letters" not in letter and "reminder" not in letter.lower()
-    assert "As the instrument has not been returned and it is now 58 days overdue, we now ask you to pay its " \
+    assert "As the instrument has not been returned and it is now 58 days overdue (not counting school holidays), we now ask you to pay its " \
            "replacement cost of £450.00" in letter
     school = attachment_text(next(m for m in smtp_server.messages if str(m["To"]) == "music@oaklane.example"))
-    assert "As these items have not been returned and they are now 58 days overdue" in school
+    assert "As these items have not been returned and they are now 58 days overdue (not counting school holidays)" in school
 
 
 def test_after_a_final_notice_the_replacement_letter_mentions_it(app, overdue, smtp_server, tmp_path):

@@ -1,4 +1,4 @@
-"""Overdue notices: which are due (school days only), the letters, and sending them once each.
+"""Overdue notices: which are due (days overdue, school holidays left out), the letters, and sending them once each.
 
 A notice row is claimed (inserted, pending) before anything is sent, and the unique
 (loan, stage) constraint makes sure the same stage is never sent twice, however runs overlap.
@@ -51,7 +51,7 @@ def save_stage(session: Session, actor, *, name: str, days_overdue: int, letter:
     if not name:
         raise InvalidInput("Name the stage.", field="name")
     if days_overdue < 1:
-        raise InvalidInput("A stage starts at least one school day after the due date.", field="days_overdue")
+        raise InvalidInput("A stage starts at least one day after the due date.", field="days_overdue")
     clash = session.scalar(select(NoticeStage.id).where(NoticeStage.days_overdue == days_overdue))
     if clash is not None and (stage is None or clash != stage.id):
         raise InvalidInput(f"Another stage is already at {days_overdue} days.", field="days_overdue")
@@ -60,20 +60,21 @@ def save_stage(session: Session, actor, *, name: str, days_overdue: int, letter:
     stage.name, stage.days_overdue, stage.letter = name[:60], days_overdue, letter.value
     stage.return_within_days = return_within_days or None
     session.flush()
-    record(session, actor, "notices.stage", stage, f"Notice stage {name} at {days_overdue} school days",
+    record(session, actor, "notices.stage", stage, f"Notice stage {name} at {days_overdue} days overdue (not counting school holidays)",
            {"letter": letter.value, "return_within_days": return_within_days})
     return stage
 
 
 def add_usual_stages(session: Session, actor) -> list[NoticeStage]:
-    """The common scheme: a reminder at 7 school days, a final notice at 21, replacement cost at 42."""
+    """The common scheme: a reminder at 7 days overdue, a final notice at 21, replacement cost at 42
+    (days not counting school holidays)."""
     if stages(session):
         raise InvalidInput("Stages are already set; change them one by one.")
     return [save_stage(session, actor, name=n, days_overdue=d, letter=k, return_within_days=r)
             for n, d, k, r in USUAL_STAGES]
 
 
-# ---------------------------------------------------------------- school days
+# ---------------------------------------------------------------- days overdue (without school holidays)
 
 
 def holidays(terms: Iterable[AcademicTerm]) -> list[tuple[date, date]]:

@@ -413,7 +413,7 @@ def notice_stages_usual():
             flash(error.message, "error")
         else:
             db.session.commit()
-            flash("Added the usual stages: 7, 21 and 42 school days.", "success")
+            flash("Added the usual stages: 7, 21 and 42 days overdue, not counting school holidays.", "success")
     return redirect(url_for(".notice_stages"), 303)
 
 
