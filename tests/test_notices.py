@@ -308,3 +308,43 @@ def test_after_a_final_notice_the_replacement_letter_mentions_it(app, overdue, s
     with in_app(app) as session:
         again = notices.print_file_for(session, date(2026, 2, 24), Hub.from_config(app.config))
     assert "despite our earlier letters" in pdf_text(again)
+
+
+def test_a_letter_by_post_with_no_address_is_held_back_and_sent_once_the_address_is_added(app, client, factory,
+                                                                                         overdue, smtp_server,
+                                                                                         tmp_path):
+    mail_to(app, smtp_server)
+    with in_app(app) as session:
+        session.scalars(select(Family).where(Family.name == "Mrs Smith")).one().address = ""
+        session.commit()
+    output = tmp_path / "letters.pdf"
+    first = run(app, "--as-of", AS_OF.isoformat(), "-o", str(output))
+    assert first.exit_code == 0, first.output
+    assert "3 new notices; 2 emailed, 0 to print." in first.output
+    assert "1 letter by post held back (not printed): no postal address on record" in first.output
+    assert "held back: Mrs Smith (no postal address)" in first.output
+    assert not output.exists()  # nothing unaddressed to print
+    with in_app(app) as session:
+        held = session.scalar(select(Notice).where(Notice.recipient_name == "Mrs Smith"))
+        assert held.status == "failed" and held.sent_at is None and "No postal address" in held.error
+    login(client, factory.user("staff"))
+    page = client.get("/notices").get_data(as_text=True)
+    row = next(line for line in page.split("<tr>") if "Mrs Smith" in line and "failed" in line)
+    assert "No postal address on record" in row and "day&#39;s print file" not in row
+    assert client.get(f"/notices/letters-{AS_OF.isoformat()}.pdf").status_code == 404
+    # From the web, too, the run says what it held back, and keeps holding it back.
+    response = client.post("/notices/run", data={"as_of": AS_OF.isoformat()}, follow_redirects=True)
+    assert "0 emailed, 0 to print. 1 letter by post held back" in response.get_data(as_text=True)
+    # Staff add the address: the next run prints it.
+    with in_app(app) as session:
+        session.scalars(select(Family).where(Family.name == "Mrs Smith")).one().address = "4 Elm Road\nExampleton"
+        session.commit()
+    again = run(app, "--as-of", AS_OF.isoformat(), "-o", str(output))
+    assert again.exit_code == 0, again.output
+    assert "0 new notices; 0 emailed, 1 to print." in again.output and "held back" not in again.output
+    printed = pdf_text(output.read_bytes())
+    assert "Mrs Smith" in printed and "4 Elm Road" in printed
+    with in_app(app) as session:
+        sent = session.get(Notice, held.id)
+        assert sent.status == "sent" and sent.error == ""
+    assert len(smtp_server.messages) == 2

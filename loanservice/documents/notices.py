@@ -119,15 +119,22 @@ class DueNotice:
     @property
     def address(self) -> str:
         """The postal address a letter by post would carry (empty: it cannot be posted as it is)."""
-        if self.set_loan is not None:
-            return self.set_loan.school.address or ""
-        return postal_address(self.loan)
+        return subject_address(self.loan, self.set_loan)
 
     @property
     def subject_label(self) -> str:
         if self.set_loan is not None:
             return str(self.set_loan)
         return f"{self.loan.instrument.asset_tag} {self.loan.instrument.description}"
+
+
+def subject_address(loan: Loan | None, set_loan: SetLoan | None) -> str:
+    """The postal address for letters about a loan (its hirer's) or a set loan (the school's); empty if none."""
+    address = set_loan.school.address if set_loan is not None else postal_address(loan)
+    return (address or "").strip()
+
+
+NO_ADDRESS = "No postal address on record: held back, not printed. Add the address and run again."
 
 
 def _stage_due(all_stages: list[NoticeStage], days: int, sent_ids: set[int]) -> NoticeStage | None:
@@ -348,6 +355,7 @@ class RunResult:
     emailed: int = 0
     printed: int = 0
     failed: list[str] = field(default_factory=list)
+    held_back: list[str] = field(default_factory=list)  # letters by post with no address: not printed
     uncertain: int = 0
     print_file: bytes | None = None
 
@@ -372,6 +380,8 @@ def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer,
     by_email = [n for n in todo if n.channel == NoticeChannel.EMAIL]
     by_post = [n for n in todo if n.channel == NoticeChannel.POST]
     total(len(todo))
+    by_post = _hold_back_unaddressed(session, by_post, result)
+    progress(len(result.held_back))
 
     with LetterPress(processes) as press:
         for batch, _ in notice_letter_chunks(session, by_email, hub, press):
@@ -398,6 +408,31 @@ def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer,
             session.commit()
             result.printed = len(by_post)
     return result
+
+
+def _hold_back_unaddressed(session: Session, by_post: list[Notice], result: RunResult) -> list[Notice]:
+    """Record letters by post with nowhere to send them as not sent (failed, with the reason), so that
+    they are not printed unaddressed, and a later run, once staff have added the address, sends them.
+    Returns the letters that can be posted."""
+    load_for_letters(session, by_post)
+    postable = []
+    for notice in by_post:
+        if subject_address(notice.loan, notice.set_loan):
+            postable.append(notice)
+            continue
+        notice.status, notice.error = NoticeStatus.FAILED, NO_ADDRESS
+        result.held_back.append(notice.recipient_name)
+    if result.held_back:
+        session.commit()
+        log.warning("%d letters by post held back: no postal address", len(result.held_back))
+    return postable
+
+
+def held_back_summary(count: int) -> str:
+    """What a run says about the letters it held back."""
+    return (f"{count} {'letter' if count == 1 else 'letters'} by post held back (not printed): "
+            "no postal address on record; add the address and run again to send "
+            f"{'it' if count == 1 else 'them'}.")
 
 
 def _send_one(session: Session, notice: Notice, hub: Hub, mailer: Mailer, result: RunResult) -> None:

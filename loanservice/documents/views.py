@@ -290,9 +290,11 @@ def notices_run():
         field_error(form, error)
         return _render_notices(form, error.status_code)
     message = f"{result.emailed} emailed, {result.printed} to print."
+    if result.held_back:
+        message += " " + notice_service.held_back_summary(len(result.held_back))
     if result.failed:
         message += f" {len(result.failed)} could not be sent; run again to retry them."
-    flash(message, "error" if result.failed else "success")
+    flash(message, "error" if result.failed or result.held_back else "success")
     return redirect(url_for(".notices", as_of=form.as_of.data.isoformat()), 303)
 
 
