@@ -195,6 +195,12 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     assert again.status_code == 409 and "VLN-7 was already issued on" in again.get_data(as_text=True)
     assert audit_actions(app, loan_id).count("loan.issued") == 1
 
+    # The parent's home: the instrument is out, so there is no receipt to offer (it would be an error page).
+    client.post("/logout")
+    login(client, parent)
+    home = page(client, "/")
+    assert "Ask to return" in home and "Loan agreement (signed)" in home and "Receipt" not in home
+
 
 def test_a_family_signs_at_the_desk_and_staff_issue_from_the_agreement_page(app, client, factory, hirer):
     _, family, _, instrument = hirer
