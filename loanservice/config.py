@@ -17,9 +17,8 @@ class Config:
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
 
     HUB_NAME = os.environ.get("HUB_NAME", "Demo Music Hub")
-    HUB_CONTACT = os.environ.get(
-        "HUB_CONTACT", "Instrument Store, 1 Music Lane - 01234 567890 - store@hub.example"
-    )
+    # Phone and email only: letterheads print it under HUB_ADDRESS, so the address is not repeated here.
+    HUB_CONTACT = os.environ.get("HUB_CONTACT", "01234 567890 - store@hub.example")
     # Printed at the head of every agreement, receipt and letter (lines separated by "|" or newlines).
     HUB_ADDRESS = os.environ.get("HUB_ADDRESS", "Instrument Store|1 Music Lane|Exampleton EX1 2MP").replace("|", "\n")
     # Where overdue notices ask for instruments to be brought back.

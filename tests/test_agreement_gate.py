@@ -157,6 +157,10 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     assert "The instrument is held for you" in page(client, f"/loans/{loan_id}/agreement")
     assert sign_online(client, loan_id).status_code == 303
     assert "Signed: ready to hand over" in page(client, "/")
+    signed = page(client, f"/loans/{loan_id}/agreement")
+    assert "Agreement signed." in signed and "collect it from the store" in signed
+    assert "Awaiting signed agreement" not in signed and "Once you have signed" not in signed
+    assert 'href="/">Back to your home page</a>' in raw(client, f"/loans/{loan_id}/agreement")
     assert client.post(f"/loans/{loan_id}/issue").status_code == 403
     assert client.get("/loans/awaiting-agreement").status_code == 403
     assert state(app, loan_id)[0] == "pending"
@@ -191,6 +195,12 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     assert again.status_code == 409 and "VLN-7 was already issued on" in again.get_data(as_text=True)
     assert audit_actions(app, loan_id).count("loan.issued") == 1
 
+    # The parent's home: the instrument is out, so there is no receipt to offer (it would be an error page).
+    client.post("/logout")
+    login(client, parent)
+    home = page(client, "/")
+    assert "Ask to return" in home and "Loan agreement (signed)" in home and "Receipt" not in home
+
 
 def test_a_family_signs_at_the_desk_and_staff_issue_from_the_agreement_page(app, client, factory, hirer):
     _, family, _, instrument = hirer
@@ -218,7 +228,15 @@ def test_a_new_unsigned_copy_of_the_agreement_must_be_signed_before_issue(app, c
                   .location.rsplit("/", 1)[1])
     with in_app(app) as session:
         first = session.scalar(select(Agreement.id).where(Agreement.loan_id == loan_id))
+    unsigned = raw(client, f"/loans/{loan_id}/agreement")
+    assert "Make a new copy" in unsigned and "data-confirm" not in unsigned  # nothing signed to lose
     client.post(f"/agreements/{first}/desk-signature", data={"signer_name": "Dana Okoro"})
+    # Replacing a signed copy asks first, saying what it means.
+    signed = raw(client, f"/loans/{loan_id}/agreement")
+    confirm = re.search(r'data-confirm="([^"]*)"[^>]*>\s*Make a new copy', signed)
+    assert confirm, signed
+    assert "The latest copy is signed" in confirm.group(1) and "signed copy is kept" in confirm.group(1)
+    assert "will have to sign the new one before the instrument can be issued" in confirm.group(1)
     # The loan changed after signing: staff make a new copy, which is what now needs signing.
     assert client.post(f"/loans/{loan_id}/agreement", data={"fresh": "1"}).status_code == 303
     refused = client.post(f"/loans/{loan_id}/issue")

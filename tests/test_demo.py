@@ -53,7 +53,7 @@ def test_the_demo_hub_is_ready_for_agreements_and_notices(app, staff_client):
     """Terms and notice stages are set, and the overdue loans' letters can be sent or posted."""
     app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "300"])
     preview = staff_client.get("/notices").get_data(as_text=True)
-    assert "No notice stages are set" not in preview and "Reminder at 7 school days" in preview
+    assert "No notice stages are set" not in preview and "Reminder at 7 days overdue" in preview
     with in_app(app) as session:
         from loanservice.borrowers.models import Family
         from loanservice.documents.services import current_terms

@@ -139,6 +139,7 @@ def test_agreement_names_everything_and_is_archival_and_tagged(app, pupil_loan):
                      f"terms and conditions version {version}", "keep it in its case",
                      "replacement cost within 28 days"):
         assert expected in text, expected
+    assert text.count("1 Music Lane") == 1  # the letterhead gives the address once, then phone and email
     reader = PdfReader(io.BytesIO(data))
     root = reader.trailer["/Root"]
     assert "/StructTreeRoot" in root  # tagged, for screen readers

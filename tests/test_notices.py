@@ -18,7 +18,7 @@ from .test_loans import lend
 AUTUMN = ("Autumn 2025", date(2025, 9, 3), date(2025, 12, 19))
 SPRING = ("Spring 2026", date(2026, 1, 5), date(2026, 3, 27))
 DUE = date(2025, 12, 12)
-AS_OF = date(2026, 1, 20)  # 39 calendar days after DUE, but 7 + 16 = 23 school days
+AS_OF = date(2026, 1, 20)  # 39 calendar days after DUE, but 23 without the Christmas holiday (7 + 16)
 
 
 def test_school_holidays_do_not_count():
@@ -83,10 +83,10 @@ def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_se
     assert "3 new notices; 2 emailed, 1 to print." in result.output
     by_recipient = {str(m["To"]): m for m in smtp_server.messages}
     assert set(by_recipient) == {"jones@example.org", "music@oaklane.example"}
-    # 23 school days: past the final notice (21), not yet replacement (42); the reminder is skipped.
+    # 23 days overdue without holidays: past the final notice (21), not yet replacement (42); the reminder is skipped.
     family_letter = attachment_text(by_recipient["jones@example.org"])
     for expected in ("Final notice: instrument overdue", "Mr Jones", "Ava Jones", overdue["emailed"].asset_tag,
-                     "Cello", "3/4", "CE-1", "12 Dec 2025", "23 school days overdue", "within 14 days, by 3 Feb 2026"):
+                     "Cello", "3/4", "CE-1", "12 Dec 2025", "23 days overdue, not counting school holidays", "within 14 days, by 3 Feb 2026"):
         assert expected in family_letter, expected
     assert "Final notice" in by_recipient["jones@example.org"]["Subject"]
     school_letter = attachment_text(by_recipient["music@oaklane.example"])
@@ -105,7 +105,7 @@ def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_se
     assert again.exit_code == 0, again.output
     assert "0 new notices; 0 emailed, 0 to print." in again.output
     assert len(smtp_server.messages) == 2 and not (tmp_path / "again.pdf").exists()
-    # 42 school days later (2 Mar 2026): the replacement-cost letter, once.
+    # 24 Feb 2026, 58 days overdue without holidays (past 42): the replacement-cost letter, once.
     later = run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "later.pdf"))
     assert "3 new notices" in later.output, later.output
     replacement = pdf_text((tmp_path / "later.pdf").read_bytes())
@@ -164,6 +164,8 @@ def test_staff_preview_and_run_from_the_web_and_download_past_notices(app, clien
     preview = client.get(f"/notices?as_of={AS_OF.isoformat()}").get_data(as_text=True)
     assert "Due as of 20 Jan 2026: 3" in preview and "Mrs Smith" in preview and "jones@example.org" in preview
     assert "no postal address on record" not in preview
+    assert "Days overdue (not counting school holidays)" in preview and "school days" not in preview
+    assert "Reminder at 7 days overdue" in preview
     response = client.post("/notices/run", data={"as_of": AS_OF.isoformat()})
     assert response.status_code == 303
     assert len(smtp_server.messages) == 2
@@ -192,6 +194,9 @@ def test_staff_preview_and_run_from_the_web_and_download_past_notices(app, clien
 
 def test_admin_sets_stages(app, client, factory):
     login(client, factory.user("admin"))
+    page = client.get("/notices/stages").get_data(as_text=True)
+    assert "school days" not in page.lower()
+    assert "that many days overdue, not counting school holidays" in page and "Days after the due date" in page
     response = client.post("/notices/stages", data={"name": "Gentle nudge", "days_overdue": "3",
                                                     "letter": "reminder"})
     assert response.status_code == 303
@@ -248,3 +253,98 @@ def test_the_preview_flags_a_letter_by_post_with_no_address_to_send_it_to(app, c
     row = next(line for line in preview.split("<tr>") if "Mrs Smith" in line)
     assert "no postal address on record" in row
     assert "no postal address on record" not in next(line for line in preview.split("<tr>") if "Mr Jones" in line)
+
+
+def test_a_run_as_of_a_date_after_today_is_refused_by_the_web_and_the_command(app, client, factory, overdue,
+                                                                              smtp_server):
+    from datetime import timedelta
+
+    from loanservice.timeutil import today
+
+    mail_to(app, smtp_server)
+    future = today() + timedelta(days=1)
+    cli = run(app, "--as-of", future.isoformat(), "-o", "/dev/null")
+    assert cli.exit_code != 0 and "after today" in cli.output, cli.output
+    login(client, factory.user("staff"))
+    preview = client.get(f"/notices?as_of={future.isoformat()}").get_data(as_text=True)
+    assert "is after today: this is only a preview" in preview
+    refused = client.post("/notices/run", data={"as_of": future.isoformat()})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "after today" in page
+    assert smtp_server.messages == []
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Notice)) == 0
+    # Nothing was recorded, so a normal run still works; the button asks before sending.
+    page = client.get(f"/notices?as_of={AS_OF.isoformat()}").get_data(as_text=True)
+    assert 'data-confirm="Send the overdue notices' in page and "only a preview" not in page
+    assert client.post("/notices/run", data={"as_of": AS_OF.isoformat()}).status_code == 303
+    assert len(smtp_server.messages) == 2
+
+
+def test_the_replacement_letter_mentions_earlier_letters_only_when_one_was_sent(app, overdue, smtp_server, tmp_path):
+    mail_to(app, smtp_server)
+    # Already 58 days overdue at the first run: the replacement-cost letter is the first the hirer gets.
+    first = run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "first.pdf"))
+    assert first.exit_code == 0, first.output
+    letter = pdf_text((tmp_path / "first.pdf").read_bytes())
+    assert "Replacement cost of an instrument not returned" in letter
+    assert "earlier letters" not in letter and "reminder" not in letter.lower()
+    assert "As the instrument has not been returned and it is now 58 days overdue (not counting school holidays), we now ask you to pay its " \
+           "replacement cost of £450.00" in letter
+    school = attachment_text(next(m for m in smtp_server.messages if str(m["To"]) == "music@oaklane.example"))
+    assert "As these items have not been returned and they are now 58 days overdue (not counting school holidays)" in school
+
+
+def test_after_a_final_notice_the_replacement_letter_mentions_it(app, overdue, smtp_server, tmp_path):
+    mail_to(app, smtp_server)
+    assert run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "a.pdf")).exit_code == 0
+    assert run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "b.pdf")).exit_code == 0
+    letter = pdf_text((tmp_path / "b.pdf").read_bytes())
+    assert "As the instrument has not been returned despite our earlier letters, we now ask you to pay its " \
+           "replacement cost of £450.00" in letter
+    # The day's print file, laid out again later, says the same.
+    from loanservice.documents.services import Hub
+
+    with in_app(app) as session:
+        again = notices.print_file_for(session, date(2026, 2, 24), Hub.from_config(app.config))
+    assert "despite our earlier letters" in pdf_text(again)
+
+
+def test_a_letter_by_post_with_no_address_is_held_back_and_sent_once_the_address_is_added(app, client, factory,
+                                                                                         overdue, smtp_server,
+                                                                                         tmp_path):
+    mail_to(app, smtp_server)
+    with in_app(app) as session:
+        session.scalars(select(Family).where(Family.name == "Mrs Smith")).one().address = ""
+        session.commit()
+    output = tmp_path / "letters.pdf"
+    first = run(app, "--as-of", AS_OF.isoformat(), "-o", str(output))
+    assert first.exit_code == 0, first.output
+    assert "3 new notices; 2 emailed, 0 to print." in first.output
+    assert "1 letter by post held back (not printed): no postal address on record" in first.output
+    assert "held back: Mrs Smith (no postal address)" in first.output
+    assert not output.exists()  # nothing unaddressed to print
+    with in_app(app) as session:
+        held = session.scalar(select(Notice).where(Notice.recipient_name == "Mrs Smith"))
+        assert held.status == "failed" and held.sent_at is None and "No postal address" in held.error
+    login(client, factory.user("staff"))
+    page = client.get("/notices").get_data(as_text=True)
+    row = next(line for line in page.split("<tr>") if "Mrs Smith" in line and "failed" in line)
+    assert "No postal address on record" in row and "day&#39;s print file" not in row
+    assert client.get(f"/notices/letters-{AS_OF.isoformat()}.pdf").status_code == 404
+    # From the web, too, the run says what it held back, and keeps holding it back.
+    response = client.post("/notices/run", data={"as_of": AS_OF.isoformat()}, follow_redirects=True)
+    assert "0 emailed, 0 to print. 1 letter by post held back" in response.get_data(as_text=True)
+    # Staff add the address: the next run prints it.
+    with in_app(app) as session:
+        session.scalars(select(Family).where(Family.name == "Mrs Smith")).one().address = "4 Elm Road\nExampleton"
+        session.commit()
+    again = run(app, "--as-of", AS_OF.isoformat(), "-o", str(output))
+    assert again.exit_code == 0, again.output
+    assert "0 new notices; 0 emailed, 1 to print." in again.output and "held back" not in again.output
+    printed = pdf_text(output.read_bytes())
+    assert "Mrs Smith" in printed and "4 Elm Road" in printed
+    with in_app(app) as session:
+        sent = session.get(Notice, held.id)
+        assert sent.status == "sent" and sent.error == ""
+    assert len(smtp_server.messages) == 2

@@ -95,6 +95,23 @@ def test_a_web_run_goes_to_an_rq_worker_with_a_progress_page(app, client, factor
     assert "A run is going now" not in client.get("/notices").get_data(as_text=True)
 
 
+def test_a_worker_run_reports_letters_held_back_for_want_of_an_address(app, client, factory, overdue,  # noqa: F811
+                                                                        smtp_server, queued):
+    from loanservice.borrowers.models import Family
+
+    with in_app(app) as session:
+        session.scalars(select(Family).where(Family.name == "Mrs Smith")).one().address = ""
+        session.commit()
+    login(client, factory.user("staff"))
+    progress_url = client.post("/notices/run", data={"as_of": AS_OF.isoformat()}).headers["Location"]
+    queued.work()
+    state = client.get(progress_url + "/progress.json").get_json()
+    assert (state["emailed"], state["printed"], state["held_back"], state["done"]) == (2, 0, ["Mrs Smith"], 3)
+    page = client.get(progress_url).get_data(as_text=True)
+    assert "1 letter by post held back (not printed): no postal address on record" in page and "Mrs Smith" in page
+    assert "Download the letters to print" not in page
+
+
 def test_a_refused_run_shows_why_and_unknown_jobs_are_404(app, client, factory, overdue, queued):  # noqa: F811
     login(client, factory.user("staff"))
     assert client.get(f"/notices/runs/{uuid.uuid4()}").status_code == 404

@@ -48,6 +48,10 @@ def run_command(as_of, dry_run, output):
     click.echo(f"{result.claimed} new notices; {result.emailed} emailed, {result.printed} to print.")
     if result.printed:
         click.echo(f"Printable letters: {target}")
+    if result.held_back:
+        click.echo(notice_service.held_back_summary(len(result.held_back)))
+        for name in result.held_back:
+            click.echo(f"  held back: {name} (no postal address)")
     if result.uncertain:
         click.echo(f"{result.uncertain} notices were being sent when an earlier run stopped; "
                    "check the mail log before sending them by hand.")

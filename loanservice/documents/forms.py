@@ -32,7 +32,8 @@ class ButtonForm(FlaskForm):
 
 class StageForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=60)])
-    days_overdue = IntegerField("School days after the due date", validators=[DataRequired(), NumberRange(1, 400)])
+    days_overdue = IntegerField("Days after the due date", validators=[DataRequired(), NumberRange(1, 400)],
+                                description="Not counting school holidays (the gaps between terms); weekends in term time count.")
     letter = SelectField("Letter", choices=[(k.value, k.label) for k in NoticeLetter])
     return_within_days = IntegerField("Return within (days)", validators=[Optional(), NumberRange(1, 120)],
                                       description="For a final notice: the date given to return it by.")

@@ -118,7 +118,8 @@ class NoticeLetter(enum.StrEnum):
 
 
 class NoticeStage(db.Model):
-    """A stage of chasing an overdue loan: which letter goes how many school days after the due date."""
+    """A stage of chasing an overdue loan: which letter goes how many days after the due date
+    (not counting school holidays)."""
 
     __tablename__ = "notice_stage"
     __table_args__ = (

@@ -1,4 +1,4 @@
-"""Overdue notices: which are due (school days only), the letters, and sending them once each.
+"""Overdue notices: which are due (days overdue, school holidays left out), the letters, and sending them once each.
 
 A notice row is claimed (inserted, pending) before anything is sent, and the unique
 (loan, stage) constraint makes sure the same stage is never sent twice, however runs overlap.
@@ -24,7 +24,7 @@ from ..inventory.models import Instrument
 from ..loans.models import AcademicTerm, Loan, LoanStatus
 from ..mail import Attachment, Mailer, build_message
 from ..sets.models import SetLoan
-from ..timeutil import utcnow
+from ..timeutil import today, utcnow
 from .models import Notice, NoticeChannel, NoticeLetter, NoticeStage, NoticeStatus
 from .render import LetterChunk, LetterPress, RenderedLetters, concatenate_pdfs, render_letters
 from .services import DocumentError, Hub, hirer_of, postal_address
@@ -51,7 +51,7 @@ def save_stage(session: Session, actor, *, name: str, days_overdue: int, letter:
     if not name:
         raise InvalidInput("Name the stage.", field="name")
     if days_overdue < 1:
-        raise InvalidInput("A stage starts at least one school day after the due date.", field="days_overdue")
+        raise InvalidInput("A stage starts at least one day after the due date.", field="days_overdue")
     clash = session.scalar(select(NoticeStage.id).where(NoticeStage.days_overdue == days_overdue))
     if clash is not None and (stage is None or clash != stage.id):
         raise InvalidInput(f"Another stage is already at {days_overdue} days.", field="days_overdue")
@@ -60,20 +60,21 @@ def save_stage(session: Session, actor, *, name: str, days_overdue: int, letter:
     stage.name, stage.days_overdue, stage.letter = name[:60], days_overdue, letter.value
     stage.return_within_days = return_within_days or None
     session.flush()
-    record(session, actor, "notices.stage", stage, f"Notice stage {name} at {days_overdue} school days",
+    record(session, actor, "notices.stage", stage, f"Notice stage {name} at {days_overdue} days overdue (not counting school holidays)",
            {"letter": letter.value, "return_within_days": return_within_days})
     return stage
 
 
 def add_usual_stages(session: Session, actor) -> list[NoticeStage]:
-    """The common scheme: a reminder at 7 school days, a final notice at 21, replacement cost at 42."""
+    """The common scheme: a reminder at 7 days overdue, a final notice at 21, replacement cost at 42
+    (days not counting school holidays)."""
     if stages(session):
         raise InvalidInput("Stages are already set; change them one by one.")
     return [save_stage(session, actor, name=n, days_overdue=d, letter=k, return_within_days=r)
             for n, d, k, r in USUAL_STAGES]
 
 
-# ---------------------------------------------------------------- school days
+# ---------------------------------------------------------------- days overdue (without school holidays)
 
 
 def holidays(terms: Iterable[AcademicTerm]) -> list[tuple[date, date]]:
@@ -118,15 +119,22 @@ class DueNotice:
     @property
     def address(self) -> str:
         """The postal address a letter by post would carry (empty: it cannot be posted as it is)."""
-        if self.set_loan is not None:
-            return self.set_loan.school.address or ""
-        return postal_address(self.loan)
+        return subject_address(self.loan, self.set_loan)
 
     @property
     def subject_label(self) -> str:
         if self.set_loan is not None:
             return str(self.set_loan)
         return f"{self.loan.instrument.asset_tag} {self.loan.instrument.description}"
+
+
+def subject_address(loan: Loan | None, set_loan: SetLoan | None) -> str:
+    """The postal address for letters about a loan (its hirer's) or a set loan (the school's); empty if none."""
+    address = set_loan.school.address if set_loan is not None else postal_address(loan)
+    return (address or "").strip()
+
+
+NO_ADDRESS = "No postal address on record: held back, not printed. Add the address and run again."
 
 
 def _stage_due(all_stages: list[NoticeStage], days: int, sent_ids: set[int]) -> NoticeStage | None:
@@ -184,12 +192,24 @@ def last_run_date(session: Session) -> date | None:
     return session.scalar(select(func.max(Notice.as_of)))
 
 
-def claim_notices(session: Session, actor, due: list[DueNotice], as_of: date) -> list[Notice]:
-    """Record the due notices as pending (claimed): from here the same stage cannot be sent again."""
+def check_run_date(session: Session, as_of: date) -> None:
+    """Refuse a run as of a date after today, or before the last run.
+
+    A future date would send letters for loans not yet that far overdue (replacement costs for
+    loans not even due) and, as runs cannot go back, block every normal run until that date.
+    """
+    if as_of > today():
+        raise InvalidInput(f"Notices cannot be sent as of {as_of:%-d %b %Y}: that is after today "
+                           f"({today():%-d %b %Y}). Choose today or an earlier date.", field="as_of")
     last = last_run_date(session)
     if last is not None and as_of < last:
         raise InvalidInput(f"Notices were already run as of {last:%-d %b %Y}; a run cannot go back before it.",
                            field="as_of")
+
+
+def claim_notices(session: Session, actor, due: list[DueNotice], as_of: date) -> list[Notice]:
+    """Record the due notices as pending (claimed): from here the same stage cannot be sent again."""
+    check_run_date(session, as_of)
     notices = [Notice(loan=d.loan, set_loan=d.set_loan, stage=d.stage, as_of=as_of, days_overdue=d.days_overdue,
                       channel=d.channel.value, recipient_name=d.recipient_name[:200],
                       recipient_email=d.recipient_email, status=NoticeStatus.PENDING) for d in due]
@@ -230,6 +250,9 @@ def letter_context(session: Session, notice: Notice, hub: Hub) -> dict:
         "notice_id": notice.id, "stage_name": stage.name, "letter": stage.letter, "as_of": notice.as_of,
         "days_overdue": notice.days_overdue, "recipient_name": notice.recipient_name,
         "return_by": (notice.as_of + timedelta(days=stage.return_within_days)) if stage.return_within_days else None,
+        # A replacement-cost letter mentions earlier letters only when one was sent (stages reached
+        # together at the first run are skipped, so it may be the first letter the hirer gets).
+        "earlier_letters": stage.letter == NoticeLetter.REPLACEMENT and _earlier_letter_sent(session, notice),
     }
     if notice.loan is not None:
         loan = notice.loan
@@ -249,6 +272,16 @@ def letter_context(session: Session, notice: Notice, hub: Hub) -> dict:
             instruments=[_letter_item(loan.instrument) for loan in out],
             total_replacement=sum((v for v in values if v is not None), Decimal("0.00")) if out else None)
     return context
+
+
+def _earlier_letter_sent(session: Session, notice: Notice) -> bool:
+    """Whether a letter of an earlier stage about the same loan or set was sent."""
+    subject = (Notice.loan_id == notice.loan_id if notice.loan_id is not None
+               else Notice.set_loan_id == notice.set_loan_id)
+    return session.scalar(
+        select(Notice.id).join(Notice.stage)
+        .where(subject, Notice.id != notice.id, Notice.status == NoticeStatus.SENT,
+               NoticeStage.days_overdue < notice.stage.days_overdue).limit(1)) is not None
 
 
 def _letter_item(instrument: Instrument) -> dict:
@@ -322,6 +355,7 @@ class RunResult:
     emailed: int = 0
     printed: int = 0
     failed: list[str] = field(default_factory=list)
+    held_back: list[str] = field(default_factory=list)  # letters by post with no address: not printed
     uncertain: int = 0
     print_file: bytes | None = None
 
@@ -346,6 +380,8 @@ def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer,
     by_email = [n for n in todo if n.channel == NoticeChannel.EMAIL]
     by_post = [n for n in todo if n.channel == NoticeChannel.POST]
     total(len(todo))
+    by_post = _hold_back_unaddressed(session, by_post, result)
+    progress(len(result.held_back))
 
     with LetterPress(processes) as press:
         for batch, _ in notice_letter_chunks(session, by_email, hub, press):
@@ -372,6 +408,31 @@ def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer,
             session.commit()
             result.printed = len(by_post)
     return result
+
+
+def _hold_back_unaddressed(session: Session, by_post: list[Notice], result: RunResult) -> list[Notice]:
+    """Record letters by post with nowhere to send them as not sent (failed, with the reason), so that
+    they are not printed unaddressed, and a later run, once staff have added the address, sends them.
+    Returns the letters that can be posted."""
+    load_for_letters(session, by_post)
+    postable = []
+    for notice in by_post:
+        if subject_address(notice.loan, notice.set_loan):
+            postable.append(notice)
+            continue
+        notice.status, notice.error = NoticeStatus.FAILED, NO_ADDRESS
+        result.held_back.append(notice.recipient_name)
+    if result.held_back:
+        session.commit()
+        log.warning("%d letters by post held back: no postal address", len(result.held_back))
+    return postable
+
+
+def held_back_summary(count: int) -> str:
+    """What a run says about the letters it held back."""
+    return (f"{count} {'letter' if count == 1 else 'letters'} by post held back (not printed): "
+            "no postal address on record; add the address and run again to send "
+            f"{'it' if count == 1 else 'them'}.")
 
 
 def _send_one(session: Session, notice: Notice, hub: Hub, mailer: Mailer, result: RunResult) -> None:

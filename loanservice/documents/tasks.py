@@ -77,7 +77,8 @@ def job_state(job: Job) -> dict:
     state = {"id": job.id, "status": str(getattr(status, "value", status)), "as_of": meta.get("as_of"),
              "state": meta.get("state", "queued"), "done": meta.get("done", 0), "total": meta.get("total"),
              "emailed": meta.get("emailed"), "printed": meta.get("printed"), "claimed": meta.get("claimed"),
-             "failed": meta.get("failed", []), "uncertain": meta.get("uncertain", 0), "error": meta.get("error")}
+             "failed": meta.get("failed", []), "held_back": meta.get("held_back", []),
+             "uncertain": meta.get("uncertain", 0), "error": meta.get("error")}
     if status == JobStatus.FAILED and not state["error"]:
         state["error"] = "The run stopped with an error (see the worker's log). Letters not sent stay pending: run again."
     state["finished"] = status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
@@ -137,6 +138,6 @@ def run_notices(as_of: str, actor_id: int | None) -> dict:
             if job is not None and job.connection.get(CURRENT_KEY.format(queue=job.origin)) == job.id.encode():
                 job.connection.delete(CURRENT_KEY.format(queue=job.origin))
     summary = {"claimed": result.claimed, "emailed": result.emailed, "printed": result.printed,
-               "failed": result.failed[:50], "uncertain": result.uncertain}
+               "failed": result.failed[:50], "held_back": result.held_back[:50], "uncertain": result.uncertain}
     progress.write(state="finished", force=True, **summary)
     return summary

@@ -235,7 +235,7 @@ def _render_notices(run_form=None, status=200):
         run_form = RunForm(formdata=None)
         run_form.as_of.data = as_of
     return render_template(
-        "notices/index.html", run_form=run_form, as_of=as_of,
+        "notices/index.html", run_form=run_form, as_of=as_of, today=today(),
         due=notice_service.due_notices(db.session, as_of), stages=notice_service.stages(db.session),
         history=notice_service.notice_history(db.session),
         unsent=notice_service.unsent_notices(db.session), uncertain=notice_service.uncertain_notices(db.session),
@@ -290,9 +290,11 @@ def notices_run():
         field_error(form, error)
         return _render_notices(form, error.status_code)
     message = f"{result.emailed} emailed, {result.printed} to print."
+    if result.held_back:
+        message += " " + notice_service.held_back_summary(len(result.held_back))
     if result.failed:
         message += f" {len(result.failed)} could not be sent; run again to retry them."
-    flash(message, "error" if result.failed else "success")
+    flash(message, "error" if result.failed or result.held_back else "success")
     return redirect(url_for(".notices", as_of=form.as_of.data.isoformat()), 303)
 
 
@@ -302,12 +304,8 @@ def _enqueue_run(form):
 
     from . import tasks
 
-    last = notice_service.last_run_date(db.session)
-    if last is not None and form.as_of.data < last:
-        form.as_of.errors = list(form.as_of.errors) + [
-            f"Notices were already run as of {last:%-d %b %Y}; a run cannot go back before it."]
-        return _render_notices(form, 422)
     try:
+        notice_service.check_run_date(db.session, form.as_of.data)
         _hub()
         running = tasks.current_run(tasks.redis_connection())
         job = running or tasks.enqueue_run(form.as_of.data, current_user.id)
@@ -417,7 +415,7 @@ def notice_stages_usual():
             flash(error.message, "error")
         else:
             db.session.commit()
-            flash("Added the usual stages: 7, 21 and 42 school days.", "success")
+            flash("Added the usual stages: 7, 21 and 42 days overdue, not counting school holidays.", "success")
     return redirect(url_for(".notice_stages"), 303)
 
 
