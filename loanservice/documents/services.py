@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 
 from ..audit.services import record
-from ..borrowers.models import Family
+from ..borrowers.models import Family, RemissionCategory
 from ..errors import InvalidInput, LoanServiceError, NotAllowed
 from ..inventory.models import CONDITION_GRADES, Instrument
 from ..loans.models import Loan, LoanStatus
@@ -156,7 +156,7 @@ def agreement_context(loan: Loan, terms: TermsVersion, hub: Hub) -> dict:
         "due_on": loan.due_on,
         "fee_per_term": loan.fee_per_term,
         "charge_per_term": loan.charge_per_term,
-        "remission": loan.remission_category.replace("_", " ").capitalize() if loan.has_remission else "",
+        "remission": RemissionCategory(loan.remission_category).label if loan.has_remission else "",
         "deposit": loan.deposit,
         "terms_version": terms.version,
         "terms_paragraphs": terms.paragraphs,
