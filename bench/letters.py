@@ -133,12 +133,12 @@ def check(letters, pdfs, merged) -> None:
 def breakdown(app, letters, chunk: int) -> dict:
     """CPU ms a letter, in this one process, of each step a worker takes for one chunk (best of 3).
 
-    Layout (HTML to pages), each letter's own tagged PDF, joining those into the chunk's print file; and, for
+    Layout (HTML to pages), each letter's own tagged PDF, the chunk's print file; and, for
     comparison, one letter laid out and written as its own document (what the loop does per letter).
     """
     from flask import render_template
 
-    from loanservice.documents.render import _letter_bounds, concatenate_pdfs, html_document, write_pdf
+    from loanservice.documents.render import _letter_bounds, html_document, write_pdf
 
     hub = hub_of(app)
     part = letters[:chunk]
@@ -157,11 +157,10 @@ def breakdown(app, letters, chunk: int) -> dict:
     document = html_document(html).render()
     bounds = _letter_bounds(document, len(part))
     pages = document.pages
-    own = [write_pdf(document.copy(pages[a:b])) for a, b in zip(bounds, bounds[1:])]
     return {
         "layout": best(lambda: html_document(html).render()),
         "letters": best(lambda: [write_pdf(document.copy(pages[a:b])) for a, b in zip(bounds, bounds[1:])]),
-        "print": best(lambda: concatenate_pdfs(own)),
+        "print": best(lambda: document.write_pdf()),
         "single": best(lambda: [write_pdf(html_document(h)) for h in single]),
     }
 
@@ -391,17 +390,19 @@ How: `render.LetterPress` lays the letters out in chunks of {render.LETTER_CHUNK
 {render.PROCESSES} forked worker processes; the parent writes each chunk's HTML (Jinja, in the app
 context) just before handing it over, keeps {render.IN_FLIGHT} chunks queued per worker, and
 sends the emails of one chunk while the workers lay out the next ones. A worker cuts its chunk
-into one tagged PDF per letter with `document.copy(pages)` and, for letters going by post, joins
-those into the chunk's print file with qpdf (pikepdf copies the pages: under 1 ms a letter, where
-drawing them again into a second WeasyPrint PDF cost 4-5 ms); the parent joins the chunks' print
-files the same way. Laying out many letters in one document is cheaper than one document each,
+into one tagged PDF per letter with `document.copy(pages)` and, for letters going by post, also
+writes the chunk as one untagged print file (its fonts shared by the chunk's letters); the parent
+joins the chunks' print files with qpdf (pikepdf). Joining the letters' own PDFs into the print
+file instead saved 4 ms a letter of CPU, but each letter carries its own fonts, so the print file
+of 5,000 letters grew sixfold (60 MB) and joining it peaked at 908 MB in the parent: over the 1 GB
+budget with the workers. Laying out many letters in one document is cheaper than one document each,
 but the cost per letter creeps up with very large documents (and memory grows with the pages
 held), hence chunks rather than one document for the whole batch. Under {render.PARALLEL_FROM}
 letters everything stays in the calling process. `send_notices` loads each chunk's notices in one
 query before writing its HTML, and commits each letter's PDF before it is sent.
 
 Where the time goes (CPU a letter in one process, chunks of {render.LETTER_CHUNK}, best of 3, same run):
-layout {cpu['layout']:.1f} ms, the letter's own tagged PDF {cpu['letters']:.1f} ms, joining it into the
+layout {cpu['layout']:.1f} ms, the letter's own tagged PDF {cpu['letters']:.1f} ms, its page of the
 print file {cpu['print']:.1f} ms: {cpu_total:.1f} ms, so {render.PROCESSES} workers can give about
 {cpu_total / render.PROCESSES:.0f} ms a letter when they have the cores to themselves. One letter laid
 out and written as its own document costs {cpu['single']:.1f} ms: most of the loop's cost is the
@@ -418,7 +419,10 @@ machine.
 The figures are taken on a machine shared with other work, so absolute times move by ±30% or
 more between runs. Both ways run in the same run, but each takes a minute or more for 1,000
 letters and the load can move in between, so even the ratio moves; the batch path runs twice
-(before and after the loop) and the slower run counts. The time to the first email counts from
+(before and after the loop) and the slower run counts. The margin over the targets is thin and
+needs the two cores: with other work on this machine (load average 3.5-4, other test suites
+running) a 400-letter check gave 50-60 ms a letter, 1.2x the loop, because the workers then
+share the cores with it. The time to the first email counts from
 the call to `send_notices` (which works out what is due, claims {run['letters']:,} notices and
 commits them first), not Python's start-up or imports.
 """
