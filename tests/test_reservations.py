@@ -444,3 +444,24 @@ def test_one_click_cancellations_and_removals_ask_first_and_say_what_is_lost(cli
     factory.term("Autumn 2025", date(2025, 9, 1), date(2025, 12, 19))
     charges = html.unescape(client.get("/charges").get_data(as_text=True))
     assert 'data-confirm="Raise charges for Autumn 2025?' in charges
+
+
+def test_the_staff_queue_pages_the_held_instruments(client, factory, app, violins, monkeypatch):
+    from loanservice.reservations import services
+
+    monkeypatch.setattr(services, "HELD_PER_PAGE", 1)
+    kind, _ = violins
+    parent = factory.parent()
+    children = [factory.child(parent, f"Child {n}") for n in range(2)]
+    login(client, parent)
+    for child in children:
+        assert reserve(client, child, kind).status_code == 303
+    staff = app.test_client()
+    login(staff, factory.user("staff"))
+    first = staff.get("/reservations/queue").get_data(as_text=True)
+    assert "instruments held, to prepare (2)" in first and "2 held instruments · page 1 of 2" in first
+    assert "Child 0" in first and "Child 1" not in first
+    second = staff.get("/reservations/queue?page=2").get_data(as_text=True)
+    assert "Child 1" in second and "Child 0" not in second
+    beyond = staff.get("/reservations/queue?page=9").get_data(as_text=True)
+    assert "No more on this page" in beyond and "Nothing new." not in beyond

@@ -7,6 +7,7 @@ flush and never commit.
 """
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
@@ -15,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 from ..audit.services import record
 from ..borrowers.models import Family, Pupil
 from ..errors import InvalidInput, LoanServiceError, NotFound
+from ..extensions import db
 from ..inventory.models import Instrument, InstrumentStatus, InstrumentType
 from ..inventory.services import change_status
 from ..loans.models import FeeBand, Loan, RemissionRule
@@ -451,18 +453,25 @@ def reservations_with_places(session: Session, pupil: Pupil, config, *, closed: 
 
 @dataclass
 class Queue:
-    held: list[tuple[Reservation, list[Instrument]]]
+    held: list[tuple[Reservation, list[Instrument]]]  # this page of them
+    held_page: Any  # Flask-SQLAlchemy's Pagination of the held reservations: total, pages, links
     ready: list[Reservation]
     waiting: list[tuple[str, list[tuple[Reservation, int]], int]]  # (type and size, children in order, free now)
     overdue: list[Reservation]
 
 
-def staff_queue(session: Session, config) -> Queue:
-    """The store's work: new holds to prepare (with other instruments that would do), ready ones, waiting lists."""
+HELD_PER_PAGE = 25
+
+
+def staff_queue(session: Session, config, *, page: int = 1) -> Queue:
+    """The store's work: new holds to prepare (with other instruments that would do), a page at a time,
+    ready ones, waiting lists."""
     options = (joinedload(Reservation.pupil), joinedload(Reservation.instrument_type),
                joinedload(Reservation.instrument))
-    held = list(session.scalars(select(Reservation).where(Reservation.status == R.HELD).options(*options)
-                                .order_by(Reservation.held_at, Reservation.id)))
+    held_page = db.paginate(select(Reservation).where(Reservation.status == R.HELD).options(*options)
+                            .order_by(Reservation.held_at, Reservation.id),
+                            page=max(page, 1), per_page=HELD_PER_PAGE, error_out=False)
+    held = list(held_page.items)
     ready = list(session.scalars(select(Reservation).where(Reservation.status == R.READY).options(*options)
                                  .order_by(Reservation.collect_by, Reservation.id)))
     waiting = []
@@ -473,5 +482,5 @@ def staff_queue(session: Session, config) -> Queue:
         waiting.append((people[0].description, [(r, n + 1) for n, r in enumerate(people)], free))
     waiting.sort(key=lambda item: item[0])
     return Queue(
-        held=[(r, free_instruments(session, r.type_id, r.size, limit=10)) for r in held],
+        held=[(r, free_instruments(session, r.type_id, r.size, limit=10)) for r in held], held_page=held_page,
         ready=ready, waiting=waiting, overdue=[r for r in ready if r.collect_by < today()])

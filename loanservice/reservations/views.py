@@ -14,7 +14,7 @@ from ..loans.views import held_message
 from ..parents import services as parents
 from ..parents.models import ParentRequest
 from ..timeutil import today
-from ..web import done, submit_form
+from ..web import done, int_arg, submit_form
 from . import services
 from .forms import AllocateForm, ButtonForm, CollectForm, ReserveForm
 from .models import ReservationStatus
@@ -114,7 +114,7 @@ def cancel(reservation_id: int):
 
 
 def _render_queue(status=200, **forms):
-    queue = services.staff_queue(db.session, current_app.config)
+    queue = services.staff_queue(db.session, current_app.config, page=int_arg("page") or 1)
     claims = parents.claims_for(db.session, [r.pupil for r, _ in queue.held] + [r.pupil for r in queue.ready]
                                 + [r.pupil for _, people, _ in queue.waiting for r, _ in people])
     requests = parents.open_requests(db.session)
