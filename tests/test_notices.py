@@ -348,3 +348,32 @@ def test_a_letter_by_post_with_no_address_is_held_back_and_sent_once_the_address
         sent = session.get(Notice, held.id)
         assert sent.status == "sent" and sent.error == ""
     assert len(smtp_server.messages) == 2
+
+
+def test_admin_change_a_stage_and_remove_one_only_while_no_letter_names_it(app, client, factory, overdue):
+    login(client, factory.user("admin"))
+    with in_app(app) as session:
+        by_name = {s.name: s.id for s in notices.stages(session)}
+    reminder, final = by_name["Reminder"], by_name["Final notice"]
+    form = client.get(f"/notices/stages/{reminder}/edit").get_data(as_text=True)
+    assert 'value="Reminder"' in form and "Remove the stage" in form and "data-confirm" in form
+    changed = client.post(f"/notices/stages/{reminder}/edit", data={
+        "name": "Gentle reminder", "days_overdue": "10", "letter": "reminder"})
+    assert changed.status_code == 303
+    assert "Gentle reminder" in client.get("/notices/stages").get_data(as_text=True)
+    clash = client.post(f"/notices/stages/{reminder}/edit", data={
+        "name": "Gentle reminder", "days_overdue": "21", "letter": "reminder"})
+    assert clash.status_code == 422 and "Another stage is already at 21 days." in clash.get_data(as_text=True)
+
+    assert run(app, "--as-of", AS_OF.isoformat(), "--dry-run").exit_code == 0
+    assert run(app, "--as-of", AS_OF.isoformat()).exit_code == 0  # final notices go out: the stage is used
+    refused = client.post(f"/notices/stages/{final}/remove", follow_redirects=True)
+    assert "letters were sent at the stage Final notice" in refused.get_data(as_text=True)
+    removed = client.post(f"/notices/stages/{reminder}/remove", follow_redirects=True)
+    assert "The stage is removed." in removed.get_data(as_text=True)
+    with in_app(app) as session:
+        assert sorted(s.name for s in notices.stages(session)) == ["Final notice", "Replacement cost"]
+
+    staff = app.test_client()
+    login(staff, factory.user("staff"))
+    assert staff.post(f"/notices/stages/{final}/remove").status_code == 403

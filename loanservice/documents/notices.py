@@ -65,6 +65,18 @@ def save_stage(session: Session, actor, *, name: str, days_overdue: int, letter:
     return stage
 
 
+def remove_stage(session: Session, actor, stage: NoticeStage) -> None:
+    """Remove a stage no letter was ever sent for; one that was stays, as each loan's history names it."""
+    used = session.scalar(select(func.count()).select_from(Notice).where(Notice.stage_id == stage.id))
+    if used:
+        raise InvalidInput(f"{used} {'letter was' if used == 1 else 'letters were'} sent at the stage {stage.name}, "
+                           "and loans' histories name it: change its days or wording instead.")
+    record(session, actor, "notices.stage_removed", stage, f"Removed the notice stage {stage.name}",
+           {"days_overdue": stage.days_overdue, "letter": stage.letter})
+    session.delete(stage)
+    session.flush()
+
+
 def add_usual_stages(session: Session, actor) -> list[NoticeStage]:
     """The common scheme: a reminder at 7 days overdue, a final notice at 21, replacement cost at 42
     (days not counting school holidays)."""

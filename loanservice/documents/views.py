@@ -22,7 +22,7 @@ from ..web import done, field_error, submit_form
 from . import notices as notice_service
 from . import services
 from .forms import ButtonForm, DeskSignatureForm, RunForm, SignForm, StageForm, TermsForm
-from .models import Agreement, Notice, NoticeLetter
+from .models import Agreement, Notice, NoticeLetter, NoticeStage
 
 bp = Blueprint("documents", __name__)
 
@@ -402,6 +402,36 @@ def notice_stages():
         status = 422
     return render_template("notices/stages.html", form=form, stages=notice_service.stages(db.session),
                            button=ButtonForm(formdata=None)), status
+
+
+@bp.route("/notices/stages/<int:stage_id>/edit", methods=["GET", "POST"])
+@admin_required
+def notice_stage_edit(stage_id: int):
+    stage = db.get_or_404(NoticeStage, stage_id)
+    form = StageForm(obj=stage)
+    form.submit.label.text = "Save changes"
+    response, status = submit_form(
+        form,
+        lambda: notice_service.save_stage(
+            db.session, current_user, name=form.name.data, days_overdue=form.days_overdue.data,
+            letter=NoticeLetter(form.letter.data), return_within_days=form.return_within_days.data, stage=stage),
+        lambda stage: done(f"Saved the stage {stage.name}.", url_for(".notice_stages")))
+    return response or (render_template("notices/stage_form.html", form=form, stage=stage,
+                                        button=ButtonForm(formdata=None)), status)
+
+
+@bp.post("/notices/stages/<int:stage_id>/remove")
+@admin_required
+def notice_stage_remove(stage_id: int):
+    stage = db.get_or_404(NoticeStage, stage_id)
+    form = ButtonForm()
+    response, status = submit_form(
+        form, lambda: notice_service.remove_stage(db.session, current_user, stage),
+        lambda _: done("The stage is removed.", url_for(".notice_stages")))
+    if response:
+        return response
+    flash(" ".join(form.form_errors) or "The stage could not be removed.", "error")
+    return redirect(url_for(".notice_stage_edit", stage_id=stage_id), 303)
 
 
 @bp.post("/notices/stages/usual")
