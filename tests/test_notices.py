@@ -350,7 +350,7 @@ def test_a_letter_by_post_with_no_address_is_held_back_and_sent_once_the_address
     assert len(smtp_server.messages) == 2
 
 
-def test_admin_change_a_stage_and_remove_one_only_while_no_letter_names_it(app, client, factory, overdue):
+def test_admin_change_a_stage_and_remove_one_only_while_no_letter_names_it(app, client, factory, overdue, tmp_path):
     login(client, factory.user("admin"))
     with in_app(app) as session:
         by_name = {s.name: s.id for s in notices.stages(session)}
@@ -366,7 +366,8 @@ def test_admin_change_a_stage_and_remove_one_only_while_no_letter_names_it(app, 
     assert clash.status_code == 422 and "Another stage is already at 21 days." in clash.get_data(as_text=True)
 
     assert run(app, "--as-of", AS_OF.isoformat(), "--dry-run").exit_code == 0
-    assert run(app, "--as-of", AS_OF.isoformat()).exit_code == 0  # final notices go out: the stage is used
+    sent = run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "letters.pdf"))
+    assert sent.exit_code == 0, sent.output  # final notices go out: the stage is used
     refused = client.post(f"/notices/stages/{final}/remove", follow_redirects=True)
     assert "letters were sent at the stage Final notice" in refused.get_data(as_text=True)
     removed = client.post(f"/notices/stages/{reminder}/remove", follow_redirects=True)
