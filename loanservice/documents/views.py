@@ -209,20 +209,11 @@ def terms():
     form = TermsForm()
     if request.method == "GET" and history:
         form.text.data = history[0].text
-    status = 200
-    if form.validate_on_submit():
-        try:
-            version = services.save_terms(db.session, current_user, form.text.data)
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"Published version {version.version} of the terms and conditions.", "success")
-            return redirect(url_for(".terms"), 303)
-    elif form.is_submitted():
-        status = 422
+    response, status = submit_form(
+        form, lambda: services.save_terms(db.session, current_user, form.text.data),
+        lambda version: done(f"Published version {version.version} of the terms and conditions.", url_for(".terms")))
+    if response:
+        return response
     return render_template("documents/terms.html", form=form, history=history), status
 
 
@@ -384,24 +375,16 @@ def notices_print_file(as_of: str):
 @admin_required
 def notice_stages():
     form = StageForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            stage = notice_service.save_stage(
-                db.session, current_user, name=form.name.data, days_overdue=form.days_overdue.data,
-                letter=NoticeLetter(form.letter.data), return_within_days=form.return_within_days.data)
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"Added the stage {stage.name}.", "success")
-            return redirect(url_for(".notice_stages"), 303)
-    elif form.is_submitted():
-        status = 422
-    return render_template("notices/stages.html", form=form, stages=notice_service.stages(db.session),
-                           button=ButtonForm(formdata=None)), status
+    response, status = submit_form(form, lambda: _save_stage(form),
+                                   lambda stage: done(f"Added the stage {stage.name}.", url_for(".notice_stages")))
+    return response or (render_template("notices/stages.html", form=form, stages=notice_service.stages(db.session),
+                                        button=ButtonForm(formdata=None)), status)
+
+
+def _save_stage(form: StageForm, stage: NoticeStage | None = None) -> NoticeStage:
+    return notice_service.save_stage(
+        db.session, current_user, name=form.name.data, days_overdue=form.days_overdue.data,
+        letter=NoticeLetter(form.letter.data), return_within_days=form.return_within_days.data, stage=stage)
 
 
 @bp.route("/notices/stages/<int:stage_id>/edit", methods=["GET", "POST"])
@@ -412,9 +395,7 @@ def notice_stage_edit(stage_id: int):
     form.submit.label.text = "Save changes"
     response, status = submit_form(
         form,
-        lambda: notice_service.save_stage(
-            db.session, current_user, name=form.name.data, days_overdue=form.days_overdue.data,
-            letter=NoticeLetter(form.letter.data), return_within_days=form.return_within_days.data, stage=stage),
+        lambda: _save_stage(form, stage),
         lambda stage: done(f"Saved the stage {stage.name}.", url_for(".notice_stages")))
     return response or (render_template("notices/stage_form.html", form=form, stage=stage,
                                         button=ButtonForm(formdata=None)), status)
