@@ -24,6 +24,10 @@ def create_app(config: type | None = None) -> Flask:
     _fill_instance_defaults(app)
 
     db.init_app(app)
+    from .dbping import ping_when_idle
+
+    with app.app_context():
+        ping_when_idle(db.engine, app.config["DB_PING_AFTER_IDLE"])
     migrate.init_app(app, db, directory=str(PROJECT_ROOT / "migrations"), render_as_batch=True, compare_type=True)
     login_manager.init_app(app)
     csrf.init_app(app)

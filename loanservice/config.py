@@ -72,7 +72,9 @@ class Config:
     # Store staff keep a page open all day: the token lives as long as the session.
     WTF_CSRF_TIME_LIMIT = None
 
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    # A pooled connection idle this many seconds is pinged before use (see loanservice.dbping).
+    DB_PING_AFTER_IDLE = float(os.environ.get("DB_PING_AFTER_IDLE", "1"))
 
 
 class TestConfig(Config):

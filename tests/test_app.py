@@ -153,3 +153,26 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
                             {**values, "status": "pending"})
         session.remove()
         db.engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not ON_POSTGRES, reason="runs when DATABASE_URL points at PostgreSQL")
+def test_a_pooled_connection_the_server_closed_while_idle_is_replaced_before_the_next_page(database_url, factory):
+    app = create_app(config_for(database_url, DB_PING_AFTER_IDLE=0))
+    factory_user = factory.user("staff")
+    client = app.test_client()
+    assert client.post("/login", data={"email": factory_user.email, "password": "correct-horse-battery"}).status_code == 302
+    with app.app_context():
+        pids = {row[0] for row in db.session.execute(text("SELECT pg_backend_pid()"))}
+        db.session.remove()
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:  # the server ends the idle session (a restart, a timeout)
+        for pid in pids:
+            assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+    admin.dispose()
+    page = client.get("/instruments")
+    assert page.status_code == 200, page.get_data(as_text=True)[:500]
+    assert "Instruments" in page.get_data(as_text=True)
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()

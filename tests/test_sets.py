@@ -189,10 +189,12 @@ def test_checking_in_a_thirty_item_set_costs_the_same_queries_per_scan(app, fact
 
     big_tags, small_tags = tags_of(app, kit), tags_of(app, small_kit)
     per_scan = [scan_page(big_loan, tag) for tag in big_tags[:-1]]
-    # The user; the set loan, the item's loan and instrument, locked in one query; the loan and
-    # instrument rows; the condition check; the three audit events in one INSERT; anyone waiting
-    # for one like it; the take-home, if any, ended; the count of what is back.
-    assert per_scan == [9] * len(per_scan)
+    # The user; the set loan, the item's loan and instrument, locked in one query; then the batch.
+    # On PostgreSQL the batch is one statement. On SQLite it is one SELECT (how much of the set is
+    # back, anyone waiting for one like it), the loan and instrument rows, the condition check, the
+    # three audit events in one INSERT, and the take-home, if any, ended.
+    batch = 1 if engine.dialect.name == "postgresql" else 6
+    assert per_scan == [2 + batch] * len(per_scan)
     assert scan_page(small_loan, small_tags[0]) == per_scan[0]  # the set's size does not matter
     # The last item also closes the set loan: the set's name, the update, its audit event.
     assert scan_page(big_loan, big_tags[-1]) == per_scan[0] + 3

@@ -465,8 +465,15 @@ def check_in(
     damaged: bool = False,
     returned_on: date | None = None,
     status: LoanStatus = LoanStatus.RETURNED,
+    batch: Batch | None = None,
 ) -> Loan:
-    """Take an instrument back: condition required; damaged goes to repair, otherwise available."""
+    """Take an instrument back: condition required; damaged goes to repair, otherwise available.
+
+    ``batch``: a caller's batch to add the check-in to (it writes it, with its own parts); without
+    one the check-in is written here. Either way it is the loan and instrument rows, the condition
+    check, the three audit events and the look for a waiting child, in one statement on PostgreSQL
+    (see loanservice.batch); repair or a waiting child's hold follows once it is written.
+    """
     _refuse_unless_issued(loan, "checked in")
     if not loan.is_open:
         raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan: it was already returned.")
@@ -478,9 +485,8 @@ def check_in(
     if damaged and not note.strip():
         raise InvalidInput("Describe the damage.", field="note")
     instrument = loan.instrument
-    # Written in four plain statements, no flush: the loan and instrument rows, the condition
-    # check, and the three audit events in one INSERT (see loanservice.batch).
-    batch = Batch()
+    own = batch is None
+    batch = Batch() if own else batch
     record_condition(session, actor, instrument, grade, CheckReason.RETURN, note, batch=batch)
     batch.set(loan, status=status, closed_on=returned_on, condition_at_return=grade, damaged=damaged,
               return_note=note, closed_by_id=actor.id if actor is not None else None)
@@ -489,22 +495,23 @@ def check_in(
            f"Returned by {audit_name(loan.borrower)}" + (" damaged" if damaged else ""),
            {"grade": grade, "note": note, "damaged": damaged, "returned_on": returned_on}, instrument=instrument,
            batch=batch)
-    batch.write(session)
     if damaged:
         # Through a repair record, so that "Back from repair" brings it back into stock.
-        send_to_repair(session, actor, instrument, repairer=DAMAGE_REPAIRER, fault=note.strip())
+        batch.then(lambda: send_to_repair(session, actor, instrument, repairer=DAMAGE_REPAIRER, fault=note.strip()))
     else:
-        _offer_to_waiting_list(session, actor, instrument)
+        _offer_to_waiting_list(session, actor, instrument, batch)
+    if own:
+        batch.write(session)
     return loan
 
 
-def _offer_to_waiting_list(session: Session, actor, instrument: Instrument) -> None:
+def _offer_to_waiting_list(session: Session, actor, instrument: Instrument, batch: Batch | None = None) -> None:
     """Hook: a returned instrument is held for the next child on its type and size's waiting list."""
     from flask import current_app
 
     from ..reservations.services import offer_returned_instrument
 
-    offer_returned_instrument(session, actor, instrument, current_app.config)
+    offer_returned_instrument(session, actor, instrument, current_app.config, batch=batch)
 
 
 def renew(session: Session, actor, loan: Loan, due_on: date | None = None) -> Loan:

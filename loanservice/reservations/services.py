@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from ..audit.services import record
+from ..batch import Batch
 from ..borrowers.models import Family, Pupil
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..extensions import db
@@ -292,13 +293,27 @@ _SOMEONE_WAITING = (select(_reservation.c.id)
                     .limit(1))
 
 
-def offer_returned_instrument(session: Session, actor, instrument: Instrument, config) -> Reservation | None:
-    """An instrument is free again: hold it for the next child waiting for its type and size, if any."""
+def offer_returned_instrument(
+    session: Session, actor, instrument: Instrument, config, *, batch: Batch | None = None,
+) -> Reservation | None:
+    """An instrument is free again: hold it for the next child waiting for its type and size, if any.
+
+    ``batch``: the return's batch; the look for a waiting child is one of its questions, and the hold
+    (if anyone waits) follows once it is written. Returns the reservation only without a batch."""
     if instrument.status_enum is not S.AVAILABLE:
         return None
     # Most returns find nobody waiting: a cheap look first, the locking query only when someone is.
-    if session.execute(_SOMEONE_WAITING, {"type_id": instrument.type_id, "size": instrument.size}).first() is None:
+    look = {"type_id": instrument.type_id, "size": instrument.size}
+    if batch is not None:
+        waiting = batch.ask(_SOMEONE_WAITING, look)
+        batch.then(lambda: waiting.value is not None and _offer_to_next(session, actor, instrument, config))
         return None
+    if session.execute(_SOMEONE_WAITING, look).first() is None:
+        return None
+    return _offer_to_next(session, actor, instrument, config)
+
+
+def _offer_to_next(session: Session, actor, instrument: Instrument, config) -> Reservation | None:
     session.flush()
     offered = offer_next(session, actor, config, instrument.type_id, instrument.size)
     return offered[0] if offered else None
