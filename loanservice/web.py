@@ -20,6 +20,15 @@ def field_error(form, error: LoanServiceError, field_map: dict[str, str] | None 
         form.form_errors.append(error.message)
 
 
+def wants_json() -> bool:
+    """Whether the client asked for JSON rather than a page (a script's fetch, not a browser's form).
+
+    A browser's own navigation accepts */* as well, so only an Accept header that ranks
+    application/json above text/html counts; no header at all means a page.
+    """
+    return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
+
+
 def int_arg(name: str) -> int | None:
     """An integer query argument, or None when it is missing or not a number."""
     try:

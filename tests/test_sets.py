@@ -267,6 +267,137 @@ def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, 
         assert get_instrument(session, their_tag).status == "on_loan"
 
 
+JSON = {"Accept": "application/json"}
+
+
+@contextmanager
+def rendered_templates(app):
+    """The names of the templates rendered meanwhile."""
+    from flask import template_rendered
+
+    names = []
+
+    def record(sender, template, context, **extra):
+        names.append(template.name)
+
+    template_rendered.connect(record, app)
+    try:
+        yield names
+    finally:
+        template_rendered.disconnect(record, app)
+
+
+def back_list(page):
+    """The part of the check-in page that lists what is back."""
+    return page.split('<h2 id="back-h">Back</h2>', 1)[1]
+
+
+def test_the_scan_queue_gets_each_scan_answered_in_json_with_the_progress(app, factory, client):
+    school = factory.school(name="Our School")
+    kit = factory.classroom_set(size=3, name="Our ukes")
+    set_loan_id = lend_set(app, kit, school)
+    first, second, third = tags_of(app, kit)
+    login(client, factory.user("school", school=school))
+    url = f"/set-loans/{set_loan_id}/check-in"
+
+    with rendered_templates(app) as templates:
+        response = client.post(url, data={"code": first.lower(), "grade": "3"}, headers=JSON)
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    assert response.json == {
+        "ok": True, "message": f"{first} back: 1 of 3 back.", "tag": first, "summary": "1 of 3 back",
+        "back": 1, "lost": 0, "total": 3, "outstanding": 2, "complete": False, "page": f"{url}?grade=3"}
+    assert templates == []  # no page rendered for a scan
+    page = client.get(response.json["page"]).get_data(as_text=True)
+    assert "1 of 3 back" in page and "Still out (2)" in page and first in back_list(page)
+    assert f"{first} back:" not in page  # the answer said it: nothing was left to flash
+
+    damaged = client.post(url, data={"code": second, "grade": "4", "damaged": "y", "note": "Neck cracked"},
+                          headers=JSON)
+    assert damaged.json["message"] == f"{second} back (damaged, sent to repair): 2 of 3 back."
+    last = client.post(url, data={"code": third, "grade": "2"}, headers=JSON)
+    assert last.status_code == 200
+    assert (last.json["back"], last.json["outstanding"], last.json["complete"]) == (3, 0, True)
+    assert "Everything is accounted for" in client.get(last.json["page"]).get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.get(SetLoan, set_loan_id).closed_on == today()
+
+
+def test_a_wrong_scan_is_refused_in_json_with_the_reason_and_changes_nothing(app, factory, client):
+    ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
+    our_kit, their_kit = factory.classroom_set(size=2, name="Our ukes"), factory.classroom_set(size=2, name="Their ukes")
+    loose = factory.instrument()
+    our_loan, their_loan = lend_set(app, our_kit, ours), lend_set(app, their_kit, theirs)
+    their_tag = tags_of(app, their_kit)[0]
+    login(client, factory.user("school", school=ours))
+    url = f"/set-loans/{our_loan}/check-in"
+    for data in ({"code": their_tag, "grade": "2"}, {"code": their_tag}):  # another school's set, as ever
+        assert client.post(f"/set-loans/{their_loan}/check-in", data=data, headers=JSON).status_code == 404
+
+    with rendered_templates(app) as templates:
+        foreign = client.post(url, data={"code": their_tag, "grade": "2"}, headers=JSON)
+        not_ours = client.post(url, data={"code": loose.asset_tag, "grade": "2"}, headers=JSON)
+        no_grade = client.post(url, data={"code": tags_of(app, our_kit)[0]}, headers=JSON)
+    assert templates == []  # refused without rendering the page
+    assert foreign.status_code == 409
+    assert foreign.json == {"ok": False, "message": f"{their_tag} belongs to Their ukes, not Our ukes.", "field": "code"}
+    assert not_ours.status_code == 409 and not_ours.json["ok"] is False
+    assert not_ours.json["message"].startswith(f"{loose.asset_tag} is not part of")
+    assert no_grade.status_code == 422
+    assert no_grade.json == {"ok": False, "message": "Choose a condition grade.", "field": "grade"}
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).where(Loan.closed_on.is_not(None))) == 0
+        assert get_instrument(session, their_tag).status == "on_loan"
+    assert "0 of 2 back" in client.get(url).get_data(as_text=True)
+
+
+def test_a_json_scan_writes_no_session_cookie_and_the_form_still_redirects_with_the_message(app, factory, client):
+    school = factory.school()
+    kit = factory.classroom_set(size=3)
+    set_loan_id = lend_set(app, kit, school)
+    first, second, _ = tags_of(app, kit)
+    login(client, factory.user("school", school=school))
+    url = f"/set-loans/{set_loan_id}/check-in"
+    client.get(url)
+
+    scanned = client.post(url, data={"code": first, "grade": "2"}, headers=JSON)
+    assert scanned.status_code == 200 and "Set-Cookie" not in scanned.headers
+    refused = client.post(url, data={"code": first, "grade": "2"}, headers=JSON)
+    assert refused.status_code == 409 and "Set-Cookie" not in refused.headers
+    # A browser's own form post (it accepts anything, HTML first) is answered as before.
+    posted = client.post(url, data={"code": second, "grade": "2"},
+                         headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert posted.status_code == 303 and posted.location == f"{url}?grade=2"
+    assert "Set-Cookie" in posted.headers  # the flash travels in the session
+    assert f"{second} back: 2 of 3 back." in client.get(posted.location).get_data(as_text=True)
+
+
+def test_a_json_scan_still_needs_the_pages_csrf_token(database_url, factory):
+    import re
+
+    from loanservice import create_app
+
+    from .conftest import config_for
+
+    app = create_app(config_for(database_url, WTF_CSRF_ENABLED=True))
+    client = app.test_client()
+    school = factory.school()
+    kit = factory.classroom_set(size=2)
+    set_loan_id = lend_set(app, kit, school)
+    first = tags_of(app, kit)[0]
+    user = factory.user("school", school=school)
+    login_page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', login_page).group(1)
+    client.post("/login", data={"email": user.email, "password": "correct-horse-battery", "csrf_token": token})
+    url = f"/set-loans/{set_loan_id}/check-in"
+    page = client.get(url).get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+
+    forged = client.post(url, data={"code": first, "grade": "2"}, headers=JSON)
+    assert forged.status_code == 400 and "This form has expired" in forged.get_data(as_text=True)
+    scanned = client.post(url, data={"code": first, "grade": "2", "csrf_token": token}, headers=JSON)
+    assert scanned.status_code == 200 and scanned.json["back"] == 1
+
+
 def test_parents_cannot_open_set_pages(app, factory, client):
     kit = factory.classroom_set(size=1)
     set_loan_id = lend_set(app, kit, factory.school())

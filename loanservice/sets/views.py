@@ -1,5 +1,5 @@
 """Classroom set pages: staff build and lend sets; staff and the school's own users check them in."""
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -11,7 +11,7 @@ from ..extensions import db
 from ..schools.models import School
 from ..timeutil import today
 from ..templating import counted
-from ..web import field_error
+from ..web import field_error, wants_json
 from . import services
 from .forms import BackToSetForm, MissingItemForm, ScanInForm, SetCheckOutForm, SetForm, TakeHomeForm
 from .models import ClassroomSet, SetLoan
@@ -154,9 +154,11 @@ def check_in(set_loan_id: int):
 @bp.post("/set-loans/<int:set_loan_id>/check-in")
 @staff_or_school
 def scan_in(set_loan_id: int):
+    """One scanned item back in. The page's scan queue asks for JSON, so a scan costs no page
+    render and no session write; the form without JavaScript gets the page, as ever."""
     form = ScanInForm()
     if not form.validate_on_submit():
-        return _render_check_in(_load_set_loan(set_loan_id), form, 422)
+        return _scan_refused(set_loan_id, form, 422)
     base_url = current_app.config["PUBLIC_BASE_URL"]
     # One query finds and locks the set loan and the scanned item's loan; a wrong scan takes the
     # longer way (lock the set loan, then find out what is wrong with the code).
@@ -168,15 +170,35 @@ def scan_in(set_loan_id: int):
             note=form.note.data or "", damaged=form.damaged.data, base_url=base_url, loan=loan)
     except LoanServiceError as error:
         db.session.rollback()
-        set_loan = _load_set_loan(set_loan_id)
         field_error(form, error)
         form.code.data = ""
-        return _render_check_in(set_loan, form, error.status_code)
+        return _scan_refused(set_loan_id, form, error.status_code)
     tag = loan.instrument.asset_tag
     db.session.commit()
-    flash(f"{tag} back{' (damaged, sent to repair)' if form.damaged.data else ''}: {progress.summary}.",
-          "success")
-    return redirect(url_for(".check_in", set_loan_id=set_loan_id, grade=form.grade.data), 303)
+    message = f"{tag} back{' (damaged, sent to repair)' if form.damaged.data else ''}: {progress.summary}."
+    # The page keeps the grade the last scan used, so a run of good items is one scan each.
+    page = url_for(".check_in", set_loan_id=set_loan_id, grade=form.grade.data)
+    if wants_json():
+        return _scan_answer(message, tag, progress, page)
+    flash(message, "success")
+    return redirect(page, 303)
+
+
+def _scan_answer(message: str, tag: str, progress: services.Progress, page: str):
+    """A good scan, for the scan queue: what to announce, and the progress for the badge and bar."""
+    return jsonify(ok=True, message=message, tag=tag, back=progress.back, lost=progress.lost,
+                   total=progress.total, outstanding=progress.outstanding, summary=progress.summary,
+                   complete=progress.outstanding == 0, page=page)
+
+
+def _scan_refused(set_loan_id: int, form: ScanInForm, status: int):
+    """A refused scan: the page with the form's errors, or for the scan queue just what was wrong."""
+    set_loan = _load_set_loan(set_loan_id)  # another school's set is not found, whoever asks
+    if not wants_json():
+        return _render_check_in(set_loan, form, status)
+    errors = [(name, message) for name, messages in form.errors.items() for message in messages]
+    return jsonify(ok=False, message=" ".join(message for _, message in errors),
+                   field=next((name for name, _ in errors if name), None)), status
 
 
 @bp.post("/set-loans/<int:set_loan_id>/missing")

@@ -4,9 +4,10 @@
 // Without this file each scan posts the form and reloads the page, and whatever the scanner
 // types during the reload is lost. With it, each scan is queued the moment Enter is pressed,
 // the field is cleared for the next one at once, and the queue is posted in order in the
-// background. After each answer the parts of the page that show progress (marked
-// data-live-part) are replaced by the server's fresh copy; a refused scan is announced and
-// the queue goes on. The server does all the checking, exactly as without JavaScript.
+// background. Each scan is answered with a little JSON (what to announce, and the progress),
+// so the badge and bar move at once; the lists (still out, back) are fetched once the queue
+// is empty, not after every scan. A refused scan is announced and the queue goes on. The
+// server does all the checking, exactly as without JavaScript.
 (() => {
   const form = document.querySelector("form[data-scan-queue]");
   if (!form || !window.fetch || !window.DOMParser) return;
@@ -15,6 +16,7 @@
   const problems = document.getElementById("scan-queue-problems");
   const queue = [];
   let busy = false;
+  let stale = null; // the page to fetch the lists from, once the queue is empty
 
   const say = (text) => { if (status) status.textContent = text; };
 
@@ -26,8 +28,20 @@
     problems.closest("[hidden]")?.removeAttribute("hidden");
   };
 
+  // The badge and bar from a scan's answer, without waiting for the page.
+  const showProgress = (answer) => {
+    const badge = document.getElementById("progress");
+    if (badge) badge.textContent = answer.summary;
+    const bar = document.querySelector("progress[data-live-part]");
+    if (bar) {
+      bar.max = answer.total;
+      bar.value = answer.back + answer.lost;
+      bar.textContent = answer.summary;
+    }
+  };
+
   // Replace each live part of this page by the same part of the server's page.
-  const refresh = (fresh) => {
+  const replaceLiveParts = (fresh) => {
     for (const part of document.querySelectorAll("[data-live-part]")) {
       const replacement = fresh.querySelector(`[data-live-part="${part.dataset.livePart}"]`);
       if (replacement) part.replaceWith(document.importNode(replacement, true));
@@ -41,40 +55,81 @@
     }
   };
 
-  const errorText = (fresh) => {
-    const summary = fresh.querySelector(".error-summary:not([hidden])");
-    const items = summary ? Array.from(summary.querySelectorAll("li"), (li) => li.textContent.trim()) : [];
-    return items.join(" ") || (summary ? summary.textContent.trim() : "");
+  // Fetch the check-in page and take its lists. If that fails they stay as they are: the
+  // badge is already right, and the next scan tries again.
+  const refresh = async (url) => {
+    let response;
+    try {
+      response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+    } catch (error) {
+      return;
+    }
+    if (!response.ok || response.redirected) return; // an error or the sign-in page: not this page
+    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+    if (!fresh.querySelector("form[data-scan-queue]")) {
+      window.location.assign(url); // the set was finished meanwhile (another device): show it
+      return;
+    }
+    replaceLiveParts(fresh);
   };
 
+  // Why a scan was not answered with JSON: the session ended (the sign-in page), or an error page.
+  const unanswered = (response) => {
+    if (response.redirected) return "you are signed out. Reload the page to sign in, then scan it again.";
+    if (response.status >= 500) return `the server had a problem (${response.status}). Scan it again.`;
+    return `the page may be out of date (${response.status}). Reload it, then scan it again.`;
+  };
+
+  // Post one scan; its answer, or null when the problem has been reported.
   const send = async (data) => {
     const scanned = String(data.get("code") || "").trim();
     say(`Sending ${scanned}${queue.length ? ` (${queue.length} more waiting)` : ""}…`);
     let response;
     try {
-      response = await fetch(form.action, { method: "POST", body: data, credentials: "same-origin" });
+      response = await fetch(form.action, {
+        method: "POST", body: data, credentials: "same-origin", headers: { Accept: "application/json" },
+      });
     } catch (error) {
       problem(`${scanned}: not sent (no connection to the server). Scan it again.`);
-      return;
+      return null;
     }
-    const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-    if (!fresh.querySelector("form[data-scan-queue]") && response.ok) {
-      // The set is complete (or the page changed shape): show the server's page as it is.
-      window.location.assign(response.url);
-      return;
+    const isJson = (response.headers.get("Content-Type") || "").startsWith("application/json");
+    const answer = isJson ? await response.json().catch(() => null) : null;
+    if (!answer) {
+      say("");
+      problem(`${scanned}: not checked in: ${unanswered(response)}`);
+      return null;
     }
-    refresh(fresh);
-    say(fresh.querySelector(".flash")?.textContent.trim() || "");
-    if (!response.ok) {
-      problem(`${scanned}: ${errorText(fresh) || `refused (${response.status})`}`);
+    if (!answer.ok) {
+      say("");
+      problem(`${scanned}: ${answer.message || `refused (${response.status})`}`);
+      return answer;
     }
+    showProgress(answer);
+    say(answer.message);
+    stale = answer.page;
+    return answer;
   };
 
   const drain = async () => {
     if (busy) return;
     busy = true;
-    while (queue.length) await send(queue.shift());
-    busy = false;
+    try {
+      while (queue.length) {
+        const answer = await send(queue.shift());
+        if (answer?.complete) {
+          window.location.assign(answer.page); // everything is accounted for: the finished page
+          return;
+        }
+        if (!queue.length && stale) {
+          const url = stale;
+          stale = null;
+          await refresh(url); // scans queued meanwhile are sent after it, then refresh again
+        }
+      }
+    } finally {
+      busy = false;
+    }
   };
 
   form.addEventListener("submit", (event) => {

@@ -57,18 +57,60 @@ def test_a_handheld_scanner_faster_than_the_page_loses_no_scan(live_server, fact
 
     sign_in(page, live_server, lead.email)
     page.goto(f"{live_server.url}/set-loans/{set_loan}/check-in")
+    scans = []  # each scan's answer: JSON, not the page again
+    page.on("response", lambda response: scans.append(response.headers.get("content-type"))
+            if response.request.method == "POST" else None)
     page.get_by_label("2 Good").check()
     box = page.get_by_label("Scan an item")
     box.focus()
     # A keyboard-wedge scanner: characters and Enter as fast as it can, one label after another.
     for code in [*tags[:3], foreign, *tags[3:5]]:
         page.keyboard.type(code + "\n", delay=2)
-    expect(page.get_by_role("status").first).to_contain_text("5 of 6 back")
+    expect(page.locator("#progress")).to_have_text("5 of 6 back")
+    expect(page.locator("progress")).to_have_attribute("value", "5")
     expect(page.get_by_role("alert")).to_contain_text(f"{foreign} belongs to Violin set D")
+    # The lists, fetched once the queue is empty: the five scanned are back, one is still out.
     expect(page.get_by_role("region", name="Still out (1)")).to_contain_text(tags[5])
+    back = page.get_by_role("region", name="Back", exact=True)
+    for tag in tags[:5]:
+        expect(back).to_contain_text(tag)
+    expect(back).not_to_contain_text(foreign)
+    expect(page.get_by_role("status").nth(1)).to_contain_text(f"{tags[4]} back: 5 of 6 back.")
+    assert scans == ["application/json"] * 6
     expect(box).to_be_focused()
     expect(box).to_have_value("")
 
     page.keyboard.type(tags[5] + "\n")
     expect(page.get_by_text("Everything is accounted for")).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("6 of 6 back")
+
+
+def test_a_scan_answered_by_an_error_page_is_reported_and_the_queue_goes_on(live_server, factory_for_server, page):
+    """Not JSON back (a proxy's error page, the sign-in page): the scan is listed to do again, the rest go on."""
+    school = factory_for_server.school("Riverside Primary")
+    kit = factory_for_server.classroom_set(size=3, name="Cello set E")
+    set_loan = lend_set(live_server.app, kit, school)
+    first, second, third = tags_of(live_server.app, kit)
+    lead = factory_for_server.user("school", school=school)
+
+    sign_in(page, live_server, lead.email)
+    page.goto(f"{live_server.url}/set-loans/{set_loan}/check-in")
+    failed = []
+
+    def gateway_down_once(route):
+        if route.request.method == "POST" and not failed:
+            failed.append(route.request.url)
+            route.fulfill(status=502, content_type="text/html", body="<h1>502 Bad Gateway</h1>")
+        else:
+            route.continue_()
+
+    page.route("**/check-in*", gateway_down_once)
+    page.get_by_label("2 Good").check()
+    page.get_by_label("Scan an item").focus()
+    for code in (first, second):
+        page.keyboard.type(code + "\n", delay=2)
+    expect(page.get_by_role("alert")).to_contain_text(
+        f"{first}: not checked in: the server had a problem (502). Scan it again.")
+    expect(page.locator("#progress")).to_have_text("1 of 3 back")
+    expect(page.get_by_role("region", name="Back", exact=True)).to_contain_text(second)
+    expect(page.get_by_role("region", name="Still out (2)")).to_contain_text(first)
