@@ -2,7 +2,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..web import done, submit_form
 from ..extensions import db, limiter, login_manager
@@ -21,9 +21,16 @@ login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 
 
+# Built once: every signed-in request runs it (Session.get builds and keys its statement anew each time).
+_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+
+
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+    try:
+        return db.session.execute(_USER_BY_ID, {"user_id": int(user_id)}).scalar_one_or_none()
+    except ValueError:  # a session cookie from another version of the app
+        return None
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -166,7 +166,8 @@ def scan_in(set_loan_id: int):
     set_loan, loan = (_visible(found[0]), found[1]) if found else (_load_set_loan(set_loan_id, for_update=True), None)
     try:
         loan, progress = services.check_in_set_item(
-            db.session, current_user, set_loan, form.code.data, grade=form.grade.data,
+            # The user itself, not the request-local proxy that looks it up on every attribute read.
+            db.session, current_user._get_current_object(), set_loan, form.code.data, grade=form.grade.data,
             note=form.note.data or "", damaged=form.damaged.data, base_url=base_url, loan=loan)
     except LoanServiceError as error:
         db.session.rollback()
