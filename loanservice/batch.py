@@ -92,6 +92,29 @@ _PLANS: dict[tuple, _Plan] = {}
 _COLUMNS: dict[Any, dict[str, str]] = {}
 
 
+_ONUPDATE: dict[Any, list] = {}
+_DEFAULTS: dict[Table, list] = {}
+
+
+def _onupdate_columns(mapper) -> list:
+    """(attribute name, column) of the mapper's own columns that an UPDATE fills in itself."""
+    found = _ONUPDATE.get(mapper)
+    if found is None:
+        found = _ONUPDATE[mapper] = [(prop.key, prop.columns[0]) for prop in mapper.column_attrs
+                                     if prop.columns[0].table is mapper.local_table
+                                     and prop.columns[0].onupdate is not None]
+    return found
+
+
+def _default_columns(table: Table) -> list:
+    """The table's columns with a default an INSERT fills in (not the primary key's)."""
+    found = _DEFAULTS.get(table)
+    if found is None:
+        found = _DEFAULTS[table] = [column for column in table.columns
+                                    if column.default is not None and not column.primary_key]
+    return found
+
+
 def _columns(mapper) -> dict[str, str]:
     """Attribute name -> column name, for the columns of the mapper's own table."""
     columns = _COLUMNS.get(mapper)
@@ -179,19 +202,16 @@ class Batch:
     @staticmethod
     def _with_onupdate(obj, values: dict[str, Any]) -> dict[str, Any]:
         """The values, plus what the UPDATE's onupdate defaults (updated_at) would set, set on the object too."""
-        mapper = inspect(obj).mapper
-        extra = {}
-        for prop in mapper.column_attrs:
-            column = prop.columns[0]
-            if prop.key not in values and column.table is mapper.local_table and column.onupdate is not None:
-                extra[prop.key] = _python_default(column.onupdate)
-                set_committed_value(obj, prop.key, extra[prop.key])
+        extra = {key: _python_default(column.onupdate)
+                 for key, column in _onupdate_columns(inspect(obj).mapper) if key not in values}
+        for key, value in extra.items():
+            set_committed_value(obj, key, value)
         return {**values, **extra} if extra else values
 
     @staticmethod
     def _with_defaults(table: Table, row: dict[str, Any]) -> dict[str, Any]:
-        missing = {column.key: _python_default(column.default) for column in table.columns
-                   if column.key not in row and column.default is not None and not column.primary_key}
+        missing = {column.key: _python_default(column.default) for column in _default_columns(table)
+                   if column.key not in row}
         return {**row, **missing} if missing else row
 
     def _params(self, updates, inserts) -> dict[str, Any]:
