@@ -2,7 +2,7 @@
 import math
 import time
 
-from flask import Flask, render_template
+from flask import Flask, jsonify, render_template
 from flask_wtf.csrf import CSRFError
 
 
@@ -42,7 +42,13 @@ def _seconds_until_reset() -> float | None:
 
 
 def register_error_handlers(app: Flask) -> None:
+    from .web import wants_json  # here: web imports this module's errors
+
     def page(status: int, title: str, message: str):
+        """The error page; or, for a script that asked for JSON (the set check-in's scan queue), the
+        page's words in the shape its own refusals have, so that it can show them instead of a page."""
+        if wants_json():
+            return jsonify(ok=False, message=f"{title}. {message}"), status
         return render_template("errors/error.html", status=status, title=title, message=message), status
 
     @app.errorhandler(400)
@@ -91,7 +97,7 @@ def register_error_handlers(app: Flask) -> None:
             minutes = math.ceil(seconds / 60)
             wait = f"Try again in {minutes} minutes." if minutes < 90 else \
                 f"Try again in about {round(minutes / 60)} hours."
-        body, status = page(429, "Too many attempts", f"Too many attempts. {wait}")
+        body, status = page(429, "Too many attempts", wait)
         headers = {"Retry-After": str(max(1, int(seconds)))} if seconds is not None else {}
         return body, status, headers
 

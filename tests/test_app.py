@@ -176,3 +176,31 @@ def test_a_pooled_connection_the_server_closed_while_idle_is_replaced_before_the
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
+
+
+def test_errors_are_answered_in_json_to_a_script_that_asks_and_as_pages_otherwise(database_url, factory):
+    from .conftest import login
+
+    app = create_app(config_for(database_url, PROPAGATE_EXCEPTIONS=False))
+
+    @app.get("/test-only/broken")
+    def broken():
+        raise RuntimeError("a bug")
+
+    client = app.test_client()
+    login(client, factory.user("parent"))
+    json, browser = {"Accept": "application/json"}, {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    expected = {
+        "/no-such-page": (404, "Not found", "There is nothing at this address. Check the link, or search from the menu."),
+        "/sets": (403, "You do not have access to this page", "Your account cannot open this page. If you need it, "
+                                                              "ask a hub manager to change your role."),
+        "/test-only/broken": (500, "Something went wrong", "The change was not saved. Try again; if it keeps "
+                                                           "happening, tell the hub office."),
+    }
+    for url, (status, title, message) in expected.items():
+        answer = client.get(url, headers=json)
+        assert (answer.status_code, answer.json) == (status, {"ok": False, "message": f"{title}. {message}"}), url
+        page = client.get(url, headers=browser)
+        assert page.status_code == status and page.mimetype == "text/html", url
+        text = page.get_data(as_text=True)
+        assert f"<h1>{title}</h1>" in text and f"<p>{message}</p>" in text, url

@@ -1,10 +1,12 @@
 """Invariants the database keeps under concurrent requests (real threads, real connections)."""
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from loanservice.inventory.models import Instrument
+from loanservice.timeutil import today
 
 from .conftest import ON_POSTGRES, in_app, login
 
@@ -12,6 +14,8 @@ pytestmark = pytest.mark.skipif(
     not ON_POSTGRES, reason="concurrency is proved on PostgreSQL, the production database"
 )
 WORKERS = 20
+# Well ahead, but within what lending allows (the end of the next school year).
+DUE = (today() + timedelta(days=120)).isoformat()
 
 
 def run_together(work, n=WORKERS):
@@ -78,12 +82,11 @@ def test_twenty_concurrent_check_outs_of_one_instrument_lend_it_once(app, factor
     instrument = factory.instrument()
     families = [factory.family() for _ in range(WORKERS)]
     clients = signed_in_clients(app, factory)
-    due = "2030-07-20"
 
     def check_out(i):
         response = clients[i].post("/loans/new", data={
             "tag": instrument.asset_tag, "borrower": f"family-{families[i].id}", "started_on": "2026-01-05",
-            "due_on": due, "condition_grade": "2"})
+            "due_on": DUE, "condition_grade": "2"})
         return response.status_code, response.get_data(as_text=True)
 
     results = run_together(check_out)
@@ -188,7 +191,7 @@ def _pending_loan(app, factory, *, signed: bool):
     with in_app(app) as session:
         save_terms(session, None, "Look after the instrument.")
         loan = lend(session, None, session.get(Instrument, instrument.id), session.get(Family, family.id),
-                    {**app.config, "REQUIRE_SIGNED_AGREEMENT": True}, due_on=date(2030, 7, 20))
+                    {**app.config, "REQUIRE_SIGNED_AGREEMENT": True}, due_on=date.fromisoformat(DUE))
         if signed:
             record_desk_signature(session, None, latest_agreement(session, loan), signer_name="Jo Carer")
         session.commit()
@@ -212,7 +215,7 @@ def test_twenty_check_outs_at_once_with_agreements_required_hold_the_instrument_
     def check_out(i):
         response = clients[i].post("/loans/new", data={
             "tag": instrument.asset_tag, "borrower": borrowers[i], "started_on": "2026-01-05",
-            "due_on": "2030-07-20", "condition_grade": "2"})
+            "due_on": DUE, "condition_grade": "2"})
         return response.status_code, response.get_data(as_text=True)
 
     results = run_together(check_out)

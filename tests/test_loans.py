@@ -197,6 +197,54 @@ def test_renewal_must_move_the_due_date_later(app, factory):
         assert load_loan(session, loan_id).due_on == today() + timedelta(days=60)
 
 
+def test_the_latest_due_date_is_the_end_of_the_next_school_year():
+    assert services.latest_due_date(date(2026, 11, 22)) == date(2028, 8, 31)
+    assert services.latest_due_date(date(2026, 9, 1)) == date(2028, 8, 31)  # a new school year has begun
+    assert services.latest_due_date(date(2026, 8, 31)) == date(2027, 8, 31)
+    assert services.latest_due_date(date(2027, 1, 4)) == date(2028, 8, 31)
+
+
+def far_future_typo() -> date:
+    """A due date with the year mistyped, e.g. 2062 for 2026."""
+    return date(today().year + 36, 7, 20)
+
+
+def test_renewal_to_a_far_future_typo_is_refused_and_changes_nothing(app, factory):
+    due = today() + timedelta(days=5)
+    loan_id = lend(app, factory.instrument(), factory.family(), due_on=due)
+    latest = services.latest_due_date(today())
+    with in_app(app) as session:
+        with pytest.raises(InvalidInput, match="too far ahead") as refused:
+            services.renew(session, None, load_loan(session, loan_id), far_future_typo())
+        assert refused.value.field == "due_on"
+        assert f"the end of the next school year, {latest:%-d %b %Y}, at the latest" in refused.value.message
+        with pytest.raises(InvalidInput, match="too far ahead"):
+            services.renew(session, None, load_loan(session, loan_id), latest + timedelta(days=1))
+        session.rollback()
+        assert load_loan(session, loan_id).due_on == due
+        assert session.scalar(select(func.count()).where(AuditEvent.action == "loan.renewed")) == 0
+        services.renew(session, None, load_loan(session, loan_id), latest)  # the bound itself is fine
+        session.commit()
+        assert load_loan(session, loan_id).due_on == latest
+
+
+def test_the_renew_form_refuses_a_far_future_typo_beside_the_due_date(app, factory, staff_client):
+    due = today() + timedelta(days=5)
+    loan_id = lend(app, factory.instrument(), factory.family(), due_on=due)
+    typo = far_future_typo()
+    response = staff_client.post(f"/loans/{loan_id}/renew", data={"due_on": typo.isoformat()})
+    assert response.status_code == 422
+    page = response.get_data(as_text=True)
+    assert f'<p class="error" id="due_on-error">{typo:%-d %b %Y} is too far ahead' in page
+    with in_app(app) as session:
+        assert load_loan(session, loan_id).due_on == due
+    within = today() + timedelta(days=200)
+    response = staff_client.post(f"/loans/{loan_id}/renew", data={"due_on": within.isoformat()})
+    assert response.status_code == 303
+    with in_app(app) as session:
+        assert load_loan(session, loan_id).due_on == within
+
+
 def test_size_exchange_returns_one_size_and_lends_the_next_to_the_same_pupil(app, factory):
     violin = factory.instrument_type("Violin", sizes=("1/4", "1/2", "3/4"))
     small = factory.instrument(violin, size="1/4")
@@ -285,6 +333,24 @@ def test_staff_lend_an_instrument_from_the_form_and_see_it_on_the_borrower_page(
     assert again.status_code == 409 and "VLN-1 is already on loan." in again.get_data(as_text=True)
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 1
+
+
+def test_the_lend_form_refuses_a_far_future_typo_beside_the_due_date(app, factory, staff_client):
+    instrument, family = factory.instrument(), factory.family()
+    lending = {"tag": instrument.asset_tag, "borrower": f"family-{family.id}", "started_on": today().isoformat(),
+               "condition_grade": "2"}
+    typo = far_future_typo()
+    response = staff_client.post("/loans/new", data={**lending, "due_on": typo.isoformat()})
+    assert response.status_code == 422
+    assert f'<p class="error" id="due_on-error">{typo:%-d %b %Y} is too far ahead' in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 0
+        assert get_instrument(session, instrument.asset_tag).status == "available"
+    latest = services.latest_due_date(today())
+    response = staff_client.post("/loans/new", data={**lending, "due_on": latest.isoformat()})
+    assert response.status_code == 303
+    with in_app(app) as session:
+        assert session.scalars(select(Loan)).one().due_on == latest
 
 
 def test_the_lend_form_refuses_a_due_date_before_the_start(app, factory, staff_client):

@@ -245,6 +245,26 @@ def _check_dates(start: date, due: date) -> None:
         raise InvalidInput("The due date is before the start date.", field="due_on")
 
 
+def latest_due_date(on: date) -> date:
+    """The latest a loan made or renewed on ``on`` can be due: the end of the next school year (31 August).
+
+    Loans follow the school year and roll over each year, so staff may want a loan to run to the end
+    of next year's summer term, even from early in this year; later than that is a typo (2062 for 2026).
+    A date, not the calendar's terms: admins often enter only this year's terms, and the last few weeks
+    of the summer holiday change nothing for a typo.
+    """
+    this_year_ends = on.year + 1 if on.month >= 9 else on.year  # a school year runs 1 Sep to 31 Aug
+    return date(this_year_ends + 1, 8, 31)
+
+
+def check_due_date_in_reach(due: date) -> None:
+    """Refuse a due date past ``latest_due_date``, on the due date field (for lending and renewing)."""
+    latest = latest_due_date(today())
+    if due > latest:
+        raise InvalidInput(f"{due:%-d %b %Y} is too far ahead: a loan can run to the end of the next school year, "
+                           f"{latest:%-d %b %Y}, at the latest. Check the year.", field="due_on")
+
+
 def resolve_due_date(session: Session, start: date, due: date | None) -> date:
     """The due date given, or the end of the term; never before the start."""
     if due is None:
@@ -382,7 +402,12 @@ def check_out(
 def lend(session: Session, actor, instrument: Instrument, borrower, config, **details) -> Loan:
     """Check out under the hub's settings: with REQUIRE_SIGNED_AGREEMENT, a loan to a pupil or family
     waits, the instrument held, until its agreement (made here, ready to sign) is signed and issued.
-    A hirer with an online account is emailed a link to sign it."""
+    A hirer with an online account is emailed a link to sign it. A due date given is refused past
+    ``latest_due_date``."""
+    # Here rather than in check_out, which a size exchange also goes through: it keeps the loan's due
+    # date, however far a roll-over moved it. (A set's items get the set's date, from check_out_set.)
+    if details.get("due_on") is not None:
+        check_due_date_in_reach(details["due_on"])
     if not needs_signed_agreement(config, borrower):
         return check_out(session, actor, instrument, borrower, **details)
     from ..documents.services import Hub, ask_hirer_to_sign, prepare_agreement
@@ -515,7 +540,7 @@ def _offer_to_waiting_list(session: Session, actor, instrument: Instrument, batc
 
 
 def renew(session: Session, actor, loan: Loan, due_on: date | None = None) -> Loan:
-    """Extend an open loan to ``due_on`` (by default the end of the next term)."""
+    """Extend an open loan to ``due_on`` (by default the end of the next term), up to ``latest_due_date``."""
     _refuse_unless_issued(loan, "renewed")
     if not loan.is_open:
         raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan; it cannot be renewed.")
@@ -525,6 +550,7 @@ def renew(session: Session, actor, loan: Loan, due_on: date | None = None) -> Lo
             raise InvalidInput("No later academic term is set up: give the new due date.", field="due_on")
     if due_on <= loan.due_on:
         raise InvalidInput("A renewal moves the due date later.", field="due_on")
+    check_due_date_in_reach(due_on)
     old = loan.due_on
     loan.due_on = due_on
     record(session, actor, "loan.renewed", loan, f"Renewed until {due_on:%-d %b %Y}",

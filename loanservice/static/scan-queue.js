@@ -73,11 +73,20 @@
     replaceLiveParts(fresh);
   };
 
-  // Why a scan was not answered with JSON: the session ended (the sign-in page), or an error page.
+  // Why a scan was not answered with JSON: the session ended (the sign-in page), or an error page
+  // that is not the app's (a proxy's, say: the app's own error answers are JSON too).
   const unanswered = (response) => {
     if (response.redirected) return "you are signed out. Reload the page to sign in, then scan it again.";
     if (response.status >= 500) return `the server had a problem (${response.status}). Scan it again.`;
     return `the page may be out of date (${response.status}). Reload it, then scan it again.`;
+  };
+
+  // Why a scan answered in JSON was not checked in. The scan's own refusals name the field at
+  // fault (or null) and say what was wrong with the scan; the app's error answers (an expired
+  // form, no access, too many attempts, a server problem) name none: the scan was not looked at.
+  const refused = (answer, response) => {
+    if (!answer.message) return `refused (${response.status})`;
+    return "field" in answer ? answer.message : `not checked in: ${answer.message}`;
   };
 
   // Post one scan; its answer, or null when the problem has been reported.
@@ -102,7 +111,7 @@
     }
     if (!answer.ok) {
       say("");
-      problem(`${scanned}: ${answer.message || `refused (${response.status})`}`);
+      problem(`${scanned}: ${refused(answer, response)}`);
       return answer;
     }
     showProgress(answer);

@@ -114,3 +114,24 @@ def test_a_scan_answered_by_an_error_page_is_reported_and_the_queue_goes_on(live
     expect(page.locator("#progress")).to_have_text("1 of 3 back")
     expect(page.get_by_role("region", name="Back", exact=True)).to_contain_text(second)
     expect(page.get_by_role("region", name="Still out (2)")).to_contain_text(first)
+
+
+def test_a_scan_from_an_expired_form_is_listed_with_the_reason_and_changes_nothing(live_server, factory_for_server,
+                                                                                    page):
+    """The form's token no longer matches (the page was open too long): the app's error, in JSON, is listed."""
+    school = factory_for_server.school("Riverside Primary")
+    kit = factory_for_server.classroom_set(size=2, name="Flute set F")
+    set_loan = lend_set(live_server.app, kit, school)
+    first = tags_of(live_server.app, kit)[0]
+    lead = factory_for_server.user("school", school=school)
+
+    sign_in(page, live_server, lead.email)
+    page.goto(f"{live_server.url}/set-loans/{set_loan}/check-in")
+    page.locator("form[data-scan-queue] input[name=csrf_token]").evaluate("input => { input.value = 'expired'; }")
+    page.get_by_label("2 Good").check()
+    box = page.get_by_label("Scan an item")
+    box.fill(first)
+    box.press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text(
+        f"{first}: not checked in: This form has expired. The page was open too long or came from elsewhere.")
+    expect(page.locator("#progress")).to_have_text("0 of 2 back")
