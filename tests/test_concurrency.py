@@ -111,7 +111,7 @@ def test_a_set_scanned_in_by_many_hands_at_once_closes_exactly_once(app, factory
     kit, school = factory.classroom_set(size=WORKERS), factory.school()
     with in_app(app) as session:
         set_loan = check_out_set(session, None, session.get(ClassroomSet, kit.id), session.get(School, school.id),
-                                 due_on=date(2030, 7, 20))
+                                 due_on=today() + timedelta(days=120))
         session.commit()
         set_loan_id = set_loan.id
         tags = [i.asset_tag for i in set_instruments(session, session.get(ClassroomSet, kit.id))]

@@ -21,11 +21,12 @@ from ..loans.services import (
     Charges,
     NotLendable,
     NotOnLoan,
-    resolve_due_date,
+    check_due_date_in_reach,
     check_in,
     check_lendable,
     check_out,
     mark_lost,
+    resolve_due_date,
 )
 from ..schools.models import School
 from ..timeutil import today
@@ -224,6 +225,8 @@ def check_out_set(
 ) -> SetLoan:
     """Lend every instrument of a set to a school in one transaction, one loan per item."""
     started_on = started_on or today()
+    if due_on is not None:
+        check_due_date_in_reach(due_on)  # a typo such as 2062, refused before anything is locked
     due_on = resolve_due_date(session, started_on, due_on)
     # Lock the items (in tag order, so two requests cannot deadlock), then look: a request that
     # waited for another lending the same set sees that set loan now.
