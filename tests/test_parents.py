@@ -1,4 +1,6 @@
 """Parents: registration with a confirmed email, password reset, children, home page and privacy."""
+import re
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -8,7 +10,7 @@ from loanservice.accounts.models import User
 from loanservice.borrowers.models import Family, Pupil
 from loanservice.parents.models import AccountToken, ParentAccount, ParentRequest, RemissionClaim
 
-from .conftest import config_for, in_app, login, mail_link
+from .conftest import ON_POSTGRES, config_for, in_app, login, mail_link
 
 
 @pytest.fixture
@@ -226,3 +228,209 @@ def test_parent_pages_are_for_parents(client, factory):
     login(client, factory.user("staff"))
     assert client.get("/children/new").status_code == 403
     assert client.get("/reserve").status_code == 403
+
+
+# ---------------------------------------------------------------- the home page's reservations
+
+
+def reserve(client, child, kind, size="1/2"):
+    from loanservice.timeutil import today
+
+    response = client.post("/reserve", data={"pupil_id": str(child.id), "item": f"{kind.id}|{size}",
+                                             "preferred_start_on": today().isoformat()})
+    assert response.status_code == 303, response.get_data(as_text=True)
+
+
+def reservation_id(app, child, kind, status):
+    from loanservice.reservations.models import Reservation
+
+    with in_app(app) as session:
+        return session.scalar(select(Reservation.id).where(Reservation.pupil_id == child.id,
+                                                           Reservation.type_id == kind.id,
+                                                           Reservation.status == status))
+
+
+RESERVATION_ROW = re.compile(r'<th scope="row">(.*?)</th>\s*<td data-label="Status"><span class="badge">(.*?)</span>'
+                             r'</td>\s*<td data-label="Details">(.*?)(?:<br>|</td>)', re.S)
+
+
+def reservations_shown(home: str, child) -> list[tuple[str, str, str]]:
+    """(instrument, status, details) for each reservation row in the child's panel of the home page."""
+    import html
+
+    start = home.index(f'aria-labelledby="child-{child.id}"')
+    panel = home[start:home.index("</section>", start)]
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", panel, re.S):
+        cells = RESERVATION_ROW.search(row)  # a loan's row has no status cell
+        if cells:
+            rows.append(tuple(html.unescape(" ".join(cell.split())) for cell in cells.groups()))
+    return rows
+
+
+@pytest.fixture
+def busy_family(client, factory, app):
+    """Four children with reservations in different states, on waiting lists shared with another family.
+
+    Ana: a violin held, a cello (second in the queue). Ben: a violin ready to collect. Cai: a violin
+    (first in the queue, the two violins being held) and a cello (third). Dee: four cancelled.
+    """
+    violin = factory.instrument_type("Violin", sizes=("1/2", "3/4"))
+    cello = factory.instrument_type("Cello", sizes=("1/2",))
+    for _ in range(2):
+        factory.instrument(violin, size="1/2")
+    factory.instrument(violin, size="3/4")  # free, but not the size anyone waits for
+    other_parent = factory.parent()
+    zed, yan = factory.child(other_parent, "Zed"), factory.child(other_parent, "Yan")
+    parent = factory.parent()
+    ana, ben, cai, dee = (factory.child(parent, name) for name in ("Ana", "Ben", "Cai", "Dee"))
+    other = app.test_client()
+    login(other, other_parent)
+    reserve(other, zed, cello)
+    login(client, parent)
+    for child, kind in ((ana, violin), (ana, cello), (ben, violin), (cai, violin), (cai, cello)):
+        reserve(client, child, kind)
+    reserve(other, yan, violin)  # behind Cai
+    for _ in range(4):
+        reserve(client, dee, cello)
+        assert client.post(f"/reservations/{reservation_id(app, dee, cello, 'waiting')}/cancel").status_code == 303
+    staff = app.test_client()
+    login(staff, factory.user("staff"))
+    assert staff.post(f"/reservations/{reservation_id(app, ben, violin, 'held')}/ready").status_code == 303
+    return {"parent": parent, "violin": violin, "cello": cello, "ana": ana, "ben": ben, "cai": cai, "dee": dee,
+            "zed": zed, "other": other}
+
+
+def test_the_home_page_shows_each_childs_places_and_states(client, app, busy_family):
+    from loanservice.reservations.services import add_working_days
+    from loanservice.timeutil import today
+
+    f = busy_family
+    home = client.get("/").get_data(as_text=True)
+    held = ("Violin 1/2", "Instrument held, being prepared", "We will email you when it is ready to collect")
+    collect_by = add_working_days(today(), 5)
+    assert reservations_shown(home, f["ana"]) == [("Cello 1/2", "On the waiting list", "Number 2 on the waiting list"),
+                                                 held]
+    assert reservations_shown(home, f["ben"]) == [
+        ("Violin 1/2", "Ready to collect", f"Collect from the store by {collect_by:%-d %b %Y}")]
+    assert reservations_shown(home, f["cai"]) == [("Cello 1/2", "On the waiting list", "Number 3 on the waiting list"),
+                                                 ("Violin 1/2", "On the waiting list", "Number 1 on the waiting list")]
+    # Only the last three closed reservations.
+    assert [row[1] for row in reservations_shown(home, f["dee"])] == ["Cancelled"] * 3
+
+    # Zed, first for a cello, drops out; Ana gives her violin up, and it goes to Cai, first in its queue.
+    zed_cello = reservation_id(app, f["zed"], f["cello"], "waiting")
+    assert f["other"].post(f"/reservations/{zed_cello}/cancel").status_code == 303
+    ana_violin = reservation_id(app, f["ana"], f["violin"], "held")
+    assert client.post(f"/reservations/{ana_violin}/cancel").status_code == 303
+    home = client.get("/").get_data(as_text=True)
+    assert reservations_shown(home, f["ana"])[0] == ("Cello 1/2", "On the waiting list", "Number 1 on the waiting list")
+    assert reservations_shown(home, f["cai"]) == [("Cello 1/2", "On the waiting list", "Number 2 on the waiting list"),
+                                                 held]
+
+
+def test_the_home_page_places_are_the_waiting_lists_own(client, app, busy_family):
+    """The page's places are those of the waiting list itself (as the staff queue and the mails number it)."""
+    from loanservice.reservations.models import Reservation
+    from loanservice.reservations.services import waiting_list
+
+    f = busy_family
+    home = client.get("/").get_data(as_text=True)
+    with in_app(app) as session:
+        for kind in (f["violin"], f["cello"]):
+            for place, reservation in enumerate(waiting_list(session, kind.id, "1/2", app.config), 1):
+                if reservation.pupil_id in (f["ana"].id, f["cai"].id):
+                    row = (f"{kind.name} 1/2", "On the waiting list", f"Number {place} on the waiting list")
+                    assert row in reservations_shown(home, session.get(Reservation, reservation.id).pupil)
+
+
+@contextmanager
+def statements_run(app):
+    """The SQL statements (and their parameters) that the database is sent inside the block."""
+    from sqlalchemy import event
+
+    from loanservice.extensions import db
+
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
+def add_stock(app, kind, count):
+    """``count`` more instruments of a type, free to lend, with their intake checks."""
+    from loanservice.inventory.services import InstrumentDetails, add_instrument
+
+    with in_app(app) as session:
+        sizes = kind.sizes or [""]
+        for n in range(count):
+            add_instrument(session, None, InstrumentDetails(type_id=kind.id, size=sizes[n % len(sizes)], make="Stentor"))
+        session.commit()
+
+
+def lend_to(app, child, kind):
+    from datetime import date
+
+    from loanservice.inventory.models import Instrument
+    from loanservice.loans.services import check_out
+
+    with in_app(app) as session:
+        instrument = session.scalar(select(Instrument).where(Instrument.type_id == kind.id,
+                                                             Instrument.status == "available").limit(1))
+        check_out(session, None, instrument, session.get(Pupil, child.id), due_on=date(2031, 7, 20))
+        session.commit()
+
+
+def test_the_home_page_costs_the_same_statements_whatever_the_stock_and_the_children(client, factory, app,
+                                                                                     busy_family):
+    """A constant number of statements: the user, the family and its account, the children with their
+    schools, claims, loans, reservations, waiting-list places, agreements, requests."""
+    f = busy_family
+
+    def home_statements():
+        with statements_run(app) as statements:
+            response = client.get("/")
+        assert response.status_code == 200
+        return statements
+
+    lend_to(app, f["dee"], f["violin"])
+    first = home_statements()
+    add_stock(app, f["violin"], 40)
+    add_stock(app, factory.instrument_type("Flute", sizes=()), 10)
+    more_stock = home_statements()
+    assert len(more_stock) == len(first)
+    # More children, with reservations and loans of their own, cost no more statements either.
+    for name in ("Eve", "Fin", "Gus"):
+        child = factory.child(f["parent"], name)
+        reserve(client, child, f["cello"])
+        lend_to(app, child, f["violin"])
+    gus = reservations_shown(client.get("/").get_data(as_text=True), child)
+    assert gus == [("Cello 1/2", "On the waiting list", "Number 6 on the waiting list")]
+    assert len(home_statements()) == len(first)
+
+
+@pytest.mark.skipif(ON_POSTGRES, reason="the plan of SQLite, which nested the instrument join")
+def test_the_home_page_reads_no_instrument_but_the_familys(client, app, busy_family):
+    """No statement of the page reads the instrument table through (its cost would grow with the stock)."""
+    from loanservice.extensions import db
+
+    lend_to(app, busy_family["dee"], busy_family["violin"])
+    with statements_run(app) as statements:
+        assert client.get("/").status_code == 200
+    with app.app_context(), db.engine.connect() as connection:
+        plans = {statement: [row[-1] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                                                          parameters).all()]
+                 for statement, parameters in statements}
+    reads_instruments = [s for s in plans if " instrument" in s]
+    assert reads_instruments  # the loan's instrument is on the page
+    whole_stock = re.compile(r"SCAN instrument(_\d+)?( |$)")  # instrument, not instrument_type
+    for statement, plan in plans.items():
+        assert not [step for step in plan if whole_stock.match(step)], (statement, plan)

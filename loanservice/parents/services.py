@@ -391,17 +391,22 @@ def parent_overview(session: Session, user: User, config) -> ParentOverview:
     confirmed = is_confirmed(session, user)
     if family is None:
         return ParentOverview(None, confirmed, [], [], {}, {})
-    pupils = list(session.scalars(select(Pupil).where(Pupil.family_id == family.id).order_by(Pupil.name, Pupil.id)))
+    # A constant number of statements whatever the number of children (their schools come with
+    # them), each reading the family's rows by index, whatever the size of the hub's stock.
+    pupils = list(session.scalars(select(Pupil).where(Pupil.family_id == family.id)
+                                  .options(joinedload(Pupil.school)).order_by(Pupil.name, Pupil.id)))
     claims = claims_for(session, pupils)
     loans = list(session.scalars(
         select(Loan).where(Loan.closed_on.is_(None),
                            (Loan.family_id == family.id) | Loan.pupil_id.in_([p.id for p in pupils] or [0]))
-        .options(joinedload(Loan.instrument)).order_by(Loan.due_on)))
+        # An inner join (every loan has its instrument): an outer one, around the instrument's own
+        # joined type, is a nested join that SQLite builds for the whole instrument table first.
+        .options(joinedload(Loan.instrument, innerjoin=True)).order_by(Loan.due_on)))
+    reservations = reservations_with_places(session, pupils, config)
     children = []
     for pupil in pupils:
         mine = [loan for loan in loans if loan.pupil_id == pupil.id]
-        children.append(ChildSummary(pupil=pupil, claim=claims.get(pupil.id),
-                                     reservations=reservations_with_places(session, pupil, config),
+        children.append(ChildSummary(pupil=pupil, claim=claims.get(pupil.id), reservations=reservations[pupil.id],
                                      loans=mine, has_open_loan=bool(mine)))
     agreements = latest_agreements(session, loans)
     requests: dict[int, list[ParentRequest]] = {}

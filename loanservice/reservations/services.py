@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, case, exists, func, select
+from sqlalchemy import and_, bindparam, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -453,17 +453,63 @@ def waiting_place(session: Session, reservation: Reservation, config) -> int | N
     """The child's place on the waiting list (1 is next), or None when not waiting."""
     if reservation.status_enum is not R.WAITING:
         return None
-    ids = [r.id for r in waiting_list(session, reservation.type_id, reservation.size, config)]
-    return ids.index(reservation.id) + 1 if reservation.id in ids else None
+    return waiting_places(session, [reservation], config).get(reservation.id)
 
 
-def reservations_with_places(session: Session, pupil: Pupil, config, *, closed: int = 3) -> list:
-    """A child's open reservations with their waiting-list places, then the last few closed ones."""
-    rows = list(session.scalars(select(Reservation).where(Reservation.pupil_id == pupil.id)
-                                .options(joinedload(Reservation.instrument_type), joinedload(Reservation.instrument))
+def waiting_places(session: Session, reservations: list[Reservation], config) -> dict[int, int]:
+    """Places on their waiting lists (1 is next) of the waiting ones among ``reservations``, by id.
+
+    One statement whatever the number of reservations, read through the waiting-list index for
+    just the types and sizes asked about.
+    """
+    ids = [r.id for r in reservations if r.status_enum is R.WAITING]
+    if not ids:
+        return {}
+    return dict(session.execute(_PLACES[waiting_list_order(config)], {"ids": ids}).all())
+
+
+def _places_statement(order: WaitingListOrder):
+    """The statement of ``waiting_places`` under a hub's order, built once (as the page is often read).
+
+    Each waiting list that one of ``:ids`` is on is numbered in the ORDER BY of ``waiting_list``,
+    so the places are the same as the list's own.
+    """
+    ids = bindparam("ids", expanding=True)
+    # The lists asked about, once each: two children of a family may wait on the same one.
+    asked = select(Reservation.type_id, Reservation.size).where(Reservation.id.in_(ids)).distinct().subquery("asked")
+    numbered = (select(Reservation.id, func.row_number().over(
+                    partition_by=(Reservation.type_id, Reservation.size),
+                    order_by=_order({"WAITING_LIST_ORDER": order})).label("place"))
+                .join(asked, and_(Reservation.type_id == asked.c.type_id, Reservation.size == asked.c.size))
+                .join(Pupil, Reservation.pupil_id == Pupil.id)
+                .where(Reservation.status == R.WAITING)
+                .subquery("numbered"))
+    return select(numbered.c.id, numbered.c.place).where(numbered.c.id.in_(ids))
+
+
+_PLACES = {order: _places_statement(order) for order in WaitingListOrder}
+
+
+def reservations_with_places(session: Session, pupils: list[Pupil], config, *,
+                             closed: int = 3) -> dict[int, list[tuple[Reservation, int | None]]]:
+    """Each child's open reservations with their waiting-list places, then their last few closed ones.
+
+    By pupil id, for a family's home page: two statements for all the children together. Only the
+    reservation and its type are loaded; the page needs the held instrument's id, not the instrument
+    (joining instrument here made SQLite build the whole instrument table on every call).
+    """
+    if not pupils:
+        return {}
+    rows = list(session.scalars(select(Reservation).where(Reservation.pupil_id.in_([p.id for p in pupils]))
+                                .options(joinedload(Reservation.instrument_type, innerjoin=True))
                                 .order_by(Reservation.created_at.desc(), Reservation.id.desc())))
-    active = [(r, waiting_place(session, r, config)) for r in rows if r.is_active]
-    return active + [(r, None) for r in rows if not r.is_active][:closed]
+    places = waiting_places(session, [r for r in rows if r.is_active], config)
+    result = {}
+    for pupil in pupils:
+        mine = [r for r in rows if r.pupil_id == pupil.id]
+        result[pupil.id] = ([(r, places.get(r.id)) for r in mine if r.is_active]
+                            + [(r, None) for r in mine if not r.is_active][:closed])
+    return result
 
 
 @dataclass
