@@ -142,7 +142,10 @@ class Instrument(db.Model):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
-    type: Mapped[InstrumentType] = relationship(lazy="joined", innerjoin=True)
+    # Inner join on its own; chained after an outer join (a reservation's held instrument, a loan's
+    # instrument loaded with it) a flat LEFT JOIN instead of a nested "a LEFT JOIN (b JOIN c)", which
+    # SQLite answers by building the whole instrument table each time (0.4 s at 100,000 instruments).
+    type: Mapped[InstrumentType] = relationship(lazy="joined", innerjoin="unnested")
 
     @property
     def status_enum(self) -> InstrumentStatus:
