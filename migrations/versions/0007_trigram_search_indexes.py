@@ -15,7 +15,7 @@ SQLite has no trigram index: there the migration does nothing and the search sca
 
 Revision ID: 0007
 Revises: 0006
-Create Date: 2026-12-03 01:30:00
+Create Date: 2026-11-22 01:30:00
 
 """
 from alembic import op
