@@ -152,7 +152,8 @@ def bare_app(url: str) -> Flask:
     def ilike(column: str, param: str) -> str:
         if postgres:
             return f"{column} ILIKE :{param} ESCAPE '\\'"
-        return f"lower({column}) LIKE lower(:{param}) ESCAPE '\\'"
+        # As loanservice writes it on SQLite: plain LIKE already ignores ASCII case there.
+        return f"{column} LIKE :{param} ESCAPE '\\'"
 
     @app.get("/instruments")
     def instruments():
@@ -271,7 +272,9 @@ class StatementLog:
                     cursor = connection.cursor()
                     started = time.perf_counter()
                     cursor.execute(statement, parameters)
-                    rows = len(cursor.fetchall())
+                    # A statement without rows (the search's SET LOCAL) is replayed all the same:
+                    # it changes how the next ones are planned, as in the request.
+                    rows = len(cursor.fetchall()) if cursor.description is not None else 0
                     best = min(best, time.perf_counter() - started)
                     cursor.close()
                 out.append((best, rows, " ".join(statement.split())))

@@ -5,7 +5,7 @@ from flask_login import LoginManager
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import Index, MetaData
 from sqlalchemy.orm import DeclarativeBase
 
 # Named constraints let Alembic create and drop them on PostgreSQL and SQLite alike.
@@ -20,6 +20,25 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def postgresql_only(index: Index) -> Index:
+    """Mark an index that exists on PostgreSQL alone (a trigram index has no SQLite equivalent).
+
+    ``ddl_if`` keeps it out of ``create_all`` on SQLite; Alembic's comparison ignores
+    ``ddl_if``, so the mark in ``info`` lets ``include_object_on`` leave it out there too.
+    """
+    index.info["only_on"] = "postgresql"
+    return index.ddl_if(dialect="postgresql")
+
+
+def include_object_on(dialect_name: str):
+    """An Alembic ``include_object`` hook: only the schema items this database should have."""
+
+    def include_object(item, name, type_, reflected, compare_to) -> bool:
+        return item.info.get("only_on", dialect_name) == dialect_name
+
+    return include_object
 
 
 db = SQLAlchemy(model_class=Base)

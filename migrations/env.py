@@ -5,6 +5,8 @@ from flask import current_app
 
 from alembic import context
 
+from loanservice.extensions import include_object_on
+
 # this is the Alembic Config object, which provides
 # access to the values within the .ini file in use.
 config = context.config
@@ -103,6 +105,8 @@ def run_migrations_online():
             context.configure(
                 connection=connection,
                 target_metadata=get_metadata(),
+                # PostgreSQL-only indexes (trigram search) are not missing from SQLite.
+                include_object=include_object_on(connection.dialect.name),
                 **conf_args
             )
 

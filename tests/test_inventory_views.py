@@ -88,6 +88,25 @@ def test_list_searches_filters_sorts_and_pages(app, staff_client, factory):
     assert "No instruments match" in page
 
 
+def test_search_finds_a_word_inside_the_make_model_or_serial_in_any_case(staff_client, factory):
+    violin = factory.instrument_type("Violin")
+    factory.instrument(violin, make="Höfner", model="Allegretto AS-060", serial_number="hf-2291-x")  # MIX-000001
+    factory.instrument(violin, make="Stentor", model="Student II", serial_number="ST7731")  # MIX-000002
+
+    def found(q):
+        page = staff_client.get("/instruments", query_string={"q": q}).get_data(as_text=True)
+        return [tag for tag in ("MIX-000001", "MIX-000002") if tag in page]
+
+    assert found("HöFN") == ["MIX-000001"]  # make: inside, other case (ASCII letters; ö as typed)
+    assert found("LEGRETTO as-0") == ["MIX-000001"]  # model, two words
+    assert found("HF-2291-X") == ["MIX-000001"]  # serial, upper case for lower
+    assert found("t773") == ["MIX-000002"]
+    assert found("stUDent") == ["MIX-000002"]
+    assert found("violin") == ["MIX-000001", "MIX-000002"]  # the type's name
+    assert found("hf_2291") == []  # _ is a character, not a wildcard
+    assert found("tent 2291") == []  # every word must match
+
+
 def test_list_survives_odd_query_arguments(staff_client, factory):
     factory.instrument()
     for query in ["?page=abc", "?page=-3", "?type=x", "?condition=zz", "?status=flying", "?sort=drop",

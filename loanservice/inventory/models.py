@@ -6,7 +6,7 @@ from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..extensions import db
+from ..extensions import db, postgresql_only
 from ..timeutil import utcnow
 
 
@@ -97,6 +97,27 @@ class AssetTagCounter(db.Model):
     last_value: Mapped[int] = mapped_column(default=0)
 
 
+# The columns a free-text search matches anywhere inside, in any case (ILIKE '%word%').
+SUBSTRING_SEARCHED = ("serial_number", "make", "model", "location")
+
+
+def _search_indexes() -> list[Index]:
+    """PostgreSQL indexes that answer every alternative of a free-text search word.
+
+    A trigram GIN index serves ILIKE '%word%' on the plain column (the query's own
+    expression); with one on each column searched, and a B-tree for the size, PostgreSQL
+    combines them (BitmapOr) instead of reading every row for the page's COUNT. The tag's
+    prefix and the type are served by the unique tag index and ix_instrument_type_size.
+    SQLite has no such index and keeps scanning (see bench/README.md).
+    """
+    trigram = [
+        Index(f"ix_instrument_{column}_trgm", column,
+              postgresql_using="gin", postgresql_ops={column: "gin_trgm_ops"})
+        for column in SUBSTRING_SEARCHED
+    ]
+    return [postgresql_only(index) for index in [*trigram, Index("ix_instrument_size", "size")]]
+
+
 class Instrument(db.Model):
     __tablename__ = "instrument"
     __table_args__ = (
@@ -115,6 +136,7 @@ class Instrument(db.Model):
         Index("ix_instrument_status_tag", "status", "asset_tag"),
         Index("ix_instrument_location_tag", "location", "asset_tag"),
         Index("ix_instrument_condition_tag", "condition_grade", "asset_tag"),
+        *_search_indexes(),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

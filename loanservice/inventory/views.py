@@ -71,7 +71,8 @@ def instrument_list():
         found = db.session.scalar(select(Instrument.asset_tag).where(Instrument.asset_tag == exact))
         if found:
             return redirect(url_for(".instrument_detail", tag=found))
-    page = db.paginate(services.search_instruments_query(filters, current_app.config["ASSET_TAG_PREFIX"]),
+    prefix = current_app.config["ASSET_TAG_PREFIX"]
+    page = db.paginate(services.search_instruments_query(db.session, filters, prefix),
                        per_page=current_app.config["PAGE_SIZE"], max_per_page=200, error_out=False)
     types = services.list_types(db.session)
     sizes = sorted({size for t in types for size in t.sizes if not filters.type_id or t.id == filters.type_id},
