@@ -55,6 +55,11 @@ def register_error_handlers(app: Flask) -> None:
     def bad_request(error):
         return page(400, "Bad request", getattr(error, "description", "") or "The request was not understood.")
 
+    @app.errorhandler(422)
+    def unprocessable(error):
+        return page(422, "That could not be done",
+                    getattr(error, "description", "") or "Something in the form is missing or not valid.")
+
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return page(

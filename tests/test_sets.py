@@ -263,6 +263,9 @@ def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, 
     assert 'checked id="grade-2"' in page  # the grade (3) is kept for the next scan
     again = client.post(f"/set-loans/{our_loan}/check-in", data={"code": first, "grade": "2"})
     assert again.status_code == 409 and "is not on loan: it is already back" in again.get_data(as_text=True)
+    nothing = client.post(f"/set-loans/{our_loan}/missing", data={"code": "", "note": "Not in cupboard"})
+    assert nothing.status_code == 422 and "Say which item is missing." in nothing.get_data(as_text=True)
+    assert "instrument loans</title>" in nothing.get_data(as_text=True)  # the hub's page, not the default
     response = client.post(f"/set-loans/{our_loan}/missing", data={"code": second, "note": "Not in cupboard"})
     assert response.status_code == 303
     assert "1 of 2 back, 1 missing" in client.get(response.location).get_data(as_text=True)
