@@ -52,9 +52,10 @@ def _failed_sign_in(response) -> bool:
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
-# Per account too, so that guesses spread over many addresses still run out. Only failed attempts
-# (a wrong password: 401) count, so signing in often never locks anyone out.
+# Per address, and per account too, so that guesses spread over many addresses still run out. Only
+# failed attempts (a wrong password: 401) count: a school or a store where everyone shares one
+# public address signs in as often as it likes, and signing in often never locks anyone out.
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=_failed_sign_in)
 @limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"], key_func=_login_email,
                deduct_when=_failed_sign_in)
 def login():
