@@ -197,6 +197,21 @@ def test_renewal_must_move_the_due_date_later(app, factory):
         assert load_loan(session, loan_id).due_on == today() + timedelta(days=60)
 
 
+def test_an_overdue_loan_is_renewed_from_today_not_to_a_date_already_gone(app, factory, staff_client):
+    gone = today() - timedelta(days=10)
+    loan_id = lend(app, factory.instrument(), factory.family(), started_on=today() - timedelta(days=90), due_on=gone)
+    past = gone + timedelta(days=5)
+    response = staff_client.post(f"/loans/{loan_id}/renew", data={"due_on": past.isoformat()})
+    assert response.status_code == 422
+    assert f"{past:%-d %b %Y} is in the past: give a due date from today on." in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert load_loan(session, loan_id).due_on == gone
+    new_due = today() + timedelta(days=30)
+    response = staff_client.post(f"/loans/{loan_id}/renew", data={"due_on": new_due.isoformat()})
+    assert response.status_code == 303
+    assert f"renewed: due back {new_due:%-d %b %Y}." in staff_client.get(response.location).get_data(as_text=True)
+
+
 def test_the_latest_due_date_is_the_end_of_the_next_school_year():
     assert services.latest_due_date(date(2026, 11, 22)) == date(2028, 8, 31)
     assert services.latest_due_date(date(2026, 9, 1)) == date(2028, 8, 31)  # a new school year has begun

@@ -544,12 +544,14 @@ def renew(session: Session, actor, loan: Loan, due_on: date | None = None) -> Lo
     _refuse_unless_issued(loan, "renewed")
     if not loan.is_open:
         raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan; it cannot be renewed.")
-    if due_on is None:
-        due_on = default_due_date(session, loan.due_on + timedelta(days=1))
+    if due_on is None:  # the end of the next term after the due date, or after today if that is later
+        due_on = default_due_date(session, max(loan.due_on, today()) + timedelta(days=1))
         if due_on is None:
             raise InvalidInput("No later academic term is set up: give the new due date.", field="due_on")
     if due_on <= loan.due_on:
         raise InvalidInput("A renewal moves the due date later.", field="due_on")
+    if due_on < today():  # an overdue loan renewed to a date already gone would still be overdue
+        raise InvalidInput(f"{due_on:%-d %b %Y} is in the past: give a due date from today on.", field="due_on")
     check_due_date_in_reach(due_on)
     old = loan.due_on
     loan.due_on = due_on

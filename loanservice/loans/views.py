@@ -192,7 +192,8 @@ def _loan_action(loan_id: int, form, template: str, perform_on, message: str):
 
     response, status = submit_form(
         form, perform,
-        lambda result: done(message.format(tag=loan.instrument.asset_tag), url_for(".detail", loan_id=result.id)),
+        lambda result: done(message.format(tag=loan.instrument.asset_tag, loan=result),
+                            url_for(".detail", loan_id=result.id)),
         field_map=SCANNED_CODE,
     )
     if response:
@@ -221,7 +222,7 @@ def renew(loan_id: int):
     return _loan_action(
         loan_id, RenewForm(), "loans/renew.html",
         lambda loan, f: services.renew(db.session, current_user, loan, f.due_on.data),
-        "{tag} renewed.",
+        "{tag} renewed: due back {loan.due_on:%-d %b %Y}.",
     )
 
 
