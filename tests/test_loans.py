@@ -544,11 +544,14 @@ def test_admin_rolls_loans_over_from_the_calendar_page(app, factory, client):
     autumn = factory.term("Autumn", today() + timedelta(days=40), today() + timedelta(days=120))
     loan_id = lend(app, factory.instrument(), factory.family(), started_on=today())
     login(client, factory.user("admin"))
+    page = client.get("/terms").get_data(as_text=True)
+    assert "<title>Academic calendar ·" in page  # the title is the page's name, nothing else
+    assert 'data-confirm="Move every open loan due at the end of the first term' in page  # asked first
     bad = client.post("/terms/roll-over", data={"from_term": str(autumn.id), "to_term": str(summer.id)})
     assert bad.status_code == 422 and "Roll loans over to a later term." in bad.get_data(as_text=True)
     response = client.post("/terms/roll-over", data={"from_term": str(summer.id), "to_term": str(autumn.id)})
     assert response.status_code == 303
-    assert "Rolled 1 loans over to Autumn." in client.get(response.location).get_data(as_text=True)
+    assert "Rolled 1 loan over to Autumn." in client.get(response.location).get_data(as_text=True)
     with in_app(app) as session:
         assert load_loan(session, loan_id).due_on == autumn.ends_on
 

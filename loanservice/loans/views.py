@@ -24,6 +24,7 @@ from ..extensions import db
 from ..inventory.services import get_instrument
 from ..labels.services import tag_from_code
 from ..schools.models import School
+from ..templating import counted
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
 from . import charges, services
@@ -306,7 +307,7 @@ def roll_over():
             field_error(form, error)
             return _render_terms(roll_form=form, status=error.status_code)
         db.session.commit()
-        flash(f"Rolled {count} loans over to {to_term.name}.", "success")
+        flash(f"Rolled {counted(count, 'loan')} over to {to_term.name}.", "success")
         return redirect(url_for(".terms"), 303)
     return _render_terms(roll_form=form, status=422)
 
