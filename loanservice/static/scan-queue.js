@@ -17,6 +17,7 @@
   const queue = [];
   let busy = false;
   let stale = null; // the page to fetch the lists from, once the queue is empty
+  let finished = null; // the finished set's page, once the last item is back
 
   const say = (text) => { if (status) status.textContent = text; };
 
@@ -120,22 +121,35 @@
     return answer;
   };
 
+  // Everything is back. With nothing refused, show the finished set's page. Otherwise stay, so the
+  // scans that were not checked in (a stray instrument of another set, say) stay listed, with a link.
+  const finish = () => {
+    if (!problems || !problems.children.length) {
+      window.location.assign(finished);
+      return;
+    }
+    if (!status) return;
+    status.textContent = "Everything is back. The scans listed below were not checked in. ";
+    const link = document.createElement("a");
+    link.href = finished;
+    link.textContent = "Open the finished set";
+    status.append(link);
+  };
+
   const drain = async () => {
     if (busy) return;
     busy = true;
     try {
       while (queue.length) {
         const answer = await send(queue.shift());
-        if (answer?.complete) {
-          window.location.assign(answer.page); // everything is accounted for: the finished page
-          return;
-        }
-        if (!queue.length && stale) {
+        if (answer?.complete) finished = answer.page; // scans still queued are sent (and refused) first
+        if (!queue.length && stale && !finished) {
           const url = stale;
           stale = null;
           await refresh(url); // scans queued meanwhile are sent after it, then refresh again
         }
       }
+      if (finished) finish();
     } finally {
       busy = false;
     }

@@ -40,8 +40,28 @@ def test_a_music_lead_scans_their_set_back_in_item_by_item(live_server, factory_
         box = page.get_by_label("Scan an item")
         box.fill(tag)
         box.press("Enter")
+    # All back, but a stray instrument was scanned: the page stays, with the refused scan listed.
+    expect(page.locator("#scan-queue-status")).to_contain_text("Everything is back.")
+    expect(page.get_by_role("alert")).to_contain_text(f"{foreign} belongs to Ukulele set B")
+    page.get_by_role("link", name="Open the finished set").click()
     expect(page.get_by_text("Everything is accounted for")).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("3 of 3 back")
+
+
+def test_a_set_scanned_in_without_a_hitch_shows_the_finished_set(live_server, factory_for_server, page):
+    school = factory_for_server.school("Riverside Primary")
+    kit = factory_for_server.classroom_set(size=2, name="Ukulele set E")
+    set_loan = lend_set(live_server.app, kit, school)
+    lead = factory_for_server.user("school", school=school)
+    sign_in(page, live_server, lead.email)
+    page.goto(f"{live_server.url}/set-loans/{set_loan}/check-in")
+    page.get_by_label("2 Good").check()
+    for tag in tags_of(live_server.app, kit):
+        box = page.get_by_label("Scan an item")
+        box.fill(tag)
+        box.press("Enter")
+    expect(page.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(page.get_by_role("status").first).to_contain_text("2 of 2 back")
 
 
 def test_a_handheld_scanner_faster_than_the_page_loses_no_scan(live_server, factory_for_server, page):
@@ -81,6 +101,10 @@ def test_a_handheld_scanner_faster_than_the_page_loses_no_scan(live_server, fact
     expect(box).to_have_value("")
 
     page.keyboard.type(tags[5] + "\n")
+    # The stray scan stays listed; the finished set is a link away.
+    expect(page.locator("#scan-queue-status")).to_contain_text("Everything is back.")
+    expect(page.get_by_role("alert")).to_contain_text(f"{foreign} belongs to Violin set D")
+    page.get_by_role("link", name="Open the finished set").click()
     expect(page.get_by_text("Everything is accounted for")).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("6 of 6 back")
 
