@@ -269,6 +269,10 @@ def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, 
     response = client.post(f"/set-loans/{our_loan}/missing", data={"code": second, "note": "Not in cupboard"})
     assert response.status_code == 303
     assert "1 of 2 back, 1 missing" in client.get(response.location).get_data(as_text=True)
+    found = client.post(f"/set-loans/{our_loan}/check-in", data={"code": second, "grade": "2"})
+    assert found.status_code == 409
+    assert f"{second} was reported missing on {today():%-d %b %Y}" in found.get_data(as_text=True)
+    assert "tell the instrument store it has turned up" in found.get_data(as_text=True)
     with in_app(app) as session:
         assert session.get(SetLoan, our_loan).closed_on == today()
         assert session.get(SetLoan, their_loan).closed_on is None

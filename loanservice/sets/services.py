@@ -312,8 +312,19 @@ def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str)
     if owner is None:
         raise SetError(f"{tag} is not part of {name}.", field="code")
     if loan is None:
+        _refuse_if_reported_missing(session, set_loan, tag)
         raise SetError(f"{tag} is not on loan: it is already back.", field="code")
     raise SetError(f"{tag} is on another loan, not this one of {name}.", field="code")
+
+
+def _refuse_if_reported_missing(session: Session, set_loan: SetLoan, tag: str) -> None:
+    """An item of this set loan reported missing has turned up: the store records it found (Mark found)."""
+    last = session.scalar(select(Loan).join(Loan.instrument)
+                          .where(Loan.set_loan_id == set_loan.id, Instrument.asset_tag == tag)
+                          .order_by(Loan.id.desc()).limit(1))
+    if last is not None and last.status_enum is LoanStatus.LOST:
+        raise SetError(f"{tag} was reported missing on {last.closed_on:%-d %b %Y}. Keep it with the set and "
+                       "tell the instrument store it has turned up: they mark it found.", field="code")
 
 
 def check_in_set_item(
@@ -327,6 +338,7 @@ def check_in_set_item(
     take-home and the count of what is back are one batch, one statement on PostgreSQL.
     """
     if not set_loan.is_open:
+        _refuse_if_reported_missing(session, set_loan, tag_from_code(code, base_url))
         raise SetError(f"{set_loan.classroom_set.name} is already all back.", field="code")
     if loan is None:
         loan = _scanned_loan(session, set_loan, code, base_url)
