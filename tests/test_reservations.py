@@ -264,6 +264,7 @@ def test_bad_reservations_are_refused_clearly_and_change_nothing(client, factory
         (reserve(client, their_child, kind), 404, "no such child in your family"),
         (reserve(client, child, kind, size="7/8"), 422, "does not come in size 7/8"),
         (reserve(client, child, kind, start=today() - timedelta(days=1)), 422, "preferred start date is in the past"),
+        (reserve(client, child, kind, start=today() + timedelta(days=365 * 73)), 422, "is too far ahead"),
     ]
     for response, status, message in cases:
         assert response.status_code == status, response.get_data(as_text=True)

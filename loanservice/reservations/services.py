@@ -21,7 +21,7 @@ from ..extensions import db
 from ..inventory.models import Instrument, InstrumentStatus, InstrumentType
 from ..inventory.services import change_status
 from ..loans.models import FeeBand, Loan, RemissionRule
-from ..loans.services import lend
+from ..loans.services import latest_due_date, lend
 from ..parents.mailing import send_when_committed
 from ..parents.services import child_of, require_confirmed
 from ..sets.models import ClassroomSet, ClassroomSetItem
@@ -222,6 +222,10 @@ def reserve(session: Session, user, config, *, pupil_id: int, type_id: int, size
                            f"Sizes: {', '.join(instrument_type.sizes) or 'one size only'}.", field="item")
     if preferred_start_on < today():
         raise InvalidInput("The preferred start date is in the past.", field="preferred_start_on")
+    latest = latest_due_date(today())  # the same reach as a loan's: a year typed wrong (2099) holds stock for nothing
+    if preferred_start_on > latest:
+        raise InvalidInput(f"{preferred_start_on:%-d %b %Y} is too far ahead: choose a start by {latest:%-d %b %Y}. "
+                           "Check the year.", field="preferred_start_on")
     active = list(session.scalars(select(Reservation).where(Reservation.pupil_id == pupil.id,
                                                             Reservation.status.in_(ACTIVE_STATUSES))))
     if any(r.type_id == instrument_type.id for r in active):
