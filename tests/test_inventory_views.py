@@ -243,3 +243,17 @@ def test_types_can_be_added_and_listed(staff_client):
     assert "Cello" in page and "1/4, 1/2, 3/4, 4/4" in page
     response = staff_client.post("/types/new", data={"name": "cello", "family": "strings", "hire_band": "A"})
     assert response.status_code == 422 and "already a type called cello" in response.get_data(as_text=True)
+
+
+def test_a_page_past_the_end_of_the_list_says_so_and_leads_back(app, factory, staff_client):
+    for _ in range(3):
+        factory.instrument()
+    page = staff_client.get("/instruments?page=99").get_data(as_text=True)
+    assert "No instruments yet" not in page
+    assert "No instruments on this page" in page and "page=1" in page  # the last page (20 a page: one)
+
+
+def test_cancelling_a_loan_opened_from_an_instrument_goes_back_to_it(app, factory, staff_client):
+    tag = factory.instrument().asset_tag
+    page = staff_client.get(f"/loans/new?tag={tag}").get_data(as_text=True)
+    assert f'href="/instruments/{tag}">Cancel</a>' in page
