@@ -6,6 +6,7 @@ from sqlalchemy import func, select
 
 from loanservice.audit.models import AuditEvent
 from loanservice.inventory.models import ConditionCheck, Instrument, Repair
+from loanservice.sets.models import ClassroomSetItem
 
 from .conftest import in_app
 
@@ -257,3 +258,15 @@ def test_cancelling_a_loan_opened_from_an_instrument_goes_back_to_it(app, factor
     tag = factory.instrument().asset_tag
     page = staff_client.get(f"/loans/new?tag={tag}").get_data(as_text=True)
     assert f'href="/instruments/{tag}">Cancel</a>' in page
+
+
+def test_a_set_instruments_page_names_its_set_and_offers_no_lending_of_its_own(app, factory, staff_client):
+    kit = factory.classroom_set(size=2, name="Ukulele set A")
+    with in_app(app) as session:
+        tag = session.scalars(select(Instrument.asset_tag).join(ClassroomSetItem)
+                              .where(ClassroomSetItem.set_id == kit.id)).first()
+    page = staff_client.get(f"/instruments/{tag}").get_data(as_text=True)
+    assert "Ukulele set A</a>:" in page and "it is lent with the set, not on its own." in page
+    assert f"/loans/new?tag={tag}" not in page
+    loose = factory.instrument().asset_tag
+    assert f"/loans/new?tag={loose}" in staff_client.get(f"/instruments/{loose}").get_data(as_text=True)

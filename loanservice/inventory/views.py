@@ -167,8 +167,11 @@ def instrument_detail(tag: str):
         select(AuditEvent).where(AuditEvent.instrument_id == instrument.id).order_by(AuditEvent.id.desc()).limit(200)
     ).all()
     loans = loans_of_instrument(db.session, instrument)
+    from ..reservations.services import set_of  # (here: reservations imports inventory's services)
+
     return render_template(
         "inventory/detail.html", instrument=instrument, checks=checks, repairs=repairs, history=history,
+        classroom_set=set_of(db.session, instrument),
         condition_form=ConditionForm(), S=InstrumentStatus, loans=loans, today=today(),
         open_repair=next((r for r in repairs if r.is_open), None),
         # Open, or pending its agreement: the loan holding the instrument now.
