@@ -4,9 +4,13 @@ import io
 import pytest
 import zxingcpp
 
-from loanservice.labels.services import ForeignCode, tag_from_code
+from sqlalchemy import select
 
-from .conftest import login
+from loanservice.inventory.models import Instrument
+from loanservice.labels.services import ForeignCode, tag_from_code
+from loanservice.sets.models import ClassroomSetItem
+
+from .conftest import in_app, login
 
 
 @pytest.fixture
@@ -137,3 +141,11 @@ def test_parents_scanning_a_label_see_the_public_page(client, factory, violin):
     response = client.get(f"/i/{violin.asset_tag}")
     assert response.status_code == 200
     assert "return" in response.get_data(as_text=True).lower()
+
+
+def test_the_scan_station_names_a_set_instruments_set_and_offers_no_lending_of_its_own(app, factory, staff_client):
+    kit = factory.classroom_set(size=1, name="Djembe set B")
+    with in_app(app) as session:
+        tag = session.scalar(select(Instrument.asset_tag).join(ClassroomSetItem).where(ClassroomSetItem.set_id == kit.id))
+    page = staff_client.get("/scan", query_string={"code": tag}).get_data(as_text=True)
+    assert "Djembe set B</a>: lent with the set." in page and f"/loans/new?tag={tag}" not in page

@@ -58,9 +58,12 @@ def station():
         else:
             if jump:
                 return redirect(url_for("inventory.instrument_detail", tag=instrument.asset_tag), 303)
+    from ..reservations.services import set_of  # (here: reservations imports inventory's services)
+
     current_loan = current_loan_for(db.session, instrument) if instrument is not None else None
     return render_template("scan/station.html", instrument=instrument, error=error, code=code.strip(),
-                           jump=jump, current_loan=current_loan), status
+                           jump=jump, current_loan=current_loan,
+                           classroom_set=set_of(db.session, instrument) if instrument is not None else None), status
 
 
 @bp.get("/scan/camera")
