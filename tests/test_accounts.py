@@ -109,6 +109,8 @@ def test_school_user_lands_on_their_school(client, factory):
 def test_admin_creates_a_school_user(app, client, factory):
     school = factory.school("Hillcrest Academy")
     login(client, factory.user("admin"))
+    form = client.get("/admin/users/new").get_data(as_text=True)
+    assert "At least 10 characters." in form and "keep the current password" not in form  # nothing to keep
     response = client.post("/admin/users/new", data={
         "email": "Lead@Hillcrest.example", "name": "Priya Shah", "role": "school",
         "school_id": str(school.id), "password": "long-enough-password", "active": "y"})

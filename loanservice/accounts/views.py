@@ -115,6 +115,7 @@ def users():
 def new_user():
     form = UserForm()
     form.school_id.choices = _school_choices()
+    form.password.description = "At least 10 characters."  # a new account has no current password to keep
     response, status = submit_form(
         form,
         lambda: create_user(
