@@ -90,6 +90,25 @@ def in_app(app):
         db.session.remove()
 
 
+@contextmanager
+def statements_run(app):
+    """The SQL statements (and their parameters) that the database is sent inside the block."""
+    from sqlalchemy import event
+
+    with app.app_context():
+        engine = db.engine
+    statements = []
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+
+
 @pytest.fixture
 def factory(app):
     return Factory(app)

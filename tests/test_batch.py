@@ -1,16 +1,15 @@
 """loanservice.batch: a change written in a few statements (one on PostgreSQL), with the same rows
 and the same all-or-nothing as the ORM's unit of work."""
 import pytest
-from sqlalchemy import bindparam, event, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.exc import IntegrityError
 
 from loanservice.audit.models import AuditEvent
 from loanservice.audit.services import record
 from loanservice.batch import Batch
-from loanservice.extensions import db
 from loanservice.inventory.models import Instrument
 
-from .conftest import in_app
+from .conftest import in_app, statements_run
 
 _audit = AuditEvent.__table__
 _EVENTS_OF = select(func.count()).where(_audit.c.instrument_id == bindparam("instrument_id"))
@@ -65,18 +64,13 @@ def test_a_batch_is_one_statement_on_postgresql_and_a_few_elsewhere(app, factory
     tag = factory.instrument().asset_tag
     with in_app(app) as session:
         instrument = session.scalar(select(Instrument).where(Instrument.asset_tag == tag))
-        statements = []
-        listener = lambda *args: statements.append(args[2])  # noqa: E731
-        event.listen(db.engine, "before_cursor_execute", listener)
-        try:
+        with statements_run(app) as statements:
             batch = Batch()
             batch.set(instrument, condition_grade=3)
             for n in range(3):
                 record(session, actor, "instrument.note", instrument, f"Note {n}", batch=batch)
             batch.ask(_EVENTS_OF, {"instrument_id": instrument.id})
             batch.write(session)
-        finally:
-            event.remove(db.engine, "before_cursor_execute", listener)
         instrument_id = instrument.id
         session.commit()
     on_postgres = app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql")

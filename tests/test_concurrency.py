@@ -101,8 +101,6 @@ def test_twenty_concurrent_check_outs_of_one_instrument_lend_it_once(app, factor
 
 
 def test_a_set_scanned_in_by_many_hands_at_once_closes_exactly_once(app, factory):
-    from datetime import date
-
     from loanservice.audit.models import AuditEvent
     from loanservice.schools.models import School
     from loanservice.sets.models import ClassroomSet, SetLoan

@@ -1,6 +1,5 @@
 """Parents: registration with a confirmed email, password reset, children, home page and privacy."""
 import re
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -10,7 +9,7 @@ from loanservice.accounts.models import User
 from loanservice.borrowers.models import Family, Pupil
 from loanservice.parents.models import AccountToken, ParentAccount, ParentRequest, RemissionClaim
 
-from .conftest import ON_POSTGRES, config_for, in_app, login, mail_link
+from .conftest import ON_POSTGRES, config_for, in_app, login, mail_link, statements_run
 
 
 @pytest.fixture
@@ -342,27 +341,6 @@ def test_the_home_page_places_are_the_waiting_lists_own(client, app, busy_family
                 if reservation.pupil_id in (f["ana"].id, f["cai"].id):
                     row = (f"{kind.name} 1/2", "On the waiting list", f"Number {place} on the waiting list")
                     assert row in reservations_shown(home, session.get(Reservation, reservation.id).pupil)
-
-
-@contextmanager
-def statements_run(app):
-    """The SQL statements (and their parameters) that the database is sent inside the block."""
-    from sqlalchemy import event
-
-    from loanservice.extensions import db
-
-    with app.app_context():
-        engine = db.engine
-    statements = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        statements.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 def add_stock(app, kind, count):

@@ -3,7 +3,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from loanservice.errors import InvalidInput, LoanServiceError, NotFound
 from loanservice.extensions import db
@@ -14,7 +14,7 @@ from loanservice.sets import services
 from loanservice.sets.models import ClassroomSet, SetLoan
 from loanservice.timeutil import today
 
-from .conftest import in_app, login
+from .conftest import in_app, login, statements_run
 
 
 def lend_set(app, classroom_set, school, **kw):
@@ -158,20 +158,6 @@ def test_changing_a_set_adds_and_removes_items(app, factory):
     assert tags_of(app, kit) == sorted(keep + [extra.asset_tag])
 
 
-@contextmanager
-def count_queries(engine):
-    statements = []
-
-    def before(conn, cursor, statement, parameters, context, executemany):
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-
-
 def test_checking_in_a_thirty_item_set_costs_the_same_queries_per_scan(app, factory, client):
     school = factory.school()
     kit = factory.classroom_set(size=30)
@@ -182,7 +168,7 @@ def test_checking_in_a_thirty_item_set_costs_the_same_queries_per_scan(app, fact
         engine = db.engine
 
     def scan_page(set_loan_id, tag):
-        with count_queries(engine) as statements:
+        with statements_run(app) as statements:
             response = client.post(f"/set-loans/{set_loan_id}/check-in", data={"code": tag, "grade": "2"})
         assert response.status_code == 303, response.get_data(as_text=True)
         return len(statements)
