@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import func, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -274,11 +274,16 @@ def _check_tag(session: Session, tag: str, *, exclude_id: int | None = None) -> 
             "An asset tag is up to 32 letters, digits and hyphens, starting with a letter or digit.",
             field="asset_tag",
         )
-    query = select(Instrument.id).where(Instrument.asset_tag == tag)
+    from ..sets.models import ClassroomSet  # (here: sets import inventory)
+
+    instruments = select(literal("instrument")).where(Instrument.asset_tag == tag)
     if exclude_id is not None:
-        query = query.where(Instrument.id != exclude_id)
-    if session.scalar(query) is not None:
-        raise DuplicateTag(f"Asset tag {tag} is already in use.", field="asset_tag")
+        instruments = instruments.where(Instrument.id != exclude_id)
+    # A set's label and an instrument's lead to the same short page, so their tags must differ too.
+    holder = session.scalar(instruments.union_all(select(literal("set")).where(ClassroomSet.tag == tag)).limit(1))
+    if holder is not None:
+        raise DuplicateTag(f"Asset tag {tag} is already in use" + (": it is a classroom set's tag." if holder == "set" else "."),
+                           field="asset_tag")
     return tag
 
 

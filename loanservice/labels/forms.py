@@ -1,5 +1,5 @@
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, IntegerField, SelectField, SubmitField
+from wtforms import BooleanField, HiddenField, IntegerField, SelectField, SubmitField
 from wtforms.validators import InputRequired, NumberRange
 
 
@@ -17,3 +17,10 @@ class LabelPrintForm(FlaskForm):
     )
     scope = HiddenField()
     submit = SubmitField("Make the PDF")
+
+
+class SetLabelPrintForm(LabelPrintForm):
+    """A classroom set's own label, and if wanted its instruments' labels after it."""
+
+    with_items = BooleanField("Also print a label for each instrument in the set",
+                              description="They follow the set's label on the sheet, in asset tag order.")

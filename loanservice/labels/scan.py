@@ -1,15 +1,19 @@
 """Where a scanned label leads: the short page ``/i/<TAG>``, the scan station and the camera page."""
 import io
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask_login import current_user
 from sqlalchemy import bindparam, select
 
-from ..accounts.permissions import looks_like_staff, staff_required
-from ..errors import LoanServiceError
+from ..accounts.models import Role
+from ..accounts.permissions import ROLE_HINT, looks_like_staff, staff_required
+from ..errors import LoanServiceError, NotFound
 from ..extensions import db, limiter
 from ..inventory.models import Instrument
 from ..inventory.services import normalise_tag
+from ..loans.models import Loan
 from ..loans.services import current_loan_for
+from ..sets.models import ClassroomSet, SetLoan
 from . import services
 
 bp = Blueprint("scan", __name__)
@@ -19,13 +23,18 @@ MAX_FRAME_BYTES = 2 * 1024 * 1024
 
 
 _TAG_LOOKUP = select(Instrument.asset_tag).where(Instrument.asset_tag == bindparam("tag"))
+_SET_LOOKUP = select(ClassroomSet.id).where(ClassroomSet.tag == bindparam("tag"))
 
 
 @bp.get("/i/<tag>")
 @bp.get("/I/<tag>")
 @limiter.exempt  # a read-only lookup that staff make all day; it reveals only that a tag exists
 def short_page(tag: str):
-    """A label's QR code lands here: staff go to the instrument, anyone else sees whose it is."""
+    """A label's QR code lands here, an instrument's or a classroom set's (their tags never clash).
+
+    Staff go to the instrument or the set; a school's own user scanning its set, or an item of it,
+    goes to the set's check-in page; anyone else sees whose it is and how to return it.
+    """
     tag = normalise_tag(tag)
     # One indexed lookup of the tag alone, on the session's connection (no ORM loading):
     # staff scan all day and the page must feel instant.
@@ -34,11 +43,36 @@ def short_page(tag: str):
     # instrument page checks the real user again, so a stale hint only costs a redirect.
     staff = looks_like_staff()
     if found is None:
-        return render_template("scan/unknown.html", tag=tag, staff=staff), 404
+        set_id = db.session.connection().execute(_SET_LOOKUP, {"tag": tag}).scalar() if tag else None
+        if set_id is None:
+            return render_template("scan/unknown.html", tag=tag, staff=staff), 404
+        if staff:
+            return redirect(url_for("sets.detail", set_id=set_id))
+        set_loan_id = _schools_set_loan(SetLoan.set_id == set_id)
+        if set_loan_id is not None:
+            return redirect(url_for("sets.check_in", set_loan_id=set_loan_id))
+        return render_template("scan/public.html", tag=tag, classroom_set=True,
+                               contact=current_app.config["HUB_CONTACT"])
     if staff:
         return redirect(url_for("inventory.instrument_detail", tag=found))
-    return render_template("scan/public.html", tag=found,
+    set_loan_id = _schools_set_loan(SetLoan.id.in_(
+        select(Loan.set_loan_id).join(Instrument, Instrument.id == Loan.instrument_id)
+        .where(Instrument.asset_tag == found, Loan.closed_on.is_(None))))
+    if set_loan_id is not None:
+        return redirect(url_for("sets.check_in", set_loan_id=set_loan_id))
+    return render_template("scan/public.html", tag=found, classroom_set=False,
                            contact=current_app.config["HUB_CONTACT"])
+
+
+def _schools_set_loan(which) -> int | None:
+    """For a school's own user: the open set loan to their school that ``which`` picks, if any.
+
+    The role kept at sign-in only decides whether to ask; the school comes from the real user, and
+    the check-in page checks again."""
+    if session.get(ROLE_HINT) != Role.SCHOOL or not current_user.is_authenticated or current_user.school_id is None:
+        return None
+    return db.session.scalar(select(SetLoan.id).where(
+        which, SetLoan.school_id == current_user.school_id, SetLoan.closed_on.is_(None)))
 
 
 @bp.get("/scan")
@@ -47,14 +81,23 @@ def station():
     """The scan station: a handheld scanner types a label's URL or tag and presses Enter."""
     code = request.args.get("code", "")[:500]
     jump = request.args.get("then") == "open"
-    instrument = error = None
+    instrument = error = scanned_set = set_loan = None
     status = 200
+    base_url = current_app.config["PUBLIC_BASE_URL"]
     if code.strip():
         try:
-            instrument = services.find_by_code(db.session, code, current_app.config["PUBLIC_BASE_URL"])
+            instrument = services.find_by_code(db.session, code, base_url)
         except LoanServiceError as problem:
-            error = problem.message
-            status = problem.status_code
+            # Not an instrument: perhaps a classroom set's own label.
+            scanned_set = services.find_set_by_code(db.session, code, base_url) if isinstance(problem, NotFound) else None
+            if scanned_set is None:
+                error = problem.message
+                status = problem.status_code
+            elif jump:
+                return redirect(url_for("sets.detail", set_id=scanned_set.id), 303)
+            else:
+                set_loan = db.session.scalar(select(SetLoan).where(SetLoan.set_id == scanned_set.id,
+                                                                   SetLoan.closed_on.is_(None)))
         else:
             if jump:
                 return redirect(url_for("inventory.instrument_detail", tag=instrument.asset_tag), 303)
@@ -62,7 +105,7 @@ def station():
 
     current_loan = current_loan_for(db.session, instrument) if instrument is not None else None
     return render_template("scan/station.html", instrument=instrument, error=error, code=code.strip(),
-                           jump=jump, current_loan=current_loan,
+                           jump=jump, current_loan=current_loan, scanned_set=scanned_set, set_loan=set_loan,
                            classroom_set=set_of(db.session, instrument) if instrument is not None else None), status
 
 
@@ -92,7 +135,12 @@ def decode_frame():
         try:
             instrument = services.find_by_code(db.session, code, base_url)
         except LoanServiceError as problem:
-            results.append({"code": code, "found": False, "message": problem.message})
+            scanned_set = services.find_set_by_code(db.session, code, base_url) if isinstance(problem, NotFound) else None
+            if scanned_set is None:
+                results.append({"code": code, "found": False, "message": problem.message})
+            else:
+                results.append({"code": code, "found": True, "tag": scanned_set.tag, "description": scanned_set.name,
+                                "status": "Classroom set", "url": url_for("sets.detail", set_id=scanned_set.id)})
         else:
             results.append({
                 "code": code, "found": True, "tag": instrument.asset_tag,

@@ -46,6 +46,14 @@ def instrument_label(instrument: Instrument, *, base_url: str, hub_name: str) ->
                         lines=tuple(lines), footer=hub_name)
 
 
+def set_label(classroom_set, items: Sequence[Instrument], *, base_url: str, hub_name: str) -> LabelContent:
+    """The label for a classroom set's box or case: the same short URL as an instrument's (set and
+    instrument tags never clash), the set's tag, its name and what is in it."""
+    what = f"{len(items)} instrument{'' if len(items) == 1 else 's'}"
+    return LabelContent(payload=label_url(base_url, classroom_set.tag), title=classroom_set.tag,
+                        lines=(classroom_set.name, what), footer=hub_name)
+
+
 def select_for_labels(session: Session, *, tags: Sequence[str] = (), scope: str = "") -> list[Instrument]:
     """The instruments to label: the given tags in the order given, or every one in ``scope``.
 
@@ -110,12 +118,43 @@ def print_labels(
         (instrument_label(i, base_url=base_url, hub_name=hub_name) for i in instruments),
         start=start, progress=progress,
     )
+    _record_labelled(session, actor, instruments, stock)
+    session.flush()
+    return pdf
+
+
+def _record_labelled(session: Session, actor, instruments: Sequence[Instrument], stock: LabelStock) -> None:
     now = utcnow()
     for instrument in instruments:
         again = instrument.labelled_at is not None
         instrument.labelled_at = now
         record(session, actor, "instrument.labelled", instrument,
                f"{'Label reprinted' if again else 'Label printed'} on {stock.name}", {"stock": stock.name})
+
+
+def print_set_labels(
+    session: Session,
+    actor,
+    classroom_set,
+    items: Sequence[Instrument],
+    stock: LabelStock,
+    *,
+    with_items: bool,
+    start: int = 1,
+    base_url: str,
+    hub_name: str,
+) -> bytes:
+    """The set's own label, then (``with_items``) a label for each of its instruments; records both."""
+    stock.check_start(start)
+    labels = [set_label(classroom_set, items, base_url=base_url, hub_name=hub_name)]
+    if with_items:
+        labels += [instrument_label(i, base_url=base_url, hub_name=hub_name) for i in items]
+    pdf = LabelRenderer(stock).render(labels, start=start)
+    record(session, actor, "set.labelled", classroom_set,
+           f"Set label printed on {stock.name}" + (f", with its {len(items)} instruments' labels" if with_items else ""),
+           {"stock": stock.name, "with_items": with_items})
+    if with_items:
+        _record_labelled(session, actor, items, stock)
     session.flush()
     return pdf
 
@@ -135,6 +174,18 @@ def tag_from_code(code: str, base_url: str) -> str:
     if match and match.group(1) == urlsplit(base_url).netloc.upper() and TAG_PATTERN.match(match.group(2)):
         return match.group(2)
     raise ForeignCode("That code is not one of this hub's instrument labels.", field="code")
+
+
+def find_set_by_code(session: Session, code: str, base_url: str):
+    """The classroom set whose own label (or tag) this is, or None. Instruments come first: a code
+    that names an instrument is never a set's (``save_set`` keeps the tags apart)."""
+    from ..sets.models import ClassroomSet  # (here: sets' services import this module)
+
+    try:
+        tag = tag_from_code(code, base_url)
+    except InvalidInput:
+        return None
+    return session.scalar(select(ClassroomSet).where(ClassroomSet.tag == tag))
 
 
 def find_by_code(session: Session, code: str, base_url: str) -> Instrument:

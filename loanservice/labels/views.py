@@ -7,7 +7,7 @@ from ..errors import LoanServiceError
 from ..extensions import db
 from ..web import field_error
 from . import services
-from .forms import LabelPrintForm
+from .forms import LabelPrintForm, SetLabelPrintForm
 from .stocks import get_stock, load_stocks
 
 bp = Blueprint("labels", __name__, url_prefix="/labels")
@@ -17,9 +17,9 @@ DEFAULT_STOCK = "L7160"
 SHOWN_TAGS = 60
 
 
-def _form() -> LabelPrintForm:
+def _form(form_class: type[LabelPrintForm] = LabelPrintForm) -> LabelPrintForm:
     # The form arrives in the query string when coming from a link, in the body when posted.
-    form = LabelPrintForm(request.args) if request.method == "GET" else LabelPrintForm()
+    form = form_class(request.args) if request.method == "GET" else form_class()
     stocks = load_stocks()
     form.stock.choices = [(s.name, s.title) for s in stocks.values()]
     if not form.stock.data or request.method == "GET" and "stock" not in request.values:
@@ -83,3 +83,38 @@ def print_labels():
         tags=[i.asset_tag for i in instruments] if tags else [], scope=scope if not tags else "",
         counts=counts, stocks=load_stocks(),
     ), status
+
+
+@bp.route("/set/<int:set_id>", methods=["GET", "POST"])
+@staff_required
+def print_set_label(set_id: int):
+    """A classroom set's own label (for its box or case), and its instruments' labels if wanted."""
+    from ..sets.models import ClassroomSet
+    from ..sets.services import set_instruments
+
+    classroom_set = db.get_or_404(ClassroomSet, set_id)
+    items = set_instruments(db.session, classroom_set)
+    form = _form(SetLabelPrintForm)
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                stock = get_stock(form.stock.data)
+                pdf = services.print_set_labels(
+                    db.session, current_user, classroom_set, items, stock, with_items=form.with_items.data,
+                    start=form.start.data, base_url=current_app.config["PUBLIC_BASE_URL"],
+                    hub_name=current_app.config["HUB_NAME"],
+                )
+            except LoanServiceError as error:
+                db.session.rollback()
+                field_error(form, error)
+                status = error.status_code
+            else:
+                db.session.commit()
+                return Response(pdf, mimetype="application/pdf", headers={
+                    "Content-Disposition": f'inline; filename="label-{classroom_set.tag}-{stock.name}.pdf"',
+                    "Cache-Control": "no-store",
+                })
+        else:
+            status = 422
+    return render_template("labels/print_set.html", form=form, classroom_set=classroom_set, items=items), status

@@ -304,6 +304,10 @@ def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str)
     name = set_loan.classroom_set.name
     instrument = session.scalar(select(Instrument).where(Instrument.asset_tag == tag))
     if instrument is None:
+        labelled = session.scalar(select(ClassroomSet).where(ClassroomSet.tag == tag))
+        if labelled is not None:
+            whose = f"{name}'s own label" if labelled.id == set_loan.set_id else f"the label of another set, {labelled.name}"
+            raise SetError(f"{tag} is {whose}: scan the labels on the instruments one by one.", field="code")
         raise NotFound(f"Unknown tag: no instrument has asset tag {tag}.", field="code")
     owner = session.scalar(select(ClassroomSet).join(ClassroomSetItem)
                            .where(ClassroomSetItem.instrument_id == instrument.id))
