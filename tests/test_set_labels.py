@@ -114,3 +114,21 @@ def test_an_instrument_cannot_take_a_sets_tag(staff_client, factory):
         "asset_tag": "set-taken", "type_id": violin.id, "size": "4/4", "location": "Store", "condition_grade": "2"})
     assert response.status_code == 409
     assert "SET-TAKEN is already in use: it is a classroom set&#39;s tag." in response.get_data(as_text=True)
+
+
+def test_the_camera_recognises_a_sets_label(staff_client, factory):
+    import io
+
+    import pypdfium2 as pdfium
+
+    kit = factory.classroom_set(size=1, name="Cajon set D", tag="SET-CAJ-D")
+    pdf = staff_client.post(f"/labels/set/{kit.id}", data={"stock": "L7163", "start": "1"}).data
+    document = pdfium.PdfDocument(pdf)
+    page = document[0].render(scale=150 / 72, grayscale=True).to_pil()
+    frame = io.BytesIO()
+    page.crop((0, 0, 640, 480)).save(frame, "JPEG", quality=80)  # the top left of the sheet, where the label is
+    document.close()
+    response = staff_client.post("/scan/frame", data=frame.getvalue(), content_type="image/jpeg")
+    [result] = response.json["results"]
+    assert result["found"] and result["tag"] == "SET-CAJ-D" and result["description"] == "Cajon set D"
+    assert result["status"] == "Classroom set" and result["url"].endswith(f"/sets/{kit.id}")
