@@ -5,7 +5,7 @@ from flask_login import current_user
 from ..accounts.permissions import staff_required
 from ..errors import LoanServiceError
 from ..extensions import db
-from ..web import field_error
+from ..web import submit_form
 from . import services
 from .forms import LabelPrintForm, SetLabelPrintForm
 from .stocks import get_stock, load_stocks
@@ -57,32 +57,25 @@ def print_labels():
         if not instruments:
             form.form_errors.append("Choose the instruments to label first.")
             status = 422
-        elif form.validate_on_submit():
-            try:
-                stock = get_stock(form.stock.data)
-                pdf = services.print_labels(
-                    db.session, current_user, instruments, stock, start=form.start.data,
-                    base_url=current_app.config["PUBLIC_BASE_URL"], hub_name=current_app.config["HUB_NAME"],
-                )
-            except LoanServiceError as error:
-                db.session.rollback()
-                field_error(form, error)
-                status = error.status_code
-            else:
-                db.session.commit()
-                name = instruments[0].asset_tag if len(instruments) == 1 else f"{len(instruments)}"
-                return Response(pdf, mimetype="application/pdf", headers={
-                    "Content-Disposition": f'inline; filename="labels-{name}-{stock.name}.pdf"',
-                    "Cache-Control": "no-store",
-                })
         else:
-            status = 422
+            name = instruments[0].asset_tag if len(instruments) == 1 else f"{len(instruments)}"
+            response, status = submit_form(form, lambda: services.print_labels(
+                db.session, current_user, instruments, get_stock(form.stock.data), start=form.start.data,
+                base_url=current_app.config["PUBLIC_BASE_URL"], hub_name=current_app.config["HUB_NAME"],
+            ), lambda pdf: _pdf(pdf, f"labels-{name}-{get_stock(form.stock.data).name}.pdf"))
+            if response is not None:
+                return response
     counts = services.count_for_labels(db.session)
     return render_template(
         "labels/print.html", form=form, instruments=instruments[:SHOWN_TAGS], total=len(instruments),
         tags=[i.asset_tag for i in instruments] if tags else [], scope=scope if not tags else "",
         counts=counts, stocks=load_stocks(),
     ), status
+
+
+def _pdf(pdf: bytes, filename: str) -> Response:
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "no-store"})
 
 
 @bp.route("/set/<int:set_id>", methods=["GET", "POST"])
@@ -95,26 +88,10 @@ def print_set_label(set_id: int):
     classroom_set = db.get_or_404(ClassroomSet, set_id)
     items = set_instruments(db.session, classroom_set)
     form = _form(SetLabelPrintForm)
-    status = 200
-    if request.method == "POST":
-        if form.validate_on_submit():
-            try:
-                stock = get_stock(form.stock.data)
-                pdf = services.print_set_labels(
-                    db.session, current_user, classroom_set, items, stock, with_items=form.with_items.data,
-                    start=form.start.data, base_url=current_app.config["PUBLIC_BASE_URL"],
-                    hub_name=current_app.config["HUB_NAME"],
-                )
-            except LoanServiceError as error:
-                db.session.rollback()
-                field_error(form, error)
-                status = error.status_code
-            else:
-                db.session.commit()
-                return Response(pdf, mimetype="application/pdf", headers={
-                    "Content-Disposition": f'inline; filename="label-{classroom_set.tag}-{stock.name}.pdf"',
-                    "Cache-Control": "no-store",
-                })
-        else:
-            status = 422
+    response, status = submit_form(form, lambda: services.print_set_labels(
+        db.session, current_user, classroom_set, items, get_stock(form.stock.data), with_items=form.with_items.data,
+        start=form.start.data, base_url=current_app.config["PUBLIC_BASE_URL"], hub_name=current_app.config["HUB_NAME"],
+    ), lambda pdf: _pdf(pdf, f"label-{classroom_set.tag}-{get_stock(form.stock.data).name}.pdf"))
+    if response is not None:
+        return response
     return render_template("labels/print_set.html", form=form, classroom_set=classroom_set, items=items), status
