@@ -159,3 +159,39 @@ def test_a_scan_from_an_expired_form_is_listed_with_the_reason_and_changes_nothi
     expect(page.get_by_role("alert")).to_contain_text(
         f"{first}: not checked in: This form has expired. The page was open too long or came from elsewhere.")
     expect(page.locator("#progress")).to_have_text("0 of 2 back")
+
+
+def test_a_music_lead_scans_their_sets_own_label_with_a_phone_signs_in_and_checks_items_in(
+        scan_server, factory_for_server, phone):
+    from loanservice.labels.render import label_url
+
+    school = factory_for_server.school("Riverside Primary")
+    kit = factory_for_server.classroom_set(size=2, name="Ukulele set A", tag="SET-UKE-A")
+    set_loan = lend_set(scan_server.app, kit, school)
+    first, second = tags_of(scan_server.app, kit)
+    lead = factory_for_server.user("school", school=school)
+
+    # The phone's camera app opens the URL in the set's QR code; not signed in yet.
+    phone.goto(label_url(scan_server.app.config["PUBLIC_BASE_URL"], "SET-UKE-A"))
+    expect(phone.get_by_role("heading", level=1)).to_contain_text("This classroom set belongs to")
+    expect(phone.locator("main")).not_to_contain_text("Riverside Primary")
+    phone.locator("main").get_by_role("link", name="sign in").click()
+    phone.get_by_label("Email").fill(lead.email)
+    phone.get_by_label("Password").fill("correct-horse-battery")
+    phone.get_by_role("button", name="Sign in").click()
+
+    expect(phone).to_have_url(f"{scan_server.url}/set-loans/{set_loan}/check-in")
+    expect(phone.get_by_role("status").first).to_contain_text("0 of 2 back")
+    phone.get_by_label("2 Good").check()
+    box = phone.get_by_label("Scan an item")
+    box.fill(label_url(scan_server.app.config["PUBLIC_BASE_URL"], "SET-UKE-A"))  # the box's label by mistake
+    box.press("Enter")
+    expect(phone.get_by_role("alert")).to_contain_text("SET-UKE-A is Ukulele set A's own label")
+    box = phone.get_by_label("Scan an item")
+    box.fill(first)
+    box.press("Enter")
+    expect(phone.get_by_role("status").first).to_contain_text("1 of 2 back")
+
+    # Scanning the label of an item still out, signed in, goes straight back to the set's check-in page.
+    phone.goto(label_url(scan_server.app.config["PUBLIC_BASE_URL"], second))
+    expect(phone).to_have_url(f"{scan_server.url}/set-loans/{set_loan}/check-in")
