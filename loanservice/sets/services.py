@@ -399,7 +399,8 @@ def take_home(
     if not set_loan.is_open:
         raise SetError(f"{set_loan.classroom_set.name} is back at the store.", field="code")
     if pupil.school_id != set_loan.school_id:
-        raise InvalidInput(f"{pupil.name} is not a pupil of {set_loan.school.name}.", field="pupil_id")
+        # Named by nobody: the pupil is another school's, and a school sees only its own children.
+        raise InvalidInput(f"Choose a pupil of {set_loan.school.name}.", field="pupil_id")
     if pupil.family_id is None:
         raise InvalidInput(f"{pupil.name} has no parent or carer on record to sign the agreement.",
                            field="pupil_id")
