@@ -138,6 +138,36 @@ def test_an_instrument_belongs_to_one_set(app, factory):
             services.save_set(session, None, name="Other", tag="SET-OTHER", tags=[taken])
 
 
+def test_an_instrument_lent_on_its_own_cannot_join_a_set_until_it_is_back(app, factory, staff_client):
+    from .test_loans import lend
+
+    violin = factory.instrument_type("Violin")
+    lent, free = factory.instrument(violin), factory.instrument(violin)
+    lend(app, lent, factory.pupil(name="Ada Lovelace"), due_on=today() + timedelta(days=30))
+    response = staff_client.post("/sets/new", data={"name": "Violin set Z", "tag": "SET-VLN-Z",
+                                                    "tags": f"{free.asset_tag}\n{lent.asset_tag}"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f"On loan on their own, so not for a set until they are back: {lent.asset_tag} (with Ada Lovelace)." in page
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(ClassroomSet)) == 0
+
+
+def test_a_set_tag_or_name_already_taken_is_said_on_its_own_field(app, factory):
+    kit = factory.classroom_set(size=1, name="Ukulele set A", tag="SET-UKE-A")
+    spare = factory.instrument()
+    with in_app(app) as session:
+        with pytest.raises(InvalidInput, match="Ukulele set A already has the tag SET-UKE-A.") as tag_clash:
+            services.save_set(session, None, name="Ukulele set B", tag="set-uke-a", tags=[spare.asset_tag])
+        assert tag_clash.value.field == "tag"
+        with pytest.raises(InvalidInput, match="Another set is called Ukulele set A.") as name_clash:
+            services.save_set(session, None, name="Ukulele set A", tag="SET-UKE-B", tags=[spare.asset_tag])
+        assert name_clash.value.field == "name"
+        # Keeping its own name and tag is no clash.
+        services.save_set(session, None, name=kit.name, tag=kit.tag, tags=[spare.asset_tag],
+                          classroom_set=session.get(ClassroomSet, kit.id))
+
+
 def test_a_set_out_at_a_school_cannot_be_changed(app, factory):
     kit = factory.classroom_set(size=2)
     lend_set(app, kit, factory.school())

@@ -169,9 +169,13 @@ def save_set(
     tag = normalise_tag(tag)
     if not TAG_PATTERN.match(tag):
         raise InvalidInput("A set tag is up to 32 letters, digits and hyphens.", field="tag")
-    clash = session.scalar(select(ClassroomSet.id).where((ClassroomSet.name == name) | (ClassroomSet.tag == tag)))
-    if clash is not None and (classroom_set is None or clash != classroom_set.id):
-        raise InvalidInput("Another set already has that name or tag.", field="name")
+    others = select(ClassroomSet.name, ClassroomSet.tag).where(
+        (ClassroomSet.name == name) | (ClassroomSet.tag == tag),
+        ClassroomSet.id != (classroom_set.id if classroom_set is not None else -1))
+    for other_name, other_tag in session.execute(others):
+        if other_tag == tag:
+            raise InvalidInput(f"{other_name} already has the tag {tag}.", field="tag")
+        raise InvalidInput(f"Another set is called {name}.", field="name")
     if session.scalar(select(Instrument.id).where(Instrument.asset_tag == tag)) is not None:
         raise InvalidInput(f"{tag} is an instrument's tag; a set needs its own.", field="tag")
     wanted = list(dict.fromkeys(normalise_tag(t) for t in tags if t.strip()))
@@ -186,6 +190,14 @@ def save_set(
         raise InvalidInput(f"Written off or missing, so not for a set: {', '.join(gone)}.", field="tags")
     if classroom_set is not None and open_set_loan(session, classroom_set) is not None:
         raise NotLendable(f"{classroom_set.name} is out at a school; change it when it is back.")
+    # A set's instruments go out with the set: one lent on its own (or held for someone) stays out of it.
+    lent = session.execute(
+        select(Instrument.asset_tag, Loan).join(Loan, Loan.instrument_id == Instrument.id)
+        .where(Instrument.asset_tag.in_(wanted), Loan.closed_on.is_(None)).order_by(Instrument.asset_tag)).all()
+    if lent:
+        raise InvalidInput("On loan on their own, so not for a set until they are back: " + "; ".join(
+            f"{t} ({'held for' if loan.is_pending else 'with'} {loan.borrower.name})" for t, loan in lent) + ".",
+            field="tags")
     elsewhere = session.execute(
         select(Instrument.asset_tag, ClassroomSet.name)
         .join(ClassroomSetItem, ClassroomSetItem.instrument_id == Instrument.id)
