@@ -1,4 +1,6 @@
 """A classroom set's own QR label: printed from the set's page, and where scanning it (or an item) leads."""
+import re
+
 from sqlalchemy import select
 
 from loanservice.audit.models import AuditEvent
@@ -69,10 +71,14 @@ def test_the_school_holding_a_set_lands_on_its_check_in_page_from_the_set_or_an_
     item = tags_of(app, kit)[0]
     set_loan_id = lend_set(app, kit, school)
     login(client, factory.user("school", school=school))
-    for path in ("/i/SET-UKE-Z", f"/i/{item}"):
+    for path, lands in (("/i/SET-UKE-Z", f"/set-loans/{set_loan_id}/check-in"),
+                        (f"/i/{item}", f"/set-loans/{set_loan_id}/check-in?code={item}")):
         response = client.get(path)
-        assert response.status_code == 302 and response.location.endswith(f"/set-loans/{set_loan_id}/check-in")
-        assert "0 of 2 back" in client.get(response.location).get_data(as_text=True)
+        assert response.status_code == 302 and response.location.endswith(lands)
+        page = client.get(response.location).get_data(as_text=True)
+        assert "0 of 2 back" in page
+        scan_field = re.search(r"<input[^>]*data-scan[^>]*>", page).group(0)
+        assert (f'value="{item}"' in scan_field) == (path != "/i/SET-UKE-Z")  # the item is ready to check in
 
     other_client = app.test_client()
     login(other_client, factory.user("school", school=other))

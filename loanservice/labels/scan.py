@@ -11,9 +11,8 @@ from ..errors import LoanServiceError, NotFound
 from ..extensions import db, limiter
 from ..inventory.models import Instrument
 from ..inventory.services import normalise_tag
-from ..loans.models import Loan
 from ..loans.services import current_loan_for
-from ..sets.models import ClassroomSet, SetLoan
+from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from . import services
 
 bp = Blueprint("scan", __name__)
@@ -55,11 +54,12 @@ def short_page(tag: str):
                                contact=current_app.config["HUB_CONTACT"])
     if staff:
         return redirect(url_for("inventory.instrument_detail", tag=found))
-    set_loan_id = _schools_set_loan(SetLoan.id.in_(
-        select(Loan.set_loan_id).join(Instrument, Instrument.id == Loan.instrument_id)
-        .where(Instrument.asset_tag == found, Loan.closed_on.is_(None))))
+    # An item of a set out at the school (still out, or already checked back in): the set's page.
+    set_loan_id = _schools_set_loan(SetLoan.set_id.in_(
+        select(ClassroomSetItem.set_id).join(Instrument, Instrument.id == ClassroomSetItem.instrument_id)
+        .where(Instrument.asset_tag == found)))
     if set_loan_id is not None:
-        return redirect(url_for("sets.check_in", set_loan_id=set_loan_id))
+        return redirect(url_for("sets.check_in", set_loan_id=set_loan_id, code=found))
     return render_template("scan/public.html", tag=found, classroom_set=False,
                            contact=current_app.config["HUB_CONTACT"])
 

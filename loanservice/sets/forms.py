@@ -34,7 +34,8 @@ class ScanInForm(FlaskForm):
                                   "autofocus": True, "data-scan": True})
     grade = _grade_field("Condition")
     damaged = BooleanField("Damaged: send it to repair")
-    note = StringField("Note", validators=[Optional(), Length(max=500)])
+    note = StringField("Note", validators=[Optional(), Length(max=500)],
+                       description="Needed when the item is damaged: say what is wrong.")
     submit = SubmitField("Check in")
 
 

@@ -8,6 +8,7 @@ from ..accounts.permissions import roles_required, staff_required
 from ..borrowers.models import Pupil
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
+from ..inventory.services import normalise_tag
 from ..schools.models import School
 from ..timeutil import today
 from ..templating import counted
@@ -148,6 +149,8 @@ def check_in(set_loan_id: int):
     grade = request.args.get("grade", type=int)
     if grade:  # keep the grade the last scan used, so a run of good items is one scan each
         form.grade.data = grade
+    # An item's label opened on a phone leads here with its tag: ready to check it in.
+    form.code.data = normalise_tag(request.args.get("code", ""))[:32]
     return _render_check_in(set_loan, form)
 
 

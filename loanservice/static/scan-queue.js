@@ -21,13 +21,28 @@
 
   const say = (text) => { if (status) status.textContent = text; };
 
-  const problem = (text) => {
+  // The asset tag in what a scanner typed (a label's URL or a bare tag), to match answers to scans.
+  const tagOf = (scanned) => scanned.trim().toUpperCase().split(/[/?\\]/).filter(Boolean).pop() || "";
+
+  const problem = (text, scanned = "") => {
     if (!problems) return;
     const item = document.createElement("li");
     item.textContent = text;
+    item.dataset.tag = tagOf(scanned);
     problems.prepend(item);
     problems.closest("[hidden]")?.removeAttribute("hidden");
   };
+
+  // An item checked in after all (scanned again once the reason was put right): it is no longer a problem.
+  const solved = (tag) => {
+    if (!problems) return;
+    for (const item of [...problems.children]) if (item.dataset.tag === tag) item.remove();
+    if (!problems.children.length) problems.closest(".error-summary")?.setAttribute("hidden", "");
+  };
+
+  // The condition every scan is checked in with: the one chosen now (a scan queued before one was
+  // chosen takes it when it is sent).
+  const grade = () => form.querySelector("input[name=grade]:checked")?.value || "";
 
   // The badge and bar from a scan's answer, without waiting for the page.
   const showProgress = (answer) => {
@@ -93,6 +108,7 @@
   // Post one scan; its answer, or null when the problem has been reported.
   const send = async (data) => {
     const scanned = String(data.get("code") || "").trim();
+    if (!data.get("grade")) data.set("grade", grade());
     say(`Sending ${scanned}${queue.length ? ` (${queue.length} more waiting)` : ""}…`);
     let response;
     try {
@@ -100,21 +116,22 @@
         method: "POST", body: data, credentials: "same-origin", headers: { Accept: "application/json" },
       });
     } catch (error) {
-      problem(`${scanned}: not sent (no connection to the server). Scan it again.`);
+      problem(`${scanned}: not sent (no connection to the server). Scan it again.`, scanned);
       return null;
     }
     const isJson = (response.headers.get("Content-Type") || "").startsWith("application/json");
     const answer = isJson ? await response.json().catch(() => null) : null;
     if (!answer) {
       say("");
-      problem(`${scanned}: not checked in: ${unanswered(response)}`);
+      problem(`${scanned}: not checked in: ${unanswered(response)}`, scanned);
       return null;
     }
     if (!answer.ok) {
       say("");
-      problem(`${scanned}: ${refused(answer, response)}`);
+      problem(`${scanned}: ${refused(answer, response)}`, scanned);
       return answer;
     }
+    solved(answer.tag);
     showProgress(answer);
     say(answer.message);
     stale = answer.page;
@@ -138,6 +155,12 @@
 
   const drain = async () => {
     if (busy) return;
+    if (!grade()) {
+      // Nothing is lost: the scans wait until the condition is chosen, then go.
+      say(`Choose the condition these items are in (above) to check them in: ${queue.length} `
+          + `scan${queue.length === 1 ? " is" : "s are"} waiting.`);
+      return;
+    }
     busy = true;
     try {
       while (queue.length) {
@@ -161,6 +184,13 @@
       code.focus();
       return;
     }
+    const damaged = form.elements.damaged;
+    if (damaged?.checked && form.elements.note && !form.elements.note.value.trim()) {
+      // The server would refuse it, and the box and note would be cleared for the next scan: ask now.
+      say("Describe the damage in the note, then press Check in.");
+      form.elements.note.focus();
+      return;
+    }
     queue.push(new FormData(form));
     // Ready for the next scan at once; a damage note belongs to the item just scanned.
     code.value = "";
@@ -169,4 +199,7 @@
     code.focus();
     drain();
   });
+
+  // Scans that waited for a condition go once one is chosen.
+  for (const radio of form.querySelectorAll("input[name=grade]")) radio.addEventListener("change", () => drain());
 })();
