@@ -1,4 +1,5 @@
 """Classroom sets: building, lending to a school, checking in item by item; pages and permissions."""
+import re
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -65,6 +66,41 @@ def test_a_set_with_an_item_in_repair_does_not_go_out_at_all(app, factory):
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
         assert session.scalar(select(func.count()).select_from(SetLoan)) == 0
+
+
+def test_a_set_that_cannot_go_out_names_every_item_in_the_way_and_why(app, factory, staff_client):
+    from loanservice.inventory.services import mark_missing, write_off
+    from loanservice.loans.services import check_out
+
+    kind = factory.instrument_type("Ukulele", sizes=())
+    items = [factory.instrument(kind, asset_tag=f"UKE-00{n}") for n in range(1, 8)]
+    pupil, orchestra = factory.pupil(name="Ada Lovelace"), factory.other_borrower(name="Youth Orchestra")
+    with in_app(app) as session:  # three lent on their own before the set was built, one waiting to be issued
+        for tag, borrower, pending in (("UKE-002", pupil, False), ("UKE-003", orchestra, False),
+                                       ("UKE-007", factory.pupil(name="Bo Diddley"), True)):
+            check_out(session, None, get_instrument(session, tag, for_update=True), session.merge(borrower),
+                      due_on=today() + timedelta(days=30), awaiting_agreement=pending)
+        session.commit()
+    kit = factory.classroom_set(name="Ukulele set A", instruments=items)
+    with in_app(app) as session:
+        send_to_repair(session, None, get_instrument(session, "UKE-004"), repairer="Luthier")
+        mark_missing(session, None, get_instrument(session, "UKE-005"))
+        write_off(session, None, get_instrument(session, "UKE-006"), "Crushed")
+        session.commit()
+    with statements_run(app) as statements:
+        response = staff_client.post(f"/sets/{kit.id}/check-out", data={
+            "school_id": str(factory.school(name="Riverside Primary").id), "started_on": today().isoformat(),
+            "due_on": (today() + timedelta(days=60)).isoformat()})
+    assert response.status_code == 409
+    assert ("6 instruments of Ukulele set A cannot go out: UKE-002 is on loan to Ada Lovelace; UKE-003 is on loan "
+            "to Youth Orchestra; UKE-004 is in repair; UKE-005 is missing; UKE-006 has been written off; UKE-007 is "
+            "held for Bo Diddley until their loan agreement is signed.") in response.get_data(as_text=True)
+    # Who has them is one look-up, however many are out.
+    assert len([s for s, _ in statements if re.search(r"FROM loan\b", s)]) == 1
+    with in_app(app) as session:  # nothing lent
+        assert session.scalar(select(func.count()).select_from(SetLoan)) == 0
+        assert session.scalar(select(func.count()).select_from(Loan)) == 3
+        assert get_instrument(session, "UKE-001").status == "available"
 
 
 def test_a_set_cannot_go_out_twice_or_with_the_due_date_before_the_start(app, factory):

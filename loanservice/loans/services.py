@@ -56,19 +56,22 @@ class AgreementNotSigned(LoanServiceError):
     status_code = 409
 
 
-# Why an instrument in each status cannot be lent, in words for the person at the counter.
+# Why an instrument in each status cannot be lent, in words for the person at the counter: in a few
+# words (for a list of several, as a set's), and as the whole sentence for one instrument.
 _UNLENDABLE = {
-    S.ON_LOAN: "{tag} is already on loan.",
-    S.IN_REPAIR: "{tag} is in repair; it cannot be lent until it is back.",
-    S.MISSING: "{tag} is missing; mark it found before lending it.",
-    S.WRITTEN_OFF: "{tag} has been written off and cannot be lent.",
-    S.RESERVED: "{tag} is reserved for someone else.",
+    S.ON_LOAN: ("is on loan", "{tag} is already on loan."),
+    S.IN_REPAIR: ("is in repair", "{tag} is in repair; it cannot be lent until it is back."),
+    S.MISSING: ("is missing", "{tag} is missing; mark it found before lending it."),
+    S.WRITTEN_OFF: ("has been written off", "{tag} has been written off and cannot be lent."),
+    S.RESERVED: ("is reserved for someone else", "{tag} is reserved for someone else."),
 }
+_UNUSABLE = ("is graded 5 (unusable)", "{tag} is graded 5 (unusable): send it to repair, or record a new condition "
+                                       "check, before lending it.")
 
 
 def already_on_loan(instrument_or_tag) -> NotLendable:
     tag = getattr(instrument_or_tag, "asset_tag", instrument_or_tag)
-    return NotLendable(_UNLENDABLE[S.ON_LOAN].format(tag=tag))
+    return NotLendable(_UNLENDABLE[S.ON_LOAN][1].format(tag=tag))
 
 
 def audit_name(borrower) -> str:
@@ -192,14 +195,41 @@ def add_term(session: Session, actor, name: str, starts_on: date, ends_on: date)
 # ---------------------------------------------------------------- rules
 
 
+def _why_not_lendable(instrument: Instrument) -> tuple[str, str] | None:
+    why = _UNLENDABLE.get(instrument.status_enum)
+    if why is None and instrument.condition_grade >= 5:
+        why = _UNUSABLE
+    return why
+
+
 def check_lendable(instrument: Instrument) -> None:
     """Refuse, with a clear message, an instrument that cannot be lent now."""
-    message = _UNLENDABLE.get(instrument.status_enum)
-    if message:
-        raise NotLendable(message.format(tag=instrument.asset_tag))
-    if instrument.condition_grade >= 5:
-        raise NotLendable(f"{instrument.asset_tag} is graded 5 (unusable): send it to repair, or record a "
-                          "new condition check, before lending it.")
+    why = _why_not_lendable(instrument)
+    if why is not None:
+        raise NotLendable(why[1].format(tag=instrument.asset_tag))
+
+
+def unlendable_reasons(session: Session, instruments: list[Instrument]) -> dict[Instrument, str]:
+    """Why each of ``instruments`` that cannot be lent now cannot, in a few words ("is in repair"),
+    naming who has those on loan or held for them: one query however many, and none if none is out."""
+    reasons = {}
+    for instrument in instruments:
+        why = _why_not_lendable(instrument)
+        if why is not None:
+            reasons[instrument] = why[0]
+    out = [i.id for i in reasons if i.status_enum in (S.ON_LOAN, S.RESERVED)]
+    if out:
+        holders = session.scalars(
+            select(Loan).where(Loan.instrument_id.in_(out), Loan.closed_on.is_(None))
+            .options(joinedload(Loan.pupil), joinedload(Loan.family), joinedload(Loan.school),
+                     joinedload(Loan.other_borrower)))
+        loans = {loan.instrument_id: loan for loan in holders}
+        for instrument in reasons:
+            loan = loans.get(instrument.id)
+            if loan is not None:
+                reasons[instrument] = (f"is held for {loan.borrower} until their loan agreement is signed"
+                                       if loan.is_pending else f"is on loan to {loan.borrower}")
+    return reasons
 
 
 def _check_not_held(session: Session, instrument: Instrument) -> None:
