@@ -411,6 +411,48 @@ def test_exchange_and_lost_pages(app, factory, staff_client):
         assert session.get(Loan, new_id).status == "lost"
 
 
+ACTIONS = ("check-in", "renew", "exchange", "lost")
+
+
+def test_a_closed_loans_action_pages_say_what_happened_instead_of_offering_their_forms(app, factory,
+                                                                                      staff_client):
+    violin = factory.instrument_type("Violin", sizes=("1/4", "1/2"))
+    returned = lend(app, factory.instrument(violin, size="1/4"), factory.pupil(), due_on=today())
+    lost = lend(app, factory.instrument(violin, size="1/4", replacement_value=Decimal("180")), factory.family(),
+                due_on=today())
+    exchanged = lend(app, factory.instrument(violin, size="1/4"), factory.pupil(), due_on=today())
+    still_out = lend(app, factory.instrument(violin, size="1/4"), factory.family(name="The Patels"),
+                     due_on=today())
+    assert staff_client.post(f"/loans/{returned}/check-in", data={"grade": "3", "damaged": "y", "note": "Bridge down",
+                                                                  "returned_on": today().isoformat()}).status_code == 303
+    assert staff_client.post(f"/loans/{lost}/lost", data={"note": "Left on the bus"}).status_code == 303
+    bigger = factory.instrument(violin, size="1/2")
+    assert staff_client.post(f"/loans/{exchanged}/exchange", data={"tag": bigger.asset_tag,
+                                                                   "grade": "2"}).status_code == 303
+    day = f"{today():%-d %b %Y}"
+    said = {returned: f"Returned on {day} in condition 3 Fair, damaged: sent to repair.",
+            lost: f"Recorded as lost or stolen on {day}: its replacement cost, £180.00, is owed.",
+            exchanged: f"Exchanged for the next size on {day}: "}
+    for loan_id, what_happened in said.items():
+        for action in ACTIONS:
+            response = staff_client.get(f"/loans/{loan_id}/{action}")
+            page = response.get_data(as_text=True)
+            assert response.status_code == 200 and what_happened in page, (loan_id, action)
+            assert "<form method=\"post\" class=\"panel\"" not in page, (loan_id, action)
+    assert "came back in condition 2 Good." in staff_client.get(f"/loans/{exchanged}/renew").get_data(as_text=True)
+    # A form sent from a page opened before the loan closed is refused and changes nothing.
+    late = staff_client.post(f"/loans/{returned}/check-in", data={"grade": "1", "returned_on": today().isoformat()})
+    assert late.status_code == 409 and said[returned] in late.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.get(Loan, returned).condition_at_return == 3
+    for action in ACTIONS:  # a loan still out offers every one
+        assert "<form method=\"post\" class=\"panel\"" in staff_client.get(f"/loans/{still_out}/{action}").get_data(
+            as_text=True)
+    cancel = staff_client.get(f"/loans/{still_out}/cancel").get_data(as_text=True)  # only a pending loan is cancelled
+    assert "<form method=\"post\" class=\"panel\"" not in cancel and "This cannot be undone" not in cancel
+    assert f"is on loan to The Patels until {day}: check it in, or record it lost, instead." in cancel
+
+
 def test_overdue_page_lists_late_loans_for_staff_only(app, factory, client, staff_client):
     late = factory.instrument(asset_tag="LATE-1")
     family = factory.family(name="The Late Family", email="late@example.org", phone="01234 000111")
