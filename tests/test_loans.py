@@ -219,6 +219,13 @@ def test_the_latest_due_date_is_the_end_of_the_next_school_year():
     assert services.latest_due_date(date(2027, 1, 4)) == date(2028, 8, 31)
 
 
+def test_the_earliest_start_date_is_the_start_of_the_previous_school_year():
+    assert services.earliest_start_date(date(2026, 11, 22)) == date(2025, 9, 1)
+    assert services.earliest_start_date(date(2026, 9, 1)) == date(2025, 9, 1)  # a new school year has begun
+    assert services.earliest_start_date(date(2026, 8, 31)) == date(2024, 9, 1)
+    assert services.earliest_start_date(date(2027, 1, 4)) == date(2025, 9, 1)
+
+
 def far_future_typo() -> date:
     """A due date with the year mistyped, e.g. 2062 for 2026."""
     return date(today().year + 36, 7, 20)
@@ -366,6 +373,28 @@ def test_the_lend_form_refuses_a_far_future_typo_beside_the_due_date(app, factor
     assert response.status_code == 303
     with in_app(app) as session:
         assert session.scalars(select(Loan)).one().due_on == latest
+
+
+def test_the_lend_form_refuses_a_start_date_before_last_school_year_beside_the_start_date(app, factory,
+                                                                                         staff_client):
+    instrument, family = factory.instrument(), factory.family()
+    lending = {"tag": instrument.asset_tag, "borrower": f"family-{family.id}", "condition_grade": "2",
+               "due_on": (today() + timedelta(days=30)).isoformat()}
+    earliest = services.earliest_start_date(today())
+    for typo in (date(2010, 9, 6), earliest - timedelta(days=1)):
+        response = staff_client.post("/loans/new", data={**lending, "started_on": typo.isoformat()})
+        assert response.status_code == 422
+        assert (f'<p class="error" id="started_on-error">{typo:%-d %b %Y} is too long ago: a loan can start on '
+                f"{earliest:%-d %b %Y}, the start of the previous school year, at the earliest. Check the year."
+                ) in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 0
+        assert get_instrument(session, instrument.asset_tag).status == "available"
+    # A loan handed over last school year and recorded only now is still recorded.
+    response = staff_client.post("/loans/new", data={**lending, "started_on": earliest.isoformat()})
+    assert response.status_code == 303
+    with in_app(app) as session:
+        assert session.scalars(select(Loan)).one().started_on == earliest
 
 
 def test_the_lend_form_refuses_a_due_date_before_the_start(app, factory, staff_client):

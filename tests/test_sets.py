@@ -10,6 +10,7 @@ from loanservice.errors import InvalidInput, LoanServiceError, NotFound
 from loanservice.extensions import db
 from loanservice.inventory.services import get_instrument, send_to_repair
 from loanservice.loans.models import Loan
+from loanservice.loans.services import earliest_start_date
 from loanservice.schools.models import School
 from loanservice.sets import services
 from loanservice.sets.models import ClassroomSet, SetLoan
@@ -243,6 +244,14 @@ def test_staff_build_a_set_and_lend_it_to_a_school(app, factory, staff_client):
         "school_id": str(school.id), "started_on": today().isoformat(),
         "due_on": (today() + timedelta(days=365 * 36)).isoformat()})
     assert typo.status_code == 422 and "is too far ahead" in typo.get_data(as_text=True)
+    earliest = earliest_start_date(today())
+    typo = staff_client.post(f"/sets/{set_id}/check-out", data={
+        "school_id": str(school.id), "started_on": (earliest - timedelta(days=1)).isoformat(),
+        "due_on": (today() + timedelta(days=90)).isoformat()})
+    assert typo.status_code == 422
+    assert (f'<p class="error" id="started_on-error">{earliest - timedelta(days=1):%-d %b %Y} is too long ago: a '
+            f"loan can start on {earliest:%-d %b %Y}, the start of the previous school year, at the earliest."
+            ) in typo.get_data(as_text=True)
     assert "At Riverside Primary" not in staff_client.get("/sets").get_data(as_text=True)  # nothing lent
     response = staff_client.post(f"/sets/{set_id}/check-out", data={
         "school_id": str(school.id), "started_on": today().isoformat(),

@@ -295,6 +295,25 @@ def check_due_date_in_reach(due: date) -> None:
                            f"{latest:%-d %b %Y}, at the latest. Check the year.", field="due_on")
 
 
+def earliest_start_date(on: date) -> date:
+    """The earliest a loan recorded on ``on`` can start: the start of the previous school year (1 September).
+
+    Staff record loans after the event (paperwork caught up at the end of a term, a loan missed in
+    last year's records), so all of this school year and last stays open; earlier is a typo (2010
+    for 2025).
+    """
+    this_year_began = on.year if on.month >= 9 else on.year - 1  # a school year runs 1 Sep to 31 Aug
+    return date(this_year_began - 1, 9, 1)
+
+
+def check_start_date_in_reach(start: date) -> None:
+    """Refuse a start date before ``earliest_start_date``, on the start date field (for lending)."""
+    earliest = earliest_start_date(today())
+    if start < earliest:
+        raise InvalidInput(f"{start:%-d %b %Y} is too long ago: a loan can start on {earliest:%-d %b %Y}, the start "
+                           "of the previous school year, at the earliest. Check the year.", field="started_on")
+
+
 def resolve_due_date(session: Session, start: date, due: date | None) -> date:
     """The due date given, or the end of the term; never before the start."""
     if due is None:
@@ -432,10 +451,12 @@ def check_out(
 def lend(session: Session, actor, instrument: Instrument, borrower, config, **details) -> Loan:
     """Check out under the hub's settings: with REQUIRE_SIGNED_AGREEMENT, a loan to a pupil or family
     waits, the instrument held, until its agreement (made here, ready to sign) is signed and issued.
-    A hirer with an online account is emailed a link to sign it. A due date given is refused past
-    ``latest_due_date``."""
+    A hirer with an online account is emailed a link to sign it. A start date given is refused before
+    ``earliest_start_date``, a due date past ``latest_due_date``."""
     # Here rather than in check_out, which a size exchange also goes through: it keeps the loan's due
-    # date, however far a roll-over moved it. (A set's items get the set's date, from check_out_set.)
+    # date, however far a roll-over moved it. (A set's items get the set's dates, from check_out_set.)
+    if details.get("started_on") is not None:
+        check_start_date_in_reach(details["started_on"])
     if details.get("due_on") is not None:
         check_due_date_in_reach(details["due_on"])
     if not needs_signed_agreement(config, borrower):

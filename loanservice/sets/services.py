@@ -24,6 +24,7 @@ from ..loans.services import (
     check_due_date_in_reach,
     check_in,
     check_out,
+    check_start_date_in_reach,
     mark_lost,
     resolve_due_date,
     unlendable_reasons,
@@ -225,9 +226,12 @@ def check_out_set(
     started_on: date | None = None, due_on: date | None = None,
 ) -> SetLoan:
     """Lend every instrument of a set to a school in one transaction, one loan per item."""
+    # Typos such as 2010 or 2062, refused before anything is locked.
+    if started_on is not None:
+        check_start_date_in_reach(started_on)
     started_on = started_on or today()
     if due_on is not None:
-        check_due_date_in_reach(due_on)  # a typo such as 2062, refused before anything is locked
+        check_due_date_in_reach(due_on)
     due_on = resolve_due_date(session, started_on, due_on)
     # Lock the items (in tag order, so two requests cannot deadlock), then look: a request that
     # waited for another lending the same set sees that set loan now.
