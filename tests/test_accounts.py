@@ -2,7 +2,7 @@
 import re
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from loanservice import create_app
 from loanservice.accounts.models import User
@@ -130,6 +130,38 @@ def test_a_school_user_needs_a_school(app, client, factory):
     assert "must belong to a school" in response.get_data(as_text=True)
     with in_app(app) as session:
         assert session.scalar(select(User).where(User.email == "x@example.org")) is None
+
+
+def test_only_school_users_belong_to_a_school(app, client, factory):
+    school = factory.school("Hillcrest Academy")
+    lead = factory.user("school", school=school)
+    login(client, factory.user("admin"))
+    only_leads = "Only a school music lead belongs to a school: choose (none), or change the role to School music lead."
+    for role in ("staff", "admin", "parent"):
+        response = client.post("/admin/users/new", data={
+            "email": f"{role}@example.org", "name": "X", "role": role, "school_id": str(school.id),
+            "password": "long-enough-password"})
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422
+        assert f'<p class="error" id="school_id-error">{only_leads} </p>' in page  # beside the school field
+    # A school lead made store staff while the school is still chosen: refused, nothing changed.
+    response = client.post(f"/admin/users/{lead.id}", data={"name": "Lead", "role": "staff",
+                                                            "school_id": str(school.id), "active": "y"})
+    assert response.status_code == 422 and only_leads in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(User)) == 2  # the admin and the lead: no one added
+        assert (session.get(User, lead.id).role, session.get(User, lead.id).school_id) == ("school", school.id)
+    # And back to a school lead, the school is still needed.
+    assert client.post(f"/admin/users/{lead.id}", data={"name": "Lead", "role": "staff", "school_id": "0",
+                                                       "active": "y"}).status_code == 303
+    response = client.post(f"/admin/users/{lead.id}", data={"name": "Lead", "role": "school", "school_id": "0",
+                                                           "active": "y"})
+    assert response.status_code == 422 and "A school user must belong to a school." in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert (session.get(User, lead.id).role, session.get(User, lead.id).school_id) == ("staff", None)
+    result = app.test_cli_runner().invoke(args=["users", "create", "--email", "s@x.example", "--role", "staff",
+                                                "--school", "Hillcrest Academy", "--password", "long-enough-password"])
+    assert result.exit_code != 0 and only_leads in result.output
 
 
 def test_admin_cannot_take_away_their_own_admin_role(client, factory):

@@ -279,6 +279,9 @@ def test_staff_cancel_a_pending_loan_after_a_confirmation_and_the_instrument_is_
     issued = client.post(f"/loans/{loan_id}/issue")
     assert issued.status_code == 409 and "This loan was cancelled on" in issued.get_data(as_text=True)
     assert client.post(f"/loans/{loan_id}/cancel", data={}).status_code == 409
+    cancelled = page(client, f"/loans/{loan_id}/cancel")  # opened again: says so, and offers nothing
+    assert f"Cancelled on {today():%-d %b %Y}, before VLN-7 was issued." in cancelled
+    assert "This cannot be undone." not in cancelled and "Keep the loan" not in cancelled
     client.post("/logout")
     login(client, parent)
     with in_app(app) as session:
@@ -328,6 +331,9 @@ def test_a_pending_loan_cannot_be_checked_in_renewed_exchanged_or_lost(app, clie
     for action, data in (("check-in", {"grade": "2", "returned_on": today().isoformat()}),
                          ("renew", {}), ("exchange", {"tag": bigger.asset_tag, "grade": "2"}),
                          ("lost", {"note": "Left on the bus"})):
+        shown = raw(client, f"/loans/{loan_id}/{action}")  # the page offers no form, and says why
+        assert "VLN-7 has not been issued: it is held for Sam Okoro until the loan agreement is signed." in shown
+        assert '<form method="post" class="panel"' not in shown, action
         response = client.post(f"/loans/{loan_id}/{action}", data=data)
         assert response.status_code == 409, action
         assert "VLN-7 has not been issued: it is waiting for a signed agreement" in response.get_data(as_text=True)

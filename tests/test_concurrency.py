@@ -85,7 +85,7 @@ def test_twenty_concurrent_check_outs_of_one_instrument_lend_it_once(app, factor
 
     def check_out(i):
         response = clients[i].post("/loans/new", data={
-            "tag": instrument.asset_tag, "borrower": f"family-{families[i].id}", "started_on": "2026-01-05",
+            "tag": instrument.asset_tag, "borrower": f"family-{families[i].id}", "started_on": today().isoformat(),
             "due_on": DUE, "condition_grade": "2"})
         return response.status_code, response.get_data(as_text=True)
 
@@ -212,7 +212,7 @@ def test_twenty_check_outs_at_once_with_agreements_required_hold_the_instrument_
 
     def check_out(i):
         response = clients[i].post("/loans/new", data={
-            "tag": instrument.asset_tag, "borrower": borrowers[i], "started_on": "2026-01-05",
+            "tag": instrument.asset_tag, "borrower": borrowers[i], "started_on": today().isoformat(),
             "due_on": DUE, "condition_grade": "2"})
         return response.status_code, response.get_data(as_text=True)
 

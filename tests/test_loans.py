@@ -219,6 +219,13 @@ def test_the_latest_due_date_is_the_end_of_the_next_school_year():
     assert services.latest_due_date(date(2027, 1, 4)) == date(2028, 8, 31)
 
 
+def test_the_earliest_start_date_is_the_start_of_the_previous_school_year():
+    assert services.earliest_start_date(date(2026, 11, 22)) == date(2025, 9, 1)
+    assert services.earliest_start_date(date(2026, 9, 1)) == date(2025, 9, 1)  # a new school year has begun
+    assert services.earliest_start_date(date(2026, 8, 31)) == date(2024, 9, 1)
+    assert services.earliest_start_date(date(2027, 1, 4)) == date(2025, 9, 1)
+
+
 def far_future_typo() -> date:
     """A due date with the year mistyped, e.g. 2062 for 2026."""
     return date(today().year + 36, 7, 20)
@@ -368,6 +375,28 @@ def test_the_lend_form_refuses_a_far_future_typo_beside_the_due_date(app, factor
         assert session.scalars(select(Loan)).one().due_on == latest
 
 
+def test_the_lend_form_refuses_a_start_date_before_last_school_year_beside_the_start_date(app, factory,
+                                                                                         staff_client):
+    instrument, family = factory.instrument(), factory.family()
+    lending = {"tag": instrument.asset_tag, "borrower": f"family-{family.id}", "condition_grade": "2",
+               "due_on": (today() + timedelta(days=30)).isoformat()}
+    earliest = services.earliest_start_date(today())
+    for typo in (date(2010, 9, 6), earliest - timedelta(days=1)):
+        response = staff_client.post("/loans/new", data={**lending, "started_on": typo.isoformat()})
+        assert response.status_code == 422
+        assert (f'<p class="error" id="started_on-error">{typo:%-d %b %Y} is too long ago: a loan can start on '
+                f"{earliest:%-d %b %Y}, the start of the previous school year, at the earliest. Check the year."
+                ) in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 0
+        assert get_instrument(session, instrument.asset_tag).status == "available"
+    # A loan handed over last school year and recorded only now is still recorded.
+    response = staff_client.post("/loans/new", data={**lending, "started_on": earliest.isoformat()})
+    assert response.status_code == 303
+    with in_app(app) as session:
+        assert session.scalars(select(Loan)).one().started_on == earliest
+
+
 def test_the_lend_form_refuses_a_due_date_before_the_start(app, factory, staff_client):
     instrument, family = factory.instrument(), factory.family()
     response = staff_client.post("/loans/new", data={
@@ -409,6 +438,48 @@ def test_exchange_and_lost_pages(app, factory, staff_client):
     assert response.status_code == 303
     with in_app(app) as session:
         assert session.get(Loan, new_id).status == "lost"
+
+
+ACTIONS = ("check-in", "renew", "exchange", "lost")
+
+
+def test_a_closed_loans_action_pages_say_what_happened_instead_of_offering_their_forms(app, factory,
+                                                                                      staff_client):
+    violin = factory.instrument_type("Violin", sizes=("1/4", "1/2"))
+    returned = lend(app, factory.instrument(violin, size="1/4"), factory.pupil(), due_on=today())
+    lost = lend(app, factory.instrument(violin, size="1/4", replacement_value=Decimal("180")), factory.family(),
+                due_on=today())
+    exchanged = lend(app, factory.instrument(violin, size="1/4"), factory.pupil(), due_on=today())
+    still_out = lend(app, factory.instrument(violin, size="1/4"), factory.family(name="The Patels"),
+                     due_on=today())
+    assert staff_client.post(f"/loans/{returned}/check-in", data={"grade": "3", "damaged": "y", "note": "Bridge down",
+                                                                  "returned_on": today().isoformat()}).status_code == 303
+    assert staff_client.post(f"/loans/{lost}/lost", data={"note": "Left on the bus"}).status_code == 303
+    bigger = factory.instrument(violin, size="1/2")
+    assert staff_client.post(f"/loans/{exchanged}/exchange", data={"tag": bigger.asset_tag,
+                                                                   "grade": "2"}).status_code == 303
+    day = f"{today():%-d %b %Y}"
+    said = {returned: f"Returned on {day} in condition 3 Fair, damaged: sent to repair.",
+            lost: f"Recorded as lost or stolen on {day}: its replacement cost, £180.00, is owed.",
+            exchanged: f"Exchanged for the next size on {day}: "}
+    for loan_id, what_happened in said.items():
+        for action in ACTIONS:
+            response = staff_client.get(f"/loans/{loan_id}/{action}")
+            page = response.get_data(as_text=True)
+            assert response.status_code == 200 and what_happened in page, (loan_id, action)
+            assert "<form method=\"post\" class=\"panel\"" not in page, (loan_id, action)
+    assert "came back in condition 2 Good." in staff_client.get(f"/loans/{exchanged}/renew").get_data(as_text=True)
+    # A form sent from a page opened before the loan closed is refused and changes nothing.
+    late = staff_client.post(f"/loans/{returned}/check-in", data={"grade": "1", "returned_on": today().isoformat()})
+    assert late.status_code == 409 and said[returned] in late.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.get(Loan, returned).condition_at_return == 3
+    for action in ACTIONS:  # a loan still out offers every one
+        assert "<form method=\"post\" class=\"panel\"" in staff_client.get(f"/loans/{still_out}/{action}").get_data(
+            as_text=True)
+    cancel = staff_client.get(f"/loans/{still_out}/cancel").get_data(as_text=True)  # only a pending loan is cancelled
+    assert "<form method=\"post\" class=\"panel\"" not in cancel and "This cannot be undone" not in cancel
+    assert f"is on loan to The Patels until {day}: check it in, or record it lost, instead." in cancel
 
 
 def test_overdue_page_lists_late_loans_for_staff_only(app, factory, client, staff_client):

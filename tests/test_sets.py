@@ -1,4 +1,5 @@
 """Classroom sets: building, lending to a school, checking in item by item; pages and permissions."""
+import re
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -9,6 +10,7 @@ from loanservice.errors import InvalidInput, LoanServiceError, NotFound
 from loanservice.extensions import db
 from loanservice.inventory.services import get_instrument, send_to_repair
 from loanservice.loans.models import Loan
+from loanservice.loans.services import earliest_start_date
 from loanservice.schools.models import School
 from loanservice.sets import services
 from loanservice.sets.models import ClassroomSet, SetLoan
@@ -65,6 +67,41 @@ def test_a_set_with_an_item_in_repair_does_not_go_out_at_all(app, factory):
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
         assert session.scalar(select(func.count()).select_from(SetLoan)) == 0
+
+
+def test_a_set_that_cannot_go_out_names_every_item_in_the_way_and_why(app, factory, staff_client):
+    from loanservice.inventory.services import mark_missing, write_off
+    from loanservice.loans.services import check_out
+
+    kind = factory.instrument_type("Ukulele", sizes=())
+    items = [factory.instrument(kind, asset_tag=f"UKE-00{n}") for n in range(1, 8)]
+    pupil, orchestra = factory.pupil(name="Ada Lovelace"), factory.other_borrower(name="Youth Orchestra")
+    with in_app(app) as session:  # three lent on their own before the set was built, one waiting to be issued
+        for tag, borrower, pending in (("UKE-002", pupil, False), ("UKE-003", orchestra, False),
+                                       ("UKE-007", factory.pupil(name="Bo Diddley"), True)):
+            check_out(session, None, get_instrument(session, tag, for_update=True), session.merge(borrower),
+                      due_on=today() + timedelta(days=30), awaiting_agreement=pending)
+        session.commit()
+    kit = factory.classroom_set(name="Ukulele set A", instruments=items)
+    with in_app(app) as session:
+        send_to_repair(session, None, get_instrument(session, "UKE-004"), repairer="Luthier")
+        mark_missing(session, None, get_instrument(session, "UKE-005"))
+        write_off(session, None, get_instrument(session, "UKE-006"), "Crushed")
+        session.commit()
+    with statements_run(app) as statements:
+        response = staff_client.post(f"/sets/{kit.id}/check-out", data={
+            "school_id": str(factory.school(name="Riverside Primary").id), "started_on": today().isoformat(),
+            "due_on": (today() + timedelta(days=60)).isoformat()})
+    assert response.status_code == 409
+    assert ("6 instruments of Ukulele set A cannot go out: UKE-002 is on loan to Ada Lovelace; UKE-003 is on loan "
+            "to Youth Orchestra; UKE-004 is in repair; UKE-005 is missing; UKE-006 has been written off; UKE-007 is "
+            "held for Bo Diddley until their loan agreement is signed.") in response.get_data(as_text=True)
+    # Who has them is one look-up, however many are out.
+    assert len([s for s, _ in statements if re.search(r"FROM loan\b", s)]) == 1
+    with in_app(app) as session:  # nothing lent
+        assert session.scalar(select(func.count()).select_from(SetLoan)) == 0
+        assert session.scalar(select(func.count()).select_from(Loan)) == 3
+        assert get_instrument(session, "UKE-001").status == "available"
 
 
 def test_a_set_cannot_go_out_twice_or_with_the_due_date_before_the_start(app, factory):
@@ -237,6 +274,14 @@ def test_staff_build_a_set_and_lend_it_to_a_school(app, factory, staff_client):
         "school_id": str(school.id), "started_on": today().isoformat(),
         "due_on": (today() + timedelta(days=365 * 36)).isoformat()})
     assert typo.status_code == 422 and "is too far ahead" in typo.get_data(as_text=True)
+    earliest = earliest_start_date(today())
+    typo = staff_client.post(f"/sets/{set_id}/check-out", data={
+        "school_id": str(school.id), "started_on": (earliest - timedelta(days=1)).isoformat(),
+        "due_on": (today() + timedelta(days=90)).isoformat()})
+    assert typo.status_code == 422
+    assert (f'<p class="error" id="started_on-error">{earliest - timedelta(days=1):%-d %b %Y} is too long ago: a '
+            f"loan can start on {earliest:%-d %b %Y}, the start of the previous school year, at the earliest."
+            ) in typo.get_data(as_text=True)
     assert "At Riverside Primary" not in staff_client.get("/sets").get_data(as_text=True)  # nothing lent
     response = staff_client.post(f"/sets/{set_id}/check-out", data={
         "school_id": str(school.id), "started_on": today().isoformat(),

@@ -42,15 +42,21 @@ def _check_password(password: str) -> None:
 
 
 def _check_role(session: Session, role: str, school_id: int | None) -> tuple[Role, School | None]:
+    """The role, and the school for a school user; only school users belong to a school."""
     try:
         role = Role(role)
     except ValueError:
         raise InvalidInput(f"Unknown role {role!r}.", field="role") from None
-    school = session.get(School, school_id) if school_id else None
-    if role is Role.SCHOOL and school is None:
-        raise InvalidInput("A school user must belong to a school.", field="school_id")
     if role is not Role.SCHOOL:
-        school = None
+        # Refused rather than dropped: a school chosen with another role is most likely the wrong role,
+        # and store staff or a hub manager sees every school's loans, not one school's.
+        if school_id:
+            raise InvalidInput("Only a school music lead belongs to a school: choose (none), or change the role "
+                               "to School music lead.", field="school_id")
+        return role, None
+    school = session.get(School, school_id) if school_id else None
+    if school is None:
+        raise InvalidInput("A school user must belong to a school.", field="school_id")
     return role, school
 
 

@@ -16,7 +16,9 @@ class TermsForm(FlaskForm):
 class SignForm(FlaskForm):
     full_name = StringField("Your full name", validators=[DataRequired(message="Type your full name."),
                                                           Length(max=200)], render_kw={"autocomplete": "name"})
-    agreed = BooleanField("I have read the agreement above, including its terms and conditions, and I agree to them.")
+    # The page shows this label with "loan agreement (PDF)" linked to the PDF (templates/documents/agreement_page.html).
+    agreed = BooleanField("I have read the loan agreement (PDF), including its terms and conditions, and I agree to "
+                          "them")
     sha256 = HiddenField(validators=[Regexp(r"^[0-9a-f]{64}$", message="Open the agreement again.")])
     submit = SubmitField("Sign the agreement")
 

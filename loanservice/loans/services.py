@@ -56,19 +56,22 @@ class AgreementNotSigned(LoanServiceError):
     status_code = 409
 
 
-# Why an instrument in each status cannot be lent, in words for the person at the counter.
+# Why an instrument in each status cannot be lent, in words for the person at the counter: in a few
+# words (for a list of several, as a set's), and as the whole sentence for one instrument.
 _UNLENDABLE = {
-    S.ON_LOAN: "{tag} is already on loan.",
-    S.IN_REPAIR: "{tag} is in repair; it cannot be lent until it is back.",
-    S.MISSING: "{tag} is missing; mark it found before lending it.",
-    S.WRITTEN_OFF: "{tag} has been written off and cannot be lent.",
-    S.RESERVED: "{tag} is reserved for someone else.",
+    S.ON_LOAN: ("is on loan", "{tag} is already on loan."),
+    S.IN_REPAIR: ("is in repair", "{tag} is in repair; it cannot be lent until it is back."),
+    S.MISSING: ("is missing", "{tag} is missing; mark it found before lending it."),
+    S.WRITTEN_OFF: ("has been written off", "{tag} has been written off and cannot be lent."),
+    S.RESERVED: ("is reserved for someone else", "{tag} is reserved for someone else."),
 }
+_UNUSABLE = ("is graded 5 (unusable)", "{tag} is graded 5 (unusable): send it to repair, or record a new condition "
+                                       "check, before lending it.")
 
 
 def already_on_loan(instrument_or_tag) -> NotLendable:
     tag = getattr(instrument_or_tag, "asset_tag", instrument_or_tag)
-    return NotLendable(_UNLENDABLE[S.ON_LOAN].format(tag=tag))
+    return NotLendable(_UNLENDABLE[S.ON_LOAN][1].format(tag=tag))
 
 
 def audit_name(borrower) -> str:
@@ -192,14 +195,41 @@ def add_term(session: Session, actor, name: str, starts_on: date, ends_on: date)
 # ---------------------------------------------------------------- rules
 
 
+def _why_not_lendable(instrument: Instrument) -> tuple[str, str] | None:
+    why = _UNLENDABLE.get(instrument.status_enum)
+    if why is None and instrument.condition_grade >= 5:
+        why = _UNUSABLE
+    return why
+
+
 def check_lendable(instrument: Instrument) -> None:
     """Refuse, with a clear message, an instrument that cannot be lent now."""
-    message = _UNLENDABLE.get(instrument.status_enum)
-    if message:
-        raise NotLendable(message.format(tag=instrument.asset_tag))
-    if instrument.condition_grade >= 5:
-        raise NotLendable(f"{instrument.asset_tag} is graded 5 (unusable): send it to repair, or record a "
-                          "new condition check, before lending it.")
+    why = _why_not_lendable(instrument)
+    if why is not None:
+        raise NotLendable(why[1].format(tag=instrument.asset_tag))
+
+
+def unlendable_reasons(session: Session, instruments: list[Instrument]) -> dict[Instrument, str]:
+    """Why each of ``instruments`` that cannot be lent now cannot, in a few words ("is in repair"),
+    naming who has those on loan or held for them: one query however many, and none if none is out."""
+    reasons = {}
+    for instrument in instruments:
+        why = _why_not_lendable(instrument)
+        if why is not None:
+            reasons[instrument] = why[0]
+    out = [i.id for i in reasons if i.status_enum in (S.ON_LOAN, S.RESERVED)]
+    if out:
+        holders = session.scalars(
+            select(Loan).where(Loan.instrument_id.in_(out), Loan.closed_on.is_(None))
+            .options(joinedload(Loan.pupil), joinedload(Loan.family), joinedload(Loan.school),
+                     joinedload(Loan.other_borrower)))
+        loans = {loan.instrument_id: loan for loan in holders}
+        for instrument in reasons:
+            loan = loans.get(instrument.id)
+            if loan is not None:
+                reasons[instrument] = (f"is held for {loan.borrower} until their loan agreement is signed"
+                                       if loan.is_pending else f"is on loan to {loan.borrower}")
+    return reasons
 
 
 def _check_not_held(session: Session, instrument: Instrument) -> None:
@@ -263,6 +293,25 @@ def check_due_date_in_reach(due: date) -> None:
     if due > latest:
         raise InvalidInput(f"{due:%-d %b %Y} is too far ahead: a loan can run to the end of the next school year, "
                            f"{latest:%-d %b %Y}, at the latest. Check the year.", field="due_on")
+
+
+def earliest_start_date(on: date) -> date:
+    """The earliest a loan recorded on ``on`` can start: the start of the previous school year (1 September).
+
+    Staff record loans after the event (paperwork caught up at the end of a term, a loan missed in
+    last year's records), so all of this school year and last stays open; earlier is a typo (2010
+    for 2025).
+    """
+    this_year_began = on.year if on.month >= 9 else on.year - 1  # a school year runs 1 Sep to 31 Aug
+    return date(this_year_began - 1, 9, 1)
+
+
+def check_start_date_in_reach(start: date) -> None:
+    """Refuse a start date before ``earliest_start_date``, on the start date field (for lending)."""
+    earliest = earliest_start_date(today())
+    if start < earliest:
+        raise InvalidInput(f"{start:%-d %b %Y} is too long ago: a loan can start on {earliest:%-d %b %Y}, the start "
+                           "of the previous school year, at the earliest. Check the year.", field="started_on")
 
 
 def resolve_due_date(session: Session, start: date, due: date | None) -> date:
@@ -402,10 +451,12 @@ def check_out(
 def lend(session: Session, actor, instrument: Instrument, borrower, config, **details) -> Loan:
     """Check out under the hub's settings: with REQUIRE_SIGNED_AGREEMENT, a loan to a pupil or family
     waits, the instrument held, until its agreement (made here, ready to sign) is signed and issued.
-    A hirer with an online account is emailed a link to sign it. A due date given is refused past
-    ``latest_due_date``."""
+    A hirer with an online account is emailed a link to sign it. A start date given is refused before
+    ``earliest_start_date``, a due date past ``latest_due_date``."""
     # Here rather than in check_out, which a size exchange also goes through: it keeps the loan's due
-    # date, however far a roll-over moved it. (A set's items get the set's date, from check_out_set.)
+    # date, however far a roll-over moved it. (A set's items get the set's dates, from check_out_set.)
+    if details.get("started_on") is not None:
+        check_start_date_in_reach(details["started_on"])
     if details.get("due_on") is not None:
         check_due_date_in_reach(details["due_on"])
     if not needs_signed_agreement(config, borrower):

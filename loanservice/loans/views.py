@@ -180,12 +180,15 @@ def cancel(loan_id: int):
     return _loan_action(
         loan_id, CancelPendingForm(), "loans/cancel.html",
         lambda loan, f: services.cancel_pending(db.session, current_user, loan, f.note.data or ""),
-        "The loan is cancelled and {tag} is released.",
+        "The loan is cancelled and {tag} is released.", applies=lambda loan: loan.is_pending,
     )
 
 
-def _loan_action(loan_id: int, form, template: str, perform_on, message: str):
-    """Show an action's form for a loan; on a valid post, run it in one transaction."""
+def _loan_action(loan_id: int, form, template: str, perform_on, message: str, *,
+                 applies=lambda loan: loan.is_open):
+    """Show an action's form for a loan, or, when it no longer applies (``applies``: by default to a loan
+    on loan), what became of the loan instead; on a valid post, run it in one transaction (the service
+    refuses what does not apply)."""
     loan = _load_loan(loan_id)
 
     def perform():
@@ -199,7 +202,7 @@ def _loan_action(loan_id: int, form, template: str, perform_on, message: str):
     )
     if response:
         return response
-    return render_template(template, form=form, loan=loan), status
+    return render_template(template, form=form, loan=loan, applies=applies(loan)), status
 
 
 @bp.route("/loans/<int:loan_id>/check-in", methods=["GET", "POST"])

@@ -23,12 +23,14 @@ from ..loans.services import (
     NotOnLoan,
     check_due_date_in_reach,
     check_in,
-    check_lendable,
     check_out,
+    check_start_date_in_reach,
     mark_lost,
     resolve_due_date,
+    unlendable_reasons,
 )
 from ..schools.models import School
+from ..templating import counted
 from ..timeutil import today
 from .models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome
 
@@ -236,9 +238,12 @@ def check_out_set(
     started_on: date | None = None, due_on: date | None = None,
 ) -> SetLoan:
     """Lend every instrument of a set to a school in one transaction, one loan per item."""
+    # Typos such as 2010 or 2062, refused before anything is locked.
+    if started_on is not None:
+        check_start_date_in_reach(started_on)
     started_on = started_on or today()
     if due_on is not None:
-        check_due_date_in_reach(due_on)  # a typo such as 2062, refused before anything is locked
+        check_due_date_in_reach(due_on)
     due_on = resolve_due_date(session, started_on, due_on)
     # Lock the items (in tag order, so two requests cannot deadlock), then look: a request that
     # waited for another lending the same set sees that set loan now.
@@ -248,15 +253,10 @@ def check_out_set(
         raise NotLendable(f"{classroom_set.name} is already out at {current.school.name}.")
     if not instruments:
         raise InvalidInput(f"{classroom_set.name} has no instruments.")
-    problems = []
-    for instrument in instruments:
-        try:
-            check_lendable(instrument)
-        except NotLendable as error:
-            problems.append(error.message)
-    if problems:
-        shown = problems[:5] + ([f"And {len(problems) - 5} more."] if len(problems) > 5 else [])
-        raise NotLendable(f"{classroom_set.name} cannot go out: " + " ".join(shown))
+    unlendable = unlendable_reasons(session, instruments)
+    if unlendable:  # every one named, so that the store can sort them all out before the next try
+        raise NotLendable(f"{counted(len(unlendable), 'instrument')} of {classroom_set.name} cannot go out: "
+                          + "; ".join(f"{i.asset_tag} {reason}" for i, reason in unlendable.items()) + ".")
     set_loan = SetLoan(classroom_set=classroom_set, school=school, started_on=started_on, due_on=due_on,
                        item_count=len(instruments), issued_by=actor)
     session.add(set_loan)

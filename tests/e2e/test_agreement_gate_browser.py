@@ -73,7 +73,7 @@ def test_staff_lend_the_parent_signs_on_a_phone_and_staff_issue(gated_server, fa
     no_sideways_scroll(phone)
     assert_accessible(phone)
     phone.get_by_label("Your full name").fill("Robin Parent")
-    phone.get_by_label(re.compile("I have read the agreement")).check()
+    phone.get_by_label(re.compile("I have read the loan agreement")).check()
     phone.get_by_role("button", name="Sign the agreement").click()
     expect(phone.get_by_text("Thank you: the agreement is signed.")).to_be_visible()
     phone.goto(server.url + "/")
