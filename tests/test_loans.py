@@ -778,3 +778,23 @@ def test_a_classroom_set_member_is_not_lent_on_its_own_but_the_set_still_goes_ou
                                  session.get(School, factory.school().id), due_on=today() + timedelta(days=30))
         session.commit()
         assert set_loan.item_count == 2
+
+
+def test_a_loan_cannot_start_before_the_instruments_last_loan_ended(app, factory, staff_client):
+    instrument, family = factory.instrument(), factory.family(name="The Greens")
+    loan_id = lend(app, instrument, factory.pupil(name="Mia Green"), started_on=today() - timedelta(days=60),
+                   due_on=today() + timedelta(days=30))
+    with in_app(app) as session:  # lent two months ago, back a week ago
+        services.check_in(session, None, session.get(Loan, loan_id), grade=2, returned_on=today() - timedelta(days=7))
+        session.commit()
+    lending = {"tag": instrument.asset_tag, "borrower": f"family-{family.id}", "condition_grade": "2",
+               "due_on": (today() + timedelta(days=30)).isoformat()}
+    response = staff_client.post("/loans/new", data={**lending, "started_on": (today() - timedelta(days=30)).isoformat()})
+    ended = today() - timedelta(days=7)
+    assert response.status_code == 422
+    assert (f"{instrument.asset_tag} was on loan until {ended:%-d %b %Y}: a new loan can start on that day at the "
+            "earliest.") in response.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Loan)) == 1
+    response = staff_client.post("/loans/new", data={**lending, "started_on": ended.isoformat()})
+    assert response.status_code == 303

@@ -607,3 +607,32 @@ def test_the_school_sees_what_went_missing_keeps_its_grade_and_fetches_the_sets_
         assert f"/set-loans/{set_loan_id}/receipt.pdf" in listing and f"/set-loans/{set_loan_id}/delivery-note.pdf" in listing
     page = client.get(f"/set-loans/{set_loan_id}/check-in").get_data(as_text=True)
     assert f'href="/set-loans/{set_loan_id}/receipt.pdf"' in page
+
+
+def test_a_backdated_set_loan_cannot_overlap_its_items_last_loans(app, factory):
+    kit, school = factory.classroom_set(size=2), factory.school()
+    first_loan = lend_set(app, kit, school, started_on=today() - timedelta(days=40))
+    from loanservice.loans.services import check_in
+
+    with in_app(app) as session:  # all back ten days ago
+        for loan in session.scalars(select(Loan).where(Loan.set_loan_id == first_loan)).all():
+            check_in(session, None, loan, grade=2, returned_on=today() - timedelta(days=10))
+        session.get(SetLoan, first_loan).closed_on = today() - timedelta(days=10)
+        session.commit()
+    with pytest.raises(InvalidInput, match="was on loan until .*: a new loan can start on that day at the earliest"):
+        lend_set(app, kit, school, started_on=today() - timedelta(days=20))
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(SetLoan)) == 1
+    lend_set(app, kit, school, started_on=today() - timedelta(days=10))
+
+
+def test_a_take_home_agreement_dated_years_ago_is_refused(app, factory, client):
+    ours = factory.school(name="Our School")
+    kit = factory.classroom_set(size=1)
+    set_loan_id = lend_set(app, kit, ours)
+    pupil = factory.pupil(name="Priya", school=ours)
+    login(client, factory.user("school", school=ours))
+    response = client.post(f"/set-loans/{set_loan_id}/take-home", data={
+        "home-code": tags_of(app, kit)[0], "home-pupil_id": str(pupil.id), "home-agreement_signed_on": "2010-09-06"})
+    assert response.status_code == 422
+    assert "6 Sep 2010 is too long ago for this loan&#39;s agreement: check the year." in response.get_data(as_text=True)

@@ -3,6 +3,7 @@
 Every function takes the session first, changes state, flushes and returns; the caller
 (view, CLI command, later the API) owns the transaction and rolls back on a LoanServiceError.
 """
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -19,6 +20,7 @@ from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.models import CheckReason, Instrument, InstrumentStatus
 from ..inventory.services import change_status, escape_like, record_condition, send_to_repair
 from ..schools.models import School
+from ..templating import counted
 from ..timeutil import today, utcnow
 from .models import (
     BORROWER_KINDS,
@@ -314,6 +316,23 @@ def check_start_date_in_reach(start: date) -> None:
                            "of the previous school year, at the earliest. Check the year.", field="started_on")
 
 
+def check_after_last_loans(session: Session, instruments: Sequence[Instrument], start: date) -> None:
+    """Refuse a start date before an instrument's last loan ended: its history would have two loans at
+    once (and the charges for those terms twice). One query for any number of instruments; none for
+    a loan starting today."""
+    if start >= today() or not instruments:
+        return
+    overlapping = session.execute(
+        select(Instrument.asset_tag, func.max(Loan.closed_on)).join(Loan, Loan.instrument_id == Instrument.id)
+        .where(Loan.instrument_id.in_([i.id for i in instruments]), Loan.closed_on > start)
+        .group_by(Instrument.asset_tag).order_by(Instrument.asset_tag)).all()
+    if overlapping:
+        tag, ended = overlapping[0]
+        others = f" (and {counted(len(overlapping) - 1, 'other instrument')} of these)" if len(overlapping) > 1 else ""
+        raise InvalidInput(f"{tag} was on loan until {ended:%-d %b %Y}{others}: a new loan can start on that day "
+                           "at the earliest.", field="started_on")
+
+
 def resolve_due_date(session: Session, start: date, due: date | None) -> date:
     """The due date given, or the end of the term; never before the start."""
     if due is None:
@@ -409,8 +428,9 @@ def check_out(
     due_on = resolve_due_date(session, started_on, due_on)
     _check_not_held(session, instrument)
     check_lendable(instrument)
-    if set_loan is None:  # lending on its own; a set's items go out in check_out_set
+    if set_loan is None:  # lending on its own; a set's items go out in check_out_set, which checks these
         check_not_in_set(session, instrument)
+        check_after_last_loans(session, [instrument], started_on)
     if charges is None:
         charges = quote(session, instrument, borrower)
     remission, charge = _charges(borrower, charges)

@@ -21,10 +21,12 @@ from ..loans.services import (
     Charges,
     NotLendable,
     NotOnLoan,
+    check_after_last_loans,
     check_due_date_in_reach,
     check_in,
     check_out,
     check_start_date_in_reach,
+    earliest_start_date,
     mark_lost,
     resolve_due_date,
     unlendable_reasons,
@@ -257,6 +259,7 @@ def check_out_set(
     if unlendable:  # every one named, so that the store can sort them all out before the next try
         raise NotLendable(f"{counted(len(unlendable), 'instrument')} of {classroom_set.name} cannot go out: "
                           + "; ".join(f"{i.asset_tag} {reason}" for i, reason in unlendable.items()) + ".")
+    check_after_last_loans(session, instruments, started_on)
     set_loan = SetLoan(classroom_set=classroom_set, school=school, started_on=started_on, due_on=due_on,
                        item_count=len(instruments), issued_by=actor)
     session.add(set_loan)
@@ -422,6 +425,9 @@ def take_home(
                            field="agreement_signed_on")
     if agreement_signed_on > started_on:
         raise InvalidInput("The agreement date is in the future.", field="agreement_signed_on")
+    if agreement_signed_on < earliest_start_date(started_on):
+        raise InvalidInput(f"{agreement_signed_on:%-d %b %Y} is too long ago for this loan's agreement: check the year.",
+                           field="agreement_signed_on")
     due_on = due_on or set_loan.due_on
     if due_on < started_on:
         raise InvalidInput("The due date is before today.", field="due_on")
