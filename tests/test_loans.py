@@ -798,3 +798,21 @@ def test_a_loan_cannot_start_before_the_instruments_last_loan_ended(app, factory
         assert session.scalar(select(func.count()).select_from(Loan)) == 1
     response = staff_client.post("/loans/new", data={**lending, "started_on": ended.isoformat()})
     assert response.status_code == 303
+
+
+def test_a_renewal_from_a_form_shown_before_the_last_one_renews_nothing(app, factory, staff_client):
+    due = today() + timedelta(days=5)
+    loan_id = lend(app, factory.instrument(), factory.family(), due_on=due)
+    form = staff_client.get(f"/loans/{loan_id}/renew").get_data(as_text=True)
+    assert f'name="was_due_on" type="hidden" value="{due.isoformat()}"' in form
+    first, second = today() + timedelta(days=100), today() + timedelta(days=200)
+    # Two tabs showing the same form (or Back, then the same post again): the first renews...
+    assert staff_client.post(f"/loans/{loan_id}/renew",
+                             data={"due_on": first.isoformat(), "was_due_on": due.isoformat()}).status_code == 303
+    # ...the second is refused with the loan's new due date, and nothing moves again.
+    again = staff_client.post(f"/loans/{loan_id}/renew", data={"due_on": second.isoformat(), "was_due_on": due.isoformat()})
+    assert again.status_code == 409
+    assert f"was renewed meanwhile: it is now due back {first:%-d %b %Y}." in again.get_data(as_text=True)
+    with in_app(app) as session:
+        assert load_loan(session, loan_id).due_on == first
+        assert session.scalar(select(func.count()).where(AuditEvent.action == "loan.renewed")) == 1

@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, DecimalField, RadioField, SelectField, StringField, SubmitField,
-                     TextAreaField)
+from wtforms import (BooleanField, DateField, DecimalField, HiddenField, RadioField, SelectField, StringField,
+                     SubmitField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
 
 from ..borrowers.models import RemissionCategory
@@ -60,6 +60,8 @@ class CancelPendingForm(FlaskForm):
 class RenewForm(FlaskForm):
     due_on = DateField("New due date", validators=[Optional()],
                        description="Leave empty for the end of the next term.")
+    # The due date the form was shown with: a second tab, or Back and post again, must not renew twice.
+    was_due_on = HiddenField(validators=[Optional()])
     submit = SubmitField("Renew")
 
 

@@ -610,11 +610,17 @@ def _offer_to_waiting_list(session: Session, actor, instrument: Instrument, batc
     offer_returned_instrument(session, actor, instrument, current_app.config, batch=batch)
 
 
-def renew(session: Session, actor, loan: Loan, due_on: date | None = None) -> Loan:
-    """Extend an open loan to ``due_on`` (by default the end of the next term), up to ``latest_due_date``."""
+def renew(session: Session, actor, loan: Loan, due_on: date | None = None, *, seen_due_on: date | None = None) -> Loan:
+    """Extend an open loan to ``due_on`` (by default the end of the next term), up to ``latest_due_date``.
+
+    ``seen_due_on``: the due date the person renewing was shown; if the loan has moved since (renewed
+    from another tab, or the same form posted again), nothing is renewed twice."""
     _refuse_unless_issued(loan, "renewed")
     if not loan.is_open:
         raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan; it cannot be renewed.")
+    if seen_due_on is not None and seen_due_on != loan.due_on:
+        raise NotOnLoan(f"{loan.instrument.asset_tag} was renewed meanwhile: it is now due back "
+                        f"{loan.due_on:%-d %b %Y}. Renew it again only if it needs longer still.")
     if due_on is None:  # the end of the next term after the due date, or after today if that is later
         due_on = default_due_date(session, max(loan.due_on, today()) + timedelta(days=1))
         if due_on is None:

@@ -1,5 +1,6 @@
 """Staff pages for loans. Thin: load, validate, call a service, commit, redirect."""
 import re
+from datetime import date
 
 from flask import (
     Blueprint,
@@ -223,11 +224,22 @@ def check_in(loan_id: int):
 @bp.route("/loans/<int:loan_id>/renew", methods=["GET", "POST"])
 @staff_required
 def renew(loan_id: int):
+    form = RenewForm()
+    if request.method == "GET":
+        form.was_due_on.data = _load_loan(loan_id).due_on.isoformat()
     return _loan_action(
-        loan_id, RenewForm(), "loans/renew.html",
-        lambda loan, f: services.renew(db.session, current_user, loan, f.due_on.data),
+        loan_id, form, "loans/renew.html",
+        lambda loan, f: services.renew(db.session, current_user, loan, f.due_on.data,
+                                       seen_due_on=_iso_date(f.was_due_on.data)),
         "{tag} renewed: due back {loan.due_on:%-d %b %Y}.",
     )
+
+
+def _iso_date(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
 
 
 @bp.route("/loans/<int:loan_id>/exchange", methods=["GET", "POST"])
