@@ -270,6 +270,20 @@ def test_a_return_receipt_for_an_individual_loan(app, client, factory, pupil_loa
         assert expected in text, expected
 
 
+
+def test_a_lost_instruments_record_does_not_call_itself_a_return_receipt(app, client, factory, pupil_loan):
+    loan_id, parent, family, pupil, instrument = pupil_loan
+    with in_app(app) as session:
+        loan_services.mark_lost(session, factory.user("staff", name="Sam Storekeeper"), session.get(Loan, loan_id),
+                                "Left on the bus")
+        session.commit()
+    login(client, parent)
+    text = pdf_text(client.get(f"/loans/{loan_id}/receipt.pdf").data)
+    assert "Record of a lost instrument" in text and "Recorded by" in text and "Sam Storekeeper" in text
+    assert "reported lost or stolen" in text and "Left on the bus" in text
+    for wrong in ("Return receipt", "Received by", "what came back"):
+        assert wrong not in text, wrong
+
 # ---------------------------------------------------------------- classroom sets
 
 
@@ -297,15 +311,23 @@ def test_set_delivery_note_and_return_receipt(app, client, factory):
         check_in_set_item(session, None, set_loan, items[1].asset_tag, grade=4, note="Bridge down", damaged=True)
         session.commit()
     text = pdf_text(client.get(f"/set-loans/{set_loan_id}/receipt.pdf").data)
-    assert "Back 2 of 3" in text and "Still missing (1)" in text
+    # Not due yet: the item still out is at the school, not missing.
+    assert "Back 2 of 3" in text and "Still at the school (1)" in text and "Still missing" not in text
     assert "1 Excellent" in text and "4 Poor (damaged): Bridge down" in text
-    missing_part = text.split("Still missing (1)", 1)[1]
-    assert items[2].asset_tag in missing_part and items[0].asset_tag not in missing_part
+    out_part = text.split("Still at the school (1)", 1)[1]
+    assert items[2].asset_tag in out_part and items[0].asset_tag not in out_part
+    assert f"These are due back by {today() + timedelta(days=30):%-d %b %Y}." in out_part
+    with in_app(app) as session:  # once the set is overdue, what is still out is missing
+        session.get(SetLoan, set_loan_id).due_on = today() - timedelta(days=1)
+        session.get(SetLoan, set_loan_id).started_on = today() - timedelta(days=2)
+        session.commit()
+    text = pdf_text(client.get(f"/set-loans/{set_loan_id}/receipt.pdf").data)
+    assert "Still missing (1)" in text and "Please return these items" in text
     with in_app(app) as session:
         mark_set_item_missing(session, None, session.get(SetLoan, set_loan_id), items[2].asset_tag, "Lost on a trip")
         session.commit()
     text = pdf_text(client.get(f"/set-loans/{set_loan_id}/receipt.pdf").data)
-    assert "Lost or stolen (1)" in text and "Still missing" not in text
+    assert "Reported missing or lost (1)" in text and "Still missing" not in text
     # Another school's users, and parents, see nothing.
     client.post("/logout")
     for outsider in (factory.user("school"), factory.user("parent")):

@@ -327,7 +327,7 @@ def loan_receipt_pdf(loan: Loan, hub: Hub) -> bytes:
                       hirer_name=hirer_name, pupil_name=loan.pupil.name if loan.pupil else "",
                       item=_item(loan), started_on=loan.started_on, closed_on=loan.closed_on,
                       status=loan.status_enum.label, closed_by=str(loan.closed_by) if loan.closed_by else "",
-                      made_on=today())
+                      lost=loan.status_enum is LoanStatus.LOST, made_on=today())
 
 
 def set_items(session: Session, set_loan: SetLoan) -> list[Loan]:
@@ -358,4 +358,5 @@ def set_receipt_pdf(session: Session, set_loan: SetLoan, hub: Hub) -> bytes:
     lost = [_item(loan) for loan in loans if loan.status == LoanStatus.LOST]
     still_out = [_item(loan) for loan in loans if loan.is_open]
     return render_pdf("documents/set_receipt.html", archive=True, returned=returned, lost=lost,
-                      still_out=still_out, total=len(loans), **_set_context(set_loan, hub))
+                      still_out=still_out, total=len(loans), overdue=set_loan.due_on < today(),
+                      **_set_context(set_loan, hub))
