@@ -23,7 +23,7 @@ class CheckOutForm(FlaskForm):
     borrower = RadioField("Borrower", validate_choice=False,
                           validators=[DataRequired(message="Find and choose the borrower."),
                                       Regexp(BORROWER_PATTERN, message="Find and choose the borrower.")])
-    started_on = DateField("Start date", validators=[DataRequired()])
+    started_on = DateField("Start date", validators=[DataRequired(message="Give the date it was handed over.")])
     due_on = DateField("Due date", validators=[Optional()],
                        description="Leave empty for the end of the term it starts in.")
     accessories = StringField("Accessories issued", validators=[Optional(), Length(max=300)],
@@ -43,7 +43,7 @@ class CheckInForm(FlaskForm):
     note = TextAreaField("Note", validators=[Optional(), Length(max=2000)],
                          description="What you saw; required when damaged.")
     damaged = BooleanField("Damaged: send it to repair")
-    returned_on = DateField("Date returned", validators=[DataRequired()])
+    returned_on = DateField("Date returned", validators=[DataRequired(message="Give the date it came back.")])
     submit = SubmitField("Check in")
 
 
@@ -66,7 +66,9 @@ class RenewForm(FlaskForm):
 
 
 class ExchangeForm(FlaskForm):
-    tag = StringField("Next-size instrument", validators=[DataRequired(), Length(max=200)],
+    tag = StringField("Next-size instrument",
+                      validators=[DataRequired(message="Scan or type the tag of the next-size instrument."),
+                                  Length(max=200)],
                       description="Scan or type the tag of the instrument that replaces it.",
                       render_kw={"autocapitalize": "characters", "spellcheck": "false", "autocomplete": "off"})
     grade = _grade_field("Condition of the one coming back")

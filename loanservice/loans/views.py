@@ -342,7 +342,7 @@ def charge_raise(term_id: int):
     term = db.get_or_404(AcademicTerm, term_id)
     count = charges.raise_term_charges(db.session, current_user, term)
     db.session.commit()
-    flash(f"Raised {count} charges for {term.name}." if count else f"Every loan in {term.name} is already charged.",
+    flash(f"Raised {counted(count, 'charge')} for {term.name}." if count else f"Every loan in {term.name} is already charged.",
           "success")
     return redirect(url_for(".charge_list"), 303)
 
