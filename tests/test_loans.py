@@ -489,7 +489,8 @@ def test_overdue_page_lists_late_loans_for_staff_only(app, factory, client, staf
          due_on=today() - timedelta(days=3))
     page = staff_client.get("/loans/overdue").get_data(as_text=True)
     assert "LATE-1" in page and "Ada" in page and "3 days" in page
-    assert "late@example.org" in page and "01234 000111" in page  # the hirer to chase
+    assert "late@example.org" in page and "01234 000111" in page  # the hirer to chase, by name
+    assert "The Late Family <span class=\"muted\">(parent or carer)</span>" in page
     other = app.test_client()
     login(other, factory.user("parent"))
     assert other.get("/loans/overdue").status_code == 403

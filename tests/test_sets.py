@@ -341,6 +341,11 @@ def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, 
     assert found.status_code == 409
     assert f"{second} was reported missing on {today():%-d %b %Y}" in found.get_data(as_text=True)
     assert "tell the instrument store it has turned up" in found.get_data(as_text=True)
+    # The store itself, scanning it, is told what to do, not to tell the store.
+    store = app.test_client()
+    login(store, factory.user("staff"))
+    found = store.post(f"/set-loans/{our_loan}/check-in", data={"code": second, "grade": "2"}).get_data(as_text=True)
+    assert "It has turned up: mark it found on its page (Mark found)." in found and "tell the instrument store" not in found
     with in_app(app) as session:
         assert session.get(SetLoan, our_loan).closed_on == today()
         assert session.get(SetLoan, their_loan).closed_on is None

@@ -9,6 +9,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager, joinedload, load_only
 
+from ..accounts.models import Role
 from ..audit.services import record
 from ..batch import Batch
 from ..borrowers.models import Pupil
@@ -305,7 +306,7 @@ def locate_scan(session: Session, set_loan_id: int, code: str, *, base_url: str 
     return (row[0], row[1]) if row is not None else None
 
 
-def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str) -> Loan:
+def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str, actor=None) -> Loan:
     """The open loan of the scanned item of this set, locked; or a clear reason why not."""
     tag = tag_from_code(code, base_url)
     loan = session.scalars(
@@ -331,19 +332,22 @@ def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str)
     if owner is None:
         raise SetError(f"{tag} is not part of {name}.", field="code")
     if loan is None:
-        _refuse_if_reported_missing(session, set_loan, tag)
+        _refuse_if_reported_missing(session, set_loan, tag, actor)
         raise SetError(f"{tag} is not on loan: it is already back.", field="code")
     raise SetError(f"{tag} is on another loan, not this one of {name}.", field="code")
 
 
-def _refuse_if_reported_missing(session: Session, set_loan: SetLoan, tag: str) -> None:
+def _refuse_if_reported_missing(session: Session, set_loan: SetLoan, tag: str, actor=None) -> None:
     """An item of this set loan reported missing has turned up: the store records it found (Mark found)."""
     last = session.scalar(select(Loan).join(Loan.instrument)
                           .where(Loan.set_loan_id == set_loan.id, Instrument.asset_tag == tag)
                           .order_by(Loan.id.desc()).limit(1))
     if last is not None and last.status_enum is LoanStatus.LOST:
-        raise SetError(f"{tag} was reported missing on {last.closed_on:%-d %b %Y}. Keep it with the set and "
-                       "tell the instrument store it has turned up: they mark it found.", field="code")
+        said = f"{tag} was reported missing on {last.closed_on:%-d %b %Y}."
+        if getattr(actor, "role", None) in (Role.ADMIN, Role.STAFF):
+            raise SetError(f"{said} It has turned up: mark it found on its page (Mark found).", field="code")
+        raise SetError(f"{said} Keep it with the set and tell the instrument store it has turned up: they mark it "
+                       "found.", field="code")
 
 
 def check_in_set_item(
@@ -357,10 +361,10 @@ def check_in_set_item(
     take-home and the count of what is back are one batch, one statement on PostgreSQL.
     """
     if not set_loan.is_open:
-        _refuse_if_reported_missing(session, set_loan, tag_from_code(code, base_url))
+        _refuse_if_reported_missing(session, set_loan, tag_from_code(code, base_url), actor)
         raise SetError(f"{set_loan.classroom_set.name} is already all back.", field="code")
     if loan is None:
-        loan = _scanned_loan(session, set_loan, code, base_url)
+        loan = _scanned_loan(session, set_loan, code, base_url, actor)
     batch = Batch()
     check_in(session, actor, loan, grade=grade, note=note, damaged=damaged, batch=batch)
     _end_take_home(batch, loan)
@@ -375,7 +379,7 @@ def mark_set_item_missing(
     """Account for an item that has not come back: its loan is closed as lost and chased."""
     if not set_loan.is_open:
         raise SetError(f"{set_loan.classroom_set.name} is already all back.", field="code")
-    loan = _scanned_loan(session, set_loan, code, base_url)
+    loan = _scanned_loan(session, set_loan, code, base_url, actor)
     mark_lost(session, actor, loan, note)
     batch = Batch()
     _end_take_home(batch, loan)
@@ -434,7 +438,7 @@ def take_home(
     if due_on > set_loan.due_on:
         raise InvalidInput(f"It must be back in the set by {set_loan.due_on:%-d %b %Y}, when the set is due.",
                            field="due_on")
-    loan = _scanned_loan(session, set_loan, code, base_url)
+    loan = _scanned_loan(session, set_loan, code, base_url, actor)
     current = session.scalar(select(TakeHome).where(TakeHome.instrument_id == loan.instrument_id,
                                                     TakeHome.returned_on.is_(None)))
     if current is not None:
@@ -454,7 +458,7 @@ def take_home(
 
 def back_to_set(session: Session, actor, set_loan: SetLoan, code: str, *, base_url: str = "") -> TakeHome:
     """A take-home instrument is back at school: the school is responsible again."""
-    loan = _scanned_loan(session, set_loan, code, base_url)
+    loan = _scanned_loan(session, set_loan, code, base_url, actor)
     take = session.scalar(select(TakeHome).where(TakeHome.instrument_id == loan.instrument_id,
                                                  TakeHome.returned_on.is_(None)).with_for_update())
     if take is None:
