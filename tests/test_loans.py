@@ -817,3 +817,16 @@ def test_a_renewal_from_a_form_shown_before_the_last_one_renews_nothing(app, fac
     with in_app(app) as session:
         assert load_loan(session, loan_id).due_on == first
         assert session.scalar(select(func.count()).where(AuditEvent.action == "loan.renewed")) == 1
+
+
+def test_the_lend_form_puts_the_cursor_where_the_next_step_is(app, factory, staff_client):
+    instrument = factory.instrument()
+    factory.family(name="Dana Okafor")
+    autofocused = lambda page: re.findall(r'<input[^>]*\bautofocus\b[^>]*>', page)  # noqa: E731
+    [field] = autofocused(staff_client.get("/loans/new").get_data(as_text=True))
+    assert 'id="tag"' in field  # ready for a scanner
+    [field] = autofocused(staff_client.get(f"/loans/new?tag={instrument.asset_tag}").get_data(as_text=True))
+    assert 'id="who"' in field
+    found = staff_client.post("/loans/new", data={"tag": instrument.asset_tag, "who": "okafor", "find": "1"})
+    [field] = autofocused(found.get_data(as_text=True))
+    assert 'name="borrower"' in field and 'type="radio"' in field  # the first borrower found, not the page top
