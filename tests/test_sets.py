@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 
 from loanservice.errors import InvalidInput, LoanServiceError, NotFound
 from loanservice.extensions import db
+from loanservice.inventory.models import Instrument
 from loanservice.inventory.services import get_instrument, send_to_repair
 from loanservice.loans.models import Loan
 from loanservice.loans.services import earliest_start_date
@@ -641,3 +642,33 @@ def test_a_take_home_agreement_dated_years_ago_is_refused(app, factory, client):
         "home-code": tags_of(app, kit)[0], "home-pupil_id": str(pupil.id), "home-agreement_signed_on": "2010-09-06"})
     assert response.status_code == 422
     assert "6 Sep 2010 is too long ago for this loan&#39;s agreement: check the year." in response.get_data(as_text=True)
+
+
+def test_a_set_made_by_mistake_can_be_deleted_until_it_has_been_lent(app, factory, staff_client):
+    from loanservice.audit.models import AuditEvent
+    from loanservice.sets.models import ClassroomSetItem
+
+    mistake = factory.classroom_set(size=2, name="Ukulele set Oops")
+    page = staff_client.get(f"/sets/{mistake.id}").get_data(as_text=True)
+    assert f'action="/sets/{mistake.id}/delete"' in page and 'data-confirm="Delete Ukulele set Oops?' in page
+    response = staff_client.post(f"/sets/{mistake.id}/delete")
+    assert response.status_code == 303
+    assert "Deleted Ukulele set Oops; its instruments are free" in staff_client.get(response.location).get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.get(ClassroomSet, mistake.id) is None
+        assert session.scalar(select(func.count()).select_from(ClassroomSetItem)) == 0
+        assert session.scalar(select(func.count()).select_from(Instrument)) == 2  # the instruments stay
+        assert session.scalar(select(AuditEvent.summary).where(AuditEvent.action == "set.deleted")) == (
+            f"Deleted Ukulele set Oops ({mistake.tag})")
+
+    lent = factory.classroom_set(size=1, name="Violin set Kept")
+    lend_set(app, lent, factory.school())
+    page = staff_client.get(f"/sets/{lent.id}").get_data(as_text=True)
+    assert "Delete the set" not in page
+    refused = staff_client.post(f"/sets/{lent.id}/delete")
+    assert refused.status_code == 409 and "has been lent before: it stays, with its history" in refused.get_data(as_text=True)
+    with in_app(app) as session:
+        assert session.get(ClassroomSet, lent.id) is not None
+    school_client = app.test_client()
+    login(school_client, factory.user("school", school=factory.school()))
+    assert school_client.post(f"/sets/{lent.id}/delete").status_code == 403

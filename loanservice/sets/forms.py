@@ -60,3 +60,9 @@ class TakeHomeForm(FlaskForm):
 class BackToSetForm(FlaskForm):
     code = StringField("Item", validators=[DataRequired(), Length(max=500)])
     submit = SubmitField("Back in the set")
+
+
+class DeleteSetForm(FlaskForm):
+    """Nothing to fill in: the confirmation, and the form's CSRF token."""
+
+    submit = SubmitField("Delete the set")

@@ -233,6 +233,21 @@ def save_set(
     return classroom_set
 
 
+def delete_set(session: Session, actor, classroom_set: ClassroomSet) -> str:
+    """Take apart a set made by mistake; its instruments stay, free for another set. A set that has
+    been lent keeps its history (its set loans, the receipts), so it cannot be deleted."""
+    lent = session.scalar(select(func.count()).select_from(SetLoan).where(SetLoan.set_id == classroom_set.id))
+    if lent:
+        raise NotLendable(f"{classroom_set.name} has been lent before: it stays, with its history. "
+                          "Change its instruments instead.")
+    name = classroom_set.name
+    record(session, actor, "set.deleted", classroom_set, f"Deleted {name} ({classroom_set.tag})",
+           {"items": sorted(item.instrument.asset_tag for item in classroom_set.items)})
+    session.delete(classroom_set)
+    session.flush()
+    return name
+
+
 # ---------------------------------------------------------------- lending sets
 
 

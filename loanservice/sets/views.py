@@ -14,7 +14,7 @@ from ..timeutil import today
 from ..templating import counted
 from ..web import field_error, wants_json
 from . import services
-from .forms import BackToSetForm, MissingItemForm, ScanInForm, SetCheckOutForm, SetForm, TakeHomeForm
+from .forms import BackToSetForm, DeleteSetForm, MissingItemForm, ScanInForm, SetCheckOutForm, SetForm, TakeHomeForm
 from .models import ClassroomSet, SetLoan
 
 bp = Blueprint("sets", __name__)
@@ -82,6 +82,26 @@ def detail(set_id: int):
     form = _check_out_form()
     form.started_on.data = today()
     return _render_detail(db.get_or_404(ClassroomSet, set_id), form)
+
+
+@bp.post("/sets/<int:set_id>/delete")
+@staff_required
+def delete(set_id: int):
+    classroom_set = db.get_or_404(ClassroomSet, set_id)
+    form = DeleteSetForm()
+    if not form.validate_on_submit():
+        abort(422, description="The form had expired: open the set and try again.")
+    try:
+        name = services.delete_set(db.session, current_user, classroom_set)
+    except LoanServiceError as error:
+        db.session.rollback()
+        form = _check_out_form()
+        form.started_on.data = today()
+        form.form_errors.append(error.message)
+        return _render_detail(classroom_set, form, error.status_code)
+    db.session.commit()
+    flash(f"Deleted {name}; its instruments are free for another set.", "success")
+    return redirect(url_for(".index"), 303)
 
 
 @bp.post("/sets/<int:set_id>/check-out")
