@@ -97,7 +97,7 @@ def test_a_handheld_scanner_finds_instruments_says_unknown_tag_and_is_ready_at_o
     expect_ready_for_the_next_scan(page)
 
     # 7. Set to open the instrument after each scan: the next scan jumps straight to its page.
-    page.get_by_label("open the instrument's page").check()
+    page.get_by_label("open the instrument's (or set's) page").check()
     page.get_by_label("Scan a label, or type an asset tag and press Enter").focus()
     scan(page, payload.lower())
     expect(page).to_have_url(f"{scan_server.url}/instruments/{violin.asset_tag}")
