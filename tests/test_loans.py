@@ -830,3 +830,20 @@ def test_the_lend_form_puts_the_cursor_where_the_next_step_is(app, factory, staf
     found = staff_client.post("/loans/new", data={"tag": instrument.asset_tag, "who": "okafor", "find": "1"})
     [field] = autofocused(found.get_data(as_text=True))
     assert 'name="borrower"' in field and 'type="radio"' in field  # the first borrower found, not the page top
+
+
+def test_the_overdue_list_counts_days_of_term_and_leaves_out_a_loan_late_only_over_a_holiday(app, factory,
+                                                                                            staff_client):
+    # Term ended ten days ago; the next starts in five days. Another loan was due before last term ended.
+    factory.term("Autumn", today() - timedelta(days=90), today() - timedelta(days=10))
+    factory.term("Spring", today() + timedelta(days=5), today() + timedelta(days=90))
+    holiday_only = factory.instrument(asset_tag="HOLS-1")
+    in_term = factory.instrument(asset_tag="TERM-1")
+    lend(app, holiday_only, factory.pupil(name="Ada"), started_on=today() - timedelta(days=60),
+         due_on=today() - timedelta(days=10))  # due on the last day of term
+    lend(app, in_term, factory.pupil(name="Ben"), started_on=today() - timedelta(days=60),
+         due_on=today() - timedelta(days=15))  # five days of term late, then the holiday
+    page = staff_client.get("/loans/overdue").get_data(as_text=True)
+    assert "TERM-1" in page and "5 days" in page and "15 days" not in page
+    assert "HOLS-1" not in page  # not overdue over the holiday
+    assert "1 loan past the due date" in page and "school holidays are not counted" in page

@@ -8,7 +8,7 @@ Functions here take the session first; ``send_notices`` commits as it goes becau
 letter sent is a fact that must outlive a later failure (it is called by the CLI and the view).
 """
 import logging
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -22,6 +22,7 @@ from ..borrowers.models import Pupil
 from ..errors import InvalidInput
 from ..inventory.models import Instrument
 from ..loans.models import AcademicTerm, Loan, LoanStatus
+from ..loans.services import days_overdue, holidays
 from ..mail import Attachment, Mailer, build_message
 from ..sets.models import SetLoan
 from ..timeutil import today, utcnow
@@ -84,29 +85,6 @@ def add_usual_stages(session: Session, actor) -> list[NoticeStage]:
         raise InvalidInput("Stages are already set; change them one by one.")
     return [save_stage(session, actor, name=n, days_overdue=d, letter=k, return_within_days=r)
             for n, d, k, r in USUAL_STAGES]
-
-
-# ---------------------------------------------------------------- days overdue (without school holidays)
-
-
-def holidays(terms: Iterable[AcademicTerm]) -> list[tuple[date, date]]:
-    """The gaps between consecutive terms (first and last day of each holiday)."""
-    ordered = sorted(terms, key=lambda t: t.starts_on)
-    return [(a.ends_on + timedelta(days=1), b.starts_on - timedelta(days=1))
-            for a, b in zip(ordered, ordered[1:]) if b.starts_on - a.ends_on > timedelta(days=1)]
-
-
-def days_overdue(due_on: date, as_of: date, gaps: list[tuple[date, date]]) -> int:
-    """Days after ``due_on`` up to and including ``as_of``, leaving out school holidays."""
-    if as_of <= due_on:
-        return 0
-    first, last = due_on + timedelta(days=1), as_of
-    total = (last - first).days + 1
-    for start, end in gaps:
-        overlap = (min(end, last) - max(start, first)).days + 1
-        if overlap > 0:
-            total -= overlap
-    return total
 
 
 # ---------------------------------------------------------------- what is due

@@ -153,9 +153,6 @@ class Loan(db.Model):
             return borrower.contact_email, borrower.phone
         return getattr(borrower, "email", ""), getattr(borrower, "phone", "")
 
-    def days_overdue(self, today: date) -> int:
-        return max((today - self.due_on).days, 0)
-
     @property
     def borrower_kind(self) -> str:
         return borrower_kind(self.borrower)

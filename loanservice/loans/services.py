@@ -3,7 +3,7 @@
 Every function takes the session first, changes state, flushes and returns; the caller
 (view, CLI command, later the API) owns the transaction and rolls back on a LoanServiceError.
 """
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -152,6 +152,36 @@ def overdue_loans(session: Session, on: date | None = None, *, limit: int = 500)
                  joinedload(Loan.family), joinedload(Loan.school), joinedload(Loan.other_borrower))
         .order_by(Loan.due_on, Loan.id).limit(limit)
     ))
+
+
+def holidays(terms: Iterable[AcademicTerm]) -> list[tuple[date, date]]:
+    """The school holidays: the gaps between consecutive terms (first and last day of each)."""
+    ordered = sorted(terms, key=lambda t: t.starts_on)
+    return [(a.ends_on + timedelta(days=1), b.starts_on - timedelta(days=1))
+            for a, b in zip(ordered, ordered[1:]) if b.starts_on - a.ends_on > timedelta(days=1)]
+
+
+def days_overdue(due_on: date, as_of: date, gaps: list[tuple[date, date]]) -> int:
+    """Days after ``due_on`` up to and including ``as_of``, leaving out school holidays: the days the
+    overdue list shows and the notices count (a holiday is not overdue)."""
+    if as_of <= due_on:
+        return 0
+    first, last = due_on + timedelta(days=1), as_of
+    total = (last - first).days + 1
+    for start, end in gaps:
+        overlap = (min(end, last) - max(start, first)).days + 1
+        if overlap > 0:
+            total -= overlap
+    return total
+
+
+def overdue_in_term_time(session: Session, on: date | None = None) -> list[tuple[Loan, int]]:
+    """Open loans overdue by at least one day of term, with those days: a loan due at the end of a
+    term is not overdue over the holiday that follows."""
+    on = on or today()
+    gaps = holidays(session.scalars(select(AcademicTerm)))
+    late = ((loan, days_overdue(loan.due_on, on, gaps)) for loan in overdue_loans(session, on))
+    return [(loan, days) for loan, days in late if days > 0]
 
 
 def awaiting_agreement(session: Session) -> list[Loan]:

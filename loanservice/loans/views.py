@@ -280,7 +280,7 @@ def awaiting_agreement():
 @bp.get("/loans/overdue")
 @staff_required
 def overdue():
-    return render_template("loans/overdue.html", loans=services.overdue_loans(db.session), today=today())
+    return render_template("loans/overdue.html", late=services.overdue_in_term_time(db.session), today=today())
 
 
 @bp.route("/terms", methods=["GET", "POST"])
