@@ -672,3 +672,20 @@ def test_a_set_made_by_mistake_can_be_deleted_until_it_has_been_lent(app, factor
     school_client = app.test_client()
     login(school_client, factory.user("school", school=factory.school()))
     assert school_client.post(f"/sets/{lent.id}/delete").status_code == 403
+
+
+def test_the_store_sees_which_sets_cannot_go_out_and_why_before_trying(app, factory, staff_client):
+    kit = factory.classroom_set(size=3, name="Glock set B")
+    fine = factory.classroom_set(size=2, name="Glock set C")
+    broken = tags_of(app, kit)[1]
+    with in_app(app) as session:
+        send_to_repair(session, None, get_instrument(session, broken), repairer="Luthier")
+        session.commit()
+    listing = staff_client.get("/sets").get_data(as_text=True)
+    row = listing.split("Glock set B", 1)[1].split("</tr>", 1)[0]
+    assert "1 item cannot go out" in row
+    assert "cannot go out" not in listing.split("Glock set C", 1)[1].split("</tr>", 1)[0]
+    page = staff_client.get(f"/sets/{kit.id}").get_data(as_text=True)
+    assert "1 instrument of the set cannot go out now, so the set cannot either" in page
+    assert f">{broken}</a> is in repair" in page
+    assert "cannot go out now" not in staff_client.get(f"/sets/{fine.id}").get_data(as_text=True)

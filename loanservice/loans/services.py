@@ -234,6 +234,11 @@ def _why_not_lendable(instrument: Instrument) -> tuple[str, str] | None:
     return why
 
 
+def is_lendable(instrument: Instrument) -> bool:
+    """Whether its status and condition let it go out now (who else may hold it aside)."""
+    return _why_not_lendable(instrument) is None
+
+
 def check_lendable(instrument: Instrument) -> None:
     """Refuse, with a clear message, an instrument that cannot be lent now."""
     why = _why_not_lendable(instrument)

@@ -28,6 +28,7 @@ from ..loans.services import (
     check_out,
     check_start_date_in_reach,
     earliest_start_date,
+    is_lendable,
     mark_lost,
     resolve_due_date,
     unlendable_reasons,
@@ -45,14 +46,21 @@ class SetError(NotOnLoan):
 # ---------------------------------------------------------------- look-ups
 
 
-def list_sets(session: Session) -> list[tuple[ClassroomSet, int, SetLoan | None]]:
-    """Every set with its size and its open loan, if it is out."""
-    sizes = dict(session.execute(
-        select(ClassroomSetItem.set_id, func.count()).group_by(ClassroomSetItem.set_id)).all())
+def list_sets(session: Session) -> list[tuple[ClassroomSet, int, SetLoan | None, int]]:
+    """Every set with its size, its open loan if it is out, and, if it is in the store, how many of
+    its instruments could not go out now (in repair, missing, unusable...)."""
+    sizes: dict[int, int] = {}
+    blocked: dict[int, int] = {}
+    for set_id, instrument in session.execute(
+            select(ClassroomSetItem.set_id, Instrument).join(Instrument, Instrument.id == ClassroomSetItem.instrument_id)
+            .options(load_only(Instrument.status, Instrument.condition_grade))):
+        sizes[set_id] = sizes.get(set_id, 0) + 1
+        blocked[set_id] = blocked.get(set_id, 0) + (not is_lendable(instrument))
     open_loans = {loan.set_id: loan for loan in session.scalars(
         select(SetLoan).where(SetLoan.closed_on.is_(None)).options(joinedload(SetLoan.school)))}
     sets = session.scalars(select(ClassroomSet).order_by(ClassroomSet.name)).all()
-    return [(s, sizes.get(s.id, 0), open_loans.get(s.id)) for s in sets]
+    return [(s, sizes.get(s.id, 0), open_loans.get(s.id), 0 if s.id in open_loans else blocked.get(s.id, 0))
+            for s in sets]
 
 
 def set_loans_for_school(session: Session, school_id: int, *, open_only: bool = False) -> list[SetLoan]:

@@ -9,6 +9,7 @@ from ..borrowers.models import Pupil
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
 from ..inventory.services import normalise_tag
+from ..loans.services import unlendable_reasons
 from ..schools.models import School
 from ..timeutil import today
 from ..templating import counted
@@ -69,10 +70,11 @@ def _check_out_form() -> SetCheckOutForm:
 def _render_detail(classroom_set: ClassroomSet, form: SetCheckOutForm, status: int = 200):
     history = db.session.scalars(select(SetLoan).where(SetLoan.set_id == classroom_set.id)
                                  .order_by(SetLoan.id.desc())).all()
+    instruments = services.set_instruments(db.session, classroom_set)
+    open_loan = next((h for h in history if h.is_open), None)
     return render_template(
-        "sets/detail.html", classroom_set=classroom_set, form=form, history=history,
-        instruments=services.set_instruments(db.session, classroom_set),
-        open_loan=next((h for h in history if h.is_open), None),
+        "sets/detail.html", classroom_set=classroom_set, form=form, history=history, instruments=instruments,
+        open_loan=open_loan, blocked={} if open_loan else unlendable_reasons(db.session, instruments),
     ), status
 
 
