@@ -66,3 +66,14 @@ def test_the_demo_hub_is_ready_for_agreements_and_notices(app, staff_client):
     due = int(result.output.split(": ", 1)[1].split(" notices due")[0])
     assert due >= 1 and result.output.count("Replacement cost") + result.output.count("Final notice") >= 1
     assert "no postal address" not in preview
+
+
+def test_the_demo_sets_in_the_store_can_be_lent_straight_away(app):
+    from loanservice.sets.services import list_sets
+
+    assert app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "1500"]).exit_code == 0
+    with in_app(app) as session:
+        sets = list_sets(session)
+        in_store = [(s.name, blocked) for s, _, out, blocked in sets if out is None]
+        assert in_store and len(in_store) < len(sets)  # some out at schools, some in the store
+        assert all(blocked == 0 for _, blocked in in_store), in_store

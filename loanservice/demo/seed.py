@@ -361,8 +361,12 @@ def _seed_sets(session, rng, pools, schools, staff, term, lent) -> list[SetLoan]
             continue
         count = min(len(pool) // (2 * size), 6)
         for n in range(count):
-            members, pools[type_name] = pool[:size], pool[size:]
-            pool = pools[type_name]
+            # Usable instruments only (graded under 5), so a set in the store can be lent straight away.
+            members = [m for m in pool if m[3] < 5][:size]
+            if len(members) < size:
+                break
+            taken = {m[0] for m in members}
+            pool = pools[type_name] = [m for m in pool if m[0] not in taken]
             letter = "ABCDEF"[n]
             classroom_set = ClassroomSet(name=f"{type_name} set {letter}",
                                          tag=f"SET-{type_name[:3].upper()}-{letter}",
