@@ -817,6 +817,10 @@ def test_a_renewal_from_a_form_shown_before_the_last_one_renews_nothing(app, fac
     with in_app(app) as session:
         assert load_loan(session, loan_id).due_on == first
         assert session.scalar(select(func.count()).where(AuditEvent.action == "loan.renewed")) == 1
+    # The refusal's page shows the loan as it is now: renewing from it works.
+    assert f'name="was_due_on" type="hidden" value="{first.isoformat()}"' in again.get_data(as_text=True)
+    assert staff_client.post(f"/loans/{loan_id}/renew",
+                             data={"due_on": second.isoformat(), "was_due_on": first.isoformat()}).status_code == 303
 
 
 def test_the_lend_form_puts_the_cursor_where_the_next_step_is(app, factory, staff_client):
@@ -847,3 +851,14 @@ def test_the_overdue_list_counts_days_of_term_and_leaves_out_a_loan_late_only_ov
     assert "TERM-1" in page and "5 days" in page and "15 days" not in page
     assert "HOLS-1" not in page  # not overdue over the holiday
     assert "1 loan past the due date" in page and "school holidays are not counted" in page
+
+
+
+def test_a_cancelled_hold_does_not_stop_a_backdated_loan(app, factory):
+    instrument = factory.instrument()
+    held = lend(app, instrument, factory.pupil(name="Bo"), due_on=today() + timedelta(days=30), awaiting_agreement=True)
+    with in_app(app) as session:
+        services.cancel_pending(session, None, session.get(Loan, held), "Changed their mind")
+        session.commit()
+    # Handed over to someone else a week ago and recorded only now: the cancelled hold was never a loan.
+    lend(app, instrument, factory.family(), started_on=today() - timedelta(days=7), due_on=today() + timedelta(days=30))

@@ -193,7 +193,7 @@ def test_an_instrument_lent_on_its_own_cannot_join_a_set_until_it_is_back(app, f
                                                     "tags": f"{free.asset_tag}\n{lent.asset_tag}"})
     page = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert f"On loan on their own, so not for a set until they are back: {lent.asset_tag} (with Ada Lovelace)." in page
+    assert f"On loan or held on their own, so not for a set until they are back: {lent.asset_tag} (with Ada Lovelace)." in page
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(ClassroomSet)) == 0
 
@@ -689,3 +689,34 @@ def test_the_store_sees_which_sets_cannot_go_out_and_why_before_trying(app, fact
     assert "1 instrument of the set cannot go out now, so the set cannot either" in page
     assert f">{broken}</a> is in repair" in page
     assert "cannot go out now" not in staff_client.get(f"/sets/{fine.id}").get_data(as_text=True)
+
+
+def test_building_a_set_names_the_right_reason_for_each_instrument_in_the_way(app, factory):
+    from loanservice.inventory.services import change_status
+    from loanservice.inventory.models import InstrumentStatus
+
+    other = factory.classroom_set(size=1, name="Ukulele set B")
+    lend_set(app, other, factory.school(name="Holme Primary"))
+    theirs = tags_of(app, other)[0]
+    reserved, free = factory.instrument(), factory.instrument()
+    with in_app(app) as session:  # allocated to a child on the waiting list
+        change_status(session, None, get_instrument(session, reserved.asset_tag), InstrumentStatus.RESERVED, "for Mo")
+        session.commit()
+    with in_app(app) as session:
+        with pytest.raises(InvalidInput, match=re.escape(f"Already in another set: {theirs} (Ukulele set B)")):
+            services.save_set(session, None, name="New", tag="SET-NEW", tags=[free.asset_tag, theirs])
+        with pytest.raises(InvalidInput, match=re.escape(f"{reserved.asset_tag} (reserved for a child)")):
+            services.save_set(session, None, name="New", tag="SET-NEW", tags=[free.asset_tag, reserved.asset_tag])
+
+
+def test_take_home_says_the_same_for_an_unknown_pupil_and_another_schools(app, factory, client):
+    ours = factory.school(name="Our School")
+    kit = factory.classroom_set(size=1)
+    set_loan_id = lend_set(app, kit, ours)
+    theirs = factory.pupil(name="Tom", school=factory.school())
+    login(client, factory.user("school", school=ours))
+    pages = [client.post(f"/set-loans/{set_loan_id}/take-home", data={
+        "home-code": tags_of(app, kit)[0], "home-pupil_id": pupil_id, "home-agreement_signed_on": today().isoformat()})
+        for pupil_id in (str(theirs.id), "99999")]
+    assert [p.status_code for p in pages] == [422, 422]
+    assert all("Choose a pupil of Our School." in p.get_data(as_text=True) for p in pages)

@@ -10,7 +10,7 @@ from ..accounts.permissions import ROLE_HINT, looks_like_staff, staff_required
 from ..errors import LoanServiceError, NotFound
 from ..extensions import db, limiter
 from ..inventory.models import Instrument
-from ..inventory.services import normalise_tag
+from ..inventory.services import TAG_PATTERN, normalise_tag
 from ..loans.services import current_loan_for
 from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from . import services
@@ -35,14 +35,16 @@ def short_page(tag: str):
     goes to the set's check-in page; anyone else sees whose it is and how to return it.
     """
     tag = normalise_tag(tag)
+    if not TAG_PATTERN.match(tag):  # nothing to look up (and no stray bytes sent to the database)
+        return render_template("scan/unknown.html", tag=tag[:40], staff=looks_like_staff()), 404
     # One indexed lookup of the tag alone, on the session's connection (no ORM loading):
     # staff scan all day and the page must feel instant.
-    found = db.session.connection().execute(_TAG_LOOKUP, {"tag": tag}).scalar() if tag else None
+    found = db.session.connection().execute(_TAG_LOOKUP, {"tag": tag}).scalar()
     # Where to send the scan is decided from the session alone (no user query): the
     # instrument page checks the real user again, so a stale hint only costs a redirect.
     staff = looks_like_staff()
     if found is None:
-        set_id = db.session.connection().execute(_SET_LOOKUP, {"tag": tag}).scalar() if tag else None
+        set_id = db.session.connection().execute(_SET_LOOKUP, {"tag": tag}).scalar()
         if set_id is None:
             return render_template("scan/unknown.html", tag=tag, staff=staff), 404
         if staff:

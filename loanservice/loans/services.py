@@ -359,7 +359,8 @@ def check_after_last_loans(session: Session, instruments: Sequence[Instrument], 
         return
     overlapping = session.execute(
         select(Instrument.asset_tag, func.max(Loan.closed_on)).join(Loan, Loan.instrument_id == Instrument.id)
-        .where(Loan.instrument_id.in_([i.id for i in instruments]), Loan.closed_on > start)
+        .where(Loan.instrument_id.in_([i.id for i in instruments]), Loan.closed_on > start,
+               Loan.status != LoanStatus.CANCELLED)  # a hold cancelled was never handed over
         .group_by(Instrument.asset_tag).order_by(Instrument.asset_tag)).all()
     if overlapping:
         tag, ended = overlapping[0]

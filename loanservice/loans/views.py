@@ -186,7 +186,7 @@ def cancel(loan_id: int):
 
 
 def _loan_action(loan_id: int, form, template: str, perform_on, message: str, *,
-                 applies=lambda loan: loan.is_open):
+                 applies=lambda loan: loan.is_open, refresh=None):
     """Show an action's form for a loan, or, when it no longer applies (``applies``: by default to a loan
     on loan), what became of the loan instead; on a valid post, run it in one transaction (the service
     refuses what does not apply)."""
@@ -203,6 +203,8 @@ def _loan_action(loan_id: int, form, template: str, perform_on, message: str, *,
     )
     if response:
         return response
+    if refresh is not None:  # what the form shows of the loan, as it is now
+        refresh(loan, form)
     return render_template(template, form=form, loan=loan, applies=applies(loan)), status
 
 
@@ -224,14 +226,14 @@ def check_in(loan_id: int):
 @bp.route("/loans/<int:loan_id>/renew", methods=["GET", "POST"])
 @staff_required
 def renew(loan_id: int):
-    form = RenewForm()
-    if request.method == "GET":
-        form.was_due_on.data = _load_loan(loan_id).due_on.isoformat()
+    def shown(loan, form):  # the due date this page shows: after "renewed meanwhile", Renew works again
+        form.was_due_on.data = loan.due_on.isoformat()
+
     return _loan_action(
-        loan_id, form, "loans/renew.html",
+        loan_id, RenewForm(), "loans/renew.html",
         lambda loan, f: services.renew(db.session, current_user, loan, f.due_on.data,
                                        seen_due_on=_iso_date(f.was_due_on.data)),
-        "{tag} renewed: due back {loan.due_on:%-d %b %Y}.",
+        "{tag} renewed: due back {loan.due_on:%-d %b %Y}.", refresh=shown,
     )
 
 

@@ -203,14 +203,23 @@ def save_set(
         raise InvalidInput(f"Written off or missing, so not for a set: {', '.join(gone)}.", field="tags")
     if classroom_set is not None and open_set_loan(session, classroom_set) is not None:
         raise NotLendable(f"{classroom_set.name} is out at a school; change it when it is back.")
-    # A set's instruments go out with the set: one lent on its own (or held for someone) stays out of it.
-    lent = session.execute(
+    # A set's instruments go out with the set: one lent on its own, held for a borrower until their
+    # agreement is signed, or reserved for a child, stays out of it until it is back.
+    lent = dict(session.execute(
         select(Instrument.asset_tag, Loan).join(Loan, Loan.instrument_id == Instrument.id)
-        .where(Instrument.asset_tag.in_(wanted), Loan.closed_on.is_(None)).order_by(Instrument.asset_tag)).all()
-    if lent:
-        raise InvalidInput("On loan on their own, so not for a set until they are back: " + "; ".join(
-            f"{t} ({'held for' if loan.is_pending else 'with'} {loan.borrower.name})" for t, loan in lent) + ".",
-            field="tags")
+        .where(Instrument.asset_tag.in_(wanted), Loan.closed_on.is_(None), Loan.set_loan_id.is_(None))
+        .options(joinedload(Loan.pupil), joinedload(Loan.family), joinedload(Loan.school),
+                 joinedload(Loan.other_borrower))).all())
+    held = sorted(set(lent) | {t for t, i in instruments.items() if i.status_enum is InstrumentStatus.RESERVED})
+    if held:
+        def why(tag: str) -> str:
+            loan = lent.get(tag)
+            if loan is None:
+                return "reserved for a child"
+            return f"{'held for' if loan.is_pending else 'with'} {loan.borrower.name}"
+
+        raise InvalidInput("On loan or held on their own, so not for a set until they are back: "
+                           + "; ".join(f"{t} ({why(t)})" for t in held) + ".", field="tags")
     elsewhere = session.execute(
         select(Instrument.asset_tag, ClassroomSet.name)
         .join(ClassroomSetItem, ClassroomSetItem.instrument_id == Instrument.id)
@@ -241,11 +250,16 @@ def save_set(
     return classroom_set
 
 
+def _lock_set(session: Session, classroom_set: ClassroomSet) -> None:
+    """Lock the set's row: lending it and deleting it wait for each other (PostgreSQL; SQLite writes one at a time)."""
+    session.execute(select(ClassroomSet.id).where(ClassroomSet.id == classroom_set.id).with_for_update())
+
+
 def delete_set(session: Session, actor, classroom_set: ClassroomSet) -> str:
     """Take apart a set made by mistake; its instruments stay, free for another set. A set that has
     been lent keeps its history (its set loans, the receipts), so it cannot be deleted."""
-    lent = session.scalar(select(func.count()).select_from(SetLoan).where(SetLoan.set_id == classroom_set.id))
-    if lent:
+    _lock_set(session, classroom_set)  # a lending of it waits, or is seen here if it came first
+    if session.scalar(select(SetLoan.id).where(SetLoan.set_id == classroom_set.id).limit(1)) is not None:
         raise NotLendable(f"{classroom_set.name} has been lent before: it stays, with its history. "
                           "Change its instruments instead.")
     name = classroom_set.name
@@ -271,8 +285,9 @@ def check_out_set(
     if due_on is not None:
         check_due_date_in_reach(due_on)
     due_on = resolve_due_date(session, started_on, due_on)
-    # Lock the items (in tag order, so two requests cannot deadlock), then look: a request that
-    # waited for another lending the same set sees that set loan now.
+    # Lock the set (a deletion waits), then the items (in tag order, so two requests cannot deadlock),
+    # then look: a request that waited for another lending the same set sees that set loan now.
+    _lock_set(session, classroom_set)
     instruments = set_instruments(session, classroom_set, for_update=True)
     current = open_set_loan(session, classroom_set)
     if current is not None:

@@ -67,14 +67,15 @@ def _check_out_form() -> SetCheckOutForm:
     return form
 
 
-def _render_detail(classroom_set: ClassroomSet, form: SetCheckOutForm, status: int = 200):
+def _render_detail(classroom_set: ClassroomSet, form: SetCheckOutForm, status: int = 200, *, say_blocked: bool = True):
+    """The set's page. ``say_blocked``: list what stops it going out (not when a refused lending already says)."""
     history = db.session.scalars(select(SetLoan).where(SetLoan.set_id == classroom_set.id)
                                  .order_by(SetLoan.id.desc())).all()
     instruments = services.set_instruments(db.session, classroom_set)
     open_loan = next((h for h in history if h.is_open), None)
     return render_template(
         "sets/detail.html", classroom_set=classroom_set, form=form, history=history, instruments=instruments,
-        open_loan=open_loan, blocked={} if open_loan else unlendable_reasons(db.session, instruments),
+        open_loan=open_loan, blocked=unlendable_reasons(db.session, instruments) if say_blocked and not open_loan else {},
     ), status
 
 
@@ -123,7 +124,7 @@ def check_out(set_id: int):
     except LoanServiceError as error:
         db.session.rollback()
         field_error(form, error)
-        return _render_detail(classroom_set, form, error.status_code)
+        return _render_detail(classroom_set, form, error.status_code, say_blocked=False)
     db.session.commit()
     flash(f"{classroom_set.name} ({counted(set_loan.item_count, 'instrument')}) lent to {school.name}.", "success")
     return redirect(url_for(".check_in", set_loan_id=set_loan.id), 303)
@@ -276,8 +277,9 @@ def take_home(set_loan_id: int):
     if form.validate_on_submit():
         pupil = db.session.get(Pupil, form.pupil_id.data)
         try:
-            if pupil is None:
-                raise InvalidInput("Choose the pupil.", field="pupil_id")
+            if pupil is None or pupil.school_id != set_loan.school_id:
+                # The same words for no such pupil and another school's: ids tell a school nothing.
+                raise InvalidInput(f"Choose a pupil of {set_loan.school.name}.", field="pupil_id")
             take = services.take_home(
                 db.session, current_user, set_loan, form.code.data, pupil,
                 agreement_signed_on=form.agreement_signed_on.data, due_on=form.due_on.data,

@@ -22,7 +22,7 @@
   const say = (text) => { if (status) status.textContent = text; };
 
   // The asset tag in what a scanner typed (a label's URL or a bare tag), to match answers to scans.
-  const tagOf = (scanned) => scanned.trim().toUpperCase().split(/[/?\\]/).filter(Boolean).pop() || "";
+  const tagOf = (scanned) => scanned.replace(/\s+/g, "").toUpperCase().split(/[/?\\]/).filter(Boolean).pop() || "";
 
   const problem = (text, scanned = "") => {
     if (!problems) return;
