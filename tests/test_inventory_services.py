@@ -37,6 +37,14 @@ def test_generated_tags_skip_numbers_already_typed_in_by_hand(app, factory):
         assert services.add_instrument(session, None, details(violin.id)).asset_tag == "MIX-000002"
 
 
+def test_generated_tags_skip_a_classroom_sets_tag_too(app, factory):
+    violin = factory.instrument_type()
+    factory.classroom_set(size=1, tag="MIX-000002", instruments=[factory.instrument(violin, asset_tag="OLD-1")])
+    with in_app(app) as session:
+        tags = [services.add_instrument(session, None, details(violin.id)).asset_tag for _ in range(2)]
+    assert tags == ["MIX-000001", "MIX-000003"]
+
+
 def test_an_entered_tag_is_normalised_and_must_be_unique(app, factory):
     violin = factory.instrument_type()
     assert factory.instrument(violin, asset_tag=" abc-12 ").asset_tag == "ABC-12"

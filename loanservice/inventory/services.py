@@ -274,17 +274,22 @@ def _check_tag(session: Session, tag: str, *, exclude_id: int | None = None) -> 
             "An asset tag is up to 32 letters, digits and hyphens, starting with a letter or digit.",
             field="asset_tag",
         )
+    holder = _tag_holder(session, tag, exclude_id=exclude_id)
+    if holder is not None:
+        raise DuplicateTag(f"Asset tag {tag} is already in use" + (": it is a classroom set's tag." if holder == "set" else "."),
+                           field="asset_tag")
+    return tag
+
+
+def _tag_holder(session: Session, tag: str, *, exclude_id: int | None = None) -> str | None:
+    """Who has ``tag`` already: "instrument", "set", or None. A set's label and an instrument's lead
+    to the same short page, so their tags must differ too. One query."""
     from ..sets.models import ClassroomSet  # (here: sets import inventory)
 
     instruments = select(literal("instrument")).where(Instrument.asset_tag == tag)
     if exclude_id is not None:
         instruments = instruments.where(Instrument.id != exclude_id)
-    # A set's label and an instrument's lead to the same short page, so their tags must differ too.
-    holder = session.scalar(instruments.union_all(select(literal("set")).where(ClassroomSet.tag == tag)).limit(1))
-    if holder is not None:
-        raise DuplicateTag(f"Asset tag {tag} is already in use" + (": it is a classroom set's tag." if holder == "set" else "."),
-                           field="asset_tag")
-    return tag
+    return session.scalar(instruments.union_all(select(literal("set")).where(ClassroomSet.tag == tag)).limit(1))
 
 
 def next_asset_tag(session: Session, prefix: str, digits: int = 6) -> str:
@@ -300,8 +305,8 @@ def next_asset_tag(session: Session, prefix: str, digits: int = 6) -> str:
     for _ in range(1000):
         number = session.execute(bump).scalar_one()
         tag = f"{prefix}-{number:0{digits}d}"
-        # A tag typed by hand may already hold this number: skip past it.
-        if session.scalar(select(Instrument.id).where(Instrument.asset_tag == tag)) is None:
+        # A tag typed by hand (an instrument's or a set's) may already hold this number: skip past it.
+        if _tag_holder(session, tag) is None:
             return tag
     raise LoanServiceError(f"No free asset tag found for prefix {prefix}.")
 
