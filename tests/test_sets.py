@@ -720,3 +720,15 @@ def test_take_home_says_the_same_for_an_unknown_pupil_and_another_schools(app, f
         for pupil_id in (str(theirs.id), "99999")]
     assert [p.status_code for p in pages] == [422, 422]
     assert all("Choose a pupil of Our School." in p.get_data(as_text=True) for p in pages)
+
+
+def test_a_wrong_scan_after_the_set_is_all_back_says_what_is_wrong_with_it(app, factory, staff_client):
+    kit, other = factory.classroom_set(size=1, name="Ukulele set A"), factory.classroom_set(size=1, name="Ukulele set B")
+    set_loan_id = lend_set(app, kit, factory.school())
+    scan(app, set_loan_id, tags_of(app, kit)[0])
+    for code, said in (("NOPE-9", "Unknown tag: no instrument has asset tag NOPE-9."),
+                       (tags_of(app, other)[0], "belongs to Ukulele set B, not Ukulele set A."),
+                       (tags_of(app, kit)[0], "Ukulele set A is already all back.")):
+        response = staff_client.post(f"/set-loans/{set_loan_id}/check-in", data={"code": code, "grade": "2"},
+                                     headers={"Accept": "application/json"})
+        assert response.status_code in (404, 409) and said in response.get_json()["message"], (code, response.get_json())

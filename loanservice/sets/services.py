@@ -371,6 +371,8 @@ def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str,
         raise SetError(f"{tag} is not part of {name}.", field="code")
     if loan is None:
         _refuse_if_reported_missing(session, set_loan, tag, actor)
+        if not set_loan.is_open:
+            raise SetError(f"{name} is already all back.", field="code")
         raise SetError(f"{tag} is not on loan: it is already back.", field="code")
     raise SetError(f"{tag} is on another loan, not this one of {name}.", field="code")
 
@@ -398,8 +400,8 @@ def check_in_set_item(
     Costs the same few statements whatever the size of the set: the check-in, the end of a
     take-home and the count of what is back are one batch, one statement on PostgreSQL.
     """
-    if not set_loan.is_open:
-        _refuse_if_reported_missing(session, set_loan, tag_from_code(code, base_url), actor)
+    if not set_loan.is_open:  # say why as for any wrong scan (an unknown tag, another set's item...)
+        _scanned_loan(session, set_loan, code, base_url, actor)
         raise SetError(f"{set_loan.classroom_set.name} is already all back.", field="code")
     if loan is None:
         loan = _scanned_loan(session, set_loan, code, base_url, actor)

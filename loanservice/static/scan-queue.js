@@ -73,7 +73,7 @@
 
   // Fetch the check-in page and take its lists. If that fails they stay as they are: the
   // badge is already right, and the next scan tries again.
-  const refresh = async (url) => {
+  const refresh = async (url, stay = false) => {
     let response;
     try {
       response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
@@ -82,7 +82,7 @@
     }
     if (!response.ok || response.redirected) return; // an error or the sign-in page: not this page
     const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-    if (!fresh.querySelector("form[data-scan-queue]")) {
+    if (!fresh.querySelector("form[data-scan-queue]") && !stay) {
       window.location.assign(url); // the set was finished meanwhile (another device): show it
       return;
     }
@@ -145,6 +145,7 @@
       window.location.assign(finished);
       return;
     }
+    refresh(finished, true); // the lists (still out, back) as they are now, staying on this page
     if (!status) return;
     status.textContent = "Everything is back. The scans listed below were not checked in. ";
     const link = document.createElement("a");

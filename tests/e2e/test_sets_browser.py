@@ -43,6 +43,8 @@ def test_a_music_lead_scans_their_set_back_in_item_by_item(live_server, factory_
     # All back, but a stray instrument was scanned: the page stays, with the refused scan listed.
     expect(page.locator("#scan-queue-status")).to_contain_text("Everything is back.")
     expect(page.get_by_role("alert")).to_contain_text(f"{foreign} belongs to Ukulele set B")
+    expect(page.get_by_role("region", name="Still out (0)")).to_be_visible()  # the lists caught up too
+    expect(page.get_by_role("region", name="Back", exact=True)).to_contain_text(third)
     page.get_by_role("link", name="Open the finished set").click()
     expect(page.get_by_text("Everything is accounted for")).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("3 of 3 back")
