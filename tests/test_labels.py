@@ -162,6 +162,18 @@ def test_long_text_is_fitted_not_spilled():
     document.close()
 
 
+@pytest.mark.parametrize("stock_name", SHIPPED)
+@pytest.mark.parametrize("title", ["SET-UKU-A", "SET-VIO-A", "MIX-000020", "SET-DJEMBE-B", "UKE-1"])
+def test_a_tag_is_shrunk_to_fit_never_cut(stock_name, title):
+    """The tag is what people read out and type: it is printed whole on every stock."""
+    from loanservice.labels.render import LabelLayout
+
+    content = LabelContent(payload=f"HTTP://HUB.TEST/I/{title}", title=title, lines=("Ukulele set A", "19 instruments"),
+                           footer="Demo Music Hub")
+    [title_line, *_] = LabelLayout(get_stock(stock_name)).text_lines(content)
+    assert title_line.text == title
+
+
 def test_non_latin_text_does_not_break_the_page():
     content = LabelContent(payload="HTTP://HUB.TEST/I/MIX-1", title="MIX-1", lines=("Erhu 二胡",), footer="Hub ☺")
     pdf = LabelRenderer(get_stock("L7160")).render([content])

@@ -161,7 +161,8 @@ class LabelLayout:
         height_pt = self.text_height * PT_PER_MM
         title_size = min(height_pt * 0.3, 30.0)
         title = _clean(content.title)
-        title_size = max(SMALLEST_TEXT_PT, min(title_size, width_pt / max(text_width(title, 1, True), 0.001)))
+        # Shrunk to fit, a hair under the width: exactly the width may round to a little over, and cut it.
+        title_size = max(SMALLEST_TEXT_PT, min(title_size, 0.999 * width_pt / max(text_width(title, 1, True), 0.001)))
         out = [_Line(_ellipsize(title, title_size, width_pt, True), title_size, True)]
         body_size = max(SMALLEST_TEXT_PT, min(height_pt * 0.14, title_size * 0.75, 14.0))
         for raw in content.lines:
