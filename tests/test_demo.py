@@ -77,3 +77,13 @@ def test_the_demo_sets_in_the_store_can_be_lent_straight_away(app):
         in_store = [(s.name, blocked) for s, _, out, blocked in sets if out is None]
         assert in_store and len(in_store) < len(sets)  # some out at schools, some in the store
         assert all(blocked == 0 for _, blocked in in_store), in_store
+
+
+def test_the_demo_sets_items_came_back_in_the_condition_their_instruments_show(app):
+    from loanservice.loans.models import Loan
+
+    assert app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "1500"]).exit_code == 0
+    with in_app(app) as session:
+        back = session.execute(select(Loan.condition_at_return, Instrument.condition_grade).join(Loan.instrument)
+                               .where(Loan.set_loan_id.is_not(None), Loan.status == "returned")).all()
+        assert back and all(returned == now for returned, now in back), back

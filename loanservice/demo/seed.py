@@ -354,6 +354,7 @@ def _seed_loans(session: Session, rng: random.Random, schools: list[School], use
 def _seed_sets(session, rng, pools, schools, staff, term, lent) -> list[SetLoan]:
     """Classroom sets of 30 (fewer in a small demo), two thirds of them out at schools."""
     sets: list[tuple[ClassroomSet, list[int]]] = []
+    grade_of: dict[int, int] = {}  # each member's condition now: what it goes out (and comes back) in
     for type_name in SET_TYPES:
         pool = pools.get(type_name, [])
         size = 30 if len(pool) >= 60 else len(pool) // 2
@@ -373,6 +374,7 @@ def _seed_sets(session, rng, pools, schools, staff, term, lent) -> list[SetLoan]
                                          notes=f"{size} {type_name.lower()}s for whole-class teaching.")
             session.add(classroom_set)
             sets.append((classroom_set, [m[0] for m in members]))
+            grade_of.update((m[0], m[3]) for m in members)
     if not sets:
         return []
     session.flush()
@@ -391,7 +393,7 @@ def _seed_sets(session, rng, pools, schools, staff, term, lent) -> list[SetLoan]
     session.execute(insert(Loan), [
         _loan_row(instrument_id=instrument_id, school_id=set_loan.school_id, set_loan_id=set_loan.id,
                   started_on=set_loan.started_on, due_on=set_loan.due_on, issued_by_id=staff.id,
-                  condition_at_issue=rng.choice([1, 2, 2, 3]))
+                  condition_at_issue=grade_of[instrument_id])
         for set_loan, members in set_loans for instrument_id in members
     ])
     lent.update(instrument_id for _, members in set_loans for instrument_id in members)
