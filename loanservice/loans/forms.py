@@ -1,7 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import (BooleanField, DateField, DecimalField, HiddenField, RadioField, SelectField, StringField,
+from wtforms import (BooleanField, DateField, DecimalField, RadioField, SelectField, StringField,
                      SubmitField, TextAreaField)
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.widgets import HiddenInput
 
 from ..borrowers.models import RemissionCategory
 from ..inventory.forms import MONEY, _grade_field, money_amount
@@ -61,7 +62,7 @@ class RenewForm(FlaskForm):
     due_on = DateField("New due date", validators=[Optional()],
                        description="Leave empty for the end of the next term.")
     # The due date the form was shown with: a second tab, or Back and post again, must not renew twice.
-    was_due_on = HiddenField(validators=[Optional()])
+    was_due_on = DateField(widget=HiddenInput(), validators=[Optional()])
     submit = SubmitField("Renew")
 
 

@@ -1,6 +1,5 @@
 """Staff pages for loans. Thin: load, validate, call a service, commit, redirect."""
 import re
-from datetime import date
 
 from flask import (
     Blueprint,
@@ -227,21 +226,14 @@ def check_in(loan_id: int):
 @staff_required
 def renew(loan_id: int):
     def shown(loan, form):  # the due date this page shows: after "renewed meanwhile", Renew works again
-        form.was_due_on.data = loan.due_on.isoformat()
+        form.was_due_on.data, form.was_due_on.raw_data = loan.due_on, None  # not the date posted
 
     return _loan_action(
         loan_id, RenewForm(), "loans/renew.html",
         lambda loan, f: services.renew(db.session, current_user, loan, f.due_on.data,
-                                       seen_due_on=_iso_date(f.was_due_on.data)),
+                                       seen_due_on=f.was_due_on.data),
         "{tag} renewed: due back {loan.due_on:%-d %b %Y}.", refresh=shown,
     )
-
-
-def _iso_date(text: str | None) -> date | None:
-    try:
-        return date.fromisoformat(text) if text else None
-    except ValueError:
-        return None
 
 
 @bp.route("/loans/<int:loan_id>/exchange", methods=["GET", "POST"])
