@@ -19,6 +19,7 @@ from loanservice.sets.services import check_out_set
 from loanservice.timeutil import today
 
 from .conftest import in_app, login
+from .pages import read_form, submit
 
 
 def lend(app, instrument, borrower, **kw):
@@ -210,6 +211,21 @@ def test_an_overdue_loan_is_renewed_from_today_not_to_a_date_already_gone(app, f
     response = staff_client.post(f"/loans/{loan_id}/renew", data={"due_on": new_due.isoformat()})
     assert response.status_code == 303
     assert f"renewed: due back {new_due:%-d %b %Y}." in staff_client.get(response.location).get_data(as_text=True)
+
+
+def test_the_renew_page_renders_the_due_date_it_showed_once(app, factory, staff_client):
+    loan_id = lend(app, factory.instrument(), factory.family(), due_on=today() + timedelta(days=5))
+    page = staff_client.get(f"/loans/{loan_id}/renew").get_data(as_text=True)
+    rendered = read_form(page, f"/loans/{loan_id}/renew")
+    assert len(rendered.values("was_due_on")) == 1
+
+
+def test_a_loan_is_renewed_from_the_form_as_the_page_renders_it(app, factory, staff_client):
+    loan_id = lend(app, factory.instrument(), factory.family(), due_on=today() + timedelta(days=5))
+    new_due = today() + timedelta(days=40)
+    response = submit(staff_client, f"/loans/{loan_id}/renew", {"due_on": new_due.isoformat()},
+                      follow_redirects=True)
+    assert f"renewed: due back {new_due:%-d %b %Y}." in response.get_data(as_text=True)
 
 
 def test_the_latest_due_date_is_the_end_of_the_next_school_year():
