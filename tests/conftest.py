@@ -220,7 +220,10 @@ def _add(session, obj):
 
 
 def login(client, user, password="correct-horse-battery"):
-    response = client.post("/login", data={"email": user.email, "password": password})
+    """Sign in through the sign-in page's form, as a person would."""
+    from .pages import submit
+
+    response = submit(client, "/login", {"email": user.email, "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)
     return response
 

@@ -37,11 +37,12 @@ class RenderedForm:
 
 
 def read_form(page_html: str, page_url: str, form: str | int | None = None) -> RenderedForm:
-    """The form of a page: the only one, the ``form``-th, or the one with that id or that field name."""
+    """The form of a page: the only one that posts in <main>, or the ``form``-th of the page, or the
+    one with that id, that field name or that action (``"/logout"``, the header's sign-out button)."""
     doc = lxml_html.fromstring(page_html)
     # The page's own forms: those in <main>, not the sign-out button in the header.
     mains = doc.xpath("//main")
-    forms = mains[0].xpath(".//form") if mains else doc.forms
+    forms = mains[0].xpath(".//form") if mains and form is None else doc.forms
     if form is None:
         forms = [f for f in forms if (f.get("method") or "get").lower() == "post"]
     chosen = _choose(forms, form, page_url)
@@ -90,7 +91,8 @@ def _choose(forms, form, page_url):
         return forms[form]
     if isinstance(form, str):
         for f in forms:
-            if f.get("id") == form or form in {el.get("name") for el in f.inputs}:
+            if form in (f.get("id"), urlsplit(f.get("action") or "").path) \
+                    or form in {el.get("name") for el in f.inputs}:
                 return f
         raise FormNotFound(f"no form with id or field {form!r} on {page_url}")
     if len(forms) != 1:
@@ -101,7 +103,8 @@ def _choose(forms, form, page_url):
 def fill(rendered: RenderedForm, data: dict | None) -> MultiDict:
     """The rendered values with ``data`` typed in; a name the form does not have is an error.
 
-    A value of ``None`` unticks a checkbox (or clears a radio group); a list gives several values.
+    A value of ``None`` unticks a checkbox (or clears a radio group); a list gives several values;
+    a ``(file, filename)`` tuple chooses a file for a file input.
     """
     pairs = list(rendered.pairs)
     for name, value in (data or {}).items():
@@ -111,8 +114,8 @@ def fill(rendered: RenderedForm, data: dict | None) -> MultiDict:
         pairs = [(n, v) for n, v in pairs if n != name]
         if value is None:
             continue
-        for v in value if isinstance(value, list | tuple) else [value]:
-            pairs.append((name, str(v)))
+        for v in value if isinstance(value, list) else [value]:
+            pairs.append((name, v if isinstance(v, tuple) else str(v)))
     return MultiDict(pairs)
 
 
@@ -125,6 +128,12 @@ def submit(client, page_url: str, data: dict | None = None, *, form: str | int |
     """
     page = client.get(page_url)
     assert page.status_code == 200, f"{page_url} answered {page.status_code}"
+    return submit_on(client, page, page_url, data, form=form, button=button, follow_redirects=follow_redirects)
+
+
+def submit_on(client, page, page_url: str, data: dict | None = None, *, form: str | int | None = None,
+              button: str | None = None, follow_redirects: bool = False):
+    """Like ``submit``, on a page already in hand (the answer to a post, e.g. a preview to confirm)."""
     rendered = read_form(page.get_data(as_text=True), page_url, form)
     values = fill(rendered, data)
     pressed = _press(rendered, button)
