@@ -60,7 +60,7 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(parents_bp)
     app.register_blueprint(reservations_bp)
 
-    from .errors import register_error_handlers
+    from .error_pages import register_error_handlers
     from .templating import register_template_helpers
 
     register_error_handlers(app)

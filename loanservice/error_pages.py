@@ -1,0 +1,100 @@
+"""The error pages: every HTTP error and every uncaught domain error becomes a page people can read."""
+import math
+import time
+
+from flask import Flask, jsonify, render_template
+from flask_wtf.csrf import CSRFError
+
+from .errors import LoanServiceError
+from .extensions import db, limiter
+from .web import wants_json
+
+
+def _seconds_until_reset() -> float | None:
+    """How long until the rate limit this request broke lets it through again (its window's reset)."""
+    try:
+        breached = [lim for lim in limiter.current_limits if lim.breached] or [limiter.current_limit]
+        resets = [lim.reset_at for lim in breached if lim is not None]
+    except Exception:  # the storage is unreachable: say nothing precise rather than fail the page
+        return None
+    return max(0.0, max(resets) - time.time()) if resets else None
+
+
+def register_error_handlers(app: Flask) -> None:
+    def page(status: int, title: str, message: str):
+        """The error page; or, for a script that asked for JSON (the set check-in's scan queue), the
+        page's words in the shape its own refusals have, so that it can show them instead of a page."""
+        if wants_json():
+            return jsonify(ok=False, message=f"{title}. {message}"), status
+        return render_template("errors/error.html", status=status, title=title, message=message), status
+
+    @app.errorhandler(400)
+    def bad_request(error):
+        return page(400, "Bad request", getattr(error, "description", "") or "The request was not understood.")
+
+    @app.errorhandler(422)
+    def unprocessable(error):
+        return page(422, "That could not be done",
+                    getattr(error, "description", "") or "Something in the form is missing or not valid.")
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        return page(
+            400,
+            "This form has expired",
+            "The page was open too long or came from elsewhere. Go back, reload it and try again.",
+        )
+
+    @app.errorhandler(403)
+    def forbidden(error):
+        return page(
+            403,
+            "You do not have access to this page",
+            "Your account cannot open this page. If you need it, ask a hub manager to change your role.",
+        )
+
+    @app.errorhandler(404)
+    def not_found(error):
+        description = getattr(error, "description", None)
+        if not description or description.startswith("The requested URL"):
+            description = "There is nothing at this address. Check the link, or search from the menu."
+        return page(404, "Not found", description)
+
+    @app.errorhandler(405)
+    def method_not_allowed(error):
+        return page(405, "Not allowed", "That action cannot be done this way.")
+
+    @app.errorhandler(413)
+    def too_large(error):
+        return page(413, "File too large", "The file is larger than this service accepts.")
+
+    @app.errorhandler(429)
+    def too_many(error):
+        seconds = _seconds_until_reset()
+        if seconds is None:
+            wait = "Try again later."
+        elif seconds <= 60:
+            wait = "Wait a minute and try again."
+        else:
+            minutes = math.ceil(seconds / 60)
+            wait = f"Try again in {minutes} minutes." if minutes < 90 else \
+                f"Try again in about {round(minutes / 60)} hours."
+        body, status = page(429, "Too many attempts", wait)
+        headers = {"Retry-After": str(max(1, int(seconds)))} if seconds is not None else {}
+        return body, status, headers
+
+    @app.errorhandler(LoanServiceError)
+    def domain_error(error: LoanServiceError):
+        # A service refused a change that a view did not catch itself.
+        db.session.rollback()
+        return page(error.status_code, "That could not be done", error.message)
+
+    @app.errorhandler(500)
+    def server_error(error):
+        # The failed transaction must not break the error page itself (which reads the user).
+        db.session.rollback()
+        return page(
+            500,
+            "Something went wrong",
+            "The change was not saved. Try again; if it keeps happening, tell the hub office.",
+        )
