@@ -12,6 +12,7 @@ from loanservice.timeutil import today
 from ..conftest import in_app
 from .test_inventory_browser import sign_in
 
+
 def menu_link(page, name):
     return page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True)
 
