@@ -112,6 +112,11 @@ def test_a_deep_link_still_says_why_the_sign_in_page_is_shown(client):
     assert "Please sign in to see that page" in page
 
 
+def test_the_menu_marks_the_page_shown_as_the_current_one(staff_client):
+    page = staff_client.get("/borrowers").get_data(as_text=True)
+    assert '<a href="/borrowers" aria-current="page">Borrowers</a>' in page
+
+
 def test_school_user_lands_on_their_school(client, factory):
     school = factory.school("Riverside Primary")
     login(client, factory.user("school", school=school))
