@@ -324,3 +324,13 @@ def test_the_list_finds_where_its_instruments_are_in_one_statement_for_the_whole
         page = staff_client.get("/instruments").get_data(as_text=True)
     assert page.count("On loan to") == 5
     assert sum(bool(re.search(r"\bFROM loan\b", s)) for s, _ in statements) == 1
+
+
+def test_the_list_shows_an_instrument_held_for_a_signed_agreement_on_its_shelf_and_for_whom(
+        app, staff_client, factory):
+    from .test_loans import lend
+
+    held = factory.instrument(location="Store / Shelf A1")
+    lend(app, held, factory.pupil("Ava Jones"), due_on=A_YEAR_ON, awaiting_agreement=True)
+    page = staff_client.get("/instruments").get_data(as_text=True)
+    assert location_in_list(page, held.asset_tag) == "Store / Shelf A1 · held for Ava Jones"
