@@ -1,6 +1,6 @@
 """The home page: each role lands where its work is."""
 from flask import Blueprint, current_app, redirect, render_template, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 
 from .accounts.models import Role
 from .extensions import db
@@ -10,8 +10,11 @@ bp = Blueprint("home", __name__)
 
 
 @bp.get("/")
-@login_required
 def index():
+    if not current_user.is_authenticated:
+        # Someone who typed the site's address: the sign-in page, without "Please sign in to see
+        # that page" (kept for real deep links) and without a ?next= back to the root.
+        return redirect(url_for("accounts.login"))
     if current_user.is_staff:
         return redirect(url_for("inventory.dashboard"))
     school_set_loans = []

@@ -100,6 +100,24 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
     assert response.location.startswith("/login")
 
 
+def test_the_site_root_shows_the_sign_in_page_without_asking_to_sign_in_to_see_it(client):
+    response = client.get("/", follow_redirects=True)
+    page = response.get_data(as_text=True)
+    assert response.request.path == "/login"
+    assert "<h1>Sign in</h1>" in page
+    assert "Please sign in to see that page" not in page
+
+
+def test_a_deep_link_still_says_why_the_sign_in_page_is_shown(client):
+    page = client.get("/instruments", follow_redirects=True).get_data(as_text=True)
+    assert "Please sign in to see that page" in page
+
+
+def test_the_menu_marks_the_page_shown_as_the_current_one(staff_client):
+    page = staff_client.get("/borrowers").get_data(as_text=True)
+    assert '<a href="/borrowers" aria-current="page">Borrowers</a>' in page
+
+
 def test_school_user_lands_on_their_school(client, factory):
     school = factory.school("Riverside Primary")
     login(client, factory.user("school", school=school))

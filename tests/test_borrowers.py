@@ -92,3 +92,60 @@ def test_only_staff_change_borrowers(app, factory, client):
         assert other.post(f"/borrowers/pupil/{pupil.id}/edit", data={"name": "Hacked"}).status_code == 403
     with in_app(app) as session:
         assert session.get(Pupil, pupil.id).name == "Sam"
+
+
+def search_borrowers(client, q):
+    """Search from the borrowers page's own search box; the page that comes back."""
+    return submit(client, "/borrowers", {"q": q}, form="q").get_data(as_text=True)
+
+
+def section(page: str, heading: str) -> str:
+    """The text of the page's panel under ``heading``, as a person reads it."""
+    from lxml import html
+
+    panel = html.fromstring(page).xpath(f"//section[h2[text()='{heading}']]")[0]
+    return " ".join(panel.text_content().split())
+
+
+def test_the_borrowers_page_pages_through_every_family(factory, staff_client):
+    with in_app(factory.app) as session:
+        session.add_all(Family(name=f"Family {n:03}") for n in range(1, 102))
+        session.commit()
+    page = staff_client.get("/borrowers").get_data(as_text=True)
+    assert "101 families · page 1 of 6" in page
+    last = staff_client.get("/borrowers?page=6").get_data(as_text=True)
+    assert "Family 101" in last
+
+
+def test_one_search_finds_families_schools_and_other_borrowers_grouped_by_kind(factory, staff_client):
+    factory.pupil("Hilary Adams", family=factory.family("Jo Adams"))
+    factory.family("Sam Brown")
+    factory.school("Hillcrest Academy")
+    factory.school("Riverside Primary")
+    factory.other_borrower("Hillside Youth Orchestra")
+    page = search_borrowers(staff_client, "hil")
+    assert "Jo Adams: Hilary Adams" in section(page, "Families and their pupils")
+    assert "Sam Brown" not in page
+    assert "Hillcrest Academy" in section(page, "Schools")
+    assert "Riverside Primary" not in page
+    assert "Hillside Youth Orchestra" in section(page, "Ensembles, teachers and partners")
+
+
+def test_a_family_is_found_by_its_email(factory, staff_client):
+    factory.family("Jo Adams", email="jo.adams@example.org")
+    page = search_borrowers(staff_client, "jo.adams@")
+    assert "Jo Adams" in section(page, "Families and their pupils")
+
+
+def test_a_search_that_finds_nothing_says_so_and_leads_back(factory, staff_client):
+    factory.family("Jo Adams")
+    factory.school("Hillcrest Academy")
+    page = search_borrowers(staff_client, "zebra")
+    assert "Nothing matches “zebra”" in page
+    assert 'href="/borrowers">Show every borrower' in page
+
+
+def test_a_search_for_a_percent_sign_matches_only_a_percent_sign(factory, staff_client):
+    factory.school("Hillcrest Academy")
+    page = search_borrowers(staff_client, "%")
+    assert "Nothing matches “%”" in page

@@ -1,5 +1,6 @@
 """The staff inventory pages, as a person uses them."""
-from datetime import date
+import re
+from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -7,6 +8,7 @@ from sqlalchemy import func, select
 from loanservice.audit.models import AuditEvent
 from loanservice.inventory.models import ConditionCheck, Instrument, Repair
 from loanservice.sets.models import ClassroomSetItem
+from loanservice.timeutil import today
 
 from .conftest import in_app, login
 from .pages import submit
@@ -281,3 +283,65 @@ def test_a_set_instruments_page_names_its_set_and_offers_no_lending_of_its_own(a
     assert f"/loans/new?tag={tag}" not in page
     loose = factory.instrument().asset_tag
     assert f"/loans/new?tag={loose}" in staff_client.get(f"/instruments/{loose}").get_data(as_text=True)
+
+
+
+A_YEAR_ON = today() + timedelta(days=365)
+
+
+def location_in_list(page: str, tag: str) -> str:
+    """The Location cell of an instrument's row in the list, as a person reads it."""
+    from lxml import html
+
+    row = html.fromstring(page).xpath(f"//tr[th//a[text()='{tag}']]")[0]
+    return " ".join(row.xpath(".//td[@data-label='Location']")[0].text_content().split())
+
+
+def test_the_list_shows_an_instrument_on_loan_with_its_borrower_and_its_shelf_to_come_back_to(
+        app, staff_client, factory):
+    from .test_loans import lend
+
+    lent = factory.instrument(location="Store / Shelf A1")
+    lend(app, lent, factory.pupil("Ava Jones", school=factory.school("Riverside Primary")),
+         due_on=A_YEAR_ON)
+    page = staff_client.get("/instruments").get_data(as_text=True)
+    assert location_in_list(page, lent.asset_tag) == "On loan to Ava Jones (Riverside Primary) · back to Store / Shelf A1"
+
+
+def test_the_list_shows_an_instrument_in_the_store_on_its_shelf(staff_client, factory):
+    shelved = factory.instrument(location="Store / Shelf B2")
+    page = staff_client.get("/instruments").get_data(as_text=True)
+    assert location_in_list(page, shelved.asset_tag) == "Store / Shelf B2"
+
+
+def test_the_list_shows_an_instrument_lent_to_a_school_at_that_school(app, staff_client, factory):
+    from .test_loans import lend
+
+    lent = factory.instrument(location="Store / Shelf A1")
+    lend(app, lent, factory.school("Hillcrest Academy"), due_on=A_YEAR_ON)
+    page = staff_client.get("/instruments").get_data(as_text=True)
+    assert location_in_list(page, lent.asset_tag) == "At Hillcrest Academy · back to Store / Shelf A1"
+
+
+def test_the_list_finds_where_its_instruments_are_in_one_statement_for_the_whole_page(app, staff_client, factory):
+    from .conftest import statements_run
+    from .test_loans import lend
+
+    violin = factory.instrument_type("Violin")
+    for n in range(5):
+        lend(app, factory.instrument(violin), factory.pupil(f"Pupil {n}", school=factory.school()),
+             due_on=A_YEAR_ON)
+    with statements_run(app) as statements:
+        page = staff_client.get("/instruments").get_data(as_text=True)
+    assert page.count("On loan to") == 5
+    assert sum(bool(re.search(r"\bFROM loan\b", s)) for s, _ in statements) == 1
+
+
+def test_the_list_shows_an_instrument_held_for_a_signed_agreement_on_its_shelf_and_for_whom(
+        app, staff_client, factory):
+    from .test_loans import lend
+
+    held = factory.instrument(location="Store / Shelf A1")
+    lend(app, held, factory.pupil("Ava Jones"), due_on=A_YEAR_ON, awaiting_agreement=True)
+    page = staff_client.get("/instruments").get_data(as_text=True)
+    assert location_in_list(page, held.asset_tag) == "Store / Shelf A1 · held for Ava Jones"

@@ -1,14 +1,15 @@
 """Borrowers: families and their pupils. Session first, flush, never commit."""
 from datetime import date
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
 
 from ..audit.services import record
 from ..errors import InvalidInput
+from ..inventory.services import escape_like
 from ..schools.models import School
 from ..timeutil import today
-from .models import Family, Pupil, RemissionCategory
+from .models import Family, OtherBorrower, Pupil, RemissionCategory
 
 
 def add_family(session: Session, actor, *, name: str, email: str = "", phone: str = "", address: str = "") -> Family:
@@ -104,10 +105,39 @@ def _set_pupil(session: Session, pupil: Pupil, *, name: str, school_id: int | No
                    send=send)
 
 
-def search_families(session: Session, q: str = "", limit: int = 100) -> list[Family]:
-    query = select(Family).order_by(Family.name).limit(limit)
-    if q.strip():
-        like = f"%{q.strip()}%"
-        query = query.where(Family.name.ilike(like) | Family.id.in_(
-            select(Pupil.family_id).where(Pupil.name.ilike(like))))
+def families_query(q: str = ""):
+    """The select of families whose name or email, or a pupil's name, contains ``q`` (any case), by name.
+
+    A select rather than a list, for the page to page through; their pupils come with them.
+    """
+    query = select(Family).options(selectinload(Family.pupils)).order_by(Family.name, Family.id)
+    like = _like(q)
+    if like:
+        query = query.where(or_(
+            Family.name.ilike(like, escape="\\"), Family.email.ilike(like, escape="\\"),
+            Family.id.in_(select(Pupil.family_id).where(Pupil.name.ilike(like, escape="\\"))),
+        ))
+    return query
+
+
+def find_schools(session: Session, q: str = "") -> list[School]:
+    """The schools whose name contains ``q`` (every school when it is blank), by name."""
+    query = select(School).order_by(School.name, School.id)
+    if like := _like(q):
+        query = query.where(School.name.ilike(like, escape="\\"))
     return list(session.scalars(query))
+
+
+def find_other_borrowers(session: Session, q: str = "") -> list[OtherBorrower]:
+    """Ensembles, teachers and partners whose name or description contains ``q`` (all when blank), by name."""
+    query = select(OtherBorrower).order_by(OtherBorrower.name, OtherBorrower.id)
+    if like := _like(q):
+        query = query.where(or_(OtherBorrower.name.ilike(like, escape="\\"),
+                                OtherBorrower.description.ilike(like, escape="\\")))
+    return list(session.scalars(query))
+
+
+def _like(q: str) -> str:
+    """A LIKE pattern for text containing ``q`` (its own % and _ taken literally), or "" for a blank search."""
+    q = q.strip()
+    return f"%{escape_like(q)}%" if q else ""

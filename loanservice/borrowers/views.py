@@ -1,5 +1,5 @@
 """Staff pages for borrowers: who holds what now, and what they held before."""
-from flask import Blueprint, abort, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -12,7 +12,7 @@ from ..timeutil import today
 from ..web import done, submit_form
 from . import services
 from .forms import FamilyForm, PupilForm
-from .models import Family, OtherBorrower, Pupil
+from .models import Family, Pupil
 
 bp = Blueprint("borrowers", __name__)
 
@@ -20,11 +20,12 @@ bp = Blueprint("borrowers", __name__)
 @bp.get("/borrowers")
 @staff_required
 def index():
-    q = request.args.get("q", "")[:100]
+    q = request.args.get("q", "")[:100].strip()
+    families = db.paginate(services.families_query(q), per_page=current_app.config["PAGE_SIZE"],
+                           max_per_page=200, error_out=False)
     return render_template(
-        "borrowers/list.html", q=q, families=services.search_families(db.session, q),
-        schools=db.session.scalars(select(School).order_by(School.name)).all(),
-        others=db.session.scalars(select(OtherBorrower).order_by(OtherBorrower.name)).all(),
+        "borrowers/list.html", q=q, families=families, schools=services.find_schools(db.session, q),
+        others=services.find_other_borrowers(db.session, q),
     )
 
 

@@ -21,7 +21,7 @@ from ..accounts.permissions import staff_required
 from ..audit.models import AuditEvent
 from ..errors import LoanServiceError
 from ..extensions import db
-from ..loans.services import count_awaiting_agreement, loans_of_instrument
+from ..loans.services import count_awaiting_agreement, holding_loans, loans_of_instrument
 from ..templating import counted
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
@@ -80,6 +80,7 @@ def instrument_list():
     return render_template(
         "inventory/list.html", page=page, filters=filters, types=types, sizes=sizes,
         locations=services.list_locations(db.session), statuses=list(InstrumentStatus),
+        holding=holding_loans(db.session, page.items),
     )
 
 

@@ -1,5 +1,24 @@
 // Progressive enhancement only: every page works without this file.
 document.addEventListener("DOMContentLoaded", () => {
+  // The main menu folds behind a Menu button on a phone (the CSS shows the button only there).
+  // Without this script the button stays hidden and the list open.
+  const menuButton = document.querySelector(".menu-button");
+  const menu = menuButton && document.getElementById(menuButton.getAttribute("aria-controls"));
+  if (menu) {
+    const setOpen = (open) => {
+      menuButton.setAttribute("aria-expanded", String(open));
+      menu.classList.toggle("closed", !open);
+    };
+    menuButton.hidden = false;
+    setOpen(false);
+    menuButton.addEventListener("click", () => setOpen(menuButton.getAttribute("aria-expanded") !== "true"));
+    menu.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && getComputedStyle(menuButton).display !== "none") {
+        setOpen(false);
+        menuButton.focus();
+      }
+    });
+  }
   // On the instrument form, offer only the sizes the chosen type comes in.
   const holder = document.querySelector("[data-type-sizes]");
   const typeSelect = document.getElementById("type_id");
