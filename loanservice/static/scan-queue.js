@@ -40,9 +40,12 @@
     if (!problems.children.length) problems.closest(".error-summary")?.setAttribute("hidden", "");
   };
 
-  // The condition every scan is checked in with: the one chosen now (a scan queued before one was
-  // chosen takes it when it is sent).
-  const grade = () => form.querySelector("input[name=grade]:checked")?.value || "";
+  // Each item comes back as it went out unless a grade is chosen for it: a chosen grade goes with
+  // the next scan only, then the choice goes back to "As it went out" (the empty value).
+  const resetGrade = () => {
+    const asItWentOut = form.querySelector('input[name=grade][value=""]');
+    if (asItWentOut) asItWentOut.checked = true;
+  };
 
   // The badge and bar from a scan's answer, without waiting for the page.
   const showProgress = (answer) => {
@@ -108,7 +111,6 @@
   // Post one scan; its answer, or null when the problem has been reported.
   const send = async (data) => {
     const scanned = String(data.get("code") || "").trim();
-    if (!data.get("grade")) data.set("grade", grade());
     say(`Sending ${scanned}${queue.length ? ` (${queue.length} more waiting)` : ""}…`);
     let response;
     try {
@@ -156,12 +158,6 @@
 
   const drain = async () => {
     if (busy) return;
-    if (!grade()) {
-      // Nothing is lost: the scans wait until the condition is chosen, then go.
-      say(`Choose the condition these items are in (above) to check them in: ${queue.length} `
-          + `scan${queue.length === 1 ? " is" : "s are"} waiting.`);
-      return;
-    }
     busy = true;
     try {
       while (queue.length) {
@@ -193,14 +189,12 @@
       return;
     }
     queue.push(new FormData(form));
-    // Ready for the next scan at once; a damage note belongs to the item just scanned.
+    // Ready for the next scan at once; a grade, damage and note chosen belong to the item just scanned.
     code.value = "";
+    resetGrade();
     for (const box of form.querySelectorAll("input[type=checkbox]")) box.checked = false;
     if (form.elements.note) form.elements.note.value = "";
     code.focus();
     drain();
   });
-
-  // Scans that waited for a condition go once one is chosen.
-  for (const radio of form.querySelectorAll("input[name=grade]")) radio.addEventListener("change", () => drain());
 })();

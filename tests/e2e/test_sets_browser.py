@@ -1,4 +1,6 @@
 """A school's music lead checks a classroom set back in, in a real browser."""
+import re
+
 from playwright.sync_api import expect
 
 from ..test_sets import lend_set, tags_of
@@ -46,7 +48,7 @@ def test_a_music_lead_scans_their_set_back_in_item_by_item(live_server, factory_
     expect(page.get_by_role("region", name="Still out (0)")).to_be_visible()  # the lists caught up too
     expect(page.get_by_role("region", name="Back", exact=True)).to_contain_text(third)
     page.get_by_role("link", name="Open the finished set").click()
-    expect(page.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"All \d+ back: checked in by"))).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("3 of 3 back")
 
 
@@ -62,7 +64,7 @@ def test_a_set_scanned_in_without_a_hitch_shows_the_finished_set(live_server, fa
         box = page.get_by_label("Scan an item")
         box.fill(tag)
         box.press("Enter")
-    expect(page.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"All \d+ back: checked in by"))).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("2 of 2 back")
 
 
@@ -97,7 +99,7 @@ def test_a_handheld_scanner_faster_than_the_page_loses_no_scan(live_server, fact
     for tag in tags[:5]:
         expect(back).to_contain_text(tag)
     expect(back).not_to_contain_text(foreign)
-    expect(page.get_by_role("status").nth(1)).to_contain_text(f"{tags[4]} back: 5 of 6 back.")
+    expect(page.get_by_role("status").nth(1)).to_contain_text(f"{tags[4]} back in 2 Good: 5 of 6 back.")
     assert scans == ["application/json"] * 6
     expect(box).to_be_focused()
     expect(box).to_have_value("")
@@ -107,7 +109,7 @@ def test_a_handheld_scanner_faster_than_the_page_loses_no_scan(live_server, fact
     expect(page.locator("#scan-queue-status")).to_contain_text("Everything is back.")
     expect(page.get_by_role("alert")).to_contain_text(f"{foreign} belongs to Violin set D")
     page.get_by_role("link", name="Open the finished set").click()
-    expect(page.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"All \d+ back: checked in by"))).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("6 of 6 back")
 
 
@@ -200,27 +202,32 @@ def test_a_music_lead_scans_their_sets_own_label_with_a_phone_signs_in_and_check
     expect(phone.get_by_label("Scan an item")).to_have_value(second)
     phone.get_by_label("2 Good").check()
     phone.get_by_role("button", name="Check in").click()
-    expect(phone.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(phone.get_by_text(re.compile(r"All \d+ back: checked in by"))).to_be_visible()
 
 
-def test_scans_made_before_a_condition_is_chosen_wait_for_it_and_a_put_right_scan_leaves_the_problems(
+def test_each_scan_comes_back_as_it_went_out_and_a_chosen_grade_is_for_one_item_only(
         live_server, factory_for_server, page):
-    school = factory_for_server.school("Riverside Primary")
-    kit = factory_for_server.classroom_set(size=3, name="Ukulele set A")
+    factory = factory_for_server
+    school = factory.school("Riverside Primary")
+    kind = factory.instrument_type("Ukulele P", sizes=())
+    kit = factory.classroom_set(name="Ukulele set A", instruments=[
+        factory.instrument(kind, condition_grade=grade) for grade in (4, 1, 2)])
     set_loan = lend_set(live_server.app, kit, school)
     first, second, third = tags_of(live_server.app, kit)
-    sign_in(page, live_server, factory_for_server.user("school", school=school).email)
+    sign_in(page, live_server, factory.user("school", school=school).email)
     page.goto(f"{live_server.url}/set-loans/{set_loan}/check-in")
 
     box = page.get_by_label("Scan an item")
-    for tag in (first, second):  # a handheld scanner, before anyone chose a condition
-        box.type(tag)
-        box.press("Enter")
-    expect(page.locator("#scan-queue-status")).to_contain_text("Choose the condition these items are in")
-    expect(page.locator("#scan-queue-status")).to_contain_text("2 scans are waiting")
-    expect(page.get_by_role("status").first).to_contain_text("0 of 3 back")
-    page.get_by_label("2 Good").check()
-    expect(page.get_by_role("status").first).to_contain_text("2 of 3 back")
+    expect(page.get_by_label("As it went out")).to_be_checked()
+    box.type(first)  # a handheld scanner: no grade to choose first
+    box.press("Enter")
+    expect(page.locator("#scan-queue-status")).to_contain_text(f"{first} back in 4 Poor: 1 of 3 back.")
+    page.get_by_label("3 Fair").check()  # this one has come back worse
+    box.type(second)
+    box.press("Enter")
+    expect(page.locator("#scan-queue-status")).to_contain_text(f"{second} back in 3 Fair: 2 of 3 back.")
+    expect(page.get_by_label("As it went out")).to_be_checked()  # the choice was for that item alone
+    expect(page.get_by_role("region", name="Back", exact=True)).to_contain_text("(went out 1 Excellent)")
 
     # Damaged with no note: asked for the note at once, nothing sent, the box stays ticked.
     page.get_by_label("Damaged: send it to repair").check()
@@ -242,4 +249,4 @@ def test_scans_made_before_a_condition_is_chosen_wait_for_it_and_a_put_right_sca
     page.unroute("**/check-in")
     box.type(third)
     box.press("Enter")
-    expect(page.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"All \d+ back: checked in by"))).to_be_visible()
