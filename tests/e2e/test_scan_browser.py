@@ -251,3 +251,12 @@ def test_the_camera_page_recognises_real_labels_from_a_fake_camera_once_each(
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_role("status")).to_have_text("The camera is off.")
     expect(page.get_by_role("button", name="Start the camera")).to_be_visible()
+
+
+def test_the_camera_page_offers_only_start_until_the_camera_is_on(live_server, factory_for_server, page):
+    """Stop and Clear are hidden before starting (a .button's display once overrode ``hidden``)."""
+    sign_in(page, live_server, factory_for_server.user("staff").email)
+    page.goto(live_server.url + "/scan/camera")
+    expect(page.get_by_role("button", name="Start the camera")).to_be_visible()
+    expect(page.get_by_role("button", name="Stop")).not_to_be_visible()
+    expect(page.get_by_role("button", name="Clear the list")).not_to_be_visible()
