@@ -54,11 +54,13 @@ def set_label(classroom_set, items: Sequence[Instrument], *, base_url: str, hub_
                         lines=(classroom_set.name, what), footer=hub_name)
 
 
-def select_for_labels(session: Session, *, tags: Sequence[str] = (), scope: str = "") -> list[Instrument]:
-    """The instruments to label: the given tags in the order given, or every one in ``scope``.
+# A scope prints labels for the instruments on the store's shelves: not those out on loan, at a
+# repairer, missing or written off, whose labels would only wait on the sheet (and count as stuck on).
+IN_STORE = (InstrumentStatus.AVAILABLE, InstrumentStatus.RESERVED)
 
-    Written-off instruments are left out of a scope: they have left the store.
-    """
+
+def select_for_labels(session: Session, *, tags: Sequence[str] = (), scope: str = "") -> list[Instrument]:
+    """The instruments to label: the given tags in the order given, or every one in the store in ``scope``."""
     if tags:
         wanted = list(dict.fromkeys(normalise_tag(tag) for tag in tags if normalise_tag(tag)))
         if not wanted:
@@ -75,22 +77,26 @@ def select_for_labels(session: Session, *, tags: Sequence[str] = (), scope: str 
         return [found[tag] for tag in wanted]
     if scope not in SCOPES:
         raise EmptySelection("Choose at least one instrument to label: some tags, every unlabelled one, or all.")
-    query = select(Instrument).where(Instrument.status != InstrumentStatus.WRITTEN_OFF)
+    query = select(Instrument).where(Instrument.status.in_(IN_STORE))
     if scope == Scope.UNLABELLED:
         query = query.where(Instrument.labelled_at.is_(None))
     instruments = list(session.scalars(query.order_by(Instrument.asset_tag)))
     if not instruments:
-        raise EmptySelection("Every instrument already has a label." if scope == Scope.UNLABELLED
-                             else "There are no instruments to label.")
+        raise EmptySelection("Every instrument in the store already has a label." if scope == Scope.UNLABELLED
+                             else "There are no instruments in the store to label.")
     return instruments
 
 
 def count_for_labels(session: Session) -> dict[str, int]:
-    """How many instruments each scope would print."""
-    in_store = Instrument.status != InstrumentStatus.WRITTEN_OFF
+    """How many instruments each scope would print, and how many without a label are out of the store
+    (on loan or at a repairer: labelled once they are back)."""
+    unlabelled = Instrument.labelled_at.is_(None)
+    in_store = Instrument.status.in_(IN_STORE)
+    out = Instrument.status.in_((InstrumentStatus.ON_LOAN, InstrumentStatus.IN_REPAIR))
     return {
         Scope.ALL: session.scalar(select(func.count()).where(in_store)),
-        Scope.UNLABELLED: session.scalar(select(func.count()).where(in_store, Instrument.labelled_at.is_(None))),
+        Scope.UNLABELLED: session.scalar(select(func.count()).where(in_store, unlabelled)),
+        "unlabelled_out": session.scalar(select(func.count()).where(out, unlabelled)),
     }
 
 
