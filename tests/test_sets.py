@@ -403,7 +403,7 @@ def test_the_scan_queue_gets_each_scan_answered_in_json_with_the_progress(app, f
     last = client.post(url, data={"code": third, "grade": "2"}, headers=JSON)
     assert last.status_code == 200
     assert (last.json["back"], last.json["outstanding"], last.json["complete"]) == (3, 0, True)
-    assert "Everything is accounted for" in client.get(last.json["page"]).get_data(as_text=True)
+    assert f"All 3 back: checked in by {today():%-d %b %Y}." in client.get(last.json["page"]).get_data(as_text=True)
     with in_app(app) as session:
         assert session.get(SetLoan, set_loan_id).closed_on == today()
 
@@ -836,3 +836,30 @@ def test_a_finished_set_with_everything_back_says_all_back(app, factory, client)
     assert f"All 2 back: checked in by {today():%-d %b %Y}." in page
     assert 'class="badge status-available"' in page
     assert "did not come back" not in page
+
+
+def test_the_check_in_pages_camera_frames_are_read_for_the_sets_school_only(app, factory, client):
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
+    our_loan = lend_set(app, factory.classroom_set(size=1), ours)
+    their_loan = lend_set(app, factory.classroom_set(size=1), theirs)
+    image = zxingcpp.create_barcode("HTTP://HUB.TEST/I/MIX-000001", zxingcpp.BarcodeFormat.QRCode).to_image(scale=6)
+    frame = Image.new("L", (640, 480), 200)
+    frame.paste(Image.frombytes("L", (image.shape[1], image.shape[0]), memoryview(image).tobytes()), (200, 100))
+    jpeg = io.BytesIO()
+    frame.save(jpeg, "JPEG", quality=80)
+    login(client, factory.user("school", school=ours))
+
+    page = client.get(f"/set-loans/{our_loan}/check-in").get_data(as_text=True)
+    assert f'data-frame-url="/set-loans/{our_loan}/frame"' in page and "Scan with the camera" in page
+    read = client.post(f"/set-loans/{our_loan}/frame", data=jpeg.getvalue(), content_type="image/jpeg")
+    assert read.status_code == 200 and read.json == {"results": [{"code": "HTTP://HUB.TEST/I/MIX-000001"}]}
+    assert client.post(f"/set-loans/{our_loan}/frame", data=b"no image").status_code == 400
+    assert client.post(f"/set-loans/{their_loan}/frame", data=jpeg.getvalue()).status_code == 404
+    parent = app.test_client()
+    login(parent, factory.user("parent"))
+    assert parent.post(f"/set-loans/{our_loan}/frame", data=jpeg.getvalue()).status_code == 403

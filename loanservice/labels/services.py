@@ -2,6 +2,7 @@
 
 Like every service, these take the session first, flush and never commit.
 """
+import io
 import re
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
@@ -24,6 +25,16 @@ class EmptySelection(InvalidInput):
 
 class ForeignCode(InvalidInput):
     """A scanned code that is not one of this hub's labels."""
+
+
+class UnreadableFrame(InvalidInput):
+    """A camera frame that is empty or not an image."""
+
+    status_code = 400
+
+
+class FrameTooLarge(UnreadableFrame):
+    status_code = 413
 
 
 class Scope:
@@ -201,3 +212,37 @@ def find_by_code(session: Session, code: str, base_url: str) -> Instrument:
     if instrument is None:
         raise NotFound(f"Unknown tag: no instrument has asset tag {tag}.", field="code")
     return instrument
+
+
+# ---------------------------------------------------------------- camera frames
+
+# A camera frame is a JPEG of a few tens of kilobytes; refuse anything far larger.
+MAX_FRAME_BYTES = 2 * 1024 * 1024
+
+
+def read_frame(image_bytes: bytes) -> list[str]:
+    """The text of every QR code in one camera frame (a JPEG or PNG), for every camera scanning page."""
+    if not image_bytes:
+        raise UnreadableFrame("No image was sent.")
+    if len(image_bytes) > MAX_FRAME_BYTES:
+        raise FrameTooLarge("The image is too large.")
+    try:
+        return read_qr_codes(image_bytes)
+    except ValueError:
+        raise UnreadableFrame("The image could not be read.") from None
+
+
+def read_qr_codes(image_bytes: bytes) -> list[str]:
+    """The text of every QR code in an image; ValueError when it is not an image."""
+    import zxingcpp
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(image_bytes)) as image:
+            if image.width * image.height > 4096 * 4096:
+                raise ValueError("image too large")
+            grey = image.convert("L")
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError("not an image") from error
+    return [barcode.text for barcode in zxingcpp.read_barcodes(grey, formats=zxingcpp.BarcodeFormat.QRCode)
+            if barcode.valid and barcode.text]

@@ -39,9 +39,8 @@ class ScanInForm(FlaskForm):
                                   "autofocus": True, "data-scan": True})
     # Each item comes back as it went out unless a grade is chosen for it: the choice is for one scan.
     grade = RadioField("Condition", choices=[("", "As it went out"), *GRADE_CHOICES], coerce=_grade_or_none,
-                       default=None, description="Each item comes back in the condition it went out in. Choose a "
-                                                 "grade only for an item that has changed: it applies to the next "
-                                                 "scan, then goes back to \"As it went out\".")
+                       default=None, description="Each item comes back as it went out. A grade chosen here is "
+                                                 "for the next item scanned only.")
     damaged = BooleanField("Damaged: send it to repair")
     note = StringField("Note", validators=[Optional(), Length(max=500)],
                        description="Needed when the item is damaged: say what is wrong.")

@@ -10,6 +10,8 @@ from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
 from ..inventory.models import CONDITION_GRADES
 from ..inventory.services import normalise_tag
+from ..labels.services import UnreadableFrame
+from ..labels.services import read_frame as read_frame_codes
 from ..loans.models import LoanStatus
 from ..loans.services import unlendable_reasons
 from ..schools.models import School
@@ -213,6 +215,19 @@ def scan_in(set_loan_id: int):
         return _scan_answer(message, tag, progress, page)
     flash(message, "success")
     return redirect(page, 303)
+
+
+@bp.post("/set-loans/<int:set_loan_id>/frame")
+@staff_or_school
+def read_frame(set_loan_id: int):
+    """The codes in one frame of the check-in page's camera; its scan queue then checks each one in,
+    as if typed. Only the codes: what they are is the check-in's to say, for this set."""
+    _load_set_loan(set_loan_id)
+    try:
+        codes = read_frame_codes(request.get_data(cache=False))
+    except UnreadableFrame as error:
+        return {"error": error.message}, error.status_code
+    return {"results": [{"code": code} for code in codes]}
 
 
 def _scan_answer(message: str, tag: str, progress: services.Progress, page: str):

@@ -21,6 +21,11 @@
 
   const say = (text) => { if (status) status.textContent = text; };
 
+  // The page's camera (scan-camera.js), if it has one: each code it reads is scanned as if typed.
+  const camera = document.getElementById("camera-scan");
+  // A scan that did not get through may be read again by the camera (it ignores codes it has read).
+  const forget = (scanned) => camera?.dispatchEvent(new CustomEvent("camera-forget", { detail: scanned }));
+
   // The asset tag in what a scanner typed (a label's URL or a bare tag), to match answers to scans.
   const tagOf = (scanned) => scanned.replace(/\s+/g, "").toUpperCase().split(/[/?\\]/).filter(Boolean).pop() || "";
 
@@ -119,6 +124,7 @@
       });
     } catch (error) {
       problem(`${scanned}: not sent (no connection to the server). Scan it again.`, scanned);
+      forget(scanned);
       return null;
     }
     const isJson = (response.headers.get("Content-Type") || "").startsWith("application/json");
@@ -126,6 +132,7 @@
     if (!answer) {
       say("");
       problem(`${scanned}: not checked in: ${unanswered(response)}`, scanned);
+      forget(scanned);
       return null;
     }
     if (!answer.ok) {
@@ -175,26 +182,74 @@
     }
   };
 
+  // A damaged item needs its note before it is sent (the server would refuse it, and the box and
+  // note would be cleared for the next scan).
+  const needsNote = () => form.elements.damaged?.checked && form.elements.note && !form.elements.note.value.trim();
+
+  // Queue the scan in the box with the grade, damage and note chosen for it; false if it must wait.
+  const enqueue = (focus) => {
+    if (needsNote()) {
+      waiting();
+      form.elements.note.focus();
+      return false;
+    }
+    queue.push(new FormData(form));
+    waitOver();
+    // Ready for the next scan at once; a grade, damage and note chosen belong to the item just scanned.
+    code.value = "";
+    resetGrade();
+    for (const box of form.querySelectorAll("input[type=checkbox]")) box.checked = false;
+    if (form.elements.note) form.elements.note.value = "";
+    if (focus) code.focus(); // not after a camera scan: on a phone, focus opens the keyboard
+    drain();
+    takeHeld();
+    return true;
+  };
+
+  // Camera scans read while a scan waited in the box go next, in the order read.
+  const held = [];
+  const takeHeld = () => {
+    while (held.length && !code.value.trim()) {
+      code.value = held.shift();
+      if (!enqueue(false)) return;
+    }
+  };
+  code.addEventListener("input", () => { if (!code.value.trim()) takeHeld(); });
+  // What waits for the person, on its own line: the queue's announcements do not replace it.
+  const waitLine = document.getElementById("scan-waiting");
+  const waiting = () => {
+    const more = held.length ? ` (${held.length} more scan${held.length === 1 ? "" : "s"} waiting)` : "";
+    const tag = tagOf(code.value); // the tag, not the whole URL a label's code holds
+    const text = needsNote() ? `Describe the damage of ${tag} in the note, then press Check in${more}.`
+      : `${tag} is waiting in the box: press Check in${more}.`;
+    if (!waitLine) return say(text);
+    waitLine.textContent = text;
+    waitLine.hidden = false;
+  };
+  const waitOver = () => {
+    if (!waitLine) return;
+    waitLine.hidden = true;
+    waitLine.textContent = "";
+  };
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!code.value.trim()) {
       code.focus();
       return;
     }
-    const damaged = form.elements.damaged;
-    if (damaged?.checked && form.elements.note && !form.elements.note.value.trim()) {
-      // The server would refuse it, and the box and note would be cleared for the next scan: ask now.
-      say("Describe the damage in the note, then press Check in.");
-      form.elements.note.focus();
+    enqueue(true);
+  });
+
+  camera?.addEventListener("camera-code", (event) => {
+    const scanned = event.detail.code;
+    if (code.value.trim()) {
+      // A scan is waiting in the box (for its damage note, say): it goes first, this one after it.
+      held.push(scanned);
+      waiting();
       return;
     }
-    queue.push(new FormData(form));
-    // Ready for the next scan at once; a grade, damage and note chosen belong to the item just scanned.
-    code.value = "";
-    resetGrade();
-    for (const box of form.querySelectorAll("input[type=checkbox]")) box.checked = false;
-    if (form.elements.note) form.elements.note.value = "";
-    code.focus();
-    drain();
+    code.value = scanned;
+    enqueue(false);
   });
 })();

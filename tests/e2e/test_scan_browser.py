@@ -9,7 +9,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from loanservice.inventory.models import Instrument
-from loanservice.labels import scan as scan_views
+from loanservice.labels import services as label_services
 from loanservice.labels.render import LabelRenderer, label_url, qr_matrix
 from loanservice.labels.services import instrument_label
 from loanservice.labels.stocks import get_stock
@@ -205,7 +205,7 @@ def test_the_camera_page_recognises_real_labels_from_a_fake_camera_once_each(
     # Count what the server reads in the frames the page sends, to know repeats really happened.
     decoded = []
     lock = threading.Lock()
-    real_read = scan_views.read_qr_codes
+    real_read = label_services.read_qr_codes
 
     def counting_read(image_bytes):
         codes = real_read(image_bytes)
@@ -213,7 +213,7 @@ def test_the_camera_page_recognises_real_labels_from_a_fake_camera_once_each(
             decoded.extend(codes)
         return codes
 
-    monkeypatch.setattr(scan_views, "read_qr_codes", counting_read)
+    monkeypatch.setattr(label_services, "read_qr_codes", counting_read)
 
     page = camera_page(video)
     sign_in(page, scan_server, staff.email)

@@ -5,6 +5,7 @@ from playwright.sync_api import expect
 
 from ..test_sets import lend_set, tags_of
 from .test_inventory_browser import sign_in
+from .test_scan_browser import CAMERA_TIMEOUT_MS
 
 
 def test_a_music_lead_scans_their_set_back_in_item_by_item(live_server, factory_for_server, page):
@@ -99,7 +100,7 @@ def test_a_handheld_scanner_faster_than_the_page_loses_no_scan(live_server, fact
     for tag in tags[:5]:
         expect(back).to_contain_text(tag)
     expect(back).not_to_contain_text(foreign)
-    expect(page.get_by_role("status").nth(1)).to_contain_text(f"{tags[4]} back in 2 Good: 5 of 6 back.")
+    expect(page.locator("#scan-queue-status")).to_contain_text(f"{tags[4]} back in 2 Good: 5 of 6 back.")
     assert scans == ["application/json"] * 6
     expect(box).to_be_focused()
     expect(box).to_have_value("")
@@ -233,7 +234,7 @@ def test_each_scan_comes_back_as_it_went_out_and_a_chosen_grade_is_for_one_item_
     page.get_by_label("Damaged: send it to repair").check()
     box.type(third)
     box.press("Enter")
-    expect(page.locator("#scan-queue-status")).to_contain_text("Describe the damage")
+    expect(page.locator("#scan-waiting")).to_contain_text(f"Describe the damage of {third} in the note")
     expect(page.get_by_label("Note")).to_be_focused()
     expect(page.get_by_label("Damaged: send it to repair")).to_be_checked()
     expect(box).to_have_value(third)  # still there, to send once the note is written
@@ -250,3 +251,58 @@ def test_each_scan_comes_back_as_it_went_out_and_a_chosen_grade_is_for_one_item_
     box.type(third)
     box.press("Enter")
     expect(page.get_by_text(re.compile(r"All \d+ back: checked in by"))).to_be_visible()
+
+
+def test_a_music_lead_checks_a_set_in_with_a_phone_camera(scan_server, factory_for_server, camera_page, tmp_path):
+    """The school's lead, with only a phone: the camera reads the items' labels one after another, each
+    comes back as it went out, and one chosen damaged waits for its note in view."""
+    from .conftest import PHONE
+    from .test_scan_browser import camera_frame, label_image, write_y4m
+
+    factory = factory_for_server
+    school = factory.school("Riverside Primary")
+    kind = factory.instrument_type("Ukulele C", sizes=())
+    kit = factory.classroom_set(name="Ukulele set C", instruments=[
+        factory.instrument(kind, condition_grade=grade) for grade in (1, 1, 2)])
+    set_loan = lend_set(scan_server.app, kit, school)
+    tags = tags_of(scan_server.app, kit)
+    lead = factory.user("school", school=school)
+    # The camera sees the first two items' labels, a second each, again and again.
+    frames = []
+    for tag, angle in ((tags[0], 3), (tags[1], -4)):
+        frames += [camera_frame(label_image(scan_server.app, tag), angle)] * 10
+    phone = camera_page(write_y4m(tmp_path / "set.y4m", frames), **PHONE)
+
+    sign_in(phone, scan_server, lead.email)
+    phone.goto(f"{scan_server.url}/set-loans/{set_loan}/check-in")
+    expect(phone.get_by_role("button", name="Stop")).not_to_be_visible()
+    # The first item the camera reads has come back damaged: chosen before pointing the camera at it.
+    phone.get_by_label("4 Poor").check()
+    phone.get_by_label("Damaged: send it to repair").check()
+    phone.get_by_role("button", name="Scan with the camera").click()
+    expect(phone.get_by_role("button", name="Stop")).to_be_visible()
+    expect(phone.get_by_role("button", name="Scan with the camera")).not_to_be_visible()
+
+    waiting = phone.locator("#scan-waiting")
+    expect(waiting).to_contain_text("Describe the damage of", timeout=CAMERA_TIMEOUT_MS)
+    expect(waiting).to_be_in_viewport()  # on the phone's screen, not somewhere below
+    damaged = next(tag for tag in tags if tag in waiting.inner_text())
+    phone.get_by_label("Note").fill("Bridge came off")
+    phone.get_by_role("button", name="Check in").click()
+    expect(waiting).not_to_be_visible()
+
+    expect(phone.locator("#progress")).to_have_text("2 of 3 back", timeout=CAMERA_TIMEOUT_MS)
+    back = phone.get_by_role("region", name="Back", exact=True)
+    expect(back.locator("li", has_text=damaged)).to_contain_text("4 Poor damaged (went out 1 Excellent)")
+    other = next(tag for tag in tags[:2] if tag != damaged)
+    expect(back.locator("li", has_text=other)).to_contain_text("1 Excellent")  # as it went out
+    expect(back.locator("li", has_text=other)).not_to_contain_text("went out")
+    expect(phone.get_by_label("As it went out")).to_be_checked()
+    phone.get_by_role("button", name="Stop").click()
+    expect(phone.locator("#camera-status")).to_have_text("The camera is off.")
+
+    # The third never turned up: reported missing, the set is done and says what happens next.
+    phone.on("dialog", lambda dialog: dialog.accept())
+    phone.get_by_role("region", name="Still out (1)").get_by_role("button", name="Report missing").click()
+    expect(phone.get_by_role("heading", name="1 item did not come back")).to_be_visible()
+    expect(phone.locator("#progress")).to_have_text("2 of 3 back, 1 missing")
