@@ -856,6 +856,7 @@ def test_the_check_in_pages_camera_frames_are_read_for_the_sets_school_only(app,
 
     page = client.get(f"/set-loans/{our_loan}/check-in").get_data(as_text=True)
     assert f'data-frame-url="/set-loans/{our_loan}/frame"' in page and "Scan with the camera" in page
+    assert 'id="camera-scan" hidden' in page  # shown by its script: without JavaScript it would do nothing
     read = client.post(f"/set-loans/{our_loan}/frame", data=jpeg.getvalue(), content_type="image/jpeg")
     assert read.status_code == 200 and read.json == {"results": [{"code": "HTTP://HUB.TEST/I/MIX-000001"}]}
     assert client.post(f"/set-loans/{our_loan}/frame", data=b"no image").status_code == 400

@@ -9,6 +9,7 @@
 (() => {
   const root = document.getElementById("camera-scan");
   if (!root) return;
+  root.hidden = false; // the page hides the camera from browsers without JavaScript
   const video = document.getElementById("camera-video");
   const view = document.getElementById("camera-view");
   const status = document.getElementById("camera-status");
