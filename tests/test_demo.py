@@ -14,7 +14,8 @@ def test_demo_seed_builds_a_hub_and_prints_the_logins(app):
     assert "staff@demo.hub" in result.output and "demo-staff-pass" in result.output
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Instrument)) == 300
-        assert session.scalar(select(func.count()).select_from(ConditionCheck)) == 300
+        # Each instrument's intake check, and the return checks of the set part checked in.
+        assert session.scalar(select(func.count()).where(ConditionCheck.reason == "intake")) == 300
         statuses = set(session.scalars(select(Instrument.status).distinct()))
         assert {"available", "in_repair"} <= statuses
         in_repair = session.scalar(select(func.count()).where(Instrument.status == "in_repair"))
@@ -87,3 +88,18 @@ def test_the_demo_sets_items_came_back_in_the_condition_their_instruments_show(a
         back = session.execute(select(Loan.condition_at_return, Instrument.condition_grade).join(Loan.instrument)
                                .where(Loan.set_loan_id.is_not(None), Loan.status == "returned")).all()
         assert back and all(returned == now for returned, now in back), back
+
+
+def test_the_demo_sets_items_came_back_each_in_its_own_grade_one_chosen_worse(app):
+    from loanservice.loans.models import Loan
+
+    assert app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "1500"]).exit_code == 0
+    with in_app(app) as session:
+        back = session.execute(select(Loan.condition_at_issue, Loan.condition_at_return, Loan.instrument_id)
+                               .where(Loan.set_loan_id.is_not(None), Loan.status == "returned")).all()
+        assert len({returned for _, returned, _ in back}) > 1  # not one grade for every item
+        changed = [(out, returned) for out, returned, _ in back if out != returned]
+        assert changed and all(returned == out + 1 for out, returned in changed) and len(changed) == 1
+        checked = dict(session.execute(select(ConditionCheck.instrument_id, ConditionCheck.grade)
+                                       .where(ConditionCheck.reason == "return")).all())
+        assert checked == {instrument: returned for _, returned, instrument in back}

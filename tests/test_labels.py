@@ -270,13 +270,14 @@ def test_print_every_unlabelled_instrument_then_there_are_none(app, staff_client
     for _ in range(3):
         factory.instrument(violin)
     landing = staff_client.get("/labels/print").get_data(as_text=True)
-    assert "Every instrument without a label</a> (3)" in landing
+    assert "Every instrument in the store without a label</a> (3)" in landing
     response = staff_client.post("/labels/print", data={"scope": "unlabelled", "stock": "L7651", "start": "60"})
     assert response.status_code == 200
     assert len(pdfium.PdfDocument(response.data)) == 1
     assert len(decode_pdf(response.data)) == 3
     again = staff_client.post("/labels/print", data={"scope": "unlabelled", "stock": "L7651", "start": "1"})
-    assert again.status_code == 422 and "Every instrument already has a label" in again.get_data(as_text=True)
+    assert again.status_code == 422
+    assert "Every instrument in the store already has a label" in again.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("data, status, message", [
@@ -335,7 +336,7 @@ def test_cli_writes_the_pdf_with_progress_and_records_labelling(app, instruments
         (["--stock", "L1", "--all"], "Unknown label stock 'L1'"),
         (["--start", "22", "--all"], "Start position 22 is not on a L7160 sheet"),
         (["--tag", "NOPE-1"], "Unknown tag"),
-        (["--unlabelled"], "Every instrument already has a label"),
+        (["--unlabelled"], "Every instrument in the store already has a label"),
         ([], "Say which instruments"),
     ]:
         bad = runner.invoke(args=["labels", "pdf", *args, "-o", str(tmp_path / "bad.pdf")])
@@ -343,3 +344,30 @@ def test_cli_writes_the_pdf_with_progress_and_records_labelling(app, instruments
 
     stocks = runner.invoke(args=["labels", "stocks"])
     assert "L7651" in stocks.output and "65 a page" in stocks.output
+
+
+def test_every_instrument_in_the_store_counts_and_prints_only_those_in_the_store(app, staff_client, factory):
+    from loanservice.inventory.services import get_instrument, send_to_repair
+
+    from .pages import submit
+    from .test_sets import lend_set, tags_of
+
+    violin = factory.instrument_type("Violin")
+    on_shelf = sorted(factory.instrument(violin).asset_tag for _ in range(2))
+    kit = factory.classroom_set(size=2)
+    lend_set(app, kit, factory.school())  # out at a school
+    at_repairer = factory.instrument(violin).asset_tag
+    with in_app(app) as session:
+        send_to_repair(session, None, get_instrument(session, at_repairer), repairer="Luthier", fault="Crack")
+        session.commit()
+
+    landing = staff_client.get("/labels/print").get_data(as_text=True)
+    assert "Every instrument in the store</a> (2)" in landing
+    assert "Every instrument in the store without a label</a> (2)" in landing
+    assert "3 instruments without a label are out on loan or at a repairer" in landing
+    chosen = staff_client.get("/labels/print?scope=all").get_data(as_text=True)
+    assert "Every instrument in the store: 2" in chosen
+    assert at_repairer not in chosen and tags_of(app, kit)[0] not in chosen
+    response = submit(staff_client, "/labels/print?scope=all", {"stock": "L7160"})
+    assert response.status_code == 200 and response.mimetype == "application/pdf"
+    assert sorted(text for _, text, _ in decode_pdf(response.data)) == [f"HTTP://HUB.TEST/I/{t}" for t in on_shelf]

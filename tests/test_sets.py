@@ -18,6 +18,7 @@ from loanservice.sets.models import ClassroomSet, SetLoan
 from loanservice.timeutil import today
 
 from .conftest import in_app, login, statements_run
+from .pages import submit
 
 
 def lend_set(app, classroom_set, school, **kw):
@@ -323,13 +324,10 @@ def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, 
     first, second = tags_of(app, our_kit)
     wrong = client.post(f"/set-loans/{our_loan}/check-in", data={"code": their_tag, "grade": "2"})
     assert wrong.status_code == 409 and f"{their_tag} belongs to Their ukes, not Our ukes." in wrong.get_data(as_text=True)
-    missing_grade = client.post(f"/set-loans/{our_loan}/check-in", data={"code": first})
-    assert missing_grade.status_code == 422
     response = client.post(f"/set-loans/{our_loan}/check-in", data={"code": first, "grade": "3"})
     assert response.status_code == 303
     page = client.get(response.location).get_data(as_text=True)
-    assert f"{first} back: 1 of 2 back." in page and "Still out (1)" in page
-    assert 'checked id="grade-2"' in page  # the grade (3) is kept for the next scan
+    assert f"{first} back in 3 Fair: 1 of 2 back." in page and "Still out (1)" in page
     again = client.post(f"/set-loans/{our_loan}/check-in", data={"code": first, "grade": "2"})
     assert again.status_code == 409 and "is not on loan: it is already back" in again.get_data(as_text=True)
     nothing = client.post(f"/set-loans/{our_loan}/missing", data={"code": "", "note": "Not in cupboard"})
@@ -392,20 +390,20 @@ def test_the_scan_queue_gets_each_scan_answered_in_json_with_the_progress(app, f
         response = client.post(url, data={"code": first.lower(), "grade": "3"}, headers=JSON)
     assert response.status_code == 200 and response.mimetype == "application/json"
     assert response.json == {
-        "ok": True, "message": f"{first} back: 1 of 3 back.", "tag": first, "summary": "1 of 3 back",
-        "back": 1, "lost": 0, "total": 3, "outstanding": 2, "complete": False, "page": f"{url}?grade=3"}
+        "ok": True, "message": f"{first} back in 3 Fair: 1 of 3 back.", "tag": first, "summary": "1 of 3 back",
+        "back": 1, "lost": 0, "total": 3, "outstanding": 2, "complete": False, "page": url}
     assert templates == []  # no page rendered for a scan
     page = client.get(response.json["page"]).get_data(as_text=True)
     assert "1 of 3 back" in page and "Still out (2)" in page and first in back_list(page)
-    assert f"{first} back:" not in page  # the answer said it: nothing was left to flash
+    assert f"{first} back in" not in page  # the answer said it: nothing was left to flash
 
     damaged = client.post(url, data={"code": second, "grade": "4", "damaged": "y", "note": "Neck cracked"},
                           headers=JSON)
-    assert damaged.json["message"] == f"{second} back (damaged, sent to repair): 2 of 3 back."
+    assert damaged.json["message"] == f"{second} back in 4 Poor (damaged, sent to repair): 2 of 3 back."
     last = client.post(url, data={"code": third, "grade": "2"}, headers=JSON)
     assert last.status_code == 200
     assert (last.json["back"], last.json["outstanding"], last.json["complete"]) == (3, 0, True)
-    assert "Everything is accounted for" in client.get(last.json["page"]).get_data(as_text=True)
+    assert f"All 3 back: checked in by {today():%-d %b %Y}." in client.get(last.json["page"]).get_data(as_text=True)
     with in_app(app) as session:
         assert session.get(SetLoan, set_loan_id).closed_on == today()
 
@@ -426,14 +424,14 @@ def test_a_wrong_scan_is_refused_in_json_with_the_reason_and_changes_nothing(app
     with rendered_templates(app) as templates:
         foreign = client.post(url, data={"code": their_tag, "grade": "2"}, headers=JSON)
         not_ours = client.post(url, data={"code": loose.asset_tag, "grade": "2"}, headers=JSON)
-        no_grade = client.post(url, data={"code": tags_of(app, our_kit)[0]}, headers=JSON)
+        no_such_grade = client.post(url, data={"code": tags_of(app, our_kit)[0], "grade": "7"}, headers=JSON)
     assert templates == []  # refused without rendering the page
     assert foreign.status_code == 409
     assert foreign.json == {"ok": False, "message": f"{their_tag} belongs to Their ukes, not Our ukes.", "field": "code"}
     assert not_ours.status_code == 409 and not_ours.json["ok"] is False
     assert not_ours.json["message"].startswith(f"{loose.asset_tag} is not part of")
-    assert no_grade.status_code == 422
-    assert no_grade.json == {"ok": False, "message": "Choose a condition grade.", "field": "grade"}
+    assert no_such_grade.status_code == 422
+    assert no_such_grade.json == {"ok": False, "message": "Not a valid choice.", "field": "grade"}
     with in_app(app) as session:
         assert session.scalar(select(func.count()).where(Loan.closed_on.is_not(None))) == 0
         assert get_instrument(session, their_tag).status == "on_loan"
@@ -455,9 +453,9 @@ def test_a_json_scan_writes_no_session_cookie_and_the_form_still_redirects_with_
     assert refused.status_code == 409 and "Set-Cookie" not in refused.headers
     # A browser's own form post (it accepts anything, HTML first) is answered as before.
     posted = client.post(url, data={"code": second, "grade": "2"}, headers=BROWSER)
-    assert posted.status_code == 303 and posted.location == f"{url}?grade=2"
+    assert posted.status_code == 303 and posted.location == url
     assert "Set-Cookie" in posted.headers  # the flash travels in the session
-    assert f"{second} back: 2 of 3 back." in client.get(posted.location).get_data(as_text=True)
+    assert f"{second} back in 2 Good: 2 of 3 back." in client.get(posted.location).get_data(as_text=True)
 
 
 def test_a_json_scan_still_needs_the_pages_csrf_token(database_url, factory):
@@ -591,7 +589,7 @@ def session_set(app, tag):
         return found
 
 
-def test_the_school_sees_what_went_missing_keeps_its_grade_and_fetches_the_sets_documents(app, factory, client):
+def test_the_school_sees_what_went_missing_and_fetches_the_sets_documents(app, factory, client):
     import html
 
     school = factory.school(name="Our School")
@@ -599,13 +597,10 @@ def test_the_school_sees_what_went_missing_keeps_its_grade_and_fetches_the_sets_
     set_loan_id = lend_set(app, kit, school)
     first, second = tags_of(app, kit)
     login(client, factory.user("school", school=school))
-    page = client.get(f"/set-loans/{set_loan_id}/check-in?grade=3").get_data(as_text=True)
+    page = client.get(f"/set-loans/{set_loan_id}/check-in").get_data(as_text=True)
     assert f'href="/set-loans/{set_loan_id}/delivery-note.pdf"' in page
-    assert 'name="grade" value="3" data-keep-grade' in page  # the item actions post the chosen grade along
-    response = client.post(f"/set-loans/{set_loan_id}/missing", data={"code": first, "grade": "3"})
-    assert response.status_code == 303 and response.location.endswith("grade=3")
-    page = client.get(response.location).get_data(as_text=True)
-    assert '<input checked id="grade-2" name="grade" required type="radio" value="3">' in page
+    response = client.post(f"/set-loans/{set_loan_id}/missing", data={"code": first})
+    assert response.status_code == 303
     assert client.post(f"/set-loans/{set_loan_id}/check-in", data={"code": second, "grade": "3"}).status_code == 303
     for url in ("/sets", "/"):
         listing = html.unescape(client.get(url).get_data(as_text=True))
@@ -732,3 +727,140 @@ def test_a_wrong_scan_after_the_set_is_all_back_says_what_is_wrong_with_it(app, 
         response = staff_client.post(f"/set-loans/{set_loan_id}/check-in", data={"code": code, "grade": "2"},
                                      headers={"Accept": "application/json"})
         assert response.status_code in (404, 409) and said in response.get_json()["message"], (code, response.get_json())
+
+
+# ---------------------------------------------------------------- each item's own condition
+
+
+def graded_set(factory, grades, name="Ukulele set G"):
+    """A set whose instruments are in the given condition grades, in asset tag order."""
+    kind = factory.instrument_type("Ukulele G", sizes=())
+    return factory.classroom_set(name=name, instruments=[factory.instrument(kind, condition_grade=g) for g in grades])
+
+
+def returned_grades(app, set_loan_id):
+    """Each item's (grade it went out in, grade it came back in, its instrument's grade now), by tag."""
+    with in_app(app) as session:
+        return [tuple(row) for row in session.execute(
+            select(Loan.condition_at_issue, Loan.condition_at_return, Instrument.condition_grade)
+            .join(Loan.instrument).where(Loan.set_loan_id == set_loan_id).order_by(Instrument.asset_tag))]
+
+
+def test_a_set_item_comes_back_in_the_condition_it_went_out_in_unless_one_is_chosen_for_it(app, factory):
+    kit = graded_set(factory, [4, 1, 2])
+    set_loan_id = lend_set(app, kit, factory.school())
+    poor, excellent, good = tags_of(app, kit)
+    scan(app, set_loan_id, poor, grade=None)
+    scan(app, set_loan_id, excellent, grade=3)
+    scan(app, set_loan_id, good, grade=None)
+    assert returned_grades(app, set_loan_id) == [(4, 4, 4), (1, 3, 3), (2, 2, 2)]
+
+
+def test_a_grade_chosen_on_the_page_is_for_one_item_and_the_next_comes_back_as_it_went_out(app, factory, client):
+    from .pages import read_form
+
+    school = factory.school()
+    kit = graded_set(factory, [4, 1, 2])
+    set_loan_id = lend_set(app, kit, school)
+    poor, excellent, good = tags_of(app, kit)
+    login(client, factory.user("school", school=school))
+    url = f"/set-loans/{set_loan_id}/check-in"
+
+    page = client.get(url).get_data(as_text=True)
+    assert read_form(page, url, "code").values("grade") == [""]  # "As it went out", chosen already
+    assert '<input checked id="grade-0" name="grade" type="radio" value=""> As it went out' in page
+    first = submit(client, url, {"code": poor}, form="code", follow_redirects=True).get_data(as_text=True)
+    assert f"{poor} back in 4 Poor: 1 of 3 back." in first
+    second = submit(client, url, {"code": excellent, "grade": 3}, form="code", follow_redirects=True)
+    assert f"{excellent} back in 3 Fair: 2 of 3 back." in second.get_data(as_text=True)
+    assert read_form(second.get_data(as_text=True), url, "code").values("grade") == [""]  # the choice went back
+    third = submit(client, url, {"code": good}, form="code", follow_redirects=True).get_data(as_text=True)
+    assert f"{good} back in 2 Good" in third
+    assert returned_grades(app, set_loan_id) == [(4, 4, 4), (1, 3, 3), (2, 2, 2)]
+    assert "(went out 1 Excellent)" in back_list(third)
+    assert back_list(third).count("went out") == 1  # only the item whose grade changed says so
+
+
+def test_the_scan_queue_posts_each_items_own_grade_from_the_rendered_form(app, factory, client):
+    from .pages import fill, read_form
+
+    school = factory.school()
+    kit = graded_set(factory, [4, 1])
+    set_loan_id = lend_set(app, kit, school)
+    poor, excellent = tags_of(app, kit)
+    login(client, factory.user("school", school=school))
+    url = f"/set-loans/{set_loan_id}/check-in"
+    rendered = read_form(client.get(url).get_data(as_text=True), url, "code")
+
+    as_it_went = client.post(rendered.action, data=fill(rendered, {"code": poor}), headers=JSON)
+    assert as_it_went.json["message"] == f"{poor} back in 4 Poor: 1 of 2 back."
+    chosen = client.post(rendered.action, data=fill(rendered, {"code": excellent, "grade": 2}), headers=JSON)
+    assert chosen.json["message"] == f"{excellent} back in 2 Good: 2 of 2 back."
+    assert returned_grades(app, set_loan_id) == [(4, 4, 4), (1, 2, 2)]
+
+
+def test_a_finished_set_with_an_item_missing_says_which_and_what_happens_next(app, factory, client):
+    from decimal import Decimal
+
+    school = factory.school(name="Our School")
+    kind = factory.instrument_type("Violin M", sizes=())
+    kit = factory.classroom_set(name="Violin set M", instruments=[
+        factory.instrument(kind, replacement_value=Decimal("95.00")) for _ in range(2)])
+    set_loan_id = lend_set(app, kit, school)
+    kept, lost = tags_of(app, kit)
+    login(client, factory.user("school", school=school))
+    url = f"/set-loans/{set_loan_id}/check-in"
+    submit(client, url, {"code": kept}, form="code")
+    submit(client, url, form=1)  # "Report missing" beside the one still out
+
+    page = client.get(url).get_data(as_text=True)
+    assert "Everything is accounted for" not in page
+    assert '<span class="badge status-missing" id="progress" role="status">1 of 2 back, 1 missing</span>' in page
+    assert f"Checked in by {today():%-d %b %Y}: 1 back, 1 missing." in page
+    missing = page.split('id="missing-next-h"', 1)[1].split("</section>", 1)[0]
+    assert "1 item did not come back" in missing
+    assert f'<span class="tag">{lost}</span> Violin M: reported missing' in missing
+    assert "replacement cost £95.00" in missing
+    assert "Our School is charged the replacement cost (£95.00)." in missing
+    assert kept not in missing
+
+
+def test_a_finished_set_with_everything_back_says_all_back(app, factory, client):
+    school = factory.school()
+    kit = factory.classroom_set(size=2)
+    set_loan_id = lend_set(app, kit, school)
+    for tag in tags_of(app, kit):
+        scan(app, set_loan_id, tag)
+    login(client, factory.user("school", school=school))
+    page = client.get(f"/set-loans/{set_loan_id}/check-in").get_data(as_text=True)
+    assert f"All 2 back: checked in by {today():%-d %b %Y}." in page
+    assert 'class="badge status-available"' in page
+    assert "did not come back" not in page
+
+
+def test_the_check_in_pages_camera_frames_are_read_for_the_sets_school_only(app, factory, client):
+    import io
+
+    import zxingcpp
+    from PIL import Image
+
+    ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
+    our_loan = lend_set(app, factory.classroom_set(size=1), ours)
+    their_loan = lend_set(app, factory.classroom_set(size=1), theirs)
+    image = zxingcpp.create_barcode("HTTP://HUB.TEST/I/MIX-000001", zxingcpp.BarcodeFormat.QRCode).to_image(scale=6)
+    frame = Image.new("L", (640, 480), 200)
+    frame.paste(Image.frombytes("L", (image.shape[1], image.shape[0]), memoryview(image).tobytes()), (200, 100))
+    jpeg = io.BytesIO()
+    frame.save(jpeg, "JPEG", quality=80)
+    login(client, factory.user("school", school=ours))
+
+    page = client.get(f"/set-loans/{our_loan}/check-in").get_data(as_text=True)
+    assert f'data-frame-url="/set-loans/{our_loan}/frame"' in page and "Scan with the camera" in page
+    assert 'id="camera-scan" hidden' in page  # shown by its script: without JavaScript it would do nothing
+    read = client.post(f"/set-loans/{our_loan}/frame", data=jpeg.getvalue(), content_type="image/jpeg")
+    assert read.status_code == 200 and read.json == {"results": [{"code": "HTTP://HUB.TEST/I/MIX-000001"}]}
+    assert client.post(f"/set-loans/{our_loan}/frame", data=b"no image").status_code == 400
+    assert client.post(f"/set-loans/{their_loan}/frame", data=jpeg.getvalue()).status_code == 404
+    parent = app.test_client()
+    login(parent, factory.user("parent"))
+    assert parent.post(f"/set-loans/{our_loan}/frame", data=jpeg.getvalue()).status_code == 403

@@ -407,11 +407,22 @@ def _part_return_first_set(session, set_loans: list[SetLoan], staff: User) -> No
     set_loan = set_loans[0]
     loans = session.scalars(select(Loan).where(Loan.set_loan_id == set_loan.id).order_by(Loan.id)).all()
     back = loans[: max(1, len(loans) - 3)]
+    # Each comes back as it went out, but for the last one back, whose grade was chosen: a grade worse.
+    worse = back[-1]
     for loan in back:
         loan.status, loan.closed_on = LoanStatus.RETURNED.value, max(today(), loan.started_on)
         loan.condition_at_return, loan.closed_by_id = loan.condition_at_issue, staff.id
+    if len(back) > 1 and worse.condition_at_issue < 4:
+        worse.condition_at_return = worse.condition_at_issue + 1
+        worse.return_note = "Scratched on the back"
+        session.execute(update(Instrument).where(Instrument.id == worse.instrument_id)
+                        .values(condition_grade=worse.condition_at_return))
     session.execute(update(Instrument).where(Instrument.id.in_([loan.instrument_id for loan in back]))
                     .values(status=InstrumentStatus.AVAILABLE.value, status_reason=""))
+    # The condition checks a check-in records, so each instrument's history shows its return.
+    session.execute(insert(ConditionCheck), [
+        dict(instrument_id=loan.instrument_id, grade=loan.condition_at_return, reason=CheckReason.RETURN.value,
+             note=loan.return_note, checked_by_id=staff.id, checked_at=utcnow()) for loan in back])
 
 
 def _seed_pupil_loans(session, rng, pools, schools, users, staff, this_term, last_term, lent, instruments,

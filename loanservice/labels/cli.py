@@ -15,8 +15,8 @@ labels_cli = AppGroup("labels", help="Print QR labels and list label stocks.")
 @click.option("--stock", "stock_name", default="L7160", show_default=True, help="Label stock (see `flask labels stocks`).")
 @click.option("--start", default=1, show_default=True, type=int, help="Position of the first free label on the sheet.")
 @click.option("--tag", "tags", multiple=True, help="An asset tag; repeat for more.")
-@click.option("--all", "scope", flag_value=services.Scope.ALL, help="Every instrument not written off.")
-@click.option("--unlabelled", "scope", flag_value=services.Scope.UNLABELLED, help="Every instrument not yet labelled.")
+@click.option("--all", "scope", flag_value=services.Scope.ALL, help="Every instrument in the store (not out on loan, at a repairer, missing or written off).")
+@click.option("--unlabelled", "scope", flag_value=services.Scope.UNLABELLED, help="Every instrument in the store not yet labelled.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True, allow_dash=False),
               help="The PDF file to write.")
 def pdf_command(stock_name, start, tags, scope, output):

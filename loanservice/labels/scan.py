@@ -1,6 +1,4 @@
 """Where a scanned label leads: the short page ``/i/<TAG>``, the scan station and the camera page."""
-import io
-
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
 from sqlalchemy import bindparam, select
@@ -16,10 +14,6 @@ from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from . import services
 
 bp = Blueprint("scan", __name__)
-
-# A camera frame is a JPEG of a few tens of kilobytes; refuse anything far larger.
-MAX_FRAME_BYTES = 2 * 1024 * 1024
-
 
 _TAG_LOOKUP = select(Instrument.asset_tag).where(Instrument.asset_tag == bindparam("tag"))
 _SET_LOOKUP = select(ClassroomSet.id).where(ClassroomSet.tag == bindparam("tag"))
@@ -122,15 +116,10 @@ def camera():
 @staff_required
 def decode_frame():
     """Read the QR codes in one camera frame (a JPEG or PNG) and say which instruments they are."""
-    data = request.get_data(cache=False)
-    if not data:
-        return {"error": "No image was sent."}, 400
-    if len(data) > MAX_FRAME_BYTES:
-        return {"error": "The image is too large."}, 413
     try:
-        codes = read_qr_codes(data)
-    except ValueError:
-        return {"error": "The image could not be read."}, 400
+        codes = services.read_frame(request.get_data(cache=False))
+    except services.UnreadableFrame as error:
+        return {"error": error.message}, error.status_code
     base_url = current_app.config["PUBLIC_BASE_URL"]
     results = []
     for code in codes:
@@ -150,19 +139,3 @@ def decode_frame():
                 "url": url_for("inventory.instrument_detail", tag=instrument.asset_tag),
             })
     return {"results": results}
-
-
-def read_qr_codes(image_bytes: bytes) -> list[str]:
-    """The text of every QR code in an image; ValueError when it is not an image."""
-    import zxingcpp
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(image_bytes)) as image:
-            if image.width * image.height > 4096 * 4096:
-                raise ValueError("image too large")
-            grey = image.convert("L")
-    except (UnidentifiedImageError, OSError) as error:
-        raise ValueError("not an image") from error
-    return [barcode.text for barcode in zxingcpp.read_barcodes(grey, formats=zxingcpp.BarcodeFormat.QRCode)
-            if barcode.valid and barcode.text]

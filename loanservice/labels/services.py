@@ -2,6 +2,7 @@
 
 Like every service, these take the session first, flush and never commit.
 """
+import io
 import re
 from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
@@ -24,6 +25,16 @@ class EmptySelection(InvalidInput):
 
 class ForeignCode(InvalidInput):
     """A scanned code that is not one of this hub's labels."""
+
+
+class UnreadableFrame(InvalidInput):
+    """A camera frame that is empty or not an image."""
+
+    status_code = 400
+
+
+class FrameTooLarge(UnreadableFrame):
+    status_code = 413
 
 
 class Scope:
@@ -54,11 +65,13 @@ def set_label(classroom_set, items: Sequence[Instrument], *, base_url: str, hub_
                         lines=(classroom_set.name, what), footer=hub_name)
 
 
-def select_for_labels(session: Session, *, tags: Sequence[str] = (), scope: str = "") -> list[Instrument]:
-    """The instruments to label: the given tags in the order given, or every one in ``scope``.
+# A scope prints labels for the instruments on the store's shelves: not those out on loan, at a
+# repairer, missing or written off, whose labels would only wait on the sheet (and count as stuck on).
+IN_STORE = (InstrumentStatus.AVAILABLE, InstrumentStatus.RESERVED)
 
-    Written-off instruments are left out of a scope: they have left the store.
-    """
+
+def select_for_labels(session: Session, *, tags: Sequence[str] = (), scope: str = "") -> list[Instrument]:
+    """The instruments to label: the given tags in the order given, or every one in the store in ``scope``."""
     if tags:
         wanted = list(dict.fromkeys(normalise_tag(tag) for tag in tags if normalise_tag(tag)))
         if not wanted:
@@ -75,22 +88,26 @@ def select_for_labels(session: Session, *, tags: Sequence[str] = (), scope: str 
         return [found[tag] for tag in wanted]
     if scope not in SCOPES:
         raise EmptySelection("Choose at least one instrument to label: some tags, every unlabelled one, or all.")
-    query = select(Instrument).where(Instrument.status != InstrumentStatus.WRITTEN_OFF)
+    query = select(Instrument).where(Instrument.status.in_(IN_STORE))
     if scope == Scope.UNLABELLED:
         query = query.where(Instrument.labelled_at.is_(None))
     instruments = list(session.scalars(query.order_by(Instrument.asset_tag)))
     if not instruments:
-        raise EmptySelection("Every instrument already has a label." if scope == Scope.UNLABELLED
-                             else "There are no instruments to label.")
+        raise EmptySelection("Every instrument in the store already has a label." if scope == Scope.UNLABELLED
+                             else "There are no instruments in the store to label.")
     return instruments
 
 
 def count_for_labels(session: Session) -> dict[str, int]:
-    """How many instruments each scope would print."""
-    in_store = Instrument.status != InstrumentStatus.WRITTEN_OFF
+    """How many instruments each scope would print, and how many without a label are out of the store
+    (on loan or at a repairer: labelled once they are back)."""
+    unlabelled = Instrument.labelled_at.is_(None)
+    in_store = Instrument.status.in_(IN_STORE)
+    out = Instrument.status.in_((InstrumentStatus.ON_LOAN, InstrumentStatus.IN_REPAIR))
     return {
         Scope.ALL: session.scalar(select(func.count()).where(in_store)),
-        Scope.UNLABELLED: session.scalar(select(func.count()).where(in_store, Instrument.labelled_at.is_(None))),
+        Scope.UNLABELLED: session.scalar(select(func.count()).where(in_store, unlabelled)),
+        "unlabelled_out": session.scalar(select(func.count()).where(out, unlabelled)),
     }
 
 
@@ -195,3 +212,37 @@ def find_by_code(session: Session, code: str, base_url: str) -> Instrument:
     if instrument is None:
         raise NotFound(f"Unknown tag: no instrument has asset tag {tag}.", field="code")
     return instrument
+
+
+# ---------------------------------------------------------------- camera frames
+
+# A camera frame is a JPEG of a few tens of kilobytes; refuse anything far larger.
+MAX_FRAME_BYTES = 2 * 1024 * 1024
+
+
+def read_frame(image_bytes: bytes) -> list[str]:
+    """The text of every QR code in one camera frame (a JPEG or PNG), for every camera scanning page."""
+    if not image_bytes:
+        raise UnreadableFrame("No image was sent.")
+    if len(image_bytes) > MAX_FRAME_BYTES:
+        raise FrameTooLarge("The image is too large.")
+    try:
+        return read_qr_codes(image_bytes)
+    except ValueError:
+        raise UnreadableFrame("The image could not be read.") from None
+
+
+def read_qr_codes(image_bytes: bytes) -> list[str]:
+    """The text of every QR code in an image; ValueError when it is not an image."""
+    import zxingcpp
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(image_bytes)) as image:
+            if image.width * image.height > 4096 * 4096:
+                raise ValueError("image too large")
+            grey = image.convert("L")
+    except (UnidentifiedImageError, OSError) as error:
+        raise ValueError("not an image") from error
+    return [barcode.text for barcode in zxingcpp.read_barcodes(grey, formats=zxingcpp.BarcodeFormat.QRCode)
+            if barcode.valid and barcode.text]

@@ -1,8 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, DateField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from ..inventory.forms import _grade_field
+from ..inventory.forms import GRADE_CHOICES
 
 
 class SetForm(FlaskForm):
@@ -26,13 +26,21 @@ class SetCheckOutForm(FlaskForm):
     submit = SubmitField("Lend the whole set")
 
 
+def _grade_or_none(value) -> int | None:
+    """A chosen grade, or None for the empty choice ("as it went out")."""
+    return None if value in (None, "") else int(value)
+
+
 class ScanInForm(FlaskForm):
     code = StringField("Scan an item", validators=[DataRequired(message="Scan a label or type an asset tag."),
                                                    Length(max=500)],
                        description="Scan the label, or type the asset tag and press Enter.",
                        render_kw={"autocapitalize": "characters", "spellcheck": "false", "autocomplete": "off",
                                   "autofocus": True, "data-scan": True})
-    grade = _grade_field("Condition")
+    # Each item comes back as it went out unless a grade is chosen for it: the choice is for one scan.
+    grade = RadioField("Condition", choices=[("", "As it went out"), *GRADE_CHOICES], coerce=_grade_or_none,
+                       default=None, description="Each item comes back as it went out. A grade chosen here is "
+                                                 "for the next item scanned only.")
     damaged = BooleanField("Damaged: send it to repair")
     note = StringField("Note", validators=[Optional(), Length(max=500)],
                        description="Needed when the item is damaged: say what is wrong.")

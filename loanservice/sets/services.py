@@ -324,7 +324,7 @@ _LOCATE_SCAN = (
     .options(load_only(SetLoan.set_id, SetLoan.school_id, SetLoan.started_on, SetLoan.closed_on, SetLoan.item_count),
              joinedload(SetLoan.school).load_only(School.name),
              load_only(Loan.instrument_id, Loan.pupil_id, Loan.family_id, Loan.school_id, Loan.other_borrower_id,
-                       Loan.set_loan_id, Loan.status, Loan.started_on, Loan.closed_on),
+                       Loan.set_loan_id, Loan.status, Loan.started_on, Loan.closed_on, Loan.condition_at_issue),
              contains_eager(Loan.instrument).load_only(Instrument.asset_tag, Instrument.type_id, Instrument.size,
                                                        Instrument.status, Instrument.condition_grade)
              .lazyload(Instrument.type))
@@ -391,11 +391,12 @@ def _refuse_if_reported_missing(session: Session, set_loan: SetLoan, tag: str, a
 
 
 def check_in_set_item(
-    session: Session, actor, set_loan: SetLoan, code: str, *, grade: int, note: str = "",
+    session: Session, actor, set_loan: SetLoan, code: str, *, grade: int | None = None, note: str = "",
     damaged: bool = False, base_url: str = "", loan: Loan | None = None,
 ) -> tuple[Loan, Progress]:
     """Check one scanned item of a set back in; close the set loan when the last one is back.
 
+    ``grade``: the condition this one item is back in; None for the condition it went out in.
     ``loan``: the item's open loan, when ``locate_scan`` has found and locked it already.
     Costs the same few statements whatever the size of the set: the check-in, the end of a
     take-home and the count of what is back are one batch, one statement on PostgreSQL.
@@ -406,7 +407,8 @@ def check_in_set_item(
     if loan is None:
         loan = _scanned_loan(session, set_loan, code, base_url, actor)
     batch = Batch()
-    check_in(session, actor, loan, grade=grade, note=note, damaged=damaged, batch=batch)
+    check_in(session, actor, loan, grade=loan.condition_at_issue if grade is None else grade, note=note,
+             damaged=damaged, batch=batch)
     _end_take_home(batch, loan)
     after = _progress_after(batch, set_loan, loan)
     batch.write(session)

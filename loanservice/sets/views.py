@@ -8,7 +8,11 @@ from ..accounts.permissions import roles_required, staff_required
 from ..borrowers.models import Pupil
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
+from ..inventory.models import CONDITION_GRADES
 from ..inventory.services import normalise_tag
+from ..labels.services import UnreadableFrame
+from ..labels.services import read_frame as read_frame_codes
+from ..loans.models import LoanStatus
 from ..loans.services import unlendable_reasons
 from ..schools.models import School
 from ..timeutil import today
@@ -155,11 +159,15 @@ def _take_home_form(set_loan: SetLoan, formdata=True) -> TakeHomeForm:
 
 
 def _render_check_in(set_loan: SetLoan, form: ScanInForm, status: int = 200, take_home_form=None):
+    closed = services.returned_items(db.session, set_loan)
+    missing = [loan for loan in closed if loan.status_enum is LoanStatus.LOST]
+    owed = [loan.replacement_owed for loan in missing if loan.replacement_owed is not None]
     return render_template(
         "sets/check_in.html", set_loan=set_loan, form=form,
         progress=services.progress(db.session, set_loan, with_items=True),
         at_home=services.open_take_homes(db.session, set_loan),
-        returned=services.returned_items(db.session, set_loan)[:50],
+        returned=[loan for loan in closed if loan.status_enum is not LoanStatus.LOST][:50],
+        missing=missing, owed=sum(owed) if owed else None, unpriced=len(missing) - len(owed),
         take_home_form=take_home_form or _take_home_form(set_loan, formdata=False),
     ), status
 
@@ -169,9 +177,6 @@ def _render_check_in(set_loan: SetLoan, form: ScanInForm, status: int = 200, tak
 def check_in(set_loan_id: int):
     set_loan = _load_set_loan(set_loan_id)
     form = ScanInForm()
-    grade = request.args.get("grade", type=int)
-    if grade:  # keep the grade the last scan used, so a run of good items is one scan each
-        form.grade.data = grade
     # An item's label opened on a phone leads here with its tag: ready to check it in.
     form.code.data = normalise_tag(request.args.get("code", ""))[:32]
     return _render_check_in(set_loan, form)
@@ -200,15 +205,29 @@ def scan_in(set_loan_id: int):
         field_error(form, error)
         form.code.data = ""
         return _scan_refused(set_loan_id, form, error.status_code)
-    tag = loan.instrument.asset_tag
+    tag, grade = loan.instrument.asset_tag, loan.condition_at_return
     db.session.commit()
-    message = f"{tag} back{' (damaged, sent to repair)' if form.damaged.data else ''}: {progress.summary}."
-    # The page keeps the grade the last scan used, so a run of good items is one scan each.
-    page = url_for(".check_in", set_loan_id=set_loan_id, grade=form.grade.data)
+    damaged = " (damaged, sent to repair)" if form.damaged.data else ""
+    message = f"{tag} back in {grade} {CONDITION_GRADES[grade]}{damaged}: {progress.summary}."
+    # A grade chosen was for this item alone: the page comes back to "As it went out" for the next.
+    page = url_for(".check_in", set_loan_id=set_loan_id)
     if wants_json():
         return _scan_answer(message, tag, progress, page)
     flash(message, "success")
     return redirect(page, 303)
+
+
+@bp.post("/set-loans/<int:set_loan_id>/frame")
+@staff_or_school
+def read_frame(set_loan_id: int):
+    """The codes in one frame of the check-in page's camera; its scan queue then checks each one in,
+    as if typed. Only the codes: what they are is the check-in's to say, for this set."""
+    _load_set_loan(set_loan_id)
+    try:
+        codes = read_frame_codes(request.get_data(cache=False))
+    except UnreadableFrame as error:
+        return {"error": error.message}, error.status_code
+    return {"results": [{"code": code} for code in codes]}
 
 
 def _scan_answer(message: str, tag: str, progress: services.Progress, page: str):
@@ -245,27 +264,18 @@ def report_missing(set_loan_id: int):
     return _item_action(set_loan_id, perform)
 
 
-def _chosen_grade() -> int | None:
-    """The condition grade chosen in the scan form, which item actions post along (hidden) to keep it."""
-    grade = request.form.get("grade", type=int)
-    return grade if grade in range(1, 6) else None
-
-
 def _item_action(set_loan_id: int, perform):
     """Run a change to one item of a set loan; ``perform`` returns what to tell the user."""
-    grade = _chosen_grade()
     try:
         message = perform()
     except LoanServiceError as error:
         db.session.rollback()
         scan_form = ScanInForm(formdata=None)
-        if grade:
-            scan_form.grade.data = grade
         scan_form.form_errors.append(error.message)
         return _render_check_in(_load_set_loan(set_loan_id), scan_form, error.status_code)
     db.session.commit()
     flash(message, "success")
-    return redirect(url_for(".check_in", set_loan_id=set_loan_id, grade=grade), 303)
+    return redirect(url_for(".check_in", set_loan_id=set_loan_id), 303)
 
 
 @bp.post("/set-loans/<int:set_loan_id>/take-home")

@@ -50,13 +50,6 @@ document.addEventListener("DOMContentLoaded", () => {
   } else if (summary) {
     summary.focus();
   }
-  // Item actions on the set check-in page (Report missing, Back in the set) carry the condition
-  // grade chosen in the scan form, so the page comes back with it still chosen.
-  document.addEventListener("submit", (event) => {
-    const keep = event.target.querySelector("[data-keep-grade]");
-    const chosen = document.querySelector('input[name="grade"]:checked');
-    if (keep && chosen) keep.value = chosen.value;
-  });
   // Ask before a one-click action that is hard to undo.
   for (const button of document.querySelectorAll("[data-confirm]")) {
     button.addEventListener("click", (event) => {

@@ -1,9 +1,17 @@
 // Continuous camera scanning: frames go to the server, which reads QR codes with zxing-cpp,
 // so it works the same on Android Chrome and on iPhone Safari (which has no BarcodeDetector).
+//
+// One implementation for every page with a camera (templates/scan/_camera.html). Each code read
+// for the first time beeps and is announced on the camera's element as a "camera-code" event (its
+// detail: the server's result, with at least the code); a page may take it from there (the set
+// check-in page queues it to check in). A "camera-forget" event (detail: the code) lets a code be
+// read again: one that did not get through, say. With a list (the camera page), each result is shown.
 (() => {
   const root = document.getElementById("camera-scan");
   if (!root) return;
+  root.hidden = false; // the page hides the camera from browsers without JavaScript
   const video = document.getElementById("camera-video");
+  const view = document.getElementById("camera-view");
   const status = document.getElementById("camera-status");
   const list = document.getElementById("camera-list");
   const count = document.getElementById("camera-count");
@@ -73,10 +81,11 @@
     const { results } = await response.json();
     for (const result of results || []) {
       // Ignore repeats: the same label stays in view for many frames.
-      if (seen.has(result.code)) continue;
+      if (!running || seen.has(result.code)) continue;
       seen.add(result.code);
-      beep(result.found);
-      show(result);
+      beep(result.found !== false);
+      if (list) show(result);
+      root.dispatchEvent(new CustomEvent("camera-code", { detail: result }));
     }
   }
 
@@ -93,26 +102,31 @@
   }
 
   async function start() {
+    if (running) return;
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      say("This browser cannot use the camera here (the page must be opened over https). Use the scan station.");
+      say("This browser cannot use the camera here (the page must be opened over https).");
       return;
     }
     const Audio = window.AudioContext || window.webkitAudioContext;
     if (Audio && !audio) audio = new Audio();  // created on a tap, so iPhones allow the beep
+    startButton.disabled = true;  // one camera, however quickly Start is tapped again
     try {
       stream = await navigator.mediaDevices.getUserMedia({
         audio: false, video: { facingMode: { ideal: "environment" }, width: { ideal: 1280 }, height: { ideal: 720 } },
       });
     } catch (error) {
       say(`The camera could not be opened (${error.name}). Allow camera access for this site and try again.`);
+      startButton.disabled = false;
       return;
     }
     video.srcObject = stream;
+    if (view) view.hidden = false;
     await video.play().catch(() => {});
     running = true;
     startButton.hidden = true;
+    startButton.disabled = false;
     stopButton.hidden = false;
-    clearButton.hidden = false;
+    if (clearButton) clearButton.hidden = false;
     say("Scanning. Hold a label in view.");
     loop();
   }
@@ -121,11 +135,13 @@
     running = false;
     if (stream) stream.getTracks().forEach((track) => track.stop());
     stream = null;
+    if (view) view.hidden = true;
     startButton.hidden = false;
     stopButton.hidden = true;
   }
 
   startButton.addEventListener("click", start);
   stopButton.addEventListener("click", () => { stop(); say("The camera is off."); });
-  clearButton.addEventListener("click", () => { seen.clear(); list.replaceChildren(); count.textContent = "0"; });
+  clearButton?.addEventListener("click", () => { seen.clear(); list.replaceChildren(); count.textContent = "0"; });
+  root.addEventListener("camera-forget", (event) => seen.delete(event.detail));
 })();

@@ -21,6 +21,11 @@
 
   const say = (text) => { if (status) status.textContent = text; };
 
+  // The page's camera (scan-camera.js), if it has one: each code it reads is scanned as if typed.
+  const camera = document.getElementById("camera-scan");
+  // A scan that did not get through may be read again by the camera (it ignores codes it has read).
+  const forget = (scanned) => camera?.dispatchEvent(new CustomEvent("camera-forget", { detail: scanned }));
+
   // The asset tag in what a scanner typed (a label's URL or a bare tag), to match answers to scans.
   const tagOf = (scanned) => scanned.replace(/\s+/g, "").toUpperCase().split(/[/?\\]/).filter(Boolean).pop() || "";
 
@@ -40,9 +45,12 @@
     if (!problems.children.length) problems.closest(".error-summary")?.setAttribute("hidden", "");
   };
 
-  // The condition every scan is checked in with: the one chosen now (a scan queued before one was
-  // chosen takes it when it is sent).
-  const grade = () => form.querySelector("input[name=grade]:checked")?.value || "";
+  // Each item comes back as it went out unless a grade is chosen for it: a chosen grade goes with
+  // the next scan only, then the choice goes back to "As it went out" (the empty value).
+  const resetGrade = () => {
+    const asItWentOut = form.querySelector('input[name=grade][value=""]');
+    if (asItWentOut) asItWentOut.checked = true;
+  };
 
   // The badge and bar from a scan's answer, without waiting for the page.
   const showProgress = (answer) => {
@@ -108,7 +116,6 @@
   // Post one scan; its answer, or null when the problem has been reported.
   const send = async (data) => {
     const scanned = String(data.get("code") || "").trim();
-    if (!data.get("grade")) data.set("grade", grade());
     say(`Sending ${scanned}${queue.length ? ` (${queue.length} more waiting)` : ""}…`);
     let response;
     try {
@@ -117,6 +124,7 @@
       });
     } catch (error) {
       problem(`${scanned}: not sent (no connection to the server). Scan it again.`, scanned);
+      forget(scanned);
       return null;
     }
     const isJson = (response.headers.get("Content-Type") || "").startsWith("application/json");
@@ -124,6 +132,7 @@
     if (!answer) {
       say("");
       problem(`${scanned}: not checked in: ${unanswered(response)}`, scanned);
+      forget(scanned);
       return null;
     }
     if (!answer.ok) {
@@ -156,12 +165,6 @@
 
   const drain = async () => {
     if (busy) return;
-    if (!grade()) {
-      // Nothing is lost: the scans wait until the condition is chosen, then go.
-      say(`Choose the condition these items are in (above) to check them in: ${queue.length} `
-          + `scan${queue.length === 1 ? " is" : "s are"} waiting.`);
-      return;
-    }
     busy = true;
     try {
       while (queue.length) {
@@ -179,28 +182,74 @@
     }
   };
 
+  // A damaged item needs its note before it is sent (the server would refuse it, and the box and
+  // note would be cleared for the next scan).
+  const needsNote = () => form.elements.damaged?.checked && form.elements.note && !form.elements.note.value.trim();
+
+  // Queue the scan in the box with the grade, damage and note chosen for it; false if it must wait.
+  const enqueue = (focus) => {
+    if (needsNote()) {
+      waiting();
+      form.elements.note.focus();
+      return false;
+    }
+    queue.push(new FormData(form));
+    waitOver();
+    // Ready for the next scan at once; a grade, damage and note chosen belong to the item just scanned.
+    code.value = "";
+    resetGrade();
+    for (const box of form.querySelectorAll("input[type=checkbox]")) box.checked = false;
+    if (form.elements.note) form.elements.note.value = "";
+    if (focus) code.focus(); // not after a camera scan: on a phone, focus opens the keyboard
+    drain();
+    takeHeld();
+    return true;
+  };
+
+  // Camera scans read while a scan waited in the box go next, in the order read.
+  const held = [];
+  const takeHeld = () => {
+    while (held.length && !code.value.trim()) {
+      code.value = held.shift();
+      if (!enqueue(false)) return;
+    }
+  };
+  code.addEventListener("input", () => { if (!code.value.trim()) takeHeld(); });
+  // What waits for the person, on its own line: the queue's announcements do not replace it.
+  const waitLine = document.getElementById("scan-waiting");
+  const waiting = () => {
+    const more = held.length ? ` (${held.length} more scan${held.length === 1 ? "" : "s"} waiting)` : "";
+    const tag = tagOf(code.value); // the tag, not the whole URL a label's code holds
+    const text = needsNote() ? `Describe the damage of ${tag} in the note, then press Check in${more}.`
+      : `${tag} is waiting in the box: press Check in${more}.`;
+    if (!waitLine) return say(text);
+    waitLine.textContent = text;
+    waitLine.hidden = false;
+  };
+  const waitOver = () => {
+    if (!waitLine) return;
+    waitLine.hidden = true;
+    waitLine.textContent = "";
+  };
+
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     if (!code.value.trim()) {
       code.focus();
       return;
     }
-    const damaged = form.elements.damaged;
-    if (damaged?.checked && form.elements.note && !form.elements.note.value.trim()) {
-      // The server would refuse it, and the box and note would be cleared for the next scan: ask now.
-      say("Describe the damage in the note, then press Check in.");
-      form.elements.note.focus();
-      return;
-    }
-    queue.push(new FormData(form));
-    // Ready for the next scan at once; a damage note belongs to the item just scanned.
-    code.value = "";
-    for (const box of form.querySelectorAll("input[type=checkbox]")) box.checked = false;
-    if (form.elements.note) form.elements.note.value = "";
-    code.focus();
-    drain();
+    enqueue(true);
   });
 
-  // Scans that waited for a condition go once one is chosen.
-  for (const radio of form.querySelectorAll("input[name=grade]")) radio.addEventListener("change", () => drain());
+  camera?.addEventListener("camera-code", (event) => {
+    const scanned = event.detail.code;
+    if (code.value.trim()) {
+      // A scan is waiting in the box (for its damage note, say): it goes first, this one after it.
+      held.push(scanned);
+      waiting();
+      return;
+    }
+    code.value = scanned;
+    enqueue(false);
+  });
 })();

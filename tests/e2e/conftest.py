@@ -60,9 +60,12 @@ def page(browser):
     assert not errors, f"JavaScript errors: {errors}"
 
 
+PHONE = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True}
+
+
 @pytest.fixture
 def phone(browser):
-    context = browser.new_context(viewport={"width": 375, "height": 740}, is_mobile=True, has_touch=True)
+    context = browser.new_context(**PHONE)
     yield context.new_page()
     context.close()
 
@@ -98,11 +101,12 @@ def camera_page(browser):
     launched = []
     errors = []
 
-    def open_page(video):
+    def open_page(video, **context_options):
+        """``context_options``: the browser context's, e.g. a phone's viewport (see ``PHONE``)."""
         fake_camera = browser.browser_type.launch(
             executable_path=CHROMIUM, args=[*FAKE_CAMERA_ARGS, f"--use-file-for-fake-video-capture={video}"])
         launched.append(fake_camera)
-        context = fake_camera.new_context(permissions=["camera"])
+        context = fake_camera.new_context(permissions=["camera"], **context_options)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(str(error)))
         return page

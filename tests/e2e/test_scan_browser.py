@@ -9,7 +9,7 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from loanservice.inventory.models import Instrument
-from loanservice.labels import scan as scan_views
+from loanservice.labels import services as label_services
 from loanservice.labels.render import LabelRenderer, label_url, qr_matrix
 from loanservice.labels.services import instrument_label
 from loanservice.labels.stocks import get_stock
@@ -205,7 +205,7 @@ def test_the_camera_page_recognises_real_labels_from_a_fake_camera_once_each(
     # Count what the server reads in the frames the page sends, to know repeats really happened.
     decoded = []
     lock = threading.Lock()
-    real_read = scan_views.read_qr_codes
+    real_read = label_services.read_qr_codes
 
     def counting_read(image_bytes):
         codes = real_read(image_bytes)
@@ -213,7 +213,7 @@ def test_the_camera_page_recognises_real_labels_from_a_fake_camera_once_each(
             decoded.extend(codes)
         return codes
 
-    monkeypatch.setattr(scan_views, "read_qr_codes", counting_read)
+    monkeypatch.setattr(label_services, "read_qr_codes", counting_read)
 
     page = camera_page(video)
     sign_in(page, scan_server, staff.email)
@@ -251,3 +251,12 @@ def test_the_camera_page_recognises_real_labels_from_a_fake_camera_once_each(
     page.get_by_role("button", name="Stop").click()
     expect(page.get_by_role("status")).to_have_text("The camera is off.")
     expect(page.get_by_role("button", name="Start the camera")).to_be_visible()
+
+
+def test_the_camera_page_offers_only_start_until_the_camera_is_on(live_server, factory_for_server, page):
+    """Stop and Clear are hidden before starting (a .button's display once overrode ``hidden``)."""
+    sign_in(page, live_server, factory_for_server.user("staff").email)
+    page.goto(live_server.url + "/scan/camera")
+    expect(page.get_by_role("button", name="Start the camera")).to_be_visible()
+    expect(page.get_by_role("button", name="Stop")).not_to_be_visible()
+    expect(page.get_by_role("button", name="Clear the list")).not_to_be_visible()

@@ -1,8 +1,11 @@
 """A school's music lead checks a classroom set back in, in a real browser."""
+import re
+
 from playwright.sync_api import expect
 
 from ..test_sets import lend_set, tags_of
 from .test_inventory_browser import sign_in
+from .test_scan_browser import CAMERA_TIMEOUT_MS
 
 
 def test_a_music_lead_scans_their_set_back_in_item_by_item(live_server, factory_for_server, page):
@@ -46,7 +49,7 @@ def test_a_music_lead_scans_their_set_back_in_item_by_item(live_server, factory_
     expect(page.get_by_role("region", name="Still out (0)")).to_be_visible()  # the lists caught up too
     expect(page.get_by_role("region", name="Back", exact=True)).to_contain_text(third)
     page.get_by_role("link", name="Open the finished set").click()
-    expect(page.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"All \d+ back: checked in by"))).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("3 of 3 back")
 
 
@@ -62,7 +65,7 @@ def test_a_set_scanned_in_without_a_hitch_shows_the_finished_set(live_server, fa
         box = page.get_by_label("Scan an item")
         box.fill(tag)
         box.press("Enter")
-    expect(page.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"All \d+ back: checked in by"))).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("2 of 2 back")
 
 
@@ -97,7 +100,7 @@ def test_a_handheld_scanner_faster_than_the_page_loses_no_scan(live_server, fact
     for tag in tags[:5]:
         expect(back).to_contain_text(tag)
     expect(back).not_to_contain_text(foreign)
-    expect(page.get_by_role("status").nth(1)).to_contain_text(f"{tags[4]} back: 5 of 6 back.")
+    expect(page.locator("#scan-queue-status")).to_contain_text(f"{tags[4]} back in 2 Good: 5 of 6 back.")
     assert scans == ["application/json"] * 6
     expect(box).to_be_focused()
     expect(box).to_have_value("")
@@ -107,7 +110,7 @@ def test_a_handheld_scanner_faster_than_the_page_loses_no_scan(live_server, fact
     expect(page.locator("#scan-queue-status")).to_contain_text("Everything is back.")
     expect(page.get_by_role("alert")).to_contain_text(f"{foreign} belongs to Violin set D")
     page.get_by_role("link", name="Open the finished set").click()
-    expect(page.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"All \d+ back: checked in by"))).to_be_visible()
     expect(page.get_by_role("status").first).to_contain_text("6 of 6 back")
 
 
@@ -200,33 +203,38 @@ def test_a_music_lead_scans_their_sets_own_label_with_a_phone_signs_in_and_check
     expect(phone.get_by_label("Scan an item")).to_have_value(second)
     phone.get_by_label("2 Good").check()
     phone.get_by_role("button", name="Check in").click()
-    expect(phone.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(phone.get_by_text(re.compile(r"All \d+ back: checked in by"))).to_be_visible()
 
 
-def test_scans_made_before_a_condition_is_chosen_wait_for_it_and_a_put_right_scan_leaves_the_problems(
+def test_each_scan_comes_back_as_it_went_out_and_a_chosen_grade_is_for_one_item_only(
         live_server, factory_for_server, page):
-    school = factory_for_server.school("Riverside Primary")
-    kit = factory_for_server.classroom_set(size=3, name="Ukulele set A")
+    factory = factory_for_server
+    school = factory.school("Riverside Primary")
+    kind = factory.instrument_type("Ukulele P", sizes=())
+    kit = factory.classroom_set(name="Ukulele set A", instruments=[
+        factory.instrument(kind, condition_grade=grade) for grade in (4, 1, 2)])
     set_loan = lend_set(live_server.app, kit, school)
     first, second, third = tags_of(live_server.app, kit)
-    sign_in(page, live_server, factory_for_server.user("school", school=school).email)
+    sign_in(page, live_server, factory.user("school", school=school).email)
     page.goto(f"{live_server.url}/set-loans/{set_loan}/check-in")
 
     box = page.get_by_label("Scan an item")
-    for tag in (first, second):  # a handheld scanner, before anyone chose a condition
-        box.type(tag)
-        box.press("Enter")
-    expect(page.locator("#scan-queue-status")).to_contain_text("Choose the condition these items are in")
-    expect(page.locator("#scan-queue-status")).to_contain_text("2 scans are waiting")
-    expect(page.get_by_role("status").first).to_contain_text("0 of 3 back")
-    page.get_by_label("2 Good").check()
-    expect(page.get_by_role("status").first).to_contain_text("2 of 3 back")
+    expect(page.get_by_label("As it went out")).to_be_checked()
+    box.type(first)  # a handheld scanner: no grade to choose first
+    box.press("Enter")
+    expect(page.locator("#scan-queue-status")).to_contain_text(f"{first} back in 4 Poor: 1 of 3 back.")
+    page.get_by_label("3 Fair").check()  # this one has come back worse
+    box.type(second)
+    box.press("Enter")
+    expect(page.locator("#scan-queue-status")).to_contain_text(f"{second} back in 3 Fair: 2 of 3 back.")
+    expect(page.get_by_label("As it went out")).to_be_checked()  # the choice was for that item alone
+    expect(page.get_by_role("region", name="Back", exact=True)).to_contain_text("(went out 1 Excellent)")
 
     # Damaged with no note: asked for the note at once, nothing sent, the box stays ticked.
     page.get_by_label("Damaged: send it to repair").check()
     box.type(third)
     box.press("Enter")
-    expect(page.locator("#scan-queue-status")).to_contain_text("Describe the damage")
+    expect(page.locator("#scan-waiting")).to_contain_text(f"Describe the damage of {third} in the note")
     expect(page.get_by_label("Note")).to_be_focused()
     expect(page.get_by_label("Damaged: send it to repair")).to_be_checked()
     expect(box).to_have_value(third)  # still there, to send once the note is written
@@ -242,4 +250,59 @@ def test_scans_made_before_a_condition_is_chosen_wait_for_it_and_a_put_right_sca
     page.unroute("**/check-in")
     box.type(third)
     box.press("Enter")
-    expect(page.get_by_text("Everything is accounted for")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"All \d+ back: checked in by"))).to_be_visible()
+
+
+def test_a_music_lead_checks_a_set_in_with_a_phone_camera(scan_server, factory_for_server, camera_page, tmp_path):
+    """The school's lead, with only a phone: the camera reads the items' labels one after another, each
+    comes back as it went out, and one chosen damaged waits for its note in view."""
+    from .conftest import PHONE
+    from .test_scan_browser import camera_frame, label_image, write_y4m
+
+    factory = factory_for_server
+    school = factory.school("Riverside Primary")
+    kind = factory.instrument_type("Ukulele C", sizes=())
+    kit = factory.classroom_set(name="Ukulele set C", instruments=[
+        factory.instrument(kind, condition_grade=grade) for grade in (1, 1, 2)])
+    set_loan = lend_set(scan_server.app, kit, school)
+    tags = tags_of(scan_server.app, kit)
+    lead = factory.user("school", school=school)
+    # The camera sees the first two items' labels, a second each, again and again.
+    frames = []
+    for tag, angle in ((tags[0], 3), (tags[1], -4)):
+        frames += [camera_frame(label_image(scan_server.app, tag), angle)] * 10
+    phone = camera_page(write_y4m(tmp_path / "set.y4m", frames), **PHONE)
+
+    sign_in(phone, scan_server, lead.email)
+    phone.goto(f"{scan_server.url}/set-loans/{set_loan}/check-in")
+    expect(phone.get_by_role("button", name="Stop")).not_to_be_visible()
+    # The first item the camera reads has come back damaged: chosen before pointing the camera at it.
+    phone.get_by_label("4 Poor").check()
+    phone.get_by_label("Damaged: send it to repair").check()
+    phone.get_by_role("button", name="Scan with the camera").click()
+    expect(phone.get_by_role("button", name="Stop")).to_be_visible()
+    expect(phone.get_by_role("button", name="Scan with the camera")).not_to_be_visible()
+
+    waiting = phone.locator("#scan-waiting")
+    expect(waiting).to_contain_text("Describe the damage of", timeout=CAMERA_TIMEOUT_MS)
+    expect(waiting).to_be_in_viewport()  # on the phone's screen, not somewhere below
+    damaged = next(tag for tag in tags if tag in waiting.inner_text())
+    phone.get_by_label("Note").fill("Bridge came off")
+    phone.get_by_role("button", name="Check in").click()
+    expect(waiting).not_to_be_visible()
+
+    expect(phone.locator("#progress")).to_have_text("2 of 3 back", timeout=CAMERA_TIMEOUT_MS)
+    back = phone.get_by_role("region", name="Back", exact=True)
+    expect(back.locator("li", has_text=damaged)).to_contain_text("4 Poor damaged (went out 1 Excellent)")
+    other = next(tag for tag in tags[:2] if tag != damaged)
+    expect(back.locator("li", has_text=other)).to_contain_text("1 Excellent")  # as it went out
+    expect(back.locator("li", has_text=other)).not_to_contain_text("went out")
+    expect(phone.get_by_label("As it went out")).to_be_checked()
+    phone.get_by_role("button", name="Stop").click()
+    expect(phone.locator("#camera-status")).to_have_text("The camera is off.")
+
+    # The third never turned up: reported missing, the set is done and says what happens next.
+    phone.on("dialog", lambda dialog: dialog.accept())
+    phone.get_by_role("region", name="Still out (1)").get_by_role("button", name="Report missing").click()
+    expect(phone.get_by_role("heading", name="1 item did not come back")).to_be_visible()
+    expect(phone.locator("#progress")).to_have_text("2 of 3 back, 1 missing")
