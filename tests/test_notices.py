@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from loanservice.borrowers.models import Family
 from loanservice.documents import notices
+from loanservice.loans.calendar import days_of_term, holidays
 from loanservice.documents.models import Notice, NoticeLetter
 from loanservice.mail import OutboxMessage
 from loanservice.sets.services import check_out_set
@@ -26,14 +27,14 @@ def test_school_holidays_do_not_count():
         def __init__(self, name, starts_on, ends_on):
             self.starts_on, self.ends_on = starts_on, ends_on
 
-    gaps = notices.holidays([Term(*SPRING), Term(*AUTUMN)])
+    gaps = holidays([Term(*SPRING), Term(*AUTUMN)])
     assert gaps == [(date(2025, 12, 20), date(2026, 1, 4))]
-    assert notices.days_overdue(DUE, AS_OF, gaps) == 23
-    assert notices.days_overdue(DUE, date(2025, 12, 19), gaps) == 7
-    assert notices.days_overdue(DUE, date(2026, 1, 4), gaps) == 7  # the whole holiday adds nothing
-    assert notices.days_overdue(DUE, date(2026, 1, 5), gaps) == 8
-    assert notices.days_overdue(DUE, DUE, gaps) == 0
-    assert notices.days_overdue(DUE, AS_OF, []) == 39
+    assert days_of_term(DUE, AS_OF, gaps) == 23
+    assert days_of_term(DUE, date(2025, 12, 19), gaps) == 7
+    assert days_of_term(DUE, date(2026, 1, 4), gaps) == 7  # the whole holiday adds nothing
+    assert days_of_term(DUE, date(2026, 1, 5), gaps) == 8
+    assert days_of_term(DUE, DUE, gaps) == 0
+    assert days_of_term(DUE, AS_OF, []) == 39
 
 
 @pytest.fixture
@@ -83,14 +84,14 @@ def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_se
     assert "3 new notices; 2 emailed, 1 to print." in result.output
     by_recipient = {str(m["To"]): m for m in smtp_server.messages}
     assert set(by_recipient) == {"jones@example.org", "music@oaklane.example"}
-    # 23 days overdue without holidays: past the final notice (21), not yet replacement (42); the reminder is skipped.
+    # 23 days overdue without holidays, past the final notice's 21: still the reminder first, never a later stage.
     family_letter = attachment_text(by_recipient["jones@example.org"])
-    for expected in ("Final notice: instrument overdue", "Mr Jones", "Ava Jones", overdue["emailed"].asset_tag,
-                     "Cello", "3/4", "CE-1", "12 Dec 2025", "23 days overdue, not counting school holidays", "within 14 days, by 3 Feb 2026"):
+    for expected in ("Reminder: instrument overdue", "Mr Jones", "Ava Jones", overdue["emailed"].asset_tag,
+                     "Cello", "3/4", "CE-1", "12 Dec 2025", "23 days overdue, not counting school holidays"):
         assert expected in family_letter, expected
-    assert "Final notice" in by_recipient["jones@example.org"]["Subject"]
+    assert "Reminder" in by_recipient["jones@example.org"]["Subject"]
     school_letter = attachment_text(by_recipient["music@oaklane.example"])
-    assert "Final notice: classroom set overdue" in school_letter and "Ukulele set A" in school_letter
+    assert "Reminder: classroom set overdue" in school_letter and "Ukulele set A" in school_letter
     assert "Oak Lane Primary" in school_letter and "2 items are still out" in school_letter
     printed = pdf_text(output.read_bytes())
     assert "Mrs Smith" in printed and overdue["posted"].asset_tag in printed and "Mr Jones" not in printed
@@ -98,16 +99,25 @@ def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_se
     with in_app(app) as session:
         history = session.scalars(select(Notice).order_by(Notice.id)).all()
         assert [(n.stage.letter, n.channel, n.status, n.as_of) for n in history] == [
-            ("final", "email", "sent", AS_OF), ("final", "post", "sent", AS_OF), ("final", "email", "sent", AS_OF)]
+            ("reminder", "email", "sent", AS_OF), ("reminder", "post", "sent", AS_OF),
+            ("reminder", "email", "sent", AS_OF)]
         assert all(n.pdf.startswith(b"%PDF") for n in history)
     # The same day again: nothing new is sent or printed.
     again = run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "again.pdf"))
     assert again.exit_code == 0, again.output
     assert "0 new notices; 0 emailed, 0 to print." in again.output
     assert len(smtp_server.messages) == 2 and not (tmp_path / "again.pdf").exists()
-    # 24 Feb 2026, 58 days overdue without holidays (past 42): the replacement-cost letter, once.
-    later = run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "later.pdf"))
-    assert "3 new notices" in later.output, later.output
+    # The final notice follows the reminder 14 days of term later (21 - 7): not on 2 Feb, on 3 Feb.
+    assert "0 new notices" in run(app, "--as-of", "2026-02-02", "-o", str(tmp_path / "early.pdf")).output
+    final = run(app, "--as-of", "2026-02-03", "-o", str(tmp_path / "final.pdf"))
+    assert "3 new notices" in final.output, final.output
+    final_letter = pdf_text((tmp_path / "final.pdf").read_bytes())
+    assert "Final notice: instrument overdue" in final_letter
+    assert "within 14 days, by 17 Feb 2026" in final_letter
+    # The replacement-cost letter follows the final notice 21 days of term later (42 - 21): 24 Feb.
+    assert "0 new notices" in run(app, "--as-of", "2026-02-23", "-o", str(tmp_path / "early.pdf")).output
+    replacement_run = run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "later.pdf"))
+    assert "3 new notices" in replacement_run.output, replacement_run.output
     replacement = pdf_text((tmp_path / "later.pdf").read_bytes())
     assert "Replacement cost of an instrument not returned" in replacement and "£450.00" in replacement
 
@@ -115,7 +125,7 @@ def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_se
 def test_a_run_before_the_last_one_is_refused_and_a_dry_run_records_nothing(app, overdue, smtp_server):
     mail_to(app, smtp_server)
     dry = run(app, "--as-of", AS_OF.isoformat(), "--dry-run")
-    assert dry.exit_code == 0 and "3 notices due" in dry.output and "Final notice" in dry.output
+    assert dry.exit_code == 0 and "3 notices due" in dry.output and "Reminder" in dry.output
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Notice)) == 0
     assert smtp_server.messages == []
@@ -154,8 +164,8 @@ def test_without_a_mail_server_mail_goes_to_the_outbox_shown_to_staff(app, clien
     client.post("/logout")
     login(client, factory.user("staff"))
     page = client.get("/dev/outbox").get_data(as_text=True)
-    assert "jones@example.org" in page and "Final notice" in page
-    assert b"Subject: Final notice" in client.get(f"/dev/outbox/{kept[0].id}.eml").data
+    assert "jones@example.org" in page and "Reminder" in page
+    assert b"Subject: Reminder" in client.get(f"/dev/outbox/{kept[0].id}.eml").data
 
 
 def test_staff_preview_and_run_from_the_web_and_download_past_notices(app, client, factory, overdue, smtp_server):
@@ -283,7 +293,11 @@ def test_a_run_as_of_a_date_after_today_is_refused_by_the_web_and_the_command(ap
 
 def test_the_replacement_letter_mentions_earlier_letters_only_when_one_was_sent(app, overdue, smtp_server, tmp_path):
     mail_to(app, smtp_server)
-    # Already 58 days overdue at the first run: the replacement-cost letter is the first the hirer gets.
+    # A hub that chases with the replacement-cost letter alone: it is the first letter the hirer gets.
+    with in_app(app) as session:
+        for stage in notices.stages(session)[:2]:
+            notices.remove_stage(session, None, stage)
+        session.commit()
     first = run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "first.pdf"))
     assert first.exit_code == 0, first.output
     letter = pdf_text((tmp_path / "first.pdf").read_bytes())
@@ -298,8 +312,9 @@ def test_the_replacement_letter_mentions_earlier_letters_only_when_one_was_sent(
 def test_after_a_final_notice_the_replacement_letter_mentions_it(app, overdue, smtp_server, tmp_path):
     mail_to(app, smtp_server)
     assert run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "a.pdf")).exit_code == 0
-    assert run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "b.pdf")).exit_code == 0
-    letter = pdf_text((tmp_path / "b.pdf").read_bytes())
+    assert run(app, "--as-of", "2026-02-03", "-o", str(tmp_path / "b.pdf")).exit_code == 0
+    assert run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "c.pdf")).exit_code == 0
+    letter = pdf_text((tmp_path / "c.pdf").read_bytes())
     assert "As the instrument has not been returned despite our earlier letters, we now ask you to pay its " \
            "replacement cost of £450.00" in letter
     # The day's print file, laid out again later, says the same.
@@ -367,13 +382,13 @@ def test_admin_change_a_stage_and_remove_one_only_while_no_letter_names_it(app, 
 
     assert run(app, "--as-of", AS_OF.isoformat(), "--dry-run").exit_code == 0
     sent = run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "letters.pdf"))
-    assert sent.exit_code == 0, sent.output  # final notices go out: the stage is used
-    refused = client.post(f"/notices/stages/{final}/remove", follow_redirects=True)
-    assert "letters were sent at the stage Final notice" in refused.get_data(as_text=True)
-    removed = client.post(f"/notices/stages/{reminder}/remove", follow_redirects=True)
+    assert sent.exit_code == 0, sent.output  # reminders go out: the stage is used
+    refused = client.post(f"/notices/stages/{reminder}/remove", follow_redirects=True)
+    assert "letters were sent at the stage Gentle reminder" in refused.get_data(as_text=True)
+    removed = client.post(f"/notices/stages/{final}/remove", follow_redirects=True)
     assert "The stage is removed." in removed.get_data(as_text=True)
     with in_app(app) as session:
-        assert sorted(s.name for s in notices.stages(session)) == ["Final notice", "Replacement cost"]
+        assert sorted(s.name for s in notices.stages(session)) == ["Gentle reminder", "Replacement cost"]
 
     staff = app.test_client()
     login(staff, factory.user("staff"))

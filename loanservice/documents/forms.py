@@ -1,5 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.widgets import HiddenInput
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from .models import NoticeLetter
@@ -42,6 +43,18 @@ class StageForm(FlaskForm):
     submit = SubmitField("Add the stage")
 
 
+class PreviewForm(FlaskForm):
+    """Which day's notices the page shows (a GET form: it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    as_of = DateField("Show the notices due as of", validators=[DataRequired(message="Give a date.")],
+                      description="Today, or an earlier day a run was missed; a later day only to look ahead.")
+    submit = SubmitField("Show")
+
+
 class RunForm(FlaskForm):
-    as_of = DateField("As of", validators=[DataRequired()])
+    # The day shown above: what is sent is what the page listed.
+    as_of = DateField("As of", validators=[DataRequired()], widget=HiddenInput())
     submit = SubmitField("Send these notices")

@@ -91,6 +91,20 @@ class TermForm(FlaskForm):
     submit = SubmitField("Add term")
 
 
+class ClosureForm(FlaskForm):
+    term = SelectField("Term", coerce=int, validate_choice=False, validators=[DataRequired(message="Choose a term.")])
+    name = StringField("Name", validators=[DataRequired(message="Name the closure."), Length(max=60)],
+                       description="e.g. Half-term, or INSET day.")
+    starts_on = DateField("First day closed", validators=[DataRequired(message="Give the first day closed.")])
+    ends_on = DateField("Last day closed", validators=[DataRequired(message="Give the last day closed.")],
+                        description="The same day for a single day.")
+    submit = SubmitField("Add closure")
+
+
+class RemoveForm(FlaskForm):
+    """A removal button: a CSRF token and the button."""
+
+    submit = SubmitField("Remove")
 
 
 class RollOverForm(FlaskForm):
