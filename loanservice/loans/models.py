@@ -203,6 +203,11 @@ class Loan(db.Model):
         return self.remission_category != "none"
 
     @property
+    def accessory_list(self) -> list[str]:
+        """The accessories issued with the instrument (case, bow, rosin...), to check at its return."""
+        return [item.strip() for item in self.accessories.split(",") if item.strip()]
+
+    @property
     def issue_condition_label(self) -> str:
         return CONDITION_GRADES[self.condition_at_issue]
 

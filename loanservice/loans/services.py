@@ -155,13 +155,29 @@ def overdue_loans(session: Session, on: date | None = None, *, limit: int = 500)
     ))
 
 
+def missing_set_items(session: Session, on: date | None = None) -> list[Loan]:
+    """Classroom-set items the school reported missing and not found since, whose set was due before ``on``:
+    the school owes their replacement cost, so they are chased like any instrument not returned."""
+    on = on or today()
+    return list(session.scalars(
+        # An item's loan is due when its set is.
+        select(Loan).join(Loan.instrument)
+        .where(Loan.set_loan_id.is_not(None), Loan.status == LoanStatus.LOST,
+               Instrument.status == InstrumentStatus.MISSING, Loan.due_on < on)
+        .options(joinedload(Loan.instrument), joinedload(Loan.school))
+        .order_by(Loan.due_on, Loan.id)
+    ))
+
+
 def overdue_in_term_time(session: Session, on: date | None = None) -> list[tuple[Loan, int]]:
-    """Open loans overdue by at least one day of term, with those days: a loan due at the end of a
+    """Loans overdue by at least one day of term, with those days, longest overdue first: open loans,
+    and set items reported missing. A loan due at the end of a
     term is not overdue over the holiday that follows."""
     on = on or today()
     off = days_off(session)
-    late = ((loan, days_of_term(loan.due_on, on, off)) for loan in overdue_loans(session, on))
-    return [(loan, days) for loan, days in late if days > 0]
+    late = [(loan, days_of_term(loan.due_on, on, off)) for loan in overdue_loans(session, on)]
+    late += [(loan, days_of_term(loan.due_on, on, off)) for loan in missing_set_items(session, on)]
+    return sorted(((loan, days) for loan, days in late if days > 0), key=lambda late: -late[1])
 
 
 def awaiting_agreement(session: Session) -> list[Loan]:

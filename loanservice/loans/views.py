@@ -24,6 +24,7 @@ from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
 from ..inventory.services import get_instrument
 from ..labels.services import tag_from_code
+from ..reservations.services import free_instruments
 from ..schools.models import School
 from ..templating import counted
 from ..timeutil import today
@@ -239,17 +240,30 @@ def renew(loan_id: int):
     )
 
 
+def _offer_next_size(loan: Loan, form: ExchangeForm) -> None:
+    """The free instruments of the next size, as choices to pick (best condition first)."""
+    old = loan.instrument
+    size = services.next_size(old)
+    free = free_instruments(db.session, old.type_id, size) if size else []
+    form.pick.choices = [(i.asset_tag, f"{i.asset_tag} · {i.description}{' · ' + i.make if i.make else ''} · "
+                                       f"condition {i.condition_grade} ({i.condition_label})") for i in free]
+    form.pick.description = (f"None free now: scan a {old.type.name.lower()} {size} when one is back." if size and not free
+                             else f"{old.asset_tag} is the largest {old.type.name.lower()} size." if not size else "")
+
+
 @bp.route("/loans/<int:loan_id>/exchange", methods=["GET", "POST"])
 @staff_required
 def exchange(loan_id: int):
+    form = ExchangeForm()
+
     def perform(loan, f):
-        tag = tag_from_code(f.tag.data, current_app.config["PUBLIC_BASE_URL"])
+        tag = tag_from_code(f.chosen_code, current_app.config["PUBLIC_BASE_URL"])
         return services.size_exchange(db.session, current_user, loan,
                                       get_instrument(db.session, tag, for_update=True),
                                       grade=f.grade.data, note=f.note.data or "")
 
-    return _loan_action(loan_id, ExchangeForm(), "loans/exchange.html", perform,
-                        "{tag} exchanged for the next size.")
+    return _loan_action(loan_id, form, "loans/exchange.html", perform,
+                        "{tag} exchanged for the next size.", refresh=_offer_next_size)
 
 
 @bp.route("/loans/<int:loan_id>/lost", methods=["GET", "POST"])
