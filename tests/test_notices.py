@@ -1,4 +1,5 @@
 """Overdue notices: the holiday rule, stages, sending by SMTP and by post, once each."""
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -9,10 +10,12 @@ from loanservice.borrowers.models import Family
 from loanservice.documents import notices
 from loanservice.loans.calendar import days_of_term, holidays
 from loanservice.documents.models import Notice, NoticeLetter
+from loanservice.loans.models import Loan
 from loanservice.mail import OutboxMessage
 from loanservice.sets.services import check_out_set
 
 from .conftest import in_app, login, pdf_text
+from .pages import submit
 from .test_loans import lend
 
 # Autumn 2025 ends 19 Dec; the Christmas holiday runs 20 Dec to 4 Jan; Spring starts 5 Jan.
@@ -393,3 +396,100 @@ def test_admin_change_a_stage_and_remove_one_only_while_no_letter_names_it(app, 
     staff = app.test_client()
     login(staff, factory.user("staff"))
     assert staff.post(f"/notices/stages/{final}/remove").status_code == 403
+
+
+# ---------------------------------------------------------------- stages in order, read before sending
+
+
+def test_a_loan_first_noticed_92_days_late_gets_the_reminder_and_the_later_stages_follow_at_their_intervals(
+        app, client, factory, overdue, smtp_server):
+    mail_to(app, smtp_server)
+    late = date(2026, 3, 30)
+    with in_app(app) as session:
+        from loanservice.loans.calendar import days_off
+
+        assert days_of_term(DUE, late, days_off(session)) == 92
+        due = notices.due_notices(session, late)
+    assert [d.stage.name for d in due] == ["Reminder", "Reminder", "Reminder"]
+    login(client, factory.user("staff"))
+    shown = submit(client, "/notices", {"as_of": late.isoformat()}, form="choose-day")
+    page = shown.get_data(as_text=True)
+    assert shown.status_code == 200
+    assert "Due as of 30 Mar 2026: 3" in page
+    assert "Replacement cost" not in page.split('id="due-h"')[1].split("</section>")[0]
+    sent = submit(client, f"/notices?as_of={late.isoformat()}", form="send-notices")
+    assert sent.status_code == 303
+    assert len(smtp_server.messages) == 2
+    # The final notice follows the reminder by 14 days of term (21 - 7), the replacement cost by 21 more.
+    with in_app(app) as session:
+        assert notices.due_notices(session, date(2026, 4, 12)) == []
+        assert [d.stage.name for d in notices.due_notices(session, date(2026, 4, 13))] == ["Final notice"] * 3
+
+
+def test_staff_read_the_letter_a_run_would_send_before_sending_it(app, client, factory, overdue):
+    login(client, factory.user("staff"))
+    shown = submit(client, "/notices", {"as_of": AS_OF.isoformat()}, form="choose-day")
+    links = re.findall(r'href="(/notices/preview/[^"]+)"', shown.get_data(as_text=True))
+    assert len(links) == 3
+    letters = [client.get(link.replace("&amp;", "&")) for link in links]
+    assert [r.mimetype for r in letters] == ["application/pdf"] * 3
+    texts = [pdf_text(r.data) for r in letters]
+    assert any("Mrs Smith" in t and "4 Elm Road" in t for t in texts)
+    assert any("Reminder: classroom set overdue" in t and "Oak Lane Primary" in t for t in texts)
+    assert all("23 days overdue" in t for t in texts)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Notice)) == 0  # reading sends and records nothing
+    assert client.get(f"/notices/preview/loan/999999.pdf?as_of={AS_OF.isoformat()}").status_code == 404
+
+
+def test_a_day_that_is_not_a_date_is_shown_beside_the_field(app, client, factory, overdue):
+    login(client, factory.user("staff"))
+    response = submit(client, "/notices", {"as_of": "30/02/2026"}, form="choose-day")
+    assert response.status_code == 422
+    assert "Show the notices due as of: Give a date." in response.get_data(as_text=True)
+
+
+def test_the_notices_page_shows_no_command_and_its_tables_can_be_reached_by_keyboard(app, client, factory, overdue):
+    login(client, factory.user("staff"))
+    page = client.get(f"/notices?as_of={AS_OF.isoformat()}").get_data(as_text=True)
+    assert "flask notices" not in page
+    assert '<div class="table-wrap" tabindex="0" role="region" aria-label="Notices due as of 20 Jan 2026">' in page
+
+
+def test_the_overdue_email_says_what_is_overdue_and_what_to_do(app, overdue, smtp_server):
+    mail_to(app, smtp_server)
+    assert run(app, "--as-of", AS_OF.isoformat(), "-o", "/dev/null").exit_code == 0
+    message = next(m for m in smtp_server.messages if str(m["To"]) == "jones@example.org")
+    body = message.get_body(("plain",)).get_content()
+    assert overdue["emailed"].asset_tag in body
+    assert "Cello 3/4" in body
+    assert "was due back on 12 Dec 2025" in body
+    assert "Bring it to the instrument store, or give it to your child's music teacher." in body
+    assert "01234 567890 - store@hub.example" in body
+    assert "see the attached letter" not in body.lower()
+
+
+def test_a_set_item_reported_missing_is_chased_from_the_school(app, client, factory, overdue, smtp_server):
+    from loanservice.sets.models import SetLoan
+    from loanservice.sets.services import check_in_set_item, mark_set_item_missing
+
+    mail_to(app, smtp_server)
+    with in_app(app) as session:
+        set_loan = session.scalars(select(SetLoan)).one()
+        back, lost = session.scalars(select(Loan).where(Loan.set_loan_id == set_loan.id).order_by(Loan.id)).all()
+        check_in_set_item(session, None, set_loan, back.instrument.asset_tag, grade=2)
+        mark_set_item_missing(session, None, set_loan, lost.instrument.asset_tag, "Not found after the concert")
+        session.commit()
+        lost_tag, set_loan_id = lost.instrument.asset_tag, set_loan.id
+        assert session.get(SetLoan, set_loan_id).closed_on is not None  # all accounted for
+    login(client, factory.user("staff"))
+    listed = client.get("/loans/overdue").get_data(as_text=True)
+    row = next(r for r in listed.split("<tr>") if lost_tag in r)
+    assert "Reported missing" in row and "Oak Lane Primary" in row
+    with in_app(app) as session:
+        due = [d for d in notices.due_notices(session, AS_OF) if d.set_loan is not None]
+    assert [(d.stage.name, d.recipient_email) for d in due] == [("Reminder", "music@oaklane.example")]
+    assert run(app, "--as-of", AS_OF.isoformat(), "-o", "/dev/null").exit_code == 0
+    letter = attachment_text(next(m for m in smtp_server.messages if str(m["To"]) == "music@oaklane.example"))
+    assert lost_tag in letter
+    assert "1 item was reported missing by the school" in letter

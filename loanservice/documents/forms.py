@@ -56,5 +56,5 @@ class PreviewForm(FlaskForm):
 
 class RunForm(FlaskForm):
     # The day shown above: what is sent is what the page listed.
-    as_of = DateField("As of", validators=[DataRequired()], widget=HiddenInput())
+    as_of = DateField("As of", validators=[DataRequired()], widget=HiddenInput(), id="run-as-of")
     submit = SubmitField("Send these notices")
