@@ -39,9 +39,9 @@ def test_admin_adds_a_half_term_and_the_overdue_list_and_notices_leave_it_out(ap
         session.commit()
     login(client, factory.user("admin"))
     assert "14 days" in client.get("/loans/overdue").get_data(as_text=True)
-    added = submit(client, "/terms", {"term": str(term.id), "name": "Half-term",
-                                      "starts_on": (today() - timedelta(days=10)).isoformat(),
-                                      "ends_on": (today() - timedelta(days=4)).isoformat()},
+    added = submit(client, "/terms", {"closure-term": str(term.id), "closure-name": "Half-term",
+                                      "closure-starts_on": (today() - timedelta(days=10)).isoformat(),
+                                      "closure-ends_on": (today() - timedelta(days=4)).isoformat()},
                    form="add-closure", follow_redirects=True)
     page = added.get_data(as_text=True)
     assert "Added Half-term to Autumn" in page
@@ -57,14 +57,17 @@ def test_admin_adds_a_half_term_and_the_overdue_list_and_notices_leave_it_out(ap
 def test_a_closure_outside_its_term_or_overlapping_another_is_refused(app, client, factory):
     term = factory.term("Autumn", date(2025, 9, 3), date(2025, 12, 19))
     login(client, factory.user("admin"))
-    outside = submit(client, "/terms", {"term": str(term.id), "name": "Half-term", "starts_on": "2025-12-18",
-                                        "ends_on": "2025-12-23"}, form="add-closure")
+    outside = submit(client, "/terms", {"closure-term": str(term.id), "closure-name": "Half-term",
+                                        "closure-starts_on": "2025-12-18", "closure-ends_on": "2025-12-23"},
+                     form="add-closure")
     assert outside.status_code == 422
     assert "Autumn runs from 3 Sep to 19 Dec 2025: a closure falls within it." in outside.get_data(as_text=True)
-    assert submit(client, "/terms", {"term": str(term.id), "name": "Half-term", "starts_on": "2025-10-27",
-                                     "ends_on": "2025-10-31"}, form="add-closure").status_code == 303
-    clash = submit(client, "/terms", {"term": str(term.id), "name": "INSET day", "starts_on": "2025-10-31",
-                                      "ends_on": "2025-10-31"}, form="add-closure")
+    assert submit(client, "/terms", {"closure-term": str(term.id), "closure-name": "Half-term",
+                                     "closure-starts_on": "2025-10-27", "closure-ends_on": "2025-10-31"},
+                  form="add-closure").status_code == 303
+    clash = submit(client, "/terms", {"closure-term": str(term.id), "closure-name": "INSET day",
+                                      "closure-starts_on": "2025-10-31", "closure-ends_on": "2025-10-31"},
+                   form="add-closure")
     assert "The dates overlap Half-term (27 Oct to 31 Oct)." in clash.get_data(as_text=True)
 
 

@@ -247,8 +247,13 @@ def _offer_next_size(loan: Loan, form: ExchangeForm) -> None:
     free = free_instruments(db.session, old.type_id, size) if size else []
     form.pick.choices = [(i.asset_tag, f"{i.asset_tag} · {i.description}{' · ' + i.make if i.make else ''} · "
                                        f"condition {i.condition_grade} ({i.condition_label})") for i in free]
-    form.pick.description = (f"None free now: scan a {old.type.name.lower()} {size} when one is back." if size and not free
-                             else f"{old.asset_tag} is the largest {old.type.name.lower()} size." if not size else "")
+    if size is None:
+        form.pick.description = (f"{old.type.name} comes in one size: there is no next size to exchange it for."
+                                 if not old.type.sizes else f"{old.asset_tag} is the largest {old.type.name.lower()} size.")
+    elif not free:
+        form.pick.description = f"None free now: scan a {old.type.name.lower()} {size} when one is back."
+    else:
+        form.pick.description = "Free in the store now, best condition first."
 
 
 @bp.route("/loans/<int:loan_id>/exchange", methods=["GET", "POST"])
@@ -314,7 +319,7 @@ def _render_terms(form=None, roll_form=None, closure_form=None, status=200):
     roll_form = roll_form or RollOverForm(formdata=None)
     roll_form.from_term.choices = roll_form.to_term.choices = [(0, "Choose a term")] + [
         (t.id, t.name) for t in all_terms]
-    closure_form = closure_form or ClosureForm(formdata=None)
+    closure_form = closure_form or ClosureForm(formdata=None, prefix="closure")
     closure_form.term.choices = [(0, "Choose a term")] + [(t.id, t.name) for t in all_terms]
     return render_template("loans/terms.html", form=form or TermForm(formdata=None), roll_form=roll_form,
                            closure_form=closure_form, remove_form=RemoveForm(formdata=None),
@@ -354,7 +359,7 @@ def term_remove(term_id: int):
 @bp.post("/terms/closures")
 @admin_required
 def closure_add():
-    form = ClosureForm()
+    form = ClosureForm(prefix="closure")  # its fields' ids differ from the term form's on the same page
 
     def perform():
         term = db.session.get(AcademicTerm, form.term.data)
