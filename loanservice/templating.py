@@ -3,6 +3,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from flask import Flask, request, url_for
+from markupsafe import Markup, escape
 
 from .borrowers.models import RemissionCategory
 from .inventory.models import CONDITION_GRADES
@@ -15,6 +16,15 @@ def plural(noun: str) -> str:
 def counted(count: int, noun: str) -> str:
     """'1 instrument', '2 instruments', for messages and pages alike."""
     return f"{count:,} {noun if count == 1 else plural(noun)}"
+
+
+def scroll_region(label: str) -> Markup:
+    """The attributes of a wrapper that scrolls a wide table sideways: keyboard users can focus it
+    (and scroll it with the arrow keys), and screen readers hear what it holds.
+
+    ``<div {{ scroll_region("Overdue loans") }}><table>...</table></div>``
+    """
+    return Markup('class="table-wrap" tabindex="0" role="region" aria-label="{}"').format(escape(label))
 
 
 def register_template_helpers(app: Flask) -> None:
@@ -47,4 +57,5 @@ def register_template_helpers(app: Flask) -> None:
         return url_for(request.endpoint, **(request.view_args or {}), **args)
 
     # Globals rather than a context processor, so imported macros see them too.
-    app.jinja_env.globals.update(hub_name=app.config["HUB_NAME"], condition_grades=CONDITION_GRADES)
+    app.jinja_env.globals.update(hub_name=app.config["HUB_NAME"], condition_grades=CONDITION_GRADES,
+                                 scroll_region=scroll_region)

@@ -65,7 +65,8 @@ def test_the_demo_hub_is_ready_for_agreements_and_notices(app, staff_client):
     result = app.test_cli_runner().invoke(args=["notices", "run", "--dry-run"])
     assert result.exit_code == 0, result.output
     due = int(result.output.split(": ", 1)[1].split(" notices due")[0])
-    assert due >= 1 and result.output.count("Replacement cost") + result.output.count("Final notice") >= 1
+    # However late the demo's loans are, each gets the first stage first.
+    assert due >= 1 and result.output.count("Reminder") == due
     assert "no postal address" not in preview
 
 

@@ -1,4 +1,5 @@
 """Overdue notices: the holiday rule, stages, sending by SMTP and by post, once each."""
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -7,11 +8,14 @@ from sqlalchemy import func, select
 
 from loanservice.borrowers.models import Family
 from loanservice.documents import notices
+from loanservice.loans.calendar import days_of_term, holidays
 from loanservice.documents.models import Notice, NoticeLetter
+from loanservice.loans.models import Loan
 from loanservice.mail import OutboxMessage
 from loanservice.sets.services import check_out_set
 
 from .conftest import in_app, login, pdf_text
+from .pages import submit
 from .test_loans import lend
 
 # Autumn 2025 ends 19 Dec; the Christmas holiday runs 20 Dec to 4 Jan; Spring starts 5 Jan.
@@ -26,14 +30,14 @@ def test_school_holidays_do_not_count():
         def __init__(self, name, starts_on, ends_on):
             self.starts_on, self.ends_on = starts_on, ends_on
 
-    gaps = notices.holidays([Term(*SPRING), Term(*AUTUMN)])
+    gaps = holidays([Term(*SPRING), Term(*AUTUMN)])
     assert gaps == [(date(2025, 12, 20), date(2026, 1, 4))]
-    assert notices.days_overdue(DUE, AS_OF, gaps) == 23
-    assert notices.days_overdue(DUE, date(2025, 12, 19), gaps) == 7
-    assert notices.days_overdue(DUE, date(2026, 1, 4), gaps) == 7  # the whole holiday adds nothing
-    assert notices.days_overdue(DUE, date(2026, 1, 5), gaps) == 8
-    assert notices.days_overdue(DUE, DUE, gaps) == 0
-    assert notices.days_overdue(DUE, AS_OF, []) == 39
+    assert days_of_term(DUE, AS_OF, gaps) == 23
+    assert days_of_term(DUE, date(2025, 12, 19), gaps) == 7
+    assert days_of_term(DUE, date(2026, 1, 4), gaps) == 7  # the whole holiday adds nothing
+    assert days_of_term(DUE, date(2026, 1, 5), gaps) == 8
+    assert days_of_term(DUE, DUE, gaps) == 0
+    assert days_of_term(DUE, AS_OF, []) == 39
 
 
 @pytest.fixture
@@ -83,14 +87,14 @@ def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_se
     assert "3 new notices; 2 emailed, 1 to print." in result.output
     by_recipient = {str(m["To"]): m for m in smtp_server.messages}
     assert set(by_recipient) == {"jones@example.org", "music@oaklane.example"}
-    # 23 days overdue without holidays: past the final notice (21), not yet replacement (42); the reminder is skipped.
+    # 23 days overdue without holidays, past the final notice's 21: still the reminder first, never a later stage.
     family_letter = attachment_text(by_recipient["jones@example.org"])
-    for expected in ("Final notice: instrument overdue", "Mr Jones", "Ava Jones", overdue["emailed"].asset_tag,
-                     "Cello", "3/4", "CE-1", "12 Dec 2025", "23 days overdue, not counting school holidays", "within 14 days, by 3 Feb 2026"):
+    for expected in ("Reminder: instrument overdue", "Mr Jones", "Ava Jones", overdue["emailed"].asset_tag,
+                     "Cello", "3/4", "CE-1", "12 Dec 2025", "23 days overdue, not counting school holidays"):
         assert expected in family_letter, expected
-    assert "Final notice" in by_recipient["jones@example.org"]["Subject"]
+    assert "Reminder" in by_recipient["jones@example.org"]["Subject"]
     school_letter = attachment_text(by_recipient["music@oaklane.example"])
-    assert "Final notice: classroom set overdue" in school_letter and "Ukulele set A" in school_letter
+    assert "Reminder: classroom set overdue" in school_letter and "Ukulele set A" in school_letter
     assert "Oak Lane Primary" in school_letter and "2 items are still out" in school_letter
     printed = pdf_text(output.read_bytes())
     assert "Mrs Smith" in printed and overdue["posted"].asset_tag in printed and "Mr Jones" not in printed
@@ -98,16 +102,25 @@ def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_se
     with in_app(app) as session:
         history = session.scalars(select(Notice).order_by(Notice.id)).all()
         assert [(n.stage.letter, n.channel, n.status, n.as_of) for n in history] == [
-            ("final", "email", "sent", AS_OF), ("final", "post", "sent", AS_OF), ("final", "email", "sent", AS_OF)]
+            ("reminder", "email", "sent", AS_OF), ("reminder", "post", "sent", AS_OF),
+            ("reminder", "email", "sent", AS_OF)]
         assert all(n.pdf.startswith(b"%PDF") for n in history)
     # The same day again: nothing new is sent or printed.
     again = run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "again.pdf"))
     assert again.exit_code == 0, again.output
     assert "0 new notices; 0 emailed, 0 to print." in again.output
     assert len(smtp_server.messages) == 2 and not (tmp_path / "again.pdf").exists()
-    # 24 Feb 2026, 58 days overdue without holidays (past 42): the replacement-cost letter, once.
-    later = run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "later.pdf"))
-    assert "3 new notices" in later.output, later.output
+    # The final notice follows the reminder 14 days of term later (21 - 7): not on 2 Feb, on 3 Feb.
+    assert "0 new notices" in run(app, "--as-of", "2026-02-02", "-o", str(tmp_path / "early.pdf")).output
+    final = run(app, "--as-of", "2026-02-03", "-o", str(tmp_path / "final.pdf"))
+    assert "3 new notices" in final.output, final.output
+    final_letter = pdf_text((tmp_path / "final.pdf").read_bytes())
+    assert "Final notice: instrument overdue" in final_letter
+    assert "within 14 days, by 17 Feb 2026" in final_letter
+    # The replacement-cost letter follows the final notice 21 days of term later (42 - 21): 24 Feb.
+    assert "0 new notices" in run(app, "--as-of", "2026-02-23", "-o", str(tmp_path / "early.pdf")).output
+    replacement_run = run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "later.pdf"))
+    assert "3 new notices" in replacement_run.output, replacement_run.output
     replacement = pdf_text((tmp_path / "later.pdf").read_bytes())
     assert "Replacement cost of an instrument not returned" in replacement and "£450.00" in replacement
 
@@ -115,7 +128,7 @@ def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_se
 def test_a_run_before_the_last_one_is_refused_and_a_dry_run_records_nothing(app, overdue, smtp_server):
     mail_to(app, smtp_server)
     dry = run(app, "--as-of", AS_OF.isoformat(), "--dry-run")
-    assert dry.exit_code == 0 and "3 notices due" in dry.output and "Final notice" in dry.output
+    assert dry.exit_code == 0 and "3 notices due" in dry.output and "Reminder" in dry.output
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Notice)) == 0
     assert smtp_server.messages == []
@@ -154,8 +167,8 @@ def test_without_a_mail_server_mail_goes_to_the_outbox_shown_to_staff(app, clien
     client.post("/logout")
     login(client, factory.user("staff"))
     page = client.get("/dev/outbox").get_data(as_text=True)
-    assert "jones@example.org" in page and "Final notice" in page
-    assert b"Subject: Final notice" in client.get(f"/dev/outbox/{kept[0].id}.eml").data
+    assert "jones@example.org" in page and "Reminder" in page
+    assert b"Subject: Reminder" in client.get(f"/dev/outbox/{kept[0].id}.eml").data
 
 
 def test_staff_preview_and_run_from_the_web_and_download_past_notices(app, client, factory, overdue, smtp_server):
@@ -283,7 +296,11 @@ def test_a_run_as_of_a_date_after_today_is_refused_by_the_web_and_the_command(ap
 
 def test_the_replacement_letter_mentions_earlier_letters_only_when_one_was_sent(app, overdue, smtp_server, tmp_path):
     mail_to(app, smtp_server)
-    # Already 58 days overdue at the first run: the replacement-cost letter is the first the hirer gets.
+    # A hub that chases with the replacement-cost letter alone: it is the first letter the hirer gets.
+    with in_app(app) as session:
+        for stage in notices.stages(session)[:2]:
+            notices.remove_stage(session, None, stage)
+        session.commit()
     first = run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "first.pdf"))
     assert first.exit_code == 0, first.output
     letter = pdf_text((tmp_path / "first.pdf").read_bytes())
@@ -298,8 +315,9 @@ def test_the_replacement_letter_mentions_earlier_letters_only_when_one_was_sent(
 def test_after_a_final_notice_the_replacement_letter_mentions_it(app, overdue, smtp_server, tmp_path):
     mail_to(app, smtp_server)
     assert run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "a.pdf")).exit_code == 0
-    assert run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "b.pdf")).exit_code == 0
-    letter = pdf_text((tmp_path / "b.pdf").read_bytes())
+    assert run(app, "--as-of", "2026-02-03", "-o", str(tmp_path / "b.pdf")).exit_code == 0
+    assert run(app, "--as-of", "2026-02-24", "-o", str(tmp_path / "c.pdf")).exit_code == 0
+    letter = pdf_text((tmp_path / "c.pdf").read_bytes())
     assert "As the instrument has not been returned despite our earlier letters, we now ask you to pay its " \
            "replacement cost of £450.00" in letter
     # The day's print file, laid out again later, says the same.
@@ -367,14 +385,111 @@ def test_admin_change_a_stage_and_remove_one_only_while_no_letter_names_it(app, 
 
     assert run(app, "--as-of", AS_OF.isoformat(), "--dry-run").exit_code == 0
     sent = run(app, "--as-of", AS_OF.isoformat(), "-o", str(tmp_path / "letters.pdf"))
-    assert sent.exit_code == 0, sent.output  # final notices go out: the stage is used
-    refused = client.post(f"/notices/stages/{final}/remove", follow_redirects=True)
-    assert "letters were sent at the stage Final notice" in refused.get_data(as_text=True)
-    removed = client.post(f"/notices/stages/{reminder}/remove", follow_redirects=True)
+    assert sent.exit_code == 0, sent.output  # reminders go out: the stage is used
+    refused = client.post(f"/notices/stages/{reminder}/remove", follow_redirects=True)
+    assert "letters were sent at the stage Gentle reminder" in refused.get_data(as_text=True)
+    removed = client.post(f"/notices/stages/{final}/remove", follow_redirects=True)
     assert "The stage is removed." in removed.get_data(as_text=True)
     with in_app(app) as session:
-        assert sorted(s.name for s in notices.stages(session)) == ["Final notice", "Replacement cost"]
+        assert sorted(s.name for s in notices.stages(session)) == ["Gentle reminder", "Replacement cost"]
 
     staff = app.test_client()
     login(staff, factory.user("staff"))
     assert staff.post(f"/notices/stages/{final}/remove").status_code == 403
+
+
+# ---------------------------------------------------------------- stages in order, read before sending
+
+
+def test_a_loan_first_noticed_92_days_late_gets_the_reminder_and_the_later_stages_follow_at_their_intervals(
+        app, client, factory, overdue, smtp_server):
+    mail_to(app, smtp_server)
+    late = date(2026, 3, 30)
+    with in_app(app) as session:
+        from loanservice.loans.calendar import days_off
+
+        assert days_of_term(DUE, late, days_off(session)) == 92
+        due = notices.due_notices(session, late)
+    assert [d.stage.name for d in due] == ["Reminder", "Reminder", "Reminder"]
+    login(client, factory.user("staff"))
+    shown = submit(client, "/notices", {"as_of": late.isoformat()}, form="choose-day")
+    page = shown.get_data(as_text=True)
+    assert shown.status_code == 200
+    assert "Due as of 30 Mar 2026: 3" in page
+    assert "Replacement cost" not in page.split('id="due-h"')[1].split("</section>")[0]
+    sent = submit(client, f"/notices?as_of={late.isoformat()}", form="send-notices")
+    assert sent.status_code == 303
+    assert len(smtp_server.messages) == 2
+    # The final notice follows the reminder by 14 days of term (21 - 7), the replacement cost by 21 more.
+    with in_app(app) as session:
+        assert notices.due_notices(session, date(2026, 4, 12)) == []
+        assert [d.stage.name for d in notices.due_notices(session, date(2026, 4, 13))] == ["Final notice"] * 3
+
+
+def test_staff_read_the_letter_a_run_would_send_before_sending_it(app, client, factory, overdue):
+    login(client, factory.user("staff"))
+    shown = submit(client, "/notices", {"as_of": AS_OF.isoformat()}, form="choose-day")
+    links = re.findall(r'href="(/notices/preview/[^"]+)"', shown.get_data(as_text=True))
+    assert len(links) == 3
+    letters = [client.get(link.replace("&amp;", "&")) for link in links]
+    assert [r.mimetype for r in letters] == ["application/pdf"] * 3
+    texts = [pdf_text(r.data) for r in letters]
+    assert any("Mrs Smith" in t and "4 Elm Road" in t for t in texts)
+    assert any("Reminder: classroom set overdue" in t and "Oak Lane Primary" in t for t in texts)
+    assert all("23 days overdue" in t for t in texts)
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Notice)) == 0  # reading sends and records nothing
+    assert client.get(f"/notices/preview/loan/999999.pdf?as_of={AS_OF.isoformat()}").status_code == 404
+
+
+def test_a_day_that_is_not_a_date_is_shown_beside_the_field(app, client, factory, overdue):
+    login(client, factory.user("staff"))
+    response = submit(client, "/notices", {"as_of": "30/02/2026"}, form="choose-day")
+    assert response.status_code == 422
+    assert "Show the notices due as of: Give a date." in response.get_data(as_text=True)
+
+
+def test_the_notices_page_shows_no_command_and_its_tables_can_be_reached_by_keyboard(app, client, factory, overdue):
+    login(client, factory.user("staff"))
+    page = client.get(f"/notices?as_of={AS_OF.isoformat()}").get_data(as_text=True)
+    assert "flask notices" not in page
+    assert '<div class="table-wrap" tabindex="0" role="region" aria-label="Notices due as of 20 Jan 2026">' in page
+
+
+def test_the_overdue_email_says_what_is_overdue_and_what_to_do(app, overdue, smtp_server):
+    mail_to(app, smtp_server)
+    assert run(app, "--as-of", AS_OF.isoformat(), "-o", "/dev/null").exit_code == 0
+    message = next(m for m in smtp_server.messages if str(m["To"]) == "jones@example.org")
+    body = message.get_body(("plain",)).get_content()
+    assert overdue["emailed"].asset_tag in body
+    assert "Cello 3/4" in body
+    assert "was due back on 12 Dec 2025" in body
+    assert "Bring it to the instrument store, or give it to your child's music teacher." in body
+    assert "01234 567890 - store@hub.example" in body
+    assert "see the attached letter" not in body.lower()
+
+
+def test_a_set_item_reported_missing_is_chased_from_the_school(app, client, factory, overdue, smtp_server):
+    from loanservice.sets.models import SetLoan
+    from loanservice.sets.services import check_in_set_item, mark_set_item_missing
+
+    mail_to(app, smtp_server)
+    with in_app(app) as session:
+        set_loan = session.scalars(select(SetLoan)).one()
+        back, lost = session.scalars(select(Loan).where(Loan.set_loan_id == set_loan.id).order_by(Loan.id)).all()
+        check_in_set_item(session, None, set_loan, back.instrument.asset_tag, grade=2)
+        mark_set_item_missing(session, None, set_loan, lost.instrument.asset_tag, "Not found after the concert")
+        session.commit()
+        lost_tag, set_loan_id = lost.instrument.asset_tag, set_loan.id
+        assert session.get(SetLoan, set_loan_id).closed_on is not None  # all accounted for
+    login(client, factory.user("staff"))
+    listed = client.get("/loans/overdue").get_data(as_text=True)
+    row = next(r for r in listed.split("<tr>") if lost_tag in r)
+    assert "Reported missing" in row and "Oak Lane Primary" in row
+    with in_app(app) as session:
+        due = [d for d in notices.due_notices(session, AS_OF) if d.set_loan is not None]
+    assert [(d.stage.name, d.recipient_email) for d in due] == [("Reminder", "music@oaklane.example")]
+    assert run(app, "--as-of", AS_OF.isoformat(), "-o", "/dev/null").exit_code == 0
+    letter = attachment_text(next(m for m in smtp_server.messages if str(m["To"]) == "music@oaklane.example"))
+    assert lost_tag in letter
+    assert "1 item was reported missing by the school" in letter

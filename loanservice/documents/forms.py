@@ -1,5 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, IntegerField, SelectField, StringField, SubmitField, TextAreaField
+from wtforms.widgets import HiddenInput
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 
 from .models import NoticeLetter
@@ -35,13 +36,26 @@ class ButtonForm(FlaskForm):
 class StageForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=60)])
     days_overdue = IntegerField("Days after the due date", validators=[DataRequired(), NumberRange(1, 400)],
-                                description="Not counting school holidays (the gaps between terms); weekends in term time count.")
+                                description="Not counting school holidays or closures such as half-terms; weekends in term time count. "
+                                            "A later stage follows the letter before it by the days between the stages.")
     letter = SelectField("Letter", choices=[(k.value, k.label) for k in NoticeLetter])
     return_within_days = IntegerField("Return within (days)", validators=[Optional(), NumberRange(1, 120)],
                                       description="For a final notice: the date given to return it by.")
     submit = SubmitField("Add the stage")
 
 
+class PreviewForm(FlaskForm):
+    """Which day's notices the page shows (a GET form: it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    as_of = DateField("Show the notices due as of", validators=[DataRequired(message="Give a date.")],
+                      description="Today, or an earlier day a run was missed; a later day only to look ahead.")
+    submit = SubmitField("Show")
+
+
 class RunForm(FlaskForm):
-    as_of = DateField("As of", validators=[DataRequired()])
+    # The day shown above: what is sent is what the page listed.
+    as_of = DateField("As of", validators=[DataRequired()], widget=HiddenInput(), id="run-as-of")
     submit = SubmitField("Send these notices")

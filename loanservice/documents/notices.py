@@ -1,4 +1,8 @@
-"""Overdue notices: which are due (days overdue, school holidays left out), the letters, and sending them once each.
+"""Overdue notices: which are due (days of term overdue), the letters, and sending them once each.
+
+Stages go in order: a loan (or set loan) gets the first stage it has not had, however late it is
+first noticed, and each later stage follows the previous letter by the gap between the stages' days
+(counted in days of term), so a missed run or a loan recorded late never skips the reminder.
 
 A notice row is claimed (inserted, pending) before anything is sent, and the unique
 (loan, stage) constraint makes sure the same stage is never sent twice, however runs overlap.
@@ -13,16 +17,16 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, inspect, select, update
+from sqlalchemy import func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
 from ..audit.services import record
 from ..borrowers.models import Pupil
 from ..errors import InvalidInput
-from ..inventory.models import Instrument
+from ..inventory.models import Instrument, InstrumentStatus
+from ..loans.calendar import DaysOff, TermInUse, days_of_term, days_off, term_removing
 from ..loans.models import AcademicTerm, Loan, LoanStatus
-from ..loans.services import days_overdue, holidays
 from ..mail import Attachment, Mailer, build_message
 from ..sets.models import SetLoan
 from ..timeutil import today, utcnow
@@ -127,15 +131,55 @@ def subject_address(loan: Loan | None, set_loan: SetLoan | None) -> str:
 NO_ADDRESS = "No postal address on record: held back, not printed. Add the address and run again."
 
 
-def _stage_due(all_stages: list[NoticeStage], days: int, sent_ids: set[int]) -> NoticeStage | None:
-    """The latest stage reached that is not sent and has no later stage sent (stages skipped are not sent)."""
-    reached = [s for s in all_stages if s.days_overdue <= days]
-    if not reached:
+@dataclass
+class _Letters:
+    """The letters already claimed about one loan or set loan."""
+
+    stages: list[NoticeStage] = field(default_factory=list)
+    last_as_of: date | None = None
+    all_sent: bool = True
+
+
+def _stage_due(all_stages: list[NoticeStage], days: int, had: _Letters | None, as_of: date,
+               off: DaysOff) -> NoticeStage | None:
+    """The next stage for a loan ``days`` overdue, if it is due on ``as_of``: the first stage when it has
+    had none; otherwise the stage after the latest it had, once as many days of term have passed since
+    that letter as lie between the two stages. Nothing while an earlier letter is still unsent."""
+    if had is None or not had.stages:
+        return all_stages[0] if days >= all_stages[0].days_overdue else None
+    if not had.all_sent:
         return None
-    latest = reached[-1]
-    if any(s.id in sent_ids for s in all_stages if s.days_overdue >= latest.days_overdue):
+    latest = max(had.stages, key=lambda s: s.days_overdue)
+    later = [s for s in all_stages if s.days_overdue > latest.days_overdue]
+    if not later:
         return None
-    return latest
+    following = later[0]
+    since = days_of_term(had.last_as_of, as_of, off)
+    if days >= following.days_overdue and since >= following.days_overdue - latest.days_overdue:
+        return following
+    return None
+
+
+def _letters_had(session: Session) -> dict[tuple[str, int], _Letters]:
+    """The letters claimed so far, by ("loan", id) or ("set", id)."""
+    by_stage = {s.id: s for s in stages(session)}
+    had: dict[tuple[str, int], _Letters] = {}
+    for loan_id, set_loan_id, stage_id, as_of, status in session.execute(
+            select(Notice.loan_id, Notice.set_loan_id, Notice.stage_id, Notice.as_of, Notice.status)):
+        letters = had.setdefault(("loan", loan_id) if loan_id is not None else ("set", set_loan_id), _Letters())
+        letters.stages.append(by_stage[stage_id])
+        letters.last_as_of = max(filter(None, (letters.last_as_of, as_of)))
+        letters.all_sent = letters.all_sent and status == NoticeStatus.SENT
+    return had
+
+
+def chased_set_loans(as_of: date):
+    """The set loans to chase on ``as_of``: items still out, or items reported missing and not found since
+    (the school owes their replacement cost, so they are chased like any instrument not returned)."""
+    missing = (select(Loan.set_loan_id).join(Loan.instrument)
+               .where(Loan.status == LoanStatus.LOST, Loan.set_loan_id.is_not(None),
+                      Instrument.status == InstrumentStatus.MISSING))
+    return select(SetLoan).where(or_(SetLoan.closed_on.is_(None), SetLoan.id.in_(missing)), SetLoan.due_on < as_of)
 
 
 def due_notices(session: Session, as_of: date) -> list[DueNotice]:
@@ -143,12 +187,9 @@ def due_notices(session: Session, as_of: date) -> list[DueNotice]:
     all_stages = stages(session)
     if not all_stages:
         return []
-    gaps = holidays(session.scalars(select(AcademicTerm)))
+    off = days_off(session)
     earliest_due = as_of - timedelta(days=all_stages[0].days_overdue)
-    sent: dict[tuple[str, int], set[int]] = {}
-    for loan_id, set_loan_id, stage_id in session.execute(select(Notice.loan_id, Notice.set_loan_id, Notice.stage_id)):
-        key = ("loan", loan_id) if loan_id is not None else ("set", set_loan_id)
-        sent.setdefault(key, set()).add(stage_id)
+    had = _letters_had(session)
     due: list[DueNotice] = []
     loans = session.scalars(
         # Only loans issued (open): one still waiting for its agreement is not out, so not chased.
@@ -158,24 +199,38 @@ def due_notices(session: Session, as_of: date) -> list[DueNotice]:
                  joinedload(Loan.family), joinedload(Loan.school), joinedload(Loan.other_borrower))
         .order_by(Loan.due_on, Loan.id))
     for loan in loans:
-        days = days_overdue(loan.due_on, as_of, gaps)
-        stage = _stage_due(all_stages, days, sent.get(("loan", loan.id), set()))
+        days = days_of_term(loan.due_on, as_of, off)
+        stage = _stage_due(all_stages, days, had.get(("loan", loan.id)), as_of, off)
         if stage is not None:
             name, email = hirer_of(loan)
             due.append(DueNotice(stage=stage, days_overdue=days, recipient_name=name, recipient_email=email,
                                  loan=loan))
     set_loans = session.scalars(
-        select(SetLoan).where(SetLoan.closed_on.is_(None), SetLoan.due_on <= earliest_due)
+        chased_set_loans(as_of).where(SetLoan.due_on <= earliest_due)
         .options(joinedload(SetLoan.school), joinedload(SetLoan.classroom_set))
         .order_by(SetLoan.due_on, SetLoan.id))
     for set_loan in set_loans:
-        days = days_overdue(set_loan.due_on, as_of, gaps)
-        stage = _stage_due(all_stages, days, sent.get(("set", set_loan.id), set()))
+        days = days_of_term(set_loan.due_on, as_of, off)
+        stage = _stage_due(all_stages, days, had.get(("set", set_loan.id)), as_of, off)
         if stage is not None:
             school = set_loan.school
             due.append(DueNotice(stage=stage, days_overdue=days, recipient_name=school.contact_name or school.name,
                                  recipient_email=school.contact_email or "", set_loan=set_loan))
     return due
+
+
+@term_removing.connect
+def _refuse_if_letters_counted_in(term: AcademicTerm, *, session: Session) -> None:
+    """A term stays while overdue letters counted its days (their loan fell due by its end and they
+    were dated after it began): removing it would change what those letters said."""
+    counted_in = (Notice.as_of >= term.starts_on)
+    letters = (session.scalar(select(func.count()).select_from(Notice).join(Notice.loan)
+                              .where(counted_in, Loan.due_on <= term.ends_on))
+               + session.scalar(select(func.count()).select_from(Notice).join(Notice.set_loan)
+                                .where(counted_in, SetLoan.due_on <= term.ends_on)))
+    if letters:
+        raise TermInUse(f"{term.name} cannot be removed: {letters} overdue {'letter' if letters == 1 else 'letters'} "
+                        "counted its days. Change its name or dates instead.")
 
 
 def last_run_date(session: Session) -> date | None:
@@ -252,15 +307,24 @@ def letter_context(session: Session, notice: Notice, hub: Hub) -> dict:
             total_replacement=replacement_value(loan.instrument))
     else:
         set_loan = notice.set_loan
-        out = list(session.scalars(
-            select(Loan).join(Loan.instrument).where(Loan.set_loan_id == set_loan.id, Loan.closed_on.is_(None))
+        items = list(session.scalars(
+            select(Loan).join(Loan.instrument)
+            .where(Loan.set_loan_id == set_loan.id,
+                   or_(Loan.closed_on.is_(None),
+                       (Loan.status == LoanStatus.LOST) & (Instrument.status == InstrumentStatus.MISSING)))
             .options(joinedload(Loan.instrument)).order_by(Instrument.asset_tag)))
-        values = [replacement_value(loan.instrument) for loan in out]
+        out = [loan for loan in items if loan.closed_on is None]
+        missing = [loan for loan in items if loan.closed_on is not None]
+        values = [loan.replacement_owed if loan.closed_on is not None and loan.replacement_owed is not None
+                  else replacement_value(loan.instrument) for loan in items]
         context.update(
             to_school=True, school_name=set_loan.school.name, address=set_loan.school.address,
             set_name=set_loan.classroom_set.name, due_on=set_loan.due_on,
-            instruments=[_letter_item(loan.instrument) for loan in out],
-            total_replacement=sum((v for v in values if v is not None), Decimal("0.00")) if out else None)
+            instruments=[_letter_item(loan.instrument) for loan in out]
+            + [_letter_item(loan.instrument, missing_on=loan.closed_on, owed=loan.replacement_owed)
+               for loan in missing],
+            out_count=len(out), missing_count=len(missing),
+            total_replacement=sum((v for v in values if v is not None), Decimal("0.00")) if items else None)
     return context
 
 
@@ -274,10 +338,11 @@ def _earlier_letter_sent(session: Session, notice: Notice) -> bool:
                NoticeStage.days_overdue < notice.stage.days_overdue).limit(1)) is not None
 
 
-def _letter_item(instrument: Instrument) -> dict:
+def _letter_item(instrument: Instrument, *, missing_on: date | None = None, owed: Decimal | None = None) -> dict:
+    """One instrument as a letter lists it; ``missing_on``: the day the school reported it missing."""
     return {"tag": instrument.asset_tag, "type": instrument.type.name, "size": instrument.size,
-            "make": instrument.make, "serial": instrument.serial_number,
-            "replacement": replacement_value(instrument)}
+            "make": instrument.make, "serial": instrument.serial_number, "missing_on": missing_on,
+            "replacement": owed if owed is not None else replacement_value(instrument)}
 
 
 def load_for_letters(session: Session, notices: Sequence[Notice]) -> None:
@@ -326,10 +391,37 @@ def notice_subject(notice: Notice, hub: Hub) -> str:
     return f"{notice.stage.name}: {what} is overdue ({hub.name})"
 
 
-def notice_email_body(notice: Notice, hub: Hub) -> str:
+def notice_email_body(session: Session, notice: Notice, hub: Hub) -> str:
+    """The email that carries a letter: what is overdue and what to do, in words, with the letter attached."""
+    letter = letter_context(session, notice, hub)
+    items = "\n".join(
+        f"  {i['tag']}  {i['type']}{' ' + i['size'] if i['size'] else ''}"
+        + (f", serial {i['serial']}" if i["serial"] else "")
+        + (f" (reported missing on {i['missing_on']:%-d %b %Y})" if i.get("missing_on") else "")
+        for i in letter["instruments"])
+    several = len(letter["instruments"]) > 1
+    if letter["to_school"]:
+        what = f"{letter['set_name']} was due back from {letter['school_name']} on {letter['due_on']:%-d %b %Y}"
+    else:
+        lent_for = f", lent for {letter['pupil_name']}," if letter["pupil_name"] else ""
+        what = f"The instrument below{lent_for} was due back on {letter['due_on']:%-d %b %Y}"
+    them = "them" if several else "it"
+    if letter["letter"] == NoticeLetter.REPLACEMENT:
+        cost = f" of £{letter['total_replacement']:,.2f}" if letter["total_replacement"] is not None else ""
+        todo = (f"As {'these items have' if several else 'it has'} not been returned, we now ask you to pay the "
+                f"replacement cost{cost}, as set out in the loan agreement. If you return {them} in good "
+                "condition, we will cancel this charge.")
+    elif letter["return_by"] is not None:
+        todo = f"Please return {them} by {letter['return_by']:%-d %b %Y}. {hub.return_instructions}"
+    else:
+        todo = f"Please return {them} as soon as you can. {hub.return_instructions}"
     return (f"Dear {notice.recipient_name},\n\n"
-            f"Please see the attached letter ({notice.stage.name.lower()}) about an instrument lent by {hub.name} "
-            f"that is now overdue.\n\n{hub.return_instructions}\n\n{hub.name}\n{hub.contact}\n")
+            f"{notice.stage.name}: {what}, and is now {letter['days_overdue']} days overdue "
+            f"(not counting school holidays).\n\n{items}\n\n"
+            f"What to do: {todo.strip()}\n\n"
+            f"If you have already returned {them}, thank you, and please ignore this message. To renew the loan, "
+            f"or if it has been lost or stolen, contact us: {hub.contact}\n\n"
+            f"The letter is attached ({notice.stage.name.lower()}, PDF).\n\n{hub.name}\n{hub.contact}\n")
 
 
 def print_file_name(as_of: date) -> str:
@@ -433,7 +525,7 @@ def _send_one(session: Session, notice: Notice, hub: Hub, mailer: Mailer, result
     try:
         mailer.send(build_message(
             sender=mailer.sender, to=notice.recipient_email, subject=notice_subject(notice, hub),
-            body=notice_email_body(notice, hub),
+            body=notice_email_body(session, notice, hub),
             attachments=[Attachment(f"{notice.stage.letter}-{notice.id}.pdf", pdf)]))
     except Exception as error:  # noqa: BLE001  (any failure is recorded; the run goes on)
         session.rollback()
@@ -444,6 +536,23 @@ def _send_one(session: Session, notice: Notice, hub: Hub, mailer: Mailer, result
         notice.status, notice.sent_at, notice.error = NoticeStatus.SENT, utcnow(), ""
         result.emailed += 1
     session.commit()
+
+
+def preview_letter(session: Session, due: DueNotice, as_of: date, hub: Hub) -> bytes:
+    """The letter a run on ``as_of`` would send for ``due``, as the PDF it will be (nothing is recorded)."""
+    notice = Notice(loan_id=due.loan.id if due.loan else None, loan=due.loan,
+                    set_loan_id=due.set_loan.id if due.set_loan else None, set_loan=due.set_loan,
+                    stage=due.stage, as_of=as_of, days_overdue=due.days_overdue, channel=due.channel.value,
+                    recipient_name=due.recipient_name, recipient_email=due.recipient_email)
+    return render_letters(LETTER_TEMPLATE, [letter_context(session, notice, hub)], hub=hub).letters[0]
+
+
+def due_notice_about(session: Session, as_of: date, *, loan_id: int | None = None,
+                     set_loan_id: int | None = None) -> DueNotice | None:
+    """The notice due on ``as_of`` about one loan or set loan, if one is."""
+    return next((d for d in due_notices(session, as_of)
+                 if (d.loan is not None and d.loan.id == loan_id)
+                 or (d.set_loan is not None and d.set_loan.id == set_loan_id)), None)
 
 
 def notice_history(session: Session, *, limit: int = 200) -> list[Notice]:

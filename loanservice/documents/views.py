@@ -21,7 +21,7 @@ from ..timeutil import today
 from ..web import done, field_error, submit_form
 from . import notices as notice_service
 from . import services
-from .forms import ButtonForm, DeskSignatureForm, RunForm, SignForm, StageForm, TermsForm
+from .forms import ButtonForm, DeskSignatureForm, PreviewForm, RunForm, SignForm, StageForm, TermsForm
 from .models import Agreement, Notice, NoticeLetter, NoticeStage
 
 bp = Blueprint("documents", __name__)
@@ -220,13 +220,16 @@ def terms():
 # ---------------------------------------------------------------- notices
 
 
-def _render_notices(run_form=None, status=200):
+def _render_notices(run_form=None, status=200, preview_form=None):
     as_of = (run_form.as_of.data if run_form is not None and run_form.as_of.data else None) or today()
     if run_form is None:
         run_form = RunForm(formdata=None)
         run_form.as_of.data = as_of
+    if preview_form is None:
+        preview_form = PreviewForm(formdata=None)
+        preview_form.as_of.data = as_of
     return render_template(
-        "notices/index.html", run_form=run_form, as_of=as_of, today=today(),
+        "notices/index.html", run_form=run_form, preview_form=preview_form, as_of=as_of, today=today(),
         due=notice_service.due_notices(db.session, as_of), stages=notice_service.stages(db.session),
         history=notice_service.notice_history(db.session),
         unsent=notice_service.unsent_notices(db.session), uncertain=notice_service.uncertain_notices(db.session),
@@ -255,12 +258,28 @@ def _queued_run():
 @bp.get("/notices")
 @staff_required
 def notices():
-    as_of = request.args.get("as_of", type=date.fromisoformat)
-    form = None
-    if as_of:
-        form = RunForm(formdata=None)
-        form.as_of.data = as_of
-    return _render_notices(form)
+    preview = PreviewForm(request.args)
+    if "as_of" not in request.args:
+        return _render_notices()
+    if not preview.validate():
+        return _render_notices(preview_form=preview, status=422)
+    form = RunForm(formdata=None)
+    form.as_of.data = preview.as_of.data
+    return _render_notices(form, preview_form=preview)
+
+
+@bp.get("/notices/preview/<any(loan, set):kind>/<int:subject_id>.pdf")
+@staff_required
+def notice_preview(kind: str, subject_id: int):
+    """The letter a run on the day shown would send about one loan or set loan: read before sending."""
+    as_of = request.args.get("as_of", type=date.fromisoformat) or today()
+    due = notice_service.due_notice_about(db.session, as_of, **{f"{'loan' if kind == 'loan' else 'set_loan'}_id":
+                                                                 subject_id})
+    if due is None:
+        abort(404, description=f"No notice about this is due as of {as_of:%-d %b %Y}.")
+    pdf = notice_service.preview_letter(db.session, due, as_of, _hub())
+    db.session.rollback()
+    return pdf_response(pdf, f"preview-{due.stage.letter}-{kind}-{subject_id}-{as_of.isoformat()}.pdf")
 
 
 @bp.post("/notices/run")
@@ -304,8 +323,8 @@ def _enqueue_run(form):
         field_error(form, error)
         return _render_notices(form, error.status_code)
     except RedisError:
-        flash("The job queue (Redis) cannot be reached, so nothing was sent. Try again later, or run "
-              f"flask notices run --as-of {form.as_of.data.isoformat()} on the server.", "error")
+        flash("Nothing was sent: the background worker that sends notices cannot be reached. Try again in a few "
+              "minutes; if it keeps happening, tell whoever looks after the server.", "error")
         return redirect(url_for(".notices", as_of=form.as_of.data.isoformat()), 303)
     if running is not None:
         flash("A run is already going; here is its progress.", "error")

@@ -67,14 +67,27 @@ class RenewForm(FlaskForm):
 
 
 class ExchangeForm(FlaskForm):
-    tag = StringField("Next-size instrument",
-                      validators=[DataRequired(message="Scan or type the tag of the next-size instrument."),
-                                  Length(max=200)],
-                      description="Scan or type the tag of the instrument that replaces it.",
+    tag = StringField("Scan the next-size instrument", validators=[Optional(), Length(max=200)],
+                      description="Scan its label or type its tag, or pick one of the free instruments below.",
                       render_kw={"autocapitalize": "characters", "spellcheck": "false", "autocomplete": "off"})
+    # The free instruments of the next size (choices set by the view): pick one instead of scanning.
+    pick = RadioField("Or pick a free instrument of the next size", validate_choice=False, validators=[Optional()])
     grade = _grade_field("Condition of the one coming back")
     note = TextAreaField("Note", validators=[Optional(), Length(max=2000)])
     submit = SubmitField("Exchange")
+
+    def validate(self, extra_validators=None) -> bool:
+        if not super().validate(extra_validators):
+            return False
+        if not (self.tag.data or "").strip() and not self.pick.data:
+            self.tag.errors.append("Scan or type the tag of the next-size instrument, or pick one.")
+            return False
+        return True
+
+    @property
+    def chosen_code(self) -> str:
+        """What was scanned, or else the tag picked."""
+        return (self.tag.data or "").strip() or self.pick.data
 
 
 class LostForm(FlaskForm):
@@ -91,6 +104,20 @@ class TermForm(FlaskForm):
     submit = SubmitField("Add term")
 
 
+class ClosureForm(FlaskForm):
+    term = SelectField("Term", coerce=int, validate_choice=False, validators=[DataRequired(message="Choose a term.")])
+    name = StringField("Name", validators=[DataRequired(message="Name the closure."), Length(max=60)],
+                       description="e.g. Half-term, or INSET day.")
+    starts_on = DateField("First day closed", validators=[DataRequired(message="Give the first day closed.")])
+    ends_on = DateField("Last day closed", validators=[DataRequired(message="Give the last day closed.")],
+                        description="The same day for a single day.")
+    submit = SubmitField("Add closure")
+
+
+class RemoveForm(FlaskForm):
+    """A removal button: a CSRF token and the button."""
+
+    submit = SubmitField("Remove")
 
 
 class RollOverForm(FlaskForm):

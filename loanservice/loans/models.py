@@ -52,6 +52,28 @@ class AcademicTerm(db.Model):
     starts_on: Mapped[date] = mapped_column(index=True)
     ends_on: Mapped[date] = mapped_column(index=True)
 
+    closures: Mapped[list["TermClosure"]] = relationship(
+        back_populates="term", cascade="all, delete-orphan", order_by="TermClosure.starts_on")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class TermClosure(db.Model):
+    """Days inside a term when schools are closed (a half-term, an INSET day): not days of term,
+    so not overdue."""
+
+    __tablename__ = "term_closure"
+    __table_args__ = (CheckConstraint("ends_on >= starts_on", name="ends_after_start"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    term_id: Mapped[int] = mapped_column(ForeignKey("academic_term.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(60))  # e.g. "Half-term"
+    starts_on: Mapped[date]
+    ends_on: Mapped[date]
+
+    term: Mapped[AcademicTerm] = relationship(back_populates="closures")
+
     def __str__(self) -> str:
         return self.name
 
@@ -179,6 +201,11 @@ class Loan(db.Model):
     @property
     def has_remission(self) -> bool:
         return self.remission_category != "none"
+
+    @property
+    def accessory_list(self) -> list[str]:
+        """The accessories issued with the instrument (case, bow, rosin...), to check at its return."""
+        return [item.strip() for item in self.accessories.split(",") if item.strip()]
 
     @property
     def issue_condition_label(self) -> str:

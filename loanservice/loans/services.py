@@ -22,6 +22,7 @@ from ..inventory.services import change_status, escape_like, record_condition, s
 from ..schools.models import School
 from ..templating import counted
 from ..timeutil import today, utcnow
+from .calendar import days_of_term, days_off
 from .models import (
     BORROWER_KINDS,
     AcademicTerm,
@@ -170,34 +171,29 @@ def overdue_loans(session: Session, on: date | None = None, *, limit: int = 500)
     ))
 
 
-def holidays(terms: Iterable[AcademicTerm]) -> list[tuple[date, date]]:
-    """The school holidays: the gaps between consecutive terms (first and last day of each)."""
-    ordered = sorted(terms, key=lambda t: t.starts_on)
-    return [(a.ends_on + timedelta(days=1), b.starts_on - timedelta(days=1))
-            for a, b in zip(ordered, ordered[1:]) if b.starts_on - a.ends_on > timedelta(days=1)]
-
-
-def days_overdue(due_on: date, as_of: date, gaps: list[tuple[date, date]]) -> int:
-    """Days after ``due_on`` up to and including ``as_of``, leaving out school holidays: the days the
-    overdue list shows and the notices count (a holiday is not overdue)."""
-    if as_of <= due_on:
-        return 0
-    first, last = due_on + timedelta(days=1), as_of
-    total = (last - first).days + 1
-    for start, end in gaps:
-        overlap = (min(end, last) - max(start, first)).days + 1
-        if overlap > 0:
-            total -= overlap
-    return total
+def missing_set_items(session: Session, on: date | None = None) -> list[Loan]:
+    """Classroom-set items the school reported missing and not found since, whose set was due before ``on``:
+    the school owes their replacement cost, so they are chased like any instrument not returned."""
+    on = on or today()
+    return list(session.scalars(
+        # An item's loan is due when its set is.
+        select(Loan).join(Loan.instrument)
+        .where(Loan.set_loan_id.is_not(None), Loan.status == LoanStatus.LOST,
+               Instrument.status == InstrumentStatus.MISSING, Loan.due_on < on)
+        .options(joinedload(Loan.instrument), joinedload(Loan.school))
+        .order_by(Loan.due_on, Loan.id)
+    ))
 
 
 def overdue_in_term_time(session: Session, on: date | None = None) -> list[tuple[Loan, int]]:
-    """Open loans overdue by at least one day of term, with those days: a loan due at the end of a
+    """Loans overdue by at least one day of term, with those days, longest overdue first: open loans,
+    and set items reported missing. A loan due at the end of a
     term is not overdue over the holiday that follows."""
     on = on or today()
-    gaps = holidays(session.scalars(select(AcademicTerm)))
-    late = ((loan, days_overdue(loan.due_on, on, gaps)) for loan in overdue_loans(session, on))
-    return [(loan, days) for loan, days in late if days > 0]
+    off = days_off(session)
+    late = [(loan, days_of_term(loan.due_on, on, off)) for loan in overdue_loans(session, on)]
+    late += [(loan, days_of_term(loan.due_on, on, off)) for loan in missing_set_items(session, on)]
+    return sorted(((loan, days) for loan, days in late if days > 0), key=lambda late: -late[1])
 
 
 def awaiting_agreement(session: Session) -> list[Loan]:
@@ -219,25 +215,6 @@ def default_due_date(session: Session, start: date) -> date | None:
     return session.scalar(
         select(AcademicTerm.ends_on).where(AcademicTerm.ends_on >= start).order_by(AcademicTerm.ends_on).limit(1)
     )
-
-
-def add_term(session: Session, actor, name: str, starts_on: date, ends_on: date) -> AcademicTerm:
-    """Add a term to the academic calendar."""
-    if not name.strip():
-        raise InvalidInput("Name the term.", field="name")
-    if ends_on <= starts_on:
-        raise InvalidInput("A term ends after it starts.", field="ends_on")
-    if session.scalar(select(AcademicTerm.id).where(func.lower(AcademicTerm.name) == name.strip().lower())):
-        raise InvalidInput(f"There is already a term called {name.strip()}.", field="name")
-    overlap = session.scalar(select(AcademicTerm.name).where(
-        AcademicTerm.starts_on <= ends_on, AcademicTerm.ends_on >= starts_on))
-    if overlap:
-        raise InvalidInput(f"The dates overlap {overlap}.", field="starts_on")
-    term = AcademicTerm(name=name.strip(), starts_on=starts_on, ends_on=ends_on)
-    session.add(term)
-    session.flush()
-    record(session, actor, "term.added", term, f"Added term {term.name}")
-    return term
 
 
 # ---------------------------------------------------------------- rules

@@ -15,6 +15,7 @@ from flask import (
 )
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ..accounts.permissions import admin_required, staff_required
 from ..borrowers.models import Family, Pupil
@@ -23,27 +24,30 @@ from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
 from ..inventory.services import get_instrument
 from ..labels.services import tag_from_code
+from ..reservations.services import free_instruments
 from ..schools.models import School
 from ..templating import counted
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
-from . import charges, services
+from . import calendar, charges, services
 from .models import BORROWER_KINDS, borrower_kind
 from .forms import (
     BORROWER_PATTERN,
     CancelPendingForm,
     CheckInForm,
     CheckOutForm,
+    ClosureForm,
     ExchangeForm,
     FeeBandForm,
     IssueForm,
     LostForm,
+    RemoveForm,
     RemissionRuleForm,
     RenewForm,
     RollOverForm,
     TermForm,
 )
-from .models import AcademicTerm, ChargeStatus, Loan, LoanCharge, RemissionKind
+from .models import AcademicTerm, ChargeStatus, Loan, LoanCharge, RemissionKind, TermClosure
 
 bp = Blueprint("loans", __name__)
 
@@ -236,17 +240,35 @@ def renew(loan_id: int):
     )
 
 
+def _offer_next_size(loan: Loan, form: ExchangeForm) -> None:
+    """The free instruments of the next size, as choices to pick (best condition first)."""
+    old = loan.instrument
+    size = services.next_size(old)
+    free = free_instruments(db.session, old.type_id, size) if size else []
+    form.pick.choices = [(i.asset_tag, f"{i.asset_tag} · {i.description}{' · ' + i.make if i.make else ''} · "
+                                       f"condition {i.condition_grade} ({i.condition_label})") for i in free]
+    if size is None:
+        form.pick.description = (f"{old.type.name} comes in one size: there is no next size to exchange it for."
+                                 if not old.type.sizes else f"{old.asset_tag} is the largest {old.type.name.lower()} size.")
+    elif not free:
+        form.pick.description = f"None free now: scan a {old.type.name.lower()} {size} when one is back."
+    else:
+        form.pick.description = "Free in the store now, best condition first."
+
+
 @bp.route("/loans/<int:loan_id>/exchange", methods=["GET", "POST"])
 @staff_required
 def exchange(loan_id: int):
+    form = ExchangeForm()
+
     def perform(loan, f):
-        tag = tag_from_code(f.tag.data, current_app.config["PUBLIC_BASE_URL"])
+        tag = tag_from_code(f.chosen_code, current_app.config["PUBLIC_BASE_URL"])
         return services.size_exchange(db.session, current_user, loan,
                                       get_instrument(db.session, tag, for_update=True),
                                       grade=f.grade.data, note=f.note.data or "")
 
-    return _loan_action(loan_id, ExchangeForm(), "loans/exchange.html", perform,
-                        "{tag} exchanged for the next size.")
+    return _loan_action(loan_id, form, "loans/exchange.html", perform,
+                        "{tag} exchanged for the next size.", refresh=_offer_next_size)
 
 
 @bp.route("/loans/<int:loan_id>/lost", methods=["GET", "POST"])
@@ -283,7 +305,7 @@ def terms():
     form = TermForm()
     response, status = submit_form(
         form,
-        lambda: services.add_term(db.session, current_user, form.name.data, form.starts_on.data, form.ends_on.data),
+        lambda: calendar.add_term(db.session, current_user, form.name.data, form.starts_on.data, form.ends_on.data),
         lambda term: done(f"Added {term.name}.", url_for(".terms")),
     )
     if response:
@@ -291,13 +313,80 @@ def terms():
     return _render_terms(form, status=status)
 
 
-def _render_terms(form=None, roll_form=None, status=200):
-    all_terms = db.session.scalars(select(AcademicTerm).order_by(AcademicTerm.starts_on)).all()
+def _render_terms(form=None, roll_form=None, closure_form=None, status=200):
+    all_terms = db.session.scalars(select(AcademicTerm).options(selectinload(AcademicTerm.closures))
+                                   .order_by(AcademicTerm.starts_on)).all()
     roll_form = roll_form or RollOverForm(formdata=None)
     roll_form.from_term.choices = roll_form.to_term.choices = [(0, "Choose a term")] + [
         (t.id, t.name) for t in all_terms]
+    closure_form = closure_form or ClosureForm(formdata=None, prefix="closure")
+    closure_form.term.choices = [(0, "Choose a term")] + [(t.id, t.name) for t in all_terms]
     return render_template("loans/terms.html", form=form or TermForm(formdata=None), roll_form=roll_form,
+                           closure_form=closure_form, remove_form=RemoveForm(formdata=None),
                            terms=all_terms), status
+
+
+@bp.route("/terms/<int:term_id>/edit", methods=["GET", "POST"])
+@admin_required
+def term_edit(term_id: int):
+    term = db.get_or_404(AcademicTerm, term_id)
+    form = TermForm(obj=term)
+    form.submit.label.text = "Save changes"
+    response, status = submit_form(
+        form,
+        lambda: calendar.change_term(db.session, current_user, term, form.name.data, form.starts_on.data,
+                                     form.ends_on.data),
+        lambda changed: done(f"Saved {changed.name}.", url_for(".terms")))
+    if response:
+        return response
+    return render_template("loans/term_form.html", form=form, term=term, remove_form=RemoveForm(formdata=None)), status
+
+
+@bp.post("/terms/<int:term_id>/remove")
+@admin_required
+def term_remove(term_id: int):
+    term = db.get_or_404(AcademicTerm, term_id)
+    name = term.name
+    form = RemoveForm()
+    response, _ = submit_form(form, lambda: calendar.remove_term(db.session, current_user, term),
+                                   lambda _: done(f"Removed {name}.", url_for(".terms")))
+    if response:
+        return response
+    flash(" ".join(form.form_errors) or "The term could not be removed.", "error")
+    return redirect(url_for(".term_edit", term_id=term_id), 303)
+
+
+@bp.post("/terms/closures")
+@admin_required
+def closure_add():
+    form = ClosureForm(prefix="closure")  # its fields' ids differ from the term form's on the same page
+
+    def perform():
+        term = db.session.get(AcademicTerm, form.term.data)
+        if term is None:
+            raise InvalidInput("Choose a term.", field="term")
+        return calendar.add_closure(db.session, current_user, term, form.name.data, form.starts_on.data,
+                                    form.ends_on.data)
+
+    response, status = submit_form(
+        form, perform,
+        lambda closure: done(f"Added {closure.name} to {closure.term.name}: those days are not counted as overdue.",
+                             url_for(".terms")))
+    return response or _render_terms(closure_form=form, status=status)
+
+
+@bp.post("/terms/closures/<int:closure_id>/remove")
+@admin_required
+def closure_remove(closure_id: int):
+    closure = db.get_or_404(TermClosure, closure_id)
+    name, term_name = closure.name, closure.term.name
+    form = RemoveForm()
+    response, _ = submit_form(form, lambda: calendar.remove_closure(db.session, current_user, closure),
+                                   lambda _: done(f"Removed {name} from {term_name}.", url_for(".terms")))
+    if response:
+        return response
+    flash("The closure could not be removed: try again.", "error")
+    return redirect(url_for(".terms"), 303)
 
 
 @bp.post("/terms/roll-over")
