@@ -864,3 +864,23 @@ def test_the_check_in_pages_camera_frames_are_read_for_the_sets_school_only(app,
     parent = app.test_client()
     login(parent, factory.user("parent"))
     assert parent.post(f"/set-loans/{our_loan}/frame", data=jpeg.getvalue()).status_code == 403
+
+
+def test_missing_items_with_and_without_a_replacement_value_say_what_is_known(app, factory, client):
+    from decimal import Decimal
+
+    school = factory.school(name="Our School")
+    kind = factory.instrument_type("Cello M", sizes=())
+    kit = factory.classroom_set(name="Cello set M", instruments=[
+        factory.instrument(kind, replacement_value=Decimal("400.00")), factory.instrument(kind)])
+    set_loan_id = lend_set(app, kit, school)
+    with in_app(app) as session:
+        for tag in tags_of(app, kit):
+            services.mark_set_item_missing(session, None, services.get_set_loan(session, set_loan_id), tag)
+        session.commit()
+    login(client, factory.user("school", school=school))
+    page = client.get(f"/set-loans/{set_loan_id}/check-in").get_data(as_text=True)
+    assert "2 items did not come back" in page
+    assert ("Our School is charged the replacement cost (£400.00, and the store sets the cost of 1 item with no "
+            "replacement value).") in page
+    assert "If an item turns up, keep it with the set and tell the instrument store" in page

@@ -4,6 +4,7 @@ Every function takes the session first, flushes and returns; the caller owns the
 """
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -166,6 +167,31 @@ def returned_items(session: Session, set_loan: SetLoan) -> list[Loan]:
     return list(session.scalars(
         select(Loan).join(Loan.instrument).where(Loan.set_loan_id == set_loan.id, Loan.closed_on.is_not(None))
         .options(contains_eager(Loan.instrument)).order_by(Loan.id.desc())))
+
+
+@dataclass
+class Missing:
+    """A set loan's items reported missing, and the replacement costs the school is charged."""
+
+    loans: list[Loan]
+
+    @property
+    def owed(self) -> Decimal | None:
+        """The known replacement costs together; None when none is known."""
+        known = [loan.replacement_owed for loan in self.loans if loan.replacement_owed is not None]
+        return sum(known, Decimal(0)) if known else None
+
+    @property
+    def unpriced(self) -> int:
+        """How many have no replacement value recorded (the store sets what is owed)."""
+        return sum(loan.replacement_owed is None for loan in self.loans)
+
+
+def closed_items(session: Session, set_loan: SetLoan) -> tuple[list[Loan], Missing]:
+    """The items back (latest first), and those reported missing."""
+    closed = returned_items(session, set_loan)
+    return ([loan for loan in closed if loan.status_enum is not LoanStatus.LOST],
+            Missing([loan for loan in closed if loan.status_enum is LoanStatus.LOST]))
 
 
 # ---------------------------------------------------------------- building sets

@@ -12,7 +12,6 @@ from ..inventory.models import CONDITION_GRADES
 from ..inventory.services import normalise_tag
 from ..labels.services import UnreadableFrame
 from ..labels.services import read_frame as read_frame_codes
-from ..loans.models import LoanStatus
 from ..loans.services import unlendable_reasons
 from ..schools.models import School
 from ..timeutil import today
@@ -159,15 +158,12 @@ def _take_home_form(set_loan: SetLoan, formdata=True) -> TakeHomeForm:
 
 
 def _render_check_in(set_loan: SetLoan, form: ScanInForm, status: int = 200, take_home_form=None):
-    closed = services.returned_items(db.session, set_loan)
-    missing = [loan for loan in closed if loan.status_enum is LoanStatus.LOST]
-    owed = [loan.replacement_owed for loan in missing if loan.replacement_owed is not None]
+    returned, missing = services.closed_items(db.session, set_loan)
     return render_template(
         "sets/check_in.html", set_loan=set_loan, form=form,
         progress=services.progress(db.session, set_loan, with_items=True),
         at_home=services.open_take_homes(db.session, set_loan),
-        returned=[loan for loan in closed if loan.status_enum is not LoanStatus.LOST][:50],
-        missing=missing, owed=sum(owed) if owed else None, unpriced=len(missing) - len(owed),
+        returned=returned[:50], missing=missing,
         take_home_form=take_home_form or _take_home_form(set_loan, formdata=False),
     ), status
 
