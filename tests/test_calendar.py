@@ -135,3 +135,34 @@ def test_a_term_whose_days_an_overdue_letter_counted_stays(app, client, factory,
     login(client, factory.user("admin"))
     refused = submit(client, f"/terms/{spring.id}/edit", form="remove-term", follow_redirects=True)
     assert "Spring 2026 cannot be removed: 1 overdue letter counted its days." in refused.get_data(as_text=True)
+
+
+def test_a_final_notice_sent_before_half_term_gives_the_days_to_return_it_in_term_time(app, factory, smtp_server,
+                                                                                      tmp_path):
+    from .test_notices import attachment_text, mail_to
+
+    term = factory.term("Autumn 2025", date(2025, 9, 3), date(2025, 12, 19))
+    with in_app(app) as session:
+        session.add(TermClosure(term_id=term.id, name="Half-term", starts_on=date(2025, 10, 27),
+                                ends_on=date(2025, 10, 31)))
+        for stage in notices.add_usual_stages(session, None)[:1]:
+            notices.remove_stage(session, None, stage)  # the final notice is the first stage here
+        session.commit()
+    lend(app, factory.instrument(), factory.pupil(family=factory.family(email="hirer@example.org")),
+         started_on=date(2025, 9, 10), due_on=date(2025, 9, 26))
+    mail_to(app, smtp_server)
+    sent = app.test_cli_runner().invoke(args=["notices", "run", "--as-of", "2025-10-20", "-o", str(tmp_path / "l.pdf")])
+    assert sent.exit_code == 0, sent.output
+    letter = attachment_text(smtp_server.messages[0])
+    # 14 days from 20 Oct would be 3 Nov; the half-term (27 to 31 Oct) is not counted, so 8 Nov.
+    assert "within 19 days, by 8 Nov 2025" in letter
+
+
+def test_days_of_term_after_a_day_skip_the_days_off():
+    from loanservice.loans.calendar import after_days_of_term
+
+    off = [(date(2025, 10, 27), date(2025, 10, 31))]
+    assert after_days_of_term(date(2025, 10, 20), 14, off) == date(2025, 11, 8)
+    assert days_of_term(date(2025, 10, 20), date(2025, 11, 8), off) == 14
+    assert after_days_of_term(date(2025, 10, 20), 3, off) == date(2025, 10, 23)
+    assert after_days_of_term(date(2025, 10, 24), 3, off) == date(2025, 11, 1)

@@ -25,7 +25,7 @@ from ..audit.services import record
 from ..borrowers.models import Pupil
 from ..errors import InvalidInput
 from ..inventory.models import Instrument, InstrumentStatus
-from ..loans.calendar import DaysOff, TermInUse, days_of_term, days_off, term_removing
+from ..loans.calendar import DaysOff, TermInUse, after_days_of_term, days_of_term, days_off, term_removing
 from ..loans.models import AcademicTerm, Loan, LoanStatus
 from ..mail import Attachment, Mailer, build_message
 from ..sets.models import SetLoan
@@ -288,13 +288,20 @@ def replacement_value(instrument: Instrument) -> Decimal | None:
     return instrument.replacement_value if instrument.replacement_value is not None else instrument.purchase_cost
 
 
-def letter_context(session: Session, notice: Notice, hub: Hub) -> dict:
-    """Plain data for one letter."""
+def letter_context(session: Session, notice: Notice, hub: Hub, off: DaysOff | None = None) -> dict:
+    """Plain data for one letter. ``off``: the calendar's days off, when the caller has them already.
+
+    The date to return by gives the stage's days in days of term: a final notice sent just before
+    a holiday or half-term does not fall due while the schools are closed.
+    """
     stage = notice.stage
+    if stage.return_within_days and off is None:
+        off = days_off(session)
     context = {
         "notice_id": notice.id, "stage_name": stage.name, "letter": stage.letter, "as_of": notice.as_of,
         "days_overdue": notice.days_overdue, "recipient_name": notice.recipient_name,
-        "return_by": (notice.as_of + timedelta(days=stage.return_within_days)) if stage.return_within_days else None,
+        "return_by": (after_days_of_term(notice.as_of, stage.return_within_days, off)
+                      if stage.return_within_days else None),
         # A replacement-cost letter mentions earlier letters only when one was sent (stages reached
         # together at the first run are skipped, so it may be the first letter the hirer gets).
         "earlier_letters": stage.letter == NoticeLetter.REPLACEMENT and _earlier_letter_sent(session, notice),
@@ -363,8 +370,9 @@ def notice_letter_chunks(session: Session, notices: Sequence[Notice], hub: Hub, 
     Chunks are laid out by ``press``'s worker processes while the caller sends the previous
     ones; each notice keeps its own PDF (``notice.pdf``, flushed here).
     """
+    off = days_off(session)
     for part in press.chunks(LETTER_TEMPLATE, notices, merged=merged, hub=hub,
-                             letter=lambda n: letter_context(session, n, hub),
+                             letter=lambda n: letter_context(session, n, hub, off),
                              prepare=lambda part: load_for_letters(session, part)):
         batch = list(notices[part.start:part.start + len(part.letters)])
         for notice, pdf in zip(batch, part.letters):
@@ -391,9 +399,9 @@ def notice_subject(notice: Notice, hub: Hub) -> str:
     return f"{notice.stage.name}: {what} is overdue ({hub.name})"
 
 
-def notice_email_body(session: Session, notice: Notice, hub: Hub) -> str:
+def notice_email_body(session: Session, notice: Notice, hub: Hub, off: DaysOff | None = None) -> str:
     """The email that carries a letter: what is overdue and what to do, in words, with the letter attached."""
-    letter = letter_context(session, notice, hub)
+    letter = letter_context(session, notice, hub, off)
     items = "\n".join(
         f"  {i['tag']}  {i['type']}{' ' + i['size'] if i['size'] else ''}"
         + (f", serial {i['serial']}" if i["serial"] else "")
@@ -464,12 +472,13 @@ def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer,
     total(len(todo))
     by_post = _hold_back_unaddressed(session, by_post, result)
     progress(len(result.held_back))
+    off = days_off(session)
 
     with LetterPress(processes) as press:
         for batch, _ in notice_letter_chunks(session, by_email, hub, press):
             session.commit()  # the letters are kept before any is sent
             for notice in batch:
-                _send_one(session, notice, hub, mailer, result)
+                _send_one(session, notice, hub, mailer, result, off)
                 progress(1)
 
         if by_post:
@@ -517,7 +526,7 @@ def held_back_summary(count: int) -> str:
             f"{'it' if count == 1 else 'them'}.")
 
 
-def _send_one(session: Session, notice: Notice, hub: Hub, mailer: Mailer, result: RunResult) -> None:
+def _send_one(session: Session, notice: Notice, hub: Hub, mailer: Mailer, result: RunResult, off: DaysOff) -> None:
     """Email one notice with its letter; record sending, then sent or failed, each in its own commit."""
     notice.status = NoticeStatus.SENDING
     session.commit()
@@ -525,7 +534,7 @@ def _send_one(session: Session, notice: Notice, hub: Hub, mailer: Mailer, result
     try:
         mailer.send(build_message(
             sender=mailer.sender, to=notice.recipient_email, subject=notice_subject(notice, hub),
-            body=notice_email_body(session, notice, hub),
+            body=notice_email_body(session, notice, hub, off),
             attachments=[Attachment(f"{notice.stage.letter}-{notice.id}.pdf", pdf)]))
     except Exception as error:  # noqa: BLE001  (any failure is recorded; the run goes on)
         session.rollback()
@@ -575,7 +584,8 @@ def print_file_for(session: Session, as_of: date, hub: Hub) -> bytes | None:
                              Notice.status == NoticeStatus.SENT).order_by(Notice.id)))
     if not notices:
         return None
-    return render_letters(LETTER_TEMPLATE, [letter_context(session, n, hub) for n in notices],
+    off = days_off(session)
+    return render_letters(LETTER_TEMPLATE, [letter_context(session, n, hub, off) for n in notices],
                           merged=True, hub=hub).merged
 
 

@@ -80,7 +80,9 @@ def job_state(job: Job) -> dict:
              "failed": meta.get("failed", []), "held_back": meta.get("held_back", []),
              "uncertain": meta.get("uncertain", 0), "error": meta.get("error")}
     if status == JobStatus.FAILED and not state["error"]:
-        state["error"] = "The run stopped with an error (see the worker's log). Letters not sent stay pending: run again."
+        state["error"] = ("The run stopped before it finished. The letters not sent yet are kept: send them from the "
+                          "Notices page. If it stops again, tell whoever looks after the server (the worker's log "
+                          "says why).")
     state["finished"] = status in (JobStatus.FINISHED, JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
     return state
 

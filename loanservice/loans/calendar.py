@@ -61,6 +61,15 @@ def days_of_term(after: date, until: date, off: DaysOff) -> int:
     return total
 
 
+def after_days_of_term(start: date, days: int, off: DaysOff) -> date:
+    """The day by which ``days`` days of term have passed after ``start`` (the inverse of ``days_of_term``):
+    a date to return something by that gives the days asked for without counting a holiday or half-term."""
+    end = start + timedelta(days=days)
+    while days_of_term(start, end, off) < days:
+        end += timedelta(days=days - days_of_term(start, end, off))
+    return end
+
+
 # ---------------------------------------------------------------- terms
 
 

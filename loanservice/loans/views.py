@@ -245,8 +245,8 @@ def _offer_next_size(loan: Loan, form: ExchangeForm) -> None:
     old = loan.instrument
     size = services.next_size(old)
     free = free_instruments(db.session, old.type_id, size) if size else []
-    form.pick.choices = [(i.asset_tag, f"{i.asset_tag} · {i.description}{' · ' + i.make if i.make else ''} · "
-                                       f"condition {i.condition_grade} ({i.condition_label})") for i in free]
+    form.pick.choices = [(i.asset_tag, " · ".join(filter(None, (
+        i.asset_tag, i.description, i.make, f"condition {i.condition_grade} ({i.condition_label})")))) for i in free]
     if size is None:
         form.pick.description = (f"{old.type.name} comes in one size: there is no next size to exchange it for."
                                  if not old.type.sizes else f"{old.asset_tag} is the largest {old.type.name.lower()} size.")
