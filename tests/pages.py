@@ -37,12 +37,12 @@ class RenderedForm:
 
 
 def read_form(page_html: str, page_url: str, form: str | int | None = None) -> RenderedForm:
-    """The form of a page: the only one that posts in <main>, or the ``form``-th of the page, or the
-    one with that id, that field name or that action (``"/logout"``, the header's sign-out button)."""
+    """The form of a page: the only one that posts in <main>, or the ``form``-th in <main>, or the
+    one anywhere with that id, that field name or that action (``"/logout"``, the header's sign-out)."""
     doc = lxml_html.fromstring(page_html)
     # The page's own forms: those in <main>, not the sign-out button in the header.
     mains = doc.xpath("//main")
-    forms = mains[0].xpath(".//form") if mains and form is None else doc.forms
+    forms = mains[0].xpath(".//form") if mains and not isinstance(form, str) else doc.forms
     if form is None:
         forms = [f for f in forms if (f.get("method") or "get").lower() == "post"]
     chosen = _choose(forms, form, page_url)
