@@ -17,7 +17,8 @@ from werkzeug.security import generate_password_hash
 from ..accounts.models import Role, User
 from ..accounts.services import MIN_PASSWORD_LENGTH, find_user, normalise_email
 from ..audit.services import record
-from ..borrowers.models import Family, Pupil, RemissionCategory
+from ..borrowers.models import Family, Pupil, RemissionCategory, RemissionClaim
+from ..borrowers.services import claims_for
 from ..documents.models import Agreement
 from ..documents.services import latest_agreements
 from ..errors import InvalidInput, LoanServiceError, NotAllowed, NotFound
@@ -25,7 +26,7 @@ from ..loans.models import Loan, LoanStatus
 from ..schools.models import School
 from ..timeutil import utcnow
 from .mailing import send_when_committed
-from .models import AccountToken, ParentAccount, ParentRequest, RemissionClaim, RequestKind, TokenPurpose
+from .models import AccountToken, ParentAccount, ParentRequest, RequestKind, TokenPurpose
 
 LinkMaker = Callable[[str], str]
 
@@ -295,13 +296,6 @@ def remove_child(session: Session, user: User, pupil: Pupil, config) -> None:
     else:
         session.delete(pupil)
     session.flush()
-
-
-def claims_for(session: Session, pupils: list[Pupil]) -> dict[int, RemissionClaim]:
-    if not pupils:
-        return {}
-    rows = session.scalars(select(RemissionClaim).where(RemissionClaim.pupil_id.in_([p.id for p in pupils])))
-    return {claim.pupil_id: claim for claim in rows}
 
 
 # ---------------------------------------------------------------- loans and requests
