@@ -155,3 +155,29 @@ def test_remission_verified_after_lending_applies_from_the_next_term_charged(app
         amounts = [(c.term.name, c.amount, c.status) for c in charges.charges_of(session, session.get(Loan, loan.id))]
     assert amounts == [("This term", Decimal("30.00"), "owed"), ("Next term", Decimal("0.00"), "waived")]
     assert "loan.remission_applied" in audit_actions(app)
+
+
+def test_the_ready_to_collect_email_gives_the_store_address_and_opening_hours(database_url, smtp_server, factory):
+    from loanservice import create_app
+
+    from .conftest import config_for
+
+    app = create_app(config_for(database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port,
+                                HUB_ADDRESS="Music Store\nUnit 4, Mill Road\nExampleton EX2 9ZZ",
+                                HUB_OPENING_HOURS="Tuesday to Saturday 10am-4pm"))
+    factory.app = app
+    kind = factory.instrument_type("Cello", sizes=("1/2",))
+    factory.instrument(kind, size="1/2")
+    parent = factory.parent(email="pat@example.org")
+    child = factory.child(parent, "Rowan")
+    client = app.test_client()
+    login(client, parent)
+    client.post("/reserve", data={"pupil_id": str(child.id), "item": f"{kind.id}|1/2",
+                                  "preferred_start_on": today().isoformat()})
+    client.post("/logout")
+    login(client, factory.user("staff"))
+    assert submit(client, "/reservations/queue", form=2, button="Ready to collect: Rowan").status_code == 303
+    ready = [m for m in smtp_server.messages if "ready to collect" in m["Subject"]]
+    body = ready[0].get_body(("plain",)).get_content()
+    assert "Music Store\nUnit 4, Mill Road\nExampleton EX2 9ZZ" in body.replace("\r\n", "\n")
+    assert "Opening hours:\nTuesday to Saturday 10am-4pm" in body.replace("\r\n", "\n")

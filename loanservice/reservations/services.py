@@ -382,7 +382,8 @@ def mark_ready(session: Session, actor, config, reservation: Reservation) -> Res
     _tell_parent(session, config, reservation, f"ready to collect for {reservation.pupil.name}",
                  f"The {reservation.description} for {reservation.pupil.name} is ready to collect from the store. "
                  f"Please collect it by {reservation.collect_by:%A %-d %B %Y}; after that it goes to the next "
-                 "child waiting.")
+                 f"child waiting.\n\nWhere:\n{config.get('HUB_ADDRESS', '')}\n\n"
+                 f"Opening hours:\n{config.get('HUB_OPENING_HOURS', '')}")
     return reservation
 
 
