@@ -105,6 +105,11 @@ def current_terms(session: Session) -> TermsVersion | None:
     return session.scalar(select(TermsVersion).order_by(TermsVersion.version.desc()).limit(1))
 
 
+def terms_version(session: Session, version: int) -> TermsVersion | None:
+    """One version of the terms and conditions, current or not: agreements made under it cite it."""
+    return session.scalar(select(TermsVersion).where(TermsVersion.version == version))
+
+
 def terms_history(session: Session) -> list[TermsVersion]:
     return list(session.scalars(select(TermsVersion).order_by(TermsVersion.version.desc())))
 
@@ -207,27 +212,47 @@ def prepare_agreement(session: Session, actor, loan: Loan, hub: Hub, *, fresh: b
     return agreement
 
 
-def ask_hirer_to_sign(session: Session, loan: Loan, config) -> None:
-    """Email a hirer with an online account that an instrument is held for them until they sign.
+def offer_agreement(session: Session, actor, loan: Loan, config) -> Agreement | None:
+    """Make the agreement of a loan just lent and email the hirer a link to read and sign it.
 
-    Sent only once the transaction commits. A family without an account signs at the desk.
+    Nothing when the hub has written no terms and conditions yet: lending does not wait for them
+    (the loan's page offers to make the agreement later).
+    """
+    if current_terms(session) is None:
+        return None
+    agreement = prepare_agreement(session, actor, loan, Hub.from_config(config))
+    ask_hirer_to_sign(session, loan, config)
+    return agreement
+
+
+def ask_hirer_to_sign(session: Session, loan: Loan, config) -> None:
+    """Email the hirer (a family with an email address) a link to read and sign the loan agreement:
+    before the handover for a loan held for its agreement, after it otherwise.
+
+    Sent only once the transaction commits. A family without an email signs at the desk.
     """
     from ..parents.mailing import send_when_committed
 
     family = hirer_family(loan)
-    if family is None or family.user is None:
+    to = family.user.email if family is not None and family.user is not None else (family.email if family else "")
+    if not to:
         return
     instrument = loan.instrument
     held_for = loan.pupil.name if loan.pupil is not None else "you"
     whose = f"{loan.pupil.name}'s" if loan.pupil is not None else "your"
     hub = config.get("HUB_NAME", "The music hub")
-    body = (f"Hello {family.name},\n\n"
-            f"{instrument.asset_tag}, a {instrument.description}, is held for {held_for}. Before it is handed "
-            "over, please read the loan agreement and sign it online (sign in first):\n\n"
-            f"{config.get('PUBLIC_BASE_URL', '')}/loans/{loan.id}/agreement\n\n"
-            "Or sign a printed copy at the store when you collect it.\n\n"
-            f"{hub}\n{config.get('HUB_CONTACT', '')}\n")
-    send_when_committed(session, config, to=family.user.email,
+    link = f"{config.get('PUBLIC_BASE_URL', '')}/loans/{loan.id}/agreement"
+    if loan.is_pending:
+        text = (f"{instrument.asset_tag}, a {instrument.description}, is held for {held_for}. Before it is handed "
+                f"over, please read the loan agreement and sign it online (sign in first):\n\n{link}\n\n"
+                "Or sign a printed copy at the store when you collect it.")
+    else:
+        text = (f"{instrument.asset_tag}, a {instrument.description}, is now on loan to {held_for} until "
+                f"{loan.due_on:%-d %B %Y}. Please read the loan agreement and sign it online (sign in first):"
+                f"\n\n{link}\n\nIt says what the loan costs and what to do if the instrument is damaged or lost. "
+                "If you have no account with us, sign a printed copy at the store instead.")
+    body = f"Hello {family.name},\n\n{text}\n\n{hub}\n{config.get('HUB_CONTACT', '')}\n"
+    send_when_committed(session, config, to=to,
                         subject=f"{hub}: sign the loan agreement for {whose} {instrument.description}", body=body)
 
 

@@ -217,6 +217,16 @@ def terms():
     return render_template("documents/terms.html", form=form, history=history), status
 
 
+@bp.get("/terms-and-conditions/<int:version>")
+def terms_version(version: int):
+    """A version of the terms and conditions, as agreements made under it cite it: public, like the catalogue."""
+    terms = services.terms_version(db.session, version)
+    if terms is None:
+        abort(404)
+    return render_template("documents/terms_version.html", terms=terms,
+                           current=services.current_terms(db.session))
+
+
 # ---------------------------------------------------------------- notices
 
 

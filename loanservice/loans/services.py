@@ -515,7 +515,8 @@ def lend(session: Session, actor, instrument: Instrument, borrower, config, **de
     (``decide_claim``); with REQUIRE_SIGNED_AGREEMENT, a loan to a pupil or family
     waits, the instrument held, until its agreement (made here, ready to sign) is signed and issued.
     A hirer with an online account is emailed a link to sign it. A start date given is refused before
-    ``earliest_start_date``, a due date past ``latest_due_date``."""
+    ``earliest_start_date``, a due date past ``latest_due_date``. Without the setting, a loan to a
+    pupil or family still gets its agreement, made at lending, and the hirer a link to sign it."""
     # Here rather than in check_out, which a size exchange also goes through: it keeps the loan's due
     # date, however far a roll-over moved it. (A set's items get the set's dates, from check_out_set.)
     if details.get("started_on") is not None:
@@ -525,9 +526,13 @@ def lend(session: Session, actor, instrument: Instrument, borrower, config, **de
     claim = pending_claim(session, borrower)
     if claim is not None:  # decide_claim first: the loan copies the remission that is verified
         raise RemissionUnverified(unverified_message(borrower, claim), field="remission_claim")
+    from ..documents.services import Hub, ask_hirer_to_sign, offer_agreement, prepare_agreement
+
     if not needs_signed_agreement(config, borrower):
-        return check_out(session, actor, instrument, borrower, **details)
-    from ..documents.services import Hub, ask_hirer_to_sign, prepare_agreement
+        loan = check_out(session, actor, instrument, borrower, **details)
+        if isinstance(borrower, (Pupil, Family)):  # the hirer signs after the handover, from a link
+            offer_agreement(session, actor, loan, config)
+        return loan
 
     hub = Hub.from_config(config)
     loan = check_out(session, actor, instrument, borrower, awaiting_agreement=True, **details)
