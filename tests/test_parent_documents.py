@@ -119,3 +119,48 @@ def test_every_version_of_the_terms_can_be_read_and_an_agreement_links_its_own(a
     login(client, admin)
     terms_page = client.get("/admin/terms-and-conditions").get_data(as_text=True)
     assert '<a href="/terms-and-conditions/1">Version 1</a>' in terms_page
+
+
+def test_the_signed_agreement_pdf_fills_its_signature_boxes_and_states_value_and_address(app, factory, client):
+    from decimal import Decimal
+
+    from .conftest import pdf_text
+
+    factory.term("This term", today() - timedelta(days=5), today() + timedelta(days=50))
+    publish_terms(app)
+    parent = factory.parent(name="Dana Okoro")
+    with in_app(app) as session:
+        from loanservice.borrowers.models import Family
+
+        family = session.scalar(select(Family).where(Family.user_id == parent.id))
+        family.address = "12 Elm Street\nExampleton EX3 4AB"
+        session.commit()
+    child = factory.child(parent, "Rowan")
+    instrument = factory.instrument(replacement_value=Decimal("249.00"))
+    with in_app(app) as session:
+        loan = loan_services.lend(session, None, get_instrument(session, instrument.asset_tag),
+                                  session.get(type(child), child.id), app.config)
+        session.commit()
+        loan_id, agreement_id = loan.id, session.scalars(select(Agreement.id)).one()
+    login(client, parent)
+    unsigned = pdf_text(client.get(f"/agreements/{agreement_id}.pdf").data)
+    assert "£249.00" in unsigned
+    assert "12 Elm Street, Exampleton EX3 4AB" in unsigned
+    assert "Signed online" not in unsigned
+    response = submit(client, f"/loans/{loan_id}/agreement", {"full_name": "Dana Okoro", "agreed": "y"},
+                      form="full_name")
+    assert response.status_code == 303
+    with in_app(app) as session:
+        agreement = session.get(Agreement, agreement_id)
+        signed_at, sha = agreement.signed_at, agreement.sha256
+    signed = pdf_text(client.get(f"/agreements/{agreement_id}.pdf").data)
+    hirer_box = signed[signed.index("The hirer I have read and agree"):]
+    assert hirer_box.startswith(f"The hirer I have read and agree to these terms. Dana Okoro Signed online "
+                                f"{signed_at:%-d %b %Y %H:%M} Date and time signed")
+    assert sha[:16] in signed.replace(" ", "")
+    client.post("/logout")
+    login(client, factory.user("staff", name="Sam Store"))
+    # The staff page's forms: countersign, then make a new copy.
+    assert submit(client, f"/loans/{loan_id}/agreement", form=0, button="Countersign").status_code == 303
+    countersigned = pdf_text(client.get(f"/agreements/{agreement_id}.pdf").data)
+    assert "Sam Store Countersigned for the hub" in countersigned

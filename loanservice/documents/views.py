@@ -108,8 +108,9 @@ def agreement_prepare(loan_id: int):
 @login_required
 def agreement_pdf(agreement_id: int):
     agreement = _visible_agreement(agreement_id)
-    pdf = db.session.scalar(select(Agreement.pdf).where(Agreement.id == agreement.id))
-    return pdf_response(pdf, f"agreement-{agreement.loan_id}-{agreement.id}.pdf")
+    suffix = "-signed" if agreement.is_signed else ""
+    return pdf_response(services.agreement_copy(db.session, agreement),
+                        f"agreement-{agreement.loan_id}-{agreement.id}{suffix}.pdf")
 
 
 @bp.post("/agreements/<int:agreement_id>/sign")
@@ -123,7 +124,7 @@ def agreement_sign(agreement_id: int):
     return _signature(
         agreement, form, "sign_form",
         lambda: services.sign_online(db.session, current_user, agreement, full_name=form.full_name.data,
-                                     agreed=form.agreed.data, sha256=form.sha256.data),
+                                     agreed=form.agreed.data, sha256=form.sha256.data, hub=_hub()),
         "Thank you: the agreement is signed. You can download your copy below.",
     )
 
@@ -144,7 +145,7 @@ def agreement_desk_signature(agreement_id: int):
     return _signature(
         agreement, form, "desk_form",
         lambda: services.record_desk_signature(db.session, current_user, agreement,
-                                               signer_name=form.signer_name.data),
+                                               signer_name=form.signer_name.data, hub=_hub()),
         "Signature recorded.",
     )
 
@@ -156,7 +157,7 @@ def agreement_countersign(agreement_id: int):
     loan_id = agreement.loan_id
     if ButtonForm().validate_on_submit():
         try:
-            services.countersign(db.session, current_user, agreement)
+            services.countersign(db.session, current_user, agreement, _hub())
         except LoanServiceError as error:
             db.session.rollback()
             flash(error.message, "error")
