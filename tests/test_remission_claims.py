@@ -181,3 +181,50 @@ def test_the_ready_to_collect_email_gives_the_store_address_and_opening_hours(da
     body = ready[0].get_body(("plain",)).get_content()
     assert "Music Store\nUnit 4, Mill Road\nExampleton EX2 9ZZ" in body.replace("\r\n", "\n")
     assert "Opening hours:\nTuesday to Saturday 10am-4pm" in body.replace("\r\n", "\n")
+
+
+def test_staff_verify_a_claim_on_the_pupils_page_and_the_loan_already_made_offers_it(app, factory, staff_client,
+                                                                                    priced):
+    instrument = factory.instrument(factory.instrument_type(hire_band="A"))
+    parent = factory.parent()
+    child = factory.child(parent, "Rowan")
+    submit(staff_client, lend_page(instrument, child), button="Lend")  # before the parent claimed anything
+    claiming_child_claim(app, child)
+    page = staff_client.get(f"/borrowers/pupil/{child.id}").get_data(as_text=True)
+    assert "Free school meals, stated" in page and "not checked yet" in page
+    response = submit(staff_client, f"/borrowers/pupil/{child.id}", form=0, button="Verified today: free school meals for Rowan")
+    assert response.status_code == 303
+    page = staff_client.get(f"/borrowers/pupil/{child.id}").get_data(as_text=True)
+    assert f"Free school meals, verified {today():%-d %b %Y}" in page
+    assert "not checked yet" not in page
+    loan = the_loan(app)
+    assert loan.charge_per_term == Decimal("30.00")
+    assert "Apply free school meals from the next term" in staff_client.get(f"/loans/{loan.id}").get_data(as_text=True)
+
+
+def test_a_refused_claim_on_the_pupils_page_leaves_no_remission(app, factory, staff_client):
+    _, child = claiming_child(app, factory)
+    response = submit(staff_client, f"/borrowers/pupil/{child.id}", form=1, button="Refuse the claim: free school meals for Rowan")
+    assert response.status_code == 303
+    with in_app(app) as session:
+        assert session.get(RemissionClaim, child.id) is None
+        assert session.get(Pupil, child.id).remission_category == "none"
+    assert "pupil.remission_refused" in audit_actions(app)
+
+
+def test_lending_through_the_service_is_refused_while_a_claim_waits(app, factory, priced):
+    from loanservice.borrowers.services import RemissionUnverified
+    from loanservice.inventory.services import get_instrument
+    from loanservice.loans import services
+
+    instrument = factory.instrument()
+    _, child = claiming_child(app, factory)
+    with in_app(app) as session, pytest.raises(RemissionUnverified):
+        services.lend(session, None, get_instrument(session, instrument.asset_tag), session.get(Pupil, child.id),
+                      app.config)
+
+
+def claiming_child_claim(app, child, category="free_school_meals"):
+    with in_app(app) as session:
+        session.add(RemissionClaim(pupil_id=child.id, category=category))
+        session.commit()
