@@ -75,7 +75,8 @@ def test_a_parent_sees_past_loans_with_their_return_receipts(app, factory, clien
     factory.term("This term", today() - timedelta(days=5), today() + timedelta(days=50))
     parent = factory.parent()
     child = factory.child(parent, "Rowan")
-    old, current = factory.instrument(asset_tag="VLN-OLD"), factory.instrument(asset_tag="VLN-NEW")
+    factory.instrument(asset_tag="VLN-OLD")
+    factory.instrument(asset_tag="VLN-NEW")
     with in_app(app) as session:
         pupil = session.get(type(child), child.id)
         first = loan_services.lend(session, None, get_instrument(session, "VLN-OLD"), pupil,

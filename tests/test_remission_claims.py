@@ -8,7 +8,12 @@ from sqlalchemy import select
 from loanservice.audit.models import AuditEvent
 from loanservice.borrowers.models import Pupil, RemissionClaim
 from loanservice.loans import charges
-from loanservice.loans.models import AcademicTerm, FeeBand, Loan, LoanCharge, RemissionRule
+from loanservice.loans.models import (
+    AcademicTerm,
+    FeeBand,
+    Loan,
+    RemissionRule,
+)
 from loanservice.timeutil import today
 
 from .conftest import in_app, login
