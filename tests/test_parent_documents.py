@@ -165,3 +165,30 @@ def test_the_signed_agreement_pdf_fills_its_signature_boxes_and_states_value_and
     assert submit(client, f"/loans/{loan_id}/agreement", form=0, button="Countersign").status_code == 303
     countersigned = pdf_text(client.get(f"/agreements/{agreement_id}.pdf").data)
     assert "Sam Store Countersigned for the hub" in countersigned
+
+
+def test_an_agreement_made_later_by_staff_is_emailed_to_the_parent(database_url, smtp_server, factory):
+    from loanservice import create_app
+
+    app = create_app(config_for(database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port))
+    factory.app = app
+    factory.term("This term", today() - timedelta(days=5), today() + timedelta(days=50))
+    parent = factory.parent(email="pat@example.org")
+    child = factory.child(parent, "Rowan")
+    instrument = factory.instrument()
+    with in_app(app) as session:  # lent before the hub wrote its terms: no agreement yet
+        loan = loan_services.lend(session, None, get_instrument(session, instrument.asset_tag),
+                                  session.get(type(child), child.id), app.config)
+        session.commit()
+        loan_id = loan.id
+    parent_client = app.test_client()
+    login(parent_client, parent)
+    page = parent_client.get(f"/loans/{loan_id}/agreement").get_data(as_text=True)
+    assert "The hub has not made the agreement for this loan yet" in page
+    publish_terms(app)
+    staff = app.test_client()
+    login(staff, factory.user("staff"))
+    assert submit(staff, f"/loans/{loan_id}/agreement", button="Make the agreement").status_code == 303
+    mails = [m for m in smtp_server.messages if "sign the loan agreement" in m["Subject"]]
+    assert [m["To"] for m in mails] == ["pat@example.org"]
+    assert "Sign online" in parent_client.get(mail_link(mails[0], "/loans/")).get_data(as_text=True)

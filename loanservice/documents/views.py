@@ -94,13 +94,18 @@ def agreement_prepare(loan_id: int):
     loan = _visible_loan(loan_id)
     if ButtonForm().validate_on_submit():
         try:
-            services.prepare_agreement(db.session, current_user, loan, _hub(), fresh=request.form.get("fresh") == "1")
+            before = services.latest_agreement(db.session, loan)
+            made = services.prepare_agreement(db.session, current_user, loan, _hub(),
+                                              fresh=request.form.get("fresh") == "1")
+            if made is not before:  # a new copy to sign: the hirer is told, as at lending
+                services.ask_hirer_to_sign(db.session, loan, current_app.config)
         except LoanServiceError as error:
             db.session.rollback()
             flash(error.message, "error")
         else:
             db.session.commit()
-            flash("The agreement is ready to print or to sign online.", "success")
+            flash("The agreement is ready to print or to sign online; the hirer is emailed a link to sign it, if "
+                  "they have an email address.", "success")
     return redirect(url_for(".agreement_page", loan_id=loan_id), 303)
 
 
