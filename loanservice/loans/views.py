@@ -20,10 +20,10 @@ from sqlalchemy import select
 from ..accounts.permissions import admin_required, staff_required
 from ..borrowers.models import Family, Pupil, RemissionClaim
 from ..borrowers.services import decide_claim, pending_claim
-from ..inventory.models import Instrument
 from ..documents.services import latest_agreement, latest_agreements
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
+from ..inventory.models import Instrument
 from ..inventory.services import get_instrument
 from ..labels.services import tag_from_code
 from ..schools.models import School
