@@ -21,6 +21,9 @@ class Config:
     HUB_CONTACT = os.environ.get("HUB_CONTACT", "01234 567890 - store@hub.example")
     # Printed at the head of every agreement, receipt and letter (lines separated by "|" or newlines).
     HUB_ADDRESS = os.environ.get("HUB_ADDRESS", "Instrument Store|1 Music Lane|Exampleton EX1 2MP").replace("|", "\n")
+    # When parents can collect from (and bring back to) the store: in the "ready to collect" email.
+    HUB_OPENING_HOURS = os.environ.get(
+        "HUB_OPENING_HOURS", "Monday to Friday 9am-5pm|Saturday 9am-12 noon (term time)").replace("|", "\n")
     # Where overdue notices ask for instruments to be brought back.
     HUB_RETURN_INSTRUCTIONS = os.environ.get(
         "HUB_RETURN_INSTRUCTIONS", "Bring it to the instrument store, or give it to your child's music teacher.")

@@ -52,7 +52,7 @@ def _assert_models_match(url: str) -> None:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
     assert diff == [], f"models and migrations disagree: {diff}"
-    assert version == "0008"
+    assert version == "0009"
 
 
 def test_migrations_build_an_empty_sqlite_database_that_matches_the_models(tmp_path):
@@ -122,8 +122,11 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
         session.add(pupil)
         session.flush()
         loan = loans.check_out(session, None, small, pupil, due_on=today() + timedelta(days=30))
-        documents.save_terms(session, None, "Look after it.")
-        documents.prepare_agreement(session, None, loan, documents.Hub.from_config(app.config))
+        terms = documents.save_terms(session, None, "Look after it.")
+        # In SQL: the Agreement model has columns that later revisions add.
+        session.execute(text("INSERT INTO agreement (loan_id, terms_version_id, pdf, sha256, created_at, signed_name) "
+                             "VALUES (:loan, :terms, :pdf, :sha, CURRENT_TIMESTAMP, '')"),
+                        {"loan": loan.id, "terms": terms.id, "pdf": b"%PDF-", "sha": "0" * 64})
         loans.size_exchange(session, None, loan, large, grade=2)  # a loan that refers to another loan
         session.commit()
         before = session.execute(text("SELECT id, status, exchanged_from_id, closed_on FROM loan ORDER BY id")).all()
@@ -132,7 +135,7 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
 
         upgrade()
         session = db.session
-        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0008"
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0009"
         assert session.execute(text("SELECT id, status, exchanged_from_id, closed_on FROM loan ORDER BY id")
                                ).all() == before
         assert session.execute(text("SELECT count(*) FROM agreement")).scalar() == 1

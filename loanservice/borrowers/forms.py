@@ -1,9 +1,11 @@
 from flask_wtf import FlaskForm
 from wtforms import (BooleanField, DateField, EmailField, IntegerField, SelectField, StringField, SubmitField,
                      TextAreaField)
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional
+from wtforms.validators import AnyOf, DataRequired, Email, Length, NumberRange, Optional
+from wtforms.widgets import HiddenInput
 
 from .models import RemissionCategory
+from .services import ClaimDecision
 
 
 class FamilyForm(FlaskForm):
@@ -26,3 +28,9 @@ class PupilForm(FlaskForm):
                                       description="Record the category and the date checked, not the evidence.")
     send = BooleanField("SEND (optional; only if the loan needs it)")
     submit = SubmitField("Add pupil")
+
+
+class ClaimForm(FlaskForm):
+    """One button: verify (today) or refuse the remission a parent claimed for their child."""
+
+    decision = StringField(widget=HiddenInput(), validators=[AnyOf([d.value for d in ClaimDecision])])

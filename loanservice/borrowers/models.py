@@ -114,3 +114,24 @@ class OtherBorrower(db.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RemissionClaim(db.Model):
+    """The remission category a parent says their child is eligible for, until staff verify it on the pupil."""
+
+    __tablename__ = "remission_claim"
+    __table_args__ = (
+        CheckConstraint(
+            "category IN (" + ", ".join(f"'{c.value}'" for c in RemissionCategory if c is not RemissionCategory.NONE)
+            + ")", name="category_known"),
+    )
+
+    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id", ondelete="CASCADE"), primary_key=True)
+    category: Mapped[str] = mapped_column(String(32))
+    stated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    pupil: Mapped[Pupil] = relationship()
+
+    @property
+    def label(self) -> str:
+        return RemissionCategory(self.category).label

@@ -1,15 +1,16 @@
 """Borrowers: families and their pupils. Session first, flush, never commit."""
+import enum
 from datetime import date
 
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..audit.services import record
-from ..errors import InvalidInput
+from ..errors import InvalidInput, LoanServiceError
 from ..inventory.services import escape_like
 from ..schools.models import School
 from ..timeutil import today
-from .models import Family, OtherBorrower, Pupil, RemissionCategory
+from .models import Family, OtherBorrower, Pupil, RemissionCategory, RemissionClaim
 
 
 def add_family(session: Session, actor, *, name: str, email: str = "", phone: str = "", address: str = "") -> Family:
@@ -80,6 +81,8 @@ def update_pupil(
     changed = _set_pupil(session, pupil, name=name, school_id=school_id, year_group=year_group,
                          remission_category=remission_category, remission_verified_on=remission_verified_on,
                          send=send)
+    if remission_category != RemissionCategory.NONE:
+        _resolve_claim(session, pupil)  # staff recorded a verified category: the parent's claim is answered
     if changed:
         session.flush()
         record(session, actor, "pupil.changed", pupil, f"Changed pupil #{pupil.id}: {', '.join(changed)}",
@@ -141,3 +144,92 @@ def _like(q: str) -> str:
     """A LIKE pattern for text containing ``q`` (its own % and _ taken literally), or "" for a blank search."""
     q = q.strip()
     return f"%{escape_like(q)}%" if q else ""
+
+
+# ---------------------------------------------------------------- remission claims
+
+
+class ClaimDecision(enum.StrEnum):
+    """What staff decide about the remission a parent stated, before an instrument is lent."""
+
+    VERIFY = "verify"
+    REFUSE = "refuse"
+
+
+class RemissionUnverified(LoanServiceError):
+    """A pupil's parent stated a remission category that staff have not verified or refused yet."""
+
+    status_code = 409
+
+
+def claims_for(session: Session, pupils: list[Pupil]) -> dict[int, RemissionClaim]:
+    """The remission claims waiting for staff among ``pupils``, by pupil id (one query)."""
+    if not pupils:
+        return {}
+    rows = session.scalars(select(RemissionClaim).where(RemissionClaim.pupil_id.in_([p.id for p in pupils])))
+    return {claim.pupil_id: claim for claim in rows}
+
+
+def pending_claim(session: Session, borrower) -> RemissionClaim | None:
+    """The remission a pupil's parent stated that staff have not yet verified or refused (None for others)."""
+    if not isinstance(borrower, Pupil):
+        return None
+    return session.get(RemissionClaim, borrower.id)
+
+
+def _resolve_claim(session: Session, pupil: Pupil) -> None:
+    claim = session.get(RemissionClaim, pupil.id)
+    if claim is not None:
+        session.delete(claim)
+        session.flush()
+
+
+def verify_claim(session: Session, actor, pupil: Pupil, on: date | None = None) -> Pupil:
+    """Record the category the parent stated as verified (today unless ``on``): loans made from now take it."""
+    claim = pending_claim(session, pupil)
+    if claim is None:
+        raise LoanServiceError(f"{pupil.name} has no remission claim waiting to be verified.")
+    category, on = claim.category, on or today()
+    if on > today():
+        raise InvalidInput("The verification date is in the future.", field="remission_verified_on")
+    pupil.remission_category, pupil.remission_verified_on = category, on
+    _resolve_claim(session, pupil)
+    record(session, actor, "pupil.remission_verified", pupil,
+           f"Verified {RemissionCategory(category).label.lower()} for pupil #{pupil.id} on {on:%-d %b %Y}",
+           {"remission": category, "verified_on": on})
+    return pupil
+
+
+def refuse_claim(session: Session, actor, pupil: Pupil) -> Pupil:
+    """Turn down the category the parent stated: the pupil keeps what staff had recorded (usually none)."""
+    claim = pending_claim(session, pupil)
+    if claim is None:
+        raise LoanServiceError(f"{pupil.name} has no remission claim waiting to be verified.")
+    category = claim.category
+    _resolve_claim(session, pupil)
+    record(session, actor, "pupil.remission_refused", pupil,
+           f"Refused the claim of {RemissionCategory(category).label.lower()} for pupil #{pupil.id}",
+           {"claimed": category})
+    return pupil
+
+
+def decide_claim(session: Session, actor, borrower, decision: str | None) -> None:
+    """Verify or refuse a pupil's waiting remission claim as staff chose; nothing when there is none.
+
+    Refused without a decision: an instrument is never lent at the full fee to a pupil whose parent
+    said they qualify for remission, nor for free to one who does not, without someone checking.
+    """
+    claim = pending_claim(session, borrower)
+    if claim is None:
+        return
+    if decision == ClaimDecision.VERIFY:
+        verify_claim(session, actor, borrower)
+    elif decision == ClaimDecision.REFUSE:
+        refuse_claim(session, actor, borrower)
+    else:
+        raise RemissionUnverified(unverified_message(borrower, claim), field="remission_claim")
+
+
+def unverified_message(pupil: Pupil, claim: RemissionClaim) -> str:
+    return (f"{pupil.name}'s parent or carer says they are eligible for remission ({claim.label.lower()}): "
+            "verify the claim or refuse it before the instrument is lent.")

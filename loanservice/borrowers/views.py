@@ -1,5 +1,5 @@
 """Staff pages for borrowers: who holds what now, and what they held before."""
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -11,8 +11,8 @@ from ..schools.models import School
 from ..timeutil import today
 from ..web import done, submit_form
 from . import services
-from .forms import FamilyForm, PupilForm
-from .models import Family, Pupil
+from .forms import ClaimForm, FamilyForm, PupilForm
+from .models import Family, OtherBorrower, Pupil
 
 bp = Blueprint("borrowers", __name__)
 
@@ -36,8 +36,32 @@ def detail(kind: str, borrower_id: int):
         abort(404)
     borrower = db.get_or_404(BORROWER_KINDS[kind], borrower_id)
     now, before = loans_of(db.session, borrower)
+    claim = services.pending_claim(db.session, borrower)
+    claim_forms = {d.value: ClaimForm(formdata=None, decision=d.value) for d in services.ClaimDecision}
     return render_template("borrowers/detail.html", borrower=borrower, kind=kind, now=now, before=before,
-                           today=today())
+                           today=today(), claim=claim, claim_forms=claim_forms)
+
+
+@bp.post("/borrowers/pupil/<int:pupil_id>/remission-claim")
+@staff_required
+def remission_claim(pupil_id: int):
+    """Verify (today) or refuse the remission a parent claimed; loans already made keep theirs."""
+    pupil = db.get_or_404(Pupil, pupil_id)
+    back = url_for(".detail", kind="pupil", borrower_id=pupil.id)
+    form = ClaimForm()
+
+    def message(pupil: Pupil) -> str:
+        if not pupil.has_remission or form.decision.data != services.ClaimDecision.VERIFY:
+            return f"Refused the claim for {pupil.name}: loans are at the full fee."
+        return (f"Verified {pupil.remission_enum.label.lower()} for {pupil.name}. Loans made from now take it; "
+                "a loan made before keeps its charge until you apply the remission on its page.")
+
+    response, status = submit_form(
+        form, lambda: services.decide_claim(db.session, current_user, pupil, form.decision.data) or pupil,
+        lambda pupil: done(message(pupil), back))
+    if response is None:
+        flash(" ".join(e for errors in form.errors.values() for e in errors) or "Nothing changed.", "error")
+    return response or redirect(back, 303)
 
 
 def _school_choices(form: PupilForm) -> None:

@@ -65,6 +65,9 @@ class Agreement(db.Model):
     # The PDF exactly as shown to the signer, and its SHA-256 (hex); frozen once signed.
     pdf: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64))
+    # The copy the hirer keeps: the same agreement with who signed, how and when in its signature boxes
+    # (and the countersignature, once made). ``pdf`` and its hash stay the proof of what was read.
+    signed_pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 

@@ -105,6 +105,11 @@ def current_terms(session: Session) -> TermsVersion | None:
     return session.scalar(select(TermsVersion).order_by(TermsVersion.version.desc()).limit(1))
 
 
+def terms_version(session: Session, version: int) -> TermsVersion | None:
+    """One version of the terms and conditions, current or not: agreements made under it cite it."""
+    return session.scalar(select(TermsVersion).where(TermsVersion.version == version))
+
+
 def terms_history(session: Session) -> list[TermsVersion]:
     return list(session.scalars(select(TermsVersion).order_by(TermsVersion.version.desc())))
 
@@ -142,12 +147,15 @@ def agreement_context(loan: Loan, terms: TermsVersion, hub: Hub) -> dict:
         "loan_id": loan.id,
         "hirer_name": hirer_name,
         "hirer_email": hirer_email,
+        "hirer_address": postal_address(loan).splitlines(),
         "pupil_name": pupil.name if pupil is not None else "",
         "pupil_year": pupil.year_label if pupil is not None else "",
         "school_name": school.name if school is not None else "",
         "instrument": {
             "type": instrument.type.name, "size": instrument.size, "make": instrument.make,
             "model": instrument.model, "serial": instrument.serial_number, "tag": instrument.asset_tag,
+            # What the hirer pays if it is lost or stolen: letters later demand it, so it is agreed here.
+            "replacement_value": instrument.replacement_value,
         },
         "accessories": [a.strip() for a in loan.accessories.split(",") if a.strip()],
         "condition": f"{loan.condition_at_issue} {CONDITION_GRADES[loan.condition_at_issue]}",
@@ -162,6 +170,36 @@ def agreement_context(loan: Loan, terms: TermsVersion, hub: Hub) -> dict:
         "terms_paragraphs": terms.paragraphs,
         "made_on": today(),
     }
+
+
+def signatures_context(agreement: Agreement) -> dict:
+    """What fills an agreement's signature boxes: who signed, how and when, and who countersigned."""
+    hirer = None
+    if agreement.is_signed:
+        hirer = {"name": agreement.signed_name, "method": agreement.method_enum.label,
+                 "recorded_by": str(agreement.recorded_by) if agreement.recorded_by else "",
+                 "at": agreement.signed_at}
+    hub = None
+    if agreement.countersigned_at is not None:
+        hub = {"name": str(agreement.countersigned_by) if agreement.countersigned_by else "",
+               "at": agreement.countersigned_at}
+    return {"hirer_signature": hirer, "hub_signature": hub, "fingerprint": agreement.sha256,
+            "made_on": agreement.created_at.date()}
+
+
+def render_signed_copy(agreement: Agreement, hub: Hub) -> bytes:
+    """The agreement as signed: the same document, its signature boxes filled in, and the fingerprint of
+    the copy that was read in its details."""
+    context = agreement_context(agreement.loan, agreement.terms_version, hub)
+    context.update(signatures_context(agreement))
+    return render_pdf("documents/agreement.html", archive=True, **context)
+
+
+def agreement_copy(session: Session, agreement: Agreement) -> bytes:
+    """The PDF to hand out: the signed copy once there is one, else the copy to read and sign."""
+    column = Agreement.signed_pdf if agreement.is_signed else Agreement.pdf
+    return session.scalar(select(column).where(Agreement.id == agreement.id)) or session.scalar(
+        select(Agreement.pdf).where(Agreement.id == agreement.id))
 
 
 def latest_agreement(session: Session, loan: Loan) -> Agreement | None:
@@ -207,27 +245,47 @@ def prepare_agreement(session: Session, actor, loan: Loan, hub: Hub, *, fresh: b
     return agreement
 
 
-def ask_hirer_to_sign(session: Session, loan: Loan, config) -> None:
-    """Email a hirer with an online account that an instrument is held for them until they sign.
+def offer_agreement(session: Session, actor, loan: Loan, config) -> Agreement | None:
+    """Make the agreement of a loan just lent and email the hirer a link to read and sign it.
 
-    Sent only once the transaction commits. A family without an account signs at the desk.
+    Nothing when the hub has written no terms and conditions yet: lending does not wait for them
+    (the loan's page offers to make the agreement later).
+    """
+    if current_terms(session) is None:
+        return None
+    agreement = prepare_agreement(session, actor, loan, Hub.from_config(config))
+    ask_hirer_to_sign(session, loan, config)
+    return agreement
+
+
+def ask_hirer_to_sign(session: Session, loan: Loan, config) -> None:
+    """Email the hirer (a family with an email address) a link to read and sign the loan agreement:
+    before the handover for a loan held for its agreement, after it otherwise.
+
+    Sent only once the transaction commits. A family without an email signs at the desk.
     """
     from ..parents.mailing import send_when_committed
 
     family = hirer_family(loan)
-    if family is None or family.user is None:
+    to = family.user.email if family is not None and family.user is not None else (family.email if family else "")
+    if not to:
         return
     instrument = loan.instrument
     held_for = loan.pupil.name if loan.pupil is not None else "you"
     whose = f"{loan.pupil.name}'s" if loan.pupil is not None else "your"
     hub = config.get("HUB_NAME", "The music hub")
-    body = (f"Hello {family.name},\n\n"
-            f"{instrument.asset_tag}, a {instrument.description}, is held for {held_for}. Before it is handed "
-            "over, please read the loan agreement and sign it online (sign in first):\n\n"
-            f"{config.get('PUBLIC_BASE_URL', '')}/loans/{loan.id}/agreement\n\n"
-            "Or sign a printed copy at the store when you collect it.\n\n"
-            f"{hub}\n{config.get('HUB_CONTACT', '')}\n")
-    send_when_committed(session, config, to=family.user.email,
+    link = f"{config.get('PUBLIC_BASE_URL', '')}/loans/{loan.id}/agreement"
+    if loan.is_pending:
+        text = (f"{instrument.asset_tag}, a {instrument.description}, is held for {held_for}. Before it is handed "
+                f"over, please read the loan agreement and sign it online (sign in first):\n\n{link}\n\n"
+                "Or sign a printed copy at the store when you collect it.")
+    else:
+        text = (f"{instrument.asset_tag}, a {instrument.description}, is now on loan to {held_for} until "
+                f"{loan.due_on:%-d %B %Y}. Please read the loan agreement and sign it online (sign in first):"
+                f"\n\n{link}\n\nIt says what the loan costs and what to do if the instrument is damaged or lost. "
+                "If you have no account with us, sign a printed copy at the store instead.")
+    body = f"Hello {family.name},\n\n{text}\n\n{hub}\n{config.get('HUB_CONTACT', '')}\n"
+    send_when_committed(session, config, to=to,
                         subject=f"{hub}: sign the loan agreement for {whose} {instrument.description}", body=body)
 
 
@@ -246,7 +304,7 @@ def _check_signable(session: Session, agreement: Agreement) -> None:
 
 
 def sign_online(session: Session, user, agreement: Agreement, *, full_name: str, agreed: bool,
-                sha256: str) -> Agreement:
+                sha256: str, hub: Hub | None = None) -> Agreement:
     """A parent signs: their typed name, an explicit tick, the time, and the hash of what they read."""
     family = hirer_family(agreement.loan)
     if family is None or family.user_id is None or family.user_id != user.id:
@@ -263,13 +321,16 @@ def sign_online(session: Session, user, agreement: Agreement, *, full_name: str,
     agreement.signed_name = full_name[:200]
     agreement.signature_method = SignatureMethod.ONLINE
     agreement.signed_by = user
+    if hub is not None:
+        agreement.signed_pdf = render_signed_copy(agreement, hub)
     session.flush()
     record(session, user, "agreement.signed", agreement, "Signed online by the hirer",
            {"sha256": agreement.sha256, "method": "online"}, instrument=agreement.loan.instrument)
     return agreement
 
 
-def record_desk_signature(session: Session, actor, agreement: Agreement, *, signer_name: str) -> Agreement:
+def record_desk_signature(session: Session, actor, agreement: Agreement, *, signer_name: str,
+                          hub: Hub | None = None) -> Agreement:
     """Staff record that the printed agreement was signed at the desk."""
     _check_signable(session, agreement)
     signer_name = " ".join(signer_name.split())
@@ -279,20 +340,25 @@ def record_desk_signature(session: Session, actor, agreement: Agreement, *, sign
     agreement.signed_name = signer_name[:200]
     agreement.signature_method = SignatureMethod.DESK
     agreement.recorded_by = actor
+    if hub is not None:
+        agreement.signed_pdf = render_signed_copy(agreement, hub)
     session.flush()
     record(session, actor, "agreement.signed", agreement, "Signed at the desk",
            {"sha256": agreement.sha256, "method": "desk"}, instrument=agreement.loan.instrument)
     return agreement
 
 
-def countersign(session: Session, actor, agreement: Agreement) -> Agreement:
-    """A member of staff countersigns a signed agreement (the signed PDF itself is untouched)."""
+def countersign(session: Session, actor, agreement: Agreement, hub: Hub | None = None) -> Agreement:
+    """A member of staff countersigns a signed agreement: the copy read and its hash are untouched; the
+    signed copy gets the countersignature in the hub's box."""
     if not agreement.is_signed:
         raise DocumentError("The hirer signs first; then staff countersign.")
     if agreement.countersigned_at is not None:
         raise AlreadySigned(f"Already countersigned by {agreement.countersigned_by}.")
     agreement.countersigned_at = utcnow()
     agreement.countersigned_by = actor
+    if hub is not None:
+        agreement.signed_pdf = render_signed_copy(agreement, hub)
     session.flush()
     record(session, actor, "agreement.countersigned", agreement, "Countersigned", {},
            instrument=agreement.loan.instrument)

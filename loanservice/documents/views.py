@@ -94,13 +94,18 @@ def agreement_prepare(loan_id: int):
     loan = _visible_loan(loan_id)
     if ButtonForm().validate_on_submit():
         try:
-            services.prepare_agreement(db.session, current_user, loan, _hub(), fresh=request.form.get("fresh") == "1")
+            before = services.latest_agreement(db.session, loan)
+            made = services.prepare_agreement(db.session, current_user, loan, _hub(),
+                                              fresh=request.form.get("fresh") == "1")
+            if made is not before:  # a new copy to sign: the hirer is told, as at lending
+                services.ask_hirer_to_sign(db.session, loan, current_app.config)
         except LoanServiceError as error:
             db.session.rollback()
             flash(error.message, "error")
         else:
             db.session.commit()
-            flash("The agreement is ready to print or to sign online.", "success")
+            flash("The agreement is ready to print or to sign online; the hirer is emailed a link to sign it, if "
+                  "they have an email address.", "success")
     return redirect(url_for(".agreement_page", loan_id=loan_id), 303)
 
 
@@ -108,8 +113,9 @@ def agreement_prepare(loan_id: int):
 @login_required
 def agreement_pdf(agreement_id: int):
     agreement = _visible_agreement(agreement_id)
-    pdf = db.session.scalar(select(Agreement.pdf).where(Agreement.id == agreement.id))
-    return pdf_response(pdf, f"agreement-{agreement.loan_id}-{agreement.id}.pdf")
+    suffix = "-signed" if agreement.is_signed else ""
+    return pdf_response(services.agreement_copy(db.session, agreement),
+                        f"agreement-{agreement.loan_id}-{agreement.id}{suffix}.pdf")
 
 
 @bp.post("/agreements/<int:agreement_id>/sign")
@@ -123,7 +129,7 @@ def agreement_sign(agreement_id: int):
     return _signature(
         agreement, form, "sign_form",
         lambda: services.sign_online(db.session, current_user, agreement, full_name=form.full_name.data,
-                                     agreed=form.agreed.data, sha256=form.sha256.data),
+                                     agreed=form.agreed.data, sha256=form.sha256.data, hub=_hub()),
         "Thank you: the agreement is signed. You can download your copy below.",
     )
 
@@ -144,7 +150,7 @@ def agreement_desk_signature(agreement_id: int):
     return _signature(
         agreement, form, "desk_form",
         lambda: services.record_desk_signature(db.session, current_user, agreement,
-                                               signer_name=form.signer_name.data),
+                                               signer_name=form.signer_name.data, hub=_hub()),
         "Signature recorded.",
     )
 
@@ -156,7 +162,7 @@ def agreement_countersign(agreement_id: int):
     loan_id = agreement.loan_id
     if ButtonForm().validate_on_submit():
         try:
-            services.countersign(db.session, current_user, agreement)
+            services.countersign(db.session, current_user, agreement, _hub())
         except LoanServiceError as error:
             db.session.rollback()
             flash(error.message, "error")
@@ -215,6 +221,16 @@ def terms():
     if response:
         return response
     return render_template("documents/terms.html", form=form, history=history), status
+
+
+@bp.get("/terms-and-conditions/<int:version>")
+def terms_version(version: int):
+    """A version of the terms and conditions, as agreements made under it cite it: public, like the catalogue."""
+    terms = services.terms_version(db.session, version)
+    if terms is None:
+        abort(404)
+    return render_template("documents/terms_version.html", terms=terms,
+                           current=services.current_terms(db.session))
 
 
 # ---------------------------------------------------------------- notices

@@ -119,6 +119,37 @@ def settle(session: Session, actor, charge: LoanCharge, status: ChargeStatus, on
     return charge
 
 
+def unapplied_remission(loan: Loan) -> RemissionCategory | None:
+    """The remission the loan's pupil was verified for after it was lent, when the loan does not have it.
+
+    Loans copy the remission they are lent with, so verifying a pupil later changes nothing by
+    itself: staff apply it (``apply_remission``) from the loan's page.
+    """
+    pupil = loan.pupil
+    if pupil is None or loan.is_closed or not pupil.has_remission or loan.remission_category == pupil.remission_category:
+        return None
+    return pupil.remission_enum
+
+
+def apply_remission(session: Session, actor, loan: Loan) -> Loan:
+    """Give an open loan the remission its pupil has since been verified for: the charge per term changes
+    from the next term charged on; charges already raised stay as they are. In the audit trail."""
+    category = unapplied_remission(loan)
+    if category is None:
+        raise LoanServiceError("This loan already has the pupil's verified remission, or there is none to apply.")
+    rule = session.scalar(select(RemissionRule).where(RemissionRule.category == category))
+    charge = rule.charge(loan.fee_per_term) if rule is not None else ZERO
+    before = (loan.remission_category, loan.charge_per_term)
+    loan.remission_category, loan.charge_per_term = category.value, charge
+    session.flush()
+    record(session, actor, "loan.remission_applied", loan,
+           f"{category.label} (verified {loan.pupil.remission_verified_on:%-d %b %Y}) applied from the next term "
+           f"charged: £{before[1]} a term becomes £{charge}",
+           {"remission": [before[0], category.value], "charge_per_term": [before[1], charge]},
+           instrument=loan.instrument)
+    return loan
+
+
 def charges_of(session: Session, loan: Loan) -> list[LoanCharge]:
     return list(session.scalars(select(LoanCharge).where(LoanCharge.loan_id == loan.id)
                                 .join(LoanCharge.term).order_by(AcademicTerm.starts_on)))

@@ -5,10 +5,14 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Re
 from wtforms.widgets import HiddenInput
 
 from ..borrowers.models import RemissionCategory
+from ..borrowers.services import ClaimDecision
 from ..inventory.forms import MONEY, _grade_field, money_amount
 from .models import RemissionKind
 
 BORROWER_PATTERN = r"^(pupil|family|school|other)-\d{1,10}$"
+# At the desk and at handover: the claim is checked now, or turned down, before the loan copies it.
+CLAIM_DECISIONS = [(ClaimDecision.VERIFY.value, "Verified today: the loan takes the remission"),
+                   (ClaimDecision.REFUSE.value, "Refused: the loan is at the full fee")]
 
 
 class CheckOutForm(FlaskForm):
@@ -36,6 +40,9 @@ class CheckOutForm(FlaskForm):
     charge_per_term = DecimalField("Charge per term (£)", **MONEY,
                                    description="Leave empty for the fee, less the pupil's remission.")
     deposit = DecimalField("Deposit (£)", **MONEY, description="Leave empty for the band's deposit.")
+    # Shown only when the pupil's parent stated a remission category that nobody has checked yet.
+    remission_claim = RadioField("Remission the parent or carer claims", validate_choice=False,
+                                 validators=[Optional()], choices=CLAIM_DECISIONS)
     submit = SubmitField("Lend")
 
 

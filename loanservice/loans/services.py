@@ -16,6 +16,7 @@ from ..audit.models import AuditEvent
 from ..audit.services import record
 from ..batch import Batch
 from ..borrowers.models import Family, OtherBorrower, Pupil, RemissionCategory
+from ..borrowers.services import RemissionUnverified, pending_claim, unverified_message
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.models import CheckReason, Instrument, InstrumentStatus
 from ..inventory.services import change_status, escape_like, record_condition, send_to_repair
@@ -394,18 +395,23 @@ class Charges:
 
 def quote(
     session: Session, instrument: Instrument, borrower, *, fee_per_term: Decimal | None = None,
-    charge_per_term: Decimal | None = None, deposit: Decimal | None = None,
+    charge_per_term: Decimal | None = None, deposit: Decimal | None = None, remission_category: str | None = None,
 ) -> Charges:
     """What lending ``instrument`` to ``borrower`` costs under the hub's fees and remission rules.
 
     The fee and deposit come from the instrument's hire band, the charge from the pupil's remission
     rule (free when the hub has set no rule for the category); any value given overrides them.
+    ``remission_category`` prices a category the pupil does not have yet (a claim being checked).
     """
     band = session.scalar(select(FeeBand).where(FeeBand.band == instrument.type.hire_band))
     fee = fee_per_term if fee_per_term is not None else (band.fee_per_term if band else ZERO)
-    if charge_per_term is None and isinstance(borrower, Pupil) and borrower.has_remission:
-        rule = session.scalar(select(RemissionRule).where(RemissionRule.category == borrower.remission_category))
+    if remission_category is None:
+        remission_category = borrower.remission_category if isinstance(borrower, Pupil) else RemissionCategory.NONE
+    if charge_per_term is None and remission_category != RemissionCategory.NONE:
+        rule = session.scalar(select(RemissionRule).where(RemissionRule.category == remission_category))
         charge_per_term = rule.charge(fee) if rule is not None else ZERO
+    elif charge_per_term is None:
+        charge_per_term = fee
     return Charges(fee_per_term=fee, charge_per_term=charge_per_term,
                    deposit=deposit if deposit is not None else (band.deposit if band else ZERO))
 
@@ -498,19 +504,28 @@ def check_out(
 
 
 def lend(session: Session, actor, instrument: Instrument, borrower, config, **details) -> Loan:
-    """Check out under the hub's settings: with REQUIRE_SIGNED_AGREEMENT, a loan to a pupil or family
+    """Check out under the hub's settings, refused while a pupil's remission claim waits for staff
+    (``decide_claim``); with REQUIRE_SIGNED_AGREEMENT, a loan to a pupil or family
     waits, the instrument held, until its agreement (made here, ready to sign) is signed and issued.
     A hirer with an online account is emailed a link to sign it. A start date given is refused before
-    ``earliest_start_date``, a due date past ``latest_due_date``."""
+    ``earliest_start_date``, a due date past ``latest_due_date``. Without the setting, a loan to a
+    pupil or family still gets its agreement, made at lending, and the hirer a link to sign it."""
     # Here rather than in check_out, which a size exchange also goes through: it keeps the loan's due
     # date, however far a roll-over moved it. (A set's items get the set's dates, from check_out_set.)
     if details.get("started_on") is not None:
         check_start_date_in_reach(details["started_on"])
     if details.get("due_on") is not None:
         check_due_date_in_reach(details["due_on"])
+    claim = pending_claim(session, borrower)
+    if claim is not None:  # decide_claim first: the loan copies the remission that is verified
+        raise RemissionUnverified(unverified_message(borrower, claim), field="remission_claim")
+    from ..documents.services import Hub, ask_hirer_to_sign, offer_agreement, prepare_agreement
+
     if not needs_signed_agreement(config, borrower):
-        return check_out(session, actor, instrument, borrower, **details)
-    from ..documents.services import Hub, ask_hirer_to_sign, prepare_agreement
+        loan = check_out(session, actor, instrument, borrower, **details)
+        if isinstance(borrower, (Pupil, Family)):  # the hirer signs after the handover, from a link
+            offer_agreement(session, actor, loan, config)
+        return loan
 
     hub = Hub.from_config(config)
     loan = check_out(session, actor, instrument, borrower, awaiting_agreement=True, **details)

@@ -1,5 +1,6 @@
 """Staff pages for loans. Thin: load, validate, call a service, commit, redirect."""
 import re
+from dataclasses import dataclass
 
 from flask import (
     Blueprint,
@@ -18,10 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..accounts.permissions import admin_required, staff_required
-from ..borrowers.models import Family, Pupil
+from ..borrowers.models import Family, Pupil, RemissionClaim
+from ..borrowers.services import decide_claim, pending_claim
 from ..documents.services import latest_agreement, latest_agreements
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
+from ..inventory.models import Instrument
 from ..inventory.services import get_instrument
 from ..labels.services import tag_from_code
 from ..reservations.services import free_instruments
@@ -127,6 +130,7 @@ def check_out():
         tag = tag_from_code(form.tag.data, current_app.config["PUBLIC_BASE_URL"])
         instrument = get_instrument(db.session, tag, for_update=True)
         borrower = services.get_borrower(db.session, kind, int(borrower_id))
+        decide_claim(db.session, current_user, borrower, form.remission_claim.data)
         return services.lend(
             db.session, current_user, instrument, borrower, current_app.config,
             started_on=form.started_on.data, due_on=form.due_on.data,
@@ -146,14 +150,51 @@ def check_out():
     return response or _check_out_page(form, status)
 
 
+@dataclass
+class LendingPreview:
+    """What the lend form shows once it knows the instrument and the borrower."""
+
+    instrument: Instrument | None = None
+    borrower: object = None
+    claim: RemissionClaim | None = None
+    charges: services.Charges | None = None  # at the borrower's verified remission (or none)
+    if_verified: services.Charges | None = None  # at the remission claimed, while the claim waits
+
+
+def _lending_preview(form: CheckOutForm) -> LendingPreview:
+    """The instrument and borrower the form names, if it names them, and what lending would cost."""
+    preview = LendingPreview()
+    if form.tag.data:
+        try:
+            preview.instrument = get_instrument(
+                db.session, tag_from_code(form.tag.data, current_app.config["PUBLIC_BASE_URL"]))
+        except LoanServiceError:
+            pass  # the form says so when it is posted
+    if re.fullmatch(BORROWER_PATTERN, form.borrower.data or ""):
+        kind, _, borrower_id = form.borrower.data.partition("-")
+        preview.borrower = db.session.get(BORROWER_KINDS[kind], int(borrower_id))
+        preview.claim = pending_claim(db.session, preview.borrower)
+    if preview.instrument is not None and preview.borrower is not None:
+        preview.charges = services.quote(db.session, preview.instrument, preview.borrower)
+        if preview.claim is not None:
+            preview.if_verified = services.quote(db.session, preview.instrument, preview.borrower,
+                                                 remission_category=preview.claim.category)
+    return preview
+
+
 def _check_out_page(form: CheckOutForm, status: int):
-    return render_template("loans/check_out.html", form=form,
+    preview = _lending_preview(form)
+    # The condition at issue starts from the grade last recorded: staff change it only if it changed.
+    if form.condition_grade.data is None and preview.instrument is not None and not form.errors:
+        form.condition_grade.data = preview.instrument.condition_grade
+    return render_template("loans/check_out.html", form=form, preview=preview,
                            holds_for_agreement=current_app.config.get("REQUIRE_SIGNED_AGREEMENT")), status
 
 
 def _render_detail(loan: Loan, *, issue_form=None, status: int = 200):
     exchanged_to = db.session.scalar(select(Loan).where(Loan.exchanged_from_id == loan.id))
     return render_template("loans/detail.html", loan=loan, today=today(), charges=charges.charges_of(db.session, loan),
+                           unapplied_remission=charges.unapplied_remission(loan),
                            agreement=latest_agreement(db.session, loan), exchanged_to=exchanged_to,
                            issue_form=issue_form or IssueForm(formdata=None)), status
 
@@ -174,6 +215,20 @@ def issue(loan_id: int):
         form, lambda: services.issue(db.session, current_user, _lock(loan)),
         lambda issued: done(f"{issued.instrument.asset_tag} issued to {issued.borrower}: on loan until "
                             f"{issued.due_on:%-d %b %Y}.", url_for(".detail", loan_id=issued.id)),
+    )
+    return response or _render_detail(loan, issue_form=form, status=status)
+
+
+@bp.post("/loans/<int:loan_id>/remission")
+@staff_required
+def apply_remission(loan_id: int):
+    """Apply the remission the pupil was verified for after lending, from the next term charged."""
+    loan = _load_loan(loan_id)
+    form = IssueForm()  # a bare button: its CSRF token
+    response, status = submit_form(
+        form, lambda: charges.apply_remission(db.session, current_user, _lock(loan)),
+        lambda changed: done(f"{changed.pupil.remission_enum.label} applied: the charge is £{changed.charge_per_term:,.2f} "
+                             "a term from the next term charged.", url_for(".detail", loan_id=changed.id)),
     )
     return response or _render_detail(loan, issue_form=form, status=status)
 

@@ -5,7 +5,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..borrowers.models import Family, Pupil, RemissionCategory
+from ..borrowers.models import Family
 from ..extensions import db
 from ..loans.models import Loan
 from ..timeutil import utcnow
@@ -50,27 +50,6 @@ class AccountToken(db.Model):
     used_at: Mapped[datetime | None]
 
     user: Mapped[User] = relationship()
-
-
-class RemissionClaim(db.Model):
-    """The remission category a parent says their child is eligible for, until staff verify it on the pupil."""
-
-    __tablename__ = "remission_claim"
-    __table_args__ = (
-        CheckConstraint(
-            "category IN (" + ", ".join(f"'{c.value}'" for c in RemissionCategory if c is not RemissionCategory.NONE)
-            + ")", name="category_known"),
-    )
-
-    pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id", ondelete="CASCADE"), primary_key=True)
-    category: Mapped[str] = mapped_column(String(32))
-    stated_at: Mapped[datetime] = mapped_column(default=utcnow)
-
-    pupil: Mapped[Pupil] = relationship()
-
-    @property
-    def label(self) -> str:
-        return RemissionCategory(self.category).label
 
 
 class RequestKind(enum.StrEnum):

@@ -17,7 +17,8 @@ from werkzeug.security import generate_password_hash
 from ..accounts.models import Role, User
 from ..accounts.services import MIN_PASSWORD_LENGTH, find_user, normalise_email
 from ..audit.services import record
-from ..borrowers.models import Family, Pupil, RemissionCategory
+from ..borrowers.models import Family, Pupil, RemissionCategory, RemissionClaim
+from ..borrowers.services import claims_for
 from ..documents.models import Agreement
 from ..documents.services import latest_agreements
 from ..errors import InvalidInput, LoanServiceError, NotAllowed, NotFound
@@ -25,7 +26,7 @@ from ..loans.models import Loan, LoanStatus
 from ..schools.models import School
 from ..timeutil import utcnow
 from .mailing import send_when_committed
-from .models import AccountToken, ParentAccount, ParentRequest, RemissionClaim, RequestKind, TokenPurpose
+from .models import AccountToken, ParentAccount, ParentRequest, RequestKind, TokenPurpose
 
 LinkMaker = Callable[[str], str]
 
@@ -297,13 +298,6 @@ def remove_child(session: Session, user: User, pupil: Pupil, config) -> None:
     session.flush()
 
 
-def claims_for(session: Session, pupils: list[Pupil]) -> dict[int, RemissionClaim]:
-    if not pupils:
-        return {}
-    rows = session.scalars(select(RemissionClaim).where(RemissionClaim.pupil_id.in_([p.id for p in pupils])))
-    return {claim.pupil_id: claim for claim in rows}
-
-
 # ---------------------------------------------------------------- loans and requests
 
 
@@ -371,6 +365,7 @@ class ChildSummary:
     reservations: list = field(default_factory=list)  # (reservation, place on the waiting list or None)
     loans: list[Loan] = field(default_factory=list)
     has_open_loan: bool = False
+    past_loans: list[Loan] = field(default_factory=list)  # returned, exchanged or lost: each has a receipt
 
 
 @dataclass
@@ -381,6 +376,7 @@ class ParentOverview:
     family_loans: list[Loan]
     agreements: dict[int, Agreement]
     requests: dict[int, list[ParentRequest]]
+    family_past_loans: list[Loan] = field(default_factory=list)
 
 
 def parent_overview(session: Session, user: User, config) -> ParentOverview:
@@ -396,25 +392,30 @@ def parent_overview(session: Session, user: User, config) -> ParentOverview:
     pupils = list(session.scalars(select(Pupil).where(Pupil.family_id == family.id)
                                   .options(joinedload(Pupil.school)).order_by(Pupil.name, Pupil.id)))
     claims = claims_for(session, pupils)
-    loans = list(session.scalars(
-        select(Loan).where(Loan.closed_on.is_(None),
+    everything = list(session.scalars(
+        select(Loan).where(Loan.status != LoanStatus.CANCELLED,  # never handed over: nothing to show
                            (Loan.family_id == family.id) | Loan.pupil_id.in_([p.id for p in pupils] or [0]))
         # An inner join (every loan has its instrument): an outer one, around the instrument's own
         # joined type, is a nested join that SQLite builds for the whole instrument table first.
         .options(joinedload(Loan.instrument, innerjoin=True)).order_by(Loan.due_on)))
+    loans = [loan for loan in everything if not loan.is_closed]
+    # The latest returned first: what a parent looks for is the receipt of what they just brought back.
+    past = sorted((loan for loan in everything if loan.is_closed), key=lambda loan: (loan.closed_on, loan.id),
+                  reverse=True)
     reservations = reservations_with_places(session, pupils, config)
     children = []
     for pupil in pupils:
         mine = [loan for loan in loans if loan.pupil_id == pupil.id]
         children.append(ChildSummary(pupil=pupil, claim=claims.get(pupil.id), reservations=reservations[pupil.id],
-                                     loans=mine, has_open_loan=bool(mine)))
-    agreements = latest_agreements(session, loans)
+                                     loans=mine, has_open_loan=bool(mine),
+                                     past_loans=[loan for loan in past if loan.pupil_id == pupil.id]))
+    agreements = latest_agreements(session, everything)
     requests: dict[int, list[ParentRequest]] = {}
     for request in session.scalars(select(ParentRequest).where(
             ParentRequest.family_id == family.id, ParentRequest.handled_at.is_(None))):
         requests.setdefault(request.loan_id, []).append(request)
     return ParentOverview(family, confirmed, children, [loan for loan in loans if loan.pupil_id is None],
-                          agreements, requests)
+                          agreements, requests, [loan for loan in past if loan.pupil_id is None])
 
 
 # ---------------------------------------------------------------- the mails

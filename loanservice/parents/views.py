@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from ..accounts.models import Role
 from ..accounts.permissions import roles_required
+from ..borrowers.services import claims_for
 from ..extensions import db, limiter
 from ..schools.models import School
 from ..web import done, submit_form
@@ -156,7 +157,7 @@ def add_child():
 @parent_required
 def edit_child(pupil_id: int):
     pupil = services.child_of(db.session, current_user, pupil_id)
-    claim = services.claims_for(db.session, [pupil]).get(pupil.id)
+    claim = claims_for(db.session, [pupil]).get(pupil.id)
     form = ChildForm(obj=pupil)
     form.school_id.choices = _school_choices()
     if request.method == "GET":

@@ -1,6 +1,8 @@
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField, SubmitField
+from wtforms import DateField, RadioField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
+
+from ..loans.forms import CLAIM_DECISIONS
 
 
 class ReserveForm(FlaskForm):
@@ -20,6 +22,8 @@ class AllocateForm(FlaskForm):
 
 class CollectForm(FlaskForm):
     due_on = DateField("Due back (leave empty for the end of term)", validators=[Optional()])
+    remission_claim = RadioField("Remission the parent or carer claims", validate_choice=False,
+                                 validators=[Optional()], choices=CLAIM_DECISIONS)
     submit = SubmitField("Handed over")
 
 

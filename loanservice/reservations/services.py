@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, joinedload
 from ..audit.services import record
 from ..batch import Batch
 from ..borrowers.models import Family, Pupil
+from ..borrowers.services import decide_claim
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..extensions import db
 from ..inventory.models import Instrument, InstrumentStatus, InstrumentType
@@ -381,16 +382,18 @@ def mark_ready(session: Session, actor, config, reservation: Reservation) -> Res
     _tell_parent(session, config, reservation, f"ready to collect for {reservation.pupil.name}",
                  f"The {reservation.description} for {reservation.pupil.name} is ready to collect from the store. "
                  f"Please collect it by {reservation.collect_by:%A %-d %B %Y}; after that it goes to the next "
-                 "child waiting.")
+                 f"child waiting.\n\nWhere:\n{config.get('HUB_ADDRESS', '')}\n\n"
+                 f"Opening hours:\n{config.get('HUB_OPENING_HOURS', '')}")
     return reservation
 
 
 def collect(session: Session, actor, config, reservation: Reservation, *, due_on: date | None = None,
-            condition_grade: int | None = None) -> Loan:
+            condition_grade: int | None = None, remission_claim: str | None = None) -> Loan:
     """Hand the held instrument over: it becomes a loan to the child, in the same transaction.
 
-    Under REQUIRE_SIGNED_AGREEMENT the loan waits, the instrument still held, until the agreement is
-    signed and staff issue it.
+    A remission the parent claimed is verified or refused first, as ``remission_claim`` says (refused
+    without it), so the loan takes the remission verified. Under REQUIRE_SIGNED_AGREEMENT the loan
+    waits, the instrument still held, until the agreement is signed and staff issue it.
     """
     if reservation.status_enum not in HOLDING_STATUSES:
         raise ReservationConflict(f"This reservation is {reservation.status_enum.label.lower()}; "
@@ -400,6 +403,7 @@ def collect(session: Session, actor, config, reservation: Reservation, *, due_on
     if instrument.status_enum is not S.RESERVED:
         raise ReservationConflict(f"{instrument.asset_tag} is {instrument.status_enum.label.lower()}; "
                                   "allocate another instrument.")
+    decide_claim(session, actor, reservation.pupil, remission_claim)
     change_status(session, actor, instrument, S.AVAILABLE, f"collected for reservation #{reservation.id}")
     loan = lend(session, actor, instrument, reservation.pupil, config, due_on=due_on,
                 condition_grade=condition_grade)

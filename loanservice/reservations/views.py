@@ -6,10 +6,12 @@ from sqlalchemy import select
 from ..accounts.models import Role
 from ..accounts.permissions import roles_required, staff_required
 from ..borrowers.models import Pupil, RemissionCategory
+from ..borrowers.services import claims_for
 from ..errors import InvalidInput
 from ..extensions import db
 from ..inventory.models import InstrumentType
 from ..inventory.services import get_instrument
+from ..loans.forms import CLAIM_DECISIONS
 from ..loans.views import held_message
 from ..parents import services as parents
 from ..parents.models import ParentRequest
@@ -115,13 +117,13 @@ def cancel(reservation_id: int):
 
 def _render_queue(status=200, **forms):
     queue = services.staff_queue(db.session, current_app.config, page=int_arg("page") or 1)
-    claims = parents.claims_for(db.session, [r.pupil for r, _ in queue.held] + [r.pupil for r in queue.ready]
+    claims = claims_for(db.session, [r.pupil for r, _ in queue.held] + [r.pupil for r in queue.ready]
                                 + [r.pupil for _, people, _ in queue.waiting for r, _ in people])
     requests = parents.open_requests(db.session)
     return render_template("reservations/queue.html", queue=queue, claims=claims, requests=requests,
                            button=ButtonForm(formdata=None), allocate=forms.get("allocate"),
                            allocate_for=forms.get("allocate_for"), collect_form=forms.get("collect"),
-                           collect_for=forms.get("collect_for"), today=today(),
+                           collect_for=forms.get("collect_for"), collect_decisions=CLAIM_DECISIONS, today=today(),
                            order=services.waiting_list_order(current_app.config)), status
 
 
@@ -167,7 +169,7 @@ def collect(reservation_id: int):
     form = CollectForm()
     response, status = submit_form(
         form, lambda: services.collect(db.session, current_user, current_app.config, reservation,
-                                       due_on=form.due_on.data),
+                                       due_on=form.due_on.data, remission_claim=form.remission_claim.data),
         lambda loan: done(held_message(loan) if loan.is_pending else
                           f"{loan.instrument.asset_tag} is on loan to {loan.pupil.name} until {loan.due_on:%-d %b %Y}.",
                           url_for("loans.detail", loan_id=loan.id)))
