@@ -8,12 +8,12 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from itertools import pairwise
 
-from blinker import Namespace
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..audit.services import record
 from ..errors import InvalidInput, LoanServiceError
+from ..signals import term_removing
 from .models import AcademicTerm, LoanCharge, TermClosure
 
 DaysOff = list[tuple[date, date]]
@@ -115,11 +115,6 @@ def change_term(session: Session, actor, term: AcademicTerm, name: str, starts_o
     changes = {k: [v, getattr(term, k)] for k, v in before.items() if v != getattr(term, k)}
     record(session, actor, "term.changed", term, f"Changed term {term.name}", changes)
     return term
-
-
-# Sent before a term is removed, so that modules above loans can refuse (raise TermInUse) when
-# something they keep relies on it: overdue notices counted days in it (documents.notices).
-term_removing = Namespace().signal("term-removing")
 
 
 def remove_term(session: Session, actor, term: AcademicTerm) -> None:

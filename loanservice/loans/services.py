@@ -20,6 +20,7 @@ from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.models import CheckReason, Instrument, InstrumentStatus
 from ..inventory.services import change_status, escape_like, record_condition, send_to_repair
 from ..schools.models import School
+from ..signals import instrument_freed
 from ..templating import counted
 from ..timeutil import today, utcnow
 from .calendar import days_of_term, days_off
@@ -573,7 +574,7 @@ def cancel_pending(session: Session, actor, loan: Loan, note: str = "") -> Loan:
     loan.closed_by = actor
     who = audit_name(loan.borrower)
     change_status(session, actor, instrument, S.AVAILABLE, f"loan to {who} cancelled before issue")
-    _offer_to_waiting_list(session, actor, instrument)
+    instrument_freed.send(instrument, session=session, actor=actor, batch=None)
     record(session, actor, "loan.cancelled", loan, f"Cancelled before issue, {who}", {"note": note},
            instrument=instrument)
     session.flush()
@@ -624,19 +625,10 @@ def check_in(
         # Through a repair record, so that "Back from repair" brings it back into stock.
         batch.then(lambda: send_to_repair(session, actor, instrument, repairer=DAMAGE_REPAIRER, fault=note.strip()))
     else:
-        _offer_to_waiting_list(session, actor, instrument, batch)
+        instrument_freed.send(instrument, session=session, actor=actor, batch=batch)
     if own:
         batch.write(session)
     return loan
-
-
-def _offer_to_waiting_list(session: Session, actor, instrument: Instrument, batch: Batch | None = None) -> None:
-    """Hook: a returned instrument is held for the next child on its type and size's waiting list."""
-    from flask import current_app
-
-    from ..reservations.services import offer_returned_instrument
-
-    offer_returned_instrument(session, actor, instrument, current_app.config, batch=batch)
 
 
 def renew(session: Session, actor, loan: Loan, due_on: date | None = None, *, seen_due_on: date | None = None) -> Loan:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import and_, bindparam, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -25,6 +26,7 @@ from ..loans.services import latest_due_date, lend
 from ..parents.mailing import send_when_committed
 from ..parents.services import child_of, require_confirmed
 from ..sets.models import ClassroomSet, ClassroomSetItem
+from ..signals import instrument_freed
 from ..timeutil import today, utcnow
 from .models import (
     ACTIVE_STATUSES,
@@ -315,6 +317,12 @@ def offer_returned_instrument(
     if session.execute(_SOMEONE_WAITING, look).first() is None:
         return None
     return _offer_to_next(session, actor, instrument, config)
+
+
+@instrument_freed.connect
+def _offer_freed_instrument(instrument: Instrument, *, session: Session, actor, batch: Batch | None) -> None:
+    """A loan gave an instrument back: hold it for the next child on its type and size's waiting list."""
+    offer_returned_instrument(session, actor, instrument, current_app.config, batch=batch)
 
 
 def _offer_to_next(session: Session, actor, instrument: Instrument, config) -> Reservation | None:

@@ -1,0 +1,19 @@
+"""The domain's signals: how a lower package lets a higher one react without importing it.
+
+A receiver is connected when its package is imported and runs inside the sender's transaction:
+it gets the sender's session as an argument, may flush, and never commits. Raising a domain
+error in a receiver refuses the change being made.
+"""
+from blinker import Namespace
+
+_signals = Namespace()
+
+# Sent before a term is removed, so that modules above loans can refuse (raise TermInUse) when
+# something they keep relies on it: overdue notices counted days in it (documents.notices).
+# Sender: the AcademicTerm; keyword: session.
+term_removing = _signals.signal("term-removing")
+
+# Sent when an instrument is free again after a loan (returned undamaged, or a pending loan
+# cancelled), so that reservations can hold it for the next child waiting for its type and size.
+# Sender: the Instrument; keywords: session, actor, batch (the return's Batch, or None).
+instrument_freed = _signals.signal("instrument-freed")
