@@ -114,3 +114,14 @@ class OtherBorrower(db.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+# The borrower kinds, as they appear in URLs and forms.
+BORROWER_KINDS: dict[str, type] = {"pupil": Pupil, "family": Family, "school": School, "other": OtherBorrower}
+
+
+def borrower_kind(borrower) -> str:
+    for kind, model in BORROWER_KINDS.items():
+        if isinstance(borrower, model):
+            return kind
+    raise TypeError(f"{borrower!r} cannot borrow")

@@ -2,14 +2,14 @@
 from datetime import date
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..audit.services import record
-from ..errors import InvalidInput
+from ..errors import InvalidInput, NotFound
 from ..inventory.services import escape_like
 from ..schools.models import School
 from ..timeutil import today
-from .models import Family, OtherBorrower, Pupil, RemissionCategory
+from .models import BORROWER_KINDS, Family, OtherBorrower, Pupil, RemissionCategory, borrower_kind
 
 
 def add_family(session: Session, actor, *, name: str, email: str = "", phone: str = "", address: str = "") -> Family:
@@ -141,3 +141,37 @@ def _like(q: str) -> str:
     """A LIKE pattern for text containing ``q`` (its own % and _ taken literally), or "" for a blank search."""
     q = q.strip()
     return f"%{escape_like(q)}%" if q else ""
+
+
+# ---------------------------------------------------------------- any kind of borrower
+
+
+def audit_name(borrower) -> str:
+    """How the append-only audit trail names a borrower: people by record number only, so that
+    erasing a family's or pupil's details at the end of retention leaves no name behind."""
+    if isinstance(borrower, (Pupil, Family)):
+        return f"{borrower_kind(borrower)} #{borrower.id}"
+    return str(borrower)
+
+
+def get_borrower(session: Session, kind: str, borrower_id: int):
+    """The pupil, family, school or other borrower named by ``kind`` and id, or NotFound."""
+    model = BORROWER_KINDS.get(kind)
+    borrower = session.get(model, borrower_id) if model is not None else None
+    if borrower is None:
+        raise NotFound("There is no such borrower.", field="borrower")
+    return borrower
+
+
+def find_borrowers(session: Session, q: str, *, limit: int = 15) -> list:
+    """Pupils, families, schools and other borrowers whose name contains ``q`` (each kind up to ``limit``)."""
+    q = q.strip()
+    if not q:
+        return []
+    like = f"%{escape_like(q)}%"
+    found = list(session.scalars(select(Pupil).where(Pupil.name.ilike(like, escape="\\"))
+                                 .options(joinedload(Pupil.school)).order_by(Pupil.name, Pupil.id).limit(limit)))
+    for model in (Family, School, OtherBorrower):
+        found += session.scalars(select(model).where(model.name.ilike(like, escape="\\"))
+                                 .order_by(model.name, model.id).limit(limit))
+    return found

@@ -5,8 +5,8 @@ from sqlalchemy import select
 
 from ..accounts.permissions import staff_required
 from ..extensions import db
-from ..loans.models import BORROWER_KINDS
-from ..loans.services import loans_of
+from ..borrowers.models import BORROWER_KINDS
+from ..loans.queries import loans_of
 from ..schools.models import School
 from ..timeutil import today
 from ..web import done, submit_form

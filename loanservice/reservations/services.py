@@ -22,7 +22,8 @@ from ..extensions import db
 from ..inventory.models import Instrument, InstrumentStatus, InstrumentType
 from ..inventory.services import change_status
 from ..loans.models import FeeBand, Loan, RemissionRule
-from ..loans.services import latest_due_date, lend
+from ..loans.calendar import latest_due_date
+from ..loans.lending import lend
 from ..parents.mailing import send_when_committed
 from ..parents.services import child_of, require_confirmed
 from ..sets.models import ClassroomSet, ClassroomSetItem

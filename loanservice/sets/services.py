@@ -19,21 +19,10 @@ from ..inventory.models import Instrument, InstrumentStatus
 from ..inventory.services import TAG_PATTERN, normalise_tag
 from ..labels.services import tag_from_code
 from ..loans.models import Loan, LoanStatus
-from ..loans.services import (
-    Charges,
-    NotLendable,
-    NotOnLoan,
-    check_after_last_loans,
-    check_due_date_in_reach,
-    check_in,
-    check_out,
-    check_start_date_in_reach,
-    earliest_start_date,
-    is_lendable,
-    mark_lost,
-    resolve_due_date,
-    unlendable_reasons,
-)
+from ..loans.availability import NotLendable, check_after_last_loans, is_lendable, unlendable_reasons
+from ..loans.calendar import check_due_date_in_reach, check_start_date_in_reach, earliest_start_date, resolve_due_date
+from ..loans.lending import NotOnLoan, check_in, check_out, mark_lost
+from ..loans.pricing import Charges
 from ..schools.models import School
 from ..templating import counted
 from ..timeutil import today
