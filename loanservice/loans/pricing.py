@@ -68,6 +68,7 @@ def save_remission_rule(session: Session, actor, category: str, kind: RemissionK
 
 
 def fee_schedule(session: Session) -> tuple[list[FeeBand], list[RemissionRule]]:
+    """The hub's fee bands and remission rules, for the fees page and the public catalogue."""
     return (list(session.scalars(select(FeeBand).order_by(FeeBand.band))),
             list(session.scalars(select(RemissionRule).order_by(RemissionRule.category))))
 

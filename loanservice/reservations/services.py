@@ -21,7 +21,7 @@ from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..extensions import db
 from ..inventory.models import Instrument, InstrumentStatus, InstrumentType
 from ..inventory.services import change_status
-from ..loans.models import FeeBand, Loan, RemissionRule
+from ..loans.models import FeeBand, Loan
 from ..loans.calendar import latest_due_date
 from ..loans.lending import lend
 from ..parents.mailing import send_when_committed
@@ -180,11 +180,6 @@ def catalogue(session: Session) -> list[CatalogueEntry]:
             continue
         entries.append(CatalogueEntry(instrument_type, sizes, bands.get(instrument_type.hire_band)))
     return entries
-
-
-def fee_rules(session: Session) -> tuple[list[FeeBand], list[RemissionRule]]:
-    return (list(session.scalars(select(FeeBand).order_by(FeeBand.band))),
-            list(session.scalars(select(RemissionRule).order_by(RemissionRule.category))))
 
 
 # ---------------------------------------------------------------- mail

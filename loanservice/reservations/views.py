@@ -10,6 +10,7 @@ from ..errors import InvalidInput
 from ..extensions import db
 from ..inventory.models import InstrumentType
 from ..inventory.services import get_instrument
+from ..loans.pricing import fee_schedule
 from ..loans.views import held_message
 from ..parents import services as parents
 from ..parents.models import ParentRequest
@@ -36,7 +37,7 @@ SIZE_GUIDE = [
 
 @bp.get("/catalogue")
 def catalogue():
-    bands, rules = services.fee_rules(db.session)
+    bands, rules = fee_schedule(db.session)
     return render_template("reservations/catalogue.html", entries=services.catalogue(db.session), bands=bands,
                            rules=[(RemissionCategory(rule.category).label, rule) for rule in rules], size_guide=SIZE_GUIDE,
                            order=services.waiting_list_order(current_app.config),
