@@ -17,3 +17,8 @@ term_removing = _signals.signal("term-removing")
 # cancelled), so that reservations can hold it for the next child waiting for its type and size.
 # Sender: the Instrument; keywords: session, actor, batch (the return's Batch, or None).
 instrument_freed = _signals.signal("instrument-freed")
+
+# Sent when a parent asks to reserve an instrument, before anything changes, so that parents can
+# refuse (raise NotAllowed) one whose email address is not confirmed yet.
+# Sender: the parent's User; keyword: session.
+reserving = _signals.signal("reserving")

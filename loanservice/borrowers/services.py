@@ -4,6 +4,7 @@ from datetime import date
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
+from ..accounts.models import User
 from ..audit.services import record
 from ..errors import InvalidInput, NotFound
 from ..inventory.services import escape_like
@@ -175,3 +176,28 @@ def find_borrowers(session: Session, q: str, *, limit: int = 15) -> list:
         found += session.scalars(select(model).where(model.name.ilike(like, escape="\\"))
                                  .order_by(model.name, model.id).limit(limit))
     return found
+
+
+# ---------------------------------------------------------------- a parent's own family
+
+
+def family_of(session: Session, user: User, *, create: bool = False) -> Family | None:
+    """The family a parent's sign-in belongs to (made on first need for parents set up by staff)."""
+    family = session.scalar(select(Family).where(Family.user_id == user.id))
+    if family is None and create:
+        family = Family(name=user.name, email=user.email, user_id=user.id)
+        session.add(family)
+        session.flush()
+    return family
+
+
+def child_of(session: Session, user: User, pupil_id: int | None, *, for_update: bool = False) -> Pupil:
+    """One of the parent's own children, or NotFound: another family's child does not exist for them."""
+    query = (select(Pupil).join(Family, Pupil.family_id == Family.id)
+             .where(Pupil.id == pupil_id, Family.user_id == user.id))
+    if for_update:
+        query = query.with_for_update(of=Pupil)
+    pupil = session.scalar(query)
+    if pupil is None:
+        raise NotFound("There is no such child in your family.", field="pupil_id")
+    return pupil

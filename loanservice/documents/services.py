@@ -13,6 +13,7 @@ from ..borrowers.models import Family, RemissionCategory
 from ..errors import InvalidInput, LoanServiceError, NotAllowed
 from ..inventory.models import CONDITION_GRADES, Instrument
 from ..loans.models import Loan, LoanStatus
+from ..mail import send_when_committed
 from ..sets.models import SetLoan
 from ..timeutil import today, utcnow
 from .models import Agreement, SignatureMethod, TermsVersion
@@ -212,8 +213,6 @@ def ask_hirer_to_sign(session: Session, loan: Loan, config) -> None:
 
     Sent only once the transaction commits. A family without an account signs at the desk.
     """
-    from ..parents.mailing import send_when_committed
-
     family = hirer_family(loan)
     if family is None or family.user is None:
         return

@@ -17,17 +17,17 @@ from sqlalchemy.orm import Session, joinedload
 from ..audit.services import record
 from ..batch import Batch
 from ..borrowers.models import Family, Pupil
+from ..borrowers.services import child_of
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..extensions import db
 from ..inventory.models import Instrument, InstrumentStatus, InstrumentType
 from ..inventory.services import change_status
-from ..loans.models import FeeBand, Loan
 from ..loans.calendar import latest_due_date
 from ..loans.lending import lend
-from ..parents.mailing import send_when_committed
-from ..parents.services import child_of, require_confirmed
+from ..loans.models import FeeBand, Loan
+from ..mail import send_when_committed
 from ..sets.models import ClassroomSet, ClassroomSetItem
-from ..signals import instrument_freed
+from ..signals import instrument_freed, reserving
 from ..timeutil import today, utcnow
 from .models import (
     ACTIVE_STATUSES,
@@ -208,7 +208,7 @@ def _held_text(reservation: Reservation) -> str:
 def reserve(session: Session, user, config, *, pupil_id: int, type_id: int, size: str,
             preferred_start_on: date) -> Reservation:
     """Reserve a type and size for one of the parent's children: held now if one is free, else waitlisted."""
-    require_confirmed(session, user)
+    reserving.send(user, session=session)  # parents refuse one whose email is not confirmed yet
     # Locking the child serialises two requests for them, so the limits below hold.
     pupil = child_of(session, user, pupil_id, for_update=True)
     instrument_type = session.get(InstrumentType, type_id) if type_id else None

@@ -6,6 +6,7 @@ from sqlalchemy import select
 from ..accounts.models import Role
 from ..accounts.permissions import roles_required, staff_required
 from ..borrowers.models import Pupil, RemissionCategory
+from ..borrowers.services import family_of
 from ..errors import InvalidInput
 from ..extensions import db
 from ..inventory.models import InstrumentType
@@ -83,7 +84,7 @@ def _reserved(reservation):
 @bp.route("/reserve", methods=["GET", "POST"])
 @parent_required
 def reserve():
-    family = parents.family_of(db.session, current_user)
+    family = family_of(db.session, current_user)
     pupils = list(db.session.scalars(select(Pupil).where(Pupil.family_id == family.id).order_by(Pupil.name))) \
         if family else []
     form = ReserveForm()
