@@ -22,3 +22,12 @@ instrument_freed = _signals.signal("instrument-freed")
 # refuse (raise NotAllowed) one whose email address is not confirmed yet.
 # Sender: the parent's User; keyword: session.
 reserving = _signals.signal("reserving")
+
+# Sent before a loan of one instrument on its own, so that sets can refuse (raise NotLendable) to
+# lend a member of a classroom set, which goes out with its set. Sender: the Instrument; keyword: session.
+lending_alone = _signals.signal("lending-alone")
+
+# Sent before a reserved instrument is sent to repair, written off or marked missing, so that loans
+# can refuse (raise InvalidTransition) while a loan waiting for its agreement holds it.
+# Sender: the Instrument; keyword: session.
+held_instrument_withdrawing = _signals.signal("held-instrument-withdrawing")

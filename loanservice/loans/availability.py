@@ -10,7 +10,9 @@ from sqlalchemy.orm import Session, joinedload
 
 from ..errors import InvalidInput, LoanServiceError
 from ..inventory.models import Instrument, InstrumentStatus
+from ..inventory.services import InvalidTransition
 from ..templating import counted
+from ..signals import held_instrument_withdrawing, lending_alone
 from ..timeutil import today
 from .models import Loan, LoanStatus
 from .queries import current_loan_for
@@ -96,13 +98,20 @@ def check_not_held(session: Session, instrument: Instrument) -> None:
 
 
 def check_not_in_set(session: Session, instrument: Instrument) -> None:
-    """A classroom set member goes out with its set (or home from it, through the set): never on its own."""
-    from ..sets.models import ClassroomSet, ClassroomSetItem
+    """A classroom set member goes out with its set (or home from it, through the set): never on its own.
+    Sets refuse one of theirs (NotLendable) through the signal."""
+    lending_alone.send(instrument, session=session)
 
-    classroom_set = session.scalar(select(ClassroomSet).join(ClassroomSetItem)
-                                   .where(ClassroomSetItem.instrument_id == instrument.id))
-    if classroom_set is not None:
-        raise NotLendable(f"{instrument.asset_tag} belongs to {classroom_set.name}: take it out of the set first.")
+
+@held_instrument_withdrawing.connect
+def _refuse_while_held_for_agreement(instrument: Instrument, *, session: Session) -> None:
+    """Changes that would strand a loan pending its agreement go through the loan instead."""
+    if session.scalar(select(Loan.id).where(Loan.instrument_id == instrument.id,
+                                            Loan.status == LoanStatus.PENDING)) is not None:
+        raise InvalidTransition(
+            f"{instrument.asset_tag} is held for a loan waiting for its signed agreement: cancel that loan "
+            "first."
+        )
 
 
 def check_after_last_loans(session: Session, instruments: Sequence[Instrument], start: date) -> None:
