@@ -5,10 +5,11 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..accounts.models import User
-from ..audit.services import record
+from ..audit.services import assign_changed, record
 from ..errors import InvalidInput, NotFound
 from ..inventory.services import escape_like
 from ..schools.models import School
+from ..schools.services import tidy_address
 from ..timeutil import today
 from .models import BORROWER_KINDS, Family, OtherBorrower, Pupil, RemissionCategory, borrower_kind
 
@@ -40,19 +41,6 @@ def _set_family(family: Family, *, name: str, email: str, phone: str, address: s
         raise InvalidInput("Give the parent or carer's name.", field="name")
     return assign_changed(family, name=name.strip(), email=email.strip().lower(), phone=phone.strip(),
                           address=tidy_address(address))
-
-
-def tidy_address(address: str) -> str:
-    """A postal address as lines: each trimmed, blank ones dropped (forms send \\r\\n)."""
-    return "\n".join(line.strip() for line in address.replace("\r\n", "\n").split("\n") if line.strip())
-
-
-def assign_changed(obj, **values) -> list[str]:
-    """Set the attributes that differ; the names of those that changed."""
-    changed = [key for key, value in values.items() if getattr(obj, key) != value]
-    for key in changed:
-        setattr(obj, key, values[key])
-    return changed
 
 
 def add_pupil(
