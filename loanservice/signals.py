@@ -31,3 +31,12 @@ lending_alone = _signals.signal("lending-alone")
 # can refuse (raise InvalidTransition) while a loan waiting for its agreement holds it.
 # Sender: the Instrument; keyword: session.
 held_instrument_withdrawing = _signals.signal("held-instrument-withdrawing")
+
+# Sent when a loan is made to wait for its signed agreement, so that documents prepares the
+# agreement and asks the hirer to sign it. Sender: the Loan; keywords: session, actor, config.
+loan_held_for_agreement = _signals.signal("loan-held-for-agreement")
+
+# Sent before a loan that waited for its agreement is issued: documents returns the loan's latest
+# agreement (None if there is none), refusing (AgreementNotSigned) one not signed yet; the issue
+# records the agreement. Sender: the Loan; keyword: session.
+loan_issuing = _signals.signal("loan-issuing")

@@ -12,9 +12,11 @@ from ..audit.services import record
 from ..borrowers.models import Family, RemissionCategory
 from ..errors import InvalidInput, LoanServiceError, NotAllowed
 from ..inventory.models import CONDITION_GRADES, Instrument
+from ..loans.lending import AgreementNotSigned
 from ..loans.models import Loan, LoanStatus
 from ..mail import send_when_committed
 from ..sets.models import SetLoan
+from ..signals import loan_held_for_agreement, loan_issuing
 from ..timeutil import today, utcnow
 from .models import Agreement, SignatureMethod, TermsVersion
 from .render import render_pdf, sha256_hex
@@ -169,6 +171,16 @@ def latest_agreement(session: Session, loan: Loan) -> Agreement | None:
     return session.scalar(select(Agreement).where(Agreement.loan_id == loan.id)
                           .order_by(Agreement.id.desc()).limit(1))
 
+
+
+@loan_issuing.connect
+def _signed_agreement_of(loan: Loan, *, session: Session) -> Agreement | None:
+    """A loan waiting for its agreement is issued only once its latest agreement is signed (None: no agreement)."""
+    agreement = latest_agreement(session, loan)
+    if agreement is not None and not agreement.is_signed:
+        raise AgreementNotSigned(f"{loan.instrument.asset_tag} cannot be issued until the agreement is signed: the "
+                                 "hirer signs it online, or signs a printed copy at the desk and you record it.")
+    return agreement
 
 def latest_agreements(session: Session, loans: list[Loan]) -> dict[int, Agreement]:
     """The latest agreement of each loan, by loan id, in one query."""
@@ -359,3 +371,10 @@ def set_receipt_pdf(session: Session, set_loan: SetLoan, hub: Hub) -> bytes:
     return render_pdf("documents/set_receipt.html", archive=True, returned=returned, lost=lost,
                       still_out=still_out, total=len(loans), overdue=set_loan.due_on < today(),
                       **_set_context(set_loan, hub))
+
+
+@loan_held_for_agreement.connect
+def _prepare_and_ask_to_sign(loan: Loan, *, session: Session, actor, config) -> None:
+    """A loan held for its agreement: the agreement is made, ready to sign, and the hirer emailed."""
+    prepare_agreement(session, actor, loan, Hub.from_config(config))
+    ask_hirer_to_sign(session, loan, config)

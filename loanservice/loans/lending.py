@@ -20,7 +20,7 @@ from ..errors import InvalidInput, LoanServiceError
 from ..inventory.models import CheckReason, Instrument, InstrumentStatus
 from ..inventory.services import change_status, record_condition, send_to_repair
 from ..schools.models import School
-from ..signals import instrument_freed
+from ..signals import instrument_freed, loan_held_for_agreement, loan_issuing
 from ..timeutil import today, utcnow
 from .availability import already_on_loan, check_after_last_loans, check_lendable, check_not_held, check_not_in_set
 from .calendar import check_due_date_in_reach, check_start_date_in_reach, default_due_date, resolve_due_date
@@ -165,20 +165,14 @@ def lend(session: Session, actor, instrument: Instrument, borrower, config, **de
         check_due_date_in_reach(details["due_on"])
     if not needs_signed_agreement(config, borrower):
         return check_out(session, actor, instrument, borrower, **details)
-    from ..documents.services import Hub, ask_hirer_to_sign, prepare_agreement
-
-    hub = Hub.from_config(config)
     loan = check_out(session, actor, instrument, borrower, awaiting_agreement=True, **details)
-    prepare_agreement(session, actor, loan, hub)
-    ask_hirer_to_sign(session, loan, config)
+    loan_held_for_agreement.send(loan, session=session, actor=actor, config=config)  # documents: the agreement
     return loan
 
 
 def issue(session: Session, actor, loan: Loan) -> Loan:
     """Issue a loan that waited for its agreement: refused until the latest copy is signed; the loan opens
     today with the due date agreed, and the instrument goes on loan. Lock the instrument row first."""
-    from ..documents.services import latest_agreement
-
     instrument = loan.instrument
     tag = instrument.asset_tag
     if loan.status_enum is LoanStatus.CANCELLED:
@@ -186,13 +180,7 @@ def issue(session: Session, actor, loan: Loan) -> Loan:
                          f"Lend {tag} again if it is still wanted.")
     if not loan.is_pending:
         raise NotPending(f"{tag} was already issued on {loan.started_on:%-d %b %Y}.")
-    agreement = latest_agreement(session, loan)
-    if agreement is None:
-        raise AgreementNotSigned(f"{tag} cannot be issued: there is no agreement for this loan yet. Make it, "
-                                 "then have it signed.")
-    if not agreement.is_signed:
-        raise AgreementNotSigned(f"{tag} cannot be issued until the agreement is signed: the hirer signs it "
-                                 "online, or signs a printed copy at the desk and you record it.")
+    agreement = _signed_agreement(session, loan)
     issued_on = today()
     if loan.due_on < issued_on:
         raise InvalidInput(f"The loan was due back on {loan.due_on:%-d %b %Y}, before today: cancel it and lend "
@@ -209,6 +197,15 @@ def issue(session: Session, actor, loan: Loan) -> Loan:
             "agreement_id": agreement.id, "agreement_sha256": agreement.sha256}, instrument=instrument)
     session.flush()
     return loan
+
+
+def _signed_agreement(session: Session, loan: Loan):
+    """The loan's signed agreement, from documents (which refuses one not signed yet), or AgreementNotSigned."""
+    signed = [agreement for _, agreement in loan_issuing.send(loan, session=session) if agreement is not None]
+    if not signed:
+        raise AgreementNotSigned(f"{loan.instrument.asset_tag} cannot be issued: there is no agreement for this "
+                                 "loan yet. Make it, then have it signed.")
+    return signed[0]
 
 
 def cancel_pending(session: Session, actor, loan: Loan, note: str = "") -> Loan:
