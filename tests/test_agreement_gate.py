@@ -481,3 +481,18 @@ def test_a_reservation_collected_under_the_setting_waits_for_the_agreement(app, 
         assert session.get(Reservation, reservation_id).status == "collected"
         mails = [m.subject for m in session.scalars(select(OutboxMessage))]
         assert mails == ["Demo Music Hub: sign the loan agreement for Sam Okoro's Violin 1/2"]
+
+
+def test_a_pending_loan_without_any_agreement_is_not_issued(app, client, factory, hirer):
+    _, _, pupil, instrument = hirer
+    login(client, factory.user("staff"))
+    with in_app(app) as session:  # held for its agreement, but none was made
+        loan = lending.check_out(session, None, session.get(Instrument, instrument.id),
+                                 session.get(type(pupil), pupil.id), due_on=today() + timedelta(days=60),
+                                 awaiting_agreement=True)
+        session.commit()
+        loan_id = loan.id
+    refused = client.post(f"/loans/{loan_id}/issue")
+    assert refused.status_code == 409
+    assert "VLN-7 cannot be issued: there is no agreement for this loan yet" in words(refused.get_data(as_text=True))
+    assert state(app, loan_id)[:2] == ("pending", "reserved")
