@@ -1,4 +1,5 @@
-"""The academic calendar: terms, closures within them (half-terms, INSET days), and counting days of term.
+"""The academic calendar: terms, closures within them (half-terms, INSET days), counting days of term,
+and the dates a loan may start and be due.
 
 ``days_of_term`` is the one count of days that matter for chasing a loan: the overdue list, the
 days a notice says a loan is overdue, and the time between one overdue letter and the next all
