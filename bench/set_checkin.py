@@ -492,7 +492,7 @@ def profile_points() -> list[tuple[str, object]]:
     from loanservice.accounts import views as accounts_views
     from loanservice.batch import Batch
     from loanservice.inventory import services as inventory_services
-    from loanservice.loans import services as loan_services
+    from loanservice.loans import lending
     from loanservice.reservations import services as reservation_services
     from loanservice.sets import services as set_services
     from loanservice.sets import views as set_views
@@ -506,7 +506,7 @@ def profile_points() -> list[tuple[str, object]]:
         ("    locate_scan (1 SELECT ... FOR UPDATE)", set_services.locate_scan),
         ("    _load_set_loan (wrong scans only)", set_views._load_set_loan),
         ("    services.check_in_set_item", set_services.check_in_set_item),
-        ("      loans.check_in", loan_services.check_in),
+        ("      loans.check_in", lending.check_in),
         ("        record_condition", inventory_services.record_condition),
         ("        change_status", inventory_services.change_status),
         ("        offer_returned_instrument (asks)", reservation_services.offer_returned_instrument),

@@ -13,7 +13,7 @@ from loanservice.borrowers.models import Family
 from loanservice.documents.models import Agreement
 from loanservice.documents.notices import add_usual_stages, due_notices
 from loanservice.inventory.models import Instrument
-from loanservice.loans import charges, services
+from loanservice.loans import lending, pricing
 from loanservice.loans.models import AcademicTerm, Loan, LoanCharge
 from loanservice.mail import OutboxMessage
 from loanservice.reservations.models import Reservation
@@ -139,7 +139,7 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     # Nothing is charged while it waits.
     with in_app(app) as session:
         term = session.scalar(select(AcademicTerm))
-        assert charges.raise_term_charges(session, None, term) == 0
+        assert pricing.raise_term_charges(session, None, term) == 0
         session.commit()
 
     # Issuing before it is signed is refused, and changes nothing.
@@ -186,7 +186,7 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
 
     # Issued, it is charged like any loan.
     with in_app(app) as session:
-        assert charges.raise_term_charges(session, None, session.scalar(select(AcademicTerm))) == 1
+        assert pricing.raise_term_charges(session, None, session.scalar(select(AcademicTerm))) == 1
         session.commit()
         assert session.scalar(select(LoanCharge.amount).where(LoanCharge.loan_id == loan_id)) == Decimal("30.00")
 
@@ -396,7 +396,7 @@ def test_pending_loans_are_not_overdue_chased_or_rolled_over(app, client, factor
     # The same, issued: it is the control that the lists do show late loans.
     late = factory.instrument(asset_tag="LATE-1")
     with in_app(app) as session:
-        late_loan = services.check_out(session, None, session.get(Instrument, late.id),
+        late_loan = lending.check_out(session, None, session.get(Instrument, late.id),
                                        session.get(type(pupil), pupil.id), started_on=start, due_on=due)
         session.commit()
         late_id = late_loan.id
@@ -407,7 +407,7 @@ def test_pending_loans_are_not_overdue_chased_or_rolled_over(app, client, factor
     with in_app(app) as session:
         assert [notice.loan.id for notice in due_notices(session, today()) if notice.loan] == [late_id]
         last, this = session.scalars(select(AcademicTerm).order_by(AcademicTerm.starts_on)).all()
-        assert services.roll_over(session, None, last, this) == 1
+        assert lending.roll_over(session, None, last, this) == 1
         session.commit()
         assert session.get(Loan, pending_id).due_on == due
     assert "VLN-7" not in page(client, "/notices")
@@ -481,3 +481,18 @@ def test_a_reservation_collected_under_the_setting_waits_for_the_agreement(app, 
         assert session.get(Reservation, reservation_id).status == "collected"
         mails = [m.subject for m in session.scalars(select(OutboxMessage))]
         assert mails == ["Demo Music Hub: sign the loan agreement for Sam Okoro's Violin 1/2"]
+
+
+def test_a_pending_loan_without_any_agreement_is_not_issued(app, client, factory, hirer):
+    _, _, pupil, instrument = hirer
+    login(client, factory.user("staff"))
+    with in_app(app) as session:  # held for its agreement, but none was made
+        loan = lending.check_out(session, None, session.get(Instrument, instrument.id),
+                                 session.get(type(pupil), pupil.id), due_on=today() + timedelta(days=60),
+                                 awaiting_agreement=True)
+        session.commit()
+        loan_id = loan.id
+    refused = client.post(f"/loans/{loan_id}/issue")
+    assert refused.status_code == 409
+    assert "VLN-7 cannot be issued: there is no agreement for this loan yet" in words(refused.get_data(as_text=True))
+    assert state(app, loan_id)[:2] == ("pending", "reserved")

@@ -101,7 +101,7 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
     from loanservice.documents import services as documents
     from loanservice.inventory.models import InstrumentType
     from loanservice.inventory.services import InstrumentDetails, add_instrument
-    from loanservice.loans import services as loans
+    from loanservice.loans import lending
     from loanservice.timeutil import today
 
     url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
@@ -121,13 +121,13 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
         pupil = Pupil(name="Sam", family_id=family.id)
         session.add(pupil)
         session.flush()
-        loan = loans.check_out(session, None, small, pupil, due_on=today() + timedelta(days=30))
+        loan = lending.check_out(session, None, small, pupil, due_on=today() + timedelta(days=30))
         terms = documents.save_terms(session, None, "Look after it.")
         # In SQL: the Agreement model has columns that later revisions add.
         session.execute(text("INSERT INTO agreement (loan_id, terms_version_id, pdf, sha256, created_at, signed_name) "
                              "VALUES (:loan, :terms, :pdf, :sha, CURRENT_TIMESTAMP, '')"),
                         {"loan": loan.id, "terms": terms.id, "pdf": b"%PDF-", "sha": "0" * 64})
-        loans.size_exchange(session, None, loan, large, grade=2)  # a loan that refers to another loan
+        lending.size_exchange(session, None, loan, large, grade=2)  # a loan that refers to another loan
         session.commit()
         before = session.execute(text("SELECT id, status, exchanged_from_id, closed_on FROM loan ORDER BY id")).all()
         spare_id, family_id = spare.id, family.id

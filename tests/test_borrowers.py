@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from loanservice.audit.models import AuditEvent
 from loanservice.borrowers.models import Family, Pupil
-from loanservice.loans import services
+from loanservice.loans import pricing
 from loanservice.loans.models import Loan
 from loanservice.timeutil import today
 
@@ -59,7 +59,7 @@ def test_changing_a_pupils_remission_does_not_rewrite_their_loans(app, factory, 
     pupil = factory.pupil("Sam Carer", remission_category="free_school_meals",
                           remission_verified_on=date(2025, 9, 1))
     loan_id = lend(app, factory.instrument(), pupil, started_on=today(), due_on=today() + timedelta(days=60),
-                   charges=services.Charges(fee_per_term=Decimal("30.00")))
+                   charges=pricing.Charges(fee_per_term=Decimal("30.00")))
 
     response = staff_client.post(f"/borrowers/pupil/{pupil.id}/edit", data={
         "name": "Sam Carer", "school_id": "0", "year_group": "5", "remission_category": "none"})

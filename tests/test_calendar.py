@@ -5,10 +5,10 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from loanservice.documents import notices
-from loanservice.loans import charges
+from loanservice.loans import pricing
 from loanservice.loans.calendar import days_of_term, holidays
 from loanservice.loans.models import AcademicTerm, TermClosure
-from loanservice.loans.services import Charges
+from loanservice.loans.pricing import Charges
 from loanservice.timeutil import today
 
 from .conftest import in_app, login
@@ -108,7 +108,7 @@ def test_a_term_is_removed_after_confirming_unless_charges_or_letters_rely_on_it
     lend(app, factory.instrument(), factory.pupil(), started_on=date(2025, 9, 10), due_on=date(2025, 12, 19),
          charges=Charges(fee_per_term=Decimal("30.00")))
     with in_app(app) as session:
-        charges.raise_term_charges(session, None, session.get(AcademicTerm, charged.id))
+        pricing.raise_term_charges(session, None, session.get(AcademicTerm, charged.id))
         session.commit()
     login(client, factory.user("admin"))
     form = client.get(f"/terms/{unused.id}/edit").get_data(as_text=True)

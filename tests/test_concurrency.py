@@ -183,7 +183,7 @@ def _pending_loan(app, factory, *, signed: bool):
 
     from loanservice.borrowers.models import Family
     from loanservice.documents.services import latest_agreement, record_desk_signature, save_terms
-    from loanservice.loans.services import lend
+    from loanservice.loans.lending import lend
 
     instrument, family = factory.instrument(), factory.family()
     with in_app(app) as session:
@@ -233,7 +233,8 @@ def test_the_database_holds_one_loan_per_instrument_for_pending_loans_without_th
 
     from loanservice.borrowers.models import Pupil
     from loanservice.loans.models import Loan
-    from loanservice.loans.services import NotLendable, check_out
+    from loanservice.loans.availability import NotLendable
+    from loanservice.loans.lending import check_out
 
     holders = 10  # each keeps its connection while it waits, so stay within the pool (5 + 10 overflow)
     instrument = factory.instrument()

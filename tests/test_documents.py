@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from loanservice.documents import render, services
 from loanservice.documents.models import Agreement
-from loanservice.loans import services as loan_services
+from loanservice.loans import lending, pricing
 from loanservice.loans.models import Loan
 from loanservice.sets.models import SetLoan
 from loanservice.sets.services import check_in_set_item, check_out_set, mark_set_item_missing
@@ -47,7 +47,7 @@ def pupil_loan(app, factory):
     instrument = factory.instrument(kind, size="1/2", make="Stentor", model="Student II", serial_number="SN-4471",
                                     accessories="case, bow, rosin")
     loan_id = lend(app, instrument, pupil, started_on=today(), due_on=today() + timedelta(days=60),
-                   charges=loan_services.Charges(fee_per_term=Decimal("36.40"), charge_per_term=Decimal("14.56"),
+                   charges=pricing.Charges(fee_per_term=Decimal("36.40"), charge_per_term=Decimal("14.56"),
                                                  deposit=Decimal("25.00")))
     return loan_id, parent, family, pupil, instrument
 
@@ -260,7 +260,7 @@ def test_a_return_receipt_for_an_individual_loan(app, client, factory, pupil_loa
     response = client.get(f"/loans/{loan_id}/receipt.pdf")
     assert response.status_code == 409  # not back yet
     with in_app(app) as session:
-        loan_services.check_in(session, None, session.get(Loan, loan_id), grade=3, note="Scratch on the back")
+        lending.check_in(session, None, session.get(Loan, loan_id), grade=3, note="Scratch on the back")
         session.commit()
     response = client.get(f"/loans/{loan_id}/receipt.pdf")
     assert response.status_code == 200 and response.mimetype == "application/pdf"
@@ -274,7 +274,7 @@ def test_a_return_receipt_for_an_individual_loan(app, client, factory, pupil_loa
 def test_a_lost_instruments_record_does_not_call_itself_a_return_receipt(app, client, factory, pupil_loan):
     loan_id, parent, family, pupil, instrument = pupil_loan
     with in_app(app) as session:
-        loan_services.mark_lost(session, factory.user("staff", name="Sam Storekeeper"), session.get(Loan, loan_id),
+        lending.mark_lost(session, factory.user("staff", name="Sam Storekeeper"), session.get(Loan, loan_id),
                                 "Left on the bus")
         session.commit()
     login(client, parent)

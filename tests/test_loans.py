@@ -11,7 +11,7 @@ from loanservice.borrowers.models import Family, Pupil
 from loanservice.errors import InvalidInput, LoanServiceError
 from loanservice.inventory.models import ConditionCheck, Instrument, Repair
 from loanservice.inventory.services import get_instrument, mark_found, mark_missing, send_to_repair, write_off
-from loanservice.loans import charges, services
+from loanservice.loans import availability, calendar, lending, pricing, queries
 from loanservice.loans.models import AcademicTerm, Loan, LoanCharge, RemissionKind
 from loanservice.schools.models import School
 from loanservice.sets.models import ClassroomSet
@@ -27,7 +27,7 @@ def lend(app, instrument, borrower, **kw):
     with in_app(app) as session:
         locked = get_instrument(session, instrument.asset_tag, for_update=True)
         model = type(borrower)
-        loan = services.check_out(session, None, locked, session.get(model, borrower.id), **kw)
+        loan = lending.check_out(session, None, locked, session.get(model, borrower.id), **kw)
         session.commit()
         return loan.id
 
@@ -45,7 +45,7 @@ def test_check_out_lends_the_instrument_and_copies_fee_and_remission(app, factor
                           year_group=4)
     start = today()
     loan_id = lend(app, instrument, pupil, started_on=start, due_on=start + timedelta(days=90),
-                   charges=services.Charges(fee_per_term=Decimal("30.00"), deposit=Decimal("25.00")))
+                   charges=pricing.Charges(fee_per_term=Decimal("30.00"), deposit=Decimal("25.00")))
     with in_app(app) as session:
         loan = load_loan(session, loan_id)
         assert loan.instrument.status == "on_loan"
@@ -65,7 +65,7 @@ def test_check_out_lends_the_instrument_and_copies_fee_and_remission(app, factor
 def test_without_remission_the_full_fee_is_charged(app, factory):
     instrument, family = factory.instrument(), factory.family()
     loan_id = lend(app, instrument, family, due_on=today() + timedelta(days=10),
-                   charges=services.Charges(fee_per_term=Decimal("16.00")))
+                   charges=pricing.Charges(fee_per_term=Decimal("16.00")))
     with in_app(app) as session:
         assert load_loan(session, loan_id).charge_per_term == Decimal("16.00")
 
@@ -78,7 +78,7 @@ def test_due_date_defaults_to_the_end_of_the_term(app, factory):
     with in_app(app) as session:
         loan = load_loan(session, loan_id)
         assert loan.due_on == start + timedelta(days=40)
-        services.renew(session, None, loan)
+        lending.renew(session, None, loan)
         session.commit()
         assert load_loan(session, loan_id).due_on == start + timedelta(days=120)
 
@@ -129,7 +129,7 @@ def test_the_database_allows_one_open_loan_per_instrument(app, factory):
         locked = get_instrument(session, instrument.asset_tag)
         locked.status = "available"  # as a racing request that read it before the first commit
         with pytest.raises(LoanServiceError, match="is already on loan"):
-            services.check_out(session, None, locked, session.get(type(second), second.id), due_on=today())
+            lending.check_out(session, None, locked, session.get(type(second), second.id), due_on=today())
         session.rollback()
         assert session.scalar(select(func.count()).select_from(Loan)) == 1
 
@@ -138,7 +138,7 @@ def test_check_in_records_the_return_condition_and_makes_it_available(app, facto
     instrument = factory.instrument()
     loan_id = lend(app, instrument, factory.family(), due_on=today())
     with in_app(app) as session:
-        loan = services.check_in(session, None, load_loan(session, loan_id), grade=3, note="Scratched back")
+        loan = lending.check_in(session, None, load_loan(session, loan_id), grade=3, note="Scratched back")
         session.commit()
         loan = load_loan(session, loan_id)
         assert (loan.status, loan.closed_on, loan.condition_at_return) == ("returned", today(), 3)
@@ -146,7 +146,7 @@ def test_check_in_records_the_return_condition_and_makes_it_available(app, facto
         check = session.scalars(select(ConditionCheck).where(ConditionCheck.reason == "return")).one()
         assert (check.grade, check.note) == (3, "Scratched back")
         with pytest.raises(LoanServiceError, match="is not on loan"):
-            services.check_in(session, None, loan, grade=2)
+            lending.check_in(session, None, loan, grade=2)
 
 
 def test_check_in_writes_its_history_at_once_and_leaves_nothing_for_the_next_flush(app, factory):
@@ -156,7 +156,7 @@ def test_check_in_writes_its_history_at_once_and_leaves_nothing_for_the_next_flu
     with in_app(app) as session:
         loan = load_loan(session, loan_id)
         before = loan.instrument.updated_at
-        services.check_in(session, session.get(type(staff), staff.id), loan, grade=3, note="Scuffed")
+        lending.check_in(session, session.get(type(staff), staff.id), loan, grade=3, note="Scuffed")
         # The loaded objects show the return before any commit, with no changes pending.
         assert (loan.status, loan.closed_on, loan.condition_at_return, loan.return_note) == (
             "returned", today(), 3, "Scuffed")
@@ -180,8 +180,8 @@ def test_a_damaged_return_goes_to_repair(app, factory):
     loan_id = lend(app, instrument, factory.family(), due_on=today())
     with in_app(app) as session:
         with pytest.raises(InvalidInput, match="Describe the damage"):
-            services.check_in(session, None, load_loan(session, loan_id), grade=4, damaged=True)
-        services.check_in(session, None, load_loan(session, loan_id), grade=4, damaged=True, note="Cracked top")
+            lending.check_in(session, None, load_loan(session, loan_id), grade=4, damaged=True)
+        lending.check_in(session, None, load_loan(session, loan_id), grade=4, damaged=True, note="Cracked top")
         session.commit()
         assert get_instrument(session, instrument.asset_tag).status == "in_repair"
         assert session.scalars(select(Repair)).one().fault == "Cracked top"
@@ -192,8 +192,8 @@ def test_renewal_must_move_the_due_date_later(app, factory):
     loan_id = lend(app, factory.instrument(), factory.family(), due_on=today() + timedelta(days=5))
     with in_app(app) as session:
         with pytest.raises(InvalidInput, match="later"):
-            services.renew(session, None, load_loan(session, loan_id), today())
-        services.renew(session, None, load_loan(session, loan_id), today() + timedelta(days=60))
+            lending.renew(session, None, load_loan(session, loan_id), today())
+        lending.renew(session, None, load_loan(session, loan_id), today() + timedelta(days=60))
         session.commit()
         assert load_loan(session, loan_id).due_on == today() + timedelta(days=60)
 
@@ -229,17 +229,17 @@ def test_a_loan_is_renewed_from_the_form_as_the_page_renders_it(app, factory, st
 
 
 def test_the_latest_due_date_is_the_end_of_the_next_school_year():
-    assert services.latest_due_date(date(2026, 11, 22)) == date(2028, 8, 31)
-    assert services.latest_due_date(date(2026, 9, 1)) == date(2028, 8, 31)  # a new school year has begun
-    assert services.latest_due_date(date(2026, 8, 31)) == date(2027, 8, 31)
-    assert services.latest_due_date(date(2027, 1, 4)) == date(2028, 8, 31)
+    assert calendar.latest_due_date(date(2026, 11, 22)) == date(2028, 8, 31)
+    assert calendar.latest_due_date(date(2026, 9, 1)) == date(2028, 8, 31)  # a new school year has begun
+    assert calendar.latest_due_date(date(2026, 8, 31)) == date(2027, 8, 31)
+    assert calendar.latest_due_date(date(2027, 1, 4)) == date(2028, 8, 31)
 
 
 def test_the_earliest_start_date_is_the_start_of_the_previous_school_year():
-    assert services.earliest_start_date(date(2026, 11, 22)) == date(2025, 9, 1)
-    assert services.earliest_start_date(date(2026, 9, 1)) == date(2025, 9, 1)  # a new school year has begun
-    assert services.earliest_start_date(date(2026, 8, 31)) == date(2024, 9, 1)
-    assert services.earliest_start_date(date(2027, 1, 4)) == date(2025, 9, 1)
+    assert calendar.earliest_start_date(date(2026, 11, 22)) == date(2025, 9, 1)
+    assert calendar.earliest_start_date(date(2026, 9, 1)) == date(2025, 9, 1)  # a new school year has begun
+    assert calendar.earliest_start_date(date(2026, 8, 31)) == date(2024, 9, 1)
+    assert calendar.earliest_start_date(date(2027, 1, 4)) == date(2025, 9, 1)
 
 
 def far_future_typo() -> date:
@@ -250,18 +250,18 @@ def far_future_typo() -> date:
 def test_renewal_to_a_far_future_typo_is_refused_and_changes_nothing(app, factory):
     due = today() + timedelta(days=5)
     loan_id = lend(app, factory.instrument(), factory.family(), due_on=due)
-    latest = services.latest_due_date(today())
+    latest = calendar.latest_due_date(today())
     with in_app(app) as session:
         with pytest.raises(InvalidInput, match="too far ahead") as refused:
-            services.renew(session, None, load_loan(session, loan_id), far_future_typo())
+            lending.renew(session, None, load_loan(session, loan_id), far_future_typo())
         assert refused.value.field == "due_on"
         assert f"the end of the next school year, {latest:%-d %b %Y}, at the latest" in refused.value.message
         with pytest.raises(InvalidInput, match="too far ahead"):
-            services.renew(session, None, load_loan(session, loan_id), latest + timedelta(days=1))
+            lending.renew(session, None, load_loan(session, loan_id), latest + timedelta(days=1))
         session.rollback()
         assert load_loan(session, loan_id).due_on == due
         assert session.scalar(select(func.count()).where(AuditEvent.action == "loan.renewed")) == 0
-        services.renew(session, None, load_loan(session, loan_id), latest)  # the bound itself is fine
+        lending.renew(session, None, load_loan(session, loan_id), latest)  # the bound itself is fine
         session.commit()
         assert load_loan(session, loan_id).due_on == latest
 
@@ -290,13 +290,13 @@ def test_size_exchange_returns_one_size_and_lends_the_next_to_the_same_pupil(app
     wrong = factory.instrument(violin, size="3/4")
     pupil = factory.pupil(remission_category="pupil_premium", remission_verified_on=date(2025, 9, 1))
     loan_id = lend(app, small, pupil, due_on=today() + timedelta(days=30),
-                   charges=services.Charges(fee_per_term=Decimal("30.00"), charge_per_term=Decimal("12.00")))
+                   charges=pricing.Charges(fee_per_term=Decimal("30.00"), charge_per_term=Decimal("12.00")))
     with in_app(app) as session:
         with pytest.raises(InvalidInput, match="next size is a Violin 1/2"):
-            services.size_exchange(session, None, load_loan(session, loan_id),
+            lending.size_exchange(session, None, load_loan(session, loan_id),
                                    get_instrument(session, wrong.asset_tag), grade=2)
         session.rollback()
-        new = services.size_exchange(session, None, load_loan(session, loan_id),
+        new = lending.size_exchange(session, None, load_loan(session, loan_id),
                                      get_instrument(session, bigger.asset_tag, for_update=True), grade=2)
         session.commit()
         old = load_loan(session, loan_id)
@@ -313,7 +313,7 @@ def test_mark_lost_closes_the_loan_and_the_replacement_value_is_owed(app, factor
     instrument = factory.instrument(replacement_value=Decimal("140.00"))
     loan_id = lend(app, instrument, factory.family(), due_on=today())
     with in_app(app) as session:
-        services.mark_lost(session, None, load_loan(session, loan_id), "Stolen from car")
+        lending.mark_lost(session, None, load_loan(session, loan_id), "Stolen from car")
         session.commit()
         loan = load_loan(session, loan_id)
         assert (loan.status, loan.replacement_owed) == ("lost", Decimal("140.00"))
@@ -331,11 +331,11 @@ def test_a_family_sees_its_pupils_loans(app, factory):
     first = lend(app, factory.instrument(), pupil, due_on=today())
     lend(app, factory.instrument(), factory.pupil(), due_on=today())
     with in_app(app) as session:
-        services.check_in(session, None, load_loan(session, first), grade=2)
+        lending.check_in(session, None, load_loan(session, first), grade=2)
         session.commit()
     second = lend(app, factory.instrument(), family, due_on=today())
     with in_app(app) as session:
-        now, before = services.loans_of(session, session.get(Family, family.id))
+        now, before = queries.loans_of(session, session.get(Family, family.id))
         assert [loan.id for loan in now] == [second] and [loan.id for loan in before] == [first]
 
 
@@ -344,7 +344,7 @@ def test_overdue_lists_open_loans_past_due(app, factory):
                 due_on=today() - timedelta(days=3))
     lend(app, factory.instrument(), factory.family(), due_on=today())
     with in_app(app) as session:
-        assert [loan.id for loan in services.overdue_loans(session)] == [late]
+        assert [loan.id for loan in queries.overdue_loans(session)] == [late]
 
 
 # ---------------------------------------------------------------- pages
@@ -375,17 +375,17 @@ def test_staff_lend_an_instrument_from_the_form_and_see_it_on_the_borrower_page(
 
 def test_the_lend_form_refuses_a_far_future_typo_beside_the_due_date(app, factory, staff_client):
     instrument, family = factory.instrument(), factory.family()
-    lending = {"tag": instrument.asset_tag, "borrower": f"family-{family.id}", "started_on": today().isoformat(),
+    lend_form = {"tag": instrument.asset_tag, "borrower": f"family-{family.id}", "started_on": today().isoformat(),
                "condition_grade": "2"}
     typo = far_future_typo()
-    response = staff_client.post("/loans/new", data={**lending, "due_on": typo.isoformat()})
+    response = staff_client.post("/loans/new", data={**lend_form, "due_on": typo.isoformat()})
     assert response.status_code == 422
     assert f'<p class="error" id="due_on-error">{typo:%-d %b %Y} is too far ahead' in response.get_data(as_text=True)
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
         assert get_instrument(session, instrument.asset_tag).status == "available"
-    latest = services.latest_due_date(today())
-    response = staff_client.post("/loans/new", data={**lending, "due_on": latest.isoformat()})
+    latest = calendar.latest_due_date(today())
+    response = staff_client.post("/loans/new", data={**lend_form, "due_on": latest.isoformat()})
     assert response.status_code == 303
     with in_app(app) as session:
         assert session.scalars(select(Loan)).one().due_on == latest
@@ -394,11 +394,11 @@ def test_the_lend_form_refuses_a_far_future_typo_beside_the_due_date(app, factor
 def test_the_lend_form_refuses_a_start_date_before_last_school_year_beside_the_start_date(app, factory,
                                                                                          staff_client):
     instrument, family = factory.instrument(), factory.family()
-    lending = {"tag": instrument.asset_tag, "borrower": f"family-{family.id}", "condition_grade": "2",
+    lend_form = {"tag": instrument.asset_tag, "borrower": f"family-{family.id}", "condition_grade": "2",
                "due_on": (today() + timedelta(days=30)).isoformat()}
-    earliest = services.earliest_start_date(today())
+    earliest = calendar.earliest_start_date(today())
     for typo in (date(2010, 9, 6), earliest - timedelta(days=1)):
-        response = staff_client.post("/loans/new", data={**lending, "started_on": typo.isoformat()})
+        response = staff_client.post("/loans/new", data={**lend_form, "started_on": typo.isoformat()})
         assert response.status_code == 422
         assert (f'<p class="error" id="started_on-error">{typo:%-d %b %Y} is too long ago: a loan can start on '
                 f"{earliest:%-d %b %Y}, the start of the previous school year, at the earliest. Check the year."
@@ -407,7 +407,7 @@ def test_the_lend_form_refuses_a_start_date_before_last_school_year_beside_the_s
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
         assert get_instrument(session, instrument.asset_tag).status == "available"
     # A loan handed over last school year and recorded only now is still recorded.
-    response = staff_client.post("/loans/new", data={**lending, "started_on": earliest.isoformat()})
+    response = staff_client.post("/loans/new", data={**lend_form, "started_on": earliest.isoformat()})
     assert response.status_code == 303
     with in_app(app) as session:
         assert session.scalars(select(Loan)).one().started_on == earliest
@@ -556,16 +556,16 @@ def test_each_loan_is_charged_for_every_term_it_runs_in_and_remission_shows_as_w
     spring = factory.term("Spring", start + timedelta(days=70), today() + timedelta(days=30))
     paying = factory.pupil(name="=cmd|' /C calc'!A0")  # a name a spreadsheet would run
     free = factory.pupil(remission_category="looked_after", remission_verified_on=date(2025, 9, 1))
-    fee = services.Charges(fee_per_term=Decimal("36.40"))
+    fee = pricing.Charges(fee_per_term=Decimal("36.40"))
     spanning = lend(app, factory.instrument(), paying, started_on=start + timedelta(days=50),
                     due_on=today(), charges=fee)
     remitted = lend(app, factory.instrument(), free, started_on=start + timedelta(days=80), due_on=today(),
                     charges=fee)
     lend(app, factory.instrument(), factory.school(), started_on=start, due_on=today())  # a free scheme
     with in_app(app) as session:
-        assert charges.raise_term_charges(session, None, session.get(AcademicTerm, autumn.id)) == 1
-        assert charges.raise_term_charges(session, None, session.get(AcademicTerm, spring.id)) == 2
-        assert charges.raise_term_charges(session, None, session.get(AcademicTerm, spring.id)) == 0
+        assert pricing.raise_term_charges(session, None, session.get(AcademicTerm, autumn.id)) == 1
+        assert pricing.raise_term_charges(session, None, session.get(AcademicTerm, spring.id)) == 2
+        assert pricing.raise_term_charges(session, None, session.get(AcademicTerm, spring.id)) == 0
         session.commit()
         rows = session.execute(select(LoanCharge.loan_id, LoanCharge.term_id, LoanCharge.amount, LoanCharge.status)
                                .order_by(LoanCharge.id)).all()
@@ -593,7 +593,7 @@ def test_the_audit_trail_names_children_and_families_by_number_only(app, factory
     pupil = factory.pupil(name="Zebedee Quist")
     loan_id = lend(app, factory.instrument(), pupil, due_on=today())
     with in_app(app) as session:
-        services.mark_lost(session, None, load_loan(session, loan_id), "Left at the park")
+        lending.mark_lost(session, None, load_loan(session, loan_id), "Left at the park")
         session.commit()
         events = session.scalars(select(AuditEvent)).all()
         text = " ".join(f"{e.summary} {e.changes}" for e in events)
@@ -612,11 +612,11 @@ def test_roll_over_moves_open_loans_due_at_the_end_of_a_term_to_the_next(app, fa
     with in_app(app) as session:
         school = session.get(School, factory.school().id)
         check_out_set(session, None, session.get(ClassroomSet, kit.id), school, started_on=start)
-        services.check_in(session, None, load_loan(session, returned), grade=2)
+        lending.check_in(session, None, load_loan(session, returned), grade=2)
         session.commit()
         with pytest.raises(InvalidInput, match="later term"):
-            services.roll_over(session, None, session.get(AcademicTerm, autumn.id), session.get(AcademicTerm, summer.id))
-        assert services.roll_over(session, None, session.get(AcademicTerm, summer.id),
+            lending.roll_over(session, None, session.get(AcademicTerm, autumn.id), session.get(AcademicTerm, summer.id))
+        assert lending.roll_over(session, None, session.get(AcademicTerm, summer.id),
                                   session.get(AcademicTerm, autumn.id)) == 1
         session.commit()
         assert load_loan(session, rolling).due_on == autumn.ends_on
@@ -691,7 +691,7 @@ def test_fees_come_from_the_band_and_remission_rules_and_stay_on_the_loan(app, f
 
 def test_a_fixed_remission_charge_is_never_more_than_the_fee(app, factory):
     with in_app(app) as session:
-        rule = charges.save_remission_rule(session, None, "benefits", RemissionKind.FIXED, Decimal("10.00"))
+        rule = pricing.save_remission_rule(session, None, "benefits", RemissionKind.FIXED, Decimal("10.00"))
         assert rule.charge(Decimal("30.00")) == Decimal("10.00")
         assert rule.charge(Decimal("7.00")) == Decimal("7.00")
         assert rule.summary == "£10.00 a term"
@@ -786,8 +786,8 @@ def test_a_classroom_set_member_is_not_lent_on_its_own_but_the_set_still_goes_ou
     small = factory.instrument(violin, size="1/4")
     loan_id = lend(app, small, pupil, due_on=today() + timedelta(days=30))
     with in_app(app) as session:
-        with pytest.raises(services.NotLendable, match="MIX-000028 belongs to Violin set A"):
-            services.size_exchange(session, None, load_loan(session, loan_id),
+        with pytest.raises(availability.NotLendable, match="MIX-000028 belongs to Violin set A"):
+            lending.size_exchange(session, None, load_loan(session, loan_id),
                                    get_instrument(session, "MIX-000028", for_update=True), grade=2)
         session.rollback()
         assert load_loan(session, loan_id).status == "open"
@@ -802,18 +802,18 @@ def test_a_loan_cannot_start_before_the_instruments_last_loan_ended(app, factory
     loan_id = lend(app, instrument, factory.pupil(name="Mia Green"), started_on=today() - timedelta(days=60),
                    due_on=today() + timedelta(days=30))
     with in_app(app) as session:  # lent two months ago, back a week ago
-        services.check_in(session, None, session.get(Loan, loan_id), grade=2, returned_on=today() - timedelta(days=7))
+        lending.check_in(session, None, session.get(Loan, loan_id), grade=2, returned_on=today() - timedelta(days=7))
         session.commit()
-    lending = {"tag": instrument.asset_tag, "borrower": f"family-{family.id}", "condition_grade": "2",
+    lend_form = {"tag": instrument.asset_tag, "borrower": f"family-{family.id}", "condition_grade": "2",
                "due_on": (today() + timedelta(days=30)).isoformat()}
-    response = staff_client.post("/loans/new", data={**lending, "started_on": (today() - timedelta(days=30)).isoformat()})
+    response = staff_client.post("/loans/new", data={**lend_form, "started_on": (today() - timedelta(days=30)).isoformat()})
     ended = today() - timedelta(days=7)
     assert response.status_code == 422
     assert (f"{instrument.asset_tag} was on loan until {ended:%-d %b %Y}: a new loan can start on that day at the "
             "earliest.") in response.get_data(as_text=True)
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 1
-    response = staff_client.post("/loans/new", data={**lending, "started_on": ended.isoformat()})
+    response = staff_client.post("/loans/new", data={**lend_form, "started_on": ended.isoformat()})
     assert response.status_code == 303
 
 
@@ -874,7 +874,7 @@ def test_a_cancelled_hold_does_not_stop_a_backdated_loan(app, factory):
     instrument = factory.instrument()
     held = lend(app, instrument, factory.pupil(name="Bo"), due_on=today() + timedelta(days=30), awaiting_agreement=True)
     with in_app(app) as session:
-        services.cancel_pending(session, None, session.get(Loan, held), "Changed their mind")
+        lending.cancel_pending(session, None, session.get(Loan, held), "Changed their mind")
         session.commit()
     # Handed over to someone else a week ago and recorded only now: the cancelled hold was never a loan.
     lend(app, instrument, factory.family(), started_on=today() - timedelta(days=7), due_on=today() + timedelta(days=30))

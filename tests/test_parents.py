@@ -148,7 +148,7 @@ def test_a_parent_adds_edits_and_removes_a_child_with_a_stated_remission(client,
 def test_a_child_with_an_open_loan_cannot_be_changed_or_removed(client, factory, app):
     from datetime import date
 
-    from loanservice.loans.services import check_out
+    from loanservice.loans.lending import check_out
 
     parent = factory.parent()
     child = factory.child(parent, "Kit")
@@ -169,7 +169,7 @@ def test_a_child_with_an_open_loan_cannot_be_changed_or_removed(client, factory,
 def test_the_parent_home_shows_loans_with_due_dates_documents_and_takes_requests(client, factory, app):
     from datetime import date
 
-    from loanservice.loans.services import check_out
+    from loanservice.loans.lending import check_out
 
     parent = factory.parent()
     child = factory.child(parent, "Robin")
@@ -196,7 +196,7 @@ def test_the_parent_home_shows_loans_with_due_dates_documents_and_takes_requests
 def test_a_parent_cannot_reach_another_familys_child_loan_or_documents(client, factory, app):
     from datetime import date
 
-    from loanservice.loans.services import check_out
+    from loanservice.loans.lending import check_out
 
     mine, theirs = factory.parent(), factory.parent()
     their_child = factory.child(theirs, "Not Yours")
@@ -359,7 +359,7 @@ def lend_to(app, child, kind):
     from datetime import date
 
     from loanservice.inventory.models import Instrument
-    from loanservice.loans.services import check_out
+    from loanservice.loans.lending import check_out
 
     with in_app(app) as session:
         instrument = session.scalar(select(Instrument).where(Instrument.type_id == kind.id,

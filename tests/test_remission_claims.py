@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from loanservice.audit.models import AuditEvent
 from loanservice.borrowers.models import Pupil, RemissionClaim
-from loanservice.loans import charges
+from loanservice.loans import pricing
 from loanservice.loans.models import (
     AcademicTerm,
     FeeBand,
@@ -138,7 +138,7 @@ def test_remission_verified_after_lending_applies_from_the_next_term_charged(app
     submit(staff_client, lend_page(instrument, pupil), button="Lend")
     loan = the_loan(app)
     with in_app(app) as session:
-        charges.raise_term_charges(session, None, session.scalar(select(AcademicTerm).where(
+        pricing.raise_term_charges(session, None, session.scalar(select(AcademicTerm).where(
             AcademicTerm.name == "This term")))
         session.commit()
     page = staff_client.get(f"/loans/{loan.id}").get_data(as_text=True)
@@ -154,10 +154,10 @@ def test_remission_verified_after_lending_applies_from_the_next_term_charged(app
     assert response.status_code == 303
     assert the_loan(app).charge_per_term == Decimal("0.00")
     with in_app(app) as session:
-        charges.raise_term_charges(session, None, session.scalar(select(AcademicTerm).where(
+        pricing.raise_term_charges(session, None, session.scalar(select(AcademicTerm).where(
             AcademicTerm.name == "Next term")))
         session.commit()
-        amounts = [(c.term.name, c.amount, c.status) for c in charges.charges_of(session, session.get(Loan, loan.id))]
+        amounts = [(c.term.name, c.amount, c.status) for c in pricing.charges_of(session, session.get(Loan, loan.id))]
     assert amounts == [("This term", Decimal("30.00"), "owed"), ("Next term", Decimal("0.00"), "waived")]
     assert "loan.remission_applied" in audit_actions(app)
 
@@ -220,12 +220,12 @@ def test_a_refused_claim_on_the_pupils_page_leaves_no_remission(app, factory, st
 def test_lending_through_the_service_is_refused_while_a_claim_waits(app, factory, priced):
     from loanservice.borrowers.services import RemissionUnverified
     from loanservice.inventory.services import get_instrument
-    from loanservice.loans import services
+    from loanservice.loans import lending
 
     instrument = factory.instrument()
     _, child = claiming_child(app, factory)
     with in_app(app) as session, pytest.raises(RemissionUnverified):
-        services.lend(session, None, get_instrument(session, instrument.asset_tag), session.get(Pupil, child.id),
+        lending.lend(session, None, get_instrument(session, instrument.asset_tag), session.get(Pupil, child.id),
                       app.config)
 
 

@@ -142,7 +142,7 @@ def test_cancelling_a_held_reservation_offers_the_instrument_to_the_next_child(c
 
 def test_a_returned_instrument_goes_to_the_next_child_waiting(client, factory, app):
     from loanservice.borrowers.models import Pupil
-    from loanservice.loans.services import check_in, check_out
+    from loanservice.loans.lending import check_in, check_out
 
     kind = factory.instrument_type("Trumpet", family="brass", sizes=())
     trumpet = factory.instrument(kind, size="")
@@ -352,7 +352,7 @@ def test_the_demo_has_parents_with_a_reservation_in_each_state_and_a_waiting_lis
 
 def test_staff_see_parents_requests_and_mark_them_dealt_with(client, factory, app):
     from loanservice.borrowers.models import Pupil
-    from loanservice.loans.services import check_out
+    from loanservice.loans.lending import check_out
     from loanservice.parents.models import ParentRequest
 
     parent = factory.parent()

@@ -11,7 +11,7 @@ from loanservice.extensions import db
 from loanservice.inventory.models import Instrument
 from loanservice.inventory.services import get_instrument, send_to_repair
 from loanservice.loans.models import Loan
-from loanservice.loans.services import earliest_start_date
+from loanservice.loans.calendar import earliest_start_date
 from loanservice.schools.models import School
 from loanservice.sets import services
 from loanservice.sets.models import ClassroomSet, SetLoan
@@ -73,7 +73,7 @@ def test_a_set_with_an_item_in_repair_does_not_go_out_at_all(app, factory):
 
 def test_a_set_that_cannot_go_out_names_every_item_in_the_way_and_why(app, factory, staff_client):
     from loanservice.inventory.services import mark_missing, write_off
-    from loanservice.loans.services import check_out
+    from loanservice.loans.lending import check_out
 
     kind = factory.instrument_type("Ukulele", sizes=())
     items = [factory.instrument(kind, asset_tag=f"UKE-00{n}") for n in range(1, 8)]
@@ -613,7 +613,7 @@ def test_the_school_sees_what_went_missing_and_fetches_the_sets_documents(app, f
 def test_a_backdated_set_loan_cannot_overlap_its_items_last_loans(app, factory):
     kit, school = factory.classroom_set(size=2), factory.school()
     first_loan = lend_set(app, kit, school, started_on=today() - timedelta(days=40))
-    from loanservice.loans.services import check_in
+    from loanservice.loans.lending import check_in
 
     with in_app(app) as session:  # all back ten days ago
         for loan in session.scalars(select(Loan).where(Loan.set_loan_id == first_loan)).all():

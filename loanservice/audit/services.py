@@ -39,6 +39,14 @@ def record(
     return audit_event
 
 
+def assign_changed(obj, **values) -> list[str]:
+    """Set the attributes that differ; the names of those that changed."""
+    changed = [key for key, value in values.items() if getattr(obj, key) != value]
+    for key in changed:
+        setattr(obj, key, values[key])
+    return changed
+
+
 def _jsonable(value):
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}

@@ -135,3 +135,14 @@ class RemissionClaim(db.Model):
     @property
     def label(self) -> str:
         return RemissionCategory(self.category).label
+
+
+# The borrower kinds, as they appear in URLs and forms.
+BORROWER_KINDS: dict[str, type] = {"pupil": Pupil, "family": Family, "school": School, "other": OtherBorrower}
+
+
+def borrower_kind(borrower) -> str:
+    for kind, model in BORROWER_KINDS.items():
+        if isinstance(borrower, model):
+            return kind
+    raise TypeError(f"{borrower!r} cannot borrow")

@@ -3,14 +3,16 @@ import enum
 from datetime import date
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
-from ..audit.services import record
-from ..errors import InvalidInput, LoanServiceError
+from ..accounts.models import User
+from ..audit.services import assign_changed, record
+from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.services import escape_like
 from ..schools.models import School
+from ..schools.services import tidy_address
 from ..timeutil import today
-from .models import Family, OtherBorrower, Pupil, RemissionCategory, RemissionClaim
+from .models import BORROWER_KINDS, Family, OtherBorrower, Pupil, RemissionCategory, RemissionClaim, borrower_kind
 
 
 def add_family(session: Session, actor, *, name: str, email: str = "", phone: str = "", address: str = "") -> Family:
@@ -40,19 +42,6 @@ def _set_family(family: Family, *, name: str, email: str, phone: str, address: s
         raise InvalidInput("Give the parent or carer's name.", field="name")
     return assign_changed(family, name=name.strip(), email=email.strip().lower(), phone=phone.strip(),
                           address=tidy_address(address))
-
-
-def tidy_address(address: str) -> str:
-    """A postal address as lines: each trimmed, blank ones dropped (forms send \\r\\n)."""
-    return "\n".join(line.strip() for line in address.replace("\r\n", "\n").split("\n") if line.strip())
-
-
-def assign_changed(obj, **values) -> list[str]:
-    """Set the attributes that differ; the names of those that changed."""
-    changed = [key for key, value in values.items() if getattr(obj, key) != value]
-    for key in changed:
-        setattr(obj, key, values[key])
-    return changed
 
 
 def add_pupil(
@@ -233,3 +222,62 @@ def decide_claim(session: Session, actor, borrower, decision: str | None) -> Non
 def unverified_message(pupil: Pupil, claim: RemissionClaim) -> str:
     return (f"{pupil.name}'s parent or carer says they are eligible for remission ({claim.label.lower()}): "
             "verify the claim or refuse it before the instrument is lent.")
+
+
+# ---------------------------------------------------------------- any kind of borrower
+
+
+def audit_name(borrower) -> str:
+    """How the append-only audit trail names a borrower: people by record number only, so that
+    erasing a family's or pupil's details at the end of retention leaves no name behind."""
+    if isinstance(borrower, (Pupil, Family)):
+        return f"{borrower_kind(borrower)} #{borrower.id}"
+    return str(borrower)
+
+
+def get_borrower(session: Session, kind: str, borrower_id: int):
+    """The pupil, family, school or other borrower named by ``kind`` and id, or NotFound."""
+    model = BORROWER_KINDS.get(kind)
+    borrower = session.get(model, borrower_id) if model is not None else None
+    if borrower is None:
+        raise NotFound("There is no such borrower.", field="borrower")
+    return borrower
+
+
+def find_borrowers(session: Session, q: str, *, limit: int = 15) -> list:
+    """Pupils, families, schools and other borrowers whose name contains ``q`` (each kind up to ``limit``)."""
+    q = q.strip()
+    if not q:
+        return []
+    like = f"%{escape_like(q)}%"
+    found = list(session.scalars(select(Pupil).where(Pupil.name.ilike(like, escape="\\"))
+                                 .options(joinedload(Pupil.school)).order_by(Pupil.name, Pupil.id).limit(limit)))
+    for model in (Family, School, OtherBorrower):
+        found += session.scalars(select(model).where(model.name.ilike(like, escape="\\"))
+                                 .order_by(model.name, model.id).limit(limit))
+    return found
+
+
+# ---------------------------------------------------------------- a parent's own family
+
+
+def family_of(session: Session, user: User, *, create: bool = False) -> Family | None:
+    """The family a parent's sign-in belongs to (made on first need for parents set up by staff)."""
+    family = session.scalar(select(Family).where(Family.user_id == user.id))
+    if family is None and create:
+        family = Family(name=user.name, email=user.email, user_id=user.id)
+        session.add(family)
+        session.flush()
+    return family
+
+
+def child_of(session: Session, user: User, pupil_id: int | None, *, for_update: bool = False) -> Pupil:
+    """One of the parent's own children, or NotFound: another family's child does not exist for them."""
+    query = (select(Pupil).join(Family, Pupil.family_id == Family.id)
+             .where(Pupil.id == pupil_id, Family.user_id == user.id))
+    if for_update:
+        query = query.with_for_update(of=Pupil)
+    pupil = session.scalar(query)
+    if pupil is None:
+        raise NotFound("There is no such child in your family.", field="pupil_id")
+    return pupil

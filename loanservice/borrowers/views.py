@@ -5,14 +5,14 @@ from sqlalchemy import select
 
 from ..accounts.permissions import staff_required
 from ..extensions import db
-from ..loans.models import BORROWER_KINDS
-from ..loans.services import loans_of
+from ..borrowers.models import BORROWER_KINDS
+from ..loans.queries import loans_of
 from ..schools.models import School
 from ..timeutil import today
 from ..web import done, submit_form
 from . import services
 from .forms import ClaimForm, FamilyForm, PupilForm
-from .models import Family, OtherBorrower, Pupil
+from .models import Family, Pupil
 
 bp = Blueprint("borrowers", __name__)
 

@@ -18,7 +18,7 @@ from ..inventory.models import (
     InstrumentType,
     Repair,
 )
-from ..loans.charges import raise_term_charges
+from ..loans.pricing import raise_term_charges
 from ..loans.models import AcademicTerm, FeeBand, Loan, LoanStatus, RemissionRule
 from ..schools.models import School
 from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan

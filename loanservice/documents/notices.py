@@ -25,10 +25,11 @@ from ..audit.services import record
 from ..borrowers.models import Pupil
 from ..errors import InvalidInput
 from ..inventory.models import Instrument, InstrumentStatus
-from ..loans.calendar import DaysOff, TermInUse, after_days_of_term, days_of_term, days_off, term_removing
+from ..loans.calendar import DaysOff, TermInUse, after_days_of_term, days_of_term, days_off
 from ..loans.models import AcademicTerm, Loan, LoanStatus
 from ..mail import Attachment, Mailer, build_message
 from ..sets.models import SetLoan
+from ..signals import term_removing
 from ..timeutil import today, utcnow
 from .models import Notice, NoticeChannel, NoticeLetter, NoticeStage, NoticeStatus
 from .render import LetterChunk, LetterPress, RenderedLetters, concatenate_pdfs, render_letters

@@ -12,8 +12,11 @@ from ..audit.services import record
 from ..borrowers.models import Family, RemissionCategory
 from ..errors import InvalidInput, LoanServiceError, NotAllowed
 from ..inventory.models import CONDITION_GRADES, Instrument
+from ..loans.lending import AgreementNotSigned
 from ..loans.models import Loan, LoanStatus
+from ..mail import send_when_committed
 from ..sets.models import SetLoan
+from ..signals import loan_held_for_agreement, loan_issuing, loan_lent_to_hirer
 from ..timeutil import today, utcnow
 from .models import Agreement, SignatureMethod, TermsVersion
 from .render import render_pdf, sha256_hex
@@ -207,6 +210,16 @@ def latest_agreement(session: Session, loan: Loan) -> Agreement | None:
                           .order_by(Agreement.id.desc()).limit(1))
 
 
+
+@loan_issuing.connect
+def _signed_agreement_of(loan: Loan, *, session: Session) -> Agreement | None:
+    """A loan waiting for its agreement is issued only once its latest agreement is signed (None: no agreement)."""
+    agreement = latest_agreement(session, loan)
+    if agreement is not None and not agreement.is_signed:
+        raise AgreementNotSigned(f"{loan.instrument.asset_tag} cannot be issued until the agreement is signed: the "
+                                 "hirer signs it online, or signs a printed copy at the desk and you record it.")
+    return agreement
+
 def latest_agreements(session: Session, loans: list[Loan]) -> dict[int, Agreement]:
     """The latest agreement of each loan, by loan id, in one query."""
     latest: dict[int, Agreement] = {}
@@ -245,6 +258,12 @@ def prepare_agreement(session: Session, actor, loan: Loan, hub: Hub, *, fresh: b
     return agreement
 
 
+@loan_lent_to_hirer.connect
+def _offer_agreement_at_lending(loan: Loan, *, session: Session, actor, config) -> None:
+    """A loan made to a pupil or family: its agreement is made and the hirer emailed a link to sign it."""
+    offer_agreement(session, actor, loan, config)
+
+
 def offer_agreement(session: Session, actor, loan: Loan, config) -> Agreement | None:
     """Make the agreement of a loan just lent and email the hirer a link to read and sign it.
 
@@ -264,8 +283,6 @@ def ask_hirer_to_sign(session: Session, loan: Loan, config) -> None:
 
     Sent only once the transaction commits. A family without an email signs at the desk.
     """
-    from ..parents.mailing import send_when_committed
-
     family = hirer_family(loan)
     to = family.user.email if family is not None and family.user is not None else (family.email if family else "")
     if not to:
@@ -426,3 +443,10 @@ def set_receipt_pdf(session: Session, set_loan: SetLoan, hub: Hub) -> bytes:
     return render_pdf("documents/set_receipt.html", archive=True, returned=returned, lost=lost,
                       still_out=still_out, total=len(loans), overdue=set_loan.due_on < today(),
                       **_set_context(set_loan, hub))
+
+
+@loan_held_for_agreement.connect
+def _prepare_and_ask_to_sign(loan: Loan, *, session: Session, actor, config) -> None:
+    """A loan held for its agreement: the agreement is made, ready to sign, and the hirer emailed."""
+    prepare_agreement(session, actor, loan, Hub.from_config(config))
+    ask_hirer_to_sign(session, loan, config)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, contains_eager
 from ..audit.services import record
 from ..batch import Batch, assign
 from ..errors import InvalidInput, LoanServiceError, NotFound
+from ..signals import held_instrument_withdrawing
 from ..timeutil import today, utcnow
 from .models import (
     CONDITION_GRADES,
@@ -439,15 +440,8 @@ def _refuse_while_on_loan(session: Session, instrument: Instrument) -> None:
         raise InvalidTransition(
             f"{instrument.asset_tag} is on loan: check it in first, or record the loan as lost."
         )
-    if instrument.status_enum is S.RESERVED:
-        from ..loans.models import Loan, LoanStatus
-
-        if session.scalar(select(Loan.id).where(Loan.instrument_id == instrument.id,
-                                                Loan.status == LoanStatus.PENDING)) is not None:
-            raise InvalidTransition(
-                f"{instrument.asset_tag} is held for a loan waiting for its signed agreement: cancel that loan "
-                "first."
-            )
+    if instrument.status_enum is S.RESERVED:  # loans refuse while a loan pending its agreement holds it
+        held_instrument_withdrawing.send(instrument, session=session)
 
 
 def open_repair(session: Session, instrument: Instrument) -> Repair | None:

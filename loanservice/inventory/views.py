@@ -21,7 +21,7 @@ from ..accounts.permissions import staff_required
 from ..audit.models import AuditEvent
 from ..errors import LoanServiceError
 from ..extensions import db
-from ..loans.services import count_awaiting_agreement, holding_loans, loans_of_instrument
+from ..loans.queries import count_awaiting_agreement, holding_loans, loans_of_instrument
 from ..templating import counted
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form

@@ -9,7 +9,7 @@ from ..errors import LoanServiceError, NotFound
 from ..extensions import db, limiter
 from ..inventory.models import Instrument
 from ..inventory.services import TAG_PATTERN, normalise_tag
-from ..loans.services import current_loan_for
+from ..loans.queries import current_loan_for
 from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from . import services
 

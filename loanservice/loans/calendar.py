@@ -1,4 +1,5 @@
-"""The academic calendar: terms, closures within them (half-terms, INSET days), and counting days of term.
+"""The academic calendar: terms, closures within them (half-terms, INSET days), counting days of term,
+and the dates a loan may start and be due.
 
 ``days_of_term`` is the one count of days that matter for chasing a loan: the overdue list, the
 days a notice says a loan is overdue, and the time between one overdue letter and the next all
@@ -8,12 +9,13 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from itertools import pairwise
 
-from blinker import Namespace
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from ..audit.services import record
 from ..errors import InvalidInput, LoanServiceError
+from ..signals import term_removing
+from ..timeutil import today
 from .models import AcademicTerm, LoanCharge, TermClosure
 
 DaysOff = list[tuple[date, date]]
@@ -117,11 +119,6 @@ def change_term(session: Session, actor, term: AcademicTerm, name: str, starts_o
     return term
 
 
-# Sent before a term is removed, so that modules above loans can refuse (raise TermInUse) when
-# something they keep relies on it: overdue notices counted days in it (documents.notices).
-term_removing = Namespace().signal("term-removing")
-
-
 def remove_term(session: Session, actor, term: AcademicTerm) -> None:
     """Remove a term (and its closures) that no charge or overdue letter relies on yet."""
     charged = session.scalar(select(func.count()).select_from(LoanCharge).where(LoanCharge.term_id == term.id))
@@ -169,3 +166,67 @@ def remove_closure(session: Session, actor, closure: TermClosure) -> None:
            {"starts_on": closure.starts_on, "ends_on": closure.ends_on})
     term.closures.remove(closure)
     session.flush()
+
+
+# ---------------------------------------------------------------- dates of a loan
+
+
+def default_due_date(session: Session, start: date) -> date | None:
+    """The end of the term that ``start`` falls in (or the next term, in a holiday)."""
+    return session.scalar(
+        select(AcademicTerm.ends_on).where(AcademicTerm.ends_on >= start).order_by(AcademicTerm.ends_on).limit(1)
+    )
+
+
+def _check_dates(start: date, due: date) -> None:
+    if due < start:
+        raise InvalidInput("The due date is before the start date.", field="due_on")
+
+
+def latest_due_date(on: date) -> date:
+    """The latest a loan made or renewed on ``on`` can be due: the end of the next school year (31 August).
+
+    Loans follow the school year and roll over each year, so staff may want a loan to run to the end
+    of next year's summer term, even from early in this year; later than that is a typo (2062 for 2026).
+    A date, not the calendar's terms: admins often enter only this year's terms, and the last few weeks
+    of the summer holiday change nothing for a typo.
+    """
+    this_year_ends = on.year + 1 if on.month >= 9 else on.year  # a school year runs 1 Sep to 31 Aug
+    return date(this_year_ends + 1, 8, 31)
+
+
+def check_due_date_in_reach(due: date) -> None:
+    """Refuse a due date past ``latest_due_date``, on the due date field (for lending and renewing)."""
+    latest = latest_due_date(today())
+    if due > latest:
+        raise InvalidInput(f"{due:%-d %b %Y} is too far ahead: a loan can run to the end of the next school year, "
+                           f"{latest:%-d %b %Y}, at the latest. Check the year.", field="due_on")
+
+
+def earliest_start_date(on: date) -> date:
+    """The earliest a loan recorded on ``on`` can start: the start of the previous school year (1 September).
+
+    Staff record loans after the event (paperwork caught up at the end of a term, a loan missed in
+    last year's records), so all of this school year and last stays open; earlier is a typo (2010
+    for 2025).
+    """
+    this_year_began = on.year if on.month >= 9 else on.year - 1  # a school year runs 1 Sep to 31 Aug
+    return date(this_year_began - 1, 9, 1)
+
+
+def check_start_date_in_reach(start: date) -> None:
+    """Refuse a start date before ``earliest_start_date``, on the start date field (for lending)."""
+    earliest = earliest_start_date(today())
+    if start < earliest:
+        raise InvalidInput(f"{start:%-d %b %Y} is too long ago: a loan can start on {earliest:%-d %b %Y}, the start "
+                           "of the previous school year, at the earliest. Check the year.", field="started_on")
+
+
+def resolve_due_date(session: Session, start: date, due: date | None) -> date:
+    """The due date given, or the end of the term; never before the start."""
+    if due is None:
+        due = default_due_date(session, start)
+        if due is None:
+            raise InvalidInput(f"No academic term covers {start:%-d %b %Y}: give a due date.", field="due_on")
+    _check_dates(start, due)
+    return due

@@ -6,7 +6,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..borrowers.models import Family, OtherBorrower, Pupil, RemissionCategory
+from ..borrowers.models import Family, OtherBorrower, Pupil, RemissionCategory, borrower_kind
 from ..extensions import db
 from ..inventory.models import CONDITION_GRADES, Instrument
 from ..schools.models import School
@@ -313,17 +313,6 @@ class RemissionRule(db.Model):
         if self.kind_enum is RemissionKind.PERCENT_OFF:
             return f"{self.value.normalize():f}% off"
         return f"£{self.value:,.2f} a term"
-
-
-# The borrower kinds, as they appear in URLs and forms.
-BORROWER_KINDS: dict[str, type] = {"pupil": Pupil, "family": Family, "school": School, "other": OtherBorrower}
-
-
-def borrower_kind(borrower) -> str:
-    for kind, model in BORROWER_KINDS.items():
-        if isinstance(borrower, model):
-            return kind
-    raise TypeError(f"{borrower!r} cannot borrow")
 
 
 def borrower_column(borrower) -> str:

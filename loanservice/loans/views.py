@@ -19,8 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ..accounts.permissions import admin_required, staff_required
-from ..borrowers.models import Family, Pupil, RemissionClaim
-from ..borrowers.services import decide_claim, pending_claim
+from ..borrowers.models import BORROWER_KINDS, Family, Pupil, RemissionClaim, borrower_kind
+from ..borrowers.services import decide_claim, find_borrowers, get_borrower, pending_claim
 from ..documents.services import latest_agreement, latest_agreements
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
@@ -32,8 +32,7 @@ from ..schools.models import School
 from ..templating import counted
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
-from . import calendar, charges, services
-from .models import BORROWER_KINDS, borrower_kind
+from . import calendar, lending, pricing, queries
 from .forms import (
     BORROWER_PATTERN,
     CancelPendingForm,
@@ -88,7 +87,7 @@ def _borrower_choices(chosen: str, who: str) -> list[tuple[str, str]]:
         borrower = db.session.get(model, int(borrower_id))
         if borrower is not None:
             choices.append((chosen, borrower_label(borrower)))
-    for borrower in services.find_borrowers(db.session, who or ""):
+    for borrower in find_borrowers(db.session, who or ""):
         value = f"{borrower_kind(borrower)}-{borrower.id}"
         if value != chosen:
             choices.append((value, borrower_label(borrower)))
@@ -129,14 +128,14 @@ def check_out():
         kind, _, borrower_id = form.borrower.data.partition("-")
         tag = tag_from_code(form.tag.data, current_app.config["PUBLIC_BASE_URL"])
         instrument = get_instrument(db.session, tag, for_update=True)
-        borrower = services.get_borrower(db.session, kind, int(borrower_id))
+        borrower = get_borrower(db.session, kind, int(borrower_id))
         decide_claim(db.session, current_user, borrower, form.remission_claim.data)
-        return services.lend(
+        return lending.lend(
             db.session, current_user, instrument, borrower, current_app.config,
             started_on=form.started_on.data, due_on=form.due_on.data,
             accessories=form.accessories.data or None,
             condition_grade=form.condition_grade.data, condition_note=form.condition_note.data or "",
-            charges=services.quote(db.session, instrument, borrower, fee_per_term=form.fee_per_term.data,
+            charges=pricing.quote(db.session, instrument, borrower, fee_per_term=form.fee_per_term.data,
                                    charge_per_term=form.charge_per_term.data, deposit=form.deposit.data),
         )
 
@@ -157,8 +156,8 @@ class LendingPreview:
     instrument: Instrument | None = None
     borrower: object = None
     claim: RemissionClaim | None = None
-    charges: services.Charges | None = None  # at the borrower's verified remission (or none)
-    if_verified: services.Charges | None = None  # at the remission claimed, while the claim waits
+    charges: pricing.Charges | None = None  # at the borrower's verified remission (or none)
+    if_verified: pricing.Charges | None = None  # at the remission claimed, while the claim waits
 
 
 def _lending_preview(form: CheckOutForm) -> LendingPreview:
@@ -175,9 +174,9 @@ def _lending_preview(form: CheckOutForm) -> LendingPreview:
         preview.borrower = db.session.get(BORROWER_KINDS[kind], int(borrower_id))
         preview.claim = pending_claim(db.session, preview.borrower)
     if preview.instrument is not None and preview.borrower is not None:
-        preview.charges = services.quote(db.session, preview.instrument, preview.borrower)
+        preview.charges = pricing.quote(db.session, preview.instrument, preview.borrower)
         if preview.claim is not None:
-            preview.if_verified = services.quote(db.session, preview.instrument, preview.borrower,
+            preview.if_verified = pricing.quote(db.session, preview.instrument, preview.borrower,
                                                  remission_category=preview.claim.category)
     return preview
 
@@ -193,8 +192,8 @@ def _check_out_page(form: CheckOutForm, status: int):
 
 def _render_detail(loan: Loan, *, issue_form=None, status: int = 200):
     exchanged_to = db.session.scalar(select(Loan).where(Loan.exchanged_from_id == loan.id))
-    return render_template("loans/detail.html", loan=loan, today=today(), charges=charges.charges_of(db.session, loan),
-                           unapplied_remission=charges.unapplied_remission(loan),
+    return render_template("loans/detail.html", loan=loan, today=today(), charges=pricing.charges_of(db.session, loan),
+                           unapplied_remission=pricing.unapplied_remission(loan),
                            agreement=latest_agreement(db.session, loan), exchanged_to=exchanged_to,
                            issue_form=issue_form or IssueForm(formdata=None)), status
 
@@ -212,7 +211,7 @@ def issue(loan_id: int):
     loan = _load_loan(loan_id)
     form = IssueForm()
     response, status = submit_form(
-        form, lambda: services.issue(db.session, current_user, _lock(loan)),
+        form, lambda: lending.issue(db.session, current_user, _lock(loan)),
         lambda issued: done(f"{issued.instrument.asset_tag} issued to {issued.borrower}: on loan until "
                             f"{issued.due_on:%-d %b %Y}.", url_for(".detail", loan_id=issued.id)),
     )
@@ -226,7 +225,7 @@ def apply_remission(loan_id: int):
     loan = _load_loan(loan_id)
     form = IssueForm()  # a bare button: its CSRF token
     response, status = submit_form(
-        form, lambda: charges.apply_remission(db.session, current_user, _lock(loan)),
+        form, lambda: pricing.apply_remission(db.session, current_user, _lock(loan)),
         lambda changed: done(f"{changed.pupil.remission_enum.label} applied: the charge is £{changed.charge_per_term:,.2f} "
                              "a term from the next term charged.", url_for(".detail", loan_id=changed.id)),
     )
@@ -238,7 +237,7 @@ def apply_remission(loan_id: int):
 def cancel(loan_id: int):
     return _loan_action(
         loan_id, CancelPendingForm(), "loans/cancel.html",
-        lambda loan, f: services.cancel_pending(db.session, current_user, loan, f.note.data or ""),
+        lambda loan, f: lending.cancel_pending(db.session, current_user, loan, f.note.data or ""),
         "The loan is cancelled and {tag} is released.", applies=lambda loan: loan.is_pending,
     )
 
@@ -274,7 +273,7 @@ def check_in(loan_id: int):
         form.returned_on.data = today()
     return _loan_action(
         loan_id, form, "loans/check_in.html",
-        lambda loan, f: services.check_in(db.session, current_user, loan, grade=f.grade.data,
+        lambda loan, f: lending.check_in(db.session, current_user, loan, grade=f.grade.data,
                                           note=f.note.data or "", damaged=f.damaged.data,
                                           returned_on=f.returned_on.data),
         "{tag} is back. This page is the return receipt.",
@@ -289,7 +288,7 @@ def renew(loan_id: int):
 
     return _loan_action(
         loan_id, RenewForm(), "loans/renew.html",
-        lambda loan, f: services.renew(db.session, current_user, loan, f.due_on.data,
+        lambda loan, f: lending.renew(db.session, current_user, loan, f.due_on.data,
                                        seen_due_on=f.was_due_on.data),
         "{tag} renewed: due back {loan.due_on:%-d %b %Y}.", refresh=shown,
     )
@@ -298,7 +297,7 @@ def renew(loan_id: int):
 def _offer_next_size(loan: Loan, form: ExchangeForm) -> None:
     """The free instruments of the next size, as choices to pick (best condition first)."""
     old = loan.instrument
-    size = services.next_size(old)
+    size = lending.next_size(old)
     free = free_instruments(db.session, old.type_id, size) if size else []
     form.pick.choices = [(i.asset_tag, " · ".join(filter(None, (
         i.asset_tag, i.description, i.make, f"condition {i.condition_grade} ({i.condition_label})")))) for i in free]
@@ -318,7 +317,7 @@ def exchange(loan_id: int):
 
     def perform(loan, f):
         tag = tag_from_code(f.chosen_code, current_app.config["PUBLIC_BASE_URL"])
-        return services.size_exchange(db.session, current_user, loan,
+        return lending.size_exchange(db.session, current_user, loan,
                                       get_instrument(db.session, tag, for_update=True),
                                       grade=f.grade.data, note=f.note.data or "")
 
@@ -331,7 +330,7 @@ def exchange(loan_id: int):
 def lost(loan_id: int):
     return _loan_action(
         loan_id, LostForm(), "loans/lost.html",
-        lambda loan, f: services.mark_lost(db.session, current_user, loan, f.note.data,
+        lambda loan, f: lending.mark_lost(db.session, current_user, loan, f.note.data,
                                            replacement_owed=f.replacement_owed.data),
         "{tag} is recorded as lost; its replacement cost is owed.",
     )
@@ -340,7 +339,7 @@ def lost(loan_id: int):
 @bp.get("/loans/awaiting-agreement")
 @staff_required
 def awaiting_agreement():
-    loans = services.awaiting_agreement(db.session)
+    loans = queries.awaiting_agreement(db.session)
     agreements = latest_agreements(db.session, loans)
     # Signed first: those are ready to hand over.
     loans.sort(key=lambda loan: not (agreements.get(loan.id) and agreements[loan.id].is_signed))
@@ -351,7 +350,7 @@ def awaiting_agreement():
 @bp.get("/loans/overdue")
 @staff_required
 def overdue():
-    return render_template("loans/overdue.html", late=services.overdue_in_term_time(db.session), today=today())
+    return render_template("loans/overdue.html", late=queries.overdue_in_term_time(db.session), today=today())
 
 
 @bp.route("/terms", methods=["GET", "POST"])
@@ -454,7 +453,7 @@ def roll_over():
         try:
             if from_term is None or to_term is None:
                 raise InvalidInput("Choose both terms.")
-            count = services.roll_over(db.session, current_user, from_term, to_term)
+            count = lending.roll_over(db.session, current_user, from_term, to_term)
         except LoanServiceError as error:
             db.session.rollback()
             field_error(form, error)
@@ -471,14 +470,14 @@ def roll_over():
 @bp.get("/charges")
 @admin_required
 def charge_list():
-    return render_template("loans/charges.html", totals=charges.term_totals(db.session))
+    return render_template("loans/charges.html", totals=pricing.term_totals(db.session))
 
 
 @bp.post("/charges/raise/<int:term_id>")
 @admin_required
 def charge_raise(term_id: int):
     term = db.get_or_404(AcademicTerm, term_id)
-    count = charges.raise_term_charges(db.session, current_user, term)
+    count = pricing.raise_term_charges(db.session, current_user, term)
     db.session.commit()
     flash(f"Raised {counted(count, 'charge')} for {term.name}." if count else f"Every loan in {term.name} is already charged.",
           "success")
@@ -492,7 +491,7 @@ def charge_settle(charge_id: int, status: str):
     if charge is None:
         abort(404)
     try:
-        charges.settle(db.session, current_user, charge, ChargeStatus(status))
+        pricing.settle(db.session, current_user, charge, ChargeStatus(status))
     except LoanServiceError as error:
         db.session.rollback()
         flash(error.message, "error")
@@ -508,7 +507,7 @@ def charge_export():
     term_id = int_arg("term")
     term = db.get_or_404(AcademicTerm, term_id) if term_id else None
     name = f"charges-{term.name.lower().replace(' ', '-') if term else 'all'}-{today().isoformat()}.csv"
-    return Response(stream_with_context(charges.export_charges(db.session, term)), mimetype="text/csv",
+    return Response(stream_with_context(pricing.export_charges(db.session, term)), mimetype="text/csv",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
@@ -516,7 +515,7 @@ def charge_export():
 
 
 def _render_fees(band_form=None, rule_form=None, status=200):
-    bands, rules = charges.fee_schedule(db.session)
+    bands, rules = pricing.fee_schedule(db.session)
     return render_template("loans/fees.html", bands=bands, rules=rules,
                            band_form=band_form or FeeBandForm(formdata=None, prefix="band"),
                            rule_form=rule_form or RemissionRuleForm(formdata=None, prefix="rule")), status
@@ -535,7 +534,7 @@ def fee_band_save():
     if not form.validate_on_submit():
         return _render_fees(band_form=form, status=422)
     try:
-        band = charges.save_fee_band(db.session, current_user, form.band.data, form.fee_per_term.data,
+        band = pricing.save_fee_band(db.session, current_user, form.band.data, form.fee_per_term.data,
                                      form.deposit.data or 0)
     except LoanServiceError as error:
         db.session.rollback()
@@ -553,7 +552,7 @@ def remission_rule_save():
     if not form.validate_on_submit():
         return _render_fees(rule_form=form, status=422)
     try:
-        charges.save_remission_rule(db.session, current_user, form.category.data, RemissionKind(form.kind.data),
+        pricing.save_remission_rule(db.session, current_user, form.category.data, RemissionKind(form.kind.data),
                                     form.value.data or 0)
     except LoanServiceError as error:
         db.session.rollback()

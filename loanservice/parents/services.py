@@ -18,14 +18,17 @@ from ..accounts.models import Role, User
 from ..accounts.services import MIN_PASSWORD_LENGTH, find_user, normalise_email
 from ..audit.services import record
 from ..borrowers.models import Family, Pupil, RemissionCategory, RemissionClaim
-from ..borrowers.services import claims_for
+from ..borrowers.services import claims_for, family_of
 from ..documents.models import Agreement
 from ..documents.services import latest_agreements
 from ..errors import InvalidInput, LoanServiceError, NotAllowed, NotFound
 from ..loans.models import Loan, LoanStatus
+from ..mail import send_when_committed
+from ..reservations.models import Reservation
+from ..reservations.services import cancel_reservation, reservations_with_places
 from ..schools.models import School
+from ..signals import reserving
 from ..timeutil import utcnow
-from .mailing import send_when_committed
 from .models import AccountToken, ParentAccount, ParentRequest, RequestKind, TokenPurpose
 
 LinkMaker = Callable[[str], str]
@@ -96,6 +99,12 @@ def is_confirmed(session: Session, user: User) -> bool:
 def require_confirmed(session: Session, user: User) -> None:
     if not is_confirmed(session, user):
         raise NotAllowed("Confirm your email address first: follow the link in the email we sent you.")
+
+
+@reserving.connect
+def _refuse_unconfirmed_parent(user: User, *, session: Session) -> None:
+    """A parent reserves only once their email address is confirmed."""
+    require_confirmed(session, user)
 
 
 def _mark_confirmed(session: Session, user: User) -> None:
@@ -194,28 +203,6 @@ def reset_password(session: Session, token: str, password: str) -> User:
 # ---------------------------------------------------------------- children
 
 
-def family_of(session: Session, user: User, *, create: bool = False) -> Family | None:
-    """The family a parent's sign-in belongs to (made on first need for parents set up by staff)."""
-    family = session.scalar(select(Family).where(Family.user_id == user.id))
-    if family is None and create:
-        family = Family(name=user.name, email=user.email, user_id=user.id)
-        session.add(family)
-        session.flush()
-    return family
-
-
-def child_of(session: Session, user: User, pupil_id: int | None, *, for_update: bool = False) -> Pupil:
-    """One of the parent's own children, or NotFound: another family's child does not exist for them."""
-    query = (select(Pupil).join(Family, Pupil.family_id == Family.id)
-             .where(Pupil.id == pupil_id, Family.user_id == user.id))
-    if for_update:
-        query = query.with_for_update(of=Pupil)
-    pupil = session.scalar(query)
-    if pupil is None:
-        raise NotFound("There is no such child in your family.", field="pupil_id")
-    return pupil
-
-
 @dataclass
 class ChildDetails:
     name: str
@@ -278,9 +265,6 @@ def remove_child(session: Session, user: User, pupil: Pupil, config) -> None:
     A child with past loans stays on the hub's records (kept for the retention period), unlinked
     from the family; one without is deleted.
     """
-    from ..reservations.models import Reservation
-    from ..reservations.services import cancel_reservation
-
     _check_no_open_loan(session, pupil, "removed")
     for reservation in session.scalars(select(Reservation).where(Reservation.pupil_id == pupil.id)):
         if reservation.is_active:
@@ -381,8 +365,6 @@ class ParentOverview:
 
 def parent_overview(session: Session, user: User, config) -> ParentOverview:
     """Everything a parent's home shows: each child's reservations, loans and documents."""
-    from ..reservations.services import reservations_with_places
-
     family = family_of(session, user)
     confirmed = is_confirmed(session, user)
     if family is None:

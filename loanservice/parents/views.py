@@ -8,7 +8,7 @@ from flask_login import current_user
 
 from ..accounts.models import Role
 from ..accounts.permissions import roles_required
-from ..borrowers.services import claims_for
+from ..borrowers.services import child_of, claims_for
 from ..extensions import db, limiter
 from ..schools.models import School
 from ..web import done, submit_form
@@ -156,7 +156,7 @@ def add_child():
 @bp.route("/children/<int:pupil_id>", methods=["GET", "POST"])
 @parent_required
 def edit_child(pupil_id: int):
-    pupil = services.child_of(db.session, current_user, pupil_id)
+    pupil = child_of(db.session, current_user, pupil_id)
     claim = claims_for(db.session, [pupil]).get(pupil.id)
     form = ChildForm(obj=pupil)
     form.school_id.choices = _school_choices()
@@ -177,7 +177,7 @@ def edit_child(pupil_id: int):
 @parent_required
 def remove_child(pupil_id: int):
     form = ButtonForm()
-    pupil = services.child_of(db.session, current_user, pupil_id, for_update=True)
+    pupil = child_of(db.session, current_user, pupil_id, for_update=True)
     if not form.validate_on_submit():
         return redirect(url_for("parents.edit_child", pupil_id=pupil_id))
     name = pupil.name

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import and_, bindparam, case, exists, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -16,16 +17,17 @@ from sqlalchemy.orm import Session, joinedload
 from ..audit.services import record
 from ..batch import Batch
 from ..borrowers.models import Family, Pupil
-from ..borrowers.services import decide_claim
+from ..borrowers.services import child_of, decide_claim
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..extensions import db
 from ..inventory.models import Instrument, InstrumentStatus, InstrumentType
 from ..inventory.services import change_status
-from ..loans.models import FeeBand, Loan, RemissionRule
-from ..loans.services import latest_due_date, lend
-from ..parents.mailing import send_when_committed
-from ..parents.services import child_of, require_confirmed
+from ..loans.calendar import latest_due_date
+from ..loans.lending import lend
+from ..loans.models import FeeBand, Loan
+from ..mail import send_when_committed
 from ..sets.models import ClassroomSet, ClassroomSetItem
+from ..signals import instrument_freed, reserving
 from ..timeutil import today, utcnow
 from .models import (
     ACTIVE_STATUSES,
@@ -180,11 +182,6 @@ def catalogue(session: Session) -> list[CatalogueEntry]:
     return entries
 
 
-def fee_rules(session: Session) -> tuple[list[FeeBand], list[RemissionRule]]:
-    return (list(session.scalars(select(FeeBand).order_by(FeeBand.band))),
-            list(session.scalars(select(RemissionRule).order_by(RemissionRule.category))))
-
-
 # ---------------------------------------------------------------- mail
 
 
@@ -211,7 +208,7 @@ def _held_text(reservation: Reservation) -> str:
 def reserve(session: Session, user, config, *, pupil_id: int, type_id: int, size: str,
             preferred_start_on: date) -> Reservation:
     """Reserve a type and size for one of the parent's children: held now if one is free, else waitlisted."""
-    require_confirmed(session, user)
+    reserving.send(user, session=session)  # parents refuse one whose email is not confirmed yet
     # Locking the child serialises two requests for them, so the limits below hold.
     pupil = child_of(session, user, pupil_id, for_update=True)
     instrument_type = session.get(InstrumentType, type_id) if type_id else None
@@ -316,6 +313,12 @@ def offer_returned_instrument(
     if session.execute(_SOMEONE_WAITING, look).first() is None:
         return None
     return _offer_to_next(session, actor, instrument, config)
+
+
+@instrument_freed.connect
+def _offer_freed_instrument(instrument: Instrument, *, session: Session, actor, batch: Batch | None) -> None:
+    """A loan gave an instrument back: hold it for the next child on its type and size's waiting list."""
+    offer_returned_instrument(session, actor, instrument, current_app.config, batch=batch)
 
 
 def _offer_to_next(session: Session, actor, instrument: Instrument, config) -> Reservation | None:

@@ -6,12 +6,13 @@ from sqlalchemy import select
 from ..accounts.models import Role
 from ..accounts.permissions import roles_required, staff_required
 from ..borrowers.models import Pupil, RemissionCategory
-from ..borrowers.services import claims_for
+from ..borrowers.services import claims_for, family_of
 from ..errors import InvalidInput
 from ..extensions import db
 from ..inventory.models import InstrumentType
 from ..inventory.services import get_instrument
 from ..loans.forms import CLAIM_DECISIONS
+from ..loans.pricing import fee_schedule
 from ..loans.views import held_message
 from ..parents import services as parents
 from ..parents.models import ParentRequest
@@ -38,7 +39,7 @@ SIZE_GUIDE = [
 
 @bp.get("/catalogue")
 def catalogue():
-    bands, rules = services.fee_rules(db.session)
+    bands, rules = fee_schedule(db.session)
     return render_template("reservations/catalogue.html", entries=services.catalogue(db.session), bands=bands,
                            rules=[(RemissionCategory(rule.category).label, rule) for rule in rules], size_guide=SIZE_GUIDE,
                            order=services.waiting_list_order(current_app.config),
@@ -84,7 +85,7 @@ def _reserved(reservation):
 @bp.route("/reserve", methods=["GET", "POST"])
 @parent_required
 def reserve():
-    family = parents.family_of(db.session, current_user)
+    family = family_of(db.session, current_user)
     pupils = list(db.session.scalars(select(Pupil).where(Pupil.family_id == family.id).order_by(Pupil.name))) \
         if family else []
     form = ReserveForm()

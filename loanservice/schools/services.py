@@ -2,8 +2,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..audit.services import record
-from ..borrowers.services import assign_changed, tidy_address
+from ..audit.services import assign_changed, record
 from ..errors import InvalidInput
 from .models import School
 
@@ -32,3 +31,8 @@ def save_school(session: Session, actor, school: School | None, *, name: str, ur
         record(session, actor, "school.changed", school, f"Changed school {name}: {', '.join(changed)}",
                {"fields": changed})
     return school
+
+
+def tidy_address(address: str) -> str:
+    """A postal address as lines: each trimmed, blank ones dropped (forms send \\r\\n)."""
+    return "\n".join(line.strip() for line in address.replace("\r\n", "\n").split("\n") if line.strip())

@@ -18,23 +18,13 @@ from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.models import Instrument, InstrumentStatus
 from ..inventory.services import TAG_PATTERN, normalise_tag
 from ..labels.services import tag_from_code
+from ..loans.availability import NotLendable, check_after_last_loans, is_lendable, unlendable_reasons
+from ..loans.calendar import check_due_date_in_reach, check_start_date_in_reach, earliest_start_date, resolve_due_date
+from ..loans.lending import NotOnLoan, check_in, check_out, mark_lost
 from ..loans.models import Loan, LoanStatus
-from ..loans.services import (
-    Charges,
-    NotLendable,
-    NotOnLoan,
-    check_after_last_loans,
-    check_due_date_in_reach,
-    check_in,
-    check_out,
-    check_start_date_in_reach,
-    earliest_start_date,
-    is_lendable,
-    mark_lost,
-    resolve_due_date,
-    unlendable_reasons,
-)
+from ..loans.pricing import Charges
 from ..schools.models import School
+from ..signals import lending_alone
 from ..templating import counted
 from ..timeutil import today
 from .models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome
@@ -297,6 +287,15 @@ def delete_set(session: Session, actor, classroom_set: ClassroomSet) -> str:
 
 
 # ---------------------------------------------------------------- lending sets
+
+
+@lending_alone.connect
+def _refuse_a_set_member(instrument: Instrument, *, session: Session) -> None:
+    """A classroom set member goes out with its set (or home from it, through the set): never on its own."""
+    classroom_set = session.scalar(select(ClassroomSet).join(ClassroomSetItem)
+                                   .where(ClassroomSetItem.instrument_id == instrument.id))
+    if classroom_set is not None:
+        raise NotLendable(f"{instrument.asset_tag} belongs to {classroom_set.name}: take it out of the set first.")
 
 
 def check_out_set(

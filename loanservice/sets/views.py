@@ -12,7 +12,7 @@ from ..inventory.models import CONDITION_GRADES
 from ..inventory.services import normalise_tag
 from ..labels.services import UnreadableFrame
 from ..labels.services import read_frame as read_frame_codes
-from ..loans.services import unlendable_reasons
+from ..loans.availability import unlendable_reasons
 from ..schools.models import School
 from ..timeutil import today
 from ..templating import counted

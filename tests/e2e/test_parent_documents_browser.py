@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from loanservice.documents import services as documents
 from loanservice.inventory.services import get_instrument
-from loanservice.loans import services as loans
+from loanservice.loans import lending
 from loanservice.timeutil import today
 
 from ..conftest import in_app
@@ -18,10 +18,10 @@ def lend_and_return(app, child, tag: str, *, returned: bool):
     from loanservice.borrowers.models import Pupil
 
     with in_app(app) as session:
-        loan = loans.lend(session, None, get_instrument(session, tag), session.get(Pupil, child.id), app.config)
+        loan = lending.lend(session, None, get_instrument(session, tag), session.get(Pupil, child.id), app.config)
         session.flush()
         if returned:
-            loans.check_in(session, None, loan, grade=2, returned_on=today())
+            lending.check_in(session, None, loan, grade=2, returned_on=today())
         session.commit()
         return loan.id
 

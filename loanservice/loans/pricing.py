@@ -1,4 +1,5 @@
-"""Charges: what each loan owes for each term it runs in, and their settlement.
+"""Pricing: the hub's fees and remission rules, what a loan costs, what each loan owes for each term
+it runs in, and their settlement.
 
 Fee and remission are copied onto the loan at issue; a term's charge takes the loan's charge per
 term, so a later change of price does not rewrite what was agreed. Session first, flush, no commit.
@@ -6,6 +7,7 @@ term, so a later change of price does not rewrite what was agreed. Session first
 import csv
 import io
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -66,8 +68,54 @@ def save_remission_rule(session: Session, actor, category: str, kind: RemissionK
 
 
 def fee_schedule(session: Session) -> tuple[list[FeeBand], list[RemissionRule]]:
+    """The hub's fee bands and remission rules, for the fees page and the public catalogue."""
     return (list(session.scalars(select(FeeBand).order_by(FeeBand.band))),
             list(session.scalars(select(RemissionRule).order_by(RemissionRule.category))))
+
+
+@dataclass
+class Charges:
+    """What a loan costs: the fee, the remission that applies, and the resulting charge."""
+
+    fee_per_term: Decimal = ZERO
+    charge_per_term: Decimal | None = None  # None: free with remission, else the full fee
+    deposit: Decimal = ZERO
+
+
+def quote(
+    session: Session, instrument: Instrument, borrower, *, fee_per_term: Decimal | None = None,
+    charge_per_term: Decimal | None = None, deposit: Decimal | None = None, remission_category: str | None = None,
+) -> Charges:
+    """What lending ``instrument`` to ``borrower`` costs under the hub's fees and remission rules.
+
+    The fee and deposit come from the instrument's hire band, the charge from the pupil's remission
+    rule (free when the hub has set no rule for the category); any value given overrides them.
+    ``remission_category`` prices a category the pupil does not have yet (a claim being checked).
+    """
+    band = session.scalar(select(FeeBand).where(FeeBand.band == instrument.type.hire_band))
+    fee = fee_per_term if fee_per_term is not None else (band.fee_per_term if band else ZERO)
+    if remission_category is None:
+        remission_category = borrower.remission_category if isinstance(borrower, Pupil) else RemissionCategory.NONE
+    if charge_per_term is None and remission_category != RemissionCategory.NONE:
+        rule = session.scalar(select(RemissionRule).where(RemissionRule.category == remission_category))
+        charge_per_term = rule.charge(fee) if rule is not None else ZERO
+    elif charge_per_term is None:
+        charge_per_term = fee
+    return Charges(fee_per_term=fee, charge_per_term=charge_per_term,
+                   deposit=deposit if deposit is not None else (band.deposit if band else ZERO))
+
+
+def remission_and_charge(borrower, charges: Charges) -> tuple[str, Decimal]:
+    remission = borrower.remission_category if isinstance(borrower, Pupil) else RemissionCategory.NONE
+    for name in ("fee_per_term", "deposit"):
+        if getattr(charges, name) < 0:
+            raise InvalidInput(f"The {name.replace('_', ' ')} cannot be negative.", field=name)
+    charge = charges.charge_per_term
+    if charge is None:
+        charge = ZERO if remission != RemissionCategory.NONE else charges.fee_per_term
+    if charge < 0 or charge > charges.fee_per_term:
+        raise InvalidInput("The charge per term is between nothing and the full fee.", field="charge_per_term")
+    return remission, charge
 
 
 def raise_term_charges(session: Session, actor, term: AcademicTerm) -> int:
