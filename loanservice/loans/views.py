@@ -22,8 +22,7 @@ from ..borrowers.models import Family, Pupil
 from ..documents.services import latest_agreement, latest_agreements
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
-from ..inventory.services import get_instrument
-from ..labels.services import tag_from_code
+from ..inventory.tags import resolve_instrument
 from ..reservations.services import free_instruments
 from ..schools.models import School
 from ..templating import counted
@@ -98,7 +97,7 @@ def _load_loan(loan_id: int) -> Loan:
 
 def _lock(loan: Loan) -> Loan:
     """Lock the loan's instrument and read the loan again, so that two people acting on one loan take turns."""
-    get_instrument(db.session, loan.instrument.asset_tag, for_update=True)
+    resolve_instrument(db.session, loan.instrument.asset_tag, for_update=True)
     db.session.refresh(loan)
     return loan
 
@@ -124,8 +123,8 @@ def check_out():
 
     def perform():
         kind, _, borrower_id = form.borrower.data.partition("-")
-        tag = tag_from_code(form.tag.data, current_app.config["PUBLIC_BASE_URL"])
-        instrument = get_instrument(db.session, tag, for_update=True)
+        instrument = resolve_instrument(db.session, form.tag.data, base_url=current_app.config["PUBLIC_BASE_URL"],
+                                        for_update=True)
         borrower = services.get_borrower(db.session, kind, int(borrower_id))
         return services.lend(
             db.session, current_user, instrument, borrower, current_app.config,
@@ -262,9 +261,9 @@ def exchange(loan_id: int):
     form = ExchangeForm()
 
     def perform(loan, f):
-        tag = tag_from_code(f.chosen_code, current_app.config["PUBLIC_BASE_URL"])
         return services.size_exchange(db.session, current_user, loan,
-                                      get_instrument(db.session, tag, for_update=True),
+                                      resolve_instrument(db.session, f.chosen_code, for_update=True,
+                                                         base_url=current_app.config["PUBLIC_BASE_URL"]),
                                       grade=f.grade.data, note=f.note.data or "")
 
     return _loan_action(loan_id, form, "loans/exchange.html", perform,

@@ -9,7 +9,7 @@ from ..borrowers.models import Pupil, RemissionCategory
 from ..errors import InvalidInput
 from ..extensions import db
 from ..inventory.models import InstrumentType
-from ..inventory.services import get_instrument
+from ..inventory.tags import resolve_instrument
 from ..loans.views import held_message
 from ..parents import services as parents
 from ..parents.models import ParentRequest
@@ -142,7 +142,8 @@ def allocate(reservation_id: int):
     form = AllocateForm()
 
     def perform():
-        instrument = get_instrument(db.session, form.tag.data, for_update=True)
+        instrument = resolve_instrument(db.session, form.tag.data, for_update=True,
+                                        base_url=current_app.config["PUBLIC_BASE_URL"])
         return services.allocate(db.session, current_user, current_app.config, reservation, instrument)
 
     response, status = submit_form(form, perform, lambda r: _back(
