@@ -347,7 +347,8 @@ def test_cli_writes_the_pdf_with_progress_and_records_labelling(app, instruments
 
 
 def test_every_instrument_in_the_store_counts_and_prints_only_those_in_the_store(app, staff_client, factory):
-    from loanservice.inventory.services import get_instrument, send_to_repair
+    from loanservice.inventory.services import send_to_repair
+    from loanservice.inventory.tags import resolve_instrument
 
     from .pages import submit
     from .test_sets import lend_set, tags_of
@@ -358,7 +359,7 @@ def test_every_instrument_in_the_store_counts_and_prints_only_those_in_the_store
     lend_set(app, kit, factory.school())  # out at a school
     at_repairer = factory.instrument(violin).asset_tag
     with in_app(app) as session:
-        send_to_repair(session, None, get_instrument(session, at_repairer), repairer="Luthier", fault="Crack")
+        send_to_repair(session, None, resolve_instrument(session, at_repairer), repairer="Luthier", fault="Crack")
         session.commit()
 
     landing = staff_client.get("/labels/print").get_data(as_text=True)

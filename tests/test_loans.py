@@ -10,7 +10,8 @@ from loanservice.audit.models import AuditEvent
 from loanservice.borrowers.models import Family, Pupil
 from loanservice.errors import InvalidInput, LoanServiceError
 from loanservice.inventory.models import ConditionCheck, Instrument, Repair
-from loanservice.inventory.services import get_instrument, mark_found, mark_missing, send_to_repair, write_off
+from loanservice.inventory.services import mark_found, mark_missing, send_to_repair, write_off
+from loanservice.inventory.tags import resolve_instrument
 from loanservice.loans import availability, calendar, lending, pricing, queries
 from loanservice.loans.models import AcademicTerm, Loan, LoanCharge, RemissionKind
 from loanservice.schools.models import School
@@ -25,7 +26,7 @@ from .pages import read_form, submit
 def lend(app, instrument, borrower, **kw):
     """Check out in its own transaction, as a request would."""
     with in_app(app) as session:
-        locked = get_instrument(session, instrument.asset_tag, for_update=True)
+        locked = resolve_instrument(session, instrument.asset_tag, for_update=True)
         model = type(borrower)
         loan = lending.check_out(session, None, locked, session.get(model, borrower.id), **kw)
         session.commit()
@@ -97,7 +98,7 @@ def test_due_date_before_start_is_refused(app, factory):
         lend(app, instrument, factory.school(), started_on=today(), due_on=today() - timedelta(days=1))
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
-        assert get_instrument(session, instrument.asset_tag).status == "available"
+        assert resolve_instrument(session, instrument.asset_tag).status == "available"
 
 
 @pytest.mark.parametrize("make_unlendable, message", [
@@ -108,7 +109,7 @@ def test_due_date_before_start_is_refused(app, factory):
 def test_instruments_that_are_not_in_stock_cannot_be_lent(app, factory, make_unlendable, message):
     instrument = factory.instrument()
     with in_app(app) as session:
-        make_unlendable(session, get_instrument(session, instrument.asset_tag))
+        make_unlendable(session, resolve_instrument(session, instrument.asset_tag))
         session.commit()
     with pytest.raises(LoanServiceError, match=f"{instrument.asset_tag} {message}"):
         lend(app, instrument, factory.family(), due_on=today())
@@ -126,7 +127,7 @@ def test_the_database_allows_one_open_loan_per_instrument(app, factory):
     instrument, first, second = factory.instrument(), factory.family(), factory.family()
     lend(app, instrument, first, due_on=today())
     with in_app(app) as session:
-        locked = get_instrument(session, instrument.asset_tag)
+        locked = resolve_instrument(session, instrument.asset_tag)
         locked.status = "available"  # as a racing request that read it before the first commit
         with pytest.raises(LoanServiceError, match="is already on loan"):
             lending.check_out(session, None, locked, session.get(type(second), second.id), due_on=today())
@@ -183,7 +184,7 @@ def test_a_damaged_return_goes_to_repair(app, factory):
             lending.check_in(session, None, load_loan(session, loan_id), grade=4, damaged=True)
         lending.check_in(session, None, load_loan(session, loan_id), grade=4, damaged=True, note="Cracked top")
         session.commit()
-        assert get_instrument(session, instrument.asset_tag).status == "in_repair"
+        assert resolve_instrument(session, instrument.asset_tag).status == "in_repair"
         assert session.scalars(select(Repair)).one().fault == "Cracked top"
         assert load_loan(session, loan_id).damaged is True
 
@@ -294,10 +295,10 @@ def test_size_exchange_returns_one_size_and_lends_the_next_to_the_same_pupil(app
     with in_app(app) as session:
         with pytest.raises(InvalidInput, match="next size is a Violin 1/2"):
             lending.size_exchange(session, None, load_loan(session, loan_id),
-                                   get_instrument(session, wrong.asset_tag), grade=2)
+                                   resolve_instrument(session, wrong.asset_tag), grade=2)
         session.rollback()
         new = lending.size_exchange(session, None, load_loan(session, loan_id),
-                                     get_instrument(session, bigger.asset_tag, for_update=True), grade=2)
+                                     resolve_instrument(session, bigger.asset_tag, for_update=True), grade=2)
         session.commit()
         old = load_loan(session, loan_id)
         assert old.status == "exchanged" and old.instrument.status == "available"
@@ -320,7 +321,7 @@ def test_mark_lost_closes_the_loan_and_the_replacement_value_is_owed(app, factor
         assert loan.instrument.status == "missing"
     # Once found, the same instrument can be lent again: the lost loan is closed.
     with in_app(app) as session:
-        mark_found(session, None, get_instrument(session, instrument.asset_tag), 2)
+        mark_found(session, None, resolve_instrument(session, instrument.asset_tag), 2)
         session.commit()
     lend(app, instrument, factory.family(), due_on=today())
 
@@ -383,7 +384,7 @@ def test_the_lend_form_refuses_a_far_future_typo_beside_the_due_date(app, factor
     assert f'<p class="error" id="due_on-error">{typo:%-d %b %Y} is too far ahead' in response.get_data(as_text=True)
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
-        assert get_instrument(session, instrument.asset_tag).status == "available"
+        assert resolve_instrument(session, instrument.asset_tag).status == "available"
     latest = calendar.latest_due_date(today())
     response = staff_client.post("/loans/new", data={**lend_form, "due_on": latest.isoformat()})
     assert response.status_code == 303
@@ -405,7 +406,7 @@ def test_the_lend_form_refuses_a_start_date_before_last_school_year_beside_the_s
                 ) in response.get_data(as_text=True)
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
-        assert get_instrument(session, instrument.asset_tag).status == "available"
+        assert resolve_instrument(session, instrument.asset_tag).status == "available"
     # A loan handed over last school year and recorded only now is still recorded.
     response = staff_client.post("/loans/new", data={**lend_form, "started_on": earliest.isoformat()})
     assert response.status_code == 303
@@ -712,7 +713,7 @@ def test_store_actions_that_would_strand_a_loan_send_staff_to_the_loan(app, staf
         assert "is on loan: check it in first" in response.get_data(as_text=True)
     with in_app(app) as session:
         assert session.get(Loan, loan_id).is_open
-        assert get_instrument(session, tag).status == "on_loan"
+        assert resolve_instrument(session, tag).status == "on_loan"
 
 
 def test_an_unusable_instrument_is_not_lent(app, factory):
@@ -752,7 +753,7 @@ def test_staff_find_the_borrower_by_name_and_nothing_is_lent_until_they_choose(a
     assert "Oliver Khan" not in page and 'value="FIND-1"' in page  # what was typed is kept
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
-        assert get_instrument(session, "FIND-1").status == "available"
+        assert resolve_instrument(session, "FIND-1").status == "available"
 
     none = staff_client.post("/loans/new", data={"tag": "FIND-1", "who": "100%_", "find": "1"})
     assert "No borrower's name contains “100%_”" in none.get_data(as_text=True)
@@ -788,7 +789,7 @@ def test_a_classroom_set_member_is_not_lent_on_its_own_but_the_set_still_goes_ou
     with in_app(app) as session:
         with pytest.raises(availability.NotLendable, match="MIX-000028 belongs to Violin set A"):
             lending.size_exchange(session, None, load_loan(session, loan_id),
-                                   get_instrument(session, "MIX-000028", for_update=True), grade=2)
+                                   resolve_instrument(session, "MIX-000028", for_update=True), grade=2)
         session.rollback()
         assert load_loan(session, loan_id).status == "open"
         set_loan = check_out_set(session, None, session.get(ClassroomSet, kit.id),

@@ -219,13 +219,13 @@ def test_a_refused_claim_on_the_pupils_page_leaves_no_remission(app, factory, st
 
 def test_lending_through_the_service_is_refused_while_a_claim_waits(app, factory, priced):
     from loanservice.borrowers.services import RemissionUnverified
-    from loanservice.inventory.services import get_instrument
+    from loanservice.inventory.tags import resolve_instrument
     from loanservice.loans import lending
 
     instrument = factory.instrument()
     _, child = claiming_child(app, factory)
     with in_app(app) as session, pytest.raises(RemissionUnverified):
-        lending.lend(session, None, get_instrument(session, instrument.asset_tag), session.get(Pupil, child.id),
+        lending.lend(session, None, resolve_instrument(session, instrument.asset_tag), session.get(Pupil, child.id),
                       app.config)
 
 

@@ -1,5 +1,7 @@
 """Scanning: the short page a label leads to, the scan station and camera frames."""
 import io
+import re
+from datetime import date, timedelta
 
 import pytest
 import zxingcpp
@@ -7,7 +9,7 @@ import zxingcpp
 from sqlalchemy import select
 
 from loanservice.inventory.models import Instrument
-from loanservice.labels.services import ForeignCode, tag_from_code
+from loanservice.inventory.tags import ForeignCode, tag_from_code
 from loanservice.sets.models import ClassroomSetItem
 
 from .conftest import in_app, login
@@ -155,3 +157,46 @@ def test_the_scan_station_names_a_set_instruments_set_and_offers_no_lending_of_i
 def test_a_short_page_for_something_that_cannot_be_a_tag_is_a_404_not_an_error(app, path):
     response = app.test_client().get(path)
     assert response.status_code == 404 and "does not match any" in response.get_data(as_text=True)
+
+
+def test_an_unknown_label_offers_to_add_its_tag_and_a_foreign_code_does_not(staff_client, violin):
+    page = staff_client.get("/scan", query_string={"code": "http://hub.test/i/mix-999999"}).get_data(as_text=True)
+    assert "<h2>Unknown tag</h2>" in page and "no instrument has asset tag MIX-999999" in page
+    assert "/instruments/new?tag=MIX-999999" in page
+    page = staff_client.get("/scan", query_string={"code": "https://example.com/i/MIX-999999"}).get_data(as_text=True)
+    assert "<h2>Not recognised</h2>" in page and "/instruments/new" not in page
+
+
+def _buttons(page: str, label: str) -> list[str]:
+    """The link texts of the quick actions for ``label``, as a person reads them."""
+    nav = page.split(f'aria-label="Actions for {label}"', 1)[1].split("</nav>", 1)[0]
+    return [text.strip() for text in re.findall(r">([^<>]+)</a>", nav)]
+
+
+def test_the_instrument_page_and_the_scan_station_offer_what_the_rules_allow(app, staff_client, factory, violin):
+    from .test_loans import lend
+
+    tag = violin.asset_tag
+    assert _buttons(staff_client.get(f"/instruments/{tag}").get_data(as_text=True), tag) == [
+        "Lend", "Record condition", "Send to repair", "Mark missing", "Edit details", "Print label", "Write off…"]
+    assert _buttons(staff_client.get("/scan", query_string={"code": tag}).get_data(as_text=True), tag) == [
+        "Lend", "Open", "Record condition", "Print label"]
+
+    lend(app, violin, factory.pupil(), due_on=date.today() + timedelta(days=30))
+    assert _buttons(staff_client.get(f"/instruments/{tag}").get_data(as_text=True), tag) == [
+        "Check in", "Record condition", "Edit details", "Print label"]
+    assert _buttons(staff_client.get("/scan", query_string={"code": tag}).get_data(as_text=True), tag) == [
+        "Check in", "Open", "Record condition", "Print label"]
+
+
+def test_a_written_off_instrument_offers_nothing_but_its_page(app, staff_client, violin):
+    from loanservice.inventory.services import write_off
+    from loanservice.inventory.tags import resolve_instrument
+
+    with in_app(app) as session:
+        write_off(session, None, resolve_instrument(session, violin.asset_tag), "Crushed")
+        session.commit()
+    page = staff_client.get(f"/instruments/{violin.asset_tag}").get_data(as_text=True)
+    assert _buttons(page, violin.asset_tag) == [] and "Record a condition check" not in page
+    page = staff_client.get("/scan", query_string={"code": violin.asset_tag}).get_data(as_text=True)
+    assert _buttons(page, violin.asset_tag) == ["Open"]

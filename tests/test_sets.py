@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 from loanservice.errors import InvalidInput, LoanServiceError, NotFound
 from loanservice.extensions import db
 from loanservice.inventory.models import Instrument
-from loanservice.inventory.services import get_instrument, send_to_repair
+from loanservice.inventory.services import send_to_repair
+from loanservice.inventory.tags import resolve_instrument
 from loanservice.loans.models import Loan
 from loanservice.loans.calendar import earliest_start_date
 from loanservice.schools.models import School
@@ -62,7 +63,7 @@ def test_a_set_with_an_item_in_repair_does_not_go_out_at_all(app, factory):
     kit, school = factory.classroom_set(size=3), factory.school()
     broken = tags_of(app, kit)[1]
     with in_app(app) as session:
-        send_to_repair(session, None, get_instrument(session, broken), repairer="Luthier")
+        send_to_repair(session, None, resolve_instrument(session, broken), repairer="Luthier")
         session.commit()
     with pytest.raises(LoanServiceError, match=f"{broken} is in repair"):
         lend_set(app, kit, school)
@@ -82,7 +83,7 @@ def test_a_set_that_cannot_go_out_names_every_item_in_the_way_and_why(app, facto
     with in_app(app) as session:  # three lent on their own, one of them waiting to be issued
         for tag, borrower, pending in ((lent[0], pupil, False), (lent[1], orchestra, False),
                                        (lent[2], factory.pupil(name="Bo Diddley"), True)):
-            check_out(session, None, get_instrument(session, tag, for_update=True), session.merge(borrower),
+            check_out(session, None, resolve_instrument(session, tag, for_update=True), session.merge(borrower),
                       due_on=today() + timedelta(days=30), awaiting_agreement=pending)
         session.commit()
     kit = factory.classroom_set(name="Ukulele set A", instruments=[i for i in items if i.asset_tag not in lent])
@@ -90,12 +91,12 @@ def test_a_set_that_cannot_go_out_names_every_item_in_the_way_and_why(app, facto
         from loanservice.sets.models import ClassroomSetItem
 
         for tag in lent:
-            session.add(ClassroomSetItem(set_id=kit.id, instrument_id=get_instrument(session, tag).id))
+            session.add(ClassroomSetItem(set_id=kit.id, instrument_id=resolve_instrument(session, tag).id))
         session.commit()
     with in_app(app) as session:
-        send_to_repair(session, None, get_instrument(session, "UKE-004"), repairer="Luthier")
-        mark_missing(session, None, get_instrument(session, "UKE-005"))
-        write_off(session, None, get_instrument(session, "UKE-006"), "Crushed")
+        send_to_repair(session, None, resolve_instrument(session, "UKE-004"), repairer="Luthier")
+        mark_missing(session, None, resolve_instrument(session, "UKE-005"))
+        write_off(session, None, resolve_instrument(session, "UKE-006"), "Crushed")
         session.commit()
     with statements_run(app) as statements:
         response = staff_client.post(f"/sets/{kit.id}/check-out", data={
@@ -110,7 +111,7 @@ def test_a_set_that_cannot_go_out_names_every_item_in_the_way_and_why(app, facto
     with in_app(app) as session:  # nothing lent
         assert session.scalar(select(func.count()).select_from(SetLoan)) == 0
         assert session.scalar(select(func.count()).select_from(Loan)) == 3
-        assert get_instrument(session, "UKE-001").status == "available"
+        assert resolve_instrument(session, "UKE-001").status == "available"
 
 
 def test_a_set_cannot_go_out_twice_or_with_the_due_date_before_the_start(app, factory):
@@ -138,7 +139,7 @@ def test_items_come_back_one_by_one_and_the_set_loan_closes_when_all_are_back(ap
     assert scan(app, set_loan_id, third, grade=4, damaged=True, note="Neck cracked").summary == "3 of 3 back"
     with in_app(app) as session:
         assert session.get(SetLoan, set_loan_id).closed_on == today()
-        assert get_instrument(session, third).status == "in_repair"
+        assert resolve_instrument(session, third).status == "in_repair"
     with pytest.raises(LoanServiceError, match="already all back"):
         scan(app, set_loan_id, first)
 
@@ -153,7 +154,7 @@ def test_a_missing_item_is_accounted_for_and_the_set_closes(app, factory):
         loan, progress = services.mark_set_item_missing(session, None, set_loan, second, "Not in the cupboard")
         session.commit()
         assert progress.summary == "1 of 2 back, 1 missing"
-        assert loan.status == "lost" and get_instrument(session, second).status == "missing"
+        assert loan.status == "lost" and resolve_instrument(session, second).status == "missing"
         assert session.get(SetLoan, set_loan_id).closed_on is not None
 
 
@@ -348,7 +349,7 @@ def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, 
     with in_app(app) as session:
         assert session.get(SetLoan, our_loan).closed_on == today()
         assert session.get(SetLoan, their_loan).closed_on is None
-        assert get_instrument(session, their_tag).status == "on_loan"
+        assert resolve_instrument(session, their_tag).status == "on_loan"
 
 
 JSON = {"Accept": "application/json"}
@@ -434,7 +435,7 @@ def test_a_wrong_scan_is_refused_in_json_with_the_reason_and_changes_nothing(app
     assert no_such_grade.json == {"ok": False, "message": "Not a valid choice.", "field": "grade"}
     with in_app(app) as session:
         assert session.scalar(select(func.count()).where(Loan.closed_on.is_not(None))) == 0
-        assert get_instrument(session, their_tag).status == "on_loan"
+        assert resolve_instrument(session, their_tag).status == "on_loan"
     assert "0 of 2 back" in client.get(url).get_data(as_text=True)
 
 
@@ -571,7 +572,7 @@ def test_a_set_is_built_from_tags_however_they_are_separated_and_not_from_lost_i
     with in_app(app) as session:
         from loanservice.inventory.services import write_off
 
-        write_off(session, None, get_instrument(session, gone.asset_tag), "Split skin")
+        write_off(session, None, resolve_instrument(session, gone.asset_tag), "Split skin")
         session.commit()
     refused = staff_client.post("/sets/new", data={"name": "Drums", "tag": "SET-DRUM",
                                                    "tags": f"{a.asset_tag} {gone.asset_tag}"})
@@ -674,7 +675,7 @@ def test_the_store_sees_which_sets_cannot_go_out_and_why_before_trying(app, fact
     fine = factory.classroom_set(size=2, name="Glock set C")
     broken = tags_of(app, kit)[1]
     with in_app(app) as session:
-        send_to_repair(session, None, get_instrument(session, broken), repairer="Luthier")
+        send_to_repair(session, None, resolve_instrument(session, broken), repairer="Luthier")
         session.commit()
     listing = staff_client.get("/sets").get_data(as_text=True)
     row = listing.split("Glock set B", 1)[1].split("</tr>", 1)[0]
@@ -695,7 +696,7 @@ def test_building_a_set_names_the_right_reason_for_each_instrument_in_the_way(ap
     theirs = tags_of(app, other)[0]
     reserved, free = factory.instrument(), factory.instrument()
     with in_app(app) as session:  # allocated to a child on the waiting list
-        change_status(session, None, get_instrument(session, reserved.asset_tag), InstrumentStatus.RESERVED, "for Mo")
+        change_status(session, None, resolve_instrument(session, reserved.asset_tag), InstrumentStatus.RESERVED, "for Mo")
         session.commit()
     with in_app(app) as session:
         with pytest.raises(InvalidInput, match=re.escape(f"Already in another set: {theirs} (Ukulele set B)")):

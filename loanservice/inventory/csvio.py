@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session, contains_eager
 
 from ..errors import InvalidInput, LoanServiceError
 from .models import CONDITION_GRADES, Instrument, InstrumentType
-from .services import InstrumentDetails, _check_tag, _validate, add_instrument, normalise_tag
+from .services import InstrumentDetails, _check_tag, _validate, add_instrument
+from .tags import normalise_tag
 
 IMPORT_COLUMNS = [
     "asset_tag", "type", "size", "make", "model", "serial_number", "accessories", "location",

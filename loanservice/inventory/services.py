@@ -3,7 +3,6 @@
 Every function takes the session first, changes state, flushes and returns; the caller
 (view, CLI command, later the API) owns the transaction.
 """
-import re
 from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
@@ -16,7 +15,7 @@ from sqlalchemy.orm import Session, contains_eager
 
 from ..audit.services import record
 from ..batch import Batch, assign
-from ..errors import InvalidInput, LoanServiceError, NotFound
+from ..errors import InvalidInput, LoanServiceError
 from ..signals import held_instrument_withdrawing
 from ..timeutil import today, utcnow
 from .models import (
@@ -30,6 +29,7 @@ from .models import (
     InstrumentType,
     Repair,
 )
+from .tags import TAG_PATTERN, normalise_tag
 
 S = InstrumentStatus
 
@@ -45,7 +45,6 @@ TRANSITIONS: dict[InstrumentStatus, set[InstrumentStatus]] = {
 }
 
 MAX_MONEY = Decimal("99999999.99")  # the Numeric(10, 2) columns' limit
-TAG_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
 
 
 class DuplicateTag(LoanServiceError):
@@ -85,23 +84,6 @@ class InstrumentDetails:
 
 
 # ---------------------------------------------------------------- look-ups
-
-
-def normalise_tag(raw: str) -> str:
-    """Upper-case a tag and drop stray spaces, as a scanner or a person may type it."""
-    return "".join((raw or "").split()).upper()
-
-
-def get_instrument(session: Session, tag: str, *, for_update: bool = False) -> Instrument:
-    """Return the instrument with this asset tag, or raise NotFound with a clear message."""
-    tag = normalise_tag(tag)
-    query = select(Instrument).where(Instrument.asset_tag == tag)
-    if for_update:
-        query = query.with_for_update()
-    instrument = session.scalars(query).first()
-    if instrument is None:
-        raise NotFound(f"Unknown tag: there is no instrument with asset tag {tag!r}.")
-    return instrument
 
 
 def list_types(session: Session) -> list[InstrumentType]:

@@ -26,6 +26,7 @@ from ..templating import counted
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
 from . import services
+from .actions import available_actions
 from .csvio import IMPORT_COLUMNS, apply_import, decode_upload, export_asset_register, plan_import
 from .forms import (
     ConditionForm,
@@ -40,6 +41,7 @@ from .forms import (
     WriteOffForm,
 )
 from .models import CheckReason, ConditionCheck, Instrument, InstrumentStatus, InstrumentType, Repair
+from .tags import TAG_PATTERN, normalise_tag, resolve_instrument
 
 
 bp = Blueprint("inventory", __name__)
@@ -65,8 +67,8 @@ def instrument_list():
         condition=int_arg("condition"),
         sort=request.args.get("sort", "tag"),
     )
-    exact = services.normalise_tag(filters.q)
-    if exact and services.TAG_PATTERN.match(exact) and not request.args.get("page"):
+    exact = normalise_tag(filters.q)
+    if exact and TAG_PATTERN.match(exact) and not request.args.get("page"):
         # A whole tag typed or scanned into a search box: go straight to the instrument.
         found = db.session.scalar(select(Instrument.asset_tag).where(Instrument.asset_tag == exact))
         if found:
@@ -126,7 +128,7 @@ def _details(form: InstrumentForm) -> services.InstrumentDetails:
 def instrument_new():
     form = _instrument_form(InstrumentForm())
     if request.method == "GET" and request.args.get("tag"):
-        form.asset_tag.data = services.normalise_tag(request.args["tag"])[:32]  # from an unknown scan
+        form.asset_tag.data = normalise_tag(request.args["tag"])[:32]  # from an unknown scan
     response, status = submit_form(
         form,
         lambda: services.add_instrument(
@@ -146,7 +148,7 @@ def _done(message: str, instrument):
 
 def _load(tag: str, *, for_update: bool = False):
     try:
-        return services.get_instrument(db.session, tag, for_update=for_update)
+        return resolve_instrument(db.session, tag, for_update=for_update)
     except LoanServiceError as error:
         abort(404, description=error.message)
 
@@ -170,13 +172,15 @@ def instrument_detail(tag: str):
     loans = loans_of_instrument(db.session, instrument)
     from ..reservations.services import set_of  # (here: reservations imports inventory's services)
 
+    classroom_set = set_of(db.session, instrument)
+    # Open, or pending its agreement: the loan holding the instrument now.
+    current_loan = next((loan for loan in loans if not loan.is_closed), None)
+    actions = available_actions(instrument, current_loan=current_loan, in_set=classroom_set is not None,
+                                open_repair=next((r for r in repairs if r.is_open), None))
     return render_template(
         "inventory/detail.html", instrument=instrument, checks=checks, repairs=repairs, history=history,
-        classroom_set=set_of(db.session, instrument),
-        condition_form=ConditionForm(), S=InstrumentStatus, loans=loans, today=today(),
-        open_repair=next((r for r in repairs if r.is_open), None),
-        # Open, or pending its agreement: the loan holding the instrument now.
-        current_loan=next((loan for loan in loans if not loan.is_closed), None),
+        classroom_set=classroom_set, actions=actions, loans=loans, today=today(), current_loan=current_loan,
+        condition_form=ConditionForm() if any(action.name == "condition" for action in actions) else None,
     )
 
 

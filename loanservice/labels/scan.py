@@ -1,22 +1,20 @@
 """Where a scanned label leads: the short page ``/i/<TAG>``, the scan station and the camera page."""
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
 from flask_login import current_user
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 
 from ..accounts.models import Role
 from ..accounts.permissions import ROLE_HINT, looks_like_staff, staff_required
-from ..errors import LoanServiceError, NotFound
+from ..errors import LoanServiceError
 from ..extensions import db, limiter
-from ..inventory.models import Instrument
-from ..inventory.services import TAG_PATTERN, normalise_tag
+from ..inventory.actions import scan_station_actions
+from ..inventory.tags import UnknownTag, normalise_tag, resolve
 from ..loans.queries import current_loan_for
+from ..sets.actions import set_scan_actions
 from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from . import services
 
 bp = Blueprint("scan", __name__)
-
-_TAG_LOOKUP = select(Instrument.asset_tag).where(Instrument.asset_tag == bindparam("tag"))
-_SET_LOOKUP = select(ClassroomSet.id).where(ClassroomSet.tag == bindparam("tag"))
 
 
 @bp.get("/i/<tag>")
@@ -28,35 +26,30 @@ def short_page(tag: str):
     Staff go to the instrument or the set; a school's own user scanning its set, or an item of it,
     goes to the set's check-in page; anyone else sees whose it is and how to return it.
     """
-    tag = normalise_tag(tag)
-    if not TAG_PATTERN.match(tag):  # nothing to look up (and no stray bytes sent to the database)
-        return render_template("scan/unknown.html", tag=tag[:40], staff=looks_like_staff()), 404
-    # One indexed lookup of the tag alone, on the session's connection (no ORM loading):
-    # staff scan all day and the page must feel instant.
-    found = db.session.connection().execute(_TAG_LOOKUP, {"tag": tag}).scalar()
     # Where to send the scan is decided from the session alone (no user query): the
     # instrument page checks the real user again, so a stale hint only costs a redirect.
     staff = looks_like_staff()
-    if found is None:
-        set_id = db.session.connection().execute(_SET_LOOKUP, {"tag": tag}).scalar()
-        if set_id is None:
-            return render_template("scan/unknown.html", tag=tag, staff=staff), 404
+    try:
+        found = resolve(db.session, tag)
+    except LoanServiceError as problem:  # nothing has the tag, or it is no tag at all
+        shown = problem.tag if isinstance(problem, UnknownTag) else normalise_tag(tag)[:40]
+        return render_template("scan/unknown.html", tag=shown, staff=staff), 404
+    if isinstance(found, ClassroomSet):
         if staff:
-            return redirect(url_for("sets.detail", set_id=set_id))
-        set_loan_id = _schools_set_loan(SetLoan.set_id == set_id)
+            return redirect(url_for("sets.detail", set_id=found.id))
+        set_loan_id = _schools_set_loan(SetLoan.set_id == found.id)
         if set_loan_id is not None:
             return redirect(url_for("sets.check_in", set_loan_id=set_loan_id))
-        return render_template("scan/public.html", tag=tag, classroom_set=True,
+        return render_template("scan/public.html", tag=found.tag, classroom_set=True,
                                contact=current_app.config["HUB_CONTACT"])
     if staff:
-        return redirect(url_for("inventory.instrument_detail", tag=found))
+        return redirect(url_for("inventory.instrument_detail", tag=found.asset_tag))
     # An item of a set out at the school (still out, or already checked back in): the set's page.
     set_loan_id = _schools_set_loan(SetLoan.set_id.in_(
-        select(ClassroomSetItem.set_id).join(Instrument, Instrument.id == ClassroomSetItem.instrument_id)
-        .where(Instrument.asset_tag == found)))
+        select(ClassroomSetItem.set_id).where(ClassroomSetItem.instrument_id == found.id)))
     if set_loan_id is not None:
-        return redirect(url_for("sets.check_in", set_loan_id=set_loan_id, code=found))
-    return render_template("scan/public.html", tag=found, classroom_set=False,
+        return redirect(url_for("sets.check_in", set_loan_id=set_loan_id, code=found.asset_tag))
+    return render_template("scan/public.html", tag=found.asset_tag, classroom_set=False,
                            contact=current_app.config["HUB_CONTACT"])
 
 
@@ -77,32 +70,30 @@ def station():
     """The scan station: a handheld scanner types a label's URL or tag and presses Enter."""
     code = request.args.get("code", "")[:500]
     jump = request.args.get("then") == "open"
-    instrument = error = scanned_set = set_loan = None
+    found = error = None
     status = 200
-    base_url = current_app.config["PUBLIC_BASE_URL"]
     if code.strip():
         try:
-            instrument = services.find_by_code(db.session, code, base_url)
+            found = resolve(db.session, code, base_url=current_app.config["PUBLIC_BASE_URL"])
         except LoanServiceError as problem:
-            # Not an instrument: perhaps a classroom set's own label.
-            scanned_set = services.find_set_by_code(db.session, code, base_url) if isinstance(problem, NotFound) else None
-            if scanned_set is None:
-                error = problem.message
-                status = problem.status_code
-            elif jump:
-                return redirect(url_for("sets.detail", set_id=scanned_set.id), 303)
-            else:
-                set_loan = db.session.scalar(select(SetLoan).where(SetLoan.set_id == scanned_set.id,
-                                                                   SetLoan.closed_on.is_(None)))
-        else:
-            if jump:
-                return redirect(url_for("inventory.instrument_detail", tag=instrument.asset_tag), 303)
-    from ..reservations.services import set_of  # (here: reservations imports inventory's services)
+            error, status = problem, problem.status_code
+    if isinstance(found, ClassroomSet):
+        if jump:
+            return redirect(url_for("sets.detail", set_id=found.id), 303)
+        set_loan = db.session.scalar(select(SetLoan).where(SetLoan.set_id == found.id, SetLoan.closed_on.is_(None)))
+        return render_template("scan/station.html", code=code.strip(), jump=jump, scanned_set=found,
+                               set_loan=set_loan, actions=set_scan_actions(found, set_loan)), status
+    if found is not None:
+        if jump:
+            return redirect(url_for("inventory.instrument_detail", tag=found.asset_tag), 303)
+        from ..reservations.services import set_of  # (here: reservations imports inventory's services)
 
-    current_loan = current_loan_for(db.session, instrument) if instrument is not None else None
-    return render_template("scan/station.html", instrument=instrument, error=error, code=code.strip(),
-                           jump=jump, current_loan=current_loan, scanned_set=scanned_set, set_loan=set_loan,
-                           classroom_set=set_of(db.session, instrument) if instrument is not None else None), status
+        current_loan, classroom_set = current_loan_for(db.session, found), set_of(db.session, found)
+        actions = scan_station_actions(found, current_loan=current_loan, in_set=classroom_set is not None)
+        return render_template("scan/station.html", code=code.strip(), jump=jump, instrument=found,
+                               current_loan=current_loan, classroom_set=classroom_set, actions=actions), status
+    return render_template("scan/station.html", code=code.strip(), jump=jump, error=error,
+                           unknown_tag=error.tag if isinstance(error, UnknownTag) else None), status
 
 
 @bp.get("/scan/camera")
@@ -124,18 +115,18 @@ def decode_frame():
     results = []
     for code in codes:
         try:
-            instrument = services.find_by_code(db.session, code, base_url)
+            found = resolve(db.session, code, base_url=base_url)
         except LoanServiceError as problem:
-            scanned_set = services.find_set_by_code(db.session, code, base_url) if isinstance(problem, NotFound) else None
-            if scanned_set is None:
-                results.append({"code": code, "found": False, "message": problem.message})
-            else:
-                results.append({"code": code, "found": True, "tag": scanned_set.tag, "description": scanned_set.name,
-                                "status": "Classroom set", "url": url_for("sets.detail", set_id=scanned_set.id)})
+            results.append({"code": code, "found": False, "message": problem.message})
         else:
-            results.append({
-                "code": code, "found": True, "tag": instrument.asset_tag,
-                "description": instrument.description, "status": instrument.status_enum.label,
-                "url": url_for("inventory.instrument_detail", tag=instrument.asset_tag),
-            })
+            results.append({"code": code, "found": True, **_what_was_scanned(found)})
     return {"results": results}
+
+
+def _what_was_scanned(found) -> dict:
+    """How the camera page lists an instrument or a set it has read."""
+    if isinstance(found, ClassroomSet):
+        return {"tag": found.tag, "description": found.name, "status": "Classroom set",
+                "url": url_for("sets.detail", set_id=found.id)}
+    return {"tag": found.asset_tag, "description": found.description, "status": found.status_enum.label,
+            "url": url_for("inventory.instrument_detail", tag=found.asset_tag)}

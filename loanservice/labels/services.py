@@ -3,17 +3,15 @@
 Like every service, these take the session first, flush and never commit.
 """
 import io
-import re
 from collections.abc import Callable, Sequence
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from ..audit.services import record
-from ..errors import InvalidInput, NotFound
+from ..errors import InvalidInput
 from ..inventory.models import Instrument, InstrumentStatus
-from ..inventory.services import TAG_PATTERN, normalise_tag
+from ..inventory.tags import UnknownTag, normalise_tag
 from ..timeutil import utcnow
 from .render import LabelContent, LabelRenderer, label_url
 from .stocks import LabelStock
@@ -21,10 +19,6 @@ from .stocks import LabelStock
 
 class EmptySelection(InvalidInput):
     """Nothing was chosen to print."""
-
-
-class ForeignCode(InvalidInput):
-    """A scanned code that is not one of this hub's labels."""
 
 
 class UnreadableFrame(InvalidInput):
@@ -43,9 +37,6 @@ class Scope:
 
 
 SCOPES = (Scope.UNLABELLED, Scope.ALL)
-# A label's URL, upper-cased: host, any path prefix, then /I/<TAG>. A keyboard-wedge scanner
-# set to another keyboard layout may type '/' as '?' or '\\', so those count as slashes.
-_LABEL_URL = re.compile(r"^(?:HTTPS?:[/?\\]{2})?([A-Z0-9.:-]+)(?:[/?\\].*)?[/?\\]I[/?\\]([A-Z0-9-]+)[/?\\]?$")
 
 
 def instrument_label(instrument: Instrument, *, base_url: str, hub_name: str) -> LabelContent:
@@ -83,8 +74,7 @@ def select_for_labels(session: Session, *, tags: Sequence[str] = (), scope: str 
         }
         unknown = [tag for tag in wanted if tag not in found]
         if unknown:
-            shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
-            raise NotFound(f"Unknown tag: there is no instrument with asset tag {shown}.", field="tags")
+            raise UnknownTag(unknown, field="tags")
         return [found[tag] for tag in wanted]
     if scope not in SCOPES:
         raise EmptySelection("Choose at least one instrument to label: some tags, every unlabelled one, or all.")
@@ -174,44 +164,6 @@ def print_set_labels(
         _record_labelled(session, actor, items, stock)
     session.flush()
     return pdf
-
-
-def tag_from_code(code: str, base_url: str) -> str:
-    """The asset tag in what a scanner read: a label's URL or a bare tag, any case, stray spaces.
-
-    Raises ForeignCode for a code that is neither (another organisation's QR code, a web address).
-    """
-    text = "".join((code or "").split())
-    if not text:
-        raise InvalidInput("Scan a label or type an asset tag.", field="code")
-    upper = text.upper()
-    if TAG_PATTERN.match(upper):
-        return upper
-    match = _LABEL_URL.match(upper)
-    if match and match.group(1) == urlsplit(base_url).netloc.upper() and TAG_PATTERN.match(match.group(2)):
-        return match.group(2)
-    raise ForeignCode("That code is not one of this hub's instrument labels.", field="code")
-
-
-def find_set_by_code(session: Session, code: str, base_url: str):
-    """The classroom set whose own label (or tag) this is, or None. Instruments come first: a code
-    that names an instrument is never a set's (``save_set`` keeps the tags apart)."""
-    from ..sets.models import ClassroomSet  # (here: sets' services import this module)
-
-    try:
-        tag = tag_from_code(code, base_url)
-    except InvalidInput:
-        return None
-    return session.scalar(select(ClassroomSet).where(ClassroomSet.tag == tag))
-
-
-def find_by_code(session: Session, code: str, base_url: str) -> Instrument:
-    """The instrument a scanned code names, or NotFound / ForeignCode with a clear message."""
-    tag = tag_from_code(code, base_url)
-    instrument = session.scalar(select(Instrument).where(Instrument.asset_tag == tag))
-    if instrument is None:
-        raise NotFound(f"Unknown tag: no instrument has asset tag {tag}.", field="code")
-    return instrument
 
 
 # ---------------------------------------------------------------- camera frames

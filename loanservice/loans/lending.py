@@ -97,7 +97,7 @@ def check_out(
     exchanged_from: Loan | None = None,
     awaiting_agreement: bool = False,
 ) -> Loan:
-    """Lend ``instrument`` to ``borrower``; lock the instrument row first (get_instrument(for_update=True)).
+    """Lend ``instrument`` to ``borrower``; lock the instrument row first (resolve_instrument(for_update=True)).
 
     ``awaiting_agreement`` makes the loan pending instead: the instrument is held for the borrower
     (reserved), and nothing is charged or chased until ``issue`` opens it. Use ``lend`` to follow

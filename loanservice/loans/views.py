@@ -25,8 +25,7 @@ from ..documents.services import latest_agreement, latest_agreements
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
 from ..inventory.models import Instrument
-from ..inventory.services import get_instrument
-from ..labels.services import tag_from_code
+from ..inventory.tags import resolve_instrument
 from ..reservations.services import free_instruments
 from ..schools.models import School
 from ..templating import counted
@@ -100,7 +99,7 @@ def _load_loan(loan_id: int) -> Loan:
 
 def _lock(loan: Loan) -> Loan:
     """Lock the loan's instrument and read the loan again, so that two people acting on one loan take turns."""
-    get_instrument(db.session, loan.instrument.asset_tag, for_update=True)
+    resolve_instrument(db.session, loan.instrument.asset_tag, for_update=True)
     db.session.refresh(loan)
     return loan
 
@@ -126,8 +125,8 @@ def check_out():
 
     def perform():
         kind, _, borrower_id = form.borrower.data.partition("-")
-        tag = tag_from_code(form.tag.data, current_app.config["PUBLIC_BASE_URL"])
-        instrument = get_instrument(db.session, tag, for_update=True)
+        instrument = resolve_instrument(db.session, form.tag.data, base_url=current_app.config["PUBLIC_BASE_URL"],
+                                        for_update=True)
         borrower = get_borrower(db.session, kind, int(borrower_id))
         decide_claim(db.session, current_user, borrower, form.remission_claim.data)
         return lending.lend(
@@ -165,8 +164,8 @@ def _lending_preview(form: CheckOutForm) -> LendingPreview:
     preview = LendingPreview()
     if form.tag.data:
         try:
-            preview.instrument = get_instrument(
-                db.session, tag_from_code(form.tag.data, current_app.config["PUBLIC_BASE_URL"]))
+            preview.instrument = resolve_instrument(db.session, form.tag.data,
+                                                    base_url=current_app.config["PUBLIC_BASE_URL"])
         except LoanServiceError:
             pass  # the form says so when it is posted
     if re.fullmatch(BORROWER_PATTERN, form.borrower.data or ""):
@@ -316,9 +315,9 @@ def exchange(loan_id: int):
     form = ExchangeForm()
 
     def perform(loan, f):
-        tag = tag_from_code(f.chosen_code, current_app.config["PUBLIC_BASE_URL"])
         return lending.size_exchange(db.session, current_user, loan,
-                                      get_instrument(db.session, tag, for_update=True),
+                                      resolve_instrument(db.session, f.chosen_code, for_update=True,
+                                                         base_url=current_app.config["PUBLIC_BASE_URL"]),
                                       grade=f.grade.data, note=f.note.data or "")
 
     return _loan_action(loan_id, form, "loans/exchange.html", perform,

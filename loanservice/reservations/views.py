@@ -10,7 +10,7 @@ from ..borrowers.services import claims_for, family_of
 from ..errors import InvalidInput
 from ..extensions import db
 from ..inventory.models import InstrumentType
-from ..inventory.services import get_instrument
+from ..inventory.tags import resolve_instrument
 from ..loans.forms import CLAIM_DECISIONS
 from ..loans.pricing import fee_schedule
 from ..loans.views import held_message
@@ -145,7 +145,8 @@ def allocate(reservation_id: int):
     form = AllocateForm()
 
     def perform():
-        instrument = get_instrument(db.session, form.tag.data, for_update=True)
+        instrument = resolve_instrument(db.session, form.tag.data, for_update=True,
+                                        base_url=current_app.config["PUBLIC_BASE_URL"])
         return services.allocate(db.session, current_user, current_app.config, reservation, instrument)
 
     response, status = submit_form(form, perform, lambda r: _back(

@@ -16,8 +16,7 @@ from ..batch import Batch
 from ..borrowers.models import Pupil
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.models import Instrument, InstrumentStatus
-from ..inventory.services import TAG_PATTERN, normalise_tag
-from ..labels.services import tag_from_code
+from ..inventory.tags import TAG_PATTERN, UnknownTag, normalise_tag, resolve, tag_from_code, tag_not_an_instrument
 from ..loans.availability import NotLendable, check_after_last_loans, is_lendable, unlendable_reasons
 from ..loans.calendar import check_due_date_in_reach, check_start_date_in_reach, earliest_start_date, resolve_due_date
 from ..loans.lending import NotOnLoan, check_in, check_out, mark_lost
@@ -187,6 +186,13 @@ def closed_items(session: Session, set_loan: SetLoan) -> tuple[list[Loan], Missi
 # ---------------------------------------------------------------- building sets
 
 
+@tag_not_an_instrument.connect
+def set_with_tag(session: Session, *, tag: str) -> ClassroomSet | None:
+    """The classroom set whose own label carries ``tag``: what a scan resolves to when no instrument has it."""
+    return session.scalar(select(ClassroomSet).where(ClassroomSet.tag == tag))
+
+
+
 def save_set(
     session: Session, actor, *, name: str, tag: str, tags: list[str], notes: str = "",
     classroom_set: ClassroomSet | None = None,
@@ -213,7 +219,7 @@ def save_set(
     instruments = {i.asset_tag: i for i in session.scalars(select(Instrument).where(Instrument.asset_tag.in_(wanted)))}
     unknown = [t for t in wanted if t not in instruments]
     if unknown:
-        raise InvalidInput(f"Unknown tag: {', '.join(unknown)}.", field="tags")
+        raise UnknownTag(unknown, field="tags")
     gone = [t for t, i in instruments.items() if i.status in (InstrumentStatus.WRITTEN_OFF, InstrumentStatus.MISSING)]
     if gone:
         raise InvalidInput(f"Written off or missing, so not for a set: {', '.join(gone)}.", field="tags")
@@ -381,13 +387,10 @@ def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str,
         return loan
     # Only a wrong scan gets here, so the extra queries cost nothing on the happy path.
     name = set_loan.classroom_set.name
-    instrument = session.scalar(select(Instrument).where(Instrument.asset_tag == tag))
-    if instrument is None:
-        labelled = session.scalar(select(ClassroomSet).where(ClassroomSet.tag == tag))
-        if labelled is not None:
-            whose = f"{name}'s own label" if labelled.id == set_loan.set_id else f"the label of another set, {labelled.name}"
-            raise SetError(f"{tag} is {whose}: scan the labels on the instruments one by one.", field="code")
-        raise NotFound(f"Unknown tag: no instrument has asset tag {tag}.", field="code")
+    instrument = resolve(session, tag)
+    if isinstance(instrument, ClassroomSet):
+        whose = f"{name}'s own label" if instrument.id == set_loan.set_id else f"the label of another set, {instrument.name}"
+        raise SetError(f"{tag} is {whose}: scan the labels on the instruments one by one.", field="code")
     owner = session.scalar(select(ClassroomSet).join(ClassroomSetItem)
                            .where(ClassroomSetItem.instrument_id == instrument.id))
     if owner is not None and owner.id != set_loan.set_id:

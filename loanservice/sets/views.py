@@ -9,7 +9,7 @@ from ..borrowers.models import Pupil
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
 from ..inventory.models import CONDITION_GRADES
-from ..inventory.services import normalise_tag
+from ..inventory.tags import normalise_tag
 from ..labels.services import UnreadableFrame
 from ..labels.services import read_frame as read_frame_codes
 from ..loans.availability import unlendable_reasons

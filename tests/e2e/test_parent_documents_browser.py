@@ -5,7 +5,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from loanservice.documents import services as documents
-from loanservice.inventory.services import get_instrument
+from loanservice.inventory.tags import resolve_instrument
 from loanservice.loans import lending
 from loanservice.timeutil import today
 
@@ -18,7 +18,7 @@ def lend_and_return(app, child, tag: str, *, returned: bool):
     from loanservice.borrowers.models import Pupil
 
     with in_app(app) as session:
-        loan = lending.lend(session, None, get_instrument(session, tag), session.get(Pupil, child.id), app.config)
+        loan = lending.lend(session, None, resolve_instrument(session, tag), session.get(Pupil, child.id), app.config)
         session.flush()
         if returned:
             lending.check_in(session, None, loan, grade=2, returned_on=today())
