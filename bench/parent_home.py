@@ -30,10 +30,9 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import event
-
 # The shared helpers of the instrument-list bench: migrations and seed, config, PostgreSQL database.
 from inventory_pages import analyze, bench_config, migrate_and_seed, postgres_database  # noqa: E402
+from sqlalchemy import event
 
 from loanservice import create_app  # noqa: E402  (inventory_pages put the project on sys.path)
 from loanservice.extensions import db  # noqa: E402

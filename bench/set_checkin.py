@@ -46,7 +46,19 @@ from pathlib import Path
 
 from flask import Flask, request
 from sqlalchemy import (
-    Column, Date, Integer, MetaData, Numeric, Table, case, create_engine, event, func, insert, literal, select,
+    Column,
+    Date,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    case,
+    create_engine,
+    event,
+    func,
+    insert,
+    literal,
+    select,
     text,
 )
 from sqlalchemy.engine import make_url
@@ -128,11 +140,11 @@ def insert_past_loans(session, total: int, variants: int = 7) -> None:
     neighbouring instruments do not share dates); every instrument is crossed with the terms of
     its variant. Borrowers: mostly the seeded pupils, one loan in ten a school.
     """
+    from loanservice.accounts.models import User
+    from loanservice.borrowers.models import Pupil
     from loanservice.inventory.models import Instrument
     from loanservice.loans.models import Loan
-    from loanservice.borrowers.models import Pupil
     from loanservice.schools.models import School
-    from loanservice.accounts.models import User
     from loanservice.timeutil import utcnow
 
     n_instruments, first_instrument, last_instrument = session.execute(

@@ -27,12 +27,12 @@ import statistics
 import time
 from datetime import date, datetime
 
+import set_checkin as sc
 from flask import jsonify
 from flask_login import current_user
 from psycopg.types.json import Json
 from sqlalchemy import event
 
-import set_checkin as sc
 from loanservice import create_app
 from loanservice.extensions import db
 from loanservice.sets.forms import ScanInForm

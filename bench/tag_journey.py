@@ -26,8 +26,6 @@ for path in (str(ROOT), str(Path(__file__).resolve().parent)):
         sys.path.insert(0, path)
 
 from flask import Flask, redirect, render_template_string  # noqa: E402
-from sqlalchemy import create_engine, select  # noqa: E402
-
 from inventory_pages import (  # noqa: E402
     StatementLog,
     analyze,
@@ -35,6 +33,8 @@ from inventory_pages import (  # noqa: E402
     migrate_and_seed,
     postgres_database,
 )
+from sqlalchemy import create_engine, select  # noqa: E402
+
 from loanservice.extensions import db  # noqa: E402
 from loanservice.inventory.models import Instrument  # noqa: E402
 

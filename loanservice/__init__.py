@@ -36,16 +36,16 @@ def create_app(config: type | None = None) -> Flask:
     from . import models  # noqa: F401  (every model registered on the metadata)
     from .accounts.views import admin_bp
     from .accounts.views import bp as accounts_bp
+    from .borrowers.views import bp as borrowers_bp
+    from .documents.views import bp as documents_bp
     from .home import bp as home_bp
     from .inventory.views import bp as inventory_bp
     from .labels.scan import bp as scan_bp
     from .labels.views import bp as labels_bp
-    from .borrowers.views import bp as borrowers_bp
-    from .documents.views import bp as documents_bp
     from .loans.views import bp as loans_bp
-    from .sets.views import bp as sets_bp
     from .parents.views import bp as parents_bp
     from .reservations.views import bp as reservations_bp
+    from .sets.views import bp as sets_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)

@@ -26,7 +26,8 @@ reads them as usual, and nothing is left for the next flush. Defaults the ORM wo
 The services take an optional ``batch``: without one they change the objects and add rows to the
 session as before, for the next flush to write.
 """
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Table, bindparam, insert, inspect, literal, select, union_all, update
 from sqlalchemy.orm import Session

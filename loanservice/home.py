@@ -4,6 +4,8 @@ from flask_login import current_user
 
 from .accounts.models import Role
 from .extensions import db
+from .parents.forms import ButtonForm
+from .parents.services import parent_overview
 from .sets.services import missing_counts, set_loans_for_school
 
 bp = Blueprint("home", __name__)
@@ -24,9 +26,6 @@ def index():
         school_set_loans = set_loans_for_school(db.session, current_user.school_id)
         lost_counts = missing_counts(db.session, school_set_loans)
     elif current_user.role == Role.PARENT:
-        from .parents.forms import ButtonForm
-        from .parents.services import parent_overview
-
         overview = parent_overview(db.session, current_user, current_app.config)
         return render_template("home/index.html", overview=overview, button=ButtonForm(formdata=None))
     return render_template("home/index.html", school_set_loans=school_set_loans, lost_counts=lost_counts,

@@ -1,6 +1,8 @@
 """Import every feature's models so that the metadata (and Alembic) sees them all."""
 from .accounts.models import Role, User  # noqa: F401
 from .audit.models import AuditEvent  # noqa: F401
+from .borrowers.models import Family, OtherBorrower, Pupil, RemissionClaim  # noqa: F401
+from .documents.models import Agreement, Notice, NoticeStage, TermsVersion  # noqa: F401
 from .inventory.models import (  # noqa: F401
     AssetTagCounter,
     ConditionCheck,
@@ -9,11 +11,9 @@ from .inventory.models import (  # noqa: F401
     InstrumentType,
     Repair,
 )
-from .schools.models import School  # noqa: F401
-from .borrowers.models import Family, OtherBorrower, Pupil, RemissionClaim  # noqa: F401
 from .loans.models import AcademicTerm, FeeBand, Loan, LoanCharge, RemissionRule  # noqa: F401
-from .sets.models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome  # noqa: F401
-from .documents.models import Agreement, Notice, NoticeStage, TermsVersion  # noqa: F401
 from .mail import OutboxMessage  # noqa: F401
 from .parents.models import AccountToken, ParentAccount, ParentRequest  # noqa: F401
 from .reservations.models import Reservation  # noqa: F401
+from .schools.models import School  # noqa: F401
+from .sets.models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome  # noqa: F401

@@ -7,15 +7,7 @@ from markupsafe import Markup, escape
 
 from .borrowers.models import RemissionCategory
 from .inventory.models import CONDITION_GRADES
-
-
-def plural(noun: str) -> str:
-    return noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
-
-
-def counted(count: int, noun: str) -> str:
-    """'1 instrument', '2 instruments', for messages and pages alike."""
-    return f"{count:,} {noun if count == 1 else plural(noun)}"
+from .wording import counted
 
 
 def scroll_region(label: str) -> Markup:

@@ -232,9 +232,9 @@ def test_the_database_holds_one_loan_per_instrument_for_pending_loans_without_th
     from datetime import date
 
     from loanservice.borrowers.models import Pupil
-    from loanservice.loans.models import Loan
     from loanservice.loans.availability import NotLendable
     from loanservice.loans.lending import check_out
+    from loanservice.loans.models import Loan
 
     holders = 10  # each keeps its connection while it waits, so stay within the pool (5 + 10 overflow)
     instrument = factory.instrument()

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 
 from loanservice.borrowers.models import Family
 from loanservice.documents import notices
-from loanservice.loans.calendar import days_of_term, holidays
 from loanservice.documents.models import Notice, NoticeLetter
+from loanservice.loans.calendar import days_of_term, holidays
 from loanservice.loans.models import Loan
 from loanservice.mail import OutboxMessage
 from loanservice.sets.services import check_out_set

@@ -6,8 +6,7 @@ import pytest
 from sqlalchemy import func, select
 
 from loanservice.accounts.models import User
-from loanservice.borrowers.models import Family, Pupil
-from loanservice.borrowers.models import RemissionClaim
+from loanservice.borrowers.models import Family, Pupil, RemissionClaim
 from loanservice.parents.models import AccountToken, ParentAccount, ParentRequest
 
 from .conftest import ON_POSTGRES, config_for, in_app, login, mail_link, statements_run

@@ -5,7 +5,6 @@ from datetime import date, timedelta
 
 import pytest
 import zxingcpp
-
 from sqlalchemy import select
 
 from loanservice.inventory.models import Instrument

@@ -11,8 +11,8 @@ from loanservice.extensions import db
 from loanservice.inventory.models import Instrument
 from loanservice.inventory.services import send_to_repair
 from loanservice.inventory.tags import resolve_instrument
-from loanservice.loans.models import Loan
 from loanservice.loans.calendar import earliest_start_date
+from loanservice.loans.models import Loan
 from loanservice.schools.models import School
 from loanservice.sets import services
 from loanservice.sets.models import ClassroomSet, SetLoan
@@ -688,8 +688,8 @@ def test_the_store_sees_which_sets_cannot_go_out_and_why_before_trying(app, fact
 
 
 def test_building_a_set_names_the_right_reason_for_each_instrument_in_the_way(app, factory):
-    from loanservice.inventory.services import change_status
     from loanservice.inventory.models import InstrumentStatus
+    from loanservice.inventory.services import change_status
 
     other = factory.classroom_set(size=1, name="Ukulele set B")
     lend_set(app, other, factory.school(name="Holme Primary"))

@@ -4,10 +4,10 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import bindparam, select
 
-from ..web import done, submit_form
 from ..extensions import db, limiter, login_manager
 from ..schools.models import School
 from ..schools.services import save_school
+from ..web import done, submit_form
 from .forms import LoginForm, SchoolForm, UserForm
 from .models import Role, User
 from .permissions import ROLE_HINT, admin_required

@@ -1,12 +1,14 @@
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..accounts.models import User
 from ..extensions import db
 from ..timeutil import utcnow
+
+if TYPE_CHECKING:  # the audit trail sits below accounts: it names the user's table, never imports it
+    from ..accounts.models import User
 
 
 class AuditEvent(db.Model):
@@ -25,4 +27,4 @@ class AuditEvent(db.Model):
     summary: Mapped[str] = mapped_column(String(500), default="")
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    actor: Mapped[User | None] = relationship()
+    actor: Mapped["User | None"] = relationship("User")

@@ -4,8 +4,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.permissions import staff_required
-from ..extensions import db
 from ..borrowers.models import BORROWER_KINDS
+from ..extensions import db
 from ..loans.queries import loans_of
 from ..schools.models import School
 from ..timeutil import today

@@ -18,8 +18,8 @@ from ..inventory.models import (
     InstrumentType,
     Repair,
 )
-from ..loans.pricing import raise_term_charges
 from ..loans.models import AcademicTerm, FeeBand, Loan, LoanStatus, RemissionRule
+from ..loans.pricing import raise_term_charges
 from ..schools.models import School
 from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from ..timeutil import today, utcnow

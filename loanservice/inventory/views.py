@@ -22,9 +22,10 @@ from ..audit.models import AuditEvent
 from ..errors import LoanServiceError
 from ..extensions import db
 from ..loans.queries import count_awaiting_agreement, holding_loans, loans_of_instrument
-from ..templating import counted
+from ..reservations.services import set_of
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
+from ..wording import counted
 from . import services
 from .actions import available_actions
 from .csvio import IMPORT_COLUMNS, apply_import, decode_upload, export_asset_register, plan_import
@@ -42,7 +43,6 @@ from .forms import (
 )
 from .models import CheckReason, ConditionCheck, Instrument, InstrumentStatus, InstrumentType, Repair
 from .tags import TAG_PATTERN, normalise_tag, resolve_instrument
-
 
 bp = Blueprint("inventory", __name__)
 
@@ -170,8 +170,6 @@ def instrument_detail(tag: str):
         select(AuditEvent).where(AuditEvent.instrument_id == instrument.id).order_by(AuditEvent.id.desc()).limit(200)
     ).all()
     loans = loans_of_instrument(db.session, instrument)
-    from ..reservations.services import set_of  # (here: reservations imports inventory's services)
-
     classroom_set = set_of(db.session, instrument)
     # Open, or pending its agreement: the loan holding the instrument now.
     current_loan = next((loan for loan in loans if not loan.is_closed), None)

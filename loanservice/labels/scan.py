@@ -10,6 +10,7 @@ from ..extensions import db, limiter
 from ..inventory.actions import scan_station_actions
 from ..inventory.tags import UnknownTag, normalise_tag, resolve
 from ..loans.queries import current_loan_for
+from ..reservations.services import set_of
 from ..sets.actions import set_scan_actions
 from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from . import services
@@ -86,8 +87,6 @@ def station():
     if found is not None:
         if jump:
             return redirect(url_for("inventory.instrument_detail", tag=found.asset_tag), 303)
-        from ..reservations.services import set_of  # (here: reservations imports inventory's services)
-
         current_loan, classroom_set = current_loan_for(db.session, found), set_of(db.session, found)
         actions = scan_station_actions(found, current_loan=current_loan, in_set=classroom_set is not None)
         return render_template("scan/station.html", code=code.strip(), jump=jump, instrument=found,

@@ -5,6 +5,8 @@ from flask_login import current_user
 from ..accounts.permissions import staff_required
 from ..errors import LoanServiceError
 from ..extensions import db
+from ..sets.models import ClassroomSet
+from ..sets.services import set_instruments
 from ..web import submit_form
 from . import services
 from .forms import LabelPrintForm, SetLabelPrintForm
@@ -82,9 +84,6 @@ def _pdf(pdf: bytes, filename: str) -> Response:
 @staff_required
 def print_set_label(set_id: int):
     """A classroom set's own label (for its box or case), and its instruments' labels if wanted."""
-    from ..sets.models import ClassroomSet
-    from ..sets.services import set_instruments
-
     classroom_set = db.get_or_404(ClassroomSet, set_id)
     items = set_instruments(db.session, classroom_set)
     form = _form(SetLabelPrintForm)

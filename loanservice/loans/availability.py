@@ -11,9 +11,9 @@ from sqlalchemy.orm import Session, joinedload
 from ..errors import InvalidInput, LoanServiceError
 from ..inventory.models import Instrument, InstrumentStatus
 from ..inventory.services import InvalidTransition
-from ..templating import counted
 from ..signals import held_instrument_withdrawing, lending_alone
 from ..timeutil import today
+from ..wording import counted
 from .models import Loan, LoanStatus
 from .queries import current_loan_for
 

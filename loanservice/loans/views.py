@@ -28,9 +28,9 @@ from ..inventory.models import Instrument
 from ..inventory.tags import resolve_instrument
 from ..reservations.services import free_instruments
 from ..schools.models import School
-from ..templating import counted
 from ..timeutil import today
 from ..web import done, field_error, int_arg, submit_form
+from ..wording import counted
 from . import calendar, lending, pricing, queries
 from .forms import (
     BORROWER_PATTERN,
@@ -42,8 +42,8 @@ from .forms import (
     FeeBandForm,
     IssueForm,
     LostForm,
-    RemoveForm,
     RemissionRuleForm,
+    RemoveForm,
     RenewForm,
     RollOverForm,
     TermForm,

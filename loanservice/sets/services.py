@@ -24,8 +24,8 @@ from ..loans.models import Loan, LoanStatus
 from ..loans.pricing import Charges
 from ..schools.models import School
 from ..signals import lending_alone
-from ..templating import counted
 from ..timeutil import today
+from ..wording import counted
 from .models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome
 
 

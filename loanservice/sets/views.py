@@ -15,8 +15,8 @@ from ..labels.services import read_frame as read_frame_codes
 from ..loans.availability import unlendable_reasons
 from ..schools.models import School
 from ..timeutil import today
-from ..templating import counted
 from ..web import field_error, wants_json
+from ..wording import counted
 from . import services
 from .forms import BackToSetForm, DeleteSetForm, MissingItemForm, ScanInForm, SetCheckOutForm, SetForm, TakeHomeForm
 from .models import ClassroomSet, SetLoan

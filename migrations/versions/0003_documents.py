@@ -9,9 +9,8 @@ Revises: 0002
 Create Date: 2026-11-21 20:15:41.692878
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0003'

@@ -10,9 +10,8 @@ Revises: 0003
 Create Date: 2026-11-21 20:34:03.734634
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0004'

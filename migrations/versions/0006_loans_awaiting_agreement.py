@@ -16,9 +16,8 @@ Revises: 0005
 Create Date: 2026-12-02 10:12:40.118204
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0006'

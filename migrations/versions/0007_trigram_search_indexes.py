@@ -20,7 +20,6 @@ Create Date: 2026-11-22 01:30:00
 """
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = '0007'
 down_revision = '0006'
