@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export FLASK_APP := wsgi
 
-.PHONY: run test setup check-system e2e bench clean
+.PHONY: run test lint setup check-system e2e bench clean
 
 setup: $(STAMP)
 
@@ -26,6 +26,11 @@ run: setup
 test: setup
 	@bash bin/check-system --browser
 	$(BIN)/pytest
+
+## Lint and the import contract (the layers in setup.cfg, drawn in docs/architecture.md).
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 bench: setup
 	$(BIN)/python bench/inventory_pages.py
