@@ -119,8 +119,12 @@ BARE_TEMPLATE = """<!doctype html>
 <html><head><meta charset="utf-8"><title>Instruments</title></head><body>
 <p>{{ total }} instruments, page {{ page }}</p>
 <table>
-<tr><th>Tag</th><th>Type</th><th>Size</th><th>Make / model</th><th>Serial</th><th>Status</th><th>Condition</th><th>Location</th></tr>
-{% for r in rows %}<tr><th><a href="/instruments/{{ r.asset_tag }}">{{ r.asset_tag }}</a></th><td>{{ r.type_name }}</td><td>{{ r.size }}</td><td>{{ r.make }} {{ r.model }}</td><td>{{ r.serial_number }}</td><td>{{ r.status }}</td><td>{{ r.condition_grade }}</td><td>{{ r.location }}</td></tr>
+<tr><th>Tag</th><th>Type</th><th>Size</th><th>Make / model</th>\
+<th>Serial</th><th>Status</th><th>Condition</th><th>Location</th></tr>
+{% for r in rows %}<tr><th><a href="/instruments/{{ r.asset_tag }}">{{ r.asset_tag }}</a></th>\
+<td>{{ r.type_name }}</td><td>{{ r.size }}</td><td>{{ r.make }} {{ r.model }}</td>\
+<td>{{ r.serial_number }}</td><td>{{ r.status }}</td><td>{{ r.condition_grade }}</td>\
+<td>{{ r.location }}</td></tr>
 {% endfor %}</table>
 </body></html>
 """

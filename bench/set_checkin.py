@@ -237,7 +237,8 @@ def prepare_sets(url: str, count: int, rng_seed: int = 7) -> tuple[int, list[tup
         on_loan = select(Loan.instrument_id).where(Loan.closed_on.is_(None))
         free = session.scalars(
             select(Instrument.asset_tag).join(InstrumentType)
-            .where(InstrumentType.name.in_(["Violin", "Ukulele"]), Instrument.status == InstrumentStatus.AVAILABLE, Instrument.condition_grade < 5,
+            .where(InstrumentType.name.in_(["Violin", "Ukulele"]), Instrument.status == InstrumentStatus.AVAILABLE,
+                   Instrument.condition_grade < 5,
                    Instrument.id.not_in(in_sets), Instrument.id.not_in(on_loan))
             .order_by(Instrument.id)).all()
         if len(free) < count * SET_SIZE:
@@ -432,11 +433,12 @@ def run_backend(label: str, url: str, args) -> dict:
         backend=label, sets=args.sets, times=times,
         post=statistics.median(flat(ls_post)) * 1000,
         page=statistics.median(flat(ls_page)) * 1000,
-        scan_and_page=statistics.median([p + g for rp, rg in zip(ls_post, ls_page) for p, g in zip(rp, rg)]) * 1000,
+        scan_and_page=statistics.median([p + g for rp, rg in zip(ls_post, ls_page, strict=True)
+                                         for p, g in zip(rp, rg, strict=True)]) * 1000,
         bare=statistics.median(flat(bare_post)) * 1000,
         form=statistics.median(flat(ls_form)) * 1000,
         set_post=statistics.median(sum(row) for row in ls_post) * 1000,
-        set_scan_and_page=statistics.median(sum(p) + sum(g) for p, g in zip(ls_post, ls_page)) * 1000,
+        set_scan_and_page=statistics.median(sum(p) + sum(g) for p, g in zip(ls_post, ls_page, strict=True)) * 1000,
         set_bare=statistics.median(sum(row) for row in bare_post) * 1000,
         p90_post=statistics.quantiles(flat(ls_post), n=10)[-1] * 1000,
         p90_bare=statistics.quantiles(flat(bare_post), n=10)[-1] * 1000,

@@ -156,8 +156,9 @@ def main() -> None:
                     if n > 0:
                         results[name].append(elapsed)
             if n > 0:
-                print(f"  round {n}: " + ", ".join(f"{name} {statistics.median(results[name][-sc.SET_SIZE:]) * 1000:.2f} ms"
-                                                   for name, _ in ways), flush=True)
+                print(f"  round {n}: " + ", ".join(
+                    f"{name} {statistics.median(results[name][-sc.SET_SIZE:]) * 1000:.2f} ms" for name, _ in ways),
+                      flush=True)
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

@@ -150,7 +150,8 @@ def main() -> None:
     parser.add_argument("--tags", type=int, default=40, help="different instruments scanned")
     parser.add_argument("--warmup", type=int, default=1, help="untimed passes over the tags")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes over the tags")
-    parser.add_argument("--postgres", metavar="URL", help="also on PostgreSQL (a database ls_bench is made and dropped)")
+    parser.add_argument("--postgres", metavar="URL",
+                        help="also on PostgreSQL (a database ls_bench is made and dropped)")
     parser.add_argument("--no-sqlite", action="store_true")
     args = parser.parse_args()
     results = []
@@ -163,7 +164,8 @@ def main() -> None:
     print("\n| backend | loanservice | bare (same SQL) | ratio | SQL a journey |")
     print("|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['backend']} | {r['ours']:.2f} ms | {r['bare']:.2f} ms | {r['ratio']:.2f}x | {r['statements']:.0f} |")
+        print(f"| {r['backend']} | {r['ours']:.2f} ms | {r['bare']:.2f} ms | {r['ratio']:.2f}x "
+              f"| {r['statements']:.0f} |")
 
 
 if __name__ == "__main__":

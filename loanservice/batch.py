@@ -75,7 +75,7 @@ class _Plan:
             rows = [[bindparam(f"i{t}_{r}_{key}", type_=table.c[key].type) for key in keys] for r in range(count)]
             # inline: no RETURNING of the new ids, which nobody reads. Several rows as INSERT ... SELECT
             # ... UNION ALL: a multi-row VALUES would be compiled anew each time (SQLAlchemy caches none).
-            writes.append(insert(table).inline().values(dict(zip(keys, rows[0]))) if count == 1 else
+            writes.append(insert(table).inline().values(dict(zip(keys, rows[0], strict=True))) if count == 1 else
                           insert(table).inline().from_select(list(keys), union_all(*[select(*row) for row in rows])))
         writes += [_renamed(statement, f"r{j}_") for j, statement in enumerate(runs)]
         questions = [_renamed(statement, f"a{j}_").scalar_subquery().label(f"a{j}")
@@ -193,7 +193,8 @@ class Batch:
                 answers = connection.execute(plan.questions, params).one() if plan.questions is not None else ()
                 for statement in plan.writes:
                     connection.execute(statement, params)
-            for (_, _, answer), value in zip(self._asks, answers):
+            # strict=False: with no questions, PostgreSQL's combined statement still answers one column (1).
+            for (_, _, answer), value in zip(self._asks, answers, strict=False):
                 answer._give(value)
         then = self._then
         self.__init__()

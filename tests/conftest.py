@@ -165,7 +165,8 @@ class Factory:
         if size is None:
             size = instrument_type.sizes[0] if instrument_type.sizes else ""
         with in_app(self.app) as session:
-            instrument = add_instrument(session, None, InstrumentDetails(type_id=instrument_type.id, size=size, **fields),
+            instrument = add_instrument(session, None,
+                                        InstrumentDetails(type_id=instrument_type.id, size=size, **fields),
                                         asset_tag=asset_tag or "", **kw)
             return self._keep(session, instrument)
 

@@ -166,7 +166,8 @@ def test_a_pooled_connection_the_server_closed_while_idle_is_replaced_before_the
     app = create_app(config_for(database_url, DB_PING_AFTER_IDLE=0))
     factory_user = factory.user("staff")
     client = app.test_client()
-    assert client.post("/login", data={"email": factory_user.email, "password": "correct-horse-battery"}).status_code == 302
+    assert client.post("/login", data={"email": factory_user.email,
+                                       "password": "correct-horse-battery"}).status_code == 302
     with app.app_context():
         pids = {row[0] for row in db.session.execute(text("SELECT pg_backend_pid()"))}
         db.session.remove()
@@ -196,7 +197,8 @@ def test_errors_are_answered_in_json_to_a_script_that_asks_and_as_pages_otherwis
     login(client, factory.user("parent"))
     json, browser = {"Accept": "application/json"}, {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
     expected = {
-        "/no-such-page": (404, "Not found", "There is nothing at this address. Check the link, or search from the menu."),
+        "/no-such-page": (404, "Not found", "There is nothing at this address. "
+                                            "Check the link, or search from the menu."),
         "/sets": (403, "You do not have access to this page", "Your account cannot open this page. If you need it, "
                                                               "ask a hub manager to change your role."),
         "/test-only/broken": (500, "Something went wrong", "The change was not saved. Try again; if it keeps "

@@ -21,7 +21,8 @@ from loanservice.timeutil import today
 from .conftest import in_app, login, pdf_text
 from .test_loans import lend
 
-TERMS = "Look after the instrument & keep it in its case.\n\nLoss or theft: you pay the replacement cost within 28 days."
+TERMS = ("Look after the instrument & keep it in its case.\n\n"
+         "Loss or theft: you pay the replacement cost within 28 days.")
 
 
 def publish_terms(app, text=TERMS):
@@ -178,7 +179,8 @@ def test_parent_signs_online_and_the_stored_pdf_is_what_they_saw(app, client, pu
     page = client.get(f"/loans/{loan_id}/agreement")
     assert page.status_code == 200 and sha in page.get_data(as_text=True)
     # The agreement is a PDF on this page, not text above the box: the box says so and links to it.
-    assert (f'<span class="check-text">I have read the <a href="/agreements/{agreement_id}.pdf">loan agreement (PDF)</a>, '
+    assert (f'<span class="check-text">I have read the <a href="/agreements/{agreement_id}.pdf">'
+            'loan agreement (PDF)</a>, '
             "including its terms and conditions, and I agree to them</span></label>") in page.get_data(as_text=True)
     assert "above" not in page.get_data(as_text=True)
     seen = client.get(f"/agreements/{agreement_id}.pdf").data

@@ -305,7 +305,8 @@ def test_the_list_shows_an_instrument_on_loan_with_its_borrower_and_its_shelf_to
     lend(app, lent, factory.pupil("Ava Jones", school=factory.school("Riverside Primary")),
          due_on=A_YEAR_ON)
     page = staff_client.get("/instruments").get_data(as_text=True)
-    assert location_in_list(page, lent.asset_tag) == "On loan to Ava Jones (Riverside Primary) · back to Store / Shelf A1"
+    assert location_in_list(page, lent.asset_tag) == ("On loan to Ava Jones (Riverside Primary) "
+                                                      "· back to Store / Shelf A1")
 
 
 def test_the_list_shows_an_instrument_in_the_store_on_its_shelf(staff_client, factory):

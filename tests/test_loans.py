@@ -352,7 +352,7 @@ def test_overdue_lists_open_loans_past_due(app, factory):
 
 
 def test_staff_lend_an_instrument_from_the_form_and_see_it_on_the_borrower_page(app, factory, staff_client):
-    instrument = factory.instrument(asset_tag="VLN-1")
+    factory.instrument(asset_tag="VLN-1")
     pupil = factory.pupil(name="Ada Lovelace", year_group=5)
     page = staff_client.get(f"/loans/new?tag=VLN-1&borrower=pupil-{pupil.id}").get_data(as_text=True)
     assert "Ada Lovelace" in page
@@ -469,8 +469,9 @@ def test_a_closed_loans_action_pages_say_what_happened_instead_of_offering_their
     exchanged = lend(app, factory.instrument(violin, size="1/4"), factory.pupil(), due_on=today())
     still_out = lend(app, factory.instrument(violin, size="1/4"), factory.family(name="The Patels"),
                      due_on=today())
-    assert staff_client.post(f"/loans/{returned}/check-in", data={"grade": "3", "damaged": "y", "note": "Bridge down",
-                                                                  "returned_on": today().isoformat()}).status_code == 303
+    assert staff_client.post(f"/loans/{returned}/check-in",
+                             data={"grade": "3", "damaged": "y", "note": "Bridge down",
+                                   "returned_on": today().isoformat()}).status_code == 303
     assert staff_client.post(f"/loans/{lost}/lost", data={"note": "Left on the bus"}).status_code == 303
     bigger = factory.instrument(violin, size="1/2")
     assert staff_client.post(f"/loans/{exchanged}/exchange", data={"tag": bigger.asset_tag,
@@ -757,7 +758,8 @@ def test_staff_find_the_borrower_by_name_and_nothing_is_lent_until_they_choose(a
 
     none = staff_client.post("/loans/new", data={"tag": "FIND-1", "who": "100%_", "find": "1"})
     assert "No borrower's name contains “100%_”" in none.get_data(as_text=True)
-    unchosen = staff_client.post("/loans/new", data={"tag": "FIND-1", "who": "amelia", "started_on": today().isoformat(),
+    unchosen = staff_client.post("/loans/new", data={"tag": "FIND-1", "who": "amelia",
+                                                     "started_on": today().isoformat(),
                                                      "due_on": (today() + timedelta(days=30)).isoformat(),
                                                      "condition_grade": "2"})
     assert unchosen.status_code == 422 and "Find and choose the borrower." in unchosen.get_data(as_text=True)
@@ -807,7 +809,8 @@ def test_a_loan_cannot_start_before_the_instruments_last_loan_ended(app, factory
         session.commit()
     lend_form = {"tag": instrument.asset_tag, "borrower": f"family-{family.id}", "condition_grade": "2",
                "due_on": (today() + timedelta(days=30)).isoformat()}
-    response = staff_client.post("/loans/new", data={**lend_form, "started_on": (today() - timedelta(days=30)).isoformat()})
+    response = staff_client.post("/loans/new",
+                                 data={**lend_form, "started_on": (today() - timedelta(days=30)).isoformat()})
     ended = today() - timedelta(days=7)
     assert response.status_code == 422
     assert (f"{instrument.asset_tag} was on loan until {ended:%-d %b %Y}: a new loan can start on that day at the "
@@ -828,7 +831,8 @@ def test_a_renewal_from_a_form_shown_before_the_last_one_renews_nothing(app, fac
     assert staff_client.post(f"/loans/{loan_id}/renew",
                              data={"due_on": first.isoformat(), "was_due_on": due.isoformat()}).status_code == 303
     # ...the second is refused with the loan's new due date, and nothing moves again.
-    again = staff_client.post(f"/loans/{loan_id}/renew", data={"due_on": second.isoformat(), "was_due_on": due.isoformat()})
+    again = staff_client.post(f"/loans/{loan_id}/renew",
+                              data={"due_on": second.isoformat(), "was_due_on": due.isoformat()})
     assert again.status_code == 409
     assert f"was renewed meanwhile: it is now due back {first:%-d %b %Y}." in again.get_data(as_text=True)
     with in_app(app) as session:

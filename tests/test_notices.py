@@ -306,10 +306,11 @@ def test_the_replacement_letter_mentions_earlier_letters_only_when_one_was_sent(
     letter = pdf_text((tmp_path / "first.pdf").read_bytes())
     assert "Replacement cost of an instrument not returned" in letter
     assert "earlier letters" not in letter and "reminder" not in letter.lower()
-    assert "As the instrument has not been returned and it is now 58 days overdue (not counting school holidays), we now ask you to pay its " \
-           "replacement cost of £450.00" in letter
+    assert ("As the instrument has not been returned and it is now 58 days overdue (not counting school holidays), "
+            "we now ask you to pay its replacement cost of £450.00") in letter
     school = attachment_text(next(m for m in smtp_server.messages if str(m["To"]) == "music@oaklane.example"))
-    assert "As these items have not been returned and they are now 58 days overdue (not counting school holidays)" in school
+    assert ("As these items have not been returned and they are now 58 days overdue "
+            "(not counting school holidays)") in school
 
 
 def test_after_a_final_notice_the_replacement_letter_mentions_it(app, overdue, smtp_server, tmp_path):

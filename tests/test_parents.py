@@ -159,7 +159,8 @@ def test_a_child_with_an_open_loan_cannot_be_changed_or_removed(client, factory,
     login(client, parent)
     response = client.post(f"/children/{child.id}/remove")
     assert response.status_code == 409 and "has an instrument on loan" in response.get_data(as_text=True)
-    response = client.post(f"/children/{child.id}", data={"name": "Other", "school_id": "0", "claimed_remission": "none"})
+    response = client.post(f"/children/{child.id}",
+                           data={"name": "Other", "school_id": "0", "claimed_remission": "none"})
     assert response.status_code == 409
     with in_app(app) as session:
         assert session.get(Pupil, child.id).name == "Kit"
@@ -350,7 +351,8 @@ def add_stock(app, kind, count):
     with in_app(app) as session:
         sizes = kind.sizes or [""]
         for n in range(count):
-            add_instrument(session, None, InstrumentDetails(type_id=kind.id, size=sizes[n % len(sizes)], make="Stentor"))
+            add_instrument(session, None,
+                           InstrumentDetails(type_id=kind.id, size=sizes[n % len(sizes)], make="Stentor"))
         session.commit()
 
 

@@ -197,7 +197,8 @@ def test_staff_verify_a_claim_on_the_pupils_page_and_the_loan_already_made_offer
     claiming_child_claim(app, child)
     page = staff_client.get(f"/borrowers/pupil/{child.id}").get_data(as_text=True)
     assert "Free school meals, stated" in page and "not checked yet" in page
-    response = submit(staff_client, f"/borrowers/pupil/{child.id}", form=0, button="Verified today: free school meals for Rowan")
+    response = submit(staff_client, f"/borrowers/pupil/{child.id}", form=0,
+                      button="Verified today: free school meals for Rowan")
     assert response.status_code == 303
     page = staff_client.get(f"/borrowers/pupil/{child.id}").get_data(as_text=True)
     assert f"Free school meals, verified {today():%-d %b %Y}" in page
@@ -209,7 +210,8 @@ def test_staff_verify_a_claim_on_the_pupils_page_and_the_loan_already_made_offer
 
 def test_a_refused_claim_on_the_pupils_page_leaves_no_remission(app, factory, staff_client):
     _, child = claiming_child(app, factory)
-    response = submit(staff_client, f"/borrowers/pupil/{child.id}", form=1, button="Refuse the claim: free school meals for Rowan")
+    response = submit(staff_client, f"/borrowers/pupil/{child.id}", form=1,
+                      button="Refuse the claim: free school meals for Rowan")
     assert response.status_code == 303
     with in_app(app) as session:
         assert session.get(RemissionClaim, child.id) is None

@@ -272,7 +272,8 @@ def test_bad_reservations_are_refused_clearly_and_change_nothing(client, factory
     assert reservation_rows(app) == []
     assert reserve(client, child, kind).status_code == 303
     duplicate = reserve(client, child, kind, size="3/4")
-    assert duplicate.status_code == 409 and "Mine already has a reservation for a violin" in duplicate.get_data(as_text=True)
+    assert duplicate.status_code == 409
+    assert "Mine already has a reservation for a violin" in duplicate.get_data(as_text=True)
     assert len(reservation_rows(app)) == 1
 
 

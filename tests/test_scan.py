@@ -147,7 +147,8 @@ def test_parents_scanning_a_label_see_the_public_page(client, factory, violin):
 def test_the_scan_station_names_a_set_instruments_set_and_offers_no_lending_of_its_own(app, factory, staff_client):
     kit = factory.classroom_set(size=1, name="Djembe set B")
     with in_app(app) as session:
-        tag = session.scalar(select(Instrument.asset_tag).join(ClassroomSetItem).where(ClassroomSetItem.set_id == kit.id))
+        tag = session.scalar(select(Instrument.asset_tag).join(ClassroomSetItem)
+                             .where(ClassroomSetItem.set_id == kit.id))
     page = staff_client.get("/scan", query_string={"code": tag}).get_data(as_text=True)
     assert "Djembe set B</a>: lent with the set." in page and f"/loans/new?tag={tag}" not in page
 

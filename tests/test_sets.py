@@ -195,7 +195,8 @@ def test_an_instrument_lent_on_its_own_cannot_join_a_set_until_it_is_back(app, f
                                                     "tags": f"{free.asset_tag}\n{lent.asset_tag}"})
     page = response.get_data(as_text=True)
     assert response.status_code == 422
-    assert f"On loan or held on their own, so not for a set until they are back: {lent.asset_tag} (with Ada Lovelace)." in page
+    assert ("On loan or held on their own, so not for a set until they are back: "
+            f"{lent.asset_tag} (with Ada Lovelace).") in page
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(ClassroomSet)) == 0
 
@@ -308,7 +309,8 @@ def test_staff_build_a_set_and_lend_it_to_a_school(app, factory, staff_client):
 
 def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, client):
     ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
-    our_kit, their_kit = factory.classroom_set(size=2, name="Our ukes"), factory.classroom_set(size=2, name="Their ukes")
+    our_kit, their_kit = (factory.classroom_set(size=2, name="Our ukes"),
+                          factory.classroom_set(size=2, name="Their ukes"))
     our_loan, their_loan = lend_set(app, our_kit, ours), lend_set(app, their_kit, theirs)
     login(client, factory.user("school", school=ours))
 
@@ -324,7 +326,8 @@ def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, 
 
     first, second = tags_of(app, our_kit)
     wrong = client.post(f"/set-loans/{our_loan}/check-in", data={"code": their_tag, "grade": "2"})
-    assert wrong.status_code == 409 and f"{their_tag} belongs to Their ukes, not Our ukes." in wrong.get_data(as_text=True)
+    assert wrong.status_code == 409
+    assert f"{their_tag} belongs to Their ukes, not Our ukes." in wrong.get_data(as_text=True)
     response = client.post(f"/set-loans/{our_loan}/check-in", data={"code": first, "grade": "3"})
     assert response.status_code == 303
     page = client.get(response.location).get_data(as_text=True)
@@ -345,7 +348,8 @@ def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, 
     store = app.test_client()
     login(store, factory.user("staff"))
     found = store.post(f"/set-loans/{our_loan}/check-in", data={"code": second, "grade": "2"}).get_data(as_text=True)
-    assert "It has turned up: mark it found on its page (Mark found)." in found and "tell the instrument store" not in found
+    assert "It has turned up: mark it found on its page (Mark found)." in found
+    assert "tell the instrument store" not in found
     with in_app(app) as session:
         assert session.get(SetLoan, our_loan).closed_on == today()
         assert session.get(SetLoan, their_loan).closed_on is None
@@ -411,7 +415,8 @@ def test_the_scan_queue_gets_each_scan_answered_in_json_with_the_progress(app, f
 
 def test_a_wrong_scan_is_refused_in_json_with_the_reason_and_changes_nothing(app, factory, client):
     ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
-    our_kit, their_kit = factory.classroom_set(size=2, name="Our ukes"), factory.classroom_set(size=2, name="Their ukes")
+    our_kit, their_kit = (factory.classroom_set(size=2, name="Our ukes"),
+                          factory.classroom_set(size=2, name="Their ukes"))
     loose = factory.instrument()
     our_loan, their_loan = lend_set(app, our_kit, ours), lend_set(app, their_kit, theirs)
     their_tag = tags_of(app, their_kit)[0]
@@ -428,7 +433,8 @@ def test_a_wrong_scan_is_refused_in_json_with_the_reason_and_changes_nothing(app
         no_such_grade = client.post(url, data={"code": tags_of(app, our_kit)[0], "grade": "7"}, headers=JSON)
     assert templates == []  # refused without rendering the page
     assert foreign.status_code == 409
-    assert foreign.json == {"ok": False, "message": f"{their_tag} belongs to Their ukes, not Our ukes.", "field": "code"}
+    assert foreign.json == {"ok": False, "message": f"{their_tag} belongs to Their ukes, not Our ukes.",
+                            "field": "code"}
     assert not_ours.status_code == 409 and not_ours.json["ok"] is False
     assert not_ours.json["message"].startswith(f"{loose.asset_tag} is not part of")
     assert no_such_grade.status_code == 422
@@ -606,7 +612,8 @@ def test_the_school_sees_what_went_missing_and_fetches_the_sets_documents(app, f
     for url in ("/sets", "/"):
         listing = html.unescape(client.get(url).get_data(as_text=True))
         assert "1 missing" in listing and "All back" not in listing, url
-        assert f"/set-loans/{set_loan_id}/receipt.pdf" in listing and f"/set-loans/{set_loan_id}/delivery-note.pdf" in listing
+        assert f"/set-loans/{set_loan_id}/receipt.pdf" in listing
+        assert f"/set-loans/{set_loan_id}/delivery-note.pdf" in listing
     page = client.get(f"/set-loans/{set_loan_id}/check-in").get_data(as_text=True)
     assert f'href="/set-loans/{set_loan_id}/receipt.pdf"' in page
 
@@ -637,7 +644,8 @@ def test_a_take_home_agreement_dated_years_ago_is_refused(app, factory, client):
     response = client.post(f"/set-loans/{set_loan_id}/take-home", data={
         "home-code": tags_of(app, kit)[0], "home-pupil_id": str(pupil.id), "home-agreement_signed_on": "2010-09-06"})
     assert response.status_code == 422
-    assert "6 Sep 2010 is too long ago for this loan&#39;s agreement: check the year." in response.get_data(as_text=True)
+    assert ("6 Sep 2010 is too long ago for this loan&#39;s agreement: "
+            "check the year.") in response.get_data(as_text=True)
 
 
 def test_a_set_made_by_mistake_can_be_deleted_until_it_has_been_lent(app, factory, staff_client):
@@ -649,7 +657,8 @@ def test_a_set_made_by_mistake_can_be_deleted_until_it_has_been_lent(app, factor
     assert f'action="/sets/{mistake.id}/delete"' in page and 'data-confirm="Delete Ukulele set Oops?' in page
     response = staff_client.post(f"/sets/{mistake.id}/delete")
     assert response.status_code == 303
-    assert "Deleted Ukulele set Oops; its instruments are free" in staff_client.get(response.location).get_data(as_text=True)
+    assert "Deleted Ukulele set Oops; its instruments are free" in (
+        staff_client.get(response.location).get_data(as_text=True))
     with in_app(app) as session:
         assert session.get(ClassroomSet, mistake.id) is None
         assert session.scalar(select(func.count()).select_from(ClassroomSetItem)) == 0
@@ -662,7 +671,8 @@ def test_a_set_made_by_mistake_can_be_deleted_until_it_has_been_lent(app, factor
     page = staff_client.get(f"/sets/{lent.id}").get_data(as_text=True)
     assert "Delete the set" not in page
     refused = staff_client.post(f"/sets/{lent.id}/delete")
-    assert refused.status_code == 409 and "has been lent before: it stays, with its history" in refused.get_data(as_text=True)
+    assert refused.status_code == 409
+    assert "has been lent before: it stays, with its history" in refused.get_data(as_text=True)
     with in_app(app) as session:
         assert session.get(ClassroomSet, lent.id) is not None
     school_client = app.test_client()
@@ -696,7 +706,8 @@ def test_building_a_set_names_the_right_reason_for_each_instrument_in_the_way(ap
     theirs = tags_of(app, other)[0]
     reserved, free = factory.instrument(), factory.instrument()
     with in_app(app) as session:  # allocated to a child on the waiting list
-        change_status(session, None, resolve_instrument(session, reserved.asset_tag), InstrumentStatus.RESERVED, "for Mo")
+        change_status(session, None, resolve_instrument(session, reserved.asset_tag), InstrumentStatus.RESERVED,
+                      "for Mo")
         session.commit()
     with in_app(app) as session:
         with pytest.raises(InvalidInput, match=re.escape(f"Already in another set: {theirs} (Ukulele set B)")):
@@ -719,7 +730,8 @@ def test_take_home_says_the_same_for_an_unknown_pupil_and_another_schools(app, f
 
 
 def test_a_wrong_scan_after_the_set_is_all_back_says_what_is_wrong_with_it(app, factory, staff_client):
-    kit, other = factory.classroom_set(size=1, name="Ukulele set A"), factory.classroom_set(size=1, name="Ukulele set B")
+    kit, other = (factory.classroom_set(size=1, name="Ukulele set A"),
+                  factory.classroom_set(size=1, name="Ukulele set B"))
     set_loan_id = lend_set(app, kit, factory.school())
     scan(app, set_loan_id, tags_of(app, kit)[0])
     for code, said in (("NOPE-9", "Unknown tag: no instrument has asset tag NOPE-9."),
@@ -727,7 +739,8 @@ def test_a_wrong_scan_after_the_set_is_all_back_says_what_is_wrong_with_it(app, 
                        (tags_of(app, kit)[0], "Ukulele set A is already all back.")):
         response = staff_client.post(f"/set-loans/{set_loan_id}/check-in", data={"code": code, "grade": "2"},
                                      headers={"Accept": "application/json"})
-        assert response.status_code in (404, 409) and said in response.get_json()["message"], (code, response.get_json())
+        assert response.status_code in (404, 409), (code, response.get_json())
+        assert said in response.get_json()["message"], (code, response.get_json())
 
 
 # ---------------------------------------------------------------- each item's own condition

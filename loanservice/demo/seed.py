@@ -513,7 +513,7 @@ def _exchange_pair(violins: list[tuple], lent: set[int]) -> tuple | None:
     for item in violins:
         if item[0] not in lent:
             by_size.setdefault(item[1], item)
-    for smaller, bigger in zip(FRACTIONS, FRACTIONS[1:]):
+    for smaller, bigger in zip(FRACTIONS, FRACTIONS[1:], strict=False):
         if smaller in by_size and bigger in by_size:
             return by_size[smaller], by_size[bigger]
     return None

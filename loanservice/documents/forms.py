@@ -45,8 +45,9 @@ class ButtonForm(FlaskForm):
 class StageForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=60)])
     days_overdue = IntegerField("Days after the due date", validators=[DataRequired(), NumberRange(1, 400)],
-                                description="Not counting school holidays or closures such as half-terms; weekends in term time count. "
-                                            "A later stage follows the letter before it by the days between the stages.")
+                                description="Not counting school holidays or closures such as half-terms; "
+                                            "weekends in term time count. A later stage follows the letter "
+                                            "before it by the days between the stages.")
     letter = SelectField("Letter", choices=[(k.value, k.label) for k in NoticeLetter])
     return_within_days = IntegerField("Return within (days)", validators=[Optional(), NumberRange(1, 120)],
                                       description="For a final notice: the date given to return it by.")

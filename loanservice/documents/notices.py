@@ -66,7 +66,8 @@ def save_stage(session: Session, actor, *, name: str, days_overdue: int, letter:
     stage.name, stage.days_overdue, stage.letter = name[:60], days_overdue, letter.value
     stage.return_within_days = return_within_days or None
     session.flush()
-    record(session, actor, "notices.stage", stage, f"Notice stage {name} at {days_overdue} days overdue (not counting school holidays)",
+    record(session, actor, "notices.stage", stage,
+           f"Notice stage {name} at {days_overdue} days overdue (not counting school holidays)",
            {"letter": letter.value, "return_within_days": return_within_days})
     return stage
 
@@ -358,7 +359,8 @@ def load_for_letters(session: Session, notices: Sequence[Notice]) -> None:
     ids = [inspect(n).identity[0] for n in notices]
     if ids:
         session.scalars(select(Notice).where(Notice.id.in_(ids)).options(
-            joinedload(Notice.loan).options(joinedload(Loan.instrument), joinedload(Loan.pupil).joinedload(Pupil.family),
+            joinedload(Notice.loan).options(joinedload(Loan.instrument),
+                                            joinedload(Loan.pupil).joinedload(Pupil.family),
                                             joinedload(Loan.family), joinedload(Loan.school)),
             joinedload(Notice.set_loan).options(joinedload(SetLoan.school), joinedload(SetLoan.classroom_set)),
         )).unique().all()
@@ -376,7 +378,7 @@ def notice_letter_chunks(session: Session, notices: Sequence[Notice], hub: Hub, 
                              letter=lambda n: letter_context(session, n, hub, off),
                              prepare=lambda part: load_for_letters(session, part)):
         batch = list(notices[part.start:part.start + len(part.letters)])
-        for notice, pdf in zip(batch, part.letters):
+        for notice, pdf in zip(batch, part.letters, strict=True):
             notice.pdf = pdf
         session.flush()
         yield batch, part

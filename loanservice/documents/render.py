@@ -134,7 +134,7 @@ def lay_out_letters(html: str, count: int, merged: bool = False,
     document = html_document(html, fetcher).render()
     bounds = _letter_bounds(document, count)
     pages = document.pages
-    letters = [write_pdf(document.copy(pages[a:b])) for a, b in zip(bounds, bounds[1:])]
+    letters = [write_pdf(document.copy(pages[a:b])) for a, b in zip(bounds, bounds[1:], strict=False)]
     return letters, (document.write_pdf() if merged else None)
 
 
@@ -238,8 +238,8 @@ class LetterPress:
                 # A stuck worker (it should not happen): finish here rather than wait forever.
                 log.warning("A letter worker took over %s s; laying out the rest in this process.", CHUNK_TIMEOUT)
                 self.close()
-                for start, end in itertools.chain([(start, end)], ((s, e) for s, e, _ in pending), todo):
-                    yield here(start, end)
+                for first, last in itertools.chain([(start, end)], ((s, e) for s, e, _ in pending), todo):
+                    yield here(first, last)
                 return
             following = next(todo, None)
             if following is not None:

@@ -259,7 +259,8 @@ def _check_tag(session: Session, tag: str, *, exclude_id: int | None = None) -> 
         )
     holder = _tag_holder(session, tag, exclude_id=exclude_id)
     if holder is not None:
-        raise DuplicateTag(f"Asset tag {tag} is already in use" + (": it is a classroom set's tag." if holder == "set" else "."),
+        raise DuplicateTag(f"Asset tag {tag} is already in use"
+                           + (": it is a classroom set's tag." if holder == "set" else "."),
                            field="asset_tag")
     return tag
 

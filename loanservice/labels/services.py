@@ -158,7 +158,8 @@ def print_set_labels(
         labels += [instrument_label(i, base_url=base_url, hub_name=hub_name) for i in items]
     pdf = LabelRenderer(stock).render(labels, start=start)
     record(session, actor, "set.labelled", classroom_set,
-           f"Set label printed on {stock.name}" + (f", with its {len(items)} instruments' labels" if with_items else ""),
+           f"Set label printed on {stock.name}"
+           + (f", with its {len(items)} instruments' labels" if with_items else ""),
            {"stock": stock.name, "with_items": with_items})
     if with_items:
         _record_labelled(session, actor, items, stock)

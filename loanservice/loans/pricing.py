@@ -63,7 +63,8 @@ def save_remission_rule(session: Session, actor, category: str, kind: RemissionK
     rule.kind, rule.value = kind.value, ZERO if kind is RemissionKind.FREE else value
     session.flush()
     record(session, actor, "fees.remission", rule,
-           f"Remission for {RemissionCategory(category).label}: {rule.summary}", {"kind": kind.value, "value": rule.value})
+           f"Remission for {RemissionCategory(category).label}: {rule.summary}",
+           {"kind": kind.value, "value": rule.value})
     return rule
 
 
@@ -174,7 +175,8 @@ def unapplied_remission(loan: Loan) -> RemissionCategory | None:
     itself: staff apply it (``apply_remission``) from the loan's page.
     """
     pupil = loan.pupil
-    if pupil is None or loan.is_closed or not pupil.has_remission or loan.remission_category == pupil.remission_category:
+    if (pupil is None or loan.is_closed or not pupil.has_remission
+            or loan.remission_category == pupil.remission_category):
         return None
     return pupil.remission_enum
 

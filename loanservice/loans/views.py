@@ -225,7 +225,8 @@ def apply_remission(loan_id: int):
     form = IssueForm()  # a bare button: its CSRF token
     response, status = submit_form(
         form, lambda: pricing.apply_remission(db.session, current_user, _lock(loan)),
-        lambda changed: done(f"{changed.pupil.remission_enum.label} applied: the charge is £{changed.charge_per_term:,.2f} "
+        lambda changed: done(f"{changed.pupil.remission_enum.label} applied: "
+                             f"the charge is £{changed.charge_per_term:,.2f} "
                              "a term from the next term charged.", url_for(".detail", loan_id=changed.id)),
     )
     return response or _render_detail(loan, issue_form=form, status=status)
@@ -302,7 +303,8 @@ def _offer_next_size(loan: Loan, form: ExchangeForm) -> None:
         i.asset_tag, i.description, i.make, f"condition {i.condition_grade} ({i.condition_label})")))) for i in free]
     if size is None:
         form.pick.description = (f"{old.type.name} comes in one size: there is no next size to exchange it for."
-                                 if not old.type.sizes else f"{old.asset_tag} is the largest {old.type.name.lower()} size.")
+                                 if not old.type.sizes
+                                 else f"{old.asset_tag} is the largest {old.type.name.lower()} size.")
     elif not free:
         form.pick.description = f"None free now: scan a {old.type.name.lower()} {size} when one is back."
     else:
@@ -478,7 +480,8 @@ def charge_raise(term_id: int):
     term = db.get_or_404(AcademicTerm, term_id)
     count = pricing.raise_term_charges(db.session, current_user, term)
     db.session.commit()
-    flash(f"Raised {counted(count, 'charge')} for {term.name}." if count else f"Every loan in {term.name} is already charged.",
+    flash(f"Raised {counted(count, 'charge')} for {term.name}." if count
+          else f"Every loan in {term.name} is already charged.",
           "success")
     return redirect(url_for(".charge_list"), 303)
 

@@ -41,7 +41,8 @@ class ButtonForm(FlaskForm):
     """A bare form: its CSRF token guards a one-button action."""
 
 
-YEAR_CHOICES = [("", "Not at school yet / not known"), ("0", "Reception")] + [(str(n), f"Year {n}") for n in range(1, 14)]
+YEAR_CHOICES = [("", "Not at school yet / not known"), ("0", "Reception")] + [
+    (str(n), f"Year {n}") for n in range(1, 14)]
 CLAIM_CHOICES = [(c.value, "None of these" if c is RemissionCategory.NONE else c.label) for c in RemissionCategory]
 
 

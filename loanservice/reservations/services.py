@@ -273,8 +273,9 @@ def offer_next(session: Session, actor, config, type_id: int, size: str) -> list
     waiting = waiting_list(session, type_id, size, config, lock=True)
     if not waiting:
         return offered
+    # strict=False: there may be fewer free instruments than children waiting.
     for reservation, instrument in zip(waiting, free_instruments(session, type_id, size, limit=len(waiting),
-                                                                 lock=True)):
+                                                                 lock=True), strict=False):
         _hold(session, actor, config, reservation, instrument)
         offered.append(reservation)
     return offered
@@ -420,7 +421,8 @@ def collect(session: Session, actor, config, reservation: Reservation, *, due_on
     return loan
 
 
-def cancel_reservation(session: Session, actor, reservation: Reservation, config, *, notify: bool = True) -> Reservation:
+def cancel_reservation(session: Session, actor, reservation: Reservation, config, *,
+                       notify: bool = True) -> Reservation:
     """Cancel an open reservation; a held instrument goes to the next child waiting."""
     if not reservation.is_active:
         raise ReservationConflict(f"This reservation is already {reservation.status_enum.label.lower()}.")

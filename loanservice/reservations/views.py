@@ -41,7 +41,8 @@ SIZE_GUIDE = [
 def catalogue():
     bands, rules = fee_schedule(db.session)
     return render_template("reservations/catalogue.html", entries=services.catalogue(db.session), bands=bands,
-                           rules=[(RemissionCategory(rule.category).label, rule) for rule in rules], size_guide=SIZE_GUIDE,
+                           rules=[(RemissionCategory(rule.category).label, rule) for rule in rules],
+                           size_guide=SIZE_GUIDE,
                            order=services.waiting_list_order(current_app.config),
                            collect_days=current_app.config["RESERVATION_COLLECT_WORKING_DAYS"],
                            per_child=current_app.config["RESERVATIONS_PER_CHILD"])

@@ -42,7 +42,8 @@ def list_sets(session: Session) -> list[tuple[ClassroomSet, int, SetLoan | None,
     sizes: dict[int, int] = {}
     blocked: dict[int, int] = {}
     for set_id, instrument in session.execute(
-            select(ClassroomSetItem.set_id, Instrument).join(Instrument, Instrument.id == ClassroomSetItem.instrument_id)
+            select(ClassroomSetItem.set_id, Instrument)
+            .join(Instrument, Instrument.id == ClassroomSetItem.instrument_id)
             .options(load_only(Instrument.status, Instrument.condition_grade))):
         sizes[set_id] = sizes.get(set_id, 0) + 1
         blocked[set_id] = blocked.get(set_id, 0) + (not is_lendable(instrument))
@@ -389,7 +390,8 @@ def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str,
     name = set_loan.classroom_set.name
     instrument = resolve(session, tag)
     if isinstance(instrument, ClassroomSet):
-        whose = f"{name}'s own label" if instrument.id == set_loan.set_id else f"the label of another set, {instrument.name}"
+        whose = (f"{name}'s own label" if instrument.id == set_loan.set_id
+                 else f"the label of another set, {instrument.name}")
         raise SetError(f"{tag} is {whose}: scan the labels on the instruments one by one.", field="code")
     owner = session.scalar(select(ClassroomSet).join(ClassroomSetItem)
                            .where(ClassroomSetItem.instrument_id == instrument.id))
@@ -500,7 +502,8 @@ def take_home(
     if agreement_signed_on > started_on:
         raise InvalidInput("The agreement date is in the future.", field="agreement_signed_on")
     if agreement_signed_on < earliest_start_date(started_on):
-        raise InvalidInput(f"{agreement_signed_on:%-d %b %Y} is too long ago for this loan's agreement: check the year.",
+        raise InvalidInput(f"{agreement_signed_on:%-d %b %Y} is too long ago for this loan's agreement: "
+                           "check the year.",
                            field="agreement_signed_on")
     due_on = due_on or set_loan.due_on
     if due_on < started_on:

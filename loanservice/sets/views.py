@@ -78,7 +78,8 @@ def _render_detail(classroom_set: ClassroomSet, form: SetCheckOutForm, status: i
     open_loan = next((h for h in history if h.is_open), None)
     return render_template(
         "sets/detail.html", classroom_set=classroom_set, form=form, history=history, instruments=instruments,
-        open_loan=open_loan, blocked=unlendable_reasons(db.session, instruments) if say_blocked and not open_loan else {},
+        open_loan=open_loan,
+        blocked=unlendable_reasons(db.session, instruments) if say_blocked and not open_loan else {},
     ), status
 
 

@@ -1,7 +1,7 @@
 """Initial schema: accounts, schools, inventory, audit
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-21 19:27:15.786775
 
 """
