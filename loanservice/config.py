@@ -37,7 +37,7 @@ class Config:
     MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD")
     MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "loans@hub.example")
-    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "30"))
+    MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
 
     REDIS_URL = os.environ.get("REDIS_URL")
     # With REDIS_URL set, notice runs started from the web go to `rq worker` on this queue.

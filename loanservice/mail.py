@@ -69,7 +69,7 @@ class Mailer:
         self.use_tls = bool(config.get("MAIL_USE_TLS"))
         self.username = config.get("MAIL_USERNAME")
         self.password = config.get("MAIL_PASSWORD")
-        self.timeout = float(config.get("MAIL_TIMEOUT") or 30)
+        self.timeout = float(config.get("MAIL_TIMEOUT") or 10)
         self.sender = config.get("MAIL_DEFAULT_SENDER") or "loans@hub.example"
         self.session = session
         self._smtp: smtplib.SMTP | None = None

@@ -10,7 +10,9 @@ from loanservice.inventory.models import ConditionCheck, Instrument, Repair
 from loanservice.sets.models import ClassroomSetItem
 from loanservice.timeutil import today
 
-from .conftest import in_app, login
+from loanservice import create_app
+
+from .conftest import config_for, in_app, login
 from .pages import submit
 
 
@@ -37,6 +39,15 @@ def test_add_an_instrument_and_see_it(app, staff_client, factory):
     assert "£120.50" in page
     assert "Capital grant" in page
     assert "Added MIX-000001" in page  # in the audit trail
+
+
+def test_generated_tags_have_the_digits_the_hub_set(database_url, factory):
+    app = create_app(config_for(database_url, ASSET_TAG_PREFIX="VIO", ASSET_TAG_DIGITS=4))
+    client = app.test_client()
+    violin = factory.instrument_type("Violin")
+    login(client, factory.user("staff"))
+    response = submit(client, "/instruments/new", form(violin.id), follow_redirects=True)
+    assert "Added VIO-0001." in response.get_data(as_text=True)
 
 
 def test_bad_input_on_the_add_form_is_explained_and_nothing_is_added(app, staff_client, factory):

@@ -204,13 +204,15 @@ def parse_money(text: str) -> Decimal | None:
     return value.quantize(Decimal("0.01"))
 
 
-def apply_import(session: Session, actor, plan: ImportPlan, *, tag_prefix: str) -> list[Instrument]:
+def apply_import(
+    session: Session, actor, plan: ImportPlan, *, tag_prefix: str, tag_digits: int = 6,
+) -> list[Instrument]:
     """Add every planned row; any failure raises and the caller rolls back the lot."""
     if not plan.ok:
         raise InvalidInput("The file has errors; nothing was imported.")
     return [
         add_instrument(session, actor, row.details, asset_tag=row.asset_tag, condition_grade=row.grade,
-                       condition_note="CSV import", tag_prefix=tag_prefix)
+                       condition_note="CSV import", tag_prefix=tag_prefix, tag_digits=tag_digits)
         for row in plan.rows
     ]
 

@@ -307,11 +307,12 @@ def add_instrument(
     condition_grade: int = 2,
     condition_note: str = "",
     tag_prefix: str = "MIX",
+    tag_digits: int = 6,
 ) -> Instrument:
-    """Add an instrument to the inventory with its intake condition check."""
+    """Add an instrument to the inventory with its intake condition check (the next free tag when none is given)."""
     _validate(session, details)
     _check_grade(condition_grade)
-    tag = _check_tag(session, asset_tag) if asset_tag.strip() else next_asset_tag(session, tag_prefix)
+    tag = _check_tag(session, asset_tag) if asset_tag.strip() else next_asset_tag(session, tag_prefix, tag_digits)
     instrument = Instrument(asset_tag=tag, condition_grade=condition_grade, status=S.AVAILABLE)
     for name in InstrumentDetails.field_names():
         setattr(instrument, name, getattr(details, name))

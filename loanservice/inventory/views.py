@@ -133,7 +133,8 @@ def instrument_new():
         form,
         lambda: services.add_instrument(
             db.session, current_user, _details(form), asset_tag=form.asset_tag.data or "",
-            condition_grade=form.condition_grade.data, tag_prefix=current_app.config["ASSET_TAG_PREFIX"]),
+            condition_grade=form.condition_grade.data, tag_prefix=current_app.config["ASSET_TAG_PREFIX"],
+            tag_digits=current_app.config["ASSET_TAG_DIGITS"]),
         lambda instrument: _done(f"Added {instrument.asset_tag}.", instrument),
     )
     if response:
@@ -312,7 +313,8 @@ def instrument_import():
         if plan.ok:
             try:
                 added = apply_import(db.session, current_user, plan,
-                                     tag_prefix=current_app.config["ASSET_TAG_PREFIX"])
+                                     tag_prefix=current_app.config["ASSET_TAG_PREFIX"],
+                                     tag_digits=current_app.config["ASSET_TAG_DIGITS"])
             except LoanServiceError as error:
                 db.session.rollback()
                 flash(f"Nothing was imported: {error.message}", "error")
