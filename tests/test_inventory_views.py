@@ -5,12 +5,11 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from loanservice import create_app
 from loanservice.audit.models import AuditEvent
 from loanservice.inventory.models import ConditionCheck, Instrument, Repair
 from loanservice.sets.models import ClassroomSetItem
 from loanservice.timeutil import today
-
-from loanservice import create_app
 
 from .conftest import config_for, in_app, login
 from .pages import submit
