@@ -3,7 +3,7 @@ DATABASE_URL says so), the app built by the real factory, and small factories.""
 import os
 import shutil
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -213,11 +213,46 @@ class Factory:
                                      tags=[i.asset_tag for i in instruments], **kw)
             return self._keep(session, classroom_set)
 
+    def loan(self, instrument, borrower, **kw):
+        """Check ``instrument`` out to ``borrower`` in its own transaction, as a request would; the loan's id."""
+        from loanservice.inventory.tags import resolve_instrument
+        from loanservice.loans import lending
+
+        with in_app(self.app) as session:
+            locked = resolve_instrument(session, instrument.asset_tag, for_update=True)
+            model = type(borrower)
+            loan = lending.check_out(session, None, locked, session.get(model, borrower.id), **kw)
+            session.commit()
+            return loan.id
+
+    def lend_set(self, classroom_set, school, **kw):
+        """Check ``classroom_set`` out to ``school`` (due in 60 days unless ``due_on``); the set loan's id."""
+        from loanservice.schools.models import School
+        from loanservice.sets import services
+        from loanservice.sets.models import ClassroomSet
+        from loanservice.timeutil import today
+
+        kw.setdefault("due_on", today() + timedelta(days=60))
+        with in_app(self.app) as session:
+            set_loan = services.check_out_set(session, None, session.get(ClassroomSet, classroom_set.id),
+                                              session.get(School, school.id), **kw)
+            session.commit()
+            return set_loan.id
+
 
 def _add(session, obj):
     session.add(obj)
     session.flush()
     return obj
+
+
+def tags_of(app, classroom_set):
+    """The asset tags of a classroom set's instruments, in the set's order."""
+    from loanservice.sets import services
+    from loanservice.sets.models import ClassroomSet
+
+    with in_app(app) as session:
+        return [i.asset_tag for i in services.set_instruments(session, session.get(ClassroomSet, classroom_set.id))]
 
 
 def login(client, user, password="correct-horse-battery"):
@@ -279,6 +314,100 @@ def pdf_text(data: bytes) -> str:
     from pypdf import PdfReader
 
     return " ".join(" ".join(page.extract_text() or "" for page in PdfReader(io.BytesIO(data)).pages).split())
+
+
+def attachment_text(message) -> str:
+    """The text of a mail's one attachment, which must be a PDF."""
+    [part] = list(message.iter_attachments())
+    assert part.get_content_type() == "application/pdf"
+    return pdf_text(part.get_content())
+
+
+def label_pdf_text(pdf: bytes) -> str:
+    """The text of a labels PDF as pdfium reads it, pages joined by newlines (layout kept, unlike ``pdf_text``)."""
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument(pdf)
+    try:
+        return "\n".join(document[i].get_textpage().get_text_range() for i in range(len(document)))
+    finally:
+        document.close()
+
+
+def decode_pdf(pdf: bytes, dpi: int = 300):
+    """Every QR code on every page: (page index, text, corner points in mm from the page's top left)."""
+    import pypdfium2 as pdfium
+    import zxingcpp
+
+    found = []
+    document = pdfium.PdfDocument(pdf)
+    try:
+        for index in range(len(document)):
+            page = document[index]
+            image = page.render(scale=dpi / 72, grayscale=True).to_pil()
+            for barcode in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode):
+                p = barcode.position
+                corners = [(c.x * 25.4 / dpi, c.y * 25.4 / dpi)
+                           for c in (p.top_left, p.top_right, p.bottom_right, p.bottom_left)]
+                found.append((index, barcode.text, corners))
+            page.close()
+    finally:
+        document.close()
+    return found
+
+
+TERMS = ("Look after the instrument & keep it in its case.\n\n"
+         "Loss or theft: you pay the replacement cost within 28 days.")
+
+
+def publish_terms(app, text=TERMS):
+    """Save ``text`` as the current terms and conditions; the new version's number."""
+    from loanservice.documents import services
+
+    with in_app(app) as session:
+        version = services.save_terms(session, None, text).version
+        session.commit()
+        return version
+
+
+def mail_to(app, smtp_server):
+    """Send the app's mail to ``smtp_server`` (the fixture)."""
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, MAIL_TIMEOUT=5)
+
+
+# Autumn 2025 ends 19 Dec; the Christmas holiday runs 20 Dec to 4 Jan; Spring starts 5 Jan.
+AUTUMN = ("Autumn 2025", date(2025, 9, 3), date(2025, 12, 19))
+SPRING = ("Spring 2026", date(2026, 1, 5), date(2026, 3, 27))
+DUE = date(2025, 12, 12)
+AS_OF = date(2026, 1, 20)  # 39 calendar days after DUE, but 23 without the Christmas holiday (7 + 16)
+
+
+@pytest.fixture
+def overdue(app, factory):
+    """Usual stages, two terms, and three overdue loans: one hirer with email, one without, one set."""
+    from loanservice.documents import notices
+    from loanservice.sets.services import check_out_set
+
+    factory.term(*AUTUMN)
+    factory.term(*SPRING)
+    with in_app(app) as session:
+        notices.add_usual_stages(session, None)
+        session.commit()
+    school = factory.school("Oak Lane Primary", contact_name="Ms Patel", contact_email="music@oaklane.example",
+                            address="Oak Lane\nExampleton")
+    kind = factory.instrument_type("Cello", sizes=("1/2", "3/4"))
+    emailed = factory.instrument(kind, size="3/4", serial_number="CE-1")
+    posted = factory.instrument(kind, size="1/2", replacement_value=Decimal("450"))
+    with_email = factory.pupil("Ava Jones", family=factory.family("Mr Jones", email="jones@example.org"))
+    without_email = factory.family("Mrs Smith", address="4 Elm Road\nExampleton EX2 3CD")
+    factory.loan(emailed, with_email, started_on=date(2025, 9, 10), due_on=DUE)
+    factory.loan(posted, without_email, started_on=date(2025, 9, 10), due_on=DUE)
+    classroom_set = factory.classroom_set(size=2, name="Ukulele set A")
+    with in_app(app) as session:
+        check_out_set(session, None, session.merge(classroom_set), session.merge(school),
+                      started_on=date(2025, 9, 10), due_on=DUE)
+        session.commit()
+    return {"emailed": emailed, "posted": posted, "set": classroom_set}
 
 
 # ---------------------------------------------------------------- parents and reservations

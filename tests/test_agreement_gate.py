@@ -20,8 +20,7 @@ from loanservice.reservations.models import Reservation
 from loanservice.reservations.services import free_instruments
 from loanservice.timeutil import today
 
-from .conftest import config_for, in_app, login, pdf_text
-from .test_documents import publish_terms
+from .conftest import config_for, in_app, login, pdf_text, publish_terms
 
 
 @pytest.fixture

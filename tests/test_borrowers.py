@@ -12,7 +12,6 @@ from loanservice.timeutil import today
 
 from .conftest import in_app, login
 from .pages import submit
-from .test_loans import lend
 
 
 def test_staff_change_a_familys_contact_details_and_postal_address(app, factory, staff_client):
@@ -58,7 +57,7 @@ def test_a_family_without_email_or_address_is_flagged_and_a_bad_edit_changes_not
 def test_changing_a_pupils_remission_does_not_rewrite_their_loans(app, factory, staff_client):
     pupil = factory.pupil("Sam Carer", remission_category="free_school_meals",
                           remission_verified_on=date(2025, 9, 1))
-    loan_id = lend(app, factory.instrument(), pupil, started_on=today(), due_on=today() + timedelta(days=60),
+    loan_id = factory.loan(factory.instrument(), pupil, started_on=today(), due_on=today() + timedelta(days=60),
                    charges=pricing.Charges(fee_per_term=Decimal("30.00")))
 
     response = staff_client.post(f"/borrowers/pupil/{pupil.id}/edit", data={

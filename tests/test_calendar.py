@@ -11,9 +11,8 @@ from loanservice.loans.models import AcademicTerm, TermClosure
 from loanservice.loans.pricing import Charges
 from loanservice.timeutil import today
 
-from .conftest import in_app, login
+from .conftest import attachment_text, in_app, login, mail_to
 from .pages import submit
-from .test_loans import lend
 
 
 class Span:
@@ -32,7 +31,7 @@ def test_a_closure_within_a_term_is_not_a_day_of_term():
 
 def test_admin_adds_a_half_term_and_the_overdue_list_and_notices_leave_it_out(app, client, factory):
     term = factory.term("Autumn", today() - timedelta(days=60), today() + timedelta(days=30))
-    lend(app, factory.instrument(asset_tag="HALF-1"), factory.pupil(name="Ada"),
+    factory.loan(factory.instrument(asset_tag="HALF-1"), factory.pupil(name="Ada"),
          started_on=today() - timedelta(days=50), due_on=today() - timedelta(days=14))
     with in_app(app) as session:
         notices.add_usual_stages(session, None)
@@ -105,7 +104,7 @@ def test_admin_changes_a_term(app, client, factory):
 def test_a_term_is_removed_after_confirming_unless_charges_or_letters_rely_on_it(app, client, factory):
     unused = factory.term("Summer 2025", date(2025, 4, 22), date(2025, 7, 22))
     charged = factory.term("Autumn 2025", date(2025, 9, 3), date(2025, 12, 19))
-    lend(app, factory.instrument(), factory.pupil(), started_on=date(2025, 9, 10), due_on=date(2025, 12, 19),
+    factory.loan(factory.instrument(), factory.pupil(), started_on=date(2025, 9, 10), due_on=date(2025, 12, 19),
          charges=Charges(fee_per_term=Decimal("30.00")))
     with in_app(app) as session:
         pricing.raise_term_charges(session, None, session.get(AcademicTerm, charged.id))
@@ -124,7 +123,7 @@ def test_a_term_is_removed_after_confirming_unless_charges_or_letters_rely_on_it
 
 def test_a_term_whose_days_an_overdue_letter_counted_stays(app, client, factory, tmp_path):
     spring = factory.term("Spring 2026", date(2026, 1, 5), date(2026, 3, 27))
-    lend(app, factory.instrument(), factory.family(name="Mrs Smith", address="4 Elm Road"),
+    factory.loan(factory.instrument(), factory.family(name="Mrs Smith", address="4 Elm Road"),
          started_on=date(2026, 1, 5), due_on=date(2026, 1, 9))
     with in_app(app) as session:
         notices.add_usual_stages(session, None)
@@ -139,7 +138,6 @@ def test_a_term_whose_days_an_overdue_letter_counted_stays(app, client, factory,
 
 def test_a_final_notice_sent_before_half_term_gives_the_days_to_return_it_in_term_time(app, factory, smtp_server,
                                                                                       tmp_path):
-    from .test_notices import attachment_text, mail_to
 
     term = factory.term("Autumn 2025", date(2025, 9, 3), date(2025, 12, 19))
     with in_app(app) as session:
@@ -148,7 +146,7 @@ def test_a_final_notice_sent_before_half_term_gives_the_days_to_return_it_in_ter
         for stage in notices.add_usual_stages(session, None)[:1]:
             notices.remove_stage(session, None, stage)  # the final notice is the first stage here
         session.commit()
-    lend(app, factory.instrument(), factory.pupil(family=factory.family(email="hirer@example.org")),
+    factory.loan(factory.instrument(), factory.pupil(family=factory.family(email="hirer@example.org")),
          started_on=date(2025, 9, 10), due_on=date(2025, 9, 26))
     mail_to(app, smtp_server)
     sent = app.test_cli_runner().invoke(args=["notices", "run", "--as-of", "2025-10-20", "-o", str(tmp_path / "l.pdf")])

@@ -18,18 +18,7 @@ from loanservice.sets.models import SetLoan
 from loanservice.sets.services import check_in_set_item, check_out_set, mark_set_item_missing
 from loanservice.timeutil import today
 
-from .conftest import in_app, login, pdf_text
-from .test_loans import lend
-
-TERMS = ("Look after the instrument & keep it in its case.\n\n"
-         "Loss or theft: you pay the replacement cost within 28 days.")
-
-
-def publish_terms(app, text=TERMS):
-    with in_app(app) as session:
-        version = services.save_terms(session, None, text).version
-        session.commit()
-        return version
+from .conftest import TERMS, in_app, login, pdf_text, publish_terms
 
 
 def hub(app):
@@ -47,7 +36,7 @@ def pupil_loan(app, factory):
     kind = factory.instrument_type("Violin", sizes=("1/4", "1/2", "3/4"))
     instrument = factory.instrument(kind, size="1/2", make="Stentor", model="Student II", serial_number="SN-4471",
                                     accessories="case, bow, rosin")
-    loan_id = lend(app, instrument, pupil, started_on=today(), due_on=today() + timedelta(days=60),
+    loan_id = factory.loan(instrument, pupil, started_on=today(), due_on=today() + timedelta(days=60),
                    charges=pricing.Charges(fee_per_term=Decimal("36.40"), charge_per_term=Decimal("14.56"),
                                                  deposit=Decimal("25.00")))
     return loan_id, parent, family, pupil, instrument

@@ -309,10 +309,9 @@ def location_in_list(page: str, tag: str) -> str:
 
 def test_the_list_shows_an_instrument_on_loan_with_its_borrower_and_its_shelf_to_come_back_to(
         app, staff_client, factory):
-    from .test_loans import lend
 
     lent = factory.instrument(location="Store / Shelf A1")
-    lend(app, lent, factory.pupil("Ava Jones", school=factory.school("Riverside Primary")),
+    factory.loan(lent, factory.pupil("Ava Jones", school=factory.school("Riverside Primary")),
          due_on=A_YEAR_ON)
     page = staff_client.get("/instruments").get_data(as_text=True)
     assert location_in_list(page, lent.asset_tag) == ("On loan to Ava Jones (Riverside Primary) "
@@ -326,21 +325,19 @@ def test_the_list_shows_an_instrument_in_the_store_on_its_shelf(staff_client, fa
 
 
 def test_the_list_shows_an_instrument_lent_to_a_school_at_that_school(app, staff_client, factory):
-    from .test_loans import lend
 
     lent = factory.instrument(location="Store / Shelf A1")
-    lend(app, lent, factory.school("Hillcrest Academy"), due_on=A_YEAR_ON)
+    factory.loan(lent, factory.school("Hillcrest Academy"), due_on=A_YEAR_ON)
     page = staff_client.get("/instruments").get_data(as_text=True)
     assert location_in_list(page, lent.asset_tag) == "At Hillcrest Academy · back to Store / Shelf A1"
 
 
 def test_the_list_finds_where_its_instruments_are_in_one_statement_for_the_whole_page(app, staff_client, factory):
     from .conftest import statements_run
-    from .test_loans import lend
 
     violin = factory.instrument_type("Violin")
     for n in range(5):
-        lend(app, factory.instrument(violin), factory.pupil(f"Pupil {n}", school=factory.school()),
+        factory.loan(factory.instrument(violin), factory.pupil(f"Pupil {n}", school=factory.school()),
              due_on=A_YEAR_ON)
     with statements_run(app) as statements:
         page = staff_client.get("/instruments").get_data(as_text=True)
@@ -350,9 +347,8 @@ def test_the_list_finds_where_its_instruments_are_in_one_statement_for_the_whole
 
 def test_the_list_shows_an_instrument_held_for_a_signed_agreement_on_its_shelf_and_for_whom(
         app, staff_client, factory):
-    from .test_loans import lend
 
     held = factory.instrument(location="Store / Shelf A1")
-    lend(app, held, factory.pupil("Ava Jones"), due_on=A_YEAR_ON, awaiting_agreement=True)
+    factory.loan(held, factory.pupil("Ava Jones"), due_on=A_YEAR_ON, awaiting_agreement=True)
     page = staff_client.get("/instruments").get_data(as_text=True)
     assert location_in_list(page, held.asset_tag) == "Store / Shelf A1 · held for Ava Jones"

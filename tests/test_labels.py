@@ -22,37 +22,9 @@ from loanservice.labels.render import (
 )
 from loanservice.labels.stocks import LabelStockError, UnknownStock, get_stock, load_stocks, parse_stock
 
-from .conftest import in_app
+from .conftest import decode_pdf, in_app, label_pdf_text, tags_of
 
-DPI = 300
 SHIPPED = ["L7159", "L7160", "L7163", "L7165", "L7651", "QL62"]
-
-
-def decode_pdf(pdf: bytes, dpi: int = DPI):
-    """Every QR code on every page: (page index, text, corner points in mm from the page's top left)."""
-    found = []
-    document = pdfium.PdfDocument(pdf)
-    try:
-        for index in range(len(document)):
-            page = document[index]
-            image = page.render(scale=dpi / 72, grayscale=True).to_pil()
-            for barcode in zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode):
-                p = barcode.position
-                corners = [(c.x * 25.4 / dpi, c.y * 25.4 / dpi)
-                           for c in (p.top_left, p.top_right, p.bottom_right, p.bottom_left)]
-                found.append((index, barcode.text, corners))
-            page.close()
-    finally:
-        document.close()
-    return found
-
-
-def pdf_text(pdf: bytes) -> str:
-    document = pdfium.PdfDocument(pdf)
-    try:
-        return "\n".join(document[i].get_textpage().get_text_range() for i in range(len(document)))
-    finally:
-        document.close()
 
 
 @pytest.fixture
@@ -107,7 +79,7 @@ def test_every_label_scans_to_its_own_instrument_inside_its_cell(app, instrument
             assert left < x < left + stock.label_width, (tag, x, left)
             assert top < y < top + stock.label_height, (tag, y, top)
 
-    text = pdf_text(pdf)
+    text = label_pdf_text(pdf)
     assert all(tag in text for tag in instruments)
     assert "Clarinet (B flat)" in text and "Size 3/4" in text and "Test Hub" in text
     with in_app(app) as session:
@@ -177,7 +149,7 @@ def test_a_tag_is_shrunk_to_fit_never_cut(stock_name, title):
 def test_non_latin_text_does_not_break_the_page():
     content = LabelContent(payload="HTTP://HUB.TEST/I/MIX-1", title="MIX-1", lines=("Erhu 二胡",), footer="Hub ☺")
     pdf = LabelRenderer(get_stock("L7160")).render([content])
-    assert "Erhu ??" in pdf_text(pdf)
+    assert "Erhu ??" in label_pdf_text(pdf)
 
 
 def test_start_past_the_end_of_the_sheet_is_refused():
@@ -351,12 +323,11 @@ def test_every_instrument_in_the_store_counts_and_prints_only_those_in_the_store
     from loanservice.inventory.tags import resolve_instrument
 
     from .pages import submit
-    from .test_sets import lend_set, tags_of
 
     violin = factory.instrument_type("Violin")
     on_shelf = sorted(factory.instrument(violin).asset_tag for _ in range(2))
     kit = factory.classroom_set(size=2)
-    lend_set(app, kit, factory.school())  # out at a school
+    factory.lend_set(kit, factory.school())  # out at a school
     at_repairer = factory.instrument(violin).asset_tag
     with in_app(app) as session:
         send_to_repair(session, None, resolve_instrument(session, at_repairer), repairer="Luthier", fault="Crack")

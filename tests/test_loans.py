@@ -23,16 +23,6 @@ from .conftest import in_app, login
 from .pages import read_form, submit
 
 
-def lend(app, instrument, borrower, **kw):
-    """Check out in its own transaction, as a request would."""
-    with in_app(app) as session:
-        locked = resolve_instrument(session, instrument.asset_tag, for_update=True)
-        model = type(borrower)
-        loan = lending.check_out(session, None, locked, session.get(model, borrower.id), **kw)
-        session.commit()
-        return loan.id
-
-
 def load_loan(session, loan_id):
     return session.get(Loan, loan_id)
 
@@ -45,7 +35,7 @@ def test_check_out_lends_the_instrument_and_copies_fee_and_remission(app, factor
     pupil = factory.pupil(remission_category="free_school_meals", remission_verified_on=date(2025, 9, 10),
                           year_group=4)
     start = today()
-    loan_id = lend(app, instrument, pupil, started_on=start, due_on=start + timedelta(days=90),
+    loan_id = factory.loan(instrument, pupil, started_on=start, due_on=start + timedelta(days=90),
                    charges=pricing.Charges(fee_per_term=Decimal("30.00"), deposit=Decimal("25.00")))
     with in_app(app) as session:
         loan = load_loan(session, loan_id)
@@ -65,7 +55,7 @@ def test_check_out_lends_the_instrument_and_copies_fee_and_remission(app, factor
 
 def test_without_remission_the_full_fee_is_charged(app, factory):
     instrument, family = factory.instrument(), factory.family()
-    loan_id = lend(app, instrument, family, due_on=today() + timedelta(days=10),
+    loan_id = factory.loan(instrument, family, due_on=today() + timedelta(days=10),
                    charges=pricing.Charges(fee_per_term=Decimal("16.00")))
     with in_app(app) as session:
         assert load_loan(session, loan_id).charge_per_term == Decimal("16.00")
@@ -75,7 +65,7 @@ def test_due_date_defaults_to_the_end_of_the_term(app, factory):
     start = today()
     factory.term("This term", start - timedelta(days=10), start + timedelta(days=40))
     factory.term("Next term", start + timedelta(days=55), start + timedelta(days=120))
-    loan_id = lend(app, factory.instrument(), factory.school(), started_on=start)
+    loan_id = factory.loan(factory.instrument(), factory.school(), started_on=start)
     with in_app(app) as session:
         loan = load_loan(session, loan_id)
         assert loan.due_on == start + timedelta(days=40)
@@ -86,16 +76,16 @@ def test_due_date_defaults_to_the_end_of_the_term(app, factory):
 
 def test_due_date_is_required_without_a_term(app, factory):
     with pytest.raises(InvalidInput, match="give a due date"):
-        lend(app, factory.instrument(), factory.school())
+        factory.loan(factory.instrument(), factory.school())
 
 
 def test_due_date_before_start_is_refused(app, factory):
     instrument = factory.instrument()
     with pytest.raises(InvalidInput, match="start date is in the future"):
-        lend(app, instrument, factory.school(), started_on=today() + timedelta(days=1),
+        factory.loan(instrument, factory.school(), started_on=today() + timedelta(days=1),
              due_on=today() + timedelta(days=9))
     with pytest.raises(InvalidInput, match="before the start"):
-        lend(app, instrument, factory.school(), started_on=today(), due_on=today() - timedelta(days=1))
+        factory.loan(instrument, factory.school(), started_on=today(), due_on=today() - timedelta(days=1))
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
         assert resolve_instrument(session, instrument.asset_tag).status == "available"
@@ -112,20 +102,20 @@ def test_instruments_that_are_not_in_stock_cannot_be_lent(app, factory, make_unl
         make_unlendable(session, resolve_instrument(session, instrument.asset_tag))
         session.commit()
     with pytest.raises(LoanServiceError, match=f"{instrument.asset_tag} {message}"):
-        lend(app, instrument, factory.family(), due_on=today())
+        factory.loan(instrument, factory.family(), due_on=today())
 
 
 def test_a_second_check_out_is_refused_as_already_on_loan(app, factory):
     instrument = factory.instrument()
-    lend(app, instrument, factory.family(), due_on=today())
+    factory.loan(instrument, factory.family(), due_on=today())
     with pytest.raises(LoanServiceError, match=f"^{instrument.asset_tag} is already on loan.$"):
-        lend(app, instrument, factory.family(), due_on=today())
+        factory.loan(instrument, factory.family(), due_on=today())
 
 
 def test_the_database_allows_one_open_loan_per_instrument(app, factory):
     """Even past the service (a stale status read), the index refuses a second open loan."""
     instrument, first, second = factory.instrument(), factory.family(), factory.family()
-    lend(app, instrument, first, due_on=today())
+    factory.loan(instrument, first, due_on=today())
     with in_app(app) as session:
         locked = resolve_instrument(session, instrument.asset_tag)
         locked.status = "available"  # as a racing request that read it before the first commit
@@ -137,7 +127,7 @@ def test_the_database_allows_one_open_loan_per_instrument(app, factory):
 
 def test_check_in_records_the_return_condition_and_makes_it_available(app, factory):
     instrument = factory.instrument()
-    loan_id = lend(app, instrument, factory.family(), due_on=today())
+    loan_id = factory.loan(instrument, factory.family(), due_on=today())
     with in_app(app) as session:
         loan = lending.check_in(session, None, load_loan(session, loan_id), grade=3, note="Scratched back")
         session.commit()
@@ -153,7 +143,7 @@ def test_check_in_records_the_return_condition_and_makes_it_available(app, facto
 def test_check_in_writes_its_history_at_once_and_leaves_nothing_for_the_next_flush(app, factory):
     instrument = factory.instrument(condition_grade=2)
     staff = factory.user("staff")
-    loan_id = lend(app, instrument, factory.school(name="Hill School"), due_on=today())
+    loan_id = factory.loan(instrument, factory.school(name="Hill School"), due_on=today())
     with in_app(app) as session:
         loan = load_loan(session, loan_id)
         before = loan.instrument.updated_at
@@ -178,7 +168,7 @@ def test_check_in_writes_its_history_at_once_and_leaves_nothing_for_the_next_flu
 
 def test_a_damaged_return_goes_to_repair(app, factory):
     instrument = factory.instrument()
-    loan_id = lend(app, instrument, factory.family(), due_on=today())
+    loan_id = factory.loan(instrument, factory.family(), due_on=today())
     with in_app(app) as session:
         with pytest.raises(InvalidInput, match="Describe the damage"):
             lending.check_in(session, None, load_loan(session, loan_id), grade=4, damaged=True)
@@ -190,7 +180,7 @@ def test_a_damaged_return_goes_to_repair(app, factory):
 
 
 def test_renewal_must_move_the_due_date_later(app, factory):
-    loan_id = lend(app, factory.instrument(), factory.family(), due_on=today() + timedelta(days=5))
+    loan_id = factory.loan(factory.instrument(), factory.family(), due_on=today() + timedelta(days=5))
     with in_app(app) as session:
         with pytest.raises(InvalidInput, match="later"):
             lending.renew(session, None, load_loan(session, loan_id), today())
@@ -201,7 +191,7 @@ def test_renewal_must_move_the_due_date_later(app, factory):
 
 def test_an_overdue_loan_is_renewed_from_today_not_to_a_date_already_gone(app, factory, staff_client):
     gone = today() - timedelta(days=10)
-    loan_id = lend(app, factory.instrument(), factory.family(), started_on=today() - timedelta(days=90), due_on=gone)
+    loan_id = factory.loan(factory.instrument(), factory.family(), started_on=today() - timedelta(days=90), due_on=gone)
     past = gone + timedelta(days=5)
     response = staff_client.post(f"/loans/{loan_id}/renew", data={"due_on": past.isoformat()})
     assert response.status_code == 422
@@ -215,14 +205,14 @@ def test_an_overdue_loan_is_renewed_from_today_not_to_a_date_already_gone(app, f
 
 
 def test_the_renew_page_renders_the_due_date_it_showed_once(app, factory, staff_client):
-    loan_id = lend(app, factory.instrument(), factory.family(), due_on=today() + timedelta(days=5))
+    loan_id = factory.loan(factory.instrument(), factory.family(), due_on=today() + timedelta(days=5))
     page = staff_client.get(f"/loans/{loan_id}/renew").get_data(as_text=True)
     rendered = read_form(page, f"/loans/{loan_id}/renew")
     assert len(rendered.values("was_due_on")) == 1
 
 
 def test_a_loan_is_renewed_from_the_form_as_the_page_renders_it(app, factory, staff_client):
-    loan_id = lend(app, factory.instrument(), factory.family(), due_on=today() + timedelta(days=5))
+    loan_id = factory.loan(factory.instrument(), factory.family(), due_on=today() + timedelta(days=5))
     new_due = today() + timedelta(days=40)
     response = submit(staff_client, f"/loans/{loan_id}/renew", {"due_on": new_due.isoformat()},
                       follow_redirects=True)
@@ -250,7 +240,7 @@ def far_future_typo() -> date:
 
 def test_renewal_to_a_far_future_typo_is_refused_and_changes_nothing(app, factory):
     due = today() + timedelta(days=5)
-    loan_id = lend(app, factory.instrument(), factory.family(), due_on=due)
+    loan_id = factory.loan(factory.instrument(), factory.family(), due_on=due)
     latest = calendar.latest_due_date(today())
     with in_app(app) as session:
         with pytest.raises(InvalidInput, match="too far ahead") as refused:
@@ -269,7 +259,7 @@ def test_renewal_to_a_far_future_typo_is_refused_and_changes_nothing(app, factor
 
 def test_the_renew_form_refuses_a_far_future_typo_beside_the_due_date(app, factory, staff_client):
     due = today() + timedelta(days=5)
-    loan_id = lend(app, factory.instrument(), factory.family(), due_on=due)
+    loan_id = factory.loan(factory.instrument(), factory.family(), due_on=due)
     typo = far_future_typo()
     response = staff_client.post(f"/loans/{loan_id}/renew", data={"due_on": typo.isoformat()})
     assert response.status_code == 422
@@ -290,7 +280,7 @@ def test_size_exchange_returns_one_size_and_lends_the_next_to_the_same_pupil(app
     bigger = factory.instrument(violin, size="1/2")
     wrong = factory.instrument(violin, size="3/4")
     pupil = factory.pupil(remission_category="pupil_premium", remission_verified_on=date(2025, 9, 1))
-    loan_id = lend(app, small, pupil, due_on=today() + timedelta(days=30),
+    loan_id = factory.loan(small, pupil, due_on=today() + timedelta(days=30),
                    charges=pricing.Charges(fee_per_term=Decimal("30.00"), charge_per_term=Decimal("12.00")))
     with in_app(app) as session:
         with pytest.raises(InvalidInput, match="next size is a Violin 1/2"):
@@ -312,7 +302,7 @@ def test_size_exchange_returns_one_size_and_lends_the_next_to_the_same_pupil(app
 
 def test_mark_lost_closes_the_loan_and_the_replacement_value_is_owed(app, factory):
     instrument = factory.instrument(replacement_value=Decimal("140.00"))
-    loan_id = lend(app, instrument, factory.family(), due_on=today())
+    loan_id = factory.loan(instrument, factory.family(), due_on=today())
     with in_app(app) as session:
         lending.mark_lost(session, None, load_loan(session, loan_id), "Stolen from car")
         session.commit()
@@ -323,27 +313,27 @@ def test_mark_lost_closes_the_loan_and_the_replacement_value_is_owed(app, factor
     with in_app(app) as session:
         mark_found(session, None, resolve_instrument(session, instrument.asset_tag), 2)
         session.commit()
-    lend(app, instrument, factory.family(), due_on=today())
+    factory.loan(instrument, factory.family(), due_on=today())
 
 
 def test_a_family_sees_its_pupils_loans(app, factory):
     family = factory.family()
     pupil = factory.pupil(family=family)
-    first = lend(app, factory.instrument(), pupil, due_on=today())
-    lend(app, factory.instrument(), factory.pupil(), due_on=today())
+    first = factory.loan(factory.instrument(), pupil, due_on=today())
+    factory.loan(factory.instrument(), factory.pupil(), due_on=today())
     with in_app(app) as session:
         lending.check_in(session, None, load_loan(session, first), grade=2)
         session.commit()
-    second = lend(app, factory.instrument(), family, due_on=today())
+    second = factory.loan(factory.instrument(), family, due_on=today())
     with in_app(app) as session:
         now, before = queries.loans_of(session, session.get(Family, family.id))
         assert [loan.id for loan in now] == [second] and [loan.id for loan in before] == [first]
 
 
 def test_overdue_lists_open_loans_past_due(app, factory):
-    late = lend(app, factory.instrument(), factory.family(), started_on=today() - timedelta(days=60),
+    late = factory.loan(factory.instrument(), factory.family(), started_on=today() - timedelta(days=60),
                 due_on=today() - timedelta(days=3))
-    lend(app, factory.instrument(), factory.family(), due_on=today())
+    factory.loan(factory.instrument(), factory.family(), due_on=today())
     with in_app(app) as session:
         assert [loan.id for loan in queries.overdue_loans(session)] == [late]
 
@@ -427,7 +417,7 @@ def test_the_lend_form_refuses_a_due_date_before_the_start(app, factory, staff_c
 
 def test_check_in_page_requires_a_condition_and_refuses_a_second_check_in(app, factory, staff_client):
     instrument = factory.instrument()
-    loan_id = lend(app, instrument, factory.family(), due_on=today())
+    loan_id = factory.loan(instrument, factory.family(), due_on=today())
     response = staff_client.post(f"/loans/{loan_id}/check-in", data={"returned_on": today().isoformat()})
     text = response.get_data(as_text=True)
     assert response.status_code == 422 and "Choose a condition grade." in text
@@ -445,7 +435,7 @@ def test_check_in_page_requires_a_condition_and_refuses_a_second_check_in(app, f
 def test_exchange_and_lost_pages(app, factory, staff_client):
     violin = factory.instrument_type("Violin", sizes=("1/4", "1/2"))
     small, bigger = factory.instrument(violin, size="1/4"), factory.instrument(violin, size="1/2")
-    loan_id = lend(app, small, factory.pupil(), due_on=today())
+    loan_id = factory.loan(small, factory.pupil(), due_on=today())
     response = staff_client.post(f"/loans/{loan_id}/exchange", data={"tag": bigger.asset_tag, "grade": "2"})
     assert response.status_code == 303
     page = staff_client.get(response.location).get_data(as_text=True)
@@ -463,11 +453,11 @@ ACTIONS = ("check-in", "renew", "exchange", "lost")
 def test_a_closed_loans_action_pages_say_what_happened_instead_of_offering_their_forms(app, factory,
                                                                                       staff_client):
     violin = factory.instrument_type("Violin", sizes=("1/4", "1/2"))
-    returned = lend(app, factory.instrument(violin, size="1/4"), factory.pupil(), due_on=today())
-    lost = lend(app, factory.instrument(violin, size="1/4", replacement_value=Decimal("180")), factory.family(),
+    returned = factory.loan(factory.instrument(violin, size="1/4"), factory.pupil(), due_on=today())
+    lost = factory.loan(factory.instrument(violin, size="1/4", replacement_value=Decimal("180")), factory.family(),
                 due_on=today())
-    exchanged = lend(app, factory.instrument(violin, size="1/4"), factory.pupil(), due_on=today())
-    still_out = lend(app, factory.instrument(violin, size="1/4"), factory.family(name="The Patels"),
+    exchanged = factory.loan(factory.instrument(violin, size="1/4"), factory.pupil(), due_on=today())
+    still_out = factory.loan(factory.instrument(violin, size="1/4"), factory.family(name="The Patels"),
                      due_on=today())
     assert staff_client.post(f"/loans/{returned}/check-in",
                              data={"grade": "3", "damaged": "y", "note": "Bridge down",
@@ -503,7 +493,7 @@ def test_a_closed_loans_action_pages_say_what_happened_instead_of_offering_their
 def test_overdue_page_lists_late_loans_for_staff_only(app, factory, client, staff_client):
     late = factory.instrument(asset_tag="LATE-1")
     family = factory.family(name="The Late Family", email="late@example.org", phone="01234 000111")
-    lend(app, late, factory.pupil(name="Ada", family=family), started_on=today() - timedelta(days=30),
+    factory.loan(late, factory.pupil(name="Ada", family=family), started_on=today() - timedelta(days=30),
          due_on=today() - timedelta(days=3))
     page = staff_client.get("/loans/overdue").get_data(as_text=True)
     assert "LATE-1" in page and "Ada" in page and "3 days" in page
@@ -542,7 +532,7 @@ def test_admin_keeps_the_academic_calendar(app, factory, client):
 
 def test_the_condition_checked_at_issue_is_recorded(app, factory):
     instrument = factory.instrument(condition_grade=2)
-    loan_id = lend(app, instrument, factory.family(), due_on=today(), condition_grade=3, condition_note="Worn case")
+    loan_id = factory.loan(instrument, factory.family(), due_on=today(), condition_grade=3, condition_note="Worn case")
     with in_app(app) as session:
         check = session.scalars(select(ConditionCheck).where(ConditionCheck.reason == "issue")).one()
         assert (check.grade, check.note) == (3, "Worn case")
@@ -559,11 +549,11 @@ def test_each_loan_is_charged_for_every_term_it_runs_in_and_remission_shows_as_w
     paying = factory.pupil(name="=cmd|' /C calc'!A0")  # a name a spreadsheet would run
     free = factory.pupil(remission_category="looked_after", remission_verified_on=date(2025, 9, 1))
     fee = pricing.Charges(fee_per_term=Decimal("36.40"))
-    spanning = lend(app, factory.instrument(), paying, started_on=start + timedelta(days=50),
+    spanning = factory.loan(factory.instrument(), paying, started_on=start + timedelta(days=50),
                     due_on=today(), charges=fee)
-    remitted = lend(app, factory.instrument(), free, started_on=start + timedelta(days=80), due_on=today(),
+    remitted = factory.loan(factory.instrument(), free, started_on=start + timedelta(days=80), due_on=today(),
                     charges=fee)
-    lend(app, factory.instrument(), factory.school(), started_on=start, due_on=today())  # a free scheme
+    factory.loan(factory.instrument(), factory.school(), started_on=start, due_on=today())  # a free scheme
     with in_app(app) as session:
         assert pricing.raise_term_charges(session, None, session.get(AcademicTerm, autumn.id)) == 1
         assert pricing.raise_term_charges(session, None, session.get(AcademicTerm, spring.id)) == 2
@@ -593,7 +583,7 @@ def test_only_hub_managers_see_charges(app, factory, staff_client):
 
 def test_the_audit_trail_names_children_and_families_by_number_only(app, factory):
     pupil = factory.pupil(name="Zebedee Quist")
-    loan_id = lend(app, factory.instrument(), pupil, due_on=today())
+    loan_id = factory.loan(factory.instrument(), pupil, due_on=today())
     with in_app(app) as session:
         lending.mark_lost(session, None, load_loan(session, loan_id), "Left at the park")
         session.commit()
@@ -607,9 +597,9 @@ def test_roll_over_moves_open_loans_due_at_the_end_of_a_term_to_the_next(app, fa
     start = today() - timedelta(days=20)
     summer = factory.term("Summer", start, today() + timedelta(days=10))
     autumn = factory.term("Autumn", today() + timedelta(days=40), today() + timedelta(days=120))
-    rolling = lend(app, factory.instrument(), factory.family(), started_on=start)
-    other_date = lend(app, factory.instrument(), factory.family(), started_on=start, due_on=today())
-    returned = lend(app, factory.instrument(), factory.family(), started_on=start)
+    rolling = factory.loan(factory.instrument(), factory.family(), started_on=start)
+    other_date = factory.loan(factory.instrument(), factory.family(), started_on=start, due_on=today())
+    returned = factory.loan(factory.instrument(), factory.family(), started_on=start)
     kit = factory.classroom_set(size=1)
     with in_app(app) as session:
         school = session.get(School, factory.school().id)
@@ -632,7 +622,7 @@ def test_roll_over_moves_open_loans_due_at_the_end_of_a_term_to_the_next(app, fa
 def test_admin_rolls_loans_over_from_the_calendar_page(app, factory, client):
     summer = factory.term("Summer", today() - timedelta(days=20), today() + timedelta(days=10))
     autumn = factory.term("Autumn", today() + timedelta(days=40), today() + timedelta(days=120))
-    loan_id = lend(app, factory.instrument(), factory.family(), started_on=today())
+    loan_id = factory.loan(factory.instrument(), factory.family(), started_on=today())
     login(client, factory.user("admin"))
     page = client.get("/terms").get_data(as_text=True)
     assert "<title>Academic calendar ·" in page  # the title is the page's name, nothing else
@@ -662,10 +652,10 @@ def test_fees_come_from_the_band_and_remission_rules_and_stay_on_the_loan(app, f
     page = client.get("/fees").get_data(as_text=True)
     assert "£36.40" in page and "60% off" in page
 
-    full = lend(app, factory.instrument(violin), factory.pupil(), due_on=today())
-    premium = lend(app, factory.instrument(violin), factory.pupil(
+    full = factory.loan(factory.instrument(violin), factory.pupil(), due_on=today())
+    premium = factory.loan(factory.instrument(violin), factory.pupil(
         remission_category="pupil_premium", remission_verified_on=date(2025, 9, 1)), due_on=today())
-    looked_after = lend(app, factory.instrument(violin), factory.pupil(
+    looked_after = factory.loan(factory.instrument(violin), factory.pupil(
         remission_category="looked_after", remission_verified_on=date(2025, 9, 1)), due_on=today())
     with in_app(app) as session:
         assert [(load_loan(session, i).fee_per_term, load_loan(session, i).charge_per_term,
@@ -681,7 +671,7 @@ def test_fees_come_from_the_band_and_remission_rules_and_stay_on_the_loan(app, f
     assert "Pupil premium</th>" in page and "Household benefits</th>" in page
     assert "Pupil Premium" not in page and ">Benefits<" not in page
     benefits_pupil = factory.pupil(remission_category="benefits", remission_verified_on=date(2025, 9, 1))
-    benefits = lend(app, factory.instrument(violin), benefits_pupil, due_on=today())
+    benefits = factory.loan(factory.instrument(violin), benefits_pupil, due_on=today())
     assert "<dd>Household benefits</dd>" in client.get(f"/loans/{benefits}").get_data(as_text=True)
     assert "<dd>Pupil premium</dd>" in client.get(f"/loans/{premium}").get_data(as_text=True)
     assert "Household benefits, verified" in client.get(f"/borrowers/pupil/{benefits_pupil.id}").get_data(as_text=True)
@@ -701,7 +691,7 @@ def test_a_fixed_remission_charge_is_never_more_than_the_fee(app, factory):
 
 def test_store_actions_that_would_strand_a_loan_send_staff_to_the_loan(app, staff_client, factory):
     instrument = factory.instrument()
-    loan_id = lend(app, instrument, factory.pupil(), started_on=today(), due_on=today() + timedelta(days=30))
+    loan_id = factory.loan(instrument, factory.pupil(), started_on=today(), due_on=today() + timedelta(days=30))
     tag = instrument.asset_tag
     page = staff_client.get(f"/instruments/{tag}").get_data(as_text=True)
     assert f'href="/loans/{loan_id}/check-in"' in page
@@ -720,7 +710,7 @@ def test_store_actions_that_would_strand_a_loan_send_staff_to_the_loan(app, staf
 def test_an_unusable_instrument_is_not_lent(app, factory):
     instrument = factory.instrument(condition_grade=5)
     with pytest.raises(LoanServiceError, match="graded 5 \\(unusable\\)"):
-        lend(app, instrument, factory.pupil(), started_on=today(), due_on=today() + timedelta(days=30))
+        factory.loan(instrument, factory.pupil(), started_on=today(), due_on=today() + timedelta(days=30))
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
 
@@ -728,7 +718,7 @@ def test_an_unusable_instrument_is_not_lent(app, factory):
 def test_scanning_a_lent_instrument_offers_check_in_and_names_the_borrower(app, staff_client, factory):
     instrument = factory.instrument()
     pupil = factory.pupil(name="Oliver Patel")
-    loan_id = lend(app, instrument, pupil, started_on=today(), due_on=today() + timedelta(days=30))
+    loan_id = factory.loan(instrument, pupil, started_on=today(), due_on=today() + timedelta(days=30))
     page = staff_client.get(f"/scan?code={instrument.asset_tag.lower()}").get_data(as_text=True)
     assert f'href="/loans/{loan_id}/check-in"' in page and "with Oliver Patel" in page
     detail = staff_client.get(f"/instruments/{instrument.asset_tag}").get_data(as_text=True)
@@ -787,7 +777,7 @@ def test_a_classroom_set_member_is_not_lent_on_its_own_but_the_set_still_goes_ou
     assert "MIX-000029 belongs to Violin set A: take it out of the set first." in response.get_data(as_text=True)
     # Nor as the next size in an exchange, which then changes nothing.
     small = factory.instrument(violin, size="1/4")
-    loan_id = lend(app, small, pupil, due_on=today() + timedelta(days=30))
+    loan_id = factory.loan(small, pupil, due_on=today() + timedelta(days=30))
     with in_app(app) as session:
         with pytest.raises(availability.NotLendable, match="MIX-000028 belongs to Violin set A"):
             lending.size_exchange(session, None, load_loan(session, loan_id),
@@ -802,7 +792,7 @@ def test_a_classroom_set_member_is_not_lent_on_its_own_but_the_set_still_goes_ou
 
 def test_a_loan_cannot_start_before_the_instruments_last_loan_ended(app, factory, staff_client):
     instrument, family = factory.instrument(), factory.family(name="The Greens")
-    loan_id = lend(app, instrument, factory.pupil(name="Mia Green"), started_on=today() - timedelta(days=60),
+    loan_id = factory.loan(instrument, factory.pupil(name="Mia Green"), started_on=today() - timedelta(days=60),
                    due_on=today() + timedelta(days=30))
     with in_app(app) as session:  # lent two months ago, back a week ago
         lending.check_in(session, None, session.get(Loan, loan_id), grade=2, returned_on=today() - timedelta(days=7))
@@ -823,7 +813,7 @@ def test_a_loan_cannot_start_before_the_instruments_last_loan_ended(app, factory
 
 def test_a_renewal_from_a_form_shown_before_the_last_one_renews_nothing(app, factory, staff_client):
     due = today() + timedelta(days=5)
-    loan_id = lend(app, factory.instrument(), factory.family(), due_on=due)
+    loan_id = factory.loan(factory.instrument(), factory.family(), due_on=due)
     form = staff_client.get(f"/loans/{loan_id}/renew").get_data(as_text=True)
     assert f'name="was_due_on" type="hidden" value="{due.isoformat()}"' in form
     first, second = today() + timedelta(days=100), today() + timedelta(days=200)
@@ -864,9 +854,9 @@ def test_the_overdue_list_counts_days_of_term_and_leaves_out_a_loan_late_only_ov
     factory.term("Spring", today() + timedelta(days=5), today() + timedelta(days=90))
     holiday_only = factory.instrument(asset_tag="HOLS-1")
     in_term = factory.instrument(asset_tag="TERM-1")
-    lend(app, holiday_only, factory.pupil(name="Ada"), started_on=today() - timedelta(days=60),
+    factory.loan(holiday_only, factory.pupil(name="Ada"), started_on=today() - timedelta(days=60),
          due_on=today() - timedelta(days=10))  # due on the last day of term
-    lend(app, in_term, factory.pupil(name="Ben"), started_on=today() - timedelta(days=60),
+    factory.loan(in_term, factory.pupil(name="Ben"), started_on=today() - timedelta(days=60),
          due_on=today() - timedelta(days=15))  # five days of term late, then the holiday
     page = staff_client.get("/loans/overdue").get_data(as_text=True)
     assert "TERM-1" in page and "5 days" in page and "15 days" not in page
@@ -877,9 +867,11 @@ def test_the_overdue_list_counts_days_of_term_and_leaves_out_a_loan_late_only_ov
 
 def test_a_cancelled_hold_does_not_stop_a_backdated_loan(app, factory):
     instrument = factory.instrument()
-    held = lend(app, instrument, factory.pupil(name="Bo"), due_on=today() + timedelta(days=30), awaiting_agreement=True)
+    held = factory.loan(instrument, factory.pupil(name="Bo"), due_on=today() + timedelta(days=30),
+                        awaiting_agreement=True)
     with in_app(app) as session:
         lending.cancel_pending(session, None, session.get(Loan, held), "Changed their mind")
         session.commit()
     # Handed over to someone else a week ago and recorded only now: the cancelled hold was never a loan.
-    lend(app, instrument, factory.family(), started_on=today() - timedelta(days=7), due_on=today() + timedelta(days=30))
+    factory.loan(instrument, factory.family(), started_on=today() - timedelta(days=7),
+                 due_on=today() + timedelta(days=30))

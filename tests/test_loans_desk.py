@@ -8,16 +8,15 @@ from loanservice.timeutil import today
 
 from .conftest import in_app
 from .pages import submit
-from .test_loans import lend as lend_now
 
 
-def lend(app, instrument, borrower, **kw):
-    return lend_now(app, instrument, borrower, due_on=today() + timedelta(days=60), **kw)
+def lend(factory, instrument, borrower, **kw):
+    return factory.loan(instrument, borrower, due_on=today() + timedelta(days=60), **kw)
 
 
 def test_the_check_in_page_shows_the_condition_at_issue_and_the_accessories_to_check(app, factory, staff_client):
     violin = factory.instrument(accessories="case, bow, shoulder rest")
-    loan_id = lend(app, violin, factory.pupil(), condition_grade=2)
+    loan_id = lend(factory, violin, factory.pupil(), condition_grade=2)
     page = staff_client.get(f"/loans/{loan_id}/check-in").get_data(as_text=True)
     issued = page.split('id="issued-h"')[1].split("</section>")[0]
     assert "Condition at issue" in issued and "2 (Good)" in issued
@@ -31,9 +30,9 @@ def test_the_exchange_page_lists_the_free_instruments_of_the_next_size_to_pick(a
     small = factory.instrument(violin, size="1/4")
     free = factory.instrument(violin, size="1/2", asset_tag="VN-HALF-1")
     factory.instrument(violin, size="3/4", asset_tag="VN-34-1")  # not the next size
-    lend(app, factory.instrument(violin, size="1/2", asset_tag="VN-HALF-OUT"), factory.pupil())  # on loan
+    lend(factory, factory.instrument(violin, size="1/2", asset_tag="VN-HALF-OUT"), factory.pupil())  # on loan
     factory.classroom_set(instruments=[factory.instrument(violin, size="1/2", asset_tag="VN-HALF-SET")])
-    loan_id = lend(app, small, factory.pupil())
+    loan_id = lend(factory, small, factory.pupil())
     page = staff_client.get(f"/loans/{loan_id}/exchange").get_data(as_text=True)
     assert 'value="VN-HALF-1"' in page
     assert "VN-34-1" not in page and "VN-HALF-OUT" not in page and "VN-HALF-SET" not in page
@@ -46,7 +45,7 @@ def test_the_exchange_page_lists_the_free_instruments_of_the_next_size_to_pick(a
 
 def test_an_exchange_with_nothing_scanned_or_picked_says_so(app, factory, staff_client):
     violin = factory.instrument_type("Viola", sizes=("13", "14"))
-    loan_id = lend(app, factory.instrument(violin, size="13"), factory.pupil())
+    loan_id = lend(factory, factory.instrument(violin, size="13"), factory.pupil())
     page = staff_client.get(f"/loans/{loan_id}/exchange").get_data(as_text=True)
     assert "None free now: scan a viola 14 when one is back." in page
     refused = submit(staff_client, f"/loans/{loan_id}/exchange", {"grade": "2"})

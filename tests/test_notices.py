@@ -1,9 +1,7 @@
 """Overdue notices: the holiday rule, stages, sending by SMTP and by post, once each."""
 import re
 from datetime import date
-from decimal import Decimal
 
-import pytest
 from sqlalchemy import func, select
 
 from loanservice.borrowers.models import Family
@@ -12,17 +10,9 @@ from loanservice.documents.models import Notice, NoticeLetter
 from loanservice.loans.calendar import days_of_term, holidays
 from loanservice.loans.models import Loan
 from loanservice.mail import OutboxMessage
-from loanservice.sets.services import check_out_set
 
-from .conftest import in_app, login, pdf_text
+from .conftest import AS_OF, AUTUMN, DUE, SPRING, attachment_text, in_app, login, mail_to, pdf_text
 from .pages import submit
-from .test_loans import lend
-
-# Autumn 2025 ends 19 Dec; the Christmas holiday runs 20 Dec to 4 Jan; Spring starts 5 Jan.
-AUTUMN = ("Autumn 2025", date(2025, 9, 3), date(2025, 12, 19))
-SPRING = ("Spring 2026", date(2026, 1, 5), date(2026, 3, 27))
-DUE = date(2025, 12, 12)
-AS_OF = date(2026, 1, 20)  # 39 calendar days after DUE, but 23 without the Christmas holiday (7 + 16)
 
 
 def test_school_holidays_do_not_count():
@@ -40,43 +30,8 @@ def test_school_holidays_do_not_count():
     assert days_of_term(DUE, AS_OF, []) == 39
 
 
-@pytest.fixture
-def overdue(app, factory):
-    """Usual stages, two terms, and three overdue loans: one hirer with email, one without, one set."""
-    factory.term(*AUTUMN)
-    factory.term(*SPRING)
-    with in_app(app) as session:
-        notices.add_usual_stages(session, None)
-        session.commit()
-    school = factory.school("Oak Lane Primary", contact_name="Ms Patel", contact_email="music@oaklane.example",
-                            address="Oak Lane\nExampleton")
-    kind = factory.instrument_type("Cello", sizes=("1/2", "3/4"))
-    emailed = factory.instrument(kind, size="3/4", serial_number="CE-1")
-    posted = factory.instrument(kind, size="1/2", replacement_value=Decimal("450"))
-    with_email = factory.pupil("Ava Jones", family=factory.family("Mr Jones", email="jones@example.org"))
-    without_email = factory.family("Mrs Smith", address="4 Elm Road\nExampleton EX2 3CD")
-    lend(app, emailed, with_email, started_on=date(2025, 9, 10), due_on=DUE)
-    lend(app, posted, without_email, started_on=date(2025, 9, 10), due_on=DUE)
-    classroom_set = factory.classroom_set(size=2, name="Ukulele set A")
-    with in_app(app) as session:
-        check_out_set(session, None, session.merge(classroom_set), session.merge(school),
-                      started_on=date(2025, 9, 10), due_on=DUE)
-        session.commit()
-    return {"emailed": emailed, "posted": posted, "set": classroom_set}
-
-
-def mail_to(app, smtp_server):
-    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, MAIL_TIMEOUT=5)
-
-
 def run(app, *args):
     return app.test_cli_runner().invoke(args=["notices", "run", *args])
-
-
-def attachment_text(message) -> str:
-    [part] = list(message.iter_attachments())
-    assert part.get_content_type() == "application/pdf"
-    return pdf_text(part.get_content())
 
 
 def test_notices_run_emails_prints_and_sends_nothing_twice(app, overdue, smtp_server, tmp_path):

@@ -14,8 +14,7 @@ from sqlalchemy import select
 
 from loanservice.documents.models import Notice
 
-from .conftest import in_app, login
-from .test_notices import AS_OF, mail_to, overdue  # noqa: F401  (the fixture)
+from .conftest import AS_OF, in_app, login, mail_to
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
 RQ = Path(sys.executable).with_name("rq")

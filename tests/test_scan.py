@@ -174,7 +174,6 @@ def _buttons(page: str, label: str) -> list[str]:
 
 
 def test_the_instrument_page_and_the_scan_station_offer_what_the_rules_allow(app, staff_client, factory, violin):
-    from .test_loans import lend
 
     tag = violin.asset_tag
     assert _buttons(staff_client.get(f"/instruments/{tag}").get_data(as_text=True), tag) == [
@@ -182,7 +181,7 @@ def test_the_instrument_page_and_the_scan_station_offer_what_the_rules_allow(app
     assert _buttons(staff_client.get("/scan", query_string={"code": tag}).get_data(as_text=True), tag) == [
         "Lend", "Open", "Record condition", "Print label"]
 
-    lend(app, violin, factory.pupil(), due_on=date.today() + timedelta(days=30))
+    factory.loan(violin, factory.pupil(), due_on=date.today() + timedelta(days=30))
     assert _buttons(staff_client.get(f"/instruments/{tag}").get_data(as_text=True), tag) == [
         "Check in", "Record condition", "Edit details", "Print label"]
     assert _buttons(staff_client.get("/scan", query_string={"code": tag}).get_data(as_text=True), tag) == [

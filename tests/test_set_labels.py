@@ -6,9 +6,7 @@ from sqlalchemy import select
 from loanservice.audit.models import AuditEvent
 from loanservice.inventory.models import Instrument
 
-from .conftest import in_app, login
-from .test_labels import decode_pdf, pdf_text
-from .test_sets import lend_set, tags_of
+from .conftest import decode_pdf, in_app, label_pdf_text, login, tags_of
 
 
 def test_staff_print_a_sets_label_that_scans_to_its_short_page(app, staff_client, factory):
@@ -22,7 +20,7 @@ def test_staff_print_a_sets_label_that_scans_to_its_short_page(app, staff_client
     response = staff_client.post(f"/labels/set/{kit.id}", data={"stock": "L7163", "start": "1"})
     assert response.status_code == 200 and response.mimetype == "application/pdf"
     assert [text for _, text, _ in decode_pdf(response.data)] == ["HTTP://HUB.TEST/I/SET-UKE-A"]
-    text = pdf_text(response.data)
+    text = label_pdf_text(response.data)
     assert "SET-UKE-A" in text and "Ukulele set A" in text and "3 instruments" in text
     with in_app(app) as session:
         assert session.scalars(select(AuditEvent.summary).where(AuditEvent.action == "set.labelled")).all() == [
@@ -57,7 +55,7 @@ def test_scanning_a_sets_label_opens_the_set_for_staff_and_at_the_scan_station(a
     response = staff_client.get("/i/set-dj-c")
     assert response.status_code == 302 and response.location.endswith(f"/sets/{kit.id}")
 
-    lend_set(app, kit, factory.school(name="Holme Primary"))
+    factory.lend_set(kit, factory.school(name="Holme Primary"))
     station = staff_client.get("/scan", query_string={"code": "HTTP://HUB.TEST/I/SET-DJ-C"})
     page = station.get_data(as_text=True)
     assert station.status_code == 200 and "Djembe set C" in page and "out at Holme Primary" in page
@@ -70,7 +68,7 @@ def test_the_school_holding_a_set_lands_on_its_check_in_page_from_the_set_or_an_
     school, other = factory.school(), factory.school()
     kit = factory.classroom_set(size=2, tag="SET-UKE-Z")
     item = tags_of(app, kit)[0]
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     login(client, factory.user("school", school=school))
     for path, lands in (("/i/SET-UKE-Z", f"/set-loans/{set_loan_id}/check-in"),
                         (f"/i/{item}", f"/set-loans/{set_loan_id}/check-in?code={item}")):
@@ -91,7 +89,7 @@ def test_the_school_holding_a_set_lands_on_its_check_in_page_from_the_set_or_an_
 
 def test_anyone_else_scanning_a_sets_label_sees_whose_it_is(app, client, factory):
     kit = factory.classroom_set(size=2, name="Secret set name", tag="SET-PUB-1")
-    lend_set(app, kit, factory.school(name="Private Primary"))
+    factory.lend_set(kit, factory.school(name="Private Primary"))
     response = client.get("/I/SET-PUB-1")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -103,7 +101,7 @@ def test_anyone_else_scanning_a_sets_label_sees_whose_it_is(app, client, factory
 def test_scanning_the_sets_own_label_while_checking_it_in_says_what_to_scan(app, staff_client, factory):
     kit = factory.classroom_set(size=2, name="Ukulele set Q", tag="SET-UKE-Q")
     factory.classroom_set(size=1, name="Ukulele set R", tag="SET-UKE-R")
-    set_loan_id = lend_set(app, kit, factory.school())
+    set_loan_id = factory.lend_set(kit, factory.school())
     for code, said in (("HTTP://HUB.TEST/I/SET-UKE-Q", "SET-UKE-Q is Ukulele set Q's own label"),
                        ("SET-UKE-R", "SET-UKE-R is the label of another set, Ukulele set R")):
         response = staff_client.post(f"/set-loans/{set_loan_id}/check-in", data={"code": code, "grade": "2"},

@@ -13,22 +13,12 @@ from loanservice.inventory.services import send_to_repair
 from loanservice.inventory.tags import resolve_instrument
 from loanservice.loans.calendar import earliest_start_date
 from loanservice.loans.models import Loan
-from loanservice.schools.models import School
 from loanservice.sets import services
 from loanservice.sets.models import ClassroomSet, SetLoan
 from loanservice.timeutil import today
 
-from .conftest import in_app, login, statements_run
+from .conftest import in_app, login, statements_run, tags_of
 from .pages import submit
-
-
-def lend_set(app, classroom_set, school, **kw):
-    kw.setdefault("due_on", today() + timedelta(days=60))
-    with in_app(app) as session:
-        set_loan = services.check_out_set(session, None, session.get(ClassroomSet, classroom_set.id),
-                                          session.get(School, school.id), **kw)
-        session.commit()
-        return set_loan.id
 
 
 def scan(app, set_loan_id, code, grade=2, **kw):
@@ -40,17 +30,12 @@ def scan(app, set_loan_id, code, grade=2, **kw):
         return progress
 
 
-def tags_of(app, classroom_set):
-    with in_app(app) as session:
-        return [i.asset_tag for i in services.set_instruments(session, session.get(ClassroomSet, classroom_set.id))]
-
-
 # ---------------------------------------------------------------- services
 
 
 def test_a_set_goes_out_to_a_school_as_one_loan_per_item(app, factory):
     kit, school = factory.classroom_set(size=4), factory.school()
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     with in_app(app) as session:
         loans = session.scalars(select(Loan).where(Loan.set_loan_id == set_loan_id)).all()
         assert len(loans) == 4
@@ -66,7 +51,7 @@ def test_a_set_with_an_item_in_repair_does_not_go_out_at_all(app, factory):
         send_to_repair(session, None, resolve_instrument(session, broken), repairer="Luthier")
         session.commit()
     with pytest.raises(LoanServiceError, match=f"{broken} is in repair"):
-        lend_set(app, kit, school)
+        factory.lend_set(kit, school)
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
         assert session.scalar(select(func.count()).select_from(SetLoan)) == 0
@@ -117,15 +102,15 @@ def test_a_set_that_cannot_go_out_names_every_item_in_the_way_and_why(app, facto
 def test_a_set_cannot_go_out_twice_or_with_the_due_date_before_the_start(app, factory):
     kit = factory.classroom_set(size=2)
     with pytest.raises(InvalidInput, match="before the start"):
-        lend_set(app, kit, factory.school(), due_on=today() - timedelta(days=1))
-    lend_set(app, kit, factory.school())
+        factory.lend_set(kit, factory.school(), due_on=today() - timedelta(days=1))
+    factory.lend_set(kit, factory.school())
     with pytest.raises(LoanServiceError, match="already out at"):
-        lend_set(app, kit, factory.school())
+        factory.lend_set(kit, factory.school())
 
 
 def test_items_come_back_one_by_one_and_the_set_loan_closes_when_all_are_back(app, factory):
     kit, school = factory.classroom_set(size=3), factory.school()
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     first, second, third = tags_of(app, kit)
     assert scan(app, set_loan_id, first.lower()).summary == "1 of 3 back"
     # A keyboard-wedge scanner types the label's URL.
@@ -146,7 +131,7 @@ def test_items_come_back_one_by_one_and_the_set_loan_closes_when_all_are_back(ap
 
 def test_a_missing_item_is_accounted_for_and_the_set_closes(app, factory):
     kit = factory.classroom_set(size=2)
-    set_loan_id = lend_set(app, kit, factory.school())
+    set_loan_id = factory.lend_set(kit, factory.school())
     first, second = tags_of(app, kit)
     scan(app, set_loan_id, first)
     with in_app(app) as session:
@@ -161,8 +146,8 @@ def test_a_missing_item_is_accounted_for_and_the_set_closes(app, factory):
 def test_scanning_an_item_of_another_set_or_not_on_loan_is_refused(app, factory):
     kit, other_kit = factory.classroom_set(size=2), factory.classroom_set(size=2, name="Violin set B")
     loose = factory.instrument()
-    set_loan_id = lend_set(app, kit, factory.school())
-    lend_set(app, other_kit, factory.school())
+    set_loan_id = factory.lend_set(kit, factory.school())
+    factory.lend_set(other_kit, factory.school())
     foreign = tags_of(app, other_kit)[0]
     with pytest.raises(LoanServiceError, match=f"{foreign} belongs to Violin set B"):
         scan(app, set_loan_id, foreign)
@@ -186,11 +171,10 @@ def test_an_instrument_belongs_to_one_set(app, factory):
 
 
 def test_an_instrument_lent_on_its_own_cannot_join_a_set_until_it_is_back(app, factory, staff_client):
-    from .test_loans import lend
 
     violin = factory.instrument_type("Violin")
     lent, free = factory.instrument(violin), factory.instrument(violin)
-    lend(app, lent, factory.pupil(name="Ada Lovelace"), due_on=today() + timedelta(days=30))
+    factory.loan(lent, factory.pupil(name="Ada Lovelace"), due_on=today() + timedelta(days=30))
     response = staff_client.post("/sets/new", data={"name": "Violin set Z", "tag": "SET-VLN-Z",
                                                     "tags": f"{free.asset_tag}\n{lent.asset_tag}"})
     page = response.get_data(as_text=True)
@@ -218,7 +202,7 @@ def test_a_set_tag_or_name_already_taken_is_said_on_its_own_field(app, factory):
 
 def test_a_set_out_at_a_school_cannot_be_changed(app, factory):
     kit = factory.classroom_set(size=2)
-    lend_set(app, kit, factory.school())
+    factory.lend_set(kit, factory.school())
     with in_app(app) as session:
         with pytest.raises(LoanServiceError, match="is out at a school"):
             services.save_set(session, None, name=kit.name, tag=kit.tag, tags=tags_of(app, kit)[:1],
@@ -240,7 +224,7 @@ def test_checking_in_a_thirty_item_set_costs_the_same_queries_per_scan(app, fact
     school = factory.school()
     kit = factory.classroom_set(size=30)
     small_kit = factory.classroom_set(size=3)
-    big_loan, small_loan = lend_set(app, kit, school), lend_set(app, small_kit, school)
+    big_loan, small_loan = factory.lend_set(kit, school), factory.lend_set(small_kit, school)
     login(client, factory.user("school", school=school))
     with app.app_context():
         engine = db.engine
@@ -311,7 +295,7 @@ def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, 
     ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
     our_kit, their_kit = (factory.classroom_set(size=2, name="Our ukes"),
                           factory.classroom_set(size=2, name="Their ukes"))
-    our_loan, their_loan = lend_set(app, our_kit, ours), lend_set(app, their_kit, theirs)
+    our_loan, their_loan = factory.lend_set(our_kit, ours), factory.lend_set(their_kit, theirs)
     login(client, factory.user("school", school=ours))
 
     home = client.get("/").get_data(as_text=True)
@@ -386,7 +370,7 @@ def back_list(page):
 def test_the_scan_queue_gets_each_scan_answered_in_json_with_the_progress(app, factory, client):
     school = factory.school(name="Our School")
     kit = factory.classroom_set(size=3, name="Our ukes")
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     first, second, third = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     url = f"/set-loans/{set_loan_id}/check-in"
@@ -418,7 +402,7 @@ def test_a_wrong_scan_is_refused_in_json_with_the_reason_and_changes_nothing(app
     our_kit, their_kit = (factory.classroom_set(size=2, name="Our ukes"),
                           factory.classroom_set(size=2, name="Their ukes"))
     loose = factory.instrument()
-    our_loan, their_loan = lend_set(app, our_kit, ours), lend_set(app, their_kit, theirs)
+    our_loan, their_loan = factory.lend_set(our_kit, ours), factory.lend_set(their_kit, theirs)
     their_tag = tags_of(app, their_kit)[0]
     login(client, factory.user("school", school=ours))
     url = f"/set-loans/{our_loan}/check-in"
@@ -448,7 +432,7 @@ def test_a_wrong_scan_is_refused_in_json_with_the_reason_and_changes_nothing(app
 def test_a_json_scan_writes_no_session_cookie_and_the_form_still_redirects_with_the_message(app, factory, client):
     school = factory.school()
     kit = factory.classroom_set(size=3)
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     first, second, _ = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     url = f"/set-loans/{set_loan_id}/check-in"
@@ -476,7 +460,7 @@ def test_a_json_scan_still_needs_the_pages_csrf_token(database_url, factory):
     client = app.test_client()
     school = factory.school()
     kit = factory.classroom_set(size=2)
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     first = tags_of(app, kit)[0]
     user = factory.user("school", school=school)
     login_page = client.get("/login").get_data(as_text=True)
@@ -500,7 +484,7 @@ def test_a_json_scan_still_needs_the_pages_csrf_token(database_url, factory):
 
 def test_parents_cannot_open_set_pages(app, factory, client):
     kit = factory.classroom_set(size=1)
-    set_loan_id = lend_set(app, kit, factory.school())
+    set_loan_id = factory.lend_set(kit, factory.school())
     login(client, factory.user("parent"))
     assert client.get("/sets").status_code == 403
     assert client.get(f"/set-loans/{set_loan_id}/check-in").status_code == 403
@@ -532,7 +516,7 @@ def test_a_school_lends_a_set_item_home_to_its_own_pupil_with_a_signed_agreement
 
     ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
     kit = factory.classroom_set(size=2, name="Our violins")
-    set_loan_id = lend_set(app, kit, ours)
+    set_loan_id = factory.lend_set(kit, ours)
     our_pupil = factory.pupil(name="Priya", school=ours)
     their_pupil = factory.pupil(name="Tom", school=theirs)
     first, second = tags_of(app, kit)
@@ -601,7 +585,7 @@ def test_the_school_sees_what_went_missing_and_fetches_the_sets_documents(app, f
 
     school = factory.school(name="Our School")
     kit = factory.classroom_set(size=2, name="Our violins")
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     first, second = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     page = client.get(f"/set-loans/{set_loan_id}/check-in").get_data(as_text=True)
@@ -620,7 +604,7 @@ def test_the_school_sees_what_went_missing_and_fetches_the_sets_documents(app, f
 
 def test_a_backdated_set_loan_cannot_overlap_its_items_last_loans(app, factory):
     kit, school = factory.classroom_set(size=2), factory.school()
-    first_loan = lend_set(app, kit, school, started_on=today() - timedelta(days=40))
+    first_loan = factory.lend_set(kit, school, started_on=today() - timedelta(days=40))
     from loanservice.loans.lending import check_in
 
     with in_app(app) as session:  # all back ten days ago
@@ -629,16 +613,16 @@ def test_a_backdated_set_loan_cannot_overlap_its_items_last_loans(app, factory):
         session.get(SetLoan, first_loan).closed_on = today() - timedelta(days=10)
         session.commit()
     with pytest.raises(InvalidInput, match="was on loan until .*: a new loan can start on that day at the earliest"):
-        lend_set(app, kit, school, started_on=today() - timedelta(days=20))
+        factory.lend_set(kit, school, started_on=today() - timedelta(days=20))
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(SetLoan)) == 1
-    lend_set(app, kit, school, started_on=today() - timedelta(days=10))
+    factory.lend_set(kit, school, started_on=today() - timedelta(days=10))
 
 
 def test_a_take_home_agreement_dated_years_ago_is_refused(app, factory, client):
     ours = factory.school(name="Our School")
     kit = factory.classroom_set(size=1)
-    set_loan_id = lend_set(app, kit, ours)
+    set_loan_id = factory.lend_set(kit, ours)
     pupil = factory.pupil(name="Priya", school=ours)
     login(client, factory.user("school", school=ours))
     response = client.post(f"/set-loans/{set_loan_id}/take-home", data={
@@ -667,7 +651,7 @@ def test_a_set_made_by_mistake_can_be_deleted_until_it_has_been_lent(app, factor
             f"Deleted Ukulele set Oops ({mistake.tag})")
 
     lent = factory.classroom_set(size=1, name="Violin set Kept")
-    lend_set(app, lent, factory.school())
+    factory.lend_set(lent, factory.school())
     page = staff_client.get(f"/sets/{lent.id}").get_data(as_text=True)
     assert "Delete the set" not in page
     refused = staff_client.post(f"/sets/{lent.id}/delete")
@@ -702,7 +686,7 @@ def test_building_a_set_names_the_right_reason_for_each_instrument_in_the_way(ap
     from loanservice.inventory.services import change_status
 
     other = factory.classroom_set(size=1, name="Ukulele set B")
-    lend_set(app, other, factory.school(name="Holme Primary"))
+    factory.lend_set(other, factory.school(name="Holme Primary"))
     theirs = tags_of(app, other)[0]
     reserved, free = factory.instrument(), factory.instrument()
     with in_app(app) as session:  # allocated to a child on the waiting list
@@ -719,7 +703,7 @@ def test_building_a_set_names_the_right_reason_for_each_instrument_in_the_way(ap
 def test_take_home_says_the_same_for_an_unknown_pupil_and_another_schools(app, factory, client):
     ours = factory.school(name="Our School")
     kit = factory.classroom_set(size=1)
-    set_loan_id = lend_set(app, kit, ours)
+    set_loan_id = factory.lend_set(kit, ours)
     theirs = factory.pupil(name="Tom", school=factory.school())
     login(client, factory.user("school", school=ours))
     pages = [client.post(f"/set-loans/{set_loan_id}/take-home", data={
@@ -732,7 +716,7 @@ def test_take_home_says_the_same_for_an_unknown_pupil_and_another_schools(app, f
 def test_a_wrong_scan_after_the_set_is_all_back_says_what_is_wrong_with_it(app, factory, staff_client):
     kit, other = (factory.classroom_set(size=1, name="Ukulele set A"),
                   factory.classroom_set(size=1, name="Ukulele set B"))
-    set_loan_id = lend_set(app, kit, factory.school())
+    set_loan_id = factory.lend_set(kit, factory.school())
     scan(app, set_loan_id, tags_of(app, kit)[0])
     for code, said in (("NOPE-9", "Unknown tag: no instrument has asset tag NOPE-9."),
                        (tags_of(app, other)[0], "belongs to Ukulele set B, not Ukulele set A."),
@@ -762,7 +746,7 @@ def returned_grades(app, set_loan_id):
 
 def test_a_set_item_comes_back_in_the_condition_it_went_out_in_unless_one_is_chosen_for_it(app, factory):
     kit = graded_set(factory, [4, 1, 2])
-    set_loan_id = lend_set(app, kit, factory.school())
+    set_loan_id = factory.lend_set(kit, factory.school())
     poor, excellent, good = tags_of(app, kit)
     scan(app, set_loan_id, poor, grade=None)
     scan(app, set_loan_id, excellent, grade=3)
@@ -775,7 +759,7 @@ def test_a_grade_chosen_on_the_page_is_for_one_item_and_the_next_comes_back_as_i
 
     school = factory.school()
     kit = graded_set(factory, [4, 1, 2])
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     poor, excellent, good = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     url = f"/set-loans/{set_loan_id}/check-in"
@@ -800,7 +784,7 @@ def test_the_scan_queue_posts_each_items_own_grade_from_the_rendered_form(app, f
 
     school = factory.school()
     kit = graded_set(factory, [4, 1])
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     poor, excellent = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     url = f"/set-loans/{set_loan_id}/check-in"
@@ -820,7 +804,7 @@ def test_a_finished_set_with_an_item_missing_says_which_and_what_happens_next(ap
     kind = factory.instrument_type("Violin M", sizes=())
     kit = factory.classroom_set(name="Violin set M", instruments=[
         factory.instrument(kind, replacement_value=Decimal("95.00")) for _ in range(2)])
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     kept, lost = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     url = f"/set-loans/{set_loan_id}/check-in"
@@ -842,7 +826,7 @@ def test_a_finished_set_with_an_item_missing_says_which_and_what_happens_next(ap
 def test_a_finished_set_with_everything_back_says_all_back(app, factory, client):
     school = factory.school()
     kit = factory.classroom_set(size=2)
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     for tag in tags_of(app, kit):
         scan(app, set_loan_id, tag)
     login(client, factory.user("school", school=school))
@@ -859,8 +843,8 @@ def test_the_check_in_pages_camera_frames_are_read_for_the_sets_school_only(app,
     from PIL import Image
 
     ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
-    our_loan = lend_set(app, factory.classroom_set(size=1), ours)
-    their_loan = lend_set(app, factory.classroom_set(size=1), theirs)
+    our_loan = factory.lend_set(factory.classroom_set(size=1), ours)
+    their_loan = factory.lend_set(factory.classroom_set(size=1), theirs)
     image = zxingcpp.create_barcode("HTTP://HUB.TEST/I/MIX-000001", zxingcpp.BarcodeFormat.QRCode).to_image(scale=6)
     frame = Image.new("L", (640, 480), 200)
     frame.paste(Image.frombytes("L", (image.shape[1], image.shape[0]), memoryview(image).tobytes()), (200, 100))
@@ -887,7 +871,7 @@ def test_missing_items_with_and_without_a_replacement_value_say_what_is_known(ap
     kind = factory.instrument_type("Cello M", sizes=())
     kit = factory.classroom_set(name="Cello set M", instruments=[
         factory.instrument(kind, replacement_value=Decimal("400.00")), factory.instrument(kind)])
-    set_loan_id = lend_set(app, kit, school)
+    set_loan_id = factory.lend_set(kit, school)
     with in_app(app) as session:
         for tag in tags_of(app, kit):
             services.mark_set_item_missing(session, None, services.get_set_loan(session, set_loan_id), tag)

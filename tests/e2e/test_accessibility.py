@@ -14,7 +14,7 @@ from axe_playwright_python.sync_playwright import Axe
 from loanservice.demo.seed import seed
 from loanservice.extensions import db
 
-from .test_inventory_browser import sign_in
+from .conftest import sign_in
 
 DESK = {"viewport": {"width": 1280, "height": 900}}
 PHONE = {"viewport": {"width": 375, "height": 740}, "is_mobile": True, "has_touch": True}

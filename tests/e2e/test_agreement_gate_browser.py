@@ -9,8 +9,7 @@ from loanservice.documents.services import save_terms
 from loanservice.timeutil import today
 
 from ..conftest import in_app
-from .test_inventory_browser import sign_in
-from .test_parent_journey import assert_accessible
+from .conftest import assert_accessible, sign_in
 
 
 @pytest.fixture

@@ -3,12 +3,7 @@ import re
 
 from playwright.sync_api import expect
 
-
-def sign_in(page, server, email, password="correct-horse-battery"):
-    page.goto(server.url + "/login")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+from .conftest import sign_in
 
 
 def test_staff_adds_an_instrument_records_a_check_and_sees_the_history(live_server, factory_for_server, page):

@@ -7,14 +7,13 @@ from loanservice.loans.models import Loan
 from loanservice.timeutil import today
 
 from ..conftest import in_app
-from ..test_loans import lend
-from .test_inventory_browser import sign_in
+from .conftest import sign_in
 
 
 def test_staff_renew_a_loan_from_its_page(live_server, factory_for_server, page):
     staff = factory_for_server.user("staff")
     instrument = factory_for_server.instrument()
-    loan_id = lend(live_server.app, instrument, factory_for_server.family("Jo Carer"),
+    loan_id = factory_for_server.loan(instrument, factory_for_server.family("Jo Carer"),
                    due_on=today() + timedelta(days=5))
     new_due = today() + timedelta(days=40)
     sign_in(page, live_server, staff.email)

@@ -8,8 +8,7 @@ from loanservice.documents import notices
 from loanservice.timeutil import today
 
 from ..conftest import in_app
-from ..test_loans import lend
-from .test_inventory_browser import sign_in
+from .conftest import sign_in
 
 
 def serious_violations(page) -> list[str]:
@@ -22,7 +21,7 @@ def test_an_admin_adds_a_half_term_and_the_loan_is_less_overdue_then_removes_it(
                                                                                 page):
     factory = factory_for_server
     factory.term("Autumn", today() - timedelta(days=60), today() + timedelta(days=30))
-    lend(live_server.app, factory.instrument(asset_tag="HALF-1"), factory.pupil(name="Ada"),
+    factory.loan(factory.instrument(asset_tag="HALF-1"), factory.pupil(name="Ada"),
          started_on=today() - timedelta(days=50), due_on=today() - timedelta(days=14))
     sign_in(page, live_server, factory.user("admin").email)
     page.goto(live_server.url + "/terms")
@@ -47,7 +46,7 @@ def test_an_admin_adds_a_half_term_and_the_loan_is_less_overdue_then_removes_it(
 
 def test_staff_reach_the_notices_table_by_keyboard_and_choose_the_day(live_server, factory_for_server, phone):
     factory = factory_for_server
-    lend(live_server.app, factory.instrument(asset_tag="LATE-1"), factory.pupil(name="Ben"),
+    factory.loan(factory.instrument(asset_tag="LATE-1"), factory.pupil(name="Ben"),
          started_on=today() - timedelta(days=50), due_on=today() - timedelta(days=20))
     with in_app(live_server.app) as session:
         notices.add_usual_stages(session, None)

@@ -10,7 +10,7 @@ from loanservice.sets.services import check_out_set
 from loanservice.timeutil import today
 
 from ..conftest import in_app
-from .test_inventory_browser import sign_in
+from .conftest import sign_in
 
 
 def menu_link(page, name):

@@ -10,8 +10,7 @@ from loanservice.loans import lending
 from loanservice.timeutil import today
 
 from ..conftest import in_app
-from .test_inventory_browser import sign_in
-from .test_parent_journey import assert_accessible
+from .conftest import assert_accessible, sign_in
 
 
 def lend_and_return(app, child, tag: str, *, returned: bool):

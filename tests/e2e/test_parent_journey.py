@@ -3,13 +3,12 @@ import re
 from datetime import timedelta
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect
 
 from loanservice.timeutil import today
 
 from ..conftest import mail_link
-from .test_inventory_browser import sign_in
+from .conftest import assert_accessible, sign_in
 
 
 @pytest.fixture
@@ -18,17 +17,6 @@ def mail_server(live_server, smtp_server):
     live_server.app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port,
                                   PUBLIC_BASE_URL=live_server.url)
     return live_server
-
-
-def serious_violations(page) -> list[str]:
-    results = Axe().run(page)
-    return [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']]}"
-            for v in results.response["violations"] if v["impact"] in ("serious", "critical")]
-
-
-def assert_accessible(page):
-    problems = serious_violations(page)
-    assert not problems, f"{page.url}: " + "\n".join(problems)
 
 
 def test_a_parent_registers_reserves_and_collects_an_instrument(mail_server, smtp_server, factory_for_server,

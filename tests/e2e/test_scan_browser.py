@@ -4,22 +4,16 @@ import re
 import threading
 import time
 
-import pypdfium2 as pdfium
 from PIL import Image
 from playwright.sync_api import expect
 
-from loanservice.inventory.models import Instrument
 from loanservice.labels import services as label_services
-from loanservice.labels.render import LabelRenderer, label_url, qr_matrix
-from loanservice.labels.services import instrument_label
-from loanservice.labels.stocks import get_stock
+from loanservice.labels.render import label_url, qr_matrix
 
-from ..conftest import in_app
-from .test_inventory_browser import sign_in
+from .conftest import CAMERA_TIMEOUT_MS, camera_frame, label_image, sign_in, write_y4m
 
 # A scan must land quickly; the whole camera test stays well inside 30 seconds.
 SCAN_TIMEOUT_MS = 10_000
-CAMERA_TIMEOUT_MS = 15_000
 
 
 # ---- The scan station, driven as a handheld (keyboard-wedge) scanner drives it ----
@@ -127,28 +121,6 @@ def test_a_phone_camera_app_opening_the_label_url_lands_on_the_instrument(
 
 # ---- Camera scanning: a fake camera showing real printed labels ----
 
-VIDEO_SIZE = (640, 480)  # even width and height, as 4:2:0 needs
-
-
-def label_image(app, tag, width=540):
-    """The instrument's label as the renderer prints it (on the 62 mm tape), rasterised to ``width`` px."""
-    with in_app(app) as session:
-        instrument = session.query(Instrument).filter_by(asset_tag=tag).one()
-        content = instrument_label(instrument, base_url=app.config["PUBLIC_BASE_URL"],
-                                   hub_name=app.config["HUB_NAME"])
-    stock = get_stock("QL62")
-    pdf = LabelRenderer(stock).render([content])
-    document = pdfium.PdfDocument(pdf)
-    try:
-        page = document[0]
-        scale = width / page.get_width()
-        image = page.render(scale=scale).to_pil().convert("RGB")
-        page.close()
-    finally:
-        document.close()
-    return image
-
-
 def qr_image(payload, module_px=8):
     """A plain QR code of ``payload`` with a 4-module quiet zone (someone else's sticker)."""
     rows = qr_matrix(payload)
@@ -160,29 +132,6 @@ def qr_image(payload, module_px=8):
 
 
 _TO_PIXELS = bytes([255]) + bytes([0]) * 255  # module 0 is light, non-zero is dark
-
-
-def camera_frame(picture, angle=0.0):
-    """A camera's view: a desk-coloured frame with ``picture`` large in the middle, a little askew."""
-    frame = Image.new("RGB", VIDEO_SIZE, (186, 168, 140))
-    if angle:
-        picture = picture.rotate(angle, resample=Image.BICUBIC, expand=True, fillcolor=(186, 168, 140))
-    frame.paste(picture, ((VIDEO_SIZE[0] - picture.width) // 2, (VIDEO_SIZE[1] - picture.height) // 2))
-    return frame
-
-
-def write_y4m(path, frames, fps=10):
-    """A raw YUV 4:2:0 video Chromium's fake camera plays (and loops)."""
-    width, height = frames[0].size
-    assert width % 2 == 0 and height % 2 == 0
-    with open(path, "wb") as out:
-        out.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for frame in frames:
-            y, cb, cr = frame.convert("YCbCr").split()
-            half = (width // 2, height // 2)
-            out.write(b"FRAME\n" + y.tobytes() + cb.resize(half, Image.BOX).tobytes()
-                      + cr.resize(half, Image.BOX).tobytes())
-    return path
 
 
 def test_the_camera_page_recognises_real_labels_from_a_fake_camera_once_each(
