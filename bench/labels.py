@@ -129,7 +129,8 @@ def scan_bench(instruments: int, requests: int) -> dict:
     from loanservice import create_app
     from loanservice.config import TestConfig
     from loanservice.extensions import db
-    from loanservice.inventory.models import Instrument, InstrumentType
+    from loanservice.inventory.models import Instrument, InstrumentType, TagKind
+    from loanservice.inventory.services import register_tags
 
     folder = tempfile.mkdtemp(prefix="bench-labels-")
     url = f"sqlite:///{folder}/bench.sqlite3"
@@ -149,6 +150,7 @@ def scan_bench(instruments: int, requests: int) -> dict:
         rows = [dict(asset_tag=f"MIX-{n:06d}", type_id=violin.id, size="3/4", location="Store", status="available",
                      condition_grade=2) for n in range(1, instruments + 1)]
         for start in range(0, len(rows), 10_000):
+            register_tags(db.session, [row["asset_tag"] for row in rows[start:start + 10_000]], TagKind.INSTRUMENT)
             db.session.execute(insert(Instrument), rows[start:start + 10_000])
         db.session.commit()
 

@@ -211,7 +211,8 @@ def seed_overdue(app, n: int) -> None:
     from loanservice.borrowers.models import Family, Pupil
     from loanservice.documents import notices
     from loanservice.extensions import db
-    from loanservice.inventory.models import Instrument, InstrumentType
+    from loanservice.inventory.models import Instrument, InstrumentType, TagKind
+    from loanservice.inventory.services import register_tags
     from loanservice.loans.models import AcademicTerm, Loan
 
     with app.app_context():
@@ -225,6 +226,7 @@ def seed_overdue(app, n: int) -> None:
         violin = InstrumentType(name="Violin", family="strings", sizes=["1/2", "3/4", "4/4"])
         session.add(violin)
         session.flush()
+        register_tags(session, [f"MIX-{i:06d}" for i in range(1, n + 1)], TagKind.INSTRUMENT)
         session.execute(insert(Instrument), [
             dict(asset_tag=f"MIX-{i:06d}", type_id=violin.id, size="3/4", make="Stentor", serial_number=f"SN{i}",
                  location="Store", status="on_loan", condition_grade=2, purchase_cost=Decimal("120.00"))

@@ -52,7 +52,7 @@ def _assert_models_match(url: str) -> None:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
     assert diff == [], f"models and migrations disagree: {diff}"
-    assert version == "0009"
+    assert version == "0010"
 
 
 def test_migrations_build_an_empty_sqlite_database_that_matches_the_models(tmp_path):
@@ -99,8 +99,7 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
 
     from loanservice.borrowers.models import Family, Pupil
     from loanservice.documents import services as documents
-    from loanservice.inventory.models import InstrumentType
-    from loanservice.inventory.services import InstrumentDetails, add_instrument
+    from loanservice.inventory.models import Instrument, InstrumentType
     from loanservice.loans import lending
     from loanservice.timeutil import today
 
@@ -112,9 +111,10 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
         violin = InstrumentType(name="Violin", family="strings", sizes=["1/2", "3/4"])
         session.add(violin)
         session.flush()
-        small, large, spare = (add_instrument(session, None, InstrumentDetails(type_id=violin.id, size=size),
-                                              asset_tag=tag) for tag, size in (("V-1", "1/2"), ("V-2", "3/4"),
-                                                                               ("V-3", "3/4")))
+        # Rows, not add_instrument: today's service also writes the tag registry, which 0010 adds.
+        small, large, spare = instruments = [Instrument(asset_tag=tag, type_id=violin.id, size=size)
+                                             for tag, size in (("V-1", "1/2"), ("V-2", "3/4"), ("V-3", "3/4"))]
+        session.add_all(instruments)
         family = Family(name="Dana")
         session.add(family)
         session.flush()
@@ -135,7 +135,9 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
 
         upgrade()
         session = db.session
-        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0009"
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
+        assert session.execute(text("SELECT tag, kind FROM asset_tag ORDER BY tag")).all() == [
+            ("V-1", "instrument"), ("V-2", "instrument"), ("V-3", "instrument")]  # 0010 registered them
         assert session.execute(text("SELECT id, status, exchanged_from_id, closed_on FROM loan ORDER BY id")
                                ).all() == before
         assert session.execute(text("SELECT count(*) FROM agreement")).scalar() == 1

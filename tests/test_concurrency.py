@@ -1,9 +1,10 @@
 """Invariants the database keeps under concurrent requests (real threads, real connections)."""
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from loanservice.inventory.models import Instrument
 from loanservice.timeutil import today
@@ -287,3 +288,75 @@ def test_issue_and_cancel_at_once_one_of_them_happens(app, factory):
         loan = session.get(Loan, loan_id)
         status = session.scalar(select(Instrument.status).where(Instrument.id == instrument.id))
         assert (loan.status, status) in (("open", "on_loan"), ("cancelled", "available"))
+
+
+def _add_instrument_or_set(app, tag, i, violin_id, member_tags):
+    """Even ``i``: add an instrument tagged ``tag``; odd: build a set of one (its own member) tagged ``tag``.
+    Returns "instrument" or "set" for the one made, or the error it met."""
+    from loanservice.errors import LoanServiceError
+    from loanservice.inventory.services import InstrumentDetails, add_instrument
+    from loanservice.sets.services import save_set
+
+    with in_app(app) as session:
+        try:
+            if i % 2 == 0:
+                add_instrument(session, None, InstrumentDetails(type_id=violin_id, size="1/2"), asset_tag=tag)
+            else:
+                save_set(session, None, name=f"Race set {i}", tag=tag, tags=[member_tags[i // 2]])
+            session.commit()
+            return "set" if i % 2 else "instrument"
+        except LoanServiceError as error:
+            session.rollback()
+            return error
+
+
+def test_an_instrument_and_a_set_given_one_tag_at_once_one_gets_it_the_others_are_told_why(app, factory):
+    from loanservice.inventory.models import AssetTag
+    from loanservice.sets.models import ClassroomSet
+
+    holders = 10  # waiting requests keep their connections: stay within the pool (5 + 10 overflow)
+    violin = factory.instrument_type("Violin", sizes=("1/2",))
+    member_tags = [factory.instrument(violin).asset_tag for _ in range(holders // 2)]
+    results = run_together(lambda i: _add_instrument_or_set(app, "RACE-1", i, violin.id, member_tags), holders)
+    winners = [r for r in results if isinstance(r, str)]
+    assert len(winners) == 1, results
+    clear = {"Asset tag RACE-1 is already in use.", "Asset tag RACE-1 is already in use: it is a classroom set's tag.",
+             "RACE-1 is an instrument's tag; a set needs its own.", "Another set already has the tag RACE-1."}
+    for error in (r for r in results if not isinstance(r, str)):
+        assert error.status_code in (409, 422) and (error.message in clear or error.message.endswith(
+            " already has the tag RACE-1.")), error.message
+    with in_app(app) as session:
+        instruments = session.scalar(select(func.count()).where(Instrument.asset_tag == "RACE-1"))
+        sets = session.scalar(select(func.count()).where(ClassroomSet.tag == "RACE-1"))
+        assert (instruments, sets) == ((1, 0) if winners == ["instrument"] else (0, 1))
+        assert session.scalar(select(AssetTag.kind).where(AssetTag.tag == "RACE-1")) == winners[0]
+
+
+def test_a_set_given_a_tag_an_instrument_is_taking_waits_for_it_and_is_told_why(app, factory):
+    """The race itself, step by step: the set's checks pass while the instrument is uncommitted, and its
+    claim of the tag in the registry waits for the instrument's transaction, then refuses clearly (409)."""
+    from loanservice.inventory.services import InstrumentDetails, add_instrument
+
+    violin = factory.instrument_type("Violin", sizes=("1/2",))
+    member_tags = [factory.instrument(violin).asset_tag]
+    outcome = []
+    with in_app(app) as first:
+        add_instrument(first, None, InstrumentDetails(type_id=violin.id, size="1/2"), asset_tag="RACE-2")
+        second = threading.Thread(target=lambda: outcome.append(
+            _add_instrument_or_set(app, "RACE-2", 1, violin.id, member_tags)))
+        second.start()
+        waiting = False
+        with first.get_bind().connect() as watcher:
+            for _ in range(300):  # until the set's request waits on the instrument's claim (30 s at most)
+                waiting = bool(watcher.execute(text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%asset_tag%'"
+                )).scalar())
+                watcher.rollback()  # the next look sees the activity afresh
+                if waiting or not second.is_alive():
+                    break
+                time.sleep(0.1)
+        first.commit()
+        second.join(30)
+    assert waiting
+    [error] = outcome
+    assert (error.status_code, error.message) == (409, "RACE-2 is an instrument's tag; a set needs its own.")

@@ -17,7 +17,9 @@ from ..inventory.models import (
     InstrumentStatus,
     InstrumentType,
     Repair,
+    TagKind,
 )
+from ..inventory.services import register_tags
 from ..loans.models import AcademicTerm, FeeBand, Loan, LoanStatus, RemissionRule
 from ..loans.pricing import raise_term_charges
 from ..schools.models import School
@@ -225,6 +227,7 @@ def _seed_instruments(session, rng, types, staff: User, count: int, progress) ->
 def _flush_instruments(session, batch, staff, now, progress) -> None:
     """Insert a batch and its intake condition checks in two statements."""
     tags = [row["asset_tag"] for row in batch]
+    register_tags(session, tags, TagKind.INSTRUMENT)
     session.execute(insert(Instrument), batch)
     session.execute(
         insert(ConditionCheck).from_select(
@@ -369,8 +372,9 @@ def _seed_sets(session, rng, pools, schools, staff, term, lent) -> list[SetLoan]
             taken = {m[0] for m in members}
             pool = pools[type_name] = [m for m in pool if m[0] not in taken]
             letter = "ABCDEF"[n]
-            classroom_set = ClassroomSet(name=f"{type_name} set {letter}",
-                                         tag=f"SET-{type_name[:3].upper()}-{letter}",
+            tag = f"SET-{type_name[:3].upper()}-{letter}"
+            register_tags(session, [tag], TagKind.SET)
+            classroom_set = ClassroomSet(name=f"{type_name} set {letter}", tag=tag,
                                          notes=f"{size} {type_name.lower()}s for whole-class teaching.")
             session.add(classroom_set)
             sets.append((classroom_set, [m[0] for m in members]))

@@ -2,7 +2,18 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import (
+    JSON,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -49,6 +60,13 @@ class CheckReason(enum.StrEnum):
         return {"repair": "Back from repair"}.get(self.value, self.value.capitalize())
 
 
+class TagKind(enum.StrEnum):
+    """What a label's tag names: an instrument or a classroom set (``/i/<TAG>`` leads to either)."""
+
+    INSTRUMENT = "instrument"
+    SET = "set"
+
+
 # The fixed condition scale, shown everywhere the grade is.
 CONDITION_GRADES = {
     1: "Excellent",
@@ -88,6 +106,37 @@ class InstrumentType(db.Model):
         return self.name
 
 
+class AssetTag(db.Model):
+    """Every tag a label carries, once: an instrument's or a classroom set's.
+
+    Instruments and sets share one namespace, so the tag is the primary key here, and each holder
+    refers to (tag, kind) with its own kind fixed by a CHECK: a set cannot take an instrument's tag,
+    nor an instrument a set's, whatever the concurrency. The services claim the row (inventory.services.claim_tag).
+    """
+
+    __tablename__ = "asset_tag"
+    __table_args__ = (
+        CheckConstraint(f"kind IN ({_values(TagKind)})", name="kind_known"),
+        # The target of the holders' (tag, kind) foreign keys; the primary key alone keeps tags apart.
+        UniqueConstraint("tag", "kind"),
+    )
+
+    tag: Mapped[str] = mapped_column(TAG_TYPE, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+
+
+def registered_tag(column: str, kind: TagKind) -> tuple:
+    """Table arguments that make ``column`` a tag registered in asset_tag as ``kind``'s: the foreign key
+    (column, tag_kind) -> asset_tag (tag, kind), with tag_kind a constant the database fills and checks.
+    Leave tag_kind out of the mapper (exclude_properties): there is nothing in it for Python to read or set.
+    """
+    return (
+        Column("tag_kind", String(16), nullable=False, server_default=kind.value),
+        CheckConstraint(f"tag_kind = '{kind}'", name=f"tag_kind_{kind}"),
+        ForeignKeyConstraint([column, "tag_kind"], ["asset_tag.tag", "asset_tag.kind"]),
+    )
+
+
 class AssetTagCounter(db.Model):
     """The last number issued for a tag prefix; its row lock serialises tag generation."""
 
@@ -120,6 +169,7 @@ def _search_indexes() -> list[Index]:
 
 class Instrument(db.Model):
     __tablename__ = "instrument"
+    __mapper_args__ = {"exclude_properties": ["tag_kind"]}
     __table_args__ = (
         CheckConstraint(f"status IN ({_values(InstrumentStatus)})", name="status_known"),
         CheckConstraint("condition_grade BETWEEN 1 AND 5", name="condition_grade_range"),
@@ -130,6 +180,7 @@ class Instrument(db.Model):
         CheckConstraint(
             "status <> 'written_off' OR status_reason <> ''", name="write_off_has_reason"
         ),
+        *registered_tag("asset_tag", TagKind.INSTRUMENT),
         Index("ix_instrument_type_size", "type_id", "size"),
         # Each serves a filter or sort of the list page with its tie-break on the tag,
         # so a page of 100,000 instruments is read from the index, not sorted.

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, literal, or_, select, text
+from sqlalchemy import delete, func, insert, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, contains_eager
 
 from ..audit.services import record
@@ -21,6 +20,7 @@ from ..timeutil import today, utcnow
 from .models import (
     CONDITION_GRADES,
     SUBSTRING_SEARCHED,
+    AssetTag,
     AssetTagCounter,
     CheckReason,
     ConditionCheck,
@@ -28,6 +28,7 @@ from .models import (
     InstrumentStatus,
     InstrumentType,
     Repair,
+    TagKind,
 )
 from .tags import TAG_PATTERN, normalise_tag
 
@@ -250,39 +251,72 @@ def _validate(session: Session, details: InstrumentDetails) -> InstrumentType:
     return instrument_type
 
 
-def _check_tag(session: Session, tag: str, *, exclude_id: int | None = None) -> str:
+def _check_tag(session: Session, tag: str) -> str:
+    """``tag`` normalised, if it is well formed and no instrument or classroom set has it yet."""
     tag = normalise_tag(tag)
     if not TAG_PATTERN.match(tag):
         raise InvalidInput(
             "An asset tag is up to 32 letters, digits and hyphens, starting with a letter or digit.",
             field="asset_tag",
         )
-    holder = _tag_holder(session, tag, exclude_id=exclude_id)
+    holder = tag_holder(session, tag)
     if holder is not None:
-        raise DuplicateTag(f"Asset tag {tag} is already in use"
-                           + (": it is a classroom set's tag." if holder == "set" else "."),
-                           field="asset_tag")
+        raise _tag_in_use(tag, holder)
     return tag
 
 
-def _tag_holder(session: Session, tag: str, *, exclude_id: int | None = None) -> str | None:
-    """Who has ``tag`` already: "instrument", "set", or None. A set's label and an instrument's lead
-    to the same short page, so their tags must differ too. One query."""
-    from ..sets.models import ClassroomSet  # (here: sets import inventory)
+def _tag_in_use(tag: str, holder: TagKind) -> DuplicateTag:
+    return DuplicateTag(f"Asset tag {tag} is already in use"
+                        + (": it is a classroom set's tag." if holder is TagKind.SET else "."), field="asset_tag")
 
-    instruments = select(literal("instrument")).where(Instrument.asset_tag == tag)
-    if exclude_id is not None:
-        instruments = instruments.where(Instrument.id != exclude_id)
-    return session.scalar(instruments.union_all(select(literal("set")).where(ClassroomSet.tag == tag)).limit(1))
+
+def tag_holder(session: Session, tag: str) -> TagKind | None:
+    """What has ``tag`` already: an instrument, a classroom set (a set's label and an instrument's lead
+    to the same short page, so their tags must differ too), or nothing."""
+    kind = session.scalar(select(AssetTag.kind).where(AssetTag.tag == tag))
+    return None if kind is None else TagKind(kind)
+
+
+def claim_tag(session: Session, tag: str, kind: TagKind) -> TagKind | None:
+    """Register ``tag`` as an instrument's or a set's, before the row that carries it is written.
+
+    Returns None when the tag is now ``kind``'s, or what holds it already. Safe under concurrency: a
+    claim of the same tag by another transaction waits for it to end, and fails if it commits.
+    """
+    claimed = session.execute(_dialect_insert(session)(AssetTag).values(tag=tag, kind=kind.value)
+                              .on_conflict_do_nothing().returning(AssetTag.tag)).scalar_one_or_none()
+    if claimed is not None:
+        return None
+    return tag_holder(session, tag) or kind  # (or kind: its holder let it go since, a rare race)
+
+
+def _dialect_insert(session: Session):
+    """The INSERT construct of the session's database, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
+    return {"postgresql": pg_insert, "sqlite": sqlite_insert}[session.get_bind().dialect.name]
+
+
+def release_tag(session: Session, tag: str, kind: TagKind) -> None:
+    """Free a tag its instrument or set no longer carries (after the change is flushed)."""
+    session.execute(delete(AssetTag).where(AssetTag.tag == tag, AssetTag.kind == kind.value))
+
+
+def register_tags(session: Session, tags: list[str], kind: TagKind) -> None:
+    """Register new tags in bulk, before inserting their instruments or sets in bulk (demo data, benchmarks)."""
+    session.execute(insert(AssetTag), [{"tag": tag, "kind": kind.value} for tag in tags])
+
+
+def _claim_instrument_tag(session: Session, tag: str) -> None:
+    holder = claim_tag(session, tag, TagKind.INSTRUMENT)
+    if holder is not None:  # taken since _check_tag looked, by a concurrent request
+        raise _tag_in_use(tag, holder)
 
 
 def next_asset_tag(session: Session, prefix: str, digits: int = 6) -> str:
-    """Issue the next free tag for ``prefix`` (e.g. MIX-000124), safe under concurrency."""
+    """Issue the next free tag for ``prefix`` (e.g. MIX-000124), claimed for an instrument; safe under concurrency."""
     prefix = normalise_tag(prefix)
-    dialect_insert = {"postgresql": pg_insert, "sqlite": sqlite_insert}[session.get_bind().dialect.name]
     # One atomic upsert: creates the counter on first use, and the row lock orders
     # concurrent requests, so no two of them ever get the same number.
-    bump = dialect_insert(AssetTagCounter).values(prefix=prefix, last_value=1)
+    bump = _dialect_insert(session)(AssetTagCounter).values(prefix=prefix, last_value=1)
     bump = bump.on_conflict_do_update(
         index_elements=[AssetTagCounter.prefix], set_={"last_value": AssetTagCounter.last_value + 1}
     ).returning(AssetTagCounter.last_value)
@@ -290,7 +324,7 @@ def next_asset_tag(session: Session, prefix: str, digits: int = 6) -> str:
         number = session.execute(bump).scalar_one()
         tag = f"{prefix}-{number:0{digits}d}"
         # A tag typed by hand (an instrument's or a set's) may already hold this number: skip past it.
-        if _tag_holder(session, tag) is None:
+        if claim_tag(session, tag, TagKind.INSTRUMENT) is None:
             return tag
     raise LoanServiceError(f"No free asset tag found for prefix {prefix}.")
 
@@ -312,12 +346,16 @@ def add_instrument(
     """Add an instrument to the inventory with its intake condition check (the next free tag when none is given)."""
     _validate(session, details)
     _check_grade(condition_grade)
-    tag = _check_tag(session, asset_tag) if asset_tag.strip() else next_asset_tag(session, tag_prefix, tag_digits)
+    if asset_tag.strip():
+        tag = _check_tag(session, asset_tag)
+        _claim_instrument_tag(session, tag)
+    else:
+        tag = next_asset_tag(session, tag_prefix, tag_digits)
     instrument = Instrument(asset_tag=tag, condition_grade=condition_grade, status=S.AVAILABLE)
     for name in InstrumentDetails.field_names():
         setattr(instrument, name, getattr(details, name))
     session.add(instrument)
-    _flush_tag(session, tag)
+    session.flush()
     session.add(
         ConditionCheck(
             instrument_id=instrument.id,
@@ -340,7 +378,8 @@ def update_instrument(
     _validate(session, details)
     changes = {}
     if asset_tag is not None and normalise_tag(asset_tag) != instrument.asset_tag:
-        new_tag = _check_tag(session, asset_tag, exclude_id=instrument.id)
+        new_tag = _check_tag(session, asset_tag)
+        _claim_instrument_tag(session, new_tag)
         changes["asset_tag"] = [instrument.asset_tag, new_tag]
         instrument.asset_tag = new_tag
     for name in InstrumentDetails.field_names():
@@ -350,24 +389,13 @@ def update_instrument(
             setattr(instrument, name, new)
     if not changes:
         return instrument
-    _flush_tag(session, instrument.asset_tag)
+    session.flush()
+    if "asset_tag" in changes:
+        release_tag(session, changes["asset_tag"][0], TagKind.INSTRUMENT)
     record(session, actor, "instrument.edited", instrument,
            "Changed " + ", ".join(k.replace("_", " ") for k in changes), changes)
     session.flush()
     return instrument
-
-
-def _flush_tag(session: Session, tag: str) -> None:
-    """Flush, turning a lost race for a tag into the same clear message as the check.
-
-    The caller rolls the transaction back on any LoanServiceError, as it must anyway.
-    """
-    try:
-        session.flush()
-    except IntegrityError as error:
-        if "asset_tag" in str(error.orig).lower():
-            raise DuplicateTag(f"Asset tag {tag} is already in use.", field="asset_tag") from error
-        raise
 
 
 def _check_grade(grade: int) -> None:

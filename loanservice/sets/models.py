@@ -6,7 +6,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from ..accounts.models import User
 from ..borrowers.models import Family, Pupil
 from ..extensions import db
-from ..inventory.models import Instrument
+from ..inventory.models import Instrument, TagKind, registered_tag
 from ..schools.models import School
 from ..timeutil import utcnow
 
@@ -15,6 +15,8 @@ class ClassroomSet(db.Model):
     """A named group of specific instruments, e.g. "Ukulele set A", with its own label tag."""
 
     __tablename__ = "classroom_set"
+    __table_args__ = registered_tag("tag", TagKind.SET)
+    __mapper_args__ = {"exclude_properties": ["tag_kind"]}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120), unique=True)

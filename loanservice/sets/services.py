@@ -15,7 +15,8 @@ from ..audit.services import record
 from ..batch import Batch
 from ..borrowers.models import Pupil
 from ..errors import InvalidInput, LoanServiceError, NotFound
-from ..inventory.models import Instrument, InstrumentStatus
+from ..inventory.models import Instrument, InstrumentStatus, TagKind
+from ..inventory.services import DuplicateTag, claim_tag, release_tag
 from ..inventory.tags import TAG_PATTERN, UnknownTag, normalise_tag, resolve, tag_from_code, tag_not_an_instrument
 from ..loans.availability import NotLendable, check_after_last_loans, is_lendable, unlendable_reasons
 from ..loans.calendar import check_due_date_in_reach, check_start_date_in_reach, earliest_start_date, resolve_due_date
@@ -252,6 +253,9 @@ def save_set(
     if elsewhere:
         raise InvalidInput("Already in another set: " + ", ".join(f"{t} ({n})" for t, n in elsewhere) + ".",
                            field="tags")
+    old_tag = classroom_set.tag if classroom_set is not None else None
+    if tag != old_tag:
+        _claim_set_tag(session, tag)
     is_new = classroom_set is None
     if is_new:
         classroom_set = ClassroomSet()
@@ -267,10 +271,21 @@ def save_set(
     except IntegrityError as error:  # a concurrent change won the race for a name, tag or instrument
         raise InvalidInput("Another set already has that name, tag or one of these instruments.",
                            field="name") from error
+    if old_tag is not None and tag != old_tag:
+        release_tag(session, old_tag, TagKind.SET)
     record(session, actor, "set.added" if is_new else "set.edited", classroom_set,
            f"{'Built' if is_new else 'Changed'} {name} with {len(wanted)} instruments",
            {"items": [before, sorted(wanted)]})
     return classroom_set
+
+
+def _claim_set_tag(session: Session, tag: str) -> None:
+    """Register ``tag`` as a set's; taken since save_set's checks looked (a concurrent request), it says by what."""
+    holder = claim_tag(session, tag, TagKind.SET)
+    if holder is TagKind.INSTRUMENT:
+        raise DuplicateTag(f"{tag} is an instrument's tag; a set needs its own.", field="tag")
+    if holder is TagKind.SET:
+        raise DuplicateTag(f"Another set already has the tag {tag}.", field="tag")
 
 
 def _lock_set(session: Session, classroom_set: ClassroomSet) -> None:
@@ -285,11 +300,12 @@ def delete_set(session: Session, actor, classroom_set: ClassroomSet) -> str:
     if session.scalar(select(SetLoan.id).where(SetLoan.set_id == classroom_set.id).limit(1)) is not None:
         raise NotLendable(f"{classroom_set.name} has been lent before: it stays, with its history. "
                           "Change its instruments instead.")
-    name = classroom_set.name
+    name, tag = classroom_set.name, classroom_set.tag
     record(session, actor, "set.deleted", classroom_set, f"Deleted {name} ({classroom_set.tag})",
            {"items": sorted(item.instrument.asset_tag for item in classroom_set.items)})
     session.delete(classroom_set)
     session.flush()
+    release_tag(session, tag, TagKind.SET)
     return name
 
 
