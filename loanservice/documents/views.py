@@ -10,7 +10,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
-from ..accounts.permissions import admin_required, staff_required
+from ..accounts.permissions import admin_required, may_see, staff_required
 from ..errors import LoanServiceError
 from ..extensions import db
 from ..loans.models import Loan
@@ -37,14 +37,14 @@ def _hub() -> services.Hub:
 
 def _visible_loan(loan_id: int) -> Loan:
     loan = db.session.get(Loan, loan_id)
-    if loan is None or not services.may_see_loan(current_user, loan):
+    if loan is None or not may_see(current_user, loan):
         abort(404)
     return loan
 
 
 def _visible_set_loan(set_loan_id: int) -> SetLoan:
     set_loan = db.session.get(SetLoan, set_loan_id)
-    if set_loan is None or not services.may_see_set_loan(current_user, set_loan):
+    if set_loan is None or not may_see(current_user, set_loan):
         abort(404)
     return set_loan
 
@@ -54,7 +54,7 @@ def _visible_agreement(agreement_id: int, *, for_update: bool = False) -> Agreem
     if for_update:
         query = query.with_for_update()
     agreement = db.session.scalars(query).first()
-    if agreement is None or not services.may_see_loan(current_user, agreement.loan):
+    if agreement is None or not may_see(current_user, agreement.loan):
         abort(404)
     return agreement
 
@@ -373,9 +373,8 @@ def notice_pdf(notice_id: int):
     notice = db.session.scalars(select(Notice).where(Notice.id == notice_id).options(undefer(Notice.pdf))).first()
     if notice is None:
         abort(404)
-    allowed = (services.may_see_loan(current_user, notice.loan) if notice.loan is not None
-               else services.may_see_set_loan(current_user, notice.set_loan))
-    if not allowed or notice.pdf is None:
+    about = notice.loan if notice.loan is not None else notice.set_loan
+    if not may_see(current_user, about) or notice.pdf is None:
         abort(404)
     return pdf_response(notice.pdf, f"notice-{notice.id}.pdf")
 

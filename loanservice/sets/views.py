@@ -4,7 +4,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.models import Role
-from ..accounts.permissions import roles_required, staff_required
+from ..accounts.permissions import may_see, roles_required, staff_required
 from ..borrowers.models import Pupil
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
@@ -136,7 +136,7 @@ def _load_set_loan(set_loan_id: int, *, for_update: bool = False) -> SetLoan:
 
 
 def _visible(set_loan: SetLoan) -> SetLoan:
-    if not current_user.is_staff and set_loan.school_id != current_user.school_id:
+    if not may_see(current_user, set_loan):
         abort(404)  # another school's set: not even its existence is shown
     return set_loan
 
