@@ -1,6 +1,6 @@
 """Small helpers shared by the views."""
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from flask import Response, flash, redirect, request
 
@@ -37,6 +37,19 @@ def int_arg(name: str) -> int | None:
         return None
 
 
+def run_change(
+    perform: Callable[[], T], success: Callable[[T], Any], failure: Callable[[LoanServiceError], Any],
+) -> Any:
+    """Commit ``perform()`` and return ``success(result)``, or roll back a refusal and return ``failure(error)``."""
+    try:
+        result = perform()
+        db.session.commit()
+    except LoanServiceError as error:
+        db.session.rollback()
+        return failure(error)
+    return success(result)
+
+
 def submit_form(
     form, perform: Callable[[], T], success: Callable[[T], Response], field_map: dict[str, str] | None = None,
 ) -> tuple[Response | None, int]:
@@ -49,14 +62,21 @@ def submit_form(
     """
     if not form.validate_on_submit():
         return None, 422 if form.is_submitted() else 200
-    try:
-        result = perform()
-        db.session.commit()
-    except LoanServiceError as error:
-        db.session.rollback()
+
+    def refused(error: LoanServiceError) -> tuple[None, int]:
         field_error(form, error, field_map)
         return None, error.status_code
-    return success(result), 303
+
+    return run_change(perform, lambda result: (success(result), 303), refused)
+
+
+def submit_button(form, perform: Callable[[], T], message: str | Callable[[T], str], location: str) -> Response:
+    """Run a button post's change: flash ``message`` or the refusal, then go to ``location`` (303)."""
+    if form is None or form.validate_on_submit():
+        run_change(perform,
+                   lambda result: flash(message(result) if callable(message) else message, "success"),
+                   lambda error: flash(error.message, "error"))
+    return redirect(location, 303)
 
 
 def done(message: str, location: str) -> Response:

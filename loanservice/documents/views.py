@@ -10,14 +10,14 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
-from ..accounts.permissions import admin_required, staff_required
+from ..accounts.permissions import admin_required, may_see, staff_required
 from ..errors import LoanServiceError
 from ..extensions import db
 from ..loans.models import Loan
 from ..mail import Mailer, OutboxMessage
 from ..sets.models import SetLoan
 from ..timeutil import today
-from ..web import done, field_error, submit_form
+from ..web import done, field_error, submit_button, submit_form
 from . import notices as notice_service
 from . import services
 from .forms import ButtonForm, DeskSignatureForm, PreviewForm, RunForm, SignForm, StageForm, TermsForm
@@ -37,14 +37,14 @@ def _hub() -> services.Hub:
 
 def _visible_loan(loan_id: int) -> Loan:
     loan = db.session.get(Loan, loan_id)
-    if loan is None or not services.may_see_loan(current_user, loan):
+    if loan is None or not may_see(current_user, loan):
         abort(404)
     return loan
 
 
 def _visible_set_loan(set_loan_id: int) -> SetLoan:
     set_loan = db.session.get(SetLoan, set_loan_id)
-    if set_loan is None or not services.may_see_set_loan(current_user, set_loan):
+    if set_loan is None or not may_see(current_user, set_loan):
         abort(404)
     return set_loan
 
@@ -54,7 +54,7 @@ def _visible_agreement(agreement_id: int, *, for_update: bool = False) -> Agreem
     if for_update:
         query = query.with_for_update()
     agreement = db.session.scalars(query).first()
-    if agreement is None or not services.may_see_loan(current_user, agreement.loan):
+    if agreement is None or not may_see(current_user, agreement.loan):
         abort(404)
     return agreement
 
@@ -91,21 +91,17 @@ def agreement_page(loan_id: int):
 @staff_required
 def agreement_prepare(loan_id: int):
     loan = _visible_loan(loan_id)
-    if ButtonForm().validate_on_submit():
-        try:
-            before = services.latest_agreement(db.session, loan)
-            made = services.prepare_agreement(db.session, current_user, loan, _hub(),
-                                              fresh=request.form.get("fresh") == "1")
-            if made is not before:  # a new copy to sign: the hirer is told, as at lending
-                services.ask_hirer_to_sign(db.session, loan, current_app.config)
-        except LoanServiceError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash("The agreement is ready to print or to sign online; the hirer is emailed a link to sign it, if "
-                  "they have an email address.", "success")
-    return redirect(url_for(".agreement_page", loan_id=loan_id), 303)
+
+    def perform():
+        before = services.latest_agreement(db.session, loan)
+        made = services.prepare_agreement(db.session, current_user, loan, _hub(),
+                                          fresh=request.form.get("fresh") == "1")
+        if made is not before:  # a new copy to sign: the hirer is told, as at lending
+            services.ask_hirer_to_sign(db.session, loan, current_app.config)
+
+    return submit_button(ButtonForm(), perform,
+                         "The agreement is ready to print or to sign online; the hirer is emailed a link to sign it, "
+                         "if they have an email address.", url_for(".agreement_page", loan_id=loan_id))
 
 
 @bp.get("/agreements/<int:agreement_id>.pdf")
@@ -159,16 +155,8 @@ def agreement_desk_signature(agreement_id: int):
 def agreement_countersign(agreement_id: int):
     agreement = _visible_agreement(agreement_id, for_update=True)
     loan_id = agreement.loan_id
-    if ButtonForm().validate_on_submit():
-        try:
-            services.countersign(db.session, current_user, agreement, _hub())
-        except LoanServiceError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash("Countersigned.", "success")
-    return redirect(url_for(".agreement_page", loan_id=loan_id), 303)
+    return submit_button(ButtonForm(), lambda: services.countersign(db.session, current_user, agreement, _hub()),
+                         "Countersigned.", url_for(".agreement_page", loan_id=loan_id))
 
 
 # ---------------------------------------------------------------- receipts and delivery notes
@@ -385,9 +373,8 @@ def notice_pdf(notice_id: int):
     notice = db.session.scalars(select(Notice).where(Notice.id == notice_id).options(undefer(Notice.pdf))).first()
     if notice is None:
         abort(404)
-    allowed = (services.may_see_loan(current_user, notice.loan) if notice.loan is not None
-               else services.may_see_set_loan(current_user, notice.set_loan))
-    if not allowed or notice.pdf is None:
+    about = notice.loan if notice.loan is not None else notice.set_loan
+    if not may_see(current_user, about) or notice.pdf is None:
         abort(404)
     return pdf_response(notice.pdf, f"notice-{notice.id}.pdf")
 
@@ -452,16 +439,9 @@ def notice_stage_remove(stage_id: int):
 @bp.post("/notices/stages/usual")
 @admin_required
 def notice_stages_usual():
-    if ButtonForm().validate_on_submit():
-        try:
-            notice_service.add_usual_stages(db.session, current_user)
-        except LoanServiceError as error:
-            db.session.rollback()
-            flash(error.message, "error")
-        else:
-            db.session.commit()
-            flash("Added the usual stages: 7, 21 and 42 days overdue, not counting school holidays.", "success")
-    return redirect(url_for(".notice_stages"), 303)
+    return submit_button(ButtonForm(), lambda: notice_service.add_usual_stages(db.session, current_user),
+                         "Added the usual stages: 7, 21 and 42 days overdue, not counting school holidays.",
+                         url_for(".notice_stages"))
 
 
 # ---------------------------------------------------------------- development outbox

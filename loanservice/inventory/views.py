@@ -24,7 +24,7 @@ from ..extensions import db
 from ..loans.queries import count_awaiting_agreement, holding_loans, loans_of_instrument
 from ..reservations.services import set_of
 from ..timeutil import today
-from ..web import done, field_error, int_arg, submit_form
+from ..web import done, field_error, int_arg, run_change, submit_form
 from ..wording import counted
 from . import services
 from .actions import available_actions
@@ -311,23 +311,27 @@ def instrument_import():
             return redirect(url_for(".instrument_list", sort="updated"), 303)
         plan = plan_import(db.session, confirm.csv_text.data)
         if plan.ok:
-            try:
-                added = apply_import(db.session, current_user, plan,
-                                     tag_prefix=current_app.config["ASSET_TAG_PREFIX"],
-                                     tag_digits=current_app.config["ASSET_TAG_DIGITS"])
-            except LoanServiceError as error:
-                db.session.rollback()
-                flash(f"Nothing was imported: {error.message}", "error")
-                status = error.status_code
-            else:
-                db.session.commit()
+
+            def imported(added):
                 session["imported_csv"] = session.get("imported_csv", [])[-9:] + [digest]
-                flash(f"Imported {counted(len(added), 'instrument')}.", "success")
-                return redirect(url_for(".instrument_list", sort="updated"), 303)
-        else:
-            status = 422
+                return done(f"Imported {counted(len(added), 'instrument')}.",
+                            url_for(".instrument_list", sort="updated"))
+
+            def refused(error: LoanServiceError):
+                flash(f"Nothing was imported: {error.message}", "error")
+                return _render_import(form, confirm, plan, error.status_code)
+
+            return run_change(lambda: apply_import(db.session, current_user, plan,
+                                                   tag_prefix=current_app.config["ASSET_TAG_PREFIX"],
+                                                   tag_digits=current_app.config["ASSET_TAG_DIGITS"]),
+                              imported, refused)
+        status = 422
     elif form.is_submitted():
         status = 422
+    return _render_import(form, confirm, plan, status)
+
+
+def _render_import(form, confirm, plan, status: int):
     return render_template("inventory/import.html", form=form, confirm=confirm, plan=plan,
                            columns=IMPORT_COLUMNS), status
 

@@ -29,7 +29,7 @@ from ..inventory.tags import resolve_instrument
 from ..reservations.services import free_instruments
 from ..schools.models import School
 from ..timeutil import today
-from ..web import done, field_error, int_arg, submit_form
+from ..web import done, int_arg, submit_button, submit_form
 from ..wording import counted
 from . import calendar, lending, pricing, queries
 from .forms import (
@@ -448,21 +448,17 @@ def closure_remove(closure_id: int):
 @admin_required
 def roll_over():
     form = RollOverForm()
-    if form.validate_on_submit():
+
+    def perform():
         from_term = db.session.get(AcademicTerm, form.from_term.data)
         to_term = db.session.get(AcademicTerm, form.to_term.data)
-        try:
-            if from_term is None or to_term is None:
-                raise InvalidInput("Choose both terms.")
-            count = lending.roll_over(db.session, current_user, from_term, to_term)
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            return _render_terms(roll_form=form, status=error.status_code)
-        db.session.commit()
-        flash(f"Rolled {counted(count, 'loan')} over to {to_term.name}.", "success")
-        return redirect(url_for(".terms"), 303)
-    return _render_terms(roll_form=form, status=422)
+        if from_term is None or to_term is None:
+            raise InvalidInput("Choose both terms.")
+        return lending.roll_over(db.session, current_user, from_term, to_term), to_term
+
+    response, status = submit_form(form, perform, lambda rolled: done(
+        f"Rolled {counted(rolled[0], 'loan')} over to {rolled[1].name}.", url_for(".terms")))
+    return response or _render_terms(roll_form=form, status=status)
 
 
 # ------------------------------------------------------------------ charges
@@ -478,12 +474,10 @@ def charge_list():
 @admin_required
 def charge_raise(term_id: int):
     term = db.get_or_404(AcademicTerm, term_id)
-    count = pricing.raise_term_charges(db.session, current_user, term)
-    db.session.commit()
-    flash(f"Raised {counted(count, 'charge')} for {term.name}." if count
-          else f"Every loan in {term.name} is already charged.",
-          "success")
-    return redirect(url_for(".charge_list"), 303)
+    return submit_button(None, lambda: pricing.raise_term_charges(db.session, current_user, term),
+                         lambda count: f"Raised {counted(count, 'charge')} for {term.name}." if count
+                         else f"Every loan in {term.name} is already charged.",
+                         url_for(".charge_list"))
 
 
 @bp.post("/charges/<int:charge_id>/<any(paid, waived):status>")
@@ -492,15 +486,10 @@ def charge_settle(charge_id: int, status: str):
     charge = db.session.scalars(select(LoanCharge).where(LoanCharge.id == charge_id).with_for_update()).first()
     if charge is None:
         abort(404)
-    try:
-        pricing.settle(db.session, current_user, charge, ChargeStatus(status))
-    except LoanServiceError as error:
-        db.session.rollback()
-        flash(error.message, "error")
-        return redirect(url_for(".detail", loan_id=charge.loan_id), 303)
-    db.session.commit()
-    flash(f"{charge.term.name} charge marked {status}.", "success")
-    return redirect(url_for(".detail", loan_id=charge.loan_id), 303)
+    # No form of its own: the app's CSRF check guards the button.
+    return submit_button(None, lambda: pricing.settle(db.session, current_user, charge, ChargeStatus(status)),
+                         lambda _: f"{charge.term.name} charge marked {status}.",
+                         url_for(".detail", loan_id=charge.loan_id))
 
 
 @bp.get("/charges.csv")
@@ -533,33 +522,21 @@ def fees():
 @admin_required
 def fee_band_save():
     form = FeeBandForm(prefix="band")
-    if not form.validate_on_submit():
-        return _render_fees(band_form=form, status=422)
-    try:
-        band = pricing.save_fee_band(db.session, current_user, form.band.data, form.fee_per_term.data,
-                                     form.deposit.data or 0)
-    except LoanServiceError as error:
-        db.session.rollback()
-        field_error(form, error)
-        return _render_fees(band_form=form, status=error.status_code)
-    db.session.commit()
-    flash(f"Band {band.band} saved. Loans already lent keep the fee they were lent at.", "success")
-    return redirect(url_for(".fees"), 303)
+    response, status = submit_form(
+        form, lambda: pricing.save_fee_band(db.session, current_user, form.band.data, form.fee_per_term.data,
+                                            form.deposit.data or 0),
+        lambda band: done(f"Band {band.band} saved. Loans already lent keep the fee they were lent at.",
+                          url_for(".fees")))
+    return response or _render_fees(band_form=form, status=status)
 
 
 @bp.post("/fees/remission")
 @admin_required
 def remission_rule_save():
     form = RemissionRuleForm(prefix="rule")
-    if not form.validate_on_submit():
-        return _render_fees(rule_form=form, status=422)
-    try:
-        pricing.save_remission_rule(db.session, current_user, form.category.data, RemissionKind(form.kind.data),
-                                    form.value.data or 0)
-    except LoanServiceError as error:
-        db.session.rollback()
-        field_error(form, error)
-        return _render_fees(rule_form=form, status=error.status_code)
-    db.session.commit()
-    flash("Remission rule saved. Loans already lent keep the charge they were lent at.", "success")
-    return redirect(url_for(".fees"), 303)
+    response, status = submit_form(
+        form, lambda: pricing.save_remission_rule(db.session, current_user, form.category.data,
+                                                  RemissionKind(form.kind.data), form.value.data or 0),
+        lambda _: done("Remission rule saved. Loans already lent keep the charge they were lent at.",
+                       url_for(".fees")))
+    return response or _render_fees(rule_form=form, status=status)

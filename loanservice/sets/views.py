@@ -4,7 +4,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from ..accounts.models import Role
-from ..accounts.permissions import roles_required, staff_required
+from ..accounts.permissions import may_see, roles_required, staff_required
 from ..borrowers.models import Pupil
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
@@ -15,7 +15,7 @@ from ..labels.services import read_frame as read_frame_codes
 from ..loans.availability import unlendable_reasons
 from ..schools.models import School
 from ..timeutil import today
-from ..web import field_error, wants_json
+from ..web import done, field_error, run_change, submit_form, wants_json
 from ..wording import counted
 from . import services
 from .forms import BackToSetForm, DeleteSetForm, MissingItemForm, ScanInForm, SetCheckOutForm, SetForm, TakeHomeForm
@@ -44,22 +44,13 @@ def edit(set_id: int | None):
     form = SetForm(obj=classroom_set)
     if request.method == "GET" and classroom_set is not None:
         form.tags.data = "\n".join(i.asset_tag for i in services.set_instruments(db.session, classroom_set))
-    status = 200
-    if form.validate_on_submit():
-        try:
-            saved = services.save_set(db.session, current_user, name=form.name.data, tag=form.tag.data,
-                                      tags=form.tags.data.replace(",", " ").split(),
-                                      notes=form.notes.data or "", classroom_set=classroom_set)
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            status = error.status_code
-        else:
-            db.session.commit()
-            flash(f"Saved {saved.name}.", "success")
-            return redirect(url_for(".detail", set_id=saved.id), 303)
-    elif form.is_submitted():
-        status = 422
+    response, status = submit_form(
+        form, lambda: services.save_set(db.session, current_user, name=form.name.data, tag=form.tag.data,
+                                        tags=form.tags.data.replace(",", " ").split(),
+                                        notes=form.notes.data or "", classroom_set=classroom_set),
+        lambda saved: done(f"Saved {saved.name}.", url_for(".detail", set_id=saved.id)))
+    if response:
+        return response
     return render_template("sets/form.html", form=form, classroom_set=classroom_set), status
 
 
@@ -98,17 +89,17 @@ def delete(set_id: int):
     form = DeleteSetForm()
     if not form.validate_on_submit():
         abort(422, description="The form had expired: open the set and try again.")
-    try:
-        name = services.delete_set(db.session, current_user, classroom_set)
-    except LoanServiceError as error:
-        db.session.rollback()
-        form = _check_out_form()
-        form.started_on.data = today()
-        form.form_errors.append(error.message)
-        return _render_detail(classroom_set, form, error.status_code)
-    db.session.commit()
-    flash(f"Deleted {name}; its instruments are free for another set.", "success")
-    return redirect(url_for(".index"), 303)
+
+    def refused(error: LoanServiceError):
+        check_out_form = _check_out_form()
+        check_out_form.started_on.data = today()
+        check_out_form.form_errors.append(error.message)
+        return _render_detail(classroom_set, check_out_form, error.status_code)
+
+    return run_change(lambda: services.delete_set(db.session, current_user, classroom_set),
+                      lambda name: done(f"Deleted {name}; its instruments are free for another set.",
+                                        url_for(".index")),
+                      refused)
 
 
 @bp.post("/sets/<int:set_id>/check-out")
@@ -122,16 +113,17 @@ def check_out(set_id: int):
     if school is None:
         form.school_id.errors = ["Choose the school."]
         return _render_detail(classroom_set, form, 422)
-    try:
-        set_loan = services.check_out_set(db.session, current_user, classroom_set, school,
-                                          started_on=form.started_on.data, due_on=form.due_on.data)
-    except LoanServiceError as error:
-        db.session.rollback()
+
+    def refused(error: LoanServiceError):
         field_error(form, error)
         return _render_detail(classroom_set, form, error.status_code, say_blocked=False)
-    db.session.commit()
-    flash(f"{classroom_set.name} ({counted(set_loan.item_count, 'instrument')}) lent to {school.name}.", "success")
-    return redirect(url_for(".check_in", set_loan_id=set_loan.id), 303)
+
+    return run_change(
+        lambda: services.check_out_set(db.session, current_user, classroom_set, school,
+                                       started_on=form.started_on.data, due_on=form.due_on.data),
+        lambda set_loan: done(f"{classroom_set.name} ({counted(set_loan.item_count, 'instrument')}) lent to "
+                              f"{school.name}.", url_for(".check_in", set_loan_id=set_loan.id)),
+        refused)
 
 
 def _load_set_loan(set_loan_id: int, *, for_update: bool = False) -> SetLoan:
@@ -144,7 +136,7 @@ def _load_set_loan(set_loan_id: int, *, for_update: bool = False) -> SetLoan:
 
 
 def _visible(set_loan: SetLoan) -> SetLoan:
-    if not current_user.is_staff and set_loan.school_id != current_user.school_id:
+    if not may_see(current_user, set_loan):
         abort(404)  # another school's set: not even its existence is shown
     return set_loan
 
@@ -263,16 +255,14 @@ def report_missing(set_loan_id: int):
 
 def _item_action(set_loan_id: int, perform):
     """Run a change to one item of a set loan; ``perform`` returns what to tell the user."""
-    try:
-        message = perform()
-    except LoanServiceError as error:
-        db.session.rollback()
+
+    def refused(error: LoanServiceError):
         scan_form = ScanInForm(formdata=None)
         scan_form.form_errors.append(error.message)
         return _render_check_in(_load_set_loan(set_loan_id), scan_form, error.status_code)
-    db.session.commit()
-    flash(message, "success")
-    return redirect(url_for(".check_in", set_loan_id=set_loan_id), 303)
+
+    return run_change(perform, lambda message: done(message, url_for(".check_in", set_loan_id=set_loan_id)),
+                      refused)
 
 
 @bp.post("/set-loans/<int:set_loan_id>/take-home")
@@ -281,27 +271,22 @@ def take_home(set_loan_id: int):
     """Lend a set item on to a pupil of the school, with the parent's signed agreement."""
     set_loan = _load_set_loan(set_loan_id, for_update=True)
     form = _take_home_form(set_loan)
-    if form.validate_on_submit():
+
+    def perform():
         pupil = db.session.get(Pupil, form.pupil_id.data)
-        try:
-            if pupil is None or pupil.school_id != set_loan.school_id:
-                # The same words for no such pupil and another school's: ids tell a school nothing.
-                raise InvalidInput(f"Choose a pupil of {set_loan.school.name}.", field="pupil_id")
-            take = services.take_home(
-                db.session, current_user, set_loan, form.code.data, pupil,
-                agreement_signed_on=form.agreement_signed_on.data, due_on=form.due_on.data,
-                base_url=current_app.config["PUBLIC_BASE_URL"])
-        except LoanServiceError as error:
-            db.session.rollback()
-            field_error(form, error)
-            status = error.status_code
-        else:
-            tag = take.instrument.asset_tag
-            db.session.commit()
-            flash(f"{tag} is lent home to {pupil.name} until {take.due_on:%-d %b %Y}.", "success")
-            return redirect(url_for(".check_in", set_loan_id=set_loan_id), 303)
-    else:
-        status = 422
+        if pupil is None or pupil.school_id != set_loan.school_id:
+            # The same words for no such pupil and another school's: ids tell a school nothing.
+            raise InvalidInput(f"Choose a pupil of {set_loan.school.name}.", field="pupil_id")
+        return services.take_home(
+            db.session, current_user, set_loan, form.code.data, pupil,
+            agreement_signed_on=form.agreement_signed_on.data, due_on=form.due_on.data,
+            base_url=current_app.config["PUBLIC_BASE_URL"])
+
+    response, status = submit_form(form, perform, lambda take: done(
+        f"{take.instrument.asset_tag} is lent home to {take.pupil.name} until {take.due_on:%-d %b %Y}.",
+        url_for(".check_in", set_loan_id=set_loan_id)))
+    if response:
+        return response
     set_loan = _load_set_loan(set_loan_id)
     return _render_check_in(set_loan, ScanInForm(formdata=None), status, take_home_form=form)
 
