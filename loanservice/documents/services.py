@@ -83,24 +83,6 @@ def postal_address(loan: Loan) -> str:
     return ""
 
 
-def may_see_loan(user, loan: Loan) -> bool:
-    """Staff, the hirer's own sign-in, and the borrowing school's users may see a loan's documents."""
-    if user is None or not user.is_authenticated:
-        return False
-    if user.is_staff:
-        return True
-    family = hirer_family(loan)
-    if family is not None and family.user_id is not None and family.user_id == user.id:
-        return True
-    return loan.school_id is not None and user.school_id == loan.school_id and user.role == "school"
-
-
-def may_see_set_loan(user, set_loan: SetLoan) -> bool:
-    if user is None or not user.is_authenticated:
-        return False
-    return user.is_staff or (user.role == "school" and user.school_id == set_loan.school_id)
-
-
 # ---------------------------------------------------------------- terms and conditions
 
 
