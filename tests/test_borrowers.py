@@ -2,6 +2,7 @@
 from datetime import date, timedelta
 from decimal import Decimal
 
+from lxml import html
 from sqlalchemy import select
 
 from loanservice.audit.models import AuditEvent
@@ -100,8 +101,6 @@ def search_borrowers(client, q):
 
 def section(page: str, heading: str) -> str:
     """The text of the page's panel under ``heading``, as a person reads it."""
-    from lxml import html
-
     panel = html.fromstring(page).xpath(f"//section[h2[text()='{heading}']]")[0]
     return " ".join(panel.text_content().split())
 
@@ -148,3 +147,13 @@ def test_a_search_for_a_percent_sign_matches_only_a_percent_sign(factory, staff_
     factory.school("Hillcrest Academy")
     page = search_borrowers(staff_client, "%")
     assert "Nothing matches “%”" in page
+
+
+def test_the_next_page_of_a_search_keeps_the_search(factory, staff_client):
+    with in_app(factory.app) as session:
+        session.add_all(Family(name=f"Adams {n:02}") for n in range(1, 23))
+        session.add(Family(name="Brown"))
+        session.commit()
+    page = search_borrowers(staff_client, "adams")
+    next_page = html.fromstring(page).xpath("//a[@rel='next']/@href")[0]
+    assert "Adams 22" in staff_client.get(next_page).get_data(as_text=True)

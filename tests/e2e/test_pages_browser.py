@@ -57,9 +57,14 @@ def test_without_javascript_a_phone_shows_the_whole_menu(live_server, factory_fo
     context.close()
 
 
-@pytest.mark.parametrize("who", ["admin", "school"])
-def test_lists_fit_a_phone_screen(live_server, factory_for_server, phone, who):
-    school = factory_for_server.school("Riverside Primary School")
+@pytest.mark.parametrize(("who", "path"), [("admin", "/admin/users"), ("admin", "/admin/schools"),
+                                           ("admin", "/types"), ("school", "/")])
+def test_lists_fit_a_phone_screen(live_server, factory_for_server, phone, who, path):
+    school = factory_for_server.school("Riverside Primary School", contact_name="Amara Okafor",
+                                       contact_email="music.lead@riverside-primary.example.org",
+                                       address="1 River Road\nExampleton EX1 1AA")
+    factory_for_server.instrument_type("Violin", sizes=("1/16", "1/10", "1/8", "1/4", "1/2", "3/4", "7/8", "4/4"),
+                                       default_accessories="Case, bow, rosin, shoulder rest")
     user = factory_for_server.user(who, school=school if who == "school" else None)
     if who == "school":
         classroom_set = factory_for_server.classroom_set(name="Ukulele set A, Year 4")
@@ -68,7 +73,7 @@ def test_lists_fit_a_phone_screen(live_server, factory_for_server, phone, who):
                           due_on=today() + timedelta(days=60))
             session.commit()
     sign_in(phone, live_server, user.email)
-    phone.goto(live_server.url + ("/admin/users" if who == "admin" else "/"))
+    phone.goto(live_server.url + path)
     expect(phone.locator("table.list")).to_be_visible()
     overflow = phone.evaluate(
         "Math.max(...[...document.querySelectorAll('.table-wrap')].map(w => w.scrollWidth - w.clientWidth))")
