@@ -1,11 +1,20 @@
-"""Command-line tools: ``flask users ...`` and ``flask demo ...``. Thin: they call services."""
+"""Command-line tools: ``flask users ...``, ``flask demo ...`` and ``flask worker``. Thin: they call services."""
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup
+from redis import Redis
+from rq import Queue, Worker
+from sqlalchemy import or_, select
 
 from .accounts.models import Role
+from .accounts.services import create_user
+from .demo.seed import DEMO_LOGINS, database_is_empty, seed
+from .documents.cli import notices_cli
 from .errors import LoanServiceError
 from .extensions import db
+from .labels.cli import labels_cli
+from .reservations.cli import reservations_cli
+from .schools.models import School
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -19,11 +28,6 @@ demo_cli = AppGroup("demo", help="Demo data.")
 @click.password_option(help="Prompted for when not given.")
 def create_user_command(email, role, school_name, name, password):
     """Create a user account."""
-    from sqlalchemy import or_, select
-
-    from .accounts.services import create_user
-    from .schools.models import School
-
     school_id = None
     if school_name:
         school = db.session.scalar(select(School).where(or_(School.name == school_name, School.urn == school_name)))
@@ -45,8 +49,6 @@ def create_user_command(email, role, school_name, name, password):
 @click.option("--if-empty", is_flag=True, help="Do nothing when the database already has users.")
 def seed_command(instruments, if_empty):
     """Fill the database with a realistic demo hub."""
-    from .demo.seed import DEMO_LOGINS, database_is_empty, seed
-
     if if_empty and not database_is_empty(db.session):
         click.echo("The database already has data; demo seed skipped.")
     else:
@@ -59,13 +61,29 @@ def seed_command(instruments, if_empty):
         click.echo(f"  {role:<18} {email:<28} {password}")
 
 
-def register_cli(app: Flask) -> None:
-    from .documents.cli import notices_cli
-    from .labels.cli import labels_cli
-    from .reservations.cli import reservations_cli
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Work off the queued jobs, then stop.")
+@click.argument("queues", nargs=-1)
+def worker_command(burst, queues):
+    """Run background jobs (RQ) with this app: notice runs started from the web.
 
+    The jobs run inside this app's context, so a job reads the same settings as the web process
+    (DATABASE_URL, MAIL_*, HUB_*) and never builds an app of its own.
+    """
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        raise click.ClickException("REDIS_URL is not set: there is no queue to work from.")
+    connection = Redis.from_url(url)
+    names = queues or (current_app.config["NOTICES_QUEUE"],)
+    db.engine.dispose()  # each job's work horse is a fork: let it open its own connections
+    worker = Worker([Queue(name, connection=connection) for name in names], connection=connection)
+    worker.work(burst=burst, with_scheduler=False)
+
+
+def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(labels_cli)
     app.cli.add_command(notices_cli)
     app.cli.add_command(reservations_cli)
+    app.cli.add_command(worker_command)

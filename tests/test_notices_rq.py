@@ -1,4 +1,4 @@
-"""Notice runs started from the web go to a real ``rq worker`` when REDIS_URL is set.
+"""Notice runs started from the web go to a real RQ worker (``flask worker``) when REDIS_URL is set.
 
 Needs Redis on 127.0.0.1:6379 (REDIS_TEST_URL to use another); skipped when it cannot be
 reached. Each test uses its own queue name, so parallel runs do not take each other's jobs.
@@ -17,7 +17,7 @@ from loanservice.documents.models import Notice
 from .conftest import AS_OF, in_app, login, mail_to
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
-RQ = Path(sys.executable).with_name("rq")
+FLASK = Path(sys.executable).with_name("flask")
 
 
 def _redis_or_skip():
@@ -29,14 +29,14 @@ def _redis_or_skip():
         connection.ping()
     except RedisError as error:
         pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL} ({error}); start redis-server to run RQ tests")
-    if not RQ.exists():
-        pytest.skip(f"no rq command at {RQ}")
+    if not FLASK.exists():
+        pytest.skip(f"no flask command at {FLASK}")
     return connection
 
 
 @pytest.fixture
 def queued(app, database_url, smtp_server):
-    """The app with REDIS_URL and a queue of its own; ``queued.work()`` runs a real ``rq worker --burst``."""
+    """The app with REDIS_URL and a queue of its own; ``queued.work()`` runs a real ``flask worker --burst``."""
     connection = _redis_or_skip()
     name = f"loanservice-test-{uuid.uuid4().hex[:12]}"
     mail_to(app, smtp_server)
@@ -47,7 +47,7 @@ def queued(app, database_url, smtp_server):
             env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "rq-test-secret",
                    "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_server.port), "MAIL_TIMEOUT": "5",
                    "NOTICES_QUEUE": name, "REDIS_URL": REDIS_TEST_URL, "PYTHONPATH": str(Path(__file__).parent.parent)}
-            done = subprocess.run([str(RQ), "worker", "--burst", "--url", REDIS_TEST_URL, name],
+            done = subprocess.run([str(FLASK), "--app", "wsgi", "worker", "--burst", name],
                                   env=env, capture_output=True, text=True, timeout=timeout,
                                   cwd=Path(__file__).parent.parent)
             assert done.returncode == 0, done.stdout + done.stderr

@@ -1,11 +1,11 @@
 """Notice runs on RQ: a batch started from the web goes to a real ``rq worker`` when REDIS_URL is set.
 
-The web process enqueues ``run_notices`` on the queue named by NOTICES_QUEUE; the worker builds
-its own app with ``create_app()`` (so it reads the same environment: DATABASE_URL, MAIL_*,
-HUB_*), runs ``send_notices`` and keeps the job's progress in ``job.meta``, which the staff
-progress page polls. Start a worker with, for example::
+The web process enqueues ``run_notices`` on the queue named by NOTICES_QUEUE; ``flask worker``
+(loanservice/cli.py) runs it inside the same app (so it reads the same environment:
+DATABASE_URL, MAIL_*, HUB_*), runs ``send_notices`` and keeps the job's progress in ``job.meta``,
+which the staff progress page polls. Start a worker with::
 
-    rq worker --url "$REDIS_URL" loanservice
+    flask --app wsgi worker
 """
 import time
 from datetime import date
@@ -14,6 +14,13 @@ from flask import current_app
 from redis import Redis
 from rq import Queue, get_current_job
 from rq.job import Job, JobStatus
+
+from ..accounts.models import User
+from ..errors import LoanServiceError
+from ..extensions import db
+from ..mail import Mailer
+from . import notices as notice_service
+from .services import Hub
 
 RUN_TIMEOUT = 60 * 60  # seconds a run may take (5,000 letters take a few minutes)
 KEEP_RESULT = 7 * 24 * 60 * 60  # how long the progress page of a finished run keeps working
@@ -110,35 +117,26 @@ class _Progress:
 
 
 def run_notices(as_of: str, actor_id: int | None) -> dict:
-    """The RQ task: build the app, send the notices due on ``as_of``, and report what happened."""
-    from .. import create_app
-    from ..accounts.models import User
-    from ..errors import LoanServiceError
-    from ..extensions import db
-    from ..mail import Mailer
-    from . import notices as notice_service
-    from .services import Hub
-
+    """The RQ task, run by ``flask worker`` in the app's context: send the notices due on ``as_of``."""
     job = get_current_job()
     progress = _Progress(job)
     progress.write(state="claiming", force=True)
-    app = create_app()
-    with app.app_context():
-        try:
-            actor = db.session.get(User, actor_id) if actor_id is not None else None
-            with Mailer(app.config, db.session) as mailer:
-                result = notice_service.send_notices(
-                    db.session, actor, date.fromisoformat(as_of), Hub.from_config(app.config), mailer,
-                    progress=progress.add, total=progress.set_total)
-        except LoanServiceError as error:
-            db.session.rollback()
-            progress.write(state="refused", error=error.message, force=True)
-            return {"error": error.message}
-        finally:
-            db.session.remove()
-            db.engine.dispose()
-            if job is not None and job.connection.get(CURRENT_KEY.format(queue=job.origin)) == job.id.encode():
-                job.connection.delete(CURRENT_KEY.format(queue=job.origin))
+    db.engine.dispose(close=False)  # a forked work horse: never share the parent's pooled connections
+    try:
+        actor = db.session.get(User, actor_id) if actor_id is not None else None
+        with Mailer(current_app.config, db.session) as mailer:
+            result = notice_service.send_notices(
+                db.session, actor, date.fromisoformat(as_of), Hub.from_config(current_app.config), mailer,
+                progress=progress.add, total=progress.set_total)
+    except LoanServiceError as error:
+        db.session.rollback()
+        progress.write(state="refused", error=error.message, force=True)
+        return {"error": error.message}
+    finally:
+        db.session.remove()
+        db.engine.dispose()
+        if job is not None and job.connection.get(CURRENT_KEY.format(queue=job.origin)) == job.id.encode():
+            job.connection.delete(CURRENT_KEY.format(queue=job.origin))
     summary = {"claimed": result.claimed, "emailed": result.emailed, "printed": result.printed,
                "failed": result.failed[:50], "held_back": result.held_back[:50], "uncertain": result.uncertain}
     progress.write(state="finished", force=True, **summary)

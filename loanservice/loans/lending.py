@@ -178,6 +178,12 @@ def lend(session: Session, actor, instrument: Instrument, borrower, config, **de
     return loan
 
 
+def held_message(loan: Loan) -> str:
+    """What staff are told when a check-out waits for the agreement to be signed."""
+    return (f"{loan.instrument.asset_tag} is held for {loan.borrower} until the loan agreement is signed. "
+            "Nothing is charged until you issue it from this page.")
+
+
 def issue(session: Session, actor, loan: Loan) -> Loan:
     """Issue a loan that waited for its agreement: refused until the latest copy is signed; the loan opens
     today with the due date agreed, and the instrument goes on loan. Lock the instrument row first."""

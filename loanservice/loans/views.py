@@ -104,12 +104,6 @@ def _lock(loan: Loan) -> Loan:
     return loan
 
 
-def held_message(loan: Loan) -> str:
-    """What staff are told when a check-out waits for the agreement to be signed."""
-    return (f"{loan.instrument.asset_tag} is held for {loan.borrower} until the loan agreement is signed. "
-            "Nothing is charged until you issue it from this page.")
-
-
 @bp.route("/loans/new", methods=["GET", "POST"])
 @staff_required
 def check_out():
@@ -140,7 +134,7 @@ def check_out():
 
     response, status = submit_form(
         form, perform,
-        lambda loan: done(held_message(loan) if loan.is_pending else
+        lambda loan: done(lending.held_message(loan) if loan.is_pending else
                           f"{loan.instrument.asset_tag} lent to {loan.borrower} until {loan.due_on:%-d %b %Y}.",
                           url_for(".detail", loan_id=loan.id)),
         field_map=SCANNED_CODE,

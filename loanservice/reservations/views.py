@@ -13,7 +13,7 @@ from ..inventory.models import InstrumentType
 from ..inventory.tags import resolve_instrument
 from ..loans.forms import CLAIM_DECISIONS
 from ..loans.pricing import fee_schedule
-from ..loans.views import held_message
+from ..loans.lending import held_message
 from ..parents import services as parents
 from ..parents.models import ParentRequest
 from ..timeutil import today
