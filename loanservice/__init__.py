@@ -61,8 +61,10 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(reservations_bp)
 
     from .error_pages import register_error_handlers
+    from .health import init_health
     from .templating import register_template_helpers
 
+    init_health(app)
     register_error_handlers(app)
     register_template_helpers(app)
 
