@@ -9,6 +9,7 @@ from sqlalchemy.engine import Engine
 
 from .config import Config
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .request_log import init_request_log
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,6 +23,7 @@ def create_app(config: type | None = None) -> Flask:
     )
     app.config.from_object(config or Config)
     _fill_instance_defaults(app)
+    init_request_log(app)  # first, so that it times everything else the request runs
 
     db.init_app(app)
     from .dbping import ping_when_idle
