@@ -42,7 +42,15 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL")
     # With REDIS_URL set, notice runs started from the web go to `rq worker` on this queue.
     NOTICES_QUEUE = os.environ.get("NOTICES_QUEUE", "loanservice")
+    # Rate-limit counters live in Redis when REDIS_URL is set, shared by every worker and server.
+    # Should Redis become unreachable, each process counts in its own memory (with a warning in the
+    # log) and goes back to Redis once it answers again: sign-in keeps working, limits keep holding.
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # A limit counted after the response (failed sign-ins) whose storage fails is logged, not a 500.
+    RATELIMIT_SWALLOW_ERRORS = True
+    # Seconds to wait for Redis: a dead host must not hold every sign-in.
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "20 per hour")

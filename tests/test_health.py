@@ -2,6 +2,7 @@
 import pytest
 
 from loanservice import create_app
+from loanservice.extensions import limiter
 from loanservice.health import add_readiness_check
 
 from .conftest import UNREACHABLE_DATABASE_URL, UNREACHABLE_REDIS_URL, config_for, redis_or_skip
@@ -74,18 +75,25 @@ def test_the_error_shown_is_its_type_not_its_message(app, client):
     assert client.get("/readyz").get_json()["parts"]["mail"] == {"state": "down", "error": "TimeoutError"}
 
 
-@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
-def test_health_checks_are_never_rate_limited(database_url, path):
+@pytest.fixture
+def limited_app(database_url):
+    """An app with a default limit of one request an hour on every page."""
     app = create_app(config_for(database_url, RATELIMIT_DEFAULT="1 per hour"))
-    client = app.test_client()
+    yield app
+    # Flask-Limiter keeps the default limits on its one Limiter, shared by every app the tests build.
+    limiter.limit_manager.set_default_limits([])
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_health_checks_are_never_rate_limited(limited_app, path):
+    client = limited_app.test_client()
     statuses = [client.get(path).status_code for _ in range(3)]
     assert statuses == [200, 200, 200]
 
 
-def test_a_page_is_rate_limited_under_the_same_default(database_url):
+def test_a_page_is_rate_limited_under_the_same_default(limited_app):
     """The control for the test above: the default limit does apply to other pages."""
-    app = create_app(config_for(database_url, RATELIMIT_DEFAULT="1 per hour"))
-    client = app.test_client()
+    client = limited_app.test_client()
     statuses = [client.get("/login").status_code for _ in range(2)]
     assert statuses == [200, 429]
 
