@@ -64,27 +64,17 @@ def create_app(config: type | None = None) -> Flask:
 
     from .error_pages import register_error_handlers
     from .health import init_health
+    from .security_headers import init_security_headers
     from .templating import register_template_helpers
 
     init_health(app)
+    init_security_headers(app)
     register_error_handlers(app)
     register_template_helpers(app)
 
     from .cli import register_cli
 
     register_cli(app)
-
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-            "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-        )
-        return response
 
     return app
 
