@@ -7,7 +7,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from .config import Config
+from .config import Config, check_secret_key
 from .extensions import csrf, db, limiter, login_manager, migrate
 from .request_log import init_request_log
 
@@ -22,6 +22,7 @@ def create_app(config: type | None = None) -> Flask:
         instance_relative_config=True,
     )
     app.config.from_object(config or Config)
+    check_secret_key(app.config.get("SECRET_KEY"), app.config["PRODUCTION"], app.config["WEB_CONCURRENCY"])
     _fill_instance_defaults(app)
     init_request_log(app)  # first, so that it times everything else the request runs
 
@@ -76,7 +77,18 @@ def create_app(config: type | None = None) -> Flask:
 
     register_cli(app)
 
+    _warn_of_counters_per_worker(app)
     return app
+
+
+def _warn_of_counters_per_worker(app: Flask) -> None:
+    """Without Redis each worker counts rate limits in its own memory: say so when there are several."""
+    workers = app.config["WEB_CONCURRENCY"]
+    if workers > 1 and not app.config.get("REDIS_URL"):
+        app.logger.warning(
+            "REDIS_URL is not set: each of the %d workers counts rate limits (sign-in, registration, resets) on "
+            "its own, so each limit lets %d times as many attempts through. Set REDIS_URL to share them.",
+            workers, workers)
 
 
 def _fill_instance_defaults(app: Flask) -> None:

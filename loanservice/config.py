@@ -9,11 +9,35 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+class MissingSecretKey(RuntimeError):
+    """SECRET_KEY is not set where the app must not make one up for itself."""
+
+
+def check_secret_key(secret_key: str | None, production: bool, workers: int) -> None:
+    """Refuse to start without SECRET_KEY in production or with several workers.
+
+    A key made up at start is kept in the instance folder, which other servers (and each container)
+    do not share: sessions and form tokens signed by one would be refused by the next.
+    """
+    if secret_key:
+        return
+    if production or workers > 1:
+        why = "PRODUCTION is on" if production else f"{workers} workers serve the app (WEB_CONCURRENCY)"
+        raise MissingSecretKey(
+            f"SECRET_KEY is not set and {why}: set SECRET_KEY to the same long random value on every server "
+            "(python3 -c 'import secrets; print(secrets.token_hex(32))').")
+
+
 class Config:
     # None means "a SQLite file in the instance folder"; the factory fills it in.
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
-    # None means "generated once and kept in the instance folder".
+    # None means "generated once and kept in the instance folder", allowed only on one process that is
+    # not marked PRODUCTION (see check_secret_key).
     SECRET_KEY = os.environ.get("SECRET_KEY")
+    # On for a real deployment: SECRET_KEY is then required.
+    PRODUCTION = _env_bool("PRODUCTION", False)
+    # How many worker processes serve the app (gunicorn.conf.py sets it from its workers).
+    WEB_CONCURRENCY = int(os.environ.get("WEB_CONCURRENCY") or "1")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
 
     HUB_NAME = os.environ.get("HUB_NAME", "Demo Music Hub")
