@@ -6,6 +6,7 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Config, check_secret_key
 from .extensions import csrf, db, limiter, login_manager, migrate
@@ -25,6 +26,10 @@ def create_app(config: type | None = None) -> Flask:
     check_secret_key(app.config.get("SECRET_KEY"), app.config["PRODUCTION"], app.config["WEB_CONCURRENCY"])
     _fill_instance_defaults(app)
     init_request_log(app)  # first, so that it times everything else the request runs
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address (which rate limits count by) and scheme (https) as the proxies saw them.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     db.init_app(app)
     from .dbping import ping_when_idle

@@ -38,6 +38,8 @@ class Config:
     PRODUCTION = _env_bool("PRODUCTION", False)
     # How many worker processes serve the app (gunicorn.conf.py sets it from its workers).
     WEB_CONCURRENCY = int(os.environ.get("WEB_CONCURRENCY") or "1")
+    # How many proxies in front set X-Forwarded-For and X-Forwarded-Proto (0: clients reach the app directly).
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES") or "0")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
 
     HUB_NAME = os.environ.get("HUB_NAME", "Demo Music Hub")

@@ -68,3 +68,30 @@ def test_gunicorn_takes_its_workers_from_web_concurrency():
 def test_gunicorn_has_no_access_log_of_its_own():
     """The app's request line is the access log: gunicorn's would show query strings and tokens."""
     assert _gunicorn_setting("accesslog") == "None"
+
+
+
+def _address_rate_limits_count_by(database_url, forwarded_for: str, **settings) -> str:
+    """The client address that rate limits are counted by, for a request the proxy forwarded."""
+    from flask_limiter.util import get_remote_address
+
+    app = create_app(config_for(database_url, **settings))
+    app.add_url_rule("/address", "address", get_remote_address)
+    return app.test_client().get("/address", headers={"X-Forwarded-For": forwarded_for}).get_data(as_text=True)
+
+
+def test_behind_a_trusted_proxy_rate_limits_count_by_the_client_s_address(database_url):
+    assert _address_rate_limits_count_by(database_url, "203.0.113.7", TRUSTED_PROXIES=1) == "203.0.113.7"
+
+
+def test_behind_a_trusted_proxy_only_the_address_it_added_is_believed(database_url):
+    """A client's own X-Forwarded-For comes first; the proxy appends the address it saw."""
+    assert _address_rate_limits_count_by(database_url, "10.9.9.9, 203.0.113.7", TRUSTED_PROXIES=1) == "203.0.113.7"
+
+
+def test_without_a_trusted_proxy_a_forwarded_address_is_not_believed(database_url):
+    assert _address_rate_limits_count_by(database_url, "203.0.113.7") == "127.0.0.1"
+
+def test_behind_a_trusted_proxy_https_is_read_from_the_proxy(database_url):
+    client = create_app(config_for(database_url, TRUSTED_PROXIES=1)).test_client()
+    assert "Strict-Transport-Security" in client.get("/login", headers={"X-Forwarded-Proto": "https"}).headers
