@@ -27,8 +27,6 @@ RUN_TIMEOUT = 60 * 60  # seconds a run may take (5,000 letters take a few minute
 KEEP_RESULT = 7 * 24 * 60 * 60  # how long the progress page of a finished run keeps working
 META_EVERY = 0.5  # seconds between progress writes to Redis
 CURRENT_KEY = "loanservice:notices:{queue}:current-job"  # the run going now, so a second click joins it
-
-
 REDIS_TIMEOUT = 5  # seconds the web waits for Redis before telling staff the run cannot start
 QUEUE_UNREACHABLE = ("The run cannot start: nothing was sent, because the job queue (Redis) that passes it to the "
                      "background worker cannot be reached. Try again in a few minutes; if it keeps happening, tell "
