@@ -42,15 +42,15 @@ def register_error_handlers(app: Flask) -> None:
     def page(status: int, title: str, message: str, **context):
         """The error page; or, for a script that asked for JSON (the set check-in's scan queue), the
         page's words in the shape its own refusals have, so that it can show them instead of a page."""
-        if wants_json():
-            return jsonify(ok=False, message=f"{title}. {message}", **context), status
+        if wants_json():  # the request id is in the response's X-Request-ID header
+            return jsonify(ok=False, message=f"{title}. {message}"), status
         return render_template("errors/error.html", status=status, title=title, message=message, **context), status
 
     def plain_page(status: int, title: str, message: str):
         """The error page drawn without the context processors (Flask-Login's loads the signed-in user
         from the database): what can be shown when the database cannot be reached."""
         if wants_json():
-            return jsonify(ok=False, message=f"{title}. {message}", request_id=request_id()), status
+            return jsonify(ok=False, message=f"{title}. {message}"), status
         return app.jinja_env.get_template("errors/plain.html").render(
             status=status, title=title, message=message, request_id=request_id()), status
 
