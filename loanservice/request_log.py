@@ -15,6 +15,7 @@ import uuid
 from urllib.parse import quote
 
 from flask import Flask, Response, g, has_request_context, request
+from sqlalchemy import inspect
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a proxy's id may look like (uuids, hex, base64, nginx's $request_id); anything else is replaced.
@@ -36,9 +37,14 @@ def request_id() -> str | None:
 
 
 def signed_in_user_id() -> int | None:
-    """The id of the user this request has signed in as, if it has loaded them (no query is made)."""
+    """The id of the user this request has signed in as, if it has loaded them.
+
+    Read from the row's identity, not its attributes: after a commit those are expired, and reading
+    one would query the database again.
+    """
     user = g.get("_login_user")  # where Flask-Login keeps the user once something has asked for it
-    return getattr(user, "id", None) if user is not None and user.is_authenticated else None
+    state = inspect(user, raiseerr=False) if user is not None else None  # None for the anonymous user
+    return state.identity[0] if state is not None and state.identity else None
 
 
 def loggable_path() -> str:
