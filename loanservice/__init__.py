@@ -6,9 +6,11 @@ from pathlib import Path
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from .config import Config
+from .config import Config, check_secret_key
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .request_log import init_request_log
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +23,13 @@ def create_app(config: type | None = None) -> Flask:
         instance_relative_config=True,
     )
     app.config.from_object(config or Config)
+    check_secret_key(app.config.get("SECRET_KEY"), app.config["PRODUCTION"], app.config["WEB_CONCURRENCY"])
     _fill_instance_defaults(app)
+    init_request_log(app)  # first, so that it times everything else the request runs
+    if app.config["TRUSTED_PROXIES"]:
+        # The client's address (which rate limits count by) and scheme (https) as the proxies saw them.
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
 
     db.init_app(app)
     from .dbping import ping_when_idle
@@ -61,8 +69,12 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(reservations_bp)
 
     from .error_pages import register_error_handlers
+    from .health import init_health
+    from .security_headers import init_security_headers
     from .templating import register_template_helpers
 
+    init_health(app)
+    init_security_headers(app)
     register_error_handlers(app)
     register_template_helpers(app)
 
@@ -70,19 +82,18 @@ def create_app(config: type | None = None) -> Flask:
 
     register_cli(app)
 
-    @app.after_request
-    def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; "
-            "style-src 'self'; script-src 'self'; frame-ancestors 'none'",
-        )
-        return response
-
+    _warn_of_counters_per_worker(app)
     return app
+
+
+def _warn_of_counters_per_worker(app: Flask) -> None:
+    """Without Redis each worker counts rate limits in its own memory: say so when there are several."""
+    workers = app.config["WEB_CONCURRENCY"]
+    if workers > 1 and not app.config.get("REDIS_URL"):
+        app.logger.warning(
+            "REDIS_URL is not set: each of the %d workers counts rate limits (sign-in, registration, resets) on "
+            "its own, so each limit lets %d times as many attempts through. Set REDIS_URL to share them.",
+            workers, workers)
 
 
 def _fill_instance_defaults(app: Flask) -> None:

@@ -9,11 +9,37 @@ def _env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+class MissingSecretKey(RuntimeError):
+    """SECRET_KEY is not set where the app must not make one up for itself."""
+
+
+def check_secret_key(secret_key: str | None, production: bool, workers: int) -> None:
+    """Refuse to start without SECRET_KEY in production or with several workers.
+
+    A key made up at start is kept in the instance folder, which other servers (and each container)
+    do not share: sessions and form tokens signed by one would be refused by the next.
+    """
+    if secret_key:
+        return
+    if production or workers > 1:
+        why = "PRODUCTION is on" if production else f"{workers} workers serve the app (WEB_CONCURRENCY)"
+        raise MissingSecretKey(
+            f"SECRET_KEY is not set and {why}: set SECRET_KEY to the same long random value on every server "
+            "(python3 -c 'import secrets; print(secrets.token_hex(32))').")
+
+
 class Config:
     # None means "a SQLite file in the instance folder"; the factory fills it in.
     SQLALCHEMY_DATABASE_URI = os.environ.get("DATABASE_URL")
-    # None means "generated once and kept in the instance folder".
+    # None means "generated once and kept in the instance folder", allowed only on one process that is
+    # not marked PRODUCTION (see check_secret_key).
     SECRET_KEY = os.environ.get("SECRET_KEY")
+    # On for a real deployment: SECRET_KEY is then required.
+    PRODUCTION = _env_bool("PRODUCTION", False)
+    # How many worker processes serve the app (gunicorn.conf.py sets it from its workers).
+    WEB_CONCURRENCY = int(os.environ.get("WEB_CONCURRENCY") or "1")
+    # How many proxies in front set X-Forwarded-For and X-Forwarded-Proto (0: clients reach the app directly).
+    TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES") or "0")
     PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
 
     HUB_NAME = os.environ.get("HUB_NAME", "Demo Music Hub")
@@ -42,7 +68,15 @@ class Config:
     REDIS_URL = os.environ.get("REDIS_URL")
     # With REDIS_URL set, notice runs started from the web go to `rq worker` on this queue.
     NOTICES_QUEUE = os.environ.get("NOTICES_QUEUE", "loanservice")
+    # Rate-limit counters live in Redis when REDIS_URL is set, shared by every worker and server.
+    # Should Redis become unreachable, each process counts in its own memory (with a warning in the
+    # log) and goes back to Redis once it answers again: sign-in keeps working, limits keep holding.
     RATELIMIT_STORAGE_URI = REDIS_URL or "memory://"
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    # A limit counted after the response (failed sign-ins) whose storage fails is logged, not a 500.
+    RATELIMIT_SWALLOW_ERRORS = True
+    # Seconds to wait for Redis: a dead host must not hold every sign-in.
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "20 per hour")

@@ -1,13 +1,31 @@
 """The error pages: every HTTP error and every uncaught domain error becomes a page people can read."""
+import logging
 import math
 import time
 
 from flask import Flask, jsonify, render_template
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from .errors import LoanServiceError
 from .extensions import db, limiter
+from .request_log import request_id
 from .web import wants_json
+
+log = logging.getLogger(__name__)
+
+# The database cannot be reached or cannot serve now (down, restarting, refusing, no pooled connection free).
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+RETRY_AFTER_UNAVAILABLE = 30  # seconds
+
+
+def _roll_back_quietly() -> None:
+    """Roll back the request's session; on a connection already lost, rolling back can fail too."""
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001  (the error being shown matters, not this one)
+        log.debug("rollback after an error failed", exc_info=True)
 
 
 def _seconds_until_reset() -> float | None:
@@ -21,12 +39,31 @@ def _seconds_until_reset() -> float | None:
 
 
 def register_error_handlers(app: Flask) -> None:
-    def page(status: int, title: str, message: str):
+    def page(status: int, title: str, message: str, **context):
         """The error page; or, for a script that asked for JSON (the set check-in's scan queue), the
         page's words in the shape its own refusals have, so that it can show them instead of a page."""
+        if wants_json():  # the request id is in the response's X-Request-ID header
+            return jsonify(ok=False, message=f"{title}. {message}"), status
+        return render_template("errors/error.html", status=status, title=title, message=message, **context), status
+
+    def plain_page(status: int, title: str, message: str):
+        """The error page drawn without the context processors (Flask-Login's loads the signed-in user
+        from the database): what can be shown when the database cannot be reached."""
         if wants_json():
             return jsonify(ok=False, message=f"{title}. {message}"), status
-        return render_template("errors/error.html", status=status, title=title, message=message), status
+        return app.jinja_env.get_template("errors/plain.html").render(
+            status=status, title=title, message=message, request_id=request_id()), status
+
+    def database_unavailable(error: Exception):
+        """A plain 503 page that needs no database (the usual page asks who is signed in)."""
+        log.error("the database is unavailable: %s: %s", type(error).__name__, error)
+        _roll_back_quietly()
+        body, status = plain_page(503, "The service is unavailable", "It cannot reach its database just now. "
+                                  "Try again in a few minutes; if it keeps happening, tell the hub office.")
+        return body, status, {"Retry-After": str(RETRY_AFTER_UNAVAILABLE)}
+
+    for error_class in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error_class, database_unavailable)
 
     @app.errorhandler(400)
     def bad_request(error):
@@ -83,6 +120,11 @@ def register_error_handlers(app: Flask) -> None:
         headers = {"Retry-After": str(max(1, int(seconds)))} if seconds is not None else {}
         return body, status, headers
 
+    @app.errorhandler(503)
+    def unavailable(error):
+        description = getattr(error, "description", "") or "Try again in a few minutes."
+        return page(503, "The service is unavailable", description, request_id=request_id())
+
     @app.errorhandler(LoanServiceError)
     def domain_error(error: LoanServiceError):
         # A service refused a change that a view did not catch itself.
@@ -91,10 +133,15 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(500)
     def server_error(error):
+        original = getattr(error, "original_exception", None)
+        if isinstance(original, DATABASE_UNAVAILABLE):  # raised by another error page, which read the user
+            return database_unavailable(original)
         # The failed transaction must not break the error page itself (which reads the user).
-        db.session.rollback()
-        return page(
-            500,
-            "Something went wrong",
-            "The change was not saved. Try again; if it keeps happening, tell the hub office.",
-        )
+        _roll_back_quietly()
+        title = "Something went wrong"
+        message = "The change was not saved. Try again; if it keeps happening, tell the hub office."
+        try:
+            return page(500, title, message, request_id=request_id())
+        except Exception:  # noqa: BLE001  (the page's menu could not be drawn: show the page without it)
+            log.exception("the error page failed; showing the plain one")
+            return plain_page(500, title, message)

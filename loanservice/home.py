@@ -30,8 +30,3 @@ def index():
         return render_template("home/index.html", overview=overview, button=ButtonForm(formdata=None))
     return render_template("home/index.html", school_set_loans=school_set_loans, lost_counts=lost_counts,
                            overview=overview)
-
-
-@bp.get("/healthz")
-def healthz():
-    return {"status": "ok"}

@@ -15,6 +15,10 @@ from loanservice.extensions import db
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 ON_POSTGRES = DATABASE_URL.startswith("postgresql")
+# Nothing listens on these ports: a database and a Redis that are down.
+UNREACHABLE_DATABASE_URL = "postgresql+psycopg://postgres@127.0.0.1:5439/loanservice_down"
+UNREACHABLE_REDIS_URL = "redis://127.0.0.1:6390/0"
+REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
 
 
 def config_for(url: str, **extra) -> type:
@@ -61,6 +65,18 @@ def truncate_all(url: str) -> None:
         if tables:
             connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     engine.dispose()
+
+
+def redis_or_skip() -> str:
+    """The URL of a Redis that answers (REDIS_TEST_URL), or skip the test."""
+    from redis import Redis
+    from redis.exceptions import RedisError
+
+    try:
+        Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=1).ping()
+    except RedisError as error:
+        pytest.skip(f"Redis is not reachable at {REDIS_TEST_URL} ({error})")
+    return REDIS_TEST_URL
 
 
 @pytest.fixture

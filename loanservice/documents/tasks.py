@@ -12,6 +12,7 @@ from datetime import date
 
 from flask import current_app
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 from rq.job import Job, JobStatus
 
@@ -26,10 +27,16 @@ RUN_TIMEOUT = 60 * 60  # seconds a run may take (5,000 letters take a few minute
 KEEP_RESULT = 7 * 24 * 60 * 60  # how long the progress page of a finished run keeps working
 META_EVERY = 0.5  # seconds between progress writes to Redis
 CURRENT_KEY = "loanservice:notices:{queue}:current-job"  # the run going now, so a second click joins it
+REDIS_TIMEOUT = 5  # seconds the web waits for Redis before telling staff the run cannot start
+QUEUE_UNREACHABLE = ("The run cannot start: nothing was sent, because the job queue (Redis) that passes it to the "
+                     "background worker cannot be reached. Try again in a few minutes; if it keeps happening, tell "
+                     "whoever looks after the server.")
 
 
 def redis_connection(url: str | None = None) -> Redis:
-    return Redis.from_url(url or current_app.config["REDIS_URL"])
+    """A connection to the job queue's Redis that gives up on a dead host rather than hang the page."""
+    return Redis.from_url(url or current_app.config["REDIS_URL"], socket_connect_timeout=REDIS_TIMEOUT,
+                          socket_timeout=REDIS_TIMEOUT)
 
 
 def queue_name() -> str:
@@ -70,6 +77,8 @@ def fetch(connection: Redis, job_id: str) -> Job | None:
     """A notices job by id; None for unknown ids and for jobs that are not notice runs."""
     try:
         job = Job.fetch(job_id, connection=connection)
+    except RedisError:  # the queue cannot be reached: not the same as no such job
+        raise
     except Exception:  # noqa: BLE001  (NoSuchJobError, or an id that is not one)
         return None
     if job.func_name != f"{__name__}.run_notices":

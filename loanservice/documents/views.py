@@ -326,9 +326,8 @@ def _enqueue_run(form):
         field_error(form, error)
         return _render_notices(form, error.status_code)
     except RedisError:
-        flash("Nothing was sent: the background worker that sends notices cannot be reached. Try again in a few "
-              "minutes; if it keeps happening, tell whoever looks after the server.", "error")
-        return redirect(url_for(".notices", as_of=form.as_of.data.isoformat()), 303)
+        form.form_errors.append(tasks.QUEUE_UNREACHABLE)
+        return _render_notices(form, 503)
     if running is not None:
         flash("A run is already going; here is its progress.", "error")
     return redirect(url_for(".notices_progress", job_id=job.id), 303)
