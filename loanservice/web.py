@@ -70,13 +70,28 @@ def submit_form(
     return run_change(perform, lambda result: (success(result), 303), refused)
 
 
-def submit_button(form, perform: Callable[[], T], message: str | Callable[[T], str], location: str) -> Response:
-    """Run a button post's change: flash ``message`` or the refusal, then go to ``location`` (303)."""
-    if form is None or form.validate_on_submit():
-        run_change(perform,
-                   lambda result: flash(message(result) if callable(message) else message, "success"),
-                   lambda error: flash(error.message, "error"))
-    return redirect(location, 303)
+def submit_button(
+    form, perform: Callable[[], T], message: str | Callable[[T], str], location: str, *,
+    refused_location: str | None = None, invalid: str | None = None,
+) -> Response:
+    """Run a button post's change: flash ``message`` and go to ``location`` (303).
+
+    A refusal is flashed and goes to ``refused_location`` (by default ``location``); so does a post
+    that is not valid (an expired form), with ``invalid`` as its message when one is given.
+    """
+    if form is not None and not form.validate_on_submit():
+        if invalid:
+            flash(invalid, "error")
+        return redirect(refused_location or location, 303)
+
+    def refused(error: LoanServiceError) -> Response:
+        flash(error.message, "error")
+        return redirect(refused_location or location, 303)
+
+    return run_change(perform,
+                      lambda result: done(message(result) if callable(message) else message, location),
+                      refused)
+
 
 
 def done(message: str, location: str) -> Response:

@@ -426,14 +426,10 @@ def notice_stage_edit(stage_id: int):
 @admin_required
 def notice_stage_remove(stage_id: int):
     stage = db.get_or_404(NoticeStage, stage_id)
-    form = ButtonForm()
-    response, status = submit_form(
-        form, lambda: notice_service.remove_stage(db.session, current_user, stage),
-        lambda _: done("The stage is removed.", url_for(".notice_stages")))
-    if response:
-        return response
-    flash(" ".join(form.form_errors) or "The stage could not be removed.", "error")
-    return redirect(url_for(".notice_stage_edit", stage_id=stage_id), 303)
+    return submit_button(ButtonForm(), lambda: notice_service.remove_stage(db.session, current_user, stage),
+                         "The stage is removed.", url_for(".notice_stages"),
+                         refused_location=url_for(".notice_stage_edit", stage_id=stage_id),
+                         invalid="The stage could not be removed.")
 
 
 @bp.post("/notices/stages/usual")

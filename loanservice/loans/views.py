@@ -7,8 +7,6 @@ from flask import (
     Response,
     abort,
     current_app,
-    flash,
-    redirect,
     render_template,
     request,
     stream_with_context,
@@ -402,13 +400,10 @@ def term_edit(term_id: int):
 def term_remove(term_id: int):
     term = db.get_or_404(AcademicTerm, term_id)
     name = term.name
-    form = RemoveForm()
-    response, _ = submit_form(form, lambda: calendar.remove_term(db.session, current_user, term),
-                                   lambda _: done(f"Removed {name}.", url_for(".terms")))
-    if response:
-        return response
-    flash(" ".join(form.form_errors) or "The term could not be removed.", "error")
-    return redirect(url_for(".term_edit", term_id=term_id), 303)
+    return submit_button(RemoveForm(), lambda: calendar.remove_term(db.session, current_user, term),
+                         f"Removed {name}.", url_for(".terms"),
+                         refused_location=url_for(".term_edit", term_id=term_id),
+                         invalid="The term could not be removed.")
 
 
 @bp.post("/terms/closures")
@@ -435,13 +430,9 @@ def closure_add():
 def closure_remove(closure_id: int):
     closure = db.get_or_404(TermClosure, closure_id)
     name, term_name = closure.name, closure.term.name
-    form = RemoveForm()
-    response, _ = submit_form(form, lambda: calendar.remove_closure(db.session, current_user, closure),
-                                   lambda _: done(f"Removed {name} from {term_name}.", url_for(".terms")))
-    if response:
-        return response
-    flash("The closure could not be removed: try again.", "error")
-    return redirect(url_for(".terms"), 303)
+    return submit_button(RemoveForm(), lambda: calendar.remove_closure(db.session, current_user, closure),
+                         f"Removed {name} from {term_name}.", url_for(".terms"),
+                         invalid="The closure could not be removed: try again.")
 
 
 @bp.post("/terms/roll-over")
