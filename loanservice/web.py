@@ -2,7 +2,7 @@
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Response, flash, redirect, request
+from flask import Response, flash, redirect, render_template, request
 
 from .errors import LoanServiceError
 from .extensions import db
@@ -92,6 +92,11 @@ def submit_button(
                       lambda result: done(message(result) if callable(message) else message, location),
                       refused)
 
+
+def refused_page(error: LoanServiceError) -> tuple[str, int]:
+    """A refused change that has no form to show it beside: a page with its message, and its 4xx."""
+    return render_template("errors/error.html", status=error.status_code, title="That could not be done",
+                           message=error.message), error.status_code
 
 
 def done(message: str, location: str) -> Response:
