@@ -1,4 +1,5 @@
-"""Finding loans: the one holding an instrument, a borrower's, the overdue, those awaiting an agreement."""
+"""Finding loans: the one holding an instrument, a borrower's, the overdue, those awaiting an agreement;
+locking one."""
 from collections.abc import Iterable
 from datetime import date
 
@@ -7,17 +8,20 @@ from sqlalchemy.orm import Session, joinedload
 
 from ..borrowers.models import Family, Pupil
 from ..inventory.models import Instrument, InstrumentStatus
+from ..locks import lock
 from ..timeutil import today
 from .calendar import days_of_term, days_off
 from .models import Loan, LoanStatus, borrower_column
 
 
-def current_loan_for(session: Session, instrument: Instrument, *, for_update: bool = False) -> Loan | None:
+def current_loan_for(session: Session, instrument: Instrument) -> Loan | None:
     """The loan holding the instrument: open, or pending its signed agreement (at most one, by an index)."""
-    query = select(Loan).where(Loan.instrument_id == instrument.id, Loan.closed_on.is_(None))
-    if for_update:
-        query = query.with_for_update()
-    return session.scalars(query).first()
+    return session.scalars(select(Loan).where(Loan.instrument_id == instrument.id, Loan.closed_on.is_(None))).first()
+
+
+def lock_loan(session: Session, loan: Loan) -> None:
+    """Lock the loan's instrument and read the loan again, so that two people acting on one loan take turns."""
+    lock(session, loan.instrument, read_again=(loan,))
 
 
 def loans_of(session: Session, borrower) -> tuple[list[Loan], list[Loan]]:

@@ -179,7 +179,7 @@ def edit_child(pupil_id: int):
 @parent_required
 def remove_child(pupil_id: int):
     form = ButtonForm()
-    pupil = child_of(db.session, current_user, pupil_id, for_update=True)
+    pupil = child_of(db.session, current_user, pupil_id)
     if not form.validate_on_submit():
         return redirect(url_for("parents.edit_child", pupil_id=pupil_id))
     name = pupil.name

@@ -107,7 +107,7 @@ def reserve():
 @bp.post("/reservations/<int:reservation_id>/cancel")
 @parent_required
 def cancel(reservation_id: int):
-    reservation = services.reservation_of(db.session, current_user, reservation_id, for_update=True)
+    reservation = services.reservation_of(db.session, current_user, reservation_id)
     return run_change(
         lambda: services.cancel_reservation(db.session, current_user, reservation, current_app.config),
         lambda _: done(f"Cancelled the reservation of a {reservation.description} for {reservation.pupil.name}.",
@@ -153,12 +153,11 @@ def _queue_change(perform, message):
 @bp.post("/reservations/<int:reservation_id>/allocate")
 @staff_required
 def allocate(reservation_id: int):
-    reservation = services.get_reservation(db.session, reservation_id, for_update=True)
+    reservation = services.get_reservation(db.session, reservation_id)
     form = AllocateForm()
 
     def perform():
-        instrument = resolve_instrument(db.session, form.tag.data, for_update=True,
-                                        base_url=current_app.config["PUBLIC_BASE_URL"])
+        instrument = resolve_instrument(db.session, form.tag.data, base_url=current_app.config["PUBLIC_BASE_URL"])
         return services.allocate(db.session, current_user, current_app.config, reservation, instrument)
 
     response, status = submit_form(form, perform, lambda r: _back(
@@ -169,7 +168,7 @@ def allocate(reservation_id: int):
 @bp.post("/reservations/<int:reservation_id>/ready")
 @staff_required
 def ready(reservation_id: int):
-    reservation = services.get_reservation(db.session, reservation_id, for_update=True)
+    reservation = services.get_reservation(db.session, reservation_id)
     return _queue_change(
         lambda: services.mark_ready(db.session, current_user, current_app.config, reservation),
         lambda ready: f"{ready.pupil.name}'s {ready.description} is ready to collect by "
@@ -179,7 +178,7 @@ def ready(reservation_id: int):
 @bp.post("/reservations/<int:reservation_id>/collect")
 @staff_required
 def collect(reservation_id: int):
-    reservation = services.get_reservation(db.session, reservation_id, for_update=True)
+    reservation = services.get_reservation(db.session, reservation_id)
     form = CollectForm()
     response, status = submit_form(
         form, lambda: services.collect(db.session, current_user, current_app.config, reservation,
@@ -193,7 +192,7 @@ def collect(reservation_id: int):
 @bp.post("/reservations/<int:reservation_id>/release")
 @staff_required
 def release(reservation_id: int):
-    reservation = services.get_reservation(db.session, reservation_id, for_update=True)
+    reservation = services.get_reservation(db.session, reservation_id)
     return _queue_change(
         lambda: services.cancel_reservation(db.session, current_user, reservation, current_app.config),
         lambda _: f"Cancelled the reservation for {reservation.pupil.name}.")

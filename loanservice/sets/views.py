@@ -126,10 +126,10 @@ def check_out(set_id: int):
         refused)
 
 
-def _load_set_loan(set_loan_id: int, *, for_update: bool = False) -> SetLoan:
+def _load_set_loan(set_loan_id: int) -> SetLoan:
     """The set loan, if the signed-in user may see it: staff, or a user of the borrowing school."""
     try:
-        set_loan = services.get_set_loan(db.session, set_loan_id, for_update=for_update)
+        set_loan = services.get_set_loan(db.session, set_loan_id)
     except LoanServiceError:
         abort(404)
     return _visible(set_loan)
@@ -181,9 +181,9 @@ def scan_in(set_loan_id: int):
         return _scan_refused(set_loan_id, form, 422)
     base_url = current_app.config["PUBLIC_BASE_URL"]
     # One query finds and locks the set loan and the scanned item's loan; a wrong scan takes the
-    # longer way (lock the set loan, then find out what is wrong with the code).
+    # longer way (the set loan, then the service finds out what is wrong with the code).
     found = services.locate_scan(db.session, set_loan_id, form.code.data, base_url=base_url)
-    set_loan, loan = (_visible(found[0]), found[1]) if found else (_load_set_loan(set_loan_id, for_update=True), None)
+    set_loan, loan = (_visible(found[0]), found[1]) if found else (_load_set_loan(set_loan_id), None)
 
     def perform():
         loan_in, progress = services.check_in_set_item(
@@ -243,7 +243,7 @@ def _scan_refused(set_loan_id: int, form: ScanInForm, status: int):
 @bp.post("/set-loans/<int:set_loan_id>/missing")
 @staff_or_school
 def report_missing(set_loan_id: int):
-    set_loan = _load_set_loan(set_loan_id, for_update=True)
+    set_loan = _load_set_loan(set_loan_id)
     form = MissingItemForm()
     if not form.validate_on_submit():
         abort(422, description="Say which item is missing.")
@@ -273,7 +273,7 @@ def _item_action(set_loan_id: int, perform):
 @staff_or_school
 def take_home(set_loan_id: int):
     """Lend a set item on to a pupil of the school, with the parent's signed agreement."""
-    set_loan = _load_set_loan(set_loan_id, for_update=True)
+    set_loan = _load_set_loan(set_loan_id)
     form = _take_home_form(set_loan)
 
     def perform():
@@ -298,7 +298,7 @@ def take_home(set_loan_id: int):
 @bp.post("/set-loans/<int:set_loan_id>/back-to-set")
 @staff_or_school
 def back_to_set(set_loan_id: int):
-    set_loan = _load_set_loan(set_loan_id, for_update=True)
+    set_loan = _load_set_loan(set_loan_id)
     form = BackToSetForm()
     if not form.validate_on_submit():
         abort(422, description="Say which item is back.")
