@@ -3,7 +3,7 @@ locking one."""
 from collections.abc import Iterable
 from datetime import date
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..borrowers.models import Family, Pupil
@@ -40,13 +40,16 @@ def loans_of(session: Session, borrower) -> tuple[list[Loan], list[Loan]]:
     return [loan for loan in loans if not loan.is_closed], [loan for loan in loans if loan.is_closed]
 
 
+_LOANS_OF_INSTRUMENT = (select(Loan).where(Loan.instrument_id == bindparam("instrument_id"))
+                        .options(joinedload(Loan.pupil), joinedload(Loan.family), joinedload(Loan.school),
+                                 joinedload(Loan.other_borrower))
+                        .order_by(Loan.started_on.desc(), Loan.id.desc()))
+
+
 def loans_of_instrument(session: Session, instrument: Instrument) -> list[Loan]:
-    return list(session.scalars(
-        select(Loan).where(Loan.instrument_id == instrument.id)
-        .options(joinedload(Loan.pupil), joinedload(Loan.family), joinedload(Loan.school),
-                 joinedload(Loan.other_borrower))
-        .order_by(Loan.started_on.desc(), Loan.id.desc())
-    ))
+    """Every loan of the instrument, the latest first, with its borrower (a prebuilt statement: the
+    instrument page runs it on every scan)."""
+    return list(session.scalars(_LOANS_OF_INSTRUMENT, {"instrument_id": instrument.id}))
 
 
 def holding_loans(session: Session, instruments: Iterable[Instrument]) -> dict[int, Loan]:

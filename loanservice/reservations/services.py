@@ -95,9 +95,11 @@ def reservable():
     return (Instrument.status == S.AVAILABLE, Instrument.condition_grade < UNUSABLE_GRADE, ~IN_A_SET)
 
 
+_SET_OF = select(ClassroomSet).join(ClassroomSetItem).where(ClassroomSetItem.instrument_id == bindparam("item"))
+
+
 def set_of(session: Session, instrument: Instrument) -> ClassroomSet | None:
-    return session.scalar(select(ClassroomSet).join(ClassroomSetItem)
-                          .where(ClassroomSetItem.instrument_id == instrument.id))
+    return session.scalar(_SET_OF, {"item": instrument.id})
 
 
 def free_instruments(session: Session, type_id: int, size: str, *, limit: int = 20,
