@@ -293,6 +293,63 @@ def bare_app(url: str) -> Flask:
     return app
 
 
+# ---------------------------------------------------------------- the same scan, without the batch
+
+
+def plain_check_in_set_item(session, actor, set_loan, code, *, grade=None, note="", damaged=False, base_url="",
+                            loan=None):
+    """``check_in_set_item`` as it would be without ``loanservice.batch``: the same rules through the
+    plain services (the ORM's unit of work writes the changes at the flush), then the set's progress
+    counted by ``progress``. For comparison only: ``--plain`` scans a set this way each round."""
+    from loanservice.inventory.models import CheckReason, InstrumentStatus
+    from loanservice.inventory.services import change_status, record_condition, send_to_repair
+    from loanservice.loans.lending import DAMAGE_REPAIRER, _refuse_unless_issued, audit_name, record
+    from loanservice.loans.models import LoanStatus
+    from loanservice.loans.queries import lock_loan
+    from loanservice.locks import lock
+    from loanservice.sets import services
+    from loanservice.signals import instrument_freed
+    from loanservice.timeutil import today
+
+    lock(session, set_loan)
+    if not set_loan.is_open:
+        return services.check_in_set_item(session, actor, set_loan, code, base_url=base_url)  # says why
+    if loan is None:
+        loan = services._scanned_loan(session, set_loan, code, base_url, actor)
+    grade = loan.condition_at_issue if grade is None else grade
+    lock_loan(session, loan)
+    _refuse_unless_issued(loan, "checked in")
+    returned_on = today()
+    instrument = loan.instrument
+    record_condition(session, actor, instrument, grade, CheckReason.RETURN, note)
+    loan.status, loan.closed_on, loan.condition_at_return = LoanStatus.RETURNED, returned_on, grade
+    loan.damaged, loan.return_note, loan.closed_by_id = damaged, note, actor.id if actor is not None else None
+    change_status(session, actor, instrument, InstrumentStatus.AVAILABLE)
+    record(session, actor, "loan.in", loan,
+           f"Returned by {audit_name(loan.borrower)}" + (" damaged" if damaged else ""),
+           {"grade": grade, "note": note, "damaged": damaged, "returned_on": returned_on}, instrument=instrument)
+    if damaged:
+        send_to_repair(session, actor, instrument, repairer=DAMAGE_REPAIRER, fault=note.strip())
+    else:
+        instrument_freed.send(instrument, session=session, actor=actor, batch=None)
+    session.execute(services._END_TAKE_HOME, {"item": loan.instrument_id, "back_on": max(today(), loan.started_on)})
+    session.flush()
+    return loan, services._close_if_complete(session, actor, set_loan, services.progress(session, set_loan))
+
+
+@contextmanager
+def plain_services():
+    """The app's set scans go through ``plain_check_in_set_item`` meanwhile."""
+    from loanservice.sets import services
+
+    batched = services.check_in_set_item
+    services.check_in_set_item = plain_check_in_set_item
+    try:
+        yield
+    finally:
+        services.check_in_set_item = batched
+
+
 # ---------------------------------------------------------------- measuring
 
 
@@ -336,6 +393,19 @@ def label_url(tag: str) -> str:
 
 
 JSON = {"Accept": "application/json"}  # what the page's scan queue sends (static/scan-queue.js)
+
+
+def plain_scan(client, set_loan_id: int, tag: str) -> float:
+    """One scan queue POST (JSON) through ``plain_check_in_set_item``: the check-in without the batch."""
+    with plain_services():
+        started = time.perf_counter()
+        response = client.post(f"/set-loans/{set_loan_id}/check-in", data={"code": label_url(tag), "grade": "2"},
+                               headers=JSON)
+        answer = response.get_json()
+        elapsed = time.perf_counter() - started
+    if response.status_code != 200 or not answer.get("ok"):
+        raise SystemExit(f"plain scan {tag}: HTTP {response.status_code}\n{response.get_data(as_text=True)[:2000]}")
+    return elapsed
 
 
 def ls_scan(client, log: StatementLog, set_loan_id: int, tag: str) -> tuple[float, float, str, int]:
@@ -388,7 +458,8 @@ def run_backend(label: str, url: str, args) -> dict:
     rounds = args.sets + 1  # the first round warms up
     extra = 2 if args.explain else 0  # one set for the SQL listing, one for the profile
     started = time.perf_counter()
-    _, sets = prepare_sets(url, 3 * rounds + extra)
+    per_round = 4 if args.plain else 3
+    _, sets = prepare_sets(url, per_round * rounds + extra)
     print(f"   {len(sets)} sets of {SET_SIZE} built and lent through the services in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
 
@@ -399,17 +470,21 @@ def run_backend(label: str, url: str, args) -> dict:
     bare = bare_app(url)
     bare_client = bare.test_client()
 
-    ls_post, ls_page, bare_post, ls_form = [], [], [], []  # per round: 30 times each
+    ls_post, ls_page, bare_post, ls_form, ls_plain = [], [], [], [], []  # per round: 30 times each
     statements = Counter()
     for n in range(rounds):
-        (ls_loan, ls_tags), (bare_loan, bare_tags), (form_loan, form_tags) = sets[3 * n:3 * n + 3]
-        post_times, page_times, bare_times, form_times = [], [], [], []
+        (ls_loan, ls_tags), (bare_loan, bare_tags), (form_loan, form_tags) = sets[per_round * n:per_round * n + 3]
+        post_times, page_times, bare_times, form_times, plain_times = [], [], [], [], []
         for i in range(SET_SIZE):
             if n % 2 == 0:
                 post, page, body, count = ls_scan(ls_client, log, ls_loan, ls_tags[i])
+                if args.plain:
+                    plain_times.append(plain_scan(ls_client, sets[per_round * n + 3][0], sets[per_round * n + 3][1][i]))
                 bare_times.append(bare_scan(bare_client, bare_tags[i]))
             else:
                 bare_times.append(bare_scan(bare_client, bare_tags[i]))
+                if args.plain:
+                    plain_times.append(plain_scan(ls_client, sets[per_round * n + 3][0], sets[per_round * n + 3][1][i]))
                 post, page, body, count = ls_scan(ls_client, log, ls_loan, ls_tags[i])
             form_times.append(form_scan(ls_client, form_loan, form_tags[i]))
             post_times.append(post)
@@ -423,10 +498,12 @@ def run_backend(label: str, url: str, args) -> dict:
             ls_page.append(page_times)
             bare_post.append(bare_times)
             ls_form.append(form_times)
+            ls_plain.append(plain_times)
         print(f"   round {n}{' (warm-up)' if n == 0 else ''}: loanservice "
               f"{statistics.median(post_times) * 1000:.2f} ms a scan (+{statistics.median(page_times) * 1000:.2f} ms "
               f"page; form {statistics.median(form_times) * 1000:.2f} ms), bare "
-              f"{statistics.median(bare_times) * 1000:.2f} ms", flush=True)
+              f"{statistics.median(bare_times) * 1000:.2f} ms"
+              + (f", plain services {statistics.median(plain_times) * 1000:.2f} ms" if plain_times else ""), flush=True)
 
     flat = lambda rows: [t for row in rows for t in row]  # noqa: E731
     result = dict(
@@ -445,6 +522,9 @@ def run_backend(label: str, url: str, args) -> dict:
         n=len(flat(ls_post)), statements=statements,
     )
     result["ratio"] = result["post"] / result["bare"]
+    if args.plain:
+        result["plain"] = statistics.median(flat(ls_plain)) * 1000
+        result["set_plain"] = statistics.median(sum(row) for row in ls_plain) * 1000
     result["ratio_with_page"] = result["scan_and_page"] / result["bare"]
 
     if args.explain:
@@ -593,6 +673,11 @@ def print_results(results: list[dict]) -> None:
     for r in results:
         print(f"{r['backend']}: SQL statements per scan POST (count: scans) {dict(sorted(r['statements'].items()))}")
     for r in results:
+        if "plain" in r:
+            print(f"{r['backend']}: the same scan POST through the plain services (no Batch) {r['plain']:.2f} ms, "
+                  f"with the batch {r['post']:.2f} ms: the batch is {r['plain'] / r['post']:.2f}x as fast; "
+                  f"a set of {SET_SIZE}: {r['set_plain']:.0f} / {r['set_post']:.0f} ms")
+    for r in results:
         if "explain" not in r:
             continue
         e = r["explain"]
@@ -622,6 +707,8 @@ def main() -> None:
                         help="also run on PostgreSQL, e.g. postgresql://postgres@127.0.0.1:5432/postgres "
                              f"(a database {DB_NAME} is created on that server and dropped afterwards)")
     parser.add_argument("--no-sqlite", action="store_true", help="skip SQLite (with --postgres)")
+    parser.add_argument("--plain", action="store_true",
+                        help="also scan a set each round through the plain services (no Batch), for the ratio")
     parser.add_argument("--no-explain", dest="explain", action="store_false",
                         help="skip the SQL listing and the profile of a scan")
     args = parser.parse_args()

@@ -2,7 +2,7 @@
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Response, flash, redirect, request
+from flask import Response, flash, redirect, render_template, request
 
 from .errors import LoanServiceError
 from .extensions import db
@@ -70,13 +70,33 @@ def submit_form(
     return run_change(perform, lambda result: (success(result), 303), refused)
 
 
-def submit_button(form, perform: Callable[[], T], message: str | Callable[[T], str], location: str) -> Response:
-    """Run a button post's change: flash ``message`` or the refusal, then go to ``location`` (303)."""
-    if form is None or form.validate_on_submit():
-        run_change(perform,
-                   lambda result: flash(message(result) if callable(message) else message, "success"),
-                   lambda error: flash(error.message, "error"))
-    return redirect(location, 303)
+def submit_button(
+    form, perform: Callable[[], T], message: str | Callable[[T], str], location: str, *,
+    refused_location: str | None = None, invalid: str | None = None,
+) -> Response:
+    """Run a button post's change: flash ``message`` and go to ``location`` (303).
+
+    A refusal is flashed and goes to ``refused_location`` (by default ``location``); so does a post
+    that is not valid (an expired form), with ``invalid`` as its message when one is given.
+    """
+    if form is not None and not form.validate_on_submit():
+        if invalid:
+            flash(invalid, "error")
+        return redirect(refused_location or location, 303)
+
+    def refused(error: LoanServiceError) -> Response:
+        flash(error.message, "error")
+        return redirect(refused_location or location, 303)
+
+    return run_change(perform,
+                      lambda result: done(message(result) if callable(message) else message, location),
+                      refused)
+
+
+def refused_page(error: LoanServiceError) -> tuple[str, int]:
+    """A refused change that has no form to show it beside: a page with its message, and its 4xx."""
+    return render_template("errors/error.html", status=error.status_code, title="That could not be done",
+                           message=error.message), error.status_code
 
 
 def done(message: str, location: str) -> Response:

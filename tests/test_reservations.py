@@ -12,6 +12,7 @@ from loanservice.reservations.services import add_working_days
 from loanservice.timeutil import today
 
 from .conftest import config_for, in_app, login
+from .pages import submit, submit_on
 
 
 @pytest.fixture
@@ -467,3 +468,29 @@ def test_the_staff_queue_pages_the_held_instruments(client, factory, app, violin
     assert "Child 1" in second and "Child 0" not in second
     beyond = staff.get("/reservations/queue?page=9").get_data(as_text=True)
     assert "No more on this page" in beyond and "Nothing new." not in beyond
+
+
+def test_a_request_marked_dealt_with_twice_shows_the_queue_with_why_and_a_409(client, factory, app):
+    from loanservice.borrowers.models import Pupil
+    from loanservice.loans.lending import check_out
+    from loanservice.parents.models import ParentRequest
+
+    parent = factory.parent()
+    child = factory.child(parent, "Grown")
+    with in_app(app) as session:
+        loan = check_out(session, None, session.get(Instrument, factory.instrument().id), session.get(Pupil, child.id),
+                         due_on=date(2031, 7, 1))
+        session.commit()
+        loan_id = loan.id
+    login(client, parent)
+    submit(client, f"/my-loans/{loan_id}/ask", {"kind": "return", "note": "Stopped lessons"})
+    client.post("/logout")
+    login(client, factory.user("staff"))
+    with in_app(app) as session:
+        request_id = session.scalar(select(ParentRequest.id))
+    queue = client.get("/reservations/queue")  # two people with the queue open both press "Done"
+    submit_on(client, queue, "/reservations/queue", form=f"/parent-requests/{request_id}/done")
+    again = submit_on(client, queue, "/reservations/queue", form=f"/parent-requests/{request_id}/done")
+    assert again.status_code == 409
+    assert "That request was already dealt with." in again.get_data(as_text=True)
+    assert "<h1>Reservations</h1>" in again.get_data(as_text=True)

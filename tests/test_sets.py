@@ -23,7 +23,7 @@ from .pages import submit
 
 def scan(app, set_loan_id, code, grade=2, **kw):
     with in_app(app) as session:
-        set_loan = services.get_set_loan(session, set_loan_id, for_update=True)
+        set_loan = services.get_set_loan(session, set_loan_id)
         loan, progress = services.check_in_set_item(session, None, set_loan, code, grade=grade,
                                                     base_url="http://hub.test", **kw)
         session.commit()
@@ -135,7 +135,7 @@ def test_a_missing_item_is_accounted_for_and_the_set_closes(app, factory):
     first, second = tags_of(app, kit)
     scan(app, set_loan_id, first)
     with in_app(app) as session:
-        set_loan = services.get_set_loan(session, set_loan_id, for_update=True)
+        set_loan = services.get_set_loan(session, set_loan_id)
         loan, progress = services.mark_set_item_missing(session, None, set_loan, second, "Not in the cupboard")
         session.commit()
         assert progress.summary == "1 of 2 back, 1 missing"

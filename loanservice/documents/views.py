@@ -17,7 +17,7 @@ from ..loans.models import Loan
 from ..mail import Mailer, OutboxMessage
 from ..sets.models import SetLoan
 from ..timeutil import today
-from ..web import done, field_error, submit_button, submit_form
+from ..web import done, field_error, run_change, submit_button, submit_form
 from . import notices as notice_service
 from . import services
 from .forms import ButtonForm, DeskSignatureForm, PreviewForm, RunForm, SignForm, StageForm, TermsForm
@@ -293,22 +293,27 @@ def notices_run():
         return _render_notices(form, 422)
     if current_app.config.get("REDIS_URL"):
         return _enqueue_run(form)
-    try:
+
+    def perform():
         with Mailer(current_app.config, db.session) as mailer:
             # In the request: no worker processes (forking a threaded server is unsafe).
-            result = notice_service.send_notices(db.session, current_user, form.as_of.data, _hub(), mailer,
-                                                 processes=1)
-    except LoanServiceError as error:
-        db.session.rollback()
+            return notice_service.send_notices(db.session, current_user, form.as_of.data, _hub(), mailer,
+                                               processes=1)
+
+    def sent(result):
+        message = f"{result.emailed} emailed, {result.printed} to print."
+        if result.held_back:
+            message += " " + notice_service.held_back_summary(len(result.held_back))
+        if result.failed:
+            message += f" {len(result.failed)} could not be sent; run again to retry them."
+        flash(message, "error" if result.failed or result.held_back else "success")
+        return redirect(url_for(".notices", as_of=form.as_of.data.isoformat()), 303)
+
+    def refused(error: LoanServiceError):
         field_error(form, error)
         return _render_notices(form, error.status_code)
-    message = f"{result.emailed} emailed, {result.printed} to print."
-    if result.held_back:
-        message += " " + notice_service.held_back_summary(len(result.held_back))
-    if result.failed:
-        message += f" {len(result.failed)} could not be sent; run again to retry them."
-    flash(message, "error" if result.failed or result.held_back else "success")
-    return redirect(url_for(".notices", as_of=form.as_of.data.isoformat()), 303)
+
+    return run_change(perform, sent, refused)
 
 
 def _enqueue_run(form):
@@ -425,14 +430,10 @@ def notice_stage_edit(stage_id: int):
 @admin_required
 def notice_stage_remove(stage_id: int):
     stage = db.get_or_404(NoticeStage, stage_id)
-    form = ButtonForm()
-    response, status = submit_form(
-        form, lambda: notice_service.remove_stage(db.session, current_user, stage),
-        lambda _: done("The stage is removed.", url_for(".notice_stages")))
-    if response:
-        return response
-    flash(" ".join(form.form_errors) or "The stage could not be removed.", "error")
-    return redirect(url_for(".notice_stage_edit", stage_id=stage_id), 303)
+    return submit_button(ButtonForm(), lambda: notice_service.remove_stage(db.session, current_user, stage),
+                         "The stage is removed.", url_for(".notice_stages"),
+                         refused_location=url_for(".notice_stage_edit", stage_id=stage_id),
+                         invalid="The stage could not be removed.")
 
 
 @bp.post("/notices/stages/usual")

@@ -9,7 +9,7 @@ import re
 from urllib.parse import urlsplit
 
 from blinker import Namespace
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidInput, NotFound
@@ -23,6 +23,11 @@ _LABEL_URL = re.compile(r"^(?:HTTPS?:[/?\\]{2})?([A-Z0-9.:-]+)(?:[/?\\].*)?[/?\\
 # Sent with (session, tag=...) when no instrument has the tag; a receiver returns what else has it
 # (a classroom set), or None.
 tag_not_an_instrument = Namespace().signal("tag-not-an-instrument")
+
+# Built once: every scan and every instrument page runs it (a statement built per call is built and
+# keyed anew each time; a prebuilt one keeps its cache key).
+_BY_TAG = select(Instrument).where(Instrument.asset_tag == bindparam("tag"))
+_BY_TAG_FOR_UPDATE = _BY_TAG.with_for_update()
 
 
 class UnknownTag(NotFound):
@@ -65,8 +70,7 @@ def resolve(session: Session, code: str, *, base_url: str = "", for_update: bool
     """The instrument, or else the classroom set, that a scanned code or typed tag names (one query
     for an instrument's tag); UnknownTag or ForeignCode otherwise. ``for_update`` locks an instrument."""
     tag = tag_from_code(code, base_url)
-    query = select(Instrument).where(Instrument.asset_tag == tag)
-    instrument = session.scalars(query.with_for_update() if for_update else query).first()
+    instrument = session.scalars(_BY_TAG_FOR_UPDATE if for_update else _BY_TAG, {"tag": tag}).first()
     if instrument is not None:
         return instrument
     for _, other in tag_not_an_instrument.send(session, tag=tag):

@@ -15,7 +15,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from ..accounts.permissions import staff_required
 from ..audit.models import AuditEvent
@@ -154,22 +154,25 @@ def _load(tag: str, *, for_update: bool = False):
         abort(404, description=error.message)
 
 
+# The instrument page's histories, built once (the page is where every scan of a label lands).
+_CHECKS = (select(ConditionCheck).where(ConditionCheck.instrument_id == bindparam("instrument_id"))
+           .order_by(ConditionCheck.checked_at.desc(), ConditionCheck.id.desc()).limit(50))
+_REPAIRS = (select(Repair).where(Repair.instrument_id == bindparam("instrument_id"))
+            .order_by(Repair.sent_on.desc(), Repair.id.desc()))
+_HISTORY = (select(AuditEvent).where(AuditEvent.instrument_id == bindparam("instrument_id"))
+            .order_by(AuditEvent.id.desc()).limit(200))
+
+
 @bp.get("/instruments/<tag>")
 @staff_required
 def instrument_detail(tag: str):
     instrument = _load(tag)
     if tag != instrument.asset_tag:
         return redirect(url_for(".instrument_detail", tag=instrument.asset_tag), 301)
-    checks = db.session.scalars(
-        select(ConditionCheck).where(ConditionCheck.instrument_id == instrument.id)
-        .order_by(ConditionCheck.checked_at.desc(), ConditionCheck.id.desc()).limit(50)
-    ).all()
-    repairs = db.session.scalars(
-        select(Repair).where(Repair.instrument_id == instrument.id).order_by(Repair.sent_on.desc(), Repair.id.desc())
-    ).all()
-    history = db.session.scalars(
-        select(AuditEvent).where(AuditEvent.instrument_id == instrument.id).order_by(AuditEvent.id.desc()).limit(200)
-    ).all()
+    which = {"instrument_id": instrument.id}
+    checks = db.session.scalars(_CHECKS, which).all()
+    repairs = db.session.scalars(_REPAIRS, which).all()
+    history = db.session.scalars(_HISTORY, which).all()
     loans = loans_of_instrument(db.session, instrument)
     classroom_set = set_of(db.session, instrument)
     # Open, or pending its agreement: the loan holding the instrument now.

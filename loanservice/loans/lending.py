@@ -19,6 +19,7 @@ from ..borrowers.services import RemissionUnverified, audit_name, pending_claim,
 from ..errors import InvalidInput, LoanServiceError
 from ..inventory.models import CheckReason, Instrument, InstrumentStatus
 from ..inventory.services import change_status, record_condition, send_to_repair
+from ..locks import lock
 from ..schools.models import School
 from ..signals import instrument_freed, loan_held_for_agreement, loan_issuing, loan_lent_to_hirer
 from ..timeutil import today, utcnow
@@ -26,6 +27,7 @@ from .availability import already_on_loan, check_after_last_loans, check_lendabl
 from .calendar import check_due_date_in_reach, check_start_date_in_reach, default_due_date, resolve_due_date
 from .models import AcademicTerm, Loan, LoanStatus, borrower_column
 from .pricing import Charges, quote, remission_and_charge
+from .queries import lock_loan
 
 S = InstrumentStatus
 DAMAGE_REPAIRER = "Store workshop (damaged on return)"
@@ -97,12 +99,13 @@ def check_out(
     exchanged_from: Loan | None = None,
     awaiting_agreement: bool = False,
 ) -> Loan:
-    """Lend ``instrument`` to ``borrower``; lock the instrument row first (resolve_instrument(for_update=True)).
+    """Lend ``instrument`` to ``borrower`` (its row locked first).
 
     ``awaiting_agreement`` makes the loan pending instead: the instrument is held for the borrower
     (reserved), and nothing is charged or chased until ``issue`` opens it. Use ``lend`` to follow
     the hub's setting.
     """
+    lock(session, instrument)
     if awaiting_agreement and (set_loan is not None or not isinstance(borrower, (Pupil, Family))):
         raise InvalidInput("Only a loan to a pupil or a family waits for a signed agreement.", field="borrower")
     started_on = started_on or today()
@@ -186,7 +189,8 @@ def held_message(loan: Loan) -> str:
 
 def issue(session: Session, actor, loan: Loan) -> Loan:
     """Issue a loan that waited for its agreement: refused until the latest copy is signed; the loan opens
-    today with the due date agreed, and the instrument goes on loan. Lock the instrument row first."""
+    today with the due date agreed, and the instrument goes on loan."""
+    lock_loan(session, loan)
     instrument = loan.instrument
     tag = instrument.asset_tag
     if loan.status_enum is LoanStatus.CANCELLED:
@@ -224,7 +228,8 @@ def _signed_agreement(session: Session, loan: Loan):
 
 def cancel_pending(session: Session, actor, loan: Loan, note: str = "") -> Loan:
     """Call off a loan that is waiting for its agreement: the instrument is released (to the waiting
-    list first, as on a return). Lock the instrument row first."""
+    list first, as on a return)."""
+    lock_loan(session, loan)
     tag = loan.instrument.asset_tag
     if not loan.is_pending:
         if loan.status_enum is LoanStatus.CANCELLED:
@@ -265,6 +270,7 @@ def check_in(
     check, the three audit events and the look for a waiting child, in one statement on PostgreSQL
     (see loanservice.batch); repair or a waiting child's hold follows once it is written.
     """
+    lock_loan(session, loan)
     _refuse_unless_issued(loan, "checked in")
     if not loan.is_open:
         raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan: it was already returned.")
@@ -301,6 +307,7 @@ def renew(session: Session, actor, loan: Loan, due_on: date | None = None, *, se
 
     ``seen_due_on``: the due date the person renewing was shown; if the loan has moved since (renewed
     from another tab, or the same form posted again), nothing is renewed twice."""
+    lock_loan(session, loan)
     _refuse_unless_issued(loan, "renewed")
     if not loan.is_open:
         raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan; it cannot be renewed.")
@@ -343,6 +350,8 @@ def size_exchange(
     condition_grade: int | None = None,
 ) -> Loan:
     """Return one instrument and issue the next size of the same type to the same borrower."""
+    lock_loan(session, loan)
+    lock(session, new_instrument)
     old = loan.instrument
     _refuse_unless_issued(loan, "exchanged")
     if not loan.is_open:
@@ -372,6 +381,7 @@ def size_exchange(
 
 def mark_lost(session: Session, actor, loan: Loan, note: str = "", *, replacement_owed: Decimal | None = None) -> Loan:
     """Close a loan as lost or stolen: the instrument goes missing and its replacement value is owed."""
+    lock_loan(session, loan)
     _refuse_unless_issued(loan, "recorded as lost")
     if not loan.is_open:
         raise NotOnLoan(f"{loan.instrument.asset_tag} is not on loan.")

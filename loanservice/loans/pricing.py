@@ -19,6 +19,7 @@ from ..borrowers.models import Pupil, RemissionCategory
 from ..errors import InvalidInput, LoanServiceError
 from ..inventory.csvio import spreadsheet_cell
 from ..inventory.models import Instrument
+from ..locks import lock
 from ..timeutil import today, utcnow
 from .models import (
     AcademicTerm,
@@ -30,6 +31,7 @@ from .models import (
     RemissionKind,
     RemissionRule,
 )
+from .queries import lock_loan
 
 ZERO = Decimal("0.00")
 
@@ -157,6 +159,7 @@ def settle(session: Session, actor, charge: LoanCharge, status: ChargeStatus, on
     """Mark an owed charge paid or waived."""
     if status is ChargeStatus.OWED:
         raise InvalidInput("A charge is settled as paid or waived.", field="status")
+    lock(session, charge)  # two people settling it at once: the second is told it is settled
     if charge.status_enum is not ChargeStatus.OWED:
         raise LoanServiceError(f"That charge is already {charge.status}.")
     charge.status = status
@@ -184,6 +187,7 @@ def unapplied_remission(loan: Loan) -> RemissionCategory | None:
 def apply_remission(session: Session, actor, loan: Loan) -> Loan:
     """Give an open loan the remission its pupil has since been verified for: the charge per term changes
     from the next term charged on; charges already raised stay as they are. In the audit trail."""
+    lock_loan(session, loan)
     category = unapplied_remission(loan)
     if category is None:
         raise LoanServiceError("This loan already has the pupil's verified remission, or there is none to apply.")

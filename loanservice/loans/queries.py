@@ -1,23 +1,27 @@
-"""Finding loans: the one holding an instrument, a borrower's, the overdue, those awaiting an agreement."""
+"""Finding loans: the one holding an instrument, a borrower's, the overdue, those awaiting an agreement;
+locking one."""
 from collections.abc import Iterable
 from datetime import date
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..borrowers.models import Family, Pupil
 from ..inventory.models import Instrument, InstrumentStatus
+from ..locks import lock
 from ..timeutil import today
 from .calendar import days_of_term, days_off
 from .models import Loan, LoanStatus, borrower_column
 
 
-def current_loan_for(session: Session, instrument: Instrument, *, for_update: bool = False) -> Loan | None:
+def current_loan_for(session: Session, instrument: Instrument) -> Loan | None:
     """The loan holding the instrument: open, or pending its signed agreement (at most one, by an index)."""
-    query = select(Loan).where(Loan.instrument_id == instrument.id, Loan.closed_on.is_(None))
-    if for_update:
-        query = query.with_for_update()
-    return session.scalars(query).first()
+    return session.scalars(select(Loan).where(Loan.instrument_id == instrument.id, Loan.closed_on.is_(None))).first()
+
+
+def lock_loan(session: Session, loan: Loan) -> None:
+    """Lock the loan's instrument and read the loan again, so that two people acting on one loan take turns."""
+    lock(session, loan.instrument, read_again=(loan,))
 
 
 def loans_of(session: Session, borrower) -> tuple[list[Loan], list[Loan]]:
@@ -36,13 +40,16 @@ def loans_of(session: Session, borrower) -> tuple[list[Loan], list[Loan]]:
     return [loan for loan in loans if not loan.is_closed], [loan for loan in loans if loan.is_closed]
 
 
+_LOANS_OF_INSTRUMENT = (select(Loan).where(Loan.instrument_id == bindparam("instrument_id"))
+                        .options(joinedload(Loan.pupil), joinedload(Loan.family), joinedload(Loan.school),
+                                 joinedload(Loan.other_borrower))
+                        .order_by(Loan.started_on.desc(), Loan.id.desc()))
+
+
 def loans_of_instrument(session: Session, instrument: Instrument) -> list[Loan]:
-    return list(session.scalars(
-        select(Loan).where(Loan.instrument_id == instrument.id)
-        .options(joinedload(Loan.pupil), joinedload(Loan.family), joinedload(Loan.school),
-                 joinedload(Loan.other_borrower))
-        .order_by(Loan.started_on.desc(), Loan.id.desc())
-    ))
+    """Every loan of the instrument, the latest first, with its borrower (a prebuilt statement: the
+    instrument page runs it on every scan)."""
+    return list(session.scalars(_LOANS_OF_INSTRUMENT, {"instrument_id": instrument.id}))
 
 
 def holding_loans(session: Session, instruments: Iterable[Instrument]) -> dict[int, Loan]:

@@ -5,10 +5,7 @@ from dataclasses import dataclass
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
-    flash,
-    redirect,
     render_template,
     request,
     stream_with_context,
@@ -97,11 +94,6 @@ def _load_loan(loan_id: int) -> Loan:
     return db.get_or_404(Loan, loan_id)
 
 
-def _lock(loan: Loan) -> Loan:
-    """Lock the loan's instrument and read the loan again, so that two people acting on one loan take turns."""
-    resolve_instrument(db.session, loan.instrument.asset_tag, for_update=True)
-    db.session.refresh(loan)
-    return loan
 
 
 @bp.route("/loans/new", methods=["GET", "POST"])
@@ -119,8 +111,7 @@ def check_out():
 
     def perform():
         kind, _, borrower_id = form.borrower.data.partition("-")
-        instrument = resolve_instrument(db.session, form.tag.data, base_url=current_app.config["PUBLIC_BASE_URL"],
-                                        for_update=True)
+        instrument = resolve_instrument(db.session, form.tag.data, base_url=current_app.config["PUBLIC_BASE_URL"])
         borrower = get_borrower(db.session, kind, int(borrower_id))
         decide_claim(db.session, current_user, borrower, form.remission_claim.data)
         return lending.lend(
@@ -204,7 +195,7 @@ def issue(loan_id: int):
     loan = _load_loan(loan_id)
     form = IssueForm()
     response, status = submit_form(
-        form, lambda: lending.issue(db.session, current_user, _lock(loan)),
+        form, lambda: lending.issue(db.session, current_user, loan),
         lambda issued: done(f"{issued.instrument.asset_tag} issued to {issued.borrower}: on loan until "
                             f"{issued.due_on:%-d %b %Y}.", url_for(".detail", loan_id=issued.id)),
     )
@@ -218,7 +209,7 @@ def apply_remission(loan_id: int):
     loan = _load_loan(loan_id)
     form = IssueForm()  # a bare button: its CSRF token
     response, status = submit_form(
-        form, lambda: pricing.apply_remission(db.session, current_user, _lock(loan)),
+        form, lambda: pricing.apply_remission(db.session, current_user, loan),
         lambda changed: done(f"{changed.pupil.remission_enum.label} applied: "
                              f"the charge is £{changed.charge_per_term:,.2f} "
                              "a term from the next term charged.", url_for(".detail", loan_id=changed.id)),
@@ -244,7 +235,7 @@ def _loan_action(loan_id: int, form, template: str, perform_on, message: str, *,
     loan = _load_loan(loan_id)
 
     def perform():
-        return perform_on(_lock(loan), form) or loan
+        return perform_on(loan, form) or loan
 
     response, status = submit_form(
         form, perform,
@@ -312,7 +303,7 @@ def exchange(loan_id: int):
 
     def perform(loan, f):
         return lending.size_exchange(db.session, current_user, loan,
-                                      resolve_instrument(db.session, f.chosen_code, for_update=True,
+                                      resolve_instrument(db.session, f.chosen_code,
                                                          base_url=current_app.config["PUBLIC_BASE_URL"]),
                                       grade=f.grade.data, note=f.note.data or "")
 
@@ -396,13 +387,10 @@ def term_edit(term_id: int):
 def term_remove(term_id: int):
     term = db.get_or_404(AcademicTerm, term_id)
     name = term.name
-    form = RemoveForm()
-    response, _ = submit_form(form, lambda: calendar.remove_term(db.session, current_user, term),
-                                   lambda _: done(f"Removed {name}.", url_for(".terms")))
-    if response:
-        return response
-    flash(" ".join(form.form_errors) or "The term could not be removed.", "error")
-    return redirect(url_for(".term_edit", term_id=term_id), 303)
+    return submit_button(RemoveForm(), lambda: calendar.remove_term(db.session, current_user, term),
+                         f"Removed {name}.", url_for(".terms"),
+                         refused_location=url_for(".term_edit", term_id=term_id),
+                         invalid="The term could not be removed.")
 
 
 @bp.post("/terms/closures")
@@ -429,13 +417,9 @@ def closure_add():
 def closure_remove(closure_id: int):
     closure = db.get_or_404(TermClosure, closure_id)
     name, term_name = closure.name, closure.term.name
-    form = RemoveForm()
-    response, _ = submit_form(form, lambda: calendar.remove_closure(db.session, current_user, closure),
-                                   lambda _: done(f"Removed {name} from {term_name}.", url_for(".terms")))
-    if response:
-        return response
-    flash("The closure could not be removed: try again.", "error")
-    return redirect(url_for(".terms"), 303)
+    return submit_button(RemoveForm(), lambda: calendar.remove_closure(db.session, current_user, closure),
+                         f"Removed {name} from {term_name}.", url_for(".terms"),
+                         invalid="The closure could not be removed: try again.")
 
 
 @bp.post("/terms/roll-over")
@@ -477,9 +461,7 @@ def charge_raise(term_id: int):
 @bp.post("/charges/<int:charge_id>/<any(paid, waived):status>")
 @admin_required
 def charge_settle(charge_id: int, status: str):
-    charge = db.session.scalars(select(LoanCharge).where(LoanCharge.id == charge_id).with_for_update()).first()
-    if charge is None:
-        abort(404)
+    charge = db.get_or_404(LoanCharge, charge_id)
     # No form of its own: the app's CSRF check guards the button.
     return submit_button(None, lambda: pricing.settle(db.session, current_user, charge, ChargeStatus(status)),
                          lambda _: f"{charge.term.name} charge marked {status}.",

@@ -23,6 +23,7 @@ from ..documents.models import Agreement
 from ..documents.services import latest_agreements
 from ..errors import InvalidInput, LoanServiceError, NotAllowed, NotFound
 from ..loans.models import Loan, LoanStatus
+from ..locks import lock
 from ..mail import send_when_committed
 from ..reservations.models import Reservation
 from ..reservations.services import cancel_reservation, reservations_with_places
@@ -265,6 +266,7 @@ def remove_child(session: Session, user: User, pupil: Pupil, config) -> None:
     A child with past loans stays on the hub's records (kept for the retention period), unlinked
     from the family; one without is deleted.
     """
+    lock(session, pupil)  # a reservation for them waits, or is seen here if it came first
     _check_no_open_loan(session, pupil, "removed")
     for reservation in session.scalars(select(Reservation).where(Reservation.pupil_id == pupil.id)):
         if reservation.is_active:

@@ -3,7 +3,7 @@
 A parent reaches only their own family: every look-up goes through the services' ``child_of``
 and ``loan_of``, which answer 404 for anything else.
 """
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from ..accounts.models import Role
@@ -11,7 +11,7 @@ from ..accounts.permissions import roles_required
 from ..borrowers.services import child_of, claims_for
 from ..extensions import db, limiter
 from ..schools.models import School
-from ..web import done, submit_form
+from ..web import done, refused_page, run_change, submit_form
 from . import services
 from .forms import AskForm, ButtonForm, ChildForm, RegisterForm, ResetForm, ResetRequestForm
 from .models import TokenPurpose
@@ -71,19 +71,21 @@ def confirm_post(token: str):
     form = ButtonForm()
     if not form.validate_on_submit():
         return render_template("parents/confirm.html", form=form), 400
-    services.confirm_email(db.session, token)
-    db.session.commit()
-    flash("Thank you: your email address is confirmed. You can now reserve instruments.", "success")
-    return redirect(url_for("home.index" if current_user.is_authenticated else "accounts.login"), 303)
+    return run_change(
+        lambda: services.confirm_email(db.session, token),
+        lambda _: done("Thank you: your email address is confirmed. You can now reserve instruments.",
+                       url_for("home.index" if current_user.is_authenticated else "accounts.login")),
+        refused_page)
 
 
 @bp.post("/confirm/resend")
 @parent_required
 @limiter.limit(lambda: current_app.config["RESET_ACCOUNT_RATE_LIMIT"])
 def resend_confirmation():
-    services.resend_confirmation(db.session, current_app.config, current_user, _confirm_link)
-    db.session.commit()
-    return done(f"We have sent a new link to {current_user.email}.", url_for("home.index"))
+    return run_change(
+        lambda: services.resend_confirmation(db.session, current_app.config, current_user, _confirm_link),
+        lambda _: done(f"We have sent a new link to {current_user.email}.", url_for("home.index")),
+        refused_page)
 
 
 # ---------------------------------------------------------------- password reset
@@ -177,13 +179,13 @@ def edit_child(pupil_id: int):
 @parent_required
 def remove_child(pupil_id: int):
     form = ButtonForm()
-    pupil = child_of(db.session, current_user, pupil_id, for_update=True)
+    pupil = child_of(db.session, current_user, pupil_id)
     if not form.validate_on_submit():
         return redirect(url_for("parents.edit_child", pupil_id=pupil_id))
     name = pupil.name
-    services.remove_child(db.session, current_user, pupil, current_app.config)
-    db.session.commit()
-    return done(f"{name} is no longer on your account.", url_for("home.index"))
+    return run_change(lambda: services.remove_child(db.session, current_user, pupil, current_app.config),
+                      lambda _: done(f"{name} is no longer on your account.", url_for("home.index")),
+                      refused_page)
 
 
 # ---------------------------------------------------------------- loans

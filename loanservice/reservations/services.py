@@ -25,6 +25,7 @@ from ..inventory.services import change_status
 from ..loans.calendar import latest_due_date
 from ..loans.lending import lend
 from ..loans.models import FeeBand, Loan
+from ..locks import lock
 from ..mail import send_when_committed
 from ..sets.models import ClassroomSet, ClassroomSetItem
 from ..signals import instrument_freed, reserving
@@ -94,9 +95,11 @@ def reservable():
     return (Instrument.status == S.AVAILABLE, Instrument.condition_grade < UNUSABLE_GRADE, ~IN_A_SET)
 
 
+_SET_OF = select(ClassroomSet).join(ClassroomSetItem).where(ClassroomSetItem.instrument_id == bindparam("item"))
+
+
 def set_of(session: Session, instrument: Instrument) -> ClassroomSet | None:
-    return session.scalar(select(ClassroomSet).join(ClassroomSetItem)
-                          .where(ClassroomSetItem.instrument_id == instrument.id))
+    return session.scalar(_SET_OF, {"item": instrument.id})
 
 
 def free_instruments(session: Session, type_id: int, size: str, *, limit: int = 20,
@@ -113,23 +116,20 @@ def free_instruments(session: Session, type_id: int, size: str, *, limit: int = 
     return list(session.scalars(query))
 
 
-def get_reservation(session: Session, reservation_id: int, *, for_update: bool = False) -> Reservation:
-    query = select(Reservation).where(Reservation.id == reservation_id)
-    if for_update:
-        query = query.with_for_update(of=Reservation)
-    reservation = session.scalar(query)
+def get_reservation(session: Session, reservation_id: int) -> Reservation:
+    reservation = session.get(Reservation, reservation_id)
     if reservation is None:
         raise NotFound("There is no such reservation.")
     return reservation
 
 
-def reservation_of(session: Session, user, reservation_id: int, *, for_update: bool = False) -> Reservation:
+def reservation_of(session: Session, user, reservation_id: int) -> Reservation:
     """One of the parent's own reservations, or NotFound."""
     reservation = session.get(Reservation, reservation_id)
     if reservation is None:
         raise NotFound("There is no such reservation in your family.")
     child_of(session, user, reservation.pupil_id)  # NotFound for another family's
-    return get_reservation(session, reservation_id, for_update=for_update) if for_update else reservation
+    return reservation
 
 
 # ---------------------------------------------------------------- the catalogue
@@ -336,6 +336,8 @@ def _release(session: Session, actor, reservation: Reservation, why: str) -> Non
 
 def allocate(session: Session, actor, config, reservation: Reservation, instrument: Instrument) -> Reservation:
     """Staff choose the instrument for a reservation (a waiting one too); the one held before goes back."""
+    lock(session, reservation)
+    lock(session, instrument)
     if reservation.status_enum not in (R.WAITING, R.HELD):
         raise ReservationConflict(f"This reservation is {reservation.status_enum.label.lower()}; "
                                   "it cannot be given another instrument.")
@@ -375,6 +377,7 @@ def allocate(session: Session, actor, config, reservation: Reservation, instrume
 
 def mark_ready(session: Session, actor, config, reservation: Reservation) -> Reservation:
     """The held instrument is ready: the parent has a number of working days to collect it."""
+    lock(session, reservation)
     if reservation.status_enum is not R.HELD:
         raise ReservationConflict(f"Only a held reservation can be made ready; this one is "
                                   f"{reservation.status_enum.label.lower()}.")
@@ -399,11 +402,12 @@ def collect(session: Session, actor, config, reservation: Reservation, *, due_on
     without it), so the loan takes the remission verified. Under REQUIRE_SIGNED_AGREEMENT the loan
     waits, the instrument still held, until the agreement is signed and staff issue it.
     """
+    lock(session, reservation)
     if reservation.status_enum not in HOLDING_STATUSES:
         raise ReservationConflict(f"This reservation is {reservation.status_enum.label.lower()}; "
                                   "there is nothing to hand over.")
-    instrument = session.scalar(select(Instrument).where(Instrument.id == reservation.instrument_id)
-                                .with_for_update())
+    instrument = reservation.instrument
+    lock(session, instrument)
     if instrument.status_enum is not S.RESERVED:
         raise ReservationConflict(f"{instrument.asset_tag} is {instrument.status_enum.label.lower()}; "
                                   "allocate another instrument.")
@@ -424,6 +428,7 @@ def collect(session: Session, actor, config, reservation: Reservation, *, due_on
 def cancel_reservation(session: Session, actor, reservation: Reservation, config, *,
                        notify: bool = True) -> Reservation:
     """Cancel an open reservation; a held instrument goes to the next child waiting."""
+    lock(session, reservation)
     if not reservation.is_active:
         raise ReservationConflict(f"This reservation is already {reservation.status_enum.label.lower()}.")
     instrument = reservation.instrument

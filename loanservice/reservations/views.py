@@ -1,5 +1,5 @@
 """The public catalogue, parents reserving, and the store's reservation queue."""
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, current_app, flash, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -17,7 +17,7 @@ from ..loans.pricing import fee_schedule
 from ..parents import services as parents
 from ..parents.models import ParentRequest
 from ..timeutil import today
-from ..web import done, int_arg, submit_form
+from ..web import done, int_arg, refused_page, run_change, submit_form
 from . import services
 from .forms import AllocateForm, ButtonForm, CollectForm, ReserveForm
 from .models import ReservationStatus
@@ -107,11 +107,12 @@ def reserve():
 @bp.post("/reservations/<int:reservation_id>/cancel")
 @parent_required
 def cancel(reservation_id: int):
-    reservation = services.reservation_of(db.session, current_user, reservation_id, for_update=True)
-    services.cancel_reservation(db.session, current_user, reservation, current_app.config)
-    db.session.commit()
-    return done(f"Cancelled the reservation of a {reservation.description} for {reservation.pupil.name}.",
-                url_for("home.index"))
+    reservation = services.reservation_of(db.session, current_user, reservation_id)
+    return run_change(
+        lambda: services.cancel_reservation(db.session, current_user, reservation, current_app.config),
+        lambda _: done(f"Cancelled the reservation of a {reservation.description} for {reservation.pupil.name}.",
+                       url_for("home.index")),
+        refused_page)
 
 
 # ---------------------------------------------------------------- the store's queue
@@ -139,15 +140,24 @@ def _back(message: str):
     return done(message, url_for("reservations.queue"))
 
 
+def _queue_change(perform, message):
+    """Run a button's change from the queue: back to the queue with ``message(result)``, or the queue
+    with the refusal and its 4xx."""
+    def refused(error):
+        flash(error.message, "error")
+        return _render_queue(error.status_code)
+
+    return run_change(perform, lambda result: _back(message(result)), refused)
+
+
 @bp.post("/reservations/<int:reservation_id>/allocate")
 @staff_required
 def allocate(reservation_id: int):
-    reservation = services.get_reservation(db.session, reservation_id, for_update=True)
+    reservation = services.get_reservation(db.session, reservation_id)
     form = AllocateForm()
 
     def perform():
-        instrument = resolve_instrument(db.session, form.tag.data, for_update=True,
-                                        base_url=current_app.config["PUBLIC_BASE_URL"])
+        instrument = resolve_instrument(db.session, form.tag.data, base_url=current_app.config["PUBLIC_BASE_URL"])
         return services.allocate(db.session, current_user, current_app.config, reservation, instrument)
 
     response, status = submit_form(form, perform, lambda r: _back(
@@ -158,17 +168,17 @@ def allocate(reservation_id: int):
 @bp.post("/reservations/<int:reservation_id>/ready")
 @staff_required
 def ready(reservation_id: int):
-    reservation = services.get_reservation(db.session, reservation_id, for_update=True)
-    services.mark_ready(db.session, current_user, current_app.config, reservation)
-    db.session.commit()
-    return _back(f"{reservation.pupil.name}'s {reservation.description} is ready to collect by "
-                 f"{reservation.collect_by:%-d %b %Y}; the parent has been emailed.")
+    reservation = services.get_reservation(db.session, reservation_id)
+    return _queue_change(
+        lambda: services.mark_ready(db.session, current_user, current_app.config, reservation),
+        lambda ready: f"{ready.pupil.name}'s {ready.description} is ready to collect by "
+                      f"{ready.collect_by:%-d %b %Y}; the parent has been emailed.")
 
 
 @bp.post("/reservations/<int:reservation_id>/collect")
 @staff_required
 def collect(reservation_id: int):
-    reservation = services.get_reservation(db.session, reservation_id, for_update=True)
+    reservation = services.get_reservation(db.session, reservation_id)
     form = CollectForm()
     response, status = submit_form(
         form, lambda: services.collect(db.session, current_user, current_app.config, reservation,
@@ -182,24 +192,23 @@ def collect(reservation_id: int):
 @bp.post("/reservations/<int:reservation_id>/release")
 @staff_required
 def release(reservation_id: int):
-    reservation = services.get_reservation(db.session, reservation_id, for_update=True)
-    services.cancel_reservation(db.session, current_user, reservation, current_app.config)
-    db.session.commit()
-    return _back(f"Cancelled the reservation for {reservation.pupil.name}.")
+    reservation = services.get_reservation(db.session, reservation_id)
+    return _queue_change(
+        lambda: services.cancel_reservation(db.session, current_user, reservation, current_app.config),
+        lambda _: f"Cancelled the reservation for {reservation.pupil.name}.")
 
 
 @bp.post("/reservations/offer")
 @staff_required
 def offer():
-    count = services.offer_all(db.session, current_user, current_app.config)
-    db.session.commit()
-    return _back(f"Held {count} free instrument{'s' if count != 1 else ''} for children on waiting lists.")
+    return _queue_change(
+        lambda: services.offer_all(db.session, current_user, current_app.config),
+        lambda count: f"Held {count} free instrument{'s' if count != 1 else ''} for children on waiting lists.")
 
 
 @bp.post("/parent-requests/<int:request_id>/done")
 @staff_required
 def request_done(request_id: int):
     parent_request = db.get_or_404(ParentRequest, request_id)
-    parents.handle_request(db.session, current_user, parent_request)
-    db.session.commit()
-    return _back("Marked as dealt with.")
+    return _queue_change(lambda: parents.handle_request(db.session, current_user, parent_request),
+                         lambda _: "Marked as dealt with.")

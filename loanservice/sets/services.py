@@ -23,6 +23,7 @@ from ..loans.calendar import check_due_date_in_reach, check_start_date_in_reach,
 from ..loans.lending import NotOnLoan, check_in, check_out, mark_lost
 from ..loans.models import Loan, LoanStatus
 from ..loans.pricing import Charges
+from ..locks import lock, locked
 from ..schools.models import School
 from ..signals import lending_alone
 from ..timeutil import today
@@ -77,7 +78,9 @@ def set_instruments(session: Session, classroom_set: ClassroomSet, *, for_update
     query = (select(Instrument).join(ClassroomSetItem, ClassroomSetItem.instrument_id == Instrument.id)
              .where(ClassroomSetItem.set_id == classroom_set.id).order_by(Instrument.asset_tag))
     if for_update:
-        query = query.with_for_update(of=Instrument)
+        instruments = list(session.scalars(query.with_for_update(of=Instrument)).unique())
+        locked(session, *instruments)
+        return instruments
     return list(session.scalars(query).unique())
 
 
@@ -86,13 +89,10 @@ def open_set_loan(session: Session, classroom_set: ClassroomSet) -> SetLoan | No
         select(SetLoan).where(SetLoan.set_id == classroom_set.id, SetLoan.closed_on.is_(None))).first()
 
 
-def get_set_loan(session: Session, set_loan_id: int, *, for_update: bool = False) -> SetLoan:
+def get_set_loan(session: Session, set_loan_id: int) -> SetLoan:
     # The school comes in the same query: a scan's audit event names it as the borrower.
-    query = select(SetLoan).where(SetLoan.id == set_loan_id).options(joinedload(SetLoan.school))
-    if for_update:
-        # Scans of one set take turns, so the last item back closes the set loan exactly once.
-        query = query.with_for_update(of=SetLoan)
-    set_loan = session.scalars(query).first()
+    set_loan = session.scalars(select(SetLoan).where(SetLoan.id == set_loan_id)
+                               .options(joinedload(SetLoan.school))).first()
     if set_loan is None:
         raise NotFound("There is no such set loan.")
     return set_loan
@@ -288,15 +288,10 @@ def _claim_set_tag(session: Session, tag: str) -> None:
         raise DuplicateTag(f"Another set already has the tag {tag}.", field="tag")
 
 
-def _lock_set(session: Session, classroom_set: ClassroomSet) -> None:
-    """Lock the set's row: lending it and deleting it wait for each other (PostgreSQL; SQLite writes one at a time)."""
-    session.execute(select(ClassroomSet.id).where(ClassroomSet.id == classroom_set.id).with_for_update())
-
-
 def delete_set(session: Session, actor, classroom_set: ClassroomSet) -> str:
     """Take apart a set made by mistake; its instruments stay, free for another set. A set that has
     been lent keeps its history (its set loans, the receipts), so it cannot be deleted."""
-    _lock_set(session, classroom_set)  # a lending of it waits, or is seen here if it came first
+    lock(session, classroom_set)  # a lending of it waits, or is seen here if it came first
     if session.scalar(select(SetLoan.id).where(SetLoan.set_id == classroom_set.id).limit(1)) is not None:
         raise NotLendable(f"{classroom_set.name} has been lent before: it stays, with its history. "
                           "Change its instruments instead.")
@@ -335,7 +330,7 @@ def check_out_set(
     due_on = resolve_due_date(session, started_on, due_on)
     # Lock the set (a deletion waits), then the items (in tag order, so two requests cannot deadlock),
     # then look: a request that waited for another lending the same set sees that set loan now.
-    _lock_set(session, classroom_set)
+    lock(session, classroom_set)
     instruments = set_instruments(session, classroom_set, for_update=True)
     current = open_set_loan(session, classroom_set)
     if current is not None:
@@ -383,13 +378,16 @@ _LOCATE_SCAN = (
 def locate_scan(session: Session, set_loan_id: int, code: str, *, base_url: str = "") -> tuple[SetLoan, Loan] | None:
     """The set loan and the open loan in it of the scanned item, with its instrument and the school: one
     query, which locks the three rows. None when the code is not an open item of this set: the caller
-    then locks the set loan alone, and the scan says why."""
+    then loads the set loan alone, and the check-in says why."""
     try:
         tag = tag_from_code(code, base_url)
     except LoanServiceError:
         return None
     row = session.execute(_LOCATE_SCAN, {"set_loan_id": set_loan_id, "tag": tag}).first()
-    return (row[0], row[1]) if row is not None else None
+    if row is None:
+        return None
+    locked(session, row[0], row[1], row[1].instrument)
+    return row[0], row[1]
 
 
 def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str, actor=None) -> Loan:
@@ -401,6 +399,7 @@ def _scanned_loan(session: Session, set_loan: SetLoan, code: str, base_url: str,
         .options(contains_eager(Loan.instrument)).with_for_update()
     ).first()
     if loan is not None and loan.set_loan_id == set_loan.id:
+        locked(session, loan, loan.instrument)
         return loan
     # Only a wrong scan gets here, so the extra queries cost nothing on the happy path.
     name = set_loan.classroom_set.name
@@ -447,6 +446,9 @@ def check_in_set_item(
     Costs the same few statements whatever the size of the set: the check-in, the end of a
     take-home and the count of what is back are one batch, one statement on PostgreSQL.
     """
+    # Scans of one set take turns, so the last item back closes the set loan exactly once
+    # (``locate_scan`` has locked it already, and the item's loan and instrument).
+    lock(session, set_loan)
     if not set_loan.is_open:  # say why as for any wrong scan (an unknown tag, another set's item...)
         _scanned_loan(session, set_loan, code, base_url, actor)
         raise SetError(f"{set_loan.classroom_set.name} is already all back.", field="code")
@@ -465,6 +467,7 @@ def mark_set_item_missing(
     session: Session, actor, set_loan: SetLoan, code: str, note: str = "", *, base_url: str = "",
 ) -> tuple[Loan, Progress]:
     """Account for an item that has not come back: its loan is closed as lost and chased."""
+    lock(session, set_loan)
     if not set_loan.is_open:
         raise SetError(f"{set_loan.classroom_set.name} is already all back.", field="code")
     loan = _scanned_loan(session, set_loan, code, base_url, actor)
@@ -503,6 +506,7 @@ def take_home(
     agreement_signed_on: date | None, due_on: date | None = None, base_url: str = "",
 ) -> TakeHome:
     """Lend a set item on to a pupil of the school, once a parent or carer has signed the agreement."""
+    lock(session, set_loan)
     if not set_loan.is_open:
         raise SetError(f"{set_loan.classroom_set.name} is back at the store.", field="code")
     if pupil.school_id != set_loan.school_id:
@@ -547,6 +551,7 @@ def take_home(
 
 def back_to_set(session: Session, actor, set_loan: SetLoan, code: str, *, base_url: str = "") -> TakeHome:
     """A take-home instrument is back at school: the school is responsible again."""
+    lock(session, set_loan)
     loan = _scanned_loan(session, set_loan, code, base_url, actor)
     take = session.scalar(select(TakeHome).where(TakeHome.instrument_id == loan.instrument_id,
                                                  TakeHome.returned_on.is_(None)).with_for_update())

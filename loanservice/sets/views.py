@@ -1,5 +1,5 @@
 """Classroom set pages: staff build and lend sets; staff and the school's own users check them in."""
-from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, jsonify, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -126,10 +126,10 @@ def check_out(set_id: int):
         refused)
 
 
-def _load_set_loan(set_loan_id: int, *, for_update: bool = False) -> SetLoan:
+def _load_set_loan(set_loan_id: int) -> SetLoan:
     """The set loan, if the signed-in user may see it: staff, or a user of the borrowing school."""
     try:
-        set_loan = services.get_set_loan(db.session, set_loan_id, for_update=for_update)
+        set_loan = services.get_set_loan(db.session, set_loan_id)
     except LoanServiceError:
         abort(404)
     return _visible(set_loan)
@@ -181,29 +181,33 @@ def scan_in(set_loan_id: int):
         return _scan_refused(set_loan_id, form, 422)
     base_url = current_app.config["PUBLIC_BASE_URL"]
     # One query finds and locks the set loan and the scanned item's loan; a wrong scan takes the
-    # longer way (lock the set loan, then find out what is wrong with the code).
+    # longer way (the set loan, then the service finds out what is wrong with the code).
     found = services.locate_scan(db.session, set_loan_id, form.code.data, base_url=base_url)
-    set_loan, loan = (_visible(found[0]), found[1]) if found else (_load_set_loan(set_loan_id, for_update=True), None)
-    try:
-        loan, progress = services.check_in_set_item(
+    set_loan, loan = (_visible(found[0]), found[1]) if found else (_load_set_loan(set_loan_id), None)
+
+    def perform():
+        loan_in, progress = services.check_in_set_item(
             # The user itself, not the request-local proxy that looks it up on every attribute read.
             db.session, current_user._get_current_object(), set_loan, form.code.data, grade=form.grade.data,
             note=form.note.data or "", damaged=form.damaged.data, base_url=base_url, loan=loan)
-    except LoanServiceError as error:
-        db.session.rollback()
+        return loan_in.instrument.asset_tag, loan_in.condition_at_return, progress  # read before the commit
+
+    def checked_in(result):
+        tag, grade, progress = result
+        damaged = " (damaged, sent to repair)" if form.damaged.data else ""
+        message = f"{tag} back in {grade} {CONDITION_GRADES[grade]}{damaged}: {progress.summary}."
+        # A grade chosen was for this item alone: the page comes back to "As it went out" for the next.
+        page = url_for(".check_in", set_loan_id=set_loan_id)
+        if wants_json():
+            return _scan_answer(message, tag, progress, page)
+        return done(message, page)
+
+    def refused(error: LoanServiceError):
         field_error(form, error)
         form.code.data = ""
         return _scan_refused(set_loan_id, form, error.status_code)
-    tag, grade = loan.instrument.asset_tag, loan.condition_at_return
-    db.session.commit()
-    damaged = " (damaged, sent to repair)" if form.damaged.data else ""
-    message = f"{tag} back in {grade} {CONDITION_GRADES[grade]}{damaged}: {progress.summary}."
-    # A grade chosen was for this item alone: the page comes back to "As it went out" for the next.
-    page = url_for(".check_in", set_loan_id=set_loan_id)
-    if wants_json():
-        return _scan_answer(message, tag, progress, page)
-    flash(message, "success")
-    return redirect(page, 303)
+
+    return run_change(perform, checked_in, refused)
 
 
 @bp.post("/set-loans/<int:set_loan_id>/frame")
@@ -239,7 +243,7 @@ def _scan_refused(set_loan_id: int, form: ScanInForm, status: int):
 @bp.post("/set-loans/<int:set_loan_id>/missing")
 @staff_or_school
 def report_missing(set_loan_id: int):
-    set_loan = _load_set_loan(set_loan_id, for_update=True)
+    set_loan = _load_set_loan(set_loan_id)
     form = MissingItemForm()
     if not form.validate_on_submit():
         abort(422, description="Say which item is missing.")
@@ -269,7 +273,7 @@ def _item_action(set_loan_id: int, perform):
 @staff_or_school
 def take_home(set_loan_id: int):
     """Lend a set item on to a pupil of the school, with the parent's signed agreement."""
-    set_loan = _load_set_loan(set_loan_id, for_update=True)
+    set_loan = _load_set_loan(set_loan_id)
     form = _take_home_form(set_loan)
 
     def perform():
@@ -294,7 +298,7 @@ def take_home(set_loan_id: int):
 @bp.post("/set-loans/<int:set_loan_id>/back-to-set")
 @staff_or_school
 def back_to_set(set_loan_id: int):
-    set_loan = _load_set_loan(set_loan_id, for_update=True)
+    set_loan = _load_set_loan(set_loan_id)
     form = BackToSetForm()
     if not form.validate_on_submit():
         abort(422, description="Say which item is back.")
