@@ -94,8 +94,6 @@ def _load_loan(loan_id: int) -> Loan:
     return db.get_or_404(Loan, loan_id)
 
 
-
-
 @bp.route("/loans/new", methods=["GET", "POST"])
 @staff_required
 def check_out():
