@@ -171,7 +171,7 @@ def test_admin_sets_stages(app, client, factory):
     clash = client.post("/notices/stages", data={"name": "Again", "days_overdue": "3", "letter": "final"})
     assert clash.status_code == 422 and "already at 3 days" in clash.get_data(as_text=True)
     with in_app(app) as session:
-        assert [(s.name, s.days_overdue, s.letter_enum) for s in notices.stages(session)] == [
+        assert [(s.name, s.days_overdue, s.letter) for s in notices.stages(session)] == [
             ("Gentle nudge", 3, NoticeLetter.REMINDER)]
 
 

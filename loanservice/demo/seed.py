@@ -307,7 +307,7 @@ def _seed_fees(session: Session) -> dict[str, RemissionRule]:
 def _loan_row(**values) -> dict:
     """A loan for a bulk insert, every column given so that one statement takes them all."""
     row = dict(pupil_id=None, family_id=None, school_id=None, other_borrower_id=None, set_loan_id=None,
-               exchanged_from_id=None, status=LoanStatus.OPEN.value, closed_on=None, accessories="",
+               exchanged_from_id=None, status=LoanStatus.OPEN, closed_on=None, accessories="",
                condition_at_issue=2, condition_at_return=None, damaged=False, return_note="",
                fee_per_term=Decimal("0.00"), remission_category="none", charge_per_term=Decimal("0.00"),
                deposit=Decimal("0.00"), replacement_owed=None, issued_by_id=None, closed_by_id=None,
@@ -347,7 +347,7 @@ def _seed_loans(session: Session, rng: random.Random, schools: list[School], use
         ids = sorted(lent)
         for start in range(0, len(ids), 5000):
             session.execute(update(Instrument).where(Instrument.id.in_(ids[start:start + 5000]))
-                            .values(status=InstrumentStatus.ON_LOAN.value, status_reason="Demo loan"))
+                            .values(status=InstrumentStatus.ON_LOAN, status_reason="Demo loan"))
     _part_return_first_set(session, set_loans, staff)
     session.flush()
     for term in (last_term, this_term):  # so the charges page and its CSV have something to show
@@ -414,7 +414,7 @@ def _part_return_first_set(session, set_loans: list[SetLoan], staff: User) -> No
     # Each comes back as it went out, but for the last one back, whose grade was chosen: a grade worse.
     worse = back[-1]
     for loan in back:
-        loan.status, loan.closed_on = LoanStatus.RETURNED.value, max(today(), loan.started_on)
+        loan.status, loan.closed_on = LoanStatus.RETURNED, max(today(), loan.started_on)
         loan.condition_at_return, loan.closed_by_id = loan.condition_at_issue, staff.id
     if len(back) > 1 and worse.condition_at_issue < 4:
         worse.condition_at_return = worse.condition_at_issue + 1
@@ -422,10 +422,10 @@ def _part_return_first_set(session, set_loans: list[SetLoan], staff: User) -> No
         session.execute(update(Instrument).where(Instrument.id == worse.instrument_id)
                         .values(condition_grade=worse.condition_at_return))
     session.execute(update(Instrument).where(Instrument.id.in_([loan.instrument_id for loan in back]))
-                    .values(status=InstrumentStatus.AVAILABLE.value, status_reason=""))
+                    .values(status=InstrumentStatus.AVAILABLE, status_reason=""))
     # The condition checks a check-in records, so each instrument's history shows its return.
     session.execute(insert(ConditionCheck), [
-        dict(instrument_id=loan.instrument_id, grade=loan.condition_at_return, reason=CheckReason.RETURN.value,
+        dict(instrument_id=loan.instrument_id, grade=loan.condition_at_return, reason=CheckReason.RETURN,
              note=loan.return_note, checked_by_id=staff.id, checked_at=utcnow()) for loan in back])
 
 
@@ -482,7 +482,7 @@ def _seed_pupil_loans(session, rng, pools, schools, users, staff, this_term, las
             started = last_term.starts_on - timedelta(days=rng.randint(30, 200))
             rows.append(_loan_row(
                 instrument_id=instrument_id, pupil_id=pupil_id, started_on=started, due_on=last_term.ends_on,
-                status=LoanStatus.RETURNED.value, closed_on=last_term.ends_on - timedelta(days=rng.randint(0, 20)),
+                status=LoanStatus.RETURNED, closed_on=last_term.ends_on - timedelta(days=rng.randint(0, 20)),
                 accessories=accessories, condition_at_issue=grade, condition_at_return=grade,
                 fee_per_term=fee_of(band), remission_category=remission,
                 charge_per_term=charge_of(band, remission),
@@ -528,7 +528,7 @@ def _seed_size_exchange(session, pupil_id, pair, staff, term, lent) -> None:
     fee = FEES_BY_BAND.get(band, FEES_BY_BAND["A"])
     swapped_on = max(term.starts_on, today() - timedelta(days=30))
     first = Loan(instrument_id=small_id, pupil_id=pupil_id, started_on=swapped_on - timedelta(days=400),
-                 due_on=term.ends_on, closed_on=swapped_on, status=LoanStatus.EXCHANGED.value,
+                 due_on=term.ends_on, closed_on=swapped_on, status=LoanStatus.EXCHANGED,
                  accessories=small_acc, condition_at_issue=small_grade, condition_at_return=small_grade,
                  return_note="Outgrown: moved up a size", fee_per_term=fee, charge_per_term=fee,
                  issued_by_id=staff.id, closed_by_id=staff.id)
@@ -591,7 +591,7 @@ def _seed_reservations(session: Session, schools: list[School], users: dict[str,
                           requested_by_id=jo.id if pupil.family_id == family.id else sam.id, **extra)
         session.add(row)
         if status in ("held", "ready") and instrument is not None:
-            instrument.status, instrument.status_reason = InstrumentStatus.RESERVED.value, "Demo reservation"
+            instrument.status, instrument.status_reason = InstrumentStatus.RESERVED, "Demo reservation"
         return row
 
     types = {t.name: t for t in session.scalars(select(InstrumentType))}
@@ -611,7 +611,7 @@ def _seed_reservations(session: Session, schools: list[School], users: dict[str,
                     due_on=today() + timedelta(days=60), accessories=guitar.accessories,
                     condition_at_issue=guitar.condition_grade, issued_by_id=staff.id)
         session.add(loan)
-        guitar.status, guitar.status_reason = InstrumentStatus.ON_LOAN.value, "Demo loan"
+        guitar.status, guitar.status_reason = InstrumentStatus.ON_LOAN, "Demo loan"
         session.flush()
         reservation(ava, types["Classical guitar"], guitar.size, "collected", guitar, loan_id=loan.id,
                     held_at=now - timedelta(days=20), closed_at=now - timedelta(days=14))

@@ -63,7 +63,7 @@ def save_stage(session: Session, actor, *, name: str, days_overdue: int, letter:
         raise InvalidInput(f"Another stage is already at {days_overdue} days.", field="days_overdue")
     stage = stage or NoticeStage()
     session.add(stage)
-    stage.name, stage.days_overdue, stage.letter = name[:60], days_overdue, letter.value
+    stage.name, stage.days_overdue, stage.letter = name[:60], days_overdue, letter
     stage.return_within_days = return_within_days or None
     session.flush()
     record(session, actor, "notices.stage", stage,
@@ -258,7 +258,7 @@ def claim_notices(session: Session, actor, due: list[DueNotice], as_of: date) ->
     """Record the due notices as pending (claimed): from here the same stage cannot be sent again."""
     check_run_date(session, as_of)
     notices = [Notice(loan=d.loan, set_loan=d.set_loan, stage=d.stage, as_of=as_of, days_overdue=d.days_overdue,
-                      channel=d.channel.value, recipient_name=d.recipient_name[:200],
+                      channel=d.channel, recipient_name=d.recipient_name[:200],
                       recipient_email=d.recipient_email, status=NoticeStatus.PENDING) for d in due]
     session.add_all(notices)
     try:
@@ -554,7 +554,7 @@ def preview_letter(session: Session, due: DueNotice, as_of: date, hub: Hub) -> b
     """The letter a run on ``as_of`` would send for ``due``, as the PDF it will be (nothing is recorded)."""
     notice = Notice(loan_id=due.loan.id if due.loan else None, loan=due.loan,
                     set_loan_id=due.set_loan.id if due.set_loan else None, set_loan=due.set_loan,
-                    stage=due.stage, as_of=as_of, days_overdue=due.days_overdue, channel=due.channel.value,
+                    stage=due.stage, as_of=as_of, days_overdue=due.days_overdue, channel=due.channel,
                     recipient_name=due.recipient_name, recipient_email=due.recipient_email)
     return render_letters(LETTER_TEMPLATE, [letter_context(session, notice, hub)], hub=hub).letters[0]
 

@@ -161,7 +161,7 @@ def signatures_context(agreement: Agreement) -> dict:
     """What fills an agreement's signature boxes: who signed, how and when, and who countersigned."""
     hirer = None
     if agreement.is_signed:
-        hirer = {"name": agreement.signed_name, "method": agreement.method_enum.label,
+        hirer = {"name": agreement.signed_name, "method": agreement.signature_method.label,
                  "recorded_by": str(agreement.recorded_by) if agreement.recorded_by else "",
                  "at": agreement.signed_at}
     hub = None
@@ -296,7 +296,7 @@ def _check_signable(session: Session, agreement: Agreement) -> None:
                                                       Agreement.id > agreement.id).limit(1))
     if newer is not None:
         raise DocumentError("There is a newer copy of this agreement: read that one and sign it.")
-    if agreement.loan.status_enum is LoanStatus.CANCELLED:
+    if agreement.loan.status is LoanStatus.CANCELLED:
         raise DocumentError("This loan was cancelled before the instrument was issued; there is nothing to sign.")
     if agreement.loan.is_closed:
         raise DocumentError("The loan has ended; there is nothing left to sign.")
@@ -383,7 +383,7 @@ def _item(loan: Loan) -> dict:
 
 def loan_receipt_pdf(loan: Loan, hub: Hub) -> bytes:
     """The return receipt for an individual loan that has ended."""
-    if loan.is_pending or loan.status_enum is LoanStatus.CANCELLED:
+    if loan.is_pending or loan.status is LoanStatus.CANCELLED:
         raise DocumentError(f"{loan.instrument.asset_tag} was never issued on this loan: there is no receipt.")
     if loan.is_open:
         raise DocumentError(f"{loan.instrument.asset_tag} has not come back yet: there is no receipt.")
@@ -391,8 +391,8 @@ def loan_receipt_pdf(loan: Loan, hub: Hub) -> bytes:
     return render_pdf("documents/loan_receipt.html", archive=True, hub=hub, loan_id=loan.id,
                       hirer_name=hirer_name, pupil_name=loan.pupil.name if loan.pupil else "",
                       item=_item(loan), started_on=loan.started_on, closed_on=loan.closed_on,
-                      status=loan.status_enum.label, closed_by=str(loan.closed_by) if loan.closed_by else "",
-                      lost=loan.status_enum is LoanStatus.LOST, made_on=today())
+                      status=loan.status.label, closed_by=str(loan.closed_by) if loan.closed_by else "",
+                      lost=loan.status is LoanStatus.LOST, made_on=today())
 
 
 def set_items(session: Session, set_loan: SetLoan) -> list[Loan]:

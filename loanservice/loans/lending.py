@@ -53,7 +53,7 @@ def _refuse_unless_issued(loan: Loan, doing: str) -> None:
     if loan.is_pending:
         raise NotOnLoan(f"{loan.instrument.asset_tag} has not been issued: it is waiting for a signed agreement, "
                         f"so it cannot be {doing}. Cancel the loan instead to release it.")
-    if loan.status_enum is LoanStatus.CANCELLED:
+    if loan.status is LoanStatus.CANCELLED:
         raise NotOnLoan(f"The loan of {loan.instrument.asset_tag} was cancelled before issue, so it cannot be "
                         f"{doing}.")
 
@@ -183,7 +183,7 @@ def issue(session: Session, actor, loan: Loan) -> Loan:
     today with the due date agreed, and the instrument goes on loan. Lock the instrument row first."""
     instrument = loan.instrument
     tag = instrument.asset_tag
-    if loan.status_enum is LoanStatus.CANCELLED:
+    if loan.status is LoanStatus.CANCELLED:
         raise NotPending(f"This loan was cancelled on {loan.closed_on:%-d %b %Y}, so it cannot be issued. "
                          f"Lend {tag} again if it is still wanted.")
     if not loan.is_pending:
@@ -200,7 +200,7 @@ def issue(session: Session, actor, loan: Loan) -> Loan:
     loan.issued_by = actor
     change_status(session, actor, instrument, S.ON_LOAN, f"lent to {who}")
     record(session, actor, "loan.issued", loan,
-           f"Issued to {who} until {loan.due_on:%-d %b %Y}; agreement {agreement.method_enum.label.lower()}",
+           f"Issued to {who} until {loan.due_on:%-d %b %Y}; agreement {agreement.signature_method.label.lower()}",
            {"borrower": who, "held_since": held_since, "started_on": issued_on, "due_on": loan.due_on,
             "agreement_id": agreement.id, "agreement_sha256": agreement.sha256}, instrument=instrument)
     session.flush()
@@ -221,7 +221,7 @@ def cancel_pending(session: Session, actor, loan: Loan, note: str = "") -> Loan:
     list first, as on a return). Lock the instrument row first."""
     tag = loan.instrument.asset_tag
     if not loan.is_pending:
-        if loan.status_enum is LoanStatus.CANCELLED:
+        if loan.status is LoanStatus.CANCELLED:
             raise NotPending(f"This loan was already cancelled on {loan.closed_on:%-d %b %Y}.")
         raise NotPending(f"{tag} was issued on {loan.started_on:%-d %b %Y}: check it in, or record it lost, "
                          "instead of cancelling.")

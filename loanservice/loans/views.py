@@ -225,7 +225,7 @@ def apply_remission(loan_id: int):
     form = IssueForm()  # a bare button: its CSRF token
     response, status = submit_form(
         form, lambda: pricing.apply_remission(db.session, current_user, _lock(loan)),
-        lambda changed: done(f"{changed.pupil.remission_enum.label} applied: "
+        lambda changed: done(f"{changed.pupil.remission_category.label} applied: "
                              f"the charge is £{changed.charge_per_term:,.2f} "
                              "a term from the next term charged.", url_for(".detail", loan_id=changed.id)),
     )

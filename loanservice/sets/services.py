@@ -181,8 +181,8 @@ class Missing:
 def closed_items(session: Session, set_loan: SetLoan) -> tuple[list[Loan], Missing]:
     """The items back (latest first), and those reported missing."""
     closed = returned_items(session, set_loan)
-    return ([loan for loan in closed if loan.status_enum is not LoanStatus.LOST],
-            Missing([loan for loan in closed if loan.status_enum is LoanStatus.LOST]))
+    return ([loan for loan in closed if loan.status is not LoanStatus.LOST],
+            Missing([loan for loan in closed if loan.status is LoanStatus.LOST]))
 
 
 # ---------------------------------------------------------------- building sets
@@ -234,7 +234,7 @@ def save_set(
         .where(Instrument.asset_tag.in_(wanted), Loan.closed_on.is_(None), Loan.set_loan_id.is_(None))
         .options(joinedload(Loan.pupil), joinedload(Loan.family), joinedload(Loan.school),
                  joinedload(Loan.other_borrower))).all())
-    held = sorted(set(lent) | {t for t, i in instruments.items() if i.status_enum is InstrumentStatus.RESERVED})
+    held = sorted(set(lent) | {t for t, i in instruments.items() if i.status is InstrumentStatus.RESERVED})
     if held:
         def why(tag: str) -> str:
             loan = lent.get(tag)
@@ -428,7 +428,7 @@ def _refuse_if_reported_missing(session: Session, set_loan: SetLoan, tag: str, a
     last = session.scalar(select(Loan).join(Loan.instrument)
                           .where(Loan.set_loan_id == set_loan.id, Instrument.asset_tag == tag)
                           .order_by(Loan.id.desc()).limit(1))
-    if last is not None and last.status_enum is LoanStatus.LOST:
+    if last is not None and last.status is LoanStatus.LOST:
         said = f"{tag} was reported missing on {last.closed_on:%-d %b %Y}."
         if getattr(actor, "role", None) in (Role.ADMIN, Role.STAFF):
             raise SetError(f"{said} It has turned up: mark it found on its page (Mark found).", field="code")
