@@ -22,7 +22,9 @@ from ..extensions import db, postgresql_only
 from ..timeutil import utcnow
 
 
-class Family(enum.StrEnum):
+class InstrumentFamily(enum.StrEnum):
+    """The instrument family a type belongs to (strings, brass...); not a household (borrowers.Family)."""
+
     STRINGS = "strings"
     WOODWIND = "woodwind"
     BRASS = "brass"
@@ -33,7 +35,7 @@ class Family(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return "Adaptive / SEND" if self is Family.ADAPTIVE else self.value.capitalize()
+        return "Adaptive / SEND" if self is InstrumentFamily.ADAPTIVE else self.value.capitalize()
 
 
 class InstrumentStatus(enum.StrEnum):
@@ -84,12 +86,12 @@ TAG_TYPE = String(32).with_variant(String(32, collation="C"), "postgresql")
 class InstrumentType(db.Model):
     __tablename__ = "instrument_type"
     __table_args__ = (
-        values_check("family", Family, "family_known"),
+        values_check("family", InstrumentFamily, "family_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    family: Mapped[Family] = mapped_column(enum_column(Family, 16))
+    family: Mapped[InstrumentFamily] = mapped_column(enum_column(InstrumentFamily, 16))
     # The sizes it comes in, smallest first, e.g. ["1/16", ..., "4/4"]; empty for one size.
     sizes: Mapped[list[str]] = mapped_column(JSON, default=list)
     hire_band: Mapped[str] = mapped_column(String(8), default="A")

@@ -25,6 +25,7 @@ from .models import (
     CheckReason,
     ConditionCheck,
     Instrument,
+    InstrumentFamily,
     InstrumentStatus,
     InstrumentType,
     Repair,
@@ -572,7 +573,7 @@ def count_by_status(session: Session) -> dict[str, int]:
 @dataclass
 class TypeDetails:
     name: str
-    family: str
+    family: InstrumentFamily
     sizes: list[str] = field(default_factory=list)
     hire_band: str = "A"
     default_accessories: str = ""
