@@ -113,7 +113,7 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     assert "VLN-7 is held for Sam Okoro until the loan agreement is signed" in shown
     assert "Awaiting signed agreement" in shown and "Issue instrument" in shown and "Cancel this loan" in shown
     assert "Check in" not in shown and "Renew" not in shown
-    assert state(app, loan_id)[:2] == ("pending", "reserved")
+    assert state(app, loan_id)[:2] == ("pending", "awaiting_signing")
     with in_app(app) as session:  # the parent is emailed a link to sign
         [mail] = session.scalars(select(OutboxMessage)).all()
         assert mail.recipients == "dana@example.org" and "sign the loan agreement for Sam Okoro's" in mail.subject
@@ -145,7 +145,7 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     refused = client.post(f"/loans/{loan_id}/issue")
     assert refused.status_code == 409
     assert "cannot be issued until the agreement is signed" in words(refused.get_data(as_text=True))
-    assert state(app, loan_id) == ("pending", "reserved", start, None)
+    assert state(app, loan_id) == ("pending", "awaiting_signing", start, None)
     client.post("/logout")
 
     # The parent sees it waiting for their signature, signs online, and cannot issue it themselves.
@@ -256,7 +256,7 @@ def test_issue_is_refused_once_the_due_date_has_passed(app, client, factory, hir
     assert refused.status_code == 422
     text_ = html.unescape(refused.get_data(as_text=True))
     assert "before today: cancel it and lend VLN-7 again with a new due date" in text_
-    assert state(app, loan_id)[:2] == ("pending", "reserved")
+    assert state(app, loan_id)[:2] == ("pending", "awaiting_signing")
 
 
 def test_staff_cancel_a_pending_loan_after_a_confirmation_and_the_instrument_is_free_again(
@@ -361,7 +361,7 @@ def test_an_instrument_held_for_a_pending_loan_cannot_be_lent_reserved_or_sent_a
             response.get_data(as_text=True)
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 1
-        assert session.get(Instrument, instrument.id).status == "reserved"
+        assert session.get(Instrument, instrument.id).status == "awaiting_signing"
         # The catalogue does not offer it, and the database itself refuses a second loan on it.
         assert free_instruments(session, instrument.type_id, "1/2") == []
         with pytest.raises(IntegrityError):
@@ -475,7 +475,7 @@ def test_a_reservation_collected_under_the_setting_waits_for_the_agreement(app, 
     assert response.status_code == 303, response.get_data(as_text=True)
     assert "VLN-7 is held for Sam Okoro until the loan agreement is signed" in page(client, response.location)
     loan_id = int(response.location.rsplit("/", 1)[1])
-    assert state(app, loan_id)[:2] == ("pending", "reserved")
+    assert state(app, loan_id)[:2] == ("pending", "awaiting_signing")
     with in_app(app) as session:
         assert session.get(Reservation, reservation_id).status == "collected"
         mails = [m.subject for m in session.scalars(select(OutboxMessage))]
@@ -494,4 +494,4 @@ def test_a_pending_loan_without_any_agreement_is_not_issued(app, client, factory
     refused = client.post(f"/loans/{loan_id}/issue")
     assert refused.status_code == 409
     assert "VLN-7 cannot be issued: there is no agreement for this loan yet" in words(refused.get_data(as_text=True))
-    assert state(app, loan_id)[:2] == ("pending", "reserved")
+    assert state(app, loan_id)[:2] == ("pending", "awaiting_signing")

@@ -222,7 +222,7 @@ def test_twenty_check_outs_at_once_with_agreements_required_hold_the_instrument_
     with in_app(app) as session:
         loan = session.scalars(select(Loan)).one()
         instrument_status = session.scalar(select(Instrument.status).where(Instrument.id == instrument.id))
-        assert (loan.status, instrument_status) in (("pending", "reserved"), ("open", "on_loan"))
+        assert (loan.status, instrument_status) in (("pending", "awaiting_signing"), ("open", "on_loan"))
         assert session.scalar(select(func.count()).select_from(Agreement)) == (1 if loan.is_pending else 0)
     refusal = "is held for" if loan.is_pending else "is already on loan."
     assert all(refusal in page for status, page in results if status == 409)

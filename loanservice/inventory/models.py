@@ -40,7 +40,9 @@ class InstrumentFamily(enum.StrEnum):
 
 class InstrumentStatus(enum.StrEnum):
     AVAILABLE = "available"
-    RESERVED = "reserved"
+    RESERVED = "reserved"  # held in the store for a child's reservation
+    # Held in the store for a loan waiting for its signed agreement (REQUIRE_SIGNED_AGREEMENT).
+    AWAITING_AGREEMENT = "awaiting_signing"
     ON_LOAN = "on_loan"
     IN_REPAIR = "in_repair"
     MISSING = "missing"
@@ -48,6 +50,8 @@ class InstrumentStatus(enum.StrEnum):
 
     @property
     def label(self) -> str:
+        if self is InstrumentStatus.AWAITING_AGREEMENT:
+            return "Held for signed agreement"
         return self.value.replace("_", " ").capitalize()
 
 

@@ -38,8 +38,10 @@ S = InstrumentStatus
 # Which status may follow which. Loans and reservations move instruments through the
 # same table, so one rule holds for every way in.
 TRANSITIONS: dict[InstrumentStatus, set[InstrumentStatus]] = {
-    S.AVAILABLE: {S.RESERVED, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
-    S.RESERVED: {S.AVAILABLE, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
+    S.AVAILABLE: {S.RESERVED, S.AWAITING_AGREEMENT, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
+    # A reserved instrument is handed over by way of available (reservations.services.collect).
+    S.RESERVED: {S.AVAILABLE, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
+    S.AWAITING_AGREEMENT: {S.AVAILABLE, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
     S.ON_LOAN: {S.AVAILABLE, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
     S.IN_REPAIR: {S.AVAILABLE, S.MISSING, S.WRITTEN_OFF},
     S.MISSING: {S.AVAILABLE, S.WRITTEN_OFF},
@@ -453,7 +455,7 @@ def _refuse_while_on_loan(session: Session, instrument: Instrument) -> None:
         raise InvalidTransition(
             f"{instrument.asset_tag} is on loan: check it in first, or record the loan as lost."
         )
-    if instrument.status is S.RESERVED:  # loans refuse while a loan pending its agreement holds it
+    if instrument.status is S.AWAITING_AGREEMENT:  # loans refuse while a loan pending its agreement holds it
         held_instrument_withdrawing.send(instrument, session=session)
 
 

@@ -100,7 +100,7 @@ def check_out(
     """Lend ``instrument`` to ``borrower``; lock the instrument row first (resolve_instrument(for_update=True)).
 
     ``awaiting_agreement`` makes the loan pending instead: the instrument is held for the borrower
-    (reserved), and nothing is charged or chased until ``issue`` opens it. Use ``lend`` to follow
+    (awaiting its agreement), and nothing is charged or chased until ``issue`` opens it. Use ``lend`` to follow
     the hub's setting.
     """
     if awaiting_agreement and (set_loan is not None or not isinstance(borrower, (Pupil, Family))):
@@ -142,7 +142,8 @@ def check_out(
     terms = {"borrower": who, "due_on": due_on, "fee_per_term": charges.fee_per_term,
              "charge_per_term": charge, "remission": remission, "deposit": charges.deposit}
     if awaiting_agreement:
-        change_status(session, actor, instrument, S.RESERVED, f"held for {who} until the loan agreement is signed")
+        change_status(session, actor, instrument, S.AWAITING_AGREEMENT,
+                      f"held for {who} until the loan agreement is signed")
         record(session, actor, "loan.pending", loan,
                f"Held for {who} until the agreement is signed (due {due_on:%-d %b %Y})", terms, instrument=instrument)
     else:
