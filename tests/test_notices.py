@@ -175,7 +175,7 @@ def test_admin_sets_stages(app, client, factory):
             ("Gentle nudge", 3, NoticeLetter.REMINDER)]
 
 
-def test_a_large_batch_is_laid_out_in_chunks_over_worker_processes(app, overdue, smtp_server, tmp_path,
+def test_a_large_run_is_laid_out_in_chunks_over_worker_processes(app, overdue, smtp_server, tmp_path,
                                                                    monkeypatch):
     """The path big runs take (chunks, forked workers, print files joined), made to apply to three letters."""
     from loanservice.documents import render

@@ -161,7 +161,7 @@ def _seed_instruments(session, rng, types, staff: User, count: int, progress) ->
     start = counter.last_value
     weights = [6 if t.name in ("Violin", "Ukulele", "Djembe", "pBone") else 2 for t, _ in types]
     now = utcnow()
-    batch: list[dict] = []
+    rows: list[dict] = []
     repairs: list[tuple[str, dict]] = []
     chunk = 5000
     for n in range(start + 1, start + count + 1):
@@ -180,7 +180,7 @@ def _seed_instruments(session, rng, types, staff: User, count: int, progress) ->
         cost = Decimal(rng.randint(*costs))
         bought = date(2019, 1, 1) + timedelta(days=rng.randint(0, (today() - date(2019, 1, 1)).days))
         tag = f"{prefix}-{n:06d}"
-        batch.append(dict(
+        rows.append(dict(
             asset_tag=tag,
             type_id=instrument_type.id,
             size=rng.choice(instrument_type.sizes) if instrument_type.sizes else "",
@@ -209,10 +209,10 @@ def _seed_instruments(session, rng, types, staff: User, count: int, progress) ->
                 ["Open seam", "Sticky valve", "Cracked bridge", "Pads leaking", "Broken string, new bridge"]),
                 sent_on=sent, expected_back_on=sent + timedelta(days=21),
                 expected_cost=Decimal(rng.randint(15, 120)))))
-        if len(batch) >= chunk:
-            _flush_instruments(session, batch, staff, now, progress)
-    if batch:
-        _flush_instruments(session, batch, staff, now, progress)
+        if len(rows) >= chunk:
+            _flush_instruments(session, rows, staff, now, progress)
+    if rows:
+        _flush_instruments(session, rows, staff, now, progress)
     counter.last_value = start + count
     if repairs:
         ids = dict(session.execute(
@@ -224,11 +224,11 @@ def _seed_instruments(session, rng, types, staff: User, count: int, progress) ->
     session.flush()
 
 
-def _flush_instruments(session, batch, staff, now, progress) -> None:
-    """Insert a batch and its intake condition checks in two statements."""
-    tags = [row["asset_tag"] for row in batch]
+def _flush_instruments(session, rows, staff, now, progress) -> None:
+    """Insert these instrument rows and their intake condition checks in two statements."""
+    tags = [row["asset_tag"] for row in rows]
     register_tags(session, tags, TagKind.INSTRUMENT)
-    session.execute(insert(Instrument), batch)
+    session.execute(insert(Instrument), rows)
     session.execute(
         insert(ConditionCheck).from_select(
             ["instrument_id", "grade", "reason", "note", "checked_by_id", "checked_at"],
@@ -246,8 +246,8 @@ def _flush_instruments(session, batch, staff, now, progress) -> None:
             .where(Instrument.asset_tag.in_(tags)),
         )
     )
-    progress(len(batch))
-    batch.clear()
+    progress(len(rows))
+    rows.clear()
 
 
 # ---------------------------------------------------------------- loans and classroom sets

@@ -377,11 +377,11 @@ def notice_letter_chunks(session: Session, notices: Sequence[Notice], hub: Hub, 
     for part in press.chunks(LETTER_TEMPLATE, notices, merged=merged, hub=hub,
                              letter=lambda n: letter_context(session, n, hub, off),
                              prepare=lambda part: load_for_letters(session, part)):
-        batch = list(notices[part.start:part.start + len(part.letters)])
-        for notice, pdf in zip(batch, part.letters, strict=True):
+        chunk_notices = list(notices[part.start:part.start + len(part.letters)])
+        for notice, pdf in zip(chunk_notices, part.letters, strict=True):
             notice.pdf = pdf
         session.flush()
-        yield batch, part
+        yield chunk_notices, part
 
 
 def render_notice_letters(session: Session, notices: list[Notice], hub: Hub, *, merged: bool = False,
@@ -478,18 +478,18 @@ def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer,
     off = days_off(session)
 
     with LetterPress(processes) as press:
-        for batch, _ in notice_letter_chunks(session, by_email, hub, press):
+        for chunk_notices, _ in notice_letter_chunks(session, by_email, hub, press):
             session.commit()  # the letters are kept before any is sent
-            for notice in batch:
+            for notice in chunk_notices:
                 _send_one(session, notice, hub, mailer, result, off)
                 progress(1)
 
         if by_post:
             wholes = []
-            for batch, part in notice_letter_chunks(session, by_post, hub, press, merged=True):
+            for chunk_notices, part in notice_letter_chunks(session, by_post, hub, press, merged=True):
                 session.commit()
                 wholes.append(part.merged)
-                progress(len(batch))
+                progress(len(chunk_notices))
             result.print_file = concatenate_pdfs(wholes)
             del wholes
             if write_print_file is not None:

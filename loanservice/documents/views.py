@@ -237,11 +237,11 @@ def _render_notices(run_form=None, status=200, preview_form=None):
         history=notice_service.notice_history(db.session),
         unsent=notice_service.unsent_notices(db.session), uncertain=notice_service.uncertain_notices(db.session),
         last_run=notice_service.last_run_date(db.session), queued=_queued_run(),
-        on_queue=bool(current_app.config.get("REDIS_URL")), big_batch=BIG_BATCH), status
+        on_queue=bool(current_app.config.get("REDIS_URL")), big_run=BIG_RUN), status
 
 
 # Without a job queue, a run this large is better started from the command line.
-BIG_BATCH = 200
+BIG_RUN = 200
 
 
 def _queued_run():

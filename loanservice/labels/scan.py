@@ -98,7 +98,7 @@ def station():
 @bp.get("/scan/camera")
 @staff_required
 def camera():
-    """Continuous scanning with the device's camera, for a batch such as a classroom set coming back."""
+    """Continuous scanning with the device's camera, for many at once, such as a classroom set coming back."""
     return render_template("scan/camera.html")
 
 
