@@ -356,16 +356,16 @@ def decode_pdf(pdf: bytes, dpi: int = 300):
     return found
 
 
-TERMS = ("Look after the instrument & keep it in its case.\n\n"
+HIRE_CONDITIONS = ("Look after the instrument & keep it in its case.\n\n"
          "Loss or theft: you pay the replacement cost within 28 days.")
 
 
-def publish_terms(app, text=TERMS):
+def publish_hire_conditions(app, text=HIRE_CONDITIONS):
     """Save ``text`` as the current terms and conditions; the new version's number."""
     from loanservice.documents import services
 
     with in_app(app) as session:
-        version = services.save_terms(session, None, text).version
+        version = services.save_hire_conditions(session, None, text).version
         session.commit()
         return version
 

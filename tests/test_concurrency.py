@@ -183,12 +183,12 @@ def _pending_loan(app, factory, *, signed: bool):
     from datetime import date
 
     from loanservice.borrowers.models import Family
-    from loanservice.documents.services import latest_agreement, record_desk_signature, save_terms
+    from loanservice.documents.services import latest_agreement, record_desk_signature, save_hire_conditions
     from loanservice.loans.lending import lend
 
     instrument, family = factory.instrument(), factory.family()
     with in_app(app) as session:
-        save_terms(session, None, "Look after the instrument.")
+        save_hire_conditions(session, None, "Look after the instrument.")
         loan = lend(session, None, session.get(Instrument, instrument.id), session.get(Family, family.id),
                     {**app.config, "REQUIRE_SIGNED_AGREEMENT": True}, due_on=date.fromisoformat(DUE))
         if signed:
@@ -199,12 +199,12 @@ def _pending_loan(app, factory, *, signed: bool):
 
 def test_twenty_check_outs_at_once_with_agreements_required_hold_the_instrument_once(app, factory):
     from loanservice.documents.models import Agreement
-    from loanservice.documents.services import save_terms
+    from loanservice.documents.services import save_hire_conditions
     from loanservice.loans.models import Loan
 
     app.config["REQUIRE_SIGNED_AGREEMENT"] = True
     with in_app(app) as session:
-        save_terms(session, None, "Look after the instrument.")
+        save_hire_conditions(session, None, "Look after the instrument.")
         session.commit()
     instrument = factory.instrument()
     # Half wait for an agreement (pupils), half would be lent at once (schools): one loan, whoever wins.

@@ -92,7 +92,7 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     _seed_instruments(session, rng, types, users["staff@demo.hub"], instruments, progress)
     _seed_loans(session, rng, schools, users, instruments)
     _seed_reservations(session, schools, users)
-    _seed_terms_and_conditions(session, users)
+    _seed_hire_conditions(session, users)
     _seed_notice_stages(session, users["admin@demo.hub"])
 
 
@@ -631,8 +631,8 @@ def _seed_reservations(session: Session, schools: list[School], users: dict[str,
 
 # ---------------------------------------------------------------- terms and conditions
 
-DEMO_TERMS = """The instrument remains the property of the hub. Keep it in its case, somewhere dry and away from heat, \
-and bring it to every lesson.
+DEMO_HIRE_CONDITIONS = """The instrument remains the property of the hub. Keep it in its case, somewhere dry and \
+away from heat, and bring it to every lesson.
 
 Please cover the instrument on your household contents insurance. If it is lost or stolen, tell the hub at once: \
 the replacement cost is payable within 28 days.
@@ -646,11 +646,11 @@ Fees are charged per term or part of a term. Return the instrument when lessons 
 at the end of the year for servicing."""
 
 
-def _seed_terms_and_conditions(session: Session, users: dict[str, User]) -> None:
+def _seed_hire_conditions(session: Session, users: dict[str, User]) -> None:
     """Version 1 of the hub's terms, so that agreements can be made (and signed) in the demo."""
-    from ..documents.models import TermsVersion
+    from ..documents.models import HireConditions
 
-    if session.scalar(select(func.count()).select_from(TermsVersion)):
+    if session.scalar(select(func.count()).select_from(HireConditions)):
         return
-    session.add(TermsVersion(version=1, text=DEMO_TERMS, created_by_id=users["admin@demo.hub"].id))
+    session.add(HireConditions(version=1, text=DEMO_HIRE_CONDITIONS, created_by_id=users["admin@demo.hub"].id))
     session.flush()

@@ -14,10 +14,10 @@ from ..sets.models import SetLoan
 from ..timeutil import utcnow
 
 
-class TermsVersion(db.Model):
+class HireConditions(db.Model):
     """One version of the hub's terms and conditions; an edit makes the next version."""
 
-    __tablename__ = "terms_version"
+    __tablename__ = "terms_version"  # the table keeps its first name
     __table_args__ = (CheckConstraint("version > 0", name="version_positive"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -58,7 +58,7 @@ class Agreement(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loan.id"), index=True)
-    terms_version_id: Mapped[int] = mapped_column(ForeignKey("terms_version.id"), index=True)
+    hire_conditions_id: Mapped[int] = mapped_column("terms_version_id", ForeignKey("terms_version.id"), index=True)
     # The PDF exactly as shown to the signer, and its SHA-256 (hex); frozen once signed.
     pdf: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -77,7 +77,7 @@ class Agreement(db.Model):
     countersigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
     loan: Mapped[Loan] = relationship()
-    terms_version: Mapped[TermsVersion] = relationship()
+    hire_conditions: Mapped[HireConditions] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     signed_by: Mapped[User | None] = relationship(foreign_keys=[signed_by_id])
     recorded_by: Mapped[User | None] = relationship(foreign_keys=[recorded_by_id])
@@ -88,7 +88,7 @@ class Agreement(db.Model):
         return self.signed_at is not None
 
 
-FROZEN_AGREEMENT_FIELDS = ("pdf", "sha256", "loan_id", "terms_version_id", "signed_at", "signed_name",
+FROZEN_AGREEMENT_FIELDS = ("pdf", "sha256", "loan_id", "hire_conditions_id", "signed_at", "signed_name",
                            "signature_method", "signed_by_id", "recorded_by_id")
 
 
