@@ -221,11 +221,11 @@ class Factory:
         with in_app(self.app) as session:
             locked = resolve_instrument(session, instrument.asset_tag, for_update=True)
             model = type(borrower)
-            loan = lending.check_out(session, None, locked, session.get(model, borrower.id), **kw)
+            loan = lending.open_loan(session, None, locked, session.get(model, borrower.id), **kw)
             session.commit()
             return loan.id
 
-    def lend_set(self, classroom_set, school, **kw):
+    def check_out_set(self, classroom_set, school, **kw):
         """Check ``classroom_set`` out to ``school`` (due in 60 days unless ``due_on``); the set loan's id."""
         from loanservice.schools.models import School
         from loanservice.sets import services

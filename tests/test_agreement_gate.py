@@ -395,7 +395,7 @@ def test_pending_loans_are_not_overdue_chased_or_rolled_over(app, client, factor
     # The same, issued: it is the control that the lists do show late loans.
     late = factory.instrument(asset_tag="LATE-1")
     with in_app(app) as session:
-        late_loan = lending.check_out(session, None, session.get(Instrument, late.id),
+        late_loan = lending.open_loan(session, None, session.get(Instrument, late.id),
                                        session.get(type(pupil), pupil.id), started_on=start, due_on=due)
         session.commit()
         late_id = late_loan.id
@@ -486,7 +486,7 @@ def test_a_pending_loan_without_any_agreement_is_not_issued(app, client, factory
     _, _, pupil, instrument = hirer
     login(client, factory.user("staff"))
     with in_app(app) as session:  # held for its agreement, but none was made
-        loan = lending.check_out(session, None, session.get(Instrument, instrument.id),
+        loan = lending.open_loan(session, None, session.get(Instrument, instrument.id),
                                  session.get(type(pupil), pupil.id), due_on=today() + timedelta(days=60),
                                  awaiting_agreement=True)
         session.commit()

@@ -121,7 +121,7 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
         pupil = Pupil(name="Sam", family_id=family.id)
         session.add(pupil)
         session.flush()
-        loan = lending.check_out(session, None, small, pupil, due_on=today() + timedelta(days=30))
+        loan = lending.open_loan(session, None, small, pupil, due_on=today() + timedelta(days=30))
         terms = documents.save_hire_conditions(session, None, "Look after it.")
         # In SQL: the Agreement model has columns that later revisions add.
         session.execute(text("INSERT INTO agreement (loan_id, terms_version_id, pdf, sha256, created_at, signed_name) "

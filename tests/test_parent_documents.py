@@ -60,7 +60,7 @@ def test_the_agreement_page_tells_a_parent_in_words_not_a_fingerprint(app, facto
     child = factory.child(parent, "Rowan")
     instrument = factory.instrument()
     with in_app(app) as session:
-        loan = lending.lend(session, None, resolve_instrument(session, instrument.asset_tag),
+        loan = lending.check_out(session, None, resolve_instrument(session, instrument.asset_tag),
                                   session.get(type(child), child.id), app.config)
         session.commit()
         loan_id, sha = loan.id, session.scalars(select(Agreement.sha256)).one()
@@ -79,11 +79,11 @@ def test_a_parent_sees_past_loans_with_their_return_receipts(app, factory, clien
     factory.instrument(asset_tag="VLN-NEW")
     with in_app(app) as session:
         pupil = session.get(type(child), child.id)
-        first = lending.lend(session, None, resolve_instrument(session, "VLN-OLD"), pupil,
+        first = lending.check_out(session, None, resolve_instrument(session, "VLN-OLD"), pupil,
                                    app.config)
         session.flush()
         lending.check_in(session, None, first, grade=2, returned_on=today())
-        lending.lend(session, None, resolve_instrument(session, "VLN-NEW"), pupil, app.config)
+        lending.check_out(session, None, resolve_instrument(session, "VLN-NEW"), pupil, app.config)
         session.commit()
         first_id = first.id
     login(client, parent)
@@ -103,7 +103,7 @@ def test_every_version_of_the_terms_can_be_read_and_an_agreement_links_its_own(a
     child = factory.child(parent, "Rowan")
     instrument = factory.instrument()
     with in_app(app) as session:
-        loan = lending.lend(session, None, resolve_instrument(session, instrument.asset_tag),
+        loan = lending.check_out(session, None, resolve_instrument(session, instrument.asset_tag),
                                   session.get(type(child), child.id), app.config)
         session.commit()
         loan_id = loan.id
@@ -139,7 +139,7 @@ def test_the_signed_agreement_pdf_fills_its_signature_boxes_and_states_value_and
     child = factory.child(parent, "Rowan")
     instrument = factory.instrument(replacement_value=Decimal("249.00"))
     with in_app(app) as session:
-        loan = lending.lend(session, None, resolve_instrument(session, instrument.asset_tag),
+        loan = lending.check_out(session, None, resolve_instrument(session, instrument.asset_tag),
                                   session.get(type(child), child.id), app.config)
         session.commit()
         loan_id, agreement_id = loan.id, session.scalars(select(Agreement.id)).one()
@@ -177,7 +177,7 @@ def test_an_agreement_made_later_by_staff_is_emailed_to_the_parent(database_url,
     child = factory.child(parent, "Rowan")
     instrument = factory.instrument()
     with in_app(app) as session:  # lent before the hub wrote its terms: no agreement yet
-        loan = lending.lend(session, None, resolve_instrument(session, instrument.asset_tag),
+        loan = lending.check_out(session, None, resolve_instrument(session, instrument.asset_tag),
                                   session.get(type(child), child.id), app.config)
         session.commit()
         loan_id = loan.id

@@ -31,13 +31,13 @@ def _may_become(instrument: Instrument, status: InstrumentStatus, current_loan) 
 
 
 def _loan_action(instrument: Instrument, current_loan, in_set: bool) -> Action | None:
-    """Issue (or cancel) a loan waiting for its agreement, check in an open one, or lend."""
+    """Issue (or cancel) a loan waiting for its agreement, check in an open one, or check out."""
     if current_loan is not None and current_loan.is_pending:
         return Action("issue", "Issue or cancel the loan", "loans.detail", {"loan_id": current_loan.id}, "main")
     if current_loan is not None:
         return Action("check_in", "Check in", "loans.check_in", {"loan_id": current_loan.id}, "main")
     if instrument.status is S.AVAILABLE and not in_set:  # a set's instruments go out with the set
-        return Action("lend", "Lend", "loans.check_out", {"tag": instrument.asset_tag}, "main")
+        return Action("check_out", "Lend", "loans.check_out", {"tag": instrument.asset_tag}, "main")
     return None
 
 
@@ -73,7 +73,7 @@ def available_actions(instrument: Instrument, *, current_loan=None, open_repair:
 
 
 # What the scan station offers beside opening the instrument's page: the next step, quickly.
-_AT_THE_STATION = ("issue", "check_in", "lend", "condition", "label")
+_AT_THE_STATION = ("issue", "check_in", "check_out", "condition", "label")
 
 
 def scan_station_actions(instrument: Instrument, *, current_loan=None, in_set: bool = False) -> list[Action]:
@@ -84,6 +84,6 @@ def scan_station_actions(instrument: Instrument, *, current_loan=None, in_set: b
     quiet = current_loan is not None or instrument.status is S.AVAILABLE
     opening = Action("open", "Open", "inventory.instrument_detail", {"tag": instrument.asset_tag},
                      "other" if quiet else "main")
-    loan_first = 1 if actions and actions[0].name in ("issue", "check_in", "lend") else 0
+    loan_first = 1 if actions and actions[0].name in ("issue", "check_in", "check_out") else 0
     rest = [Action(a.name, a.label, a.endpoint, a.params, "other") for a in actions[loan_first:]]
     return actions[:loan_first] + [opening] + rest

@@ -129,7 +129,7 @@ def check_out():
                                         for_update=True)
         borrower = get_borrower(db.session, kind, int(borrower_id))
         decide_claim(db.session, current_user, borrower, form.remission_claim.data)
-        return lending.lend(
+        return lending.check_out(
             db.session, current_user, instrument, borrower, current_app.config,
             started_on=form.started_on.data, due_on=form.due_on.data,
             accessories=form.accessories.data or None,

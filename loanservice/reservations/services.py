@@ -23,7 +23,7 @@ from ..extensions import db
 from ..inventory.models import Instrument, InstrumentStatus, InstrumentType
 from ..inventory.services import change_status
 from ..loans.calendar import latest_due_date
-from ..loans.lending import lend
+from ..loans.lending import check_out
 from ..loans.models import FeeBand, Loan
 from ..mail import send_when_committed
 from ..sets.models import ClassroomSet, ClassroomSetItem
@@ -409,8 +409,8 @@ def collect(session: Session, actor, config, reservation: Reservation, *, due_on
                                   "allocate another instrument.")
     decide_claim(session, actor, reservation.pupil, remission_claim)
     change_status(session, actor, instrument, S.AVAILABLE, f"collected for reservation #{reservation.id}")
-    loan = lend(session, actor, instrument, reservation.pupil, config, due_on=due_on,
-                condition_grade=condition_grade)
+    loan = check_out(session, actor, instrument, reservation.pupil, config, due_on=due_on,
+                     condition_grade=condition_grade)
     reservation.status, reservation.loan, reservation.closed_at = R.COLLECTED, loan, utcnow()
     session.flush()
     record(session, actor, "reservation.collected", reservation, f"Collected: loan {loan.id}", instrument=instrument)

@@ -20,7 +20,7 @@ from ..inventory.services import DuplicateTag, claim_tag, release_tag
 from ..inventory.tags import TAG_PATTERN, UnknownTag, normalise_tag, resolve, tag_from_code, tag_not_an_instrument
 from ..loans.availability import NotLendable, check_after_last_loans, is_lendable, unlendable_reasons
 from ..loans.calendar import check_due_date_in_reach, check_start_date_in_reach, earliest_start_date, resolve_due_date
-from ..loans.lending import NotOnLoan, check_in, check_out, mark_lost
+from ..loans.lending import NotOnLoan, check_in, mark_lost, open_loan
 from ..loans.models import Loan, LoanStatus
 from ..loans.pricing import Charges
 from ..schools.models import School
@@ -356,7 +356,7 @@ def check_out_set(
         raise NotLendable(f"{classroom_set.name} is already out.") from error
     for instrument in instruments:
         # A set is lent under the school's own agreement: no fee per item.
-        check_out(session, actor, instrument, school, started_on=started_on, due_on=due_on, set_loan=set_loan,
+        open_loan(session, actor, instrument, school, started_on=started_on, due_on=due_on, set_loan=set_loan,
                   charges=Charges())
     record(session, actor, "set.out", set_loan,
            f"{classroom_set.name} lent to {school.name} until {due_on:%-d %b %Y}",

@@ -17,7 +17,8 @@ def lend_and_return(app, child, tag: str, *, returned: bool):
     from loanservice.borrowers.models import Pupil
 
     with in_app(app) as session:
-        loan = lending.lend(session, None, resolve_instrument(session, tag), session.get(Pupil, child.id), app.config)
+        loan = lending.check_out(session, None, resolve_instrument(session, tag), session.get(Pupil, child.id),
+                                 app.config)
         session.flush()
         if returned:
             lending.check_in(session, None, loan, grade=2, returned_on=today())
