@@ -2,7 +2,7 @@
 from .accounts.models import Role, User  # noqa: F401
 from .audit.models import AuditEvent  # noqa: F401
 from .borrowers.models import Family, OtherBorrower, Pupil, RemissionClaim  # noqa: F401
-from .documents.models import Agreement, Notice, NoticeStage, TermsVersion  # noqa: F401
+from .documents.models import Agreement, HireConditions, Notice, NoticeStage  # noqa: F401
 from .inventory.models import (  # noqa: F401
     AssetTagCounter,
     ConditionCheck,

@@ -27,7 +27,7 @@ reserving = _signals.signal("reserving")
 # lend a member of a classroom set, which goes out with its set. Sender: the Instrument; keyword: session.
 lending_alone = _signals.signal("lending-alone")
 
-# Sent before a reserved instrument is sent to repair, written off or marked missing, so that loans
+# Sent before an instrument held for a signed agreement is sent to repair, written off or marked missing, so that loans
 # can refuse (raise InvalidTransition) while a loan waiting for its agreement holds it.
 # Sender: the Instrument; keyword: session.
 held_instrument_withdrawing = _signals.signal("held-instrument-withdrawing")

@@ -237,11 +237,11 @@ class Factory:
         with in_app(self.app) as session:
             locked = resolve_instrument(session, instrument.asset_tag, for_update=True)
             model = type(borrower)
-            loan = lending.check_out(session, None, locked, session.get(model, borrower.id), **kw)
+            loan = lending.open_loan(session, None, locked, session.get(model, borrower.id), **kw)
             session.commit()
             return loan.id
 
-    def lend_set(self, classroom_set, school, **kw):
+    def check_out_set(self, classroom_set, school, **kw):
         """Check ``classroom_set`` out to ``school`` (due in 60 days unless ``due_on``); the set loan's id."""
         from loanservice.schools.models import School
         from loanservice.sets import services
@@ -372,16 +372,16 @@ def decode_pdf(pdf: bytes, dpi: int = 300):
     return found
 
 
-TERMS = ("Look after the instrument & keep it in its case.\n\n"
+HIRE_CONDITIONS = ("Look after the instrument & keep it in its case.\n\n"
          "Loss or theft: you pay the replacement cost within 28 days.")
 
 
-def publish_terms(app, text=TERMS):
+def publish_hire_conditions(app, text=HIRE_CONDITIONS):
     """Save ``text`` as the current terms and conditions; the new version's number."""
     from loanservice.documents import services
 
     with in_app(app) as session:
-        version = services.save_terms(session, None, text).version
+        version = services.save_hire_conditions(session, None, text).version
         session.commit()
         return version
 

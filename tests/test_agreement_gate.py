@@ -20,7 +20,7 @@ from loanservice.reservations.models import Reservation
 from loanservice.reservations.services import free_instruments
 from loanservice.timeutil import today
 
-from .conftest import config_for, in_app, login, pdf_text, publish_terms
+from .conftest import config_for, in_app, login, pdf_text, publish_hire_conditions
 
 
 @pytest.fixture
@@ -100,7 +100,7 @@ def audit_actions(app, loan_id: int) -> list[str]:
 
 def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(app, client, factory, hirer):
     parent, family, pupil, instrument = hirer
-    publish_terms(app)
+    publish_hire_conditions(app)
     start = today() - timedelta(days=3)
     factory.term("This term", start - timedelta(days=20), today() + timedelta(days=90))
     staff = factory.user("staff", name="Store Keeper")
@@ -113,7 +113,7 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     assert "VLN-7 is held for Sam Okoro until the loan agreement is signed" in shown
     assert "Awaiting signed agreement" in shown and "Issue instrument" in shown and "Cancel this loan" in shown
     assert "Check in" not in shown and "Renew" not in shown
-    assert state(app, loan_id)[:2] == ("pending", "reserved")
+    assert state(app, loan_id)[:2] == ("pending", "awaiting_signing")
     with in_app(app) as session:  # the parent is emailed a link to sign
         [mail] = session.scalars(select(OutboxMessage)).all()
         assert mail.recipients == "dana@example.org" and "sign the loan agreement for Sam Okoro's" in mail.subject
@@ -145,7 +145,7 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
     refused = client.post(f"/loans/{loan_id}/issue")
     assert refused.status_code == 409
     assert "cannot be issued until the agreement is signed" in words(refused.get_data(as_text=True))
-    assert state(app, loan_id) == ("pending", "reserved", start, None)
+    assert state(app, loan_id) == ("pending", "awaiting_signing", start, None)
     client.post("/logout")
 
     # The parent sees it waiting for their signature, signs online, and cannot issue it themselves.
@@ -203,7 +203,7 @@ def test_a_pupil_loan_waits_for_the_parent_to_sign_online_then_staff_issue_it(ap
 
 def test_a_family_signs_at_the_desk_and_staff_issue_from_the_agreement_page(app, client, factory, hirer):
     _, family, _, instrument = hirer
-    publish_terms(app)
+    publish_hire_conditions(app)
     login(client, factory.user("staff"))
     response = client.post("/loans/new", data=lend_form(instrument, f"family-{family.id}"))
     loan_id = int(response.location.rsplit("/", 1)[1])
@@ -221,7 +221,7 @@ def test_a_family_signs_at_the_desk_and_staff_issue_from_the_agreement_page(app,
 
 def test_a_new_unsigned_copy_of_the_agreement_must_be_signed_before_issue(app, client, factory, hirer):
     _, family, _, instrument = hirer
-    publish_terms(app)
+    publish_hire_conditions(app)
     login(client, factory.user("staff"))
     loan_id = int(client.post("/loans/new", data=lend_form(instrument, f"family-{family.id}"))
                   .location.rsplit("/", 1)[1])
@@ -245,7 +245,7 @@ def test_a_new_unsigned_copy_of_the_agreement_must_be_signed_before_issue(app, c
 
 def test_issue_is_refused_once_the_due_date_has_passed(app, client, factory, hirer):
     _, _, pupil, instrument = hirer
-    publish_terms(app)
+    publish_hire_conditions(app)
     login(client, factory.user("staff"))
     loan_id = check_out_to(client, instrument, pupil, started_on=(today() - timedelta(days=20)).isoformat(),
                                 due_on=(today() - timedelta(days=1)).isoformat())
@@ -256,13 +256,13 @@ def test_issue_is_refused_once_the_due_date_has_passed(app, client, factory, hir
     assert refused.status_code == 422
     text_ = html.unescape(refused.get_data(as_text=True))
     assert "before today: cancel it and lend VLN-7 again with a new due date" in text_
-    assert state(app, loan_id)[:2] == ("pending", "reserved")
+    assert state(app, loan_id)[:2] == ("pending", "awaiting_signing")
 
 
 def test_staff_cancel_a_pending_loan_after_a_confirmation_and_the_instrument_is_free_again(
         app, client, factory, hirer):
     parent, family, pupil, instrument = hirer
-    publish_terms(app)
+    publish_hire_conditions(app)
     login(client, factory.user("staff"))
     loan_id = check_out_to(client, instrument, pupil)
     confirm = page(client, f"/loans/{loan_id}/cancel")
@@ -301,7 +301,7 @@ def test_staff_cancel_a_pending_loan_after_a_confirmation_and_the_instrument_is_
 
 def test_cancelling_offers_the_instrument_to_the_waiting_list(app, client, factory, hirer):
     _, _, pupil, instrument = hirer
-    publish_terms(app)
+    publish_hire_conditions(app)
     waiting_parent = factory.parent()
     child = factory.child(waiting_parent)
     with in_app(app) as session:
@@ -323,7 +323,7 @@ def test_cancelling_offers_the_instrument_to_the_waiting_list(app, client, facto
 def test_a_pending_loan_cannot_be_checked_in_renewed_exchanged_or_lost(app, client, factory, hirer):
     _, _, pupil, instrument = hirer
     bigger = factory.instrument(instrument.type, size="3/4")
-    publish_terms(app)
+    publish_hire_conditions(app)
     login(client, factory.user("staff"))
     loan_id = check_out_to(client, instrument, pupil)
     before = state(app, loan_id)
@@ -344,7 +344,7 @@ def test_a_pending_loan_cannot_be_checked_in_renewed_exchanged_or_lost(app, clie
 
 def test_an_instrument_held_for_a_pending_loan_cannot_be_lent_reserved_or_sent_away(app, client, factory, hirer):
     _, family, pupil, instrument = hirer
-    publish_terms(app)
+    publish_hire_conditions(app)
     login(client, factory.user("staff"))
     check_out_to(client, instrument, pupil)
     other = factory.pupil(name="Another Child")
@@ -361,7 +361,7 @@ def test_an_instrument_held_for_a_pending_loan_cannot_be_lent_reserved_or_sent_a
             response.get_data(as_text=True)
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 1
-        assert session.get(Instrument, instrument.id).status == "reserved"
+        assert session.get(Instrument, instrument.id).status == "awaiting_signing"
         # The catalogue does not offer it, and the database itself refuses a second loan on it.
         assert free_instruments(session, instrument.type_id, "1/2") == []
         with pytest.raises(IntegrityError):
@@ -375,7 +375,7 @@ def test_an_instrument_held_for_a_pending_loan_cannot_be_lent_reserved_or_sent_a
 
 def test_the_parent_cannot_ask_to_return_a_loan_not_handed_over(app, client, factory, hirer):
     parent, _, pupil, instrument = hirer
-    publish_terms(app)
+    publish_hire_conditions(app)
     staff_client = app.test_client()
     login(staff_client, factory.user("staff"))
     loan_id = check_out_to(staff_client, instrument, pupil)
@@ -386,7 +386,7 @@ def test_the_parent_cannot_ask_to_return_a_loan_not_handed_over(app, client, fac
 
 def test_pending_loans_are_not_overdue_chased_or_rolled_over(app, client, factory, hirer):
     _, _, pupil, instrument = hirer
-    publish_terms(app)
+    publish_hire_conditions(app)
     start, due = today() - timedelta(days=120), today() - timedelta(days=90)
     factory.term("Last term", start - timedelta(days=5), due)
     factory.term("This term", due + timedelta(days=10), today() + timedelta(days=60))
@@ -395,7 +395,7 @@ def test_pending_loans_are_not_overdue_chased_or_rolled_over(app, client, factor
     # The same, issued: it is the control that the lists do show late loans.
     late = factory.instrument(asset_tag="LATE-1")
     with in_app(app) as session:
-        late_loan = lending.check_out(session, None, session.get(Instrument, late.id),
+        late_loan = lending.open_loan(session, None, session.get(Instrument, late.id),
                                        session.get(type(pupil), pupil.id), started_on=start, due_on=due)
         session.commit()
         late_id = late_loan.id
@@ -416,7 +416,7 @@ def test_pending_loans_are_not_overdue_chased_or_rolled_over(app, client, factor
 
 
 def test_schools_and_other_borrowers_are_lent_at_once(app, client, factory):
-    publish_terms(app)
+    publish_hire_conditions(app)
     login(client, factory.user("staff"))
     for borrower in (f"school-{factory.school().id}", f"other-{factory.other_borrower().id}"):
         instrument = factory.instrument()
@@ -460,7 +460,7 @@ def test_without_terms_and_conditions_check_out_is_refused_and_nothing_changes(a
 
 def test_a_reservation_collected_under_the_setting_waits_for_the_agreement(app, client, factory, hirer):
     parent, _, pupil, instrument = hirer
-    publish_terms(app)
+    publish_hire_conditions(app)
     with in_app(app) as session:
         reservation = Reservation(pupil_id=pupil.id, type_id=instrument.type_id, size="1/2", status="ready",
                                   instrument_id=instrument.id, preferred_start_on=today(),
@@ -475,7 +475,7 @@ def test_a_reservation_collected_under_the_setting_waits_for_the_agreement(app, 
     assert response.status_code == 303, response.get_data(as_text=True)
     assert "VLN-7 is held for Sam Okoro until the loan agreement is signed" in page(client, response.location)
     loan_id = int(response.location.rsplit("/", 1)[1])
-    assert state(app, loan_id)[:2] == ("pending", "reserved")
+    assert state(app, loan_id)[:2] == ("pending", "awaiting_signing")
     with in_app(app) as session:
         assert session.get(Reservation, reservation_id).status == "collected"
         mails = [m.subject for m in session.scalars(select(OutboxMessage))]
@@ -486,7 +486,7 @@ def test_a_pending_loan_without_any_agreement_is_not_issued(app, client, factory
     _, _, pupil, instrument = hirer
     login(client, factory.user("staff"))
     with in_app(app) as session:  # held for its agreement, but none was made
-        loan = lending.check_out(session, None, session.get(Instrument, instrument.id),
+        loan = lending.open_loan(session, None, session.get(Instrument, instrument.id),
                                  session.get(type(pupil), pupil.id), due_on=today() + timedelta(days=60),
                                  awaiting_agreement=True)
         session.commit()
@@ -494,4 +494,4 @@ def test_a_pending_loan_without_any_agreement_is_not_issued(app, client, factory
     refused = client.post(f"/loans/{loan_id}/issue")
     assert refused.status_code == 409
     assert "VLN-7 cannot be issued: there is no agreement for this loan yet" in words(refused.get_data(as_text=True))
-    assert state(app, loan_id)[:2] == ("pending", "reserved")
+    assert state(app, loan_id)[:2] == ("pending", "awaiting_signing")

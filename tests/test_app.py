@@ -52,7 +52,7 @@ def _assert_models_match(url: str) -> None:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
     assert diff == [], f"models and migrations disagree: {diff}"
-    assert version == "0010"
+    assert version == "0011"
 
 
 def test_migrations_build_an_empty_sqlite_database_that_matches_the_models(tmp_path):
@@ -121,8 +121,8 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
         pupil = Pupil(name="Sam", family_id=family.id)
         session.add(pupil)
         session.flush()
-        loan = lending.check_out(session, None, small, pupil, due_on=today() + timedelta(days=30))
-        terms = documents.save_terms(session, None, "Look after it.")
+        loan = lending.open_loan(session, None, small, pupil, due_on=today() + timedelta(days=30))
+        terms = documents.save_hire_conditions(session, None, "Look after it.")
         # In SQL: the Agreement model has columns that later revisions add.
         session.execute(text("INSERT INTO agreement (loan_id, terms_version_id, pdf, sha256, created_at, signed_name) "
                              "VALUES (:loan, :terms, :pdf, :sha, CURRENT_TIMESTAMP, '')"),
@@ -135,7 +135,7 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
 
         upgrade()
         session = db.session
-        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0011"
         assert session.execute(text("SELECT tag, kind FROM asset_tag ORDER BY tag")).all() == [
             ("V-1", "instrument"), ("V-2", "instrument"), ("V-3", "instrument")]  # 0010 registered them
         assert session.execute(text("SELECT id, status, exchanged_from_id, closed_on FROM loan ORDER BY id")
@@ -159,6 +159,65 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
             session.execute(text(row.replace("created_at)", "created_at, closed_on)").replace(":on)", ":on, :on)")),
                             {**values, "status": "pending"})
         session.remove()
+        db.engine.dispose()
+
+
+def _hub_at_0010_with_held_instruments(url: str):
+    """A hub at revision 0010: V-1 held ("reserved") for a loan pending its agreement, V-2 held for a
+    reservation, V-3 on loan. Returns the app."""
+    from flask_migrate import upgrade
+
+    from loanservice.timeutil import today
+
+    app = create_app(config_for(url))
+    with app.app_context():
+        upgrade(revision="0010")
+        session = db.session
+        session.execute(text("INSERT INTO instrument_type (id, name, family, sizes, hire_band, default_accessories) "
+                             "VALUES (1, 'Violin', 'strings', '[]', 'A', '')"))
+        session.execute(text("INSERT INTO family (id, name, email, phone, address, created_at) "
+                             "VALUES (1, 'Dana', '', '', '', CURRENT_TIMESTAMP)"))
+        for number, status in ((1, "reserved"), (2, "reserved"), (3, "on_loan")):
+            session.execute(text("INSERT INTO asset_tag (tag, kind) VALUES (:tag, 'instrument')"),
+                            {"tag": f"V-{number}"})
+            session.execute(text(
+                "INSERT INTO instrument (id, asset_tag, type_id, size, make, model, serial_number, accessories, "
+                "location, status, status_reason, condition_grade, funding_source, send_adapted, notes, "
+                "created_at, updated_at) VALUES (:id, :tag, 1, '', '', '', '', '', 'Store', :status, '', 2, '', "
+                "false, '', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"),
+                {"id": number, "tag": f"V-{number}", "status": status})
+        for instrument, status in ((1, "pending"), (3, "open")):
+            session.execute(text(
+                "INSERT INTO loan (instrument_id, family_id, status, started_on, due_on, accessories, "
+                "condition_at_issue, damaged, return_note, fee_per_term, remission_category, charge_per_term, "
+                "deposit, created_at) VALUES (:instrument, 1, :status, :on, :on, '', 2, false, '', 0, 'none', 0, 0, "
+                ":on)"), {"instrument": instrument, "status": status, "on": today()})
+        session.commit()
+        session.remove()
+    return app
+
+
+def _instrument_statuses() -> dict[str, str]:
+    return dict(db.session.execute(text("SELECT asset_tag, status FROM instrument")).all())
+
+
+def test_0011_moves_the_instruments_held_for_a_pending_loan_to_their_own_status_and_back(tmp_path):
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy.exc import IntegrityError
+
+    app = _hub_at_0010_with_held_instruments(f"sqlite:///{tmp_path / 'hub.sqlite3'}")
+    with app.app_context():
+        upgrade(revision="0011")
+        assert _instrument_statuses()["V-1"] == "awaiting_signing"
+        assert _instrument_statuses()["V-2"] == "reserved"  # a reservation's hold stays reserved
+        assert _instrument_statuses()["V-3"] == "on_loan"
+        db.session.remove()
+        downgrade(revision="0010")
+        assert _instrument_statuses()["V-1"] == "reserved"
+        assert _instrument_statuses()["V-3"] == "on_loan"
+        with pytest.raises(IntegrityError, match="status_known"):  # the old CHECK is back
+            db.session.execute(text("UPDATE instrument SET status = 'awaiting_signing' WHERE asset_tag = 'V-2'"))
+        db.session.remove()
         db.engine.dispose()
 
 

@@ -2,7 +2,7 @@
 from sqlalchemy import func, select
 
 from loanservice.accounts.models import User
-from loanservice.documents.models import TermsVersion
+from loanservice.documents.models import HireConditions
 from loanservice.inventory.models import ConditionCheck, Instrument, Repair
 
 from .conftest import in_app
@@ -22,7 +22,7 @@ def test_demo_seed_builds_a_hub_and_prints_the_logins(app):
         assert session.scalar(select(func.count()).select_from(Repair)) == in_repair
         assert set(session.scalars(select(User.role))) == {"admin", "staff", "school", "parent"}
         # Terms and conditions, so that agreements can be made and signed in the demo.
-        assert session.scalar(select(TermsVersion.version)) == 1
+        assert session.scalar(select(HireConditions.version)) == 1
 
 
 def test_demo_logins_work(app, client):
@@ -57,9 +57,9 @@ def test_the_demo_hub_is_ready_for_agreements_and_notices(app, staff_client):
     assert "No notice stages are set" not in preview and "Reminder at 7 days overdue" in preview
     with in_app(app) as session:
         from loanservice.borrowers.models import Family
-        from loanservice.documents.services import current_terms
+        from loanservice.documents.services import current_hire_conditions
 
-        assert "replacement cost" in current_terms(session).text
+        assert "replacement cost" in current_hire_conditions(session).text
         by_post = session.scalars(select(Family).where(Family.email == "")).all()
         assert by_post and all(family.address for family in by_post)
     result = app.test_cli_runner().invoke(args=["notices", "run", "--dry-run"])

@@ -18,7 +18,7 @@ from loanservice.sets.models import SetLoan
 from loanservice.sets.services import check_in_set_item, check_out_set, mark_set_item_missing
 from loanservice.timeutil import today
 
-from .conftest import TERMS, in_app, login, pdf_text, publish_terms
+from .conftest import HIRE_CONDITIONS, in_app, login, pdf_text, publish_hire_conditions
 
 
 def hub(app):
@@ -95,7 +95,7 @@ def test_typed_values_are_escaped_and_fetch_nothing(app, factory, pupil_loan, mo
         loan.pupil.family.name = 'Evil <img src="file:///etc/passwd"> Parent'
         loan.accessories = 'case, <img src="http://198.51.100.7/x.png">'
         session.commit()
-    publish_terms(app, 'Terms with <b>odd</b> characters: £ € “quotes” & <script>alert(1)</script>')
+    publish_hire_conditions(app, 'Terms with <b>odd</b> characters: £ € “quotes” & <script>alert(1)</script>')
     asked = []
     original = render.StaticOnlyFetcher.fetch
     monkeypatch.setattr(render.StaticOnlyFetcher, "fetch", lambda self, url, headers=None: (
@@ -114,11 +114,11 @@ def test_typed_values_are_escaped_and_fetch_nothing(app, factory, pupil_loan, mo
 
 def test_agreement_names_everything_and_is_archival_and_tagged(app, pupil_loan):
     loan_id, parent, family, pupil, instrument = pupil_loan
-    version = publish_terms(app)
+    version = publish_hire_conditions(app)
     agreement_id, sha = prepare(app, loan_id)
     with in_app(app) as session:
         agreement = session.get(Agreement, agreement_id)
-        assert agreement.terms_version.version == version
+        assert agreement.hire_conditions.version == version
         data = agreement.pdf
     assert hashlib.sha256(data).hexdigest() == sha
     text = pdf_text(data)
@@ -146,23 +146,23 @@ def test_without_terms_or_hub_settings_there_is_a_clear_message(app, pupil_loan)
 
 def test_terms_are_versioned_and_an_agreement_keeps_its_version(app, pupil_loan):
     loan_id, *_ = pupil_loan
-    assert publish_terms(app) == 1
+    assert publish_hire_conditions(app) == 1
     first_id, _ = prepare(app, loan_id)
     assert prepare(app, loan_id)[0] == first_id  # the same draft, not a new one each time
     with in_app(app) as session, pytest.raises(services.InvalidInput, match="same as version 1"):
-        services.save_terms(session, None, TERMS)
-    assert publish_terms(app, TERMS + "\n\nNew clause: no stickers on the case.") == 2
+        services.save_hire_conditions(session, None, HIRE_CONDITIONS)
+    assert publish_hire_conditions(app, HIRE_CONDITIONS + "\n\nNew clause: no stickers on the case.") == 2
     second_id, _ = prepare(app, loan_id)
     assert second_id != first_id
     with in_app(app) as session:
-        assert session.get(Agreement, first_id).terms_version.version == 1
-        assert session.get(Agreement, second_id).terms_version.version == 2
+        assert session.get(Agreement, first_id).hire_conditions.version == 1
+        assert session.get(Agreement, second_id).hire_conditions.version == 2
         assert "no stickers" in pdf_text(session.get(Agreement, second_id).pdf)
 
 
 def test_parent_signs_online_and_the_stored_pdf_is_what_they_saw(app, client, pupil_loan):
     loan_id, parent, *_ = pupil_loan
-    publish_terms(app)
+    publish_hire_conditions(app)
     agreement_id, sha = prepare(app, loan_id)
     login(client, parent)
     page = client.get(f"/loans/{loan_id}/agreement")
@@ -205,7 +205,7 @@ def test_parent_signs_online_and_the_stored_pdf_is_what_they_saw(app, client, pu
 
 def test_staff_record_a_desk_signature_and_countersign(app, client, factory, pupil_loan):
     loan_id, *_ = pupil_loan
-    publish_terms(app)
+    publish_hire_conditions(app)
     staff = factory.user("staff", name="Store Keeper")
     login(client, staff)
     assert client.post(f"/loans/{loan_id}/agreement").status_code == 303
@@ -227,7 +227,7 @@ def test_staff_record_a_desk_signature_and_countersign(app, client, factory, pup
 
 def test_only_staff_and_the_hirer_can_fetch_a_loans_documents(app, client, factory, pupil_loan):
     loan_id, parent, *_ = pupil_loan
-    publish_terms(app)
+    publish_hire_conditions(app)
     agreement_id, _ = prepare(app, loan_id)
     urls = [f"/loans/{loan_id}/agreement", f"/agreements/{agreement_id}.pdf"]
     assert client.get(urls[1]).status_code == 302  # signed out: to the sign-in page
@@ -330,8 +330,8 @@ def test_set_delivery_note_and_return_receipt(app, client, factory):
 
 def test_admin_publishes_terms_from_the_web(app, client, factory):
     login(client, factory.user("admin"))
-    assert client.post("/admin/terms-and-conditions", data={"text": TERMS}).status_code == 303
-    assert client.post("/admin/terms-and-conditions", data={"text": TERMS}).status_code == 422
+    assert client.post("/admin/terms-and-conditions", data={"text": HIRE_CONDITIONS}).status_code == 303
+    assert client.post("/admin/terms-and-conditions", data={"text": HIRE_CONDITIONS}).status_code == 422
     page = client.get("/admin/terms-and-conditions").get_data(as_text=True)
     assert "Version 1" in page
     client.post("/logout")

@@ -11,7 +11,14 @@ from sqlalchemy.sql.expression import ClauseElement, Executable
 from loanservice.audit.models import AuditEvent
 from loanservice.errors import InvalidInput, LoanServiceError
 from loanservice.inventory import services
-from loanservice.inventory.models import CheckReason, ConditionCheck, Instrument, InstrumentStatus, Repair
+from loanservice.inventory.models import (
+    CheckReason,
+    ConditionCheck,
+    Instrument,
+    InstrumentFamily,
+    InstrumentStatus,
+    Repair,
+)
 from loanservice.inventory.services import DuplicateTag, InstrumentDetails, InvalidTransition
 
 from .conftest import ON_POSTGRES, in_app
@@ -213,8 +220,9 @@ def test_a_type_keeps_sizes_that_instruments_use(app, factory):
     with in_app(app) as session:
         obj = session.get(type(violin), violin.id)
         with pytest.raises(InvalidInput, match="size 3/4 exist"):
-            services.save_type(session, None, services.TypeDetails("Violin", "strings", ["1/2"]), obj)
-        saved = services.save_type(session, None, services.TypeDetails("Violin", "strings", ["1/4", "1/2", "3/4"]), obj)
+            services.save_type(session, None, services.TypeDetails("Violin", InstrumentFamily.STRINGS, ["1/2"]), obj)
+        details = services.TypeDetails("Violin", InstrumentFamily.STRINGS, ["1/4", "1/2", "3/4"])
+        saved = services.save_type(session, None, details, obj)
         assert saved.sizes == ["1/4", "1/2", "3/4"]
 
 

@@ -327,7 +327,7 @@ def test_every_instrument_in_the_store_counts_and_prints_only_those_in_the_store
     violin = factory.instrument_type("Violin")
     on_shelf = sorted(factory.instrument(violin).asset_tag for _ in range(2))
     kit = factory.classroom_set(size=2)
-    factory.lend_set(kit, factory.school())  # out at a school
+    factory.check_out_set(kit, factory.school())  # out at a school
     at_repairer = factory.instrument(violin).asset_tag
     with in_app(app) as session:
         send_to_repair(session, None, resolve_instrument(session, at_repairer), repairer="Luthier", fault="Crack")

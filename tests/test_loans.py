@@ -120,7 +120,7 @@ def test_the_database_allows_one_open_loan_per_instrument(app, factory):
         locked = resolve_instrument(session, instrument.asset_tag)
         locked.status = "available"  # as a racing request that read it before the first commit
         with pytest.raises(LoanServiceError, match="is already on loan"):
-            lending.check_out(session, None, locked, session.get(type(second), second.id), due_on=today())
+            lending.open_loan(session, None, locked, session.get(type(second), second.id), due_on=today())
         session.rollback()
         assert session.scalar(select(func.count()).select_from(Loan)) == 1
 

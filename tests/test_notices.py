@@ -171,11 +171,11 @@ def test_admin_sets_stages(app, client, factory):
     clash = client.post("/notices/stages", data={"name": "Again", "days_overdue": "3", "letter": "final"})
     assert clash.status_code == 422 and "already at 3 days" in clash.get_data(as_text=True)
     with in_app(app) as session:
-        assert [(s.name, s.days_overdue, s.letter_enum) for s in notices.stages(session)] == [
+        assert [(s.name, s.days_overdue, s.letter) for s in notices.stages(session)] == [
             ("Gentle nudge", 3, NoticeLetter.REMINDER)]
 
 
-def test_a_large_batch_is_laid_out_in_chunks_over_worker_processes(app, overdue, smtp_server, tmp_path,
+def test_a_large_run_is_laid_out_in_chunks_over_worker_processes(app, overdue, smtp_server, tmp_path,
                                                                    monkeypatch):
     """The path big runs take (chunks, forked workers, print files joined), made to apply to three letters."""
     from loanservice.documents import render

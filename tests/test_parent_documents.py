@@ -13,12 +13,12 @@ from loanservice.timeutil import today
 from .conftest import config_for, in_app, login, mail_link
 from .pages import submit
 
-TERMS = "Look after the instrument.\n\nLoss or theft: you pay the replacement value."
+HIRE_CONDITIONS = "Look after the instrument.\n\nLoss or theft: you pay the replacement value."
 
 
-def publish_terms(app, text=TERMS):
+def publish_hire_conditions(app, text=HIRE_CONDITIONS):
     with in_app(app) as session:
-        version = documents.save_terms(session, None, text).version
+        version = documents.save_hire_conditions(session, None, text).version
         session.commit()
         return version
 
@@ -29,7 +29,7 @@ def test_lending_makes_the_agreement_and_emails_the_parent_a_link_to_sign(databa
     app = create_app(config_for(database_url, MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port))
     factory.app = app
     factory.term("This term", today() - timedelta(days=5), today() + timedelta(days=50))
-    publish_terms(app)
+    publish_hire_conditions(app)
     parent = factory.parent(email="pat@example.org")
     child = factory.child(parent, "Rowan")
     instrument = factory.instrument()
@@ -55,12 +55,12 @@ def test_lending_makes_the_agreement_and_emails_the_parent_a_link_to_sign(databa
 
 def test_the_agreement_page_tells_a_parent_in_words_not_a_fingerprint(app, factory, client):
     factory.term("This term", today() - timedelta(days=5), today() + timedelta(days=50))
-    publish_terms(app)
+    publish_hire_conditions(app)
     parent = factory.parent()
     child = factory.child(parent, "Rowan")
     instrument = factory.instrument()
     with in_app(app) as session:
-        loan = lending.lend(session, None, resolve_instrument(session, instrument.asset_tag),
+        loan = lending.check_out(session, None, resolve_instrument(session, instrument.asset_tag),
                                   session.get(type(child), child.id), app.config)
         session.commit()
         loan_id, sha = loan.id, session.scalars(select(Agreement.sha256)).one()
@@ -79,11 +79,11 @@ def test_a_parent_sees_past_loans_with_their_return_receipts(app, factory, clien
     factory.instrument(asset_tag="VLN-NEW")
     with in_app(app) as session:
         pupil = session.get(type(child), child.id)
-        first = lending.lend(session, None, resolve_instrument(session, "VLN-OLD"), pupil,
+        first = lending.check_out(session, None, resolve_instrument(session, "VLN-OLD"), pupil,
                                    app.config)
         session.flush()
         lending.check_in(session, None, first, grade=2, returned_on=today())
-        lending.lend(session, None, resolve_instrument(session, "VLN-NEW"), pupil, app.config)
+        lending.check_out(session, None, resolve_instrument(session, "VLN-NEW"), pupil, app.config)
         session.commit()
         first_id = first.id
     login(client, parent)
@@ -98,16 +98,16 @@ def test_a_parent_sees_past_loans_with_their_return_receipts(app, factory, clien
 
 def test_every_version_of_the_terms_can_be_read_and_an_agreement_links_its_own(app, factory, client):
     factory.term("This term", today() - timedelta(days=5), today() + timedelta(days=50))
-    publish_terms(app, "Version one: keep it in its case.")
+    publish_hire_conditions(app, "Version one: keep it in its case.")
     parent = factory.parent()
     child = factory.child(parent, "Rowan")
     instrument = factory.instrument()
     with in_app(app) as session:
-        loan = lending.lend(session, None, resolve_instrument(session, instrument.asset_tag),
+        loan = lending.check_out(session, None, resolve_instrument(session, instrument.asset_tag),
                                   session.get(type(child), child.id), app.config)
         session.commit()
         loan_id = loan.id
-    publish_terms(app, "Version two: keep it in its case, and insure it.")
+    publish_hire_conditions(app, "Version two: keep it in its case, and insure it.")
     old = client.get("/terms-and-conditions/1").get_data(as_text=True)
     assert "Version one: keep it in its case." in old
     assert 'href="/terms-and-conditions/2">version 2</a>' in old
@@ -128,7 +128,7 @@ def test_the_signed_agreement_pdf_fills_its_signature_boxes_and_states_value_and
     from .conftest import pdf_text
 
     factory.term("This term", today() - timedelta(days=5), today() + timedelta(days=50))
-    publish_terms(app)
+    publish_hire_conditions(app)
     parent = factory.parent(name="Dana Okoro")
     with in_app(app) as session:
         from loanservice.borrowers.models import Family
@@ -139,7 +139,7 @@ def test_the_signed_agreement_pdf_fills_its_signature_boxes_and_states_value_and
     child = factory.child(parent, "Rowan")
     instrument = factory.instrument(replacement_value=Decimal("249.00"))
     with in_app(app) as session:
-        loan = lending.lend(session, None, resolve_instrument(session, instrument.asset_tag),
+        loan = lending.check_out(session, None, resolve_instrument(session, instrument.asset_tag),
                                   session.get(type(child), child.id), app.config)
         session.commit()
         loan_id, agreement_id = loan.id, session.scalars(select(Agreement.id)).one()
@@ -177,7 +177,7 @@ def test_an_agreement_made_later_by_staff_is_emailed_to_the_parent(database_url,
     child = factory.child(parent, "Rowan")
     instrument = factory.instrument()
     with in_app(app) as session:  # lent before the hub wrote its terms: no agreement yet
-        loan = lending.lend(session, None, resolve_instrument(session, instrument.asset_tag),
+        loan = lending.check_out(session, None, resolve_instrument(session, instrument.asset_tag),
                                   session.get(type(child), child.id), app.config)
         session.commit()
         loan_id = loan.id
@@ -185,7 +185,7 @@ def test_an_agreement_made_later_by_staff_is_emailed_to_the_parent(database_url,
     login(parent_client, parent)
     page = parent_client.get(f"/loans/{loan_id}/agreement").get_data(as_text=True)
     assert "The hub has not made the agreement for this loan yet" in page
-    publish_terms(app)
+    publish_hire_conditions(app)
     staff = app.test_client()
     login(staff, factory.user("staff"))
     assert submit(staff, f"/loans/{loan_id}/agreement", button="Make the agreement").status_code == 303

@@ -147,13 +147,13 @@ def test_a_parent_adds_edits_and_removes_a_child_with_a_stated_remission(client,
 def test_a_child_with_an_open_loan_cannot_be_changed_or_removed(client, factory, app):
     from datetime import date
 
-    from loanservice.loans.lending import check_out
+    from loanservice.loans.lending import open_loan
 
     parent = factory.parent()
     child = factory.child(parent, "Kit")
     instrument = factory.instrument()
     with in_app(app) as session:
-        check_out(session, None, session.get(type(instrument), instrument.id), session.get(Pupil, child.id),
+        open_loan(session, None, session.get(type(instrument), instrument.id), session.get(Pupil, child.id),
                   due_on=date(2031, 7, 20))
         session.commit()
     login(client, parent)
@@ -169,13 +169,13 @@ def test_a_child_with_an_open_loan_cannot_be_changed_or_removed(client, factory,
 def test_the_parent_home_shows_loans_with_due_dates_documents_and_takes_requests(client, factory, app):
     from datetime import date
 
-    from loanservice.loans.lending import check_out
+    from loanservice.loans.lending import open_loan
 
     parent = factory.parent()
     child = factory.child(parent, "Robin")
     instrument = factory.instrument(factory.instrument_type("Cello", sizes=("1/2", "3/4")), size="1/2")
     with in_app(app) as session:
-        loan = check_out(session, None, session.get(type(instrument), instrument.id), session.get(Pupil, child.id),
+        loan = open_loan(session, None, session.get(type(instrument), instrument.id), session.get(Pupil, child.id),
                          due_on=date(2031, 7, 20))
         session.commit()
         loan_id = loan.id
@@ -196,13 +196,13 @@ def test_the_parent_home_shows_loans_with_due_dates_documents_and_takes_requests
 def test_a_parent_cannot_reach_another_familys_child_loan_or_documents(client, factory, app):
     from datetime import date
 
-    from loanservice.loans.lending import check_out
+    from loanservice.loans.lending import open_loan
 
     mine, theirs = factory.parent(), factory.parent()
     their_child = factory.child(theirs, "Not Yours")
     instrument = factory.instrument()
     with in_app(app) as session:
-        loan = check_out(session, None, session.get(type(instrument), instrument.id),
+        loan = open_loan(session, None, session.get(type(instrument), instrument.id),
                          session.get(Pupil, their_child.id), due_on=date(2031, 7, 20))
         session.commit()
         loan_id = loan.id
@@ -360,12 +360,12 @@ def lend_to(app, child, kind):
     from datetime import date
 
     from loanservice.inventory.models import Instrument
-    from loanservice.loans.lending import check_out
+    from loanservice.loans.lending import open_loan
 
     with in_app(app) as session:
         instrument = session.scalar(select(Instrument).where(Instrument.type_id == kind.id,
                                                              Instrument.status == "available").limit(1))
-        check_out(session, None, instrument, session.get(Pupil, child.id), due_on=date(2031, 7, 20))
+        open_loan(session, None, instrument, session.get(Pupil, child.id), due_on=date(2031, 7, 20))
         session.commit()
 
 

@@ -227,8 +227,8 @@ def test_lending_through_the_service_is_refused_while_a_claim_waits(app, factory
     instrument = factory.instrument()
     _, child = claiming_child(app, factory)
     with in_app(app) as session, pytest.raises(RemissionUnverified):
-        lending.lend(session, None, resolve_instrument(session, instrument.asset_tag), session.get(Pupil, child.id),
-                      app.config)
+        lending.check_out(session, None, resolve_instrument(session, instrument.asset_tag),
+                          session.get(Pupil, child.id), app.config)
 
 
 def claiming_child_claim(app, child, category="free_school_meals"):

@@ -143,13 +143,13 @@ def test_cancelling_a_held_reservation_offers_the_instrument_to_the_next_child(c
 
 def test_a_returned_instrument_goes_to_the_next_child_waiting(client, factory, app):
     from loanservice.borrowers.models import Pupil
-    from loanservice.loans.lending import check_in, check_out
+    from loanservice.loans.lending import check_in, open_loan
 
     kind = factory.instrument_type("Trumpet", family="brass", sizes=())
     trumpet = factory.instrument(kind, size="")
     someone = factory.pupil()
     with in_app(app) as session:
-        loan = check_out(session, None, session.get(Instrument, trumpet.id), session.get(Pupil, someone.id),
+        loan = open_loan(session, None, session.get(Instrument, trumpet.id), session.get(Pupil, someone.id),
                          due_on=date(2031, 7, 1))
         session.commit()
         loan_id = loan.id
@@ -354,14 +354,14 @@ def test_the_demo_has_parents_with_a_reservation_in_each_state_and_a_waiting_lis
 
 def test_staff_see_parents_requests_and_mark_them_dealt_with(client, factory, app):
     from loanservice.borrowers.models import Pupil
-    from loanservice.loans.lending import check_out
+    from loanservice.loans.lending import open_loan
     from loanservice.parents.models import ParentRequest
 
     parent = factory.parent()
     child = factory.child(parent, "Grown")
     instrument = factory.instrument()
     with in_app(app) as session:
-        loan = check_out(session, None, session.get(Instrument, instrument.id), session.get(Pupil, child.id),
+        loan = open_loan(session, None, session.get(Instrument, instrument.id), session.get(Pupil, child.id),
                          due_on=date(2031, 7, 1))
         session.commit()
         loan_id = loan.id
@@ -472,13 +472,13 @@ def test_the_staff_queue_pages_the_held_instruments(client, factory, app, violin
 
 def test_a_request_marked_dealt_with_twice_shows_the_queue_with_why_and_a_409(client, factory, app):
     from loanservice.borrowers.models import Pupil
-    from loanservice.loans.lending import check_out
+    from loanservice.loans.lending import open_loan
     from loanservice.parents.models import ParentRequest
 
     parent = factory.parent()
     child = factory.child(parent, "Grown")
     with in_app(app) as session:
-        loan = check_out(session, None, session.get(Instrument, factory.instrument().id), session.get(Pupil, child.id),
+        loan = open_loan(session, None, session.get(Instrument, factory.instrument().id), session.get(Pupil, child.id),
                          due_on=date(2031, 7, 1))
         session.commit()
         loan_id = loan.id

@@ -55,7 +55,7 @@ def test_scanning_a_sets_label_opens_the_set_for_staff_and_at_the_scan_station(a
     response = staff_client.get("/i/set-dj-c")
     assert response.status_code == 302 and response.location.endswith(f"/sets/{kit.id}")
 
-    factory.lend_set(kit, factory.school(name="Holme Primary"))
+    factory.check_out_set(kit, factory.school(name="Holme Primary"))
     station = staff_client.get("/scan", query_string={"code": "HTTP://HUB.TEST/I/SET-DJ-C"})
     page = station.get_data(as_text=True)
     assert station.status_code == 200 and "Djembe set C" in page and "out at Holme Primary" in page
@@ -68,7 +68,7 @@ def test_the_school_holding_a_set_lands_on_its_check_in_page_from_the_set_or_an_
     school, other = factory.school(), factory.school()
     kit = factory.classroom_set(size=2, tag="SET-UKE-Z")
     item = tags_of(app, kit)[0]
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     login(client, factory.user("school", school=school))
     for path, lands in (("/i/SET-UKE-Z", f"/set-loans/{set_loan_id}/check-in"),
                         (f"/i/{item}", f"/set-loans/{set_loan_id}/check-in?code={item}")):
@@ -89,7 +89,7 @@ def test_the_school_holding_a_set_lands_on_its_check_in_page_from_the_set_or_an_
 
 def test_anyone_else_scanning_a_sets_label_sees_whose_it_is(app, client, factory):
     kit = factory.classroom_set(size=2, name="Secret set name", tag="SET-PUB-1")
-    factory.lend_set(kit, factory.school(name="Private Primary"))
+    factory.check_out_set(kit, factory.school(name="Private Primary"))
     response = client.get("/I/SET-PUB-1")
     page = response.get_data(as_text=True)
     assert response.status_code == 200
@@ -101,7 +101,7 @@ def test_anyone_else_scanning_a_sets_label_sees_whose_it_is(app, client, factory
 def test_scanning_the_sets_own_label_while_checking_it_in_says_what_to_scan(app, staff_client, factory):
     kit = factory.classroom_set(size=2, name="Ukulele set Q", tag="SET-UKE-Q")
     factory.classroom_set(size=1, name="Ukulele set R", tag="SET-UKE-R")
-    set_loan_id = factory.lend_set(kit, factory.school())
+    set_loan_id = factory.check_out_set(kit, factory.school())
     for code, said in (("HTTP://HUB.TEST/I/SET-UKE-Q", "SET-UKE-Q is Ukulele set Q's own label"),
                        ("SET-UKE-R", "SET-UKE-R is the label of another set, Ukulele set R")):
         response = staff_client.post(f"/set-loans/{set_loan_id}/check-in", data={"code": code, "grade": "2"},

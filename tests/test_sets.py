@@ -35,7 +35,7 @@ def scan(app, set_loan_id, code, grade=2, **kw):
 
 def test_a_set_goes_out_to_a_school_as_one_loan_per_item(app, factory):
     kit, school = factory.classroom_set(size=4), factory.school()
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     with in_app(app) as session:
         loans = session.scalars(select(Loan).where(Loan.set_loan_id == set_loan_id)).all()
         assert len(loans) == 4
@@ -51,7 +51,7 @@ def test_a_set_with_an_item_in_repair_does_not_go_out_at_all(app, factory):
         send_to_repair(session, None, resolve_instrument(session, broken), repairer="Luthier")
         session.commit()
     with pytest.raises(LoanServiceError, match=f"{broken} is in repair"):
-        factory.lend_set(kit, school)
+        factory.check_out_set(kit, school)
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Loan)) == 0
         assert session.scalar(select(func.count()).select_from(SetLoan)) == 0
@@ -59,7 +59,7 @@ def test_a_set_with_an_item_in_repair_does_not_go_out_at_all(app, factory):
 
 def test_a_set_that_cannot_go_out_names_every_item_in_the_way_and_why(app, factory, staff_client):
     from loanservice.inventory.services import mark_missing, write_off
-    from loanservice.loans.lending import check_out
+    from loanservice.loans.lending import open_loan
 
     kind = factory.instrument_type("Ukulele", sizes=())
     items = [factory.instrument(kind, asset_tag=f"UKE-00{n}") for n in range(1, 8)]
@@ -68,7 +68,7 @@ def test_a_set_that_cannot_go_out_names_every_item_in_the_way_and_why(app, facto
     with in_app(app) as session:  # three lent on their own, one of them waiting to be issued
         for tag, borrower, pending in ((lent[0], pupil, False), (lent[1], orchestra, False),
                                        (lent[2], factory.pupil(name="Bo Diddley"), True)):
-            check_out(session, None, resolve_instrument(session, tag, for_update=True), session.merge(borrower),
+            open_loan(session, None, resolve_instrument(session, tag, for_update=True), session.merge(borrower),
                       due_on=today() + timedelta(days=30), awaiting_agreement=pending)
         session.commit()
     kit = factory.classroom_set(name="Ukulele set A", instruments=[i for i in items if i.asset_tag not in lent])
@@ -102,15 +102,15 @@ def test_a_set_that_cannot_go_out_names_every_item_in_the_way_and_why(app, facto
 def test_a_set_cannot_go_out_twice_or_with_the_due_date_before_the_start(app, factory):
     kit = factory.classroom_set(size=2)
     with pytest.raises(InvalidInput, match="before the start"):
-        factory.lend_set(kit, factory.school(), due_on=today() - timedelta(days=1))
-    factory.lend_set(kit, factory.school())
+        factory.check_out_set(kit, factory.school(), due_on=today() - timedelta(days=1))
+    factory.check_out_set(kit, factory.school())
     with pytest.raises(LoanServiceError, match="already out at"):
-        factory.lend_set(kit, factory.school())
+        factory.check_out_set(kit, factory.school())
 
 
 def test_items_come_back_one_by_one_and_the_set_loan_closes_when_all_are_back(app, factory):
     kit, school = factory.classroom_set(size=3), factory.school()
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     first, second, third = tags_of(app, kit)
     assert scan(app, set_loan_id, first.lower()).summary == "1 of 3 back"
     # A keyboard-wedge scanner types the label's URL.
@@ -131,7 +131,7 @@ def test_items_come_back_one_by_one_and_the_set_loan_closes_when_all_are_back(ap
 
 def test_a_missing_item_is_accounted_for_and_the_set_closes(app, factory):
     kit = factory.classroom_set(size=2)
-    set_loan_id = factory.lend_set(kit, factory.school())
+    set_loan_id = factory.check_out_set(kit, factory.school())
     first, second = tags_of(app, kit)
     scan(app, set_loan_id, first)
     with in_app(app) as session:
@@ -146,8 +146,8 @@ def test_a_missing_item_is_accounted_for_and_the_set_closes(app, factory):
 def test_scanning_an_item_of_another_set_or_not_on_loan_is_refused(app, factory):
     kit, other_kit = factory.classroom_set(size=2), factory.classroom_set(size=2, name="Violin set B")
     loose = factory.instrument()
-    set_loan_id = factory.lend_set(kit, factory.school())
-    factory.lend_set(other_kit, factory.school())
+    set_loan_id = factory.check_out_set(kit, factory.school())
+    factory.check_out_set(other_kit, factory.school())
     foreign = tags_of(app, other_kit)[0]
     with pytest.raises(LoanServiceError, match=f"{foreign} belongs to Violin set B"):
         scan(app, set_loan_id, foreign)
@@ -202,7 +202,7 @@ def test_a_set_tag_or_name_already_taken_is_said_on_its_own_field(app, factory):
 
 def test_a_set_out_at_a_school_cannot_be_changed(app, factory):
     kit = factory.classroom_set(size=2)
-    factory.lend_set(kit, factory.school())
+    factory.check_out_set(kit, factory.school())
     with in_app(app) as session:
         with pytest.raises(LoanServiceError, match="is out at a school"):
             services.save_set(session, None, name=kit.name, tag=kit.tag, tags=tags_of(app, kit)[:1],
@@ -224,7 +224,7 @@ def test_checking_in_a_thirty_item_set_costs_the_same_queries_per_scan(app, fact
     school = factory.school()
     kit = factory.classroom_set(size=30)
     small_kit = factory.classroom_set(size=3)
-    big_loan, small_loan = factory.lend_set(kit, school), factory.lend_set(small_kit, school)
+    big_loan, small_loan = factory.check_out_set(kit, school), factory.check_out_set(small_kit, school)
     login(client, factory.user("school", school=school))
     with app.app_context():
         engine = db.engine
@@ -295,7 +295,7 @@ def test_a_school_user_sees_only_its_own_sets_and_checks_items_in(app, factory, 
     ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
     our_kit, their_kit = (factory.classroom_set(size=2, name="Our ukes"),
                           factory.classroom_set(size=2, name="Their ukes"))
-    our_loan, their_loan = factory.lend_set(our_kit, ours), factory.lend_set(their_kit, theirs)
+    our_loan, their_loan = factory.check_out_set(our_kit, ours), factory.check_out_set(their_kit, theirs)
     login(client, factory.user("school", school=ours))
 
     home = client.get("/").get_data(as_text=True)
@@ -370,7 +370,7 @@ def back_list(page):
 def test_the_scan_queue_gets_each_scan_answered_in_json_with_the_progress(app, factory, client):
     school = factory.school(name="Our School")
     kit = factory.classroom_set(size=3, name="Our ukes")
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     first, second, third = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     url = f"/set-loans/{set_loan_id}/check-in"
@@ -402,7 +402,7 @@ def test_a_wrong_scan_is_refused_in_json_with_the_reason_and_changes_nothing(app
     our_kit, their_kit = (factory.classroom_set(size=2, name="Our ukes"),
                           factory.classroom_set(size=2, name="Their ukes"))
     loose = factory.instrument()
-    our_loan, their_loan = factory.lend_set(our_kit, ours), factory.lend_set(their_kit, theirs)
+    our_loan, their_loan = factory.check_out_set(our_kit, ours), factory.check_out_set(their_kit, theirs)
     their_tag = tags_of(app, their_kit)[0]
     login(client, factory.user("school", school=ours))
     url = f"/set-loans/{our_loan}/check-in"
@@ -432,7 +432,7 @@ def test_a_wrong_scan_is_refused_in_json_with_the_reason_and_changes_nothing(app
 def test_a_json_scan_writes_no_session_cookie_and_the_form_still_redirects_with_the_message(app, factory, client):
     school = factory.school()
     kit = factory.classroom_set(size=3)
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     first, second, _ = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     url = f"/set-loans/{set_loan_id}/check-in"
@@ -460,7 +460,7 @@ def test_a_json_scan_still_needs_the_pages_csrf_token(database_url, factory):
     client = app.test_client()
     school = factory.school()
     kit = factory.classroom_set(size=2)
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     first = tags_of(app, kit)[0]
     user = factory.user("school", school=school)
     login_page = client.get("/login").get_data(as_text=True)
@@ -484,7 +484,7 @@ def test_a_json_scan_still_needs_the_pages_csrf_token(database_url, factory):
 
 def test_parents_cannot_open_set_pages(app, factory, client):
     kit = factory.classroom_set(size=1)
-    set_loan_id = factory.lend_set(kit, factory.school())
+    set_loan_id = factory.check_out_set(kit, factory.school())
     login(client, factory.user("parent"))
     assert client.get("/sets").status_code == 403
     assert client.get(f"/set-loans/{set_loan_id}/check-in").status_code == 403
@@ -516,7 +516,7 @@ def test_a_school_lends_a_set_item_home_to_its_own_pupil_with_a_signed_agreement
 
     ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
     kit = factory.classroom_set(size=2, name="Our violins")
-    set_loan_id = factory.lend_set(kit, ours)
+    set_loan_id = factory.check_out_set(kit, ours)
     our_pupil = factory.pupil(name="Priya", school=ours)
     their_pupil = factory.pupil(name="Tom", school=theirs)
     first, second = tags_of(app, kit)
@@ -585,7 +585,7 @@ def test_the_school_sees_what_went_missing_and_fetches_the_sets_documents(app, f
 
     school = factory.school(name="Our School")
     kit = factory.classroom_set(size=2, name="Our violins")
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     first, second = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     page = client.get(f"/set-loans/{set_loan_id}/check-in").get_data(as_text=True)
@@ -604,7 +604,7 @@ def test_the_school_sees_what_went_missing_and_fetches_the_sets_documents(app, f
 
 def test_a_backdated_set_loan_cannot_overlap_its_items_last_loans(app, factory):
     kit, school = factory.classroom_set(size=2), factory.school()
-    first_loan = factory.lend_set(kit, school, started_on=today() - timedelta(days=40))
+    first_loan = factory.check_out_set(kit, school, started_on=today() - timedelta(days=40))
     from loanservice.loans.lending import check_in
 
     with in_app(app) as session:  # all back ten days ago
@@ -613,16 +613,16 @@ def test_a_backdated_set_loan_cannot_overlap_its_items_last_loans(app, factory):
         session.get(SetLoan, first_loan).closed_on = today() - timedelta(days=10)
         session.commit()
     with pytest.raises(InvalidInput, match="was on loan until .*: a new loan can start on that day at the earliest"):
-        factory.lend_set(kit, school, started_on=today() - timedelta(days=20))
+        factory.check_out_set(kit, school, started_on=today() - timedelta(days=20))
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(SetLoan)) == 1
-    factory.lend_set(kit, school, started_on=today() - timedelta(days=10))
+    factory.check_out_set(kit, school, started_on=today() - timedelta(days=10))
 
 
 def test_a_take_home_agreement_dated_years_ago_is_refused(app, factory, client):
     ours = factory.school(name="Our School")
     kit = factory.classroom_set(size=1)
-    set_loan_id = factory.lend_set(kit, ours)
+    set_loan_id = factory.check_out_set(kit, ours)
     pupil = factory.pupil(name="Priya", school=ours)
     login(client, factory.user("school", school=ours))
     response = client.post(f"/set-loans/{set_loan_id}/take-home", data={
@@ -651,7 +651,7 @@ def test_a_set_made_by_mistake_can_be_deleted_until_it_has_been_lent(app, factor
             f"Deleted Ukulele set Oops ({mistake.tag})")
 
     lent = factory.classroom_set(size=1, name="Violin set Kept")
-    factory.lend_set(lent, factory.school())
+    factory.check_out_set(lent, factory.school())
     page = staff_client.get(f"/sets/{lent.id}").get_data(as_text=True)
     assert "Delete the set" not in page
     refused = staff_client.post(f"/sets/{lent.id}/delete")
@@ -686,7 +686,7 @@ def test_building_a_set_names_the_right_reason_for_each_instrument_in_the_way(ap
     from loanservice.inventory.services import change_status
 
     other = factory.classroom_set(size=1, name="Ukulele set B")
-    factory.lend_set(other, factory.school(name="Holme Primary"))
+    factory.check_out_set(other, factory.school(name="Holme Primary"))
     theirs = tags_of(app, other)[0]
     reserved, free = factory.instrument(), factory.instrument()
     with in_app(app) as session:  # allocated to a child on the waiting list
@@ -703,7 +703,7 @@ def test_building_a_set_names_the_right_reason_for_each_instrument_in_the_way(ap
 def test_take_home_says_the_same_for_an_unknown_pupil_and_another_schools(app, factory, client):
     ours = factory.school(name="Our School")
     kit = factory.classroom_set(size=1)
-    set_loan_id = factory.lend_set(kit, ours)
+    set_loan_id = factory.check_out_set(kit, ours)
     theirs = factory.pupil(name="Tom", school=factory.school())
     login(client, factory.user("school", school=ours))
     pages = [client.post(f"/set-loans/{set_loan_id}/take-home", data={
@@ -716,7 +716,7 @@ def test_take_home_says_the_same_for_an_unknown_pupil_and_another_schools(app, f
 def test_a_wrong_scan_after_the_set_is_all_back_says_what_is_wrong_with_it(app, factory, staff_client):
     kit, other = (factory.classroom_set(size=1, name="Ukulele set A"),
                   factory.classroom_set(size=1, name="Ukulele set B"))
-    set_loan_id = factory.lend_set(kit, factory.school())
+    set_loan_id = factory.check_out_set(kit, factory.school())
     scan(app, set_loan_id, tags_of(app, kit)[0])
     for code, said in (("NOPE-9", "Unknown tag: no instrument has asset tag NOPE-9."),
                        (tags_of(app, other)[0], "belongs to Ukulele set B, not Ukulele set A."),
@@ -746,7 +746,7 @@ def returned_grades(app, set_loan_id):
 
 def test_a_set_item_comes_back_in_the_condition_it_went_out_in_unless_one_is_chosen_for_it(app, factory):
     kit = graded_set(factory, [4, 1, 2])
-    set_loan_id = factory.lend_set(kit, factory.school())
+    set_loan_id = factory.check_out_set(kit, factory.school())
     poor, excellent, good = tags_of(app, kit)
     scan(app, set_loan_id, poor, grade=None)
     scan(app, set_loan_id, excellent, grade=3)
@@ -759,7 +759,7 @@ def test_a_grade_chosen_on_the_page_is_for_one_item_and_the_next_comes_back_as_i
 
     school = factory.school()
     kit = graded_set(factory, [4, 1, 2])
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     poor, excellent, good = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     url = f"/set-loans/{set_loan_id}/check-in"
@@ -784,7 +784,7 @@ def test_the_scan_queue_posts_each_items_own_grade_from_the_rendered_form(app, f
 
     school = factory.school()
     kit = graded_set(factory, [4, 1])
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     poor, excellent = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     url = f"/set-loans/{set_loan_id}/check-in"
@@ -804,7 +804,7 @@ def test_a_finished_set_with_an_item_missing_says_which_and_what_happens_next(ap
     kind = factory.instrument_type("Violin M", sizes=())
     kit = factory.classroom_set(name="Violin set M", instruments=[
         factory.instrument(kind, replacement_value=Decimal("95.00")) for _ in range(2)])
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     kept, lost = tags_of(app, kit)
     login(client, factory.user("school", school=school))
     url = f"/set-loans/{set_loan_id}/check-in"
@@ -826,7 +826,7 @@ def test_a_finished_set_with_an_item_missing_says_which_and_what_happens_next(ap
 def test_a_finished_set_with_everything_back_says_all_back(app, factory, client):
     school = factory.school()
     kit = factory.classroom_set(size=2)
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     for tag in tags_of(app, kit):
         scan(app, set_loan_id, tag)
     login(client, factory.user("school", school=school))
@@ -843,8 +843,8 @@ def test_the_check_in_pages_camera_frames_are_read_for_the_sets_school_only(app,
     from PIL import Image
 
     ours, theirs = factory.school(name="Our School"), factory.school(name="Their School")
-    our_loan = factory.lend_set(factory.classroom_set(size=1), ours)
-    their_loan = factory.lend_set(factory.classroom_set(size=1), theirs)
+    our_loan = factory.check_out_set(factory.classroom_set(size=1), ours)
+    their_loan = factory.check_out_set(factory.classroom_set(size=1), theirs)
     image = zxingcpp.create_barcode("HTTP://HUB.TEST/I/MIX-000001", zxingcpp.BarcodeFormat.QRCode).to_image(scale=6)
     frame = Image.new("L", (640, 480), 200)
     frame.paste(Image.frombytes("L", (image.shape[1], image.shape[0]), memoryview(image).tobytes()), (200, 100))
@@ -871,7 +871,7 @@ def test_missing_items_with_and_without_a_replacement_value_say_what_is_known(ap
     kind = factory.instrument_type("Cello M", sizes=())
     kit = factory.classroom_set(name="Cello set M", instruments=[
         factory.instrument(kind, replacement_value=Decimal("400.00")), factory.instrument(kind)])
-    set_loan_id = factory.lend_set(kit, school)
+    set_loan_id = factory.check_out_set(kit, school)
     with in_app(app) as session:
         for tag in tags_of(app, kit):
             services.mark_set_item_missing(session, None, services.get_set_loan(session, set_loan_id), tag)

@@ -6,6 +6,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..dbtypes import enum_column, values_check
 from ..extensions import db
 from ..schools.models import School
 from ..timeutil import utcnow
@@ -34,7 +35,7 @@ class Role(enum.StrEnum):
 class User(UserMixin, db.Model):
     __tablename__ = "user_account"
     __table_args__ = (
-        CheckConstraint("role IN ('admin', 'staff', 'school', 'parent')", name="role_known"),
+        values_check("role", Role, "role_known"),
         CheckConstraint("role <> 'school' OR school_id IS NOT NULL", name="school_user_has_school"),
     )
 
@@ -42,7 +43,7 @@ class User(UserMixin, db.Model):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(enum_column(Role, 16))
     school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -51,16 +52,12 @@ class User(UserMixin, db.Model):
     school: Mapped[School | None] = relationship()
 
     @property
-    def role_enum(self) -> Role:
-        return Role(self.role)
-
-    @property
     def is_staff(self) -> bool:
-        return self.role_enum.is_staff
+        return self.role.is_staff
 
     @property
     def is_admin(self) -> bool:
-        return self.role == Role.ADMIN
+        return self.role is Role.ADMIN
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts

@@ -5,6 +5,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
+from ..dbtypes import enum_column, values_check
 from ..extensions import db
 from ..schools.models import School
 from ..timeutil import utcnow
@@ -31,8 +32,8 @@ class RemissionCategory(enum.StrEnum):
         }[self.value]
 
 
-def _values(enum_cls) -> str:
-    return ", ".join(f"'{member.value}'" for member in enum_cls)
+# The categories a parent can claim and a remission rule prices: all but none.
+CLAIMABLE_CATEGORIES = tuple(c for c in RemissionCategory if c is not RemissionCategory.NONE)
 
 
 class Family(db.Model):
@@ -62,7 +63,7 @@ class Pupil(db.Model):
 
     __tablename__ = "pupil"
     __table_args__ = (
-        CheckConstraint(f"remission_category IN ({_values(RemissionCategory)})", name="remission_known"),
+        values_check("remission_category", RemissionCategory, "remission_known"),
         CheckConstraint("remission_category = 'none' OR remission_verified_on IS NOT NULL",
                         name="remission_verified"),
         CheckConstraint("year_group IS NULL OR year_group BETWEEN 0 AND 13", name="year_group_range"),
@@ -73,7 +74,8 @@ class Pupil(db.Model):
     family_id: Mapped[int | None] = mapped_column(ForeignKey("family.id"), index=True)
     school_id: Mapped[int | None] = mapped_column(ForeignKey("school.id"), index=True)
     year_group: Mapped[int | None]  # 0 is Reception
-    remission_category: Mapped[str] = mapped_column(String(32), default=RemissionCategory.NONE)
+    remission_category: Mapped[RemissionCategory] = mapped_column(enum_column(RemissionCategory, 32),
+                                                                  default=RemissionCategory.NONE)
     remission_verified_on: Mapped[date | None]
     send: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -83,12 +85,8 @@ class Pupil(db.Model):
 
 
     @property
-    def remission_enum(self) -> RemissionCategory:
-        return RemissionCategory(self.remission_category)
-
-    @property
     def has_remission(self) -> bool:
-        return self.remission_enum is not RemissionCategory.NONE
+        return self.remission_category is not RemissionCategory.NONE
 
     @property
     def year_label(self) -> str:
@@ -121,9 +119,7 @@ class RemissionClaim(db.Model):
 
     __tablename__ = "remission_claim"
     __table_args__ = (
-        CheckConstraint(
-            "category IN (" + ", ".join(f"'{c.value}'" for c in RemissionCategory if c is not RemissionCategory.NONE)
-            + ")", name="category_known"),
+        values_check("category", CLAIMABLE_CATEGORIES, "category_known"),
     )
 
     pupil_id: Mapped[int] = mapped_column(ForeignKey("pupil.id", ondelete="CASCADE"), primary_key=True)

@@ -53,7 +53,7 @@ def remission_claim(pupil_id: int):
     def message(pupil: Pupil) -> str:
         if not pupil.has_remission or form.decision.data != services.ClaimDecision.VERIFY:
             return f"Refused the claim for {pupil.name}: loans are at the full fee."
-        return (f"Verified {pupil.remission_enum.label.lower()} for {pupil.name}. Loans made from now take it; "
+        return (f"Verified {pupil.remission_category.label.lower()} for {pupil.name}. Loans made from now take it; "
                 "a loan made before keeps its charge until you apply the remission on its page.")
 
     response, status = submit_form(

@@ -92,7 +92,7 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     _seed_instruments(session, rng, types, users["staff@demo.hub"], instruments, progress)
     _seed_loans(session, rng, schools, users, instruments)
     _seed_reservations(session, schools, users)
-    _seed_terms_and_conditions(session, users)
+    _seed_hire_conditions(session, users)
     _seed_notice_stages(session, users["admin@demo.hub"])
 
 
@@ -161,7 +161,7 @@ def _seed_instruments(session, rng, types, staff: User, count: int, progress) ->
     start = counter.last_value
     weights = [6 if t.name in ("Violin", "Ukulele", "Djembe", "pBone") else 2 for t, _ in types]
     now = utcnow()
-    batch: list[dict] = []
+    rows: list[dict] = []
     repairs: list[tuple[str, dict]] = []
     chunk = 5000
     for n in range(start + 1, start + count + 1):
@@ -180,7 +180,7 @@ def _seed_instruments(session, rng, types, staff: User, count: int, progress) ->
         cost = Decimal(rng.randint(*costs))
         bought = date(2019, 1, 1) + timedelta(days=rng.randint(0, (today() - date(2019, 1, 1)).days))
         tag = f"{prefix}-{n:06d}"
-        batch.append(dict(
+        rows.append(dict(
             asset_tag=tag,
             type_id=instrument_type.id,
             size=rng.choice(instrument_type.sizes) if instrument_type.sizes else "",
@@ -209,10 +209,10 @@ def _seed_instruments(session, rng, types, staff: User, count: int, progress) ->
                 ["Open seam", "Sticky valve", "Cracked bridge", "Pads leaking", "Broken string, new bridge"]),
                 sent_on=sent, expected_back_on=sent + timedelta(days=21),
                 expected_cost=Decimal(rng.randint(15, 120)))))
-        if len(batch) >= chunk:
-            _flush_instruments(session, batch, staff, now, progress)
-    if batch:
-        _flush_instruments(session, batch, staff, now, progress)
+        if len(rows) >= chunk:
+            _flush_instruments(session, rows, staff, now, progress)
+    if rows:
+        _flush_instruments(session, rows, staff, now, progress)
     counter.last_value = start + count
     if repairs:
         ids = dict(session.execute(
@@ -224,11 +224,11 @@ def _seed_instruments(session, rng, types, staff: User, count: int, progress) ->
     session.flush()
 
 
-def _flush_instruments(session, batch, staff, now, progress) -> None:
-    """Insert a batch and its intake condition checks in two statements."""
-    tags = [row["asset_tag"] for row in batch]
+def _flush_instruments(session, rows, staff, now, progress) -> None:
+    """Insert these instrument rows and their intake condition checks in two statements."""
+    tags = [row["asset_tag"] for row in rows]
     register_tags(session, tags, TagKind.INSTRUMENT)
-    session.execute(insert(Instrument), batch)
+    session.execute(insert(Instrument), rows)
     session.execute(
         insert(ConditionCheck).from_select(
             ["instrument_id", "grade", "reason", "note", "checked_by_id", "checked_at"],
@@ -246,8 +246,8 @@ def _flush_instruments(session, batch, staff, now, progress) -> None:
             .where(Instrument.asset_tag.in_(tags)),
         )
     )
-    progress(len(batch))
-    batch.clear()
+    progress(len(rows))
+    rows.clear()
 
 
 # ---------------------------------------------------------------- loans and classroom sets
@@ -307,7 +307,7 @@ def _seed_fees(session: Session) -> dict[str, RemissionRule]:
 def _loan_row(**values) -> dict:
     """A loan for a bulk insert, every column given so that one statement takes them all."""
     row = dict(pupil_id=None, family_id=None, school_id=None, other_borrower_id=None, set_loan_id=None,
-               exchanged_from_id=None, status=LoanStatus.OPEN.value, closed_on=None, accessories="",
+               exchanged_from_id=None, status=LoanStatus.OPEN, closed_on=None, accessories="",
                condition_at_issue=2, condition_at_return=None, damaged=False, return_note="",
                fee_per_term=Decimal("0.00"), remission_category="none", charge_per_term=Decimal("0.00"),
                deposit=Decimal("0.00"), replacement_owed=None, issued_by_id=None, closed_by_id=None,
@@ -347,7 +347,7 @@ def _seed_loans(session: Session, rng: random.Random, schools: list[School], use
         ids = sorted(lent)
         for start in range(0, len(ids), 5000):
             session.execute(update(Instrument).where(Instrument.id.in_(ids[start:start + 5000]))
-                            .values(status=InstrumentStatus.ON_LOAN.value, status_reason="Demo loan"))
+                            .values(status=InstrumentStatus.ON_LOAN, status_reason="Demo loan"))
     _part_return_first_set(session, set_loans, staff)
     session.flush()
     for term in (last_term, this_term):  # so the charges page and its CSV have something to show
@@ -414,7 +414,7 @@ def _part_return_first_set(session, set_loans: list[SetLoan], staff: User) -> No
     # Each comes back as it went out, but for the last one back, whose grade was chosen: a grade worse.
     worse = back[-1]
     for loan in back:
-        loan.status, loan.closed_on = LoanStatus.RETURNED.value, max(today(), loan.started_on)
+        loan.status, loan.closed_on = LoanStatus.RETURNED, max(today(), loan.started_on)
         loan.condition_at_return, loan.closed_by_id = loan.condition_at_issue, staff.id
     if len(back) > 1 and worse.condition_at_issue < 4:
         worse.condition_at_return = worse.condition_at_issue + 1
@@ -422,10 +422,10 @@ def _part_return_first_set(session, set_loans: list[SetLoan], staff: User) -> No
         session.execute(update(Instrument).where(Instrument.id == worse.instrument_id)
                         .values(condition_grade=worse.condition_at_return))
     session.execute(update(Instrument).where(Instrument.id.in_([loan.instrument_id for loan in back]))
-                    .values(status=InstrumentStatus.AVAILABLE.value, status_reason=""))
+                    .values(status=InstrumentStatus.AVAILABLE, status_reason=""))
     # The condition checks a check-in records, so each instrument's history shows its return.
     session.execute(insert(ConditionCheck), [
-        dict(instrument_id=loan.instrument_id, grade=loan.condition_at_return, reason=CheckReason.RETURN.value,
+        dict(instrument_id=loan.instrument_id, grade=loan.condition_at_return, reason=CheckReason.RETURN,
              note=loan.return_note, checked_by_id=staff.id, checked_at=utcnow()) for loan in back])
 
 
@@ -482,7 +482,7 @@ def _seed_pupil_loans(session, rng, pools, schools, users, staff, this_term, las
             started = last_term.starts_on - timedelta(days=rng.randint(30, 200))
             rows.append(_loan_row(
                 instrument_id=instrument_id, pupil_id=pupil_id, started_on=started, due_on=last_term.ends_on,
-                status=LoanStatus.RETURNED.value, closed_on=last_term.ends_on - timedelta(days=rng.randint(0, 20)),
+                status=LoanStatus.RETURNED, closed_on=last_term.ends_on - timedelta(days=rng.randint(0, 20)),
                 accessories=accessories, condition_at_issue=grade, condition_at_return=grade,
                 fee_per_term=fee_of(band), remission_category=remission,
                 charge_per_term=charge_of(band, remission),
@@ -528,7 +528,7 @@ def _seed_size_exchange(session, pupil_id, pair, staff, term, lent) -> None:
     fee = FEES_BY_BAND.get(band, FEES_BY_BAND["A"])
     swapped_on = max(term.starts_on, today() - timedelta(days=30))
     first = Loan(instrument_id=small_id, pupil_id=pupil_id, started_on=swapped_on - timedelta(days=400),
-                 due_on=term.ends_on, closed_on=swapped_on, status=LoanStatus.EXCHANGED.value,
+                 due_on=term.ends_on, closed_on=swapped_on, status=LoanStatus.EXCHANGED,
                  accessories=small_acc, condition_at_issue=small_grade, condition_at_return=small_grade,
                  return_note="Outgrown: moved up a size", fee_per_term=fee, charge_per_term=fee,
                  issued_by_id=staff.id, closed_by_id=staff.id)
@@ -591,7 +591,7 @@ def _seed_reservations(session: Session, schools: list[School], users: dict[str,
                           requested_by_id=jo.id if pupil.family_id == family.id else sam.id, **extra)
         session.add(row)
         if status in ("held", "ready") and instrument is not None:
-            instrument.status, instrument.status_reason = InstrumentStatus.RESERVED.value, "Demo reservation"
+            instrument.status, instrument.status_reason = InstrumentStatus.RESERVED, "Demo reservation"
         return row
 
     types = {t.name: t for t in session.scalars(select(InstrumentType))}
@@ -611,7 +611,7 @@ def _seed_reservations(session: Session, schools: list[School], users: dict[str,
                     due_on=today() + timedelta(days=60), accessories=guitar.accessories,
                     condition_at_issue=guitar.condition_grade, issued_by_id=staff.id)
         session.add(loan)
-        guitar.status, guitar.status_reason = InstrumentStatus.ON_LOAN.value, "Demo loan"
+        guitar.status, guitar.status_reason = InstrumentStatus.ON_LOAN, "Demo loan"
         session.flush()
         reservation(ava, types["Classical guitar"], guitar.size, "collected", guitar, loan_id=loan.id,
                     held_at=now - timedelta(days=20), closed_at=now - timedelta(days=14))
@@ -631,8 +631,8 @@ def _seed_reservations(session: Session, schools: list[School], users: dict[str,
 
 # ---------------------------------------------------------------- terms and conditions
 
-DEMO_TERMS = """The instrument remains the property of the hub. Keep it in its case, somewhere dry and away from heat, \
-and bring it to every lesson.
+DEMO_HIRE_CONDITIONS = """The instrument remains the property of the hub. Keep it in its case, somewhere dry and \
+away from heat, and bring it to every lesson.
 
 Please cover the instrument on your household contents insurance. If it is lost or stolen, tell the hub at once: \
 the replacement cost is payable within 28 days.
@@ -646,11 +646,11 @@ Fees are charged per term or part of a term. Return the instrument when lessons 
 at the end of the year for servicing."""
 
 
-def _seed_terms_and_conditions(session: Session, users: dict[str, User]) -> None:
+def _seed_hire_conditions(session: Session, users: dict[str, User]) -> None:
     """Version 1 of the hub's terms, so that agreements can be made (and signed) in the demo."""
-    from ..documents.models import TermsVersion
+    from ..documents.models import HireConditions
 
-    if session.scalar(select(func.count()).select_from(TermsVersion)):
+    if session.scalar(select(func.count()).select_from(HireConditions)):
         return
-    session.add(TermsVersion(version=1, text=DEMO_TERMS, created_by_id=users["admin@demo.hub"].id))
+    session.add(HireConditions(version=1, text=DEMO_HIRE_CONDITIONS, created_by_id=users["admin@demo.hub"].id))
     session.flush()

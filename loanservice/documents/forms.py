@@ -15,7 +15,7 @@ from wtforms.widgets import HiddenInput
 from .models import NoticeLetter
 
 
-class TermsForm(FlaskForm):
+class HireConditionsForm(FlaskForm):
     text = TextAreaField("Terms and conditions", validators=[DataRequired(message="Write the terms."),
                                                              Length(max=50_000)],
                          description="Separate paragraphs with a blank line. Publishing makes a new version; "

@@ -7,20 +7,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.attributes import get_history
 
 from ..accounts.models import User
+from ..dbtypes import enum_column, sql_values, values_check
 from ..extensions import db
 from ..loans.models import Loan
 from ..sets.models import SetLoan
 from ..timeutil import utcnow
 
 
-def _values(enum_cls) -> str:
-    return ", ".join(f"'{member.value}'" for member in enum_cls)
-
-
-class TermsVersion(db.Model):
+class HireConditions(db.Model):
     """One version of the hub's terms and conditions; an edit makes the next version."""
 
-    __tablename__ = "terms_version"
+    __tablename__ = "terms_version"  # the table keeps its first name
     __table_args__ = (CheckConstraint("version > 0", name="version_positive"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -51,7 +48,7 @@ class Agreement(db.Model):
     __tablename__ = "agreement"
     __table_args__ = (
         CheckConstraint("length(sha256) = 64", name="sha256_length"),
-        CheckConstraint(f"signature_method IS NULL OR signature_method IN ({_values(SignatureMethod)})",
+        CheckConstraint(f"signature_method IS NULL OR signature_method IN ({sql_values(SignatureMethod)})",
                         name="signature_method_known"),
         CheckConstraint("(signed_at IS NULL) = (signature_method IS NULL)", name="signed_with_method"),
         CheckConstraint("signed_at IS NULL OR signed_name <> ''", name="signed_with_name"),
@@ -61,7 +58,7 @@ class Agreement(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loan.id"), index=True)
-    terms_version_id: Mapped[int] = mapped_column(ForeignKey("terms_version.id"), index=True)
+    hire_conditions_id: Mapped[int] = mapped_column("terms_version_id", ForeignKey("terms_version.id"), index=True)
     # The PDF exactly as shown to the signer, and its SHA-256 (hex); frozen once signed.
     pdf: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     sha256: Mapped[str] = mapped_column(String(64))
@@ -73,14 +70,14 @@ class Agreement(db.Model):
 
     signed_at: Mapped[datetime | None]
     signed_name: Mapped[str] = mapped_column(String(200), default="")
-    signature_method: Mapped[str | None] = mapped_column(String(8))
+    signature_method: Mapped[SignatureMethod | None] = mapped_column(enum_column(SignatureMethod, 8))
     signed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))  # the parent, online
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))  # staff, at the desk
     countersigned_at: Mapped[datetime | None]
     countersigned_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 
     loan: Mapped[Loan] = relationship()
-    terms_version: Mapped[TermsVersion] = relationship()
+    hire_conditions: Mapped[HireConditions] = relationship()
     created_by: Mapped[User | None] = relationship(foreign_keys=[created_by_id])
     signed_by: Mapped[User | None] = relationship(foreign_keys=[signed_by_id])
     recorded_by: Mapped[User | None] = relationship(foreign_keys=[recorded_by_id])
@@ -90,12 +87,8 @@ class Agreement(db.Model):
     def is_signed(self) -> bool:
         return self.signed_at is not None
 
-    @property
-    def method_enum(self) -> SignatureMethod | None:
-        return SignatureMethod(self.signature_method) if self.signature_method else None
 
-
-FROZEN_AGREEMENT_FIELDS = ("pdf", "sha256", "loan_id", "terms_version_id", "signed_at", "signed_name",
+FROZEN_AGREEMENT_FIELDS = ("pdf", "sha256", "loan_id", "hire_conditions_id", "signed_at", "signed_name",
                            "signature_method", "signed_by_id", "recorded_by_id")
 
 
@@ -127,19 +120,15 @@ class NoticeStage(db.Model):
     __tablename__ = "notice_stage"
     __table_args__ = (
         CheckConstraint("days_overdue > 0", name="days_positive"),
-        CheckConstraint(f"letter IN ({_values(NoticeLetter)})", name="letter_known"),
+        values_check("letter", NoticeLetter, "letter_known"),
         CheckConstraint("return_within_days IS NULL OR return_within_days > 0", name="return_within_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(60))
     days_overdue: Mapped[int] = mapped_column(unique=True)
-    letter: Mapped[str] = mapped_column(String(16))
+    letter: Mapped[NoticeLetter] = mapped_column(enum_column(NoticeLetter, 16))
     return_within_days: Mapped[int | None]
-
-    @property
-    def letter_enum(self) -> NoticeLetter:
-        return NoticeLetter(self.letter)
 
     def __str__(self) -> str:
         return self.name
@@ -163,8 +152,8 @@ class Notice(db.Model):
     __tablename__ = "notice"
     __table_args__ = (
         CheckConstraint("(loan_id IS NULL) <> (set_loan_id IS NULL)", name="one_subject"),
-        CheckConstraint(f"channel IN ({_values(NoticeChannel)})", name="channel_known"),
-        CheckConstraint(f"status IN ({_values(NoticeStatus)})", name="status_known"),
+        values_check("channel", NoticeChannel, "channel_known"),
+        values_check("status", NoticeStatus, "status_known"),
         CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_when_sent"),
         # The same stage is never sent twice about the same loan.
         UniqueConstraint("loan_id", "stage_id", name="uq_notice_loan_stage"),
@@ -177,10 +166,10 @@ class Notice(db.Model):
     stage_id: Mapped[int] = mapped_column(ForeignKey("notice_stage.id"), index=True)
     as_of: Mapped[date] = mapped_column(index=True)
     days_overdue: Mapped[int]
-    channel: Mapped[str] = mapped_column(String(8))
+    channel: Mapped[NoticeChannel] = mapped_column(enum_column(NoticeChannel, 8))
     recipient_name: Mapped[str] = mapped_column(String(200))
     recipient_email: Mapped[str] = mapped_column(String(254), default="")
-    status: Mapped[str] = mapped_column(String(8), default=NoticeStatus.PENDING)
+    status: Mapped[NoticeStatus] = mapped_column(enum_column(NoticeStatus, 8), default=NoticeStatus.PENDING)
     error: Mapped[str] = mapped_column(Text, default="")
     pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -63,7 +63,7 @@ def save_stage(session: Session, actor, *, name: str, days_overdue: int, letter:
         raise InvalidInput(f"Another stage is already at {days_overdue} days.", field="days_overdue")
     stage = stage or NoticeStage()
     session.add(stage)
-    stage.name, stage.days_overdue, stage.letter = name[:60], days_overdue, letter.value
+    stage.name, stage.days_overdue, stage.letter = name[:60], days_overdue, letter
     stage.return_within_days = return_within_days or None
     session.flush()
     record(session, actor, "notices.stage", stage,
@@ -258,7 +258,7 @@ def claim_notices(session: Session, actor, due: list[DueNotice], as_of: date) ->
     """Record the due notices as pending (claimed): from here the same stage cannot be sent again."""
     check_run_date(session, as_of)
     notices = [Notice(loan=d.loan, set_loan=d.set_loan, stage=d.stage, as_of=as_of, days_overdue=d.days_overdue,
-                      channel=d.channel.value, recipient_name=d.recipient_name[:200],
+                      channel=d.channel, recipient_name=d.recipient_name[:200],
                       recipient_email=d.recipient_email, status=NoticeStatus.PENDING) for d in due]
     session.add_all(notices)
     try:
@@ -377,11 +377,11 @@ def notice_letter_chunks(session: Session, notices: Sequence[Notice], hub: Hub, 
     for part in press.chunks(LETTER_TEMPLATE, notices, merged=merged, hub=hub,
                              letter=lambda n: letter_context(session, n, hub, off),
                              prepare=lambda part: load_for_letters(session, part)):
-        batch = list(notices[part.start:part.start + len(part.letters)])
-        for notice, pdf in zip(batch, part.letters, strict=True):
+        chunk_notices = list(notices[part.start:part.start + len(part.letters)])
+        for notice, pdf in zip(chunk_notices, part.letters, strict=True):
             notice.pdf = pdf
         session.flush()
-        yield batch, part
+        yield chunk_notices, part
 
 
 def render_notice_letters(session: Session, notices: list[Notice], hub: Hub, *, merged: bool = False,
@@ -478,18 +478,18 @@ def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer,
     off = days_off(session)
 
     with LetterPress(processes) as press:
-        for batch, _ in notice_letter_chunks(session, by_email, hub, press):
+        for chunk_notices, _ in notice_letter_chunks(session, by_email, hub, press):
             session.commit()  # the letters are kept before any is sent
-            for notice in batch:
+            for notice in chunk_notices:
                 _send_one(session, notice, hub, mailer, result, off)
                 progress(1)
 
         if by_post:
             wholes = []
-            for batch, part in notice_letter_chunks(session, by_post, hub, press, merged=True):
+            for chunk_notices, part in notice_letter_chunks(session, by_post, hub, press, merged=True):
                 session.commit()
                 wholes.append(part.merged)
-                progress(len(batch))
+                progress(len(chunk_notices))
             result.print_file = concatenate_pdfs(wholes)
             del wholes
             if write_print_file is not None:
@@ -554,7 +554,7 @@ def preview_letter(session: Session, due: DueNotice, as_of: date, hub: Hub) -> b
     """The letter a run on ``as_of`` would send for ``due``, as the PDF it will be (nothing is recorded)."""
     notice = Notice(loan_id=due.loan.id if due.loan else None, loan=due.loan,
                     set_loan_id=due.set_loan.id if due.set_loan else None, set_loan=due.set_loan,
-                    stage=due.stage, as_of=as_of, days_overdue=due.days_overdue, channel=due.channel.value,
+                    stage=due.stage, as_of=as_of, days_overdue=due.days_overdue, channel=due.channel,
                     recipient_name=due.recipient_name, recipient_email=due.recipient_email)
     return render_letters(LETTER_TEMPLATE, [letter_context(session, notice, hub)], hub=hub).letters[0]
 

@@ -31,7 +31,7 @@ ARCHIVE_VARIANT = "pdf/a-3b"
 
 log = logging.getLogger(__name__)
 
-# Letters in batches (overdue notices): see LetterPress.
+# Letters in chunks, for a run of overdue notices: see LetterPress.
 LETTER_CHUNK = 20  # letters laid out as one document
 FIRST_CHUNK = 5  # the first chunk is small, so that the first letters go out within a second or so
 PROCESSES = max(1, min(2, os.cpu_count() or 1))  # worker processes laying letters out
@@ -102,7 +102,7 @@ class RenderedLetters:
 
 @dataclass
 class LetterChunk:
-    """Letters ``start`` to ``start + len(letters)`` of a batch, each as its own PDF (and, asked, as one file)."""
+    """Letters ``start`` to ``start + len(letters)`` of a run, each as its own PDF (and, asked, as one file)."""
 
     start: int
     letters: list[bytes]
@@ -140,7 +140,7 @@ def lay_out_letters(html: str, count: int, merged: bool = False,
 
 def concatenate_pdfs(pdfs: list[bytes]) -> bytes:
     """One PDF of the pages of ``pdfs``, in order (a print file), joined by qpdf (pikepdf): for the
-    chunks of a batch, about 0.4 ms a letter, where pypdf took 4."""
+    chunks of a run, about 0.4 ms a letter, where pypdf took 4."""
     if len(pdfs) == 1:
         return pdfs[0]
     import pikepdf
@@ -171,7 +171,7 @@ class LetterPress:
     once is cheaper than one document each, but the cost per letter creeps up in very large
     documents, and memory grows with the pages held). The HTML is written here, in the app
     context; the workers (forked, so they start at once with WeasyPrint loaded) lay out,
-    cut and write the PDFs. Small batches, or a machine without fork, stay in this process.
+    cut and write the PDFs. Small runs, or a machine without fork, stay in this process.
     Use it as a context manager so the workers are stopped.
     """
 

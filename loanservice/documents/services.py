@@ -18,10 +18,10 @@ from ..mail import send_when_committed
 from ..sets.models import SetLoan
 from ..signals import loan_held_for_agreement, loan_issuing, loan_lent_to_hirer
 from ..timeutil import today, utcnow
-from .models import Agreement, SignatureMethod, TermsVersion
+from .models import Agreement, HireConditions, SignatureMethod
 from .render import render_pdf, sha256_hex
 
-MAX_TERMS_LENGTH = 50_000
+MAX_HIRE_CONDITIONS_LENGTH = 50_000
 
 
 class DocumentError(LoanServiceError):
@@ -86,42 +86,42 @@ def postal_address(loan: Loan) -> str:
 # ---------------------------------------------------------------- terms and conditions
 
 
-def current_terms(session: Session) -> TermsVersion | None:
-    return session.scalar(select(TermsVersion).order_by(TermsVersion.version.desc()).limit(1))
+def current_hire_conditions(session: Session) -> HireConditions | None:
+    return session.scalar(select(HireConditions).order_by(HireConditions.version.desc()).limit(1))
 
 
-def terms_version(session: Session, version: int) -> TermsVersion | None:
+def hire_conditions_version(session: Session, version: int) -> HireConditions | None:
     """One version of the terms and conditions, current or not: agreements made under it cite it."""
-    return session.scalar(select(TermsVersion).where(TermsVersion.version == version))
+    return session.scalar(select(HireConditions).where(HireConditions.version == version))
 
 
-def terms_history(session: Session) -> list[TermsVersion]:
-    return list(session.scalars(select(TermsVersion).order_by(TermsVersion.version.desc())))
+def hire_conditions_history(session: Session) -> list[HireConditions]:
+    return list(session.scalars(select(HireConditions).order_by(HireConditions.version.desc())))
 
 
-def save_terms(session: Session, actor, text: str) -> TermsVersion:
+def save_hire_conditions(session: Session, actor, text: str) -> HireConditions:
     """Publish a new version of the terms and conditions; agreements already made keep theirs."""
     text = text.replace("\r\n", "\n").strip()
     if not text:
         raise InvalidInput("Write the terms and conditions.", field="text")
-    if len(text) > MAX_TERMS_LENGTH:
-        raise InvalidInput(f"The terms are limited to {MAX_TERMS_LENGTH:,} characters.", field="text")
-    current = current_terms(session)
+    if len(text) > MAX_HIRE_CONDITIONS_LENGTH:
+        raise InvalidInput(f"The terms are limited to {MAX_HIRE_CONDITIONS_LENGTH:,} characters.", field="text")
+    current = current_hire_conditions(session)
     if current is not None and current.text == text:
         raise InvalidInput(f"That is the same as version {current.version}; nothing changed.", field="text")
-    version = (session.scalar(select(func.max(TermsVersion.version))) or 0) + 1
-    terms = TermsVersion(version=version, text=text, created_by=actor)
-    session.add(terms)
+    version = (session.scalar(select(func.max(HireConditions.version))) or 0) + 1
+    conditions = HireConditions(version=version, text=text, created_by=actor)
+    session.add(conditions)
     session.flush()
-    record(session, actor, "terms.published", terms, f"Terms and conditions version {version}",
+    record(session, actor, "terms.published", conditions, f"Terms and conditions version {version}",
            {"length": len(text)})
-    return terms
+    return conditions
 
 
 # ---------------------------------------------------------------- agreements
 
 
-def agreement_context(loan: Loan, terms: TermsVersion, hub: Hub) -> dict:
+def agreement_context(loan: Loan, conditions: HireConditions, hub: Hub) -> dict:
     """Plain data for the agreement template."""
     instrument = loan.instrument
     hirer_name, hirer_email = hirer_of(loan)
@@ -151,8 +151,8 @@ def agreement_context(loan: Loan, terms: TermsVersion, hub: Hub) -> dict:
         "charge_per_term": loan.charge_per_term,
         "remission": RemissionCategory(loan.remission_category).label if loan.has_remission else "",
         "deposit": loan.deposit,
-        "terms_version": terms.version,
-        "terms_paragraphs": terms.paragraphs,
+        "hire_conditions_version": conditions.version,
+        "hire_conditions_paragraphs": conditions.paragraphs,
         "made_on": today(),
     }
 
@@ -161,7 +161,7 @@ def signatures_context(agreement: Agreement) -> dict:
     """What fills an agreement's signature boxes: who signed, how and when, and who countersigned."""
     hirer = None
     if agreement.is_signed:
-        hirer = {"name": agreement.signed_name, "method": agreement.method_enum.label,
+        hirer = {"name": agreement.signed_name, "method": agreement.signature_method.label,
                  "recorded_by": str(agreement.recorded_by) if agreement.recorded_by else "",
                  "at": agreement.signed_at}
     hub = None
@@ -175,7 +175,7 @@ def signatures_context(agreement: Agreement) -> dict:
 def render_signed_copy(agreement: Agreement, hub: Hub) -> bytes:
     """The agreement as signed: the same document, its signature boxes filled in, and the fingerprint of
     the copy that was read in its details."""
-    context = agreement_context(agreement.loan, agreement.terms_version, hub)
+    context = agreement_context(agreement.loan, agreement.hire_conditions, hub)
     context.update(signatures_context(agreement))
     return render_pdf("documents/agreement.html", archive=True, **context)
 
@@ -223,20 +223,21 @@ def prepare_agreement(session: Session, actor, loan: Loan, hub: Hub, *, fresh: b
     The PDF is made once and kept, so that what a parent reads is byte for byte what they sign
     (its SHA-256 is checked when they do). ``fresh`` makes a new copy after the loan changed.
     """
-    terms = current_terms(session)
-    if terms is None:
+    conditions = current_hire_conditions(session)
+    if conditions is None:
         raise DocumentError("The hub has no terms and conditions yet: a hub manager writes them first.")
     latest = latest_agreement(session, loan)
-    if latest is not None and not latest.is_signed and latest.terms_version_id == terms.id and not fresh:
+    if latest is not None and not latest.is_signed and latest.hire_conditions_id == conditions.id and not fresh:
         return latest
     if loan.is_closed and latest is not None:
         raise DocumentError("The loan has ended; its agreement is kept as it was.")
-    pdf = render_pdf("documents/agreement.html", archive=True, **agreement_context(loan, terms, hub))
-    agreement = Agreement(loan=loan, terms_version=terms, pdf=pdf, sha256=sha256_hex(pdf), created_by=actor)
+    pdf = render_pdf("documents/agreement.html", archive=True, **agreement_context(loan, conditions, hub))
+    agreement = Agreement(loan=loan, hire_conditions=conditions, pdf=pdf, sha256=sha256_hex(pdf), created_by=actor)
     session.add(agreement)
     session.flush()
-    record(session, actor, "agreement.prepared", agreement, f"Agreement for loan {loan.id} (terms v{terms.version})",
-           {"sha256": agreement.sha256}, instrument=loan.instrument)
+    record(session, actor, "agreement.prepared", agreement,
+           f"Agreement for loan {loan.id} (terms v{conditions.version})", {"sha256": agreement.sha256},
+           instrument=loan.instrument)
     return agreement
 
 
@@ -252,7 +253,7 @@ def offer_agreement(session: Session, actor, loan: Loan, config) -> Agreement | 
     Nothing when the hub has written no terms and conditions yet: lending does not wait for them
     (the loan's page offers to make the agreement later).
     """
-    if current_terms(session) is None:
+    if current_hire_conditions(session) is None:
         return None
     agreement = prepare_agreement(session, actor, loan, Hub.from_config(config))
     ask_hirer_to_sign(session, loan, config)
@@ -296,7 +297,7 @@ def _check_signable(session: Session, agreement: Agreement) -> None:
                                                       Agreement.id > agreement.id).limit(1))
     if newer is not None:
         raise DocumentError("There is a newer copy of this agreement: read that one and sign it.")
-    if agreement.loan.status_enum is LoanStatus.CANCELLED:
+    if agreement.loan.status is LoanStatus.CANCELLED:
         raise DocumentError("This loan was cancelled before the instrument was issued; there is nothing to sign.")
     if agreement.loan.is_closed:
         raise DocumentError("The loan has ended; there is nothing left to sign.")
@@ -383,7 +384,7 @@ def _item(loan: Loan) -> dict:
 
 def loan_receipt_pdf(loan: Loan, hub: Hub) -> bytes:
     """The return receipt for an individual loan that has ended."""
-    if loan.is_pending or loan.status_enum is LoanStatus.CANCELLED:
+    if loan.is_pending or loan.status is LoanStatus.CANCELLED:
         raise DocumentError(f"{loan.instrument.asset_tag} was never issued on this loan: there is no receipt.")
     if loan.is_open:
         raise DocumentError(f"{loan.instrument.asset_tag} has not come back yet: there is no receipt.")
@@ -391,8 +392,8 @@ def loan_receipt_pdf(loan: Loan, hub: Hub) -> bytes:
     return render_pdf("documents/loan_receipt.html", archive=True, hub=hub, loan_id=loan.id,
                       hirer_name=hirer_name, pupil_name=loan.pupil.name if loan.pupil else "",
                       item=_item(loan), started_on=loan.started_on, closed_on=loan.closed_on,
-                      status=loan.status_enum.label, closed_by=str(loan.closed_by) if loan.closed_by else "",
-                      lost=loan.status_enum is LoanStatus.LOST, made_on=today())
+                      status=loan.status.label, closed_by=str(loan.closed_by) if loan.closed_by else "",
+                      lost=loan.status is LoanStatus.LOST, made_on=today())
 
 
 def set_items(session: Session, set_loan: SetLoan) -> list[Loan]:

@@ -1,4 +1,4 @@
-"""Notice runs on RQ: a batch started from the web goes to a real ``rq worker`` when REDIS_URL is set.
+"""Notice runs on RQ: a run started from the web goes to a real ``rq worker`` when REDIS_URL is set.
 
 The web process enqueues ``run_notices`` on the queue named by NOTICES_QUEUE; ``flask worker``
 (loanservice/cli.py) runs it inside the same app (so it reads the same environment:

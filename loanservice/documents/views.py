@@ -20,7 +20,7 @@ from ..timeutil import today
 from ..web import done, field_error, run_change, submit_button, submit_form
 from . import notices as notice_service
 from . import services
-from .forms import ButtonForm, DeskSignatureForm, PreviewForm, RunForm, SignForm, StageForm, TermsForm
+from .forms import ButtonForm, DeskSignatureForm, HireConditionsForm, PreviewForm, RunForm, SignForm, StageForm
 from .models import Agreement, Notice, NoticeLetter, NoticeStage
 
 bp = Blueprint("documents", __name__)
@@ -197,27 +197,28 @@ def set_receipt(set_loan_id: int):
 
 @bp.route("/admin/terms-and-conditions", methods=["GET", "POST"])
 @admin_required
-def terms():
-    history = services.terms_history(db.session)
-    form = TermsForm()
+def hire_conditions():
+    history = services.hire_conditions_history(db.session)
+    form = HireConditionsForm()
     if request.method == "GET" and history:
         form.text.data = history[0].text
     response, status = submit_form(
-        form, lambda: services.save_terms(db.session, current_user, form.text.data),
-        lambda version: done(f"Published version {version.version} of the terms and conditions.", url_for(".terms")))
+        form, lambda: services.save_hire_conditions(db.session, current_user, form.text.data),
+        lambda version: done(f"Published version {version.version} of the terms and conditions.",
+                             url_for(".hire_conditions")))
     if response:
         return response
-    return render_template("documents/terms.html", form=form, history=history), status
+    return render_template("documents/hire_conditions.html", form=form, history=history), status
 
 
 @bp.get("/terms-and-conditions/<int:version>")
-def terms_version(version: int):
+def hire_conditions_version(version: int):
     """A version of the terms and conditions, as agreements made under it cite it: public, like the catalogue."""
-    terms = services.terms_version(db.session, version)
-    if terms is None:
+    conditions = services.hire_conditions_version(db.session, version)
+    if conditions is None:
         abort(404)
-    return render_template("documents/terms_version.html", terms=terms,
-                           current=services.current_terms(db.session))
+    return render_template("documents/hire_conditions_version.html", conditions=conditions,
+                           current=services.current_hire_conditions(db.session))
 
 
 # ---------------------------------------------------------------- notices
@@ -237,11 +238,11 @@ def _render_notices(run_form=None, status=200, preview_form=None):
         history=notice_service.notice_history(db.session),
         unsent=notice_service.unsent_notices(db.session), uncertain=notice_service.uncertain_notices(db.session),
         last_run=notice_service.last_run_date(db.session), queued=_queued_run(),
-        on_queue=bool(current_app.config.get("REDIS_URL")), big_batch=BIG_BATCH), status
+        on_queue=bool(current_app.config.get("REDIS_URL")), big_run=BIG_RUN), status
 
 
 # Without a job queue, a run this large is better started from the command line.
-BIG_BATCH = 200
+BIG_RUN = 200
 
 
 def _queued_run():

@@ -26,18 +26,18 @@ class Action:
 
 def _may_become(instrument: Instrument, status: InstrumentStatus, current_loan) -> bool:
     """The status table allows it, and no loan would be stranded (as ``_refuse_while_on_loan`` says)."""
-    return (status in TRANSITIONS[instrument.status_enum] and instrument.status_enum is not S.ON_LOAN
+    return (status in TRANSITIONS[instrument.status] and instrument.status is not S.ON_LOAN
             and current_loan is None)
 
 
 def _loan_action(instrument: Instrument, current_loan, in_set: bool) -> Action | None:
-    """Issue (or cancel) a loan waiting for its agreement, check in an open one, or lend."""
+    """Issue (or cancel) a loan waiting for its agreement, check in an open one, or check out."""
     if current_loan is not None and current_loan.is_pending:
         return Action("issue", "Issue or cancel the loan", "loans.detail", {"loan_id": current_loan.id}, "main")
     if current_loan is not None:
         return Action("check_in", "Check in", "loans.check_in", {"loan_id": current_loan.id}, "main")
-    if instrument.status_enum is S.AVAILABLE and not in_set:  # a set's instruments go out with the set
-        return Action("lend", "Lend", "loans.check_out", {"tag": instrument.asset_tag}, "main")
+    if instrument.status is S.AVAILABLE and not in_set:  # a set's instruments go out with the set
+        return Action("check_out", "Lend", "loans.check_out", {"tag": instrument.asset_tag}, "main")
     return None
 
 
@@ -47,11 +47,11 @@ def available_actions(instrument: Instrument, *, current_loan=None, open_repair:
 
     ``current_loan``: the loan holding it (open, or pending its agreement); ``in_set``: it belongs
     to a classroom set."""
-    if instrument.status_enum is S.WRITTEN_OFF:
+    if instrument.status is S.WRITTEN_OFF:
         return []
     tag = {"tag": instrument.asset_tag}
     # Without a loan to act on, recording its condition is the main thing to do (not for one on the shelf).
-    quiet = current_loan is not None or instrument.status_enum is S.AVAILABLE
+    quiet = current_loan is not None or instrument.status is S.AVAILABLE
     actions = [_loan_action(instrument, current_loan, in_set),
                Action("condition", "Record condition", "inventory.instrument_condition", tag,
                       "other" if quiet else "main")]
@@ -59,7 +59,7 @@ def available_actions(instrument: Instrument, *, current_loan=None, open_repair:
         actions.append(Action("repair_return", "Back from repair", "inventory.instrument_repair_return", tag, "main"))
     elif _may_become(instrument, S.IN_REPAIR, current_loan):
         actions.append(Action("repair", "Send to repair", "inventory.instrument_repair", tag))
-    if instrument.status_enum is S.MISSING:
+    if instrument.status is S.MISSING:
         actions.append(Action("found", "Mark found", "inventory.instrument_found", tag, "main"))
     elif _may_become(instrument, S.MISSING, current_loan):
         actions.append(Action("missing", "Mark missing", "inventory.instrument_missing", tag))
@@ -73,7 +73,7 @@ def available_actions(instrument: Instrument, *, current_loan=None, open_repair:
 
 
 # What the scan station offers beside opening the instrument's page: the next step, quickly.
-_AT_THE_STATION = ("issue", "check_in", "lend", "condition", "label")
+_AT_THE_STATION = ("issue", "check_in", "check_out", "condition", "label")
 
 
 def scan_station_actions(instrument: Instrument, *, current_loan=None, in_set: bool = False) -> list[Action]:
@@ -81,9 +81,9 @@ def scan_station_actions(instrument: Instrument, *, current_loan=None, in_set: b
     recording its condition and its label (the page has the rest, repairs among them)."""
     actions = [action for action in available_actions(instrument, current_loan=current_loan, in_set=in_set)
                if action.name in _AT_THE_STATION]
-    quiet = current_loan is not None or instrument.status_enum is S.AVAILABLE
+    quiet = current_loan is not None or instrument.status is S.AVAILABLE
     opening = Action("open", "Open", "inventory.instrument_detail", {"tag": instrument.asset_tag},
                      "other" if quiet else "main")
-    loan_first = 1 if actions and actions[0].name in ("issue", "check_in", "lend") else 0
+    loan_first = 1 if actions and actions[0].name in ("issue", "check_in", "check_out") else 0
     rest = [Action(a.name, a.label, a.endpoint, a.params, "other") for a in actions[loan_first:]]
     return actions[:loan_first] + [opening] + rest

@@ -15,7 +15,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from .models import CONDITION_GRADES, CheckReason, Family
+from .models import CONDITION_GRADES, CheckReason, InstrumentFamily
 
 GRADE_CHOICES = [(grade, f"{grade} {label}") for grade, label in CONDITION_GRADES.items()]
 MAX_MONEY = Decimal("99999999.99")  # the Numeric(10, 2) columns' limit
@@ -134,7 +134,7 @@ class ImportConfirmForm(FlaskForm):
 
 class TypeForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
-    family = SelectField("Family", choices=[(f.value, f.label) for f in Family])
+    family = SelectField("Family", choices=[(f.value, f.label) for f in InstrumentFamily])
     sizes = StringField("Sizes", validators=[Optional(), Length(max=300)],
                         description='Smallest first, comma-separated, e.g. 1/4, 1/2, 3/4, 4/4. Empty for one size.')
     hire_band = StringField("Hire band", default="A", validators=[DataRequired(), Length(max=8)])

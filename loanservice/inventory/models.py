@@ -17,11 +17,14 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
+from ..dbtypes import enum_column, values_check
 from ..extensions import db, postgresql_only
 from ..timeutil import utcnow
 
 
-class Family(enum.StrEnum):
+class InstrumentFamily(enum.StrEnum):
+    """The instrument family a type belongs to (strings, brass...); not a household (borrowers.Family)."""
+
     STRINGS = "strings"
     WOODWIND = "woodwind"
     BRASS = "brass"
@@ -32,12 +35,14 @@ class Family(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return "Adaptive / SEND" if self is Family.ADAPTIVE else self.value.capitalize()
+        return "Adaptive / SEND" if self is InstrumentFamily.ADAPTIVE else self.value.capitalize()
 
 
 class InstrumentStatus(enum.StrEnum):
     AVAILABLE = "available"
-    RESERVED = "reserved"
+    RESERVED = "reserved"  # held in the store for a child's reservation
+    # Held in the store for a loan waiting for its signed agreement (REQUIRE_SIGNED_AGREEMENT).
+    AWAITING_AGREEMENT = "awaiting_signing"
     ON_LOAN = "on_loan"
     IN_REPAIR = "in_repair"
     MISSING = "missing"
@@ -45,6 +50,8 @@ class InstrumentStatus(enum.StrEnum):
 
     @property
     def label(self) -> str:
+        if self is InstrumentStatus.AWAITING_AGREEMENT:
+            return "Held for signed agreement"
         return self.value.replace("_", " ").capitalize()
 
 
@@ -77,30 +84,22 @@ CONDITION_GRADES = {
 }
 
 
-def _values(enum_cls) -> str:
-    return ", ".join(f"'{member.value}'" for member in enum_cls)
-
-
 TAG_TYPE = String(32).with_variant(String(32, collation="C"), "postgresql")
 
 
 class InstrumentType(db.Model):
     __tablename__ = "instrument_type"
     __table_args__ = (
-        CheckConstraint(f"family IN ({_values(Family)})", name="family_known"),
+        values_check("family", InstrumentFamily, "family_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
-    family: Mapped[str] = mapped_column(String(16))
+    family: Mapped[InstrumentFamily] = mapped_column(enum_column(InstrumentFamily, 16))
     # The sizes it comes in, smallest first, e.g. ["1/16", ..., "4/4"]; empty for one size.
     sizes: Mapped[list[str]] = mapped_column(JSON, default=list)
     hire_band: Mapped[str] = mapped_column(String(8), default="A")
     default_accessories: Mapped[str] = mapped_column(String(300), default="")
-
-    @property
-    def family_enum(self) -> Family:
-        return Family(self.family)
 
     def __str__(self) -> str:
         return self.name
@@ -116,13 +115,13 @@ class AssetTag(db.Model):
 
     __tablename__ = "asset_tag"
     __table_args__ = (
-        CheckConstraint(f"kind IN ({_values(TagKind)})", name="kind_known"),
+        values_check("kind", TagKind, "kind_known"),
         # The target of the holders' (tag, kind) foreign keys; the primary key alone keeps tags apart.
         UniqueConstraint("tag", "kind"),
     )
 
     tag: Mapped[str] = mapped_column(TAG_TYPE, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[TagKind] = mapped_column(enum_column(TagKind, 16))
 
 
 def registered_tag(column: str, kind: TagKind) -> tuple:
@@ -171,7 +170,7 @@ class Instrument(db.Model):
     __tablename__ = "instrument"
     __mapper_args__ = {"exclude_properties": ["tag_kind"]}
     __table_args__ = (
-        CheckConstraint(f"status IN ({_values(InstrumentStatus)})", name="status_known"),
+        values_check("status", InstrumentStatus, "status_known"),
         CheckConstraint("condition_grade BETWEEN 1 AND 5", name="condition_grade_range"),
         CheckConstraint("purchase_cost IS NULL OR purchase_cost >= 0", name="purchase_cost_positive"),
         CheckConstraint(
@@ -201,7 +200,8 @@ class Instrument(db.Model):
     serial_number: Mapped[str] = mapped_column(String(100), default="", index=True)
     accessories: Mapped[str] = mapped_column(String(300), default="")
     location: Mapped[str] = mapped_column(String(120), default="Store")
-    status: Mapped[str] = mapped_column(String(16), default=InstrumentStatus.AVAILABLE)
+    status: Mapped[InstrumentStatus] = mapped_column(enum_column(InstrumentStatus, 16),
+                                                     default=InstrumentStatus.AVAILABLE)
     status_reason: Mapped[str] = mapped_column(String(300), default="")
     condition_grade: Mapped[int] = mapped_column(default=2)
     purchased_on: Mapped[date | None]
@@ -219,10 +219,6 @@ class Instrument(db.Model):
     # instrument loaded with it) a flat LEFT JOIN instead of a nested "a LEFT JOIN (b JOIN c)", which
     # SQLite answers by building the whole instrument table each time (0.4 s at 100,000 instruments).
     type: Mapped[InstrumentType] = relationship(lazy="joined", innerjoin="unnested")
-
-    @property
-    def status_enum(self) -> InstrumentStatus:
-        return InstrumentStatus(self.status)
 
     @property
     def condition_label(self) -> str:
@@ -244,14 +240,14 @@ class ConditionCheck(db.Model):
     __tablename__ = "condition_check"
     __table_args__ = (
         CheckConstraint("grade BETWEEN 1 AND 5", name="grade_range"),
-        CheckConstraint(f"reason IN ({_values(CheckReason)})", name="reason_known"),
+        values_check("reason", CheckReason, "reason_known"),
         Index("ix_condition_check_instrument_at", "instrument_id", "checked_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"))
     grade: Mapped[int]
-    reason: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[CheckReason] = mapped_column(enum_column(CheckReason, 16))
     note: Mapped[str] = mapped_column(Text, default="")
     checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     checked_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -261,10 +257,6 @@ class ConditionCheck(db.Model):
     @property
     def grade_label(self) -> str:
         return CONDITION_GRADES[self.grade]
-
-    @property
-    def reason_enum(self) -> CheckReason:
-        return CheckReason(self.reason)
 
 
 class Repair(db.Model):

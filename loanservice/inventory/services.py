@@ -25,6 +25,7 @@ from .models import (
     CheckReason,
     ConditionCheck,
     Instrument,
+    InstrumentFamily,
     InstrumentStatus,
     InstrumentType,
     Repair,
@@ -37,8 +38,10 @@ S = InstrumentStatus
 # Which status may follow which. Loans and reservations move instruments through the
 # same table, so one rule holds for every way in.
 TRANSITIONS: dict[InstrumentStatus, set[InstrumentStatus]] = {
-    S.AVAILABLE: {S.RESERVED, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
-    S.RESERVED: {S.AVAILABLE, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
+    S.AVAILABLE: {S.RESERVED, S.AWAITING_AGREEMENT, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
+    # A reserved instrument is handed over by way of available (reservations.services.collect).
+    S.RESERVED: {S.AVAILABLE, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
+    S.AWAITING_AGREEMENT: {S.AVAILABLE, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
     S.ON_LOAN: {S.AVAILABLE, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
     S.IN_REPAIR: {S.AVAILABLE, S.MISSING, S.WRITTEN_OFF},
     S.MISSING: {S.AVAILABLE, S.WRITTEN_OFF},
@@ -408,7 +411,7 @@ def change_status(
     *, batch: Batch | None = None,
 ) -> Instrument:
     """Move an instrument to ``new_status`` if the lifecycle allows it (written with ``batch``, if given)."""
-    current = instrument.status_enum
+    current = instrument.status
     if new_status not in TRANSITIONS[current]:
         raise InvalidTransition(
             f"{instrument.asset_tag} is {current.label.lower()}; it cannot become "
@@ -448,11 +451,11 @@ def record_condition(
 
 def _refuse_while_on_loan(session: Session, instrument: Instrument) -> None:
     """Changes that would strand an open loan, or one pending its agreement, go through the loan instead."""
-    if instrument.status_enum is S.ON_LOAN:
+    if instrument.status is S.ON_LOAN:
         raise InvalidTransition(
             f"{instrument.asset_tag} is on loan: check it in first, or record the loan as lost."
         )
-    if instrument.status_enum is S.RESERVED:  # loans refuse while a loan pending its agreement holds it
+    if instrument.status is S.AWAITING_AGREEMENT:  # loans refuse while a loan pending its agreement holds it
         held_instrument_withdrawing.send(instrument, session=session)
 
 
@@ -555,7 +558,7 @@ def mark_missing(session: Session, actor, instrument: Instrument, note: str = ""
 
 def mark_found(session: Session, actor, instrument: Instrument, grade: int, note: str = "") -> Instrument:
     """A missing instrument turned up: check its condition and make it available again."""
-    if instrument.status_enum is not S.MISSING:
+    if instrument.status is not S.MISSING:
         raise InvalidTransition(f"{instrument.asset_tag} is not missing.")
     record_condition(session, actor, instrument, grade, CheckReason.INSPECTION, note or "Found")
     return change_status(session, actor, instrument, S.AVAILABLE)
@@ -572,7 +575,7 @@ def count_by_status(session: Session) -> dict[str, int]:
 @dataclass
 class TypeDetails:
     name: str
-    family: str
+    family: InstrumentFamily
     sizes: list[str] = field(default_factory=list)
     hire_band: str = "A"
     default_accessories: str = ""

@@ -41,7 +41,7 @@ from .forms import (
     TypeForm,
     WriteOffForm,
 )
-from .models import CheckReason, ConditionCheck, Instrument, InstrumentStatus, InstrumentType, Repair
+from .models import CheckReason, ConditionCheck, Instrument, InstrumentFamily, InstrumentStatus, InstrumentType, Repair
 from .tags import TAG_PATTERN, normalise_tag, resolve_instrument
 
 bp = Blueprint("inventory", __name__)
@@ -370,7 +370,7 @@ def type_edit(type_id: int | None):
     response, status = submit_form(
         form,
         lambda: services.save_type(db.session, current_user, services.TypeDetails(
-            name=form.name.data, family=form.family.data, sizes=(form.sizes.data or "").split(","),
+            name=form.name.data, family=InstrumentFamily(form.family.data), sizes=(form.sizes.data or "").split(","),
             hire_band=form.hire_band.data, default_accessories=form.default_accessories.data or ""),
             instrument_type),
         lambda saved: done(f"Saved type {saved.name}.", url_for(".type_list")),

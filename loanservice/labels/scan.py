@@ -98,7 +98,7 @@ def station():
 @bp.get("/scan/camera")
 @staff_required
 def camera():
-    """Continuous scanning with the device's camera, for a batch such as a classroom set coming back."""
+    """Continuous scanning with the device's camera, for many at once, such as a classroom set coming back."""
     return render_template("scan/camera.html")
 
 
@@ -127,5 +127,5 @@ def _what_was_scanned(found) -> dict:
     if isinstance(found, ClassroomSet):
         return {"tag": found.tag, "description": found.name, "status": "Classroom set",
                 "url": url_for("sets.detail", set_id=found.id)}
-    return {"tag": found.asset_tag, "description": found.description, "status": found.status_enum.label,
+    return {"tag": found.asset_tag, "description": found.description, "status": found.status.label,
             "url": url_for("inventory.instrument_detail", tag=found.asset_tag)}

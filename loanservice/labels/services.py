@@ -58,7 +58,7 @@ def set_label(classroom_set, items: Sequence[Instrument], *, base_url: str, hub_
 
 # A scope prints labels for the instruments on the store's shelves: not those out on loan, at a
 # repairer, missing or written off, whose labels would only wait on the sheet (and count as stuck on).
-IN_STORE = (InstrumentStatus.AVAILABLE, InstrumentStatus.RESERVED)
+IN_STORE = (InstrumentStatus.AVAILABLE, InstrumentStatus.RESERVED, InstrumentStatus.AWAITING_AGREEMENT)
 
 
 def select_for_labels(session: Session, *, tags: Sequence[str] = (), scope: str = "") -> list[Instrument]:

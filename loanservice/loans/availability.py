@@ -34,6 +34,8 @@ _UNLENDABLE = {
     S.MISSING: ("is missing", "{tag} is missing; mark it found before lending it."),
     S.WRITTEN_OFF: ("has been written off", "{tag} has been written off and cannot be lent."),
     S.RESERVED: ("is reserved for someone else", "{tag} is reserved for someone else."),
+    S.AWAITING_AGREEMENT: ("is held for someone else until their agreement is signed",
+                           "{tag} is held for someone else until their loan agreement is signed."),
 }
 
 
@@ -47,7 +49,7 @@ def already_on_loan(instrument_or_tag) -> NotLendable:
 
 
 def _why_not_lendable(instrument: Instrument) -> tuple[str, str] | None:
-    why = _UNLENDABLE.get(instrument.status_enum)
+    why = _UNLENDABLE.get(instrument.status)
     if why is None and instrument.condition_grade >= 5:
         why = _UNUSABLE
     return why
@@ -73,7 +75,7 @@ def unlendable_reasons(session: Session, instruments: list[Instrument]) -> dict[
         why = _why_not_lendable(instrument)
         if why is not None:
             reasons[instrument] = why[0]
-    out = [i.id for i in reasons if i.status_enum in (S.ON_LOAN, S.RESERVED)]
+    out = [i.id for i in reasons if i.status in (S.ON_LOAN, S.AWAITING_AGREEMENT)]
     if out:
         holders = session.scalars(
             select(Loan).where(Loan.instrument_id.in_(out), Loan.closed_on.is_(None))
@@ -90,7 +92,7 @@ def unlendable_reasons(session: Session, instruments: list[Instrument]) -> dict[
 
 def check_not_held(session: Session, instrument: Instrument) -> None:
     """Name the borrower an instrument is held for while their agreement waits to be signed."""
-    if instrument.status_enum is S.RESERVED:
+    if instrument.status is S.AWAITING_AGREEMENT:
         held = current_loan_for(session, instrument)
         if held is not None and held.is_pending:
             raise NotLendable(f"{instrument.asset_tag} is held for {held.borrower} until their loan agreement is "

@@ -55,7 +55,7 @@ def _refuse_unless_issued(loan: Loan, doing: str) -> None:
     if loan.is_pending:
         raise NotOnLoan(f"{loan.instrument.asset_tag} has not been issued: it is waiting for a signed agreement, "
                         f"so it cannot be {doing}. Cancel the loan instead to release it.")
-    if loan.status_enum is LoanStatus.CANCELLED:
+    if loan.status is LoanStatus.CANCELLED:
         raise NotOnLoan(f"The loan of {loan.instrument.asset_tag} was cancelled before issue, so it cannot be "
                         f"{doing}.")
 
@@ -83,7 +83,7 @@ def _flush_loan(session: Session, instrument: Instrument) -> None:
 # ---------------------------------------------------------------- changes
 
 
-def check_out(
+def open_loan(
     session: Session,
     actor,
     instrument: Instrument,
@@ -99,11 +99,12 @@ def check_out(
     exchanged_from: Loan | None = None,
     awaiting_agreement: bool = False,
 ) -> Loan:
-    """Lend ``instrument`` to ``borrower`` (its row locked first).
+    """Open the loan of ``instrument`` to ``borrower`` (its row locked first): the step every check-out,
+    set item and size exchange shares.
 
     ``awaiting_agreement`` makes the loan pending instead: the instrument is held for the borrower
-    (reserved), and nothing is charged or chased until ``issue`` opens it. Use ``lend`` to follow
-    the hub's setting.
+    (awaiting its agreement), and nothing is charged or chased until ``issue`` opens it. Use ``check_out``
+    to follow the hub's setting.
     """
     lock(session, instrument)
     if awaiting_agreement and (set_loan is not None or not isinstance(borrower, (Pupil, Family))):
@@ -142,27 +143,29 @@ def check_out(
     session.add(loan)
     _flush_loan(session, instrument)
     who = audit_name(borrower)
-    terms = {"borrower": who, "due_on": due_on, "fee_per_term": charges.fee_per_term,
-             "charge_per_term": charge, "remission": remission, "deposit": charges.deposit}
+    particulars = {"borrower": who, "due_on": due_on, "fee_per_term": charges.fee_per_term,
+                   "charge_per_term": charge, "remission": remission, "deposit": charges.deposit}
     if awaiting_agreement:
-        change_status(session, actor, instrument, S.RESERVED, f"held for {who} until the loan agreement is signed")
+        change_status(session, actor, instrument, S.AWAITING_AGREEMENT,
+                      f"held for {who} until the loan agreement is signed")
         record(session, actor, "loan.pending", loan,
-               f"Held for {who} until the agreement is signed (due {due_on:%-d %b %Y})", terms, instrument=instrument)
+               f"Held for {who} until the agreement is signed (due {due_on:%-d %b %Y})", particulars,
+               instrument=instrument)
     else:
         change_status(session, actor, instrument, S.ON_LOAN, f"lent to {who}")
-        record(session, actor, "loan.out", loan, f"Lent to {who} until {due_on:%-d %b %Y}", terms,
+        record(session, actor, "loan.out", loan, f"Lent to {who} until {due_on:%-d %b %Y}", particulars,
                instrument=instrument)
     return loan
 
 
-def lend(session: Session, actor, instrument: Instrument, borrower, config, **details) -> Loan:
+def check_out(session: Session, actor, instrument: Instrument, borrower, config, **details) -> Loan:
     """Check out under the hub's settings, refused while a pupil's remission claim waits for staff
     (``decide_claim``); with REQUIRE_SIGNED_AGREEMENT, a loan to a pupil or family
     waits, the instrument held, until its agreement (made here, ready to sign) is signed and issued.
     A hirer with an online account is emailed a link to sign it. A start date given is refused before
     ``earliest_start_date``, a due date past ``latest_due_date``. Without the setting, a loan to a
     pupil or family still gets its agreement, made at lending, and the hirer a link to sign it."""
-    # Here rather than in check_out, which a size exchange also goes through: it keeps the loan's due
+    # Here rather than in open_loan, which a size exchange also goes through: it keeps the loan's due
     # date, however far a roll-over moved it. (A set's items get the set's dates, from check_out_set.)
     if details.get("started_on") is not None:
         check_start_date_in_reach(details["started_on"])
@@ -172,11 +175,11 @@ def lend(session: Session, actor, instrument: Instrument, borrower, config, **de
     if claim is not None:  # decide_claim first: the loan copies the remission that is verified
         raise RemissionUnverified(unverified_message(borrower, claim), field="remission_claim")
     if not needs_signed_agreement(config, borrower):
-        loan = check_out(session, actor, instrument, borrower, **details)
+        loan = open_loan(session, actor, instrument, borrower, **details)
         if isinstance(borrower, (Pupil, Family)):  # the hirer signs after the handover, from a link
             loan_lent_to_hirer.send(loan, session=session, actor=actor, config=config)  # documents
         return loan
-    loan = check_out(session, actor, instrument, borrower, awaiting_agreement=True, **details)
+    loan = open_loan(session, actor, instrument, borrower, awaiting_agreement=True, **details)
     loan_held_for_agreement.send(loan, session=session, actor=actor, config=config)  # documents: the agreement
     return loan
 
@@ -193,7 +196,7 @@ def issue(session: Session, actor, loan: Loan) -> Loan:
     lock_loan(session, loan)
     instrument = loan.instrument
     tag = instrument.asset_tag
-    if loan.status_enum is LoanStatus.CANCELLED:
+    if loan.status is LoanStatus.CANCELLED:
         raise NotPending(f"This loan was cancelled on {loan.closed_on:%-d %b %Y}, so it cannot be issued. "
                          f"Lend {tag} again if it is still wanted.")
     if not loan.is_pending:
@@ -210,7 +213,7 @@ def issue(session: Session, actor, loan: Loan) -> Loan:
     loan.issued_by = actor
     change_status(session, actor, instrument, S.ON_LOAN, f"lent to {who}")
     record(session, actor, "loan.issued", loan,
-           f"Issued to {who} until {loan.due_on:%-d %b %Y}; agreement {agreement.method_enum.label.lower()}",
+           f"Issued to {who} until {loan.due_on:%-d %b %Y}; agreement {agreement.signature_method.label.lower()}",
            {"borrower": who, "held_since": held_since, "started_on": issued_on, "due_on": loan.due_on,
             "agreement_id": agreement.id, "agreement_sha256": agreement.sha256}, instrument=instrument)
     session.flush()
@@ -232,7 +235,7 @@ def cancel_pending(session: Session, actor, loan: Loan, note: str = "") -> Loan:
     lock_loan(session, loan)
     tag = loan.instrument.asset_tag
     if not loan.is_pending:
-        if loan.status_enum is LoanStatus.CANCELLED:
+        if loan.status is LoanStatus.CANCELLED:
             raise NotPending(f"This loan was already cancelled on {loan.closed_on:%-d %b %Y}.")
         raise NotPending(f"{tag} was issued on {loan.started_on:%-d %b %Y}: check it in, or record it lost, "
                          "instead of cancelling.")
@@ -367,7 +370,7 @@ def size_exchange(
     check_not_in_set(session, new_instrument)
     check_in(session, actor, loan, grade=grade, note=note, damaged=damaged, status=LoanStatus.EXCHANGED)
     due = max(loan.due_on, today())
-    new_loan = check_out(
+    new_loan = open_loan(
         session, actor, new_instrument, loan.borrower, started_on=today(), due_on=due,
         condition_grade=condition_grade,
         charges=Charges(fee_per_term=loan.fee_per_term, charge_per_term=loan.charge_per_term, deposit=loan.deposit),

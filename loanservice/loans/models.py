@@ -6,7 +6,8 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
-from ..borrowers.models import Family, OtherBorrower, Pupil, RemissionCategory, borrower_kind
+from ..borrowers.models import CLAIMABLE_CATEGORIES, Family, OtherBorrower, Pupil, borrower_kind
+from ..dbtypes import enum_column, sql_values, values_check
 from ..extensions import db
 from ..inventory.models import CONDITION_GRADES, Instrument
 from ..schools.models import School
@@ -32,10 +33,6 @@ class LoanStatus(enum.StrEnum):
 
 # The loans that hold their instrument: closed_on is empty exactly for these (a check constraint).
 HOLDING_STATUSES = (LoanStatus.OPEN, LoanStatus.PENDING)
-
-
-def _values(enum_cls) -> str:
-    return ", ".join(f"'{member.value}'" for member in enum_cls)
 
 
 BORROWER_COLUMNS = ("pupil_id", "family_id", "school_id", "other_borrower_id")
@@ -87,10 +84,10 @@ class Loan(db.Model):
             " + ".join(f"(CASE WHEN {column} IS NULL THEN 0 ELSE 1 END)" for column in BORROWER_COLUMNS) + " = 1",
             name="one_borrower",
         ),
-        CheckConstraint(f"status IN ({_values(LoanStatus)})", name="status_known"),
+        values_check("status", LoanStatus, "status_known"),
         CheckConstraint("due_on >= started_on", name="due_after_start"),
         CheckConstraint("closed_on IS NULL OR closed_on >= started_on", name="closed_after_start"),
-        CheckConstraint(f"(status IN ({_values(HOLDING_STATUSES)})) = (closed_on IS NULL)",
+        CheckConstraint(f"(status IN ({sql_values(HOLDING_STATUSES)})) = (closed_on IS NULL)",
                         name="open_until_closed"),
         CheckConstraint("condition_at_issue BETWEEN 1 AND 5", name="issue_grade_range"),
         CheckConstraint("condition_at_return IS NULL OR condition_at_return BETWEEN 1 AND 5",
@@ -127,7 +124,7 @@ class Loan(db.Model):
     # A size exchange closes one loan and opens the next, linked back to it.
     exchanged_from_id: Mapped[int | None] = mapped_column(ForeignKey("loan.id"), unique=True)
 
-    status: Mapped[str] = mapped_column(String(16), default=LoanStatus.OPEN)
+    status: Mapped[LoanStatus] = mapped_column(enum_column(LoanStatus, 16), default=LoanStatus.OPEN)
     started_on: Mapped[date]
     due_on: Mapped[date]
     # The day it came back, was exchanged, was declared lost, or (pending) was cancelled.
@@ -180,18 +177,14 @@ class Loan(db.Model):
         return borrower_kind(self.borrower)
 
     @property
-    def status_enum(self) -> LoanStatus:
-        return LoanStatus(self.status)
-
-    @property
     def is_open(self) -> bool:
         """Issued and not yet back: the instrument is with the borrower."""
-        return self.status == LoanStatus.OPEN
+        return self.status is LoanStatus.OPEN
 
     @property
     def is_pending(self) -> bool:
         """Held for the borrower until the agreement is signed; not issued yet."""
-        return self.status == LoanStatus.PENDING
+        return self.status is LoanStatus.PENDING
 
     @property
     def is_closed(self) -> bool:
@@ -234,7 +227,7 @@ class LoanCharge(db.Model):
     __tablename__ = "loan_charge"
     __table_args__ = (
         UniqueConstraint("loan_id", "term_id", name="uq_loan_charge_loan_term"),
-        CheckConstraint(f"status IN ({_values(ChargeStatus)})", name="status_known"),
+        values_check("status", ChargeStatus, "status_known"),
         CheckConstraint("amount >= 0", name="amount_positive"),
         CheckConstraint("(status = 'owed') = (settled_on IS NULL)", name="settled_unless_owed"),
     )
@@ -243,16 +236,12 @@ class LoanCharge(db.Model):
     loan_id: Mapped[int] = mapped_column(ForeignKey("loan.id"))
     term_id: Mapped[int] = mapped_column(ForeignKey("academic_term.id"), index=True)
     amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
-    status: Mapped[str] = mapped_column(String(8), default=ChargeStatus.OWED)
+    status: Mapped[ChargeStatus] = mapped_column(enum_column(ChargeStatus, 8), default=ChargeStatus.OWED)
     settled_on: Mapped[date | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     loan: Mapped[Loan] = relationship()
     term: Mapped[AcademicTerm] = relationship()
-
-    @property
-    def status_enum(self) -> ChargeStatus:
-        return ChargeStatus(self.status)
 
 
 class FeeBand(db.Model):
@@ -282,35 +271,29 @@ class RemissionRule(db.Model):
 
     __tablename__ = "remission_rule"
     __table_args__ = (
-        CheckConstraint(f"kind IN ({_values(RemissionKind)})", name="kind_known"),
+        values_check("kind", RemissionKind, "kind_known"),
         CheckConstraint("value >= 0 AND (kind <> 'percent_off' OR value <= 100)", name="value_range"),
-        CheckConstraint(
-            "category IN (" + ", ".join(f"'{c.value}'" for c in RemissionCategory if c is not RemissionCategory.NONE)
-            + ")", name="category_known"),
+        values_check("category", CLAIMABLE_CATEGORIES, "category_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     category: Mapped[str] = mapped_column(String(32), unique=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[RemissionKind] = mapped_column(enum_column(RemissionKind, 16))
     value: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))
-
-    @property
-    def kind_enum(self) -> RemissionKind:
-        return RemissionKind(self.kind)
 
     def charge(self, fee: Decimal) -> Decimal:
         """The charge per term for a fee under this rule (never more than the fee)."""
-        if self.kind_enum is RemissionKind.FREE:
+        if self.kind is RemissionKind.FREE:
             return Decimal("0.00")
-        if self.kind_enum is RemissionKind.PERCENT_OFF:
+        if self.kind is RemissionKind.PERCENT_OFF:
             return (fee * (100 - self.value) / 100).quantize(Decimal("0.01"))
         return min(self.value, fee)
 
     @property
     def summary(self) -> str:
-        if self.kind_enum is RemissionKind.FREE:
+        if self.kind is RemissionKind.FREE:
             return "Free"
-        if self.kind_enum is RemissionKind.PERCENT_OFF:
+        if self.kind is RemissionKind.PERCENT_OFF:
             return f"{self.value.normalize():f}% off"
         return f"£{self.value:,.2f} a term"
 

@@ -160,7 +160,7 @@ def settle(session: Session, actor, charge: LoanCharge, status: ChargeStatus, on
     if status is ChargeStatus.OWED:
         raise InvalidInput("A charge is settled as paid or waived.", field="status")
     lock(session, charge)  # two people settling it at once: the second is told it is settled
-    if charge.status_enum is not ChargeStatus.OWED:
+    if charge.status is not ChargeStatus.OWED:
         raise LoanServiceError(f"That charge is already {charge.status}.")
     charge.status = status
     charge.settled_on = on or today()
@@ -181,7 +181,7 @@ def unapplied_remission(loan: Loan) -> RemissionCategory | None:
     if (pupil is None or loan.is_closed or not pupil.has_remission
             or loan.remission_category == pupil.remission_category):
         return None
-    return pupil.remission_enum
+    return pupil.remission_category
 
 
 def apply_remission(session: Session, actor, loan: Loan) -> Loan:

@@ -112,7 +112,7 @@ def check_out():
         instrument = resolve_instrument(db.session, form.tag.data, base_url=current_app.config["PUBLIC_BASE_URL"])
         borrower = get_borrower(db.session, kind, int(borrower_id))
         decide_claim(db.session, current_user, borrower, form.remission_claim.data)
-        return lending.lend(
+        return lending.check_out(
             db.session, current_user, instrument, borrower, current_app.config,
             started_on=form.started_on.data, due_on=form.due_on.data,
             accessories=form.accessories.data or None,
@@ -208,7 +208,7 @@ def apply_remission(loan_id: int):
     form = IssueForm()  # a bare button: its CSRF token
     response, status = submit_form(
         form, lambda: pricing.apply_remission(db.session, current_user, loan),
-        lambda changed: done(f"{changed.pupil.remission_enum.label} applied: "
+        lambda changed: done(f"{changed.pupil.remission_category.label} applied: "
                              f"the charge is £{changed.charge_per_term:,.2f} "
                              "a term from the next term charged.", url_for(".detail", loan_id=changed.id)),
     )

@@ -1,18 +1,15 @@
 import enum
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, String, Text
+from sqlalchemy import ForeignKey, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
 from ..borrowers.models import Family
+from ..dbtypes import enum_column, values_check
 from ..extensions import db
 from ..loans.models import Loan
 from ..timeutil import utcnow
-
-
-def _values(enum_cls) -> str:
-    return ", ".join(f"'{member.value}'" for member in enum_cls)
 
 
 class ParentAccount(db.Model):
@@ -39,11 +36,11 @@ class AccountToken(db.Model):
     """A single-use, expiring link sent by email. Only the token's SHA-256 is kept."""
 
     __tablename__ = "account_token"
-    __table_args__ = (CheckConstraint(f"purpose IN ({_values(TokenPurpose)})", name="purpose_known"),)
+    __table_args__ = (values_check("purpose", TokenPurpose, "purpose_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
-    purpose: Mapped[str] = mapped_column(String(16))
+    purpose: Mapped[TokenPurpose] = mapped_column(enum_column(TokenPurpose, 16))
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
@@ -65,12 +62,12 @@ class ParentRequest(db.Model):
     """A parent's request about a loan (return it, or exchange it for the next size), for staff to act on."""
 
     __tablename__ = "parent_request"
-    __table_args__ = (CheckConstraint(f"kind IN ({_values(RequestKind)})", name="kind_known"),)
+    __table_args__ = (values_check("kind", RequestKind, "kind_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     family_id: Mapped[int] = mapped_column(ForeignKey("family.id"), index=True)
     loan_id: Mapped[int] = mapped_column(ForeignKey("loan.id"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[RequestKind] = mapped_column(enum_column(RequestKind, 16))
     note: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     handled_at: Mapped[datetime | None]
@@ -78,7 +75,3 @@ class ParentRequest(db.Model):
 
     family: Mapped[Family] = relationship()
     loan: Mapped[Loan] = relationship()
-
-    @property
-    def kind_enum(self) -> RequestKind:
-        return RequestKind(self.kind)

@@ -308,7 +308,7 @@ def ask_about_loan(session: Session, user: User, loan: Loan, kind: str, note: st
     if loan.is_pending:
         raise LoanServiceError(f"The {loan.instrument.description} has not been handed over yet: it is waiting for "
                                "you to sign the loan agreement.")
-    if loan.status_enum is LoanStatus.CANCELLED:
+    if loan.status is LoanStatus.CANCELLED:
         raise LoanServiceError(f"The loan of the {loan.instrument.description} was cancelled.")
     if not loan.is_open:
         raise LoanServiceError(f"{loan.instrument.description} has already come back.")
@@ -336,7 +336,7 @@ def handle_request(session: Session, actor, request: ParentRequest) -> ParentReq
     if request.handled_at is not None:
         raise LoanServiceError("That request was already dealt with.")
     request.handled_at, request.handled_by_id = utcnow(), actor.id
-    record(session, actor, "parent.request.handled", request.loan, f"Dealt with: {request.kind_enum.label}")
+    record(session, actor, "parent.request.handled", request.loan, f"Dealt with: {request.kind.label}")
     session.flush()
     return request
 

@@ -172,7 +172,7 @@ def edit_child(pupil_id: int):
     if response:
         return response
     return render_template("parents/child_form.html", form=form, pupil=pupil, remove=ButtonForm(formdata=None),
-                           verified=pupil.remission_enum if pupil.has_remission else None), status
+                           verified=pupil.remission_category if pupil.has_remission else None), status
 
 
 @bp.post("/children/<int:pupil_id>/remove")

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
 from ..borrowers.models import Pupil
+from ..dbtypes import enum_column, sql_values, values_check
 from ..extensions import db
 from ..inventory.models import Instrument, InstrumentType
 from ..loans.models import Loan
@@ -40,10 +41,6 @@ ACTIVE_STATUSES = (ReservationStatus.WAITING, ReservationStatus.HELD, Reservatio
 HOLDING_STATUSES = (ReservationStatus.HELD, ReservationStatus.READY)
 
 
-def _values(statuses) -> str:
-    return ", ".join(f"'{member.value}'" for member in statuses)
-
-
 class WaitingListOrder(enum.StrEnum):
     FIRST_COME = "first_come"
     REMISSION_FIRST = "remission_first"
@@ -59,20 +56,20 @@ class Reservation(db.Model):
 
     __tablename__ = "reservation"
     __table_args__ = (
-        CheckConstraint(f"status IN ({_values(ReservationStatus)})", name="status_known"),
+        values_check("status", ReservationStatus, "status_known"),
         CheckConstraint("status <> 'waiting' OR instrument_id IS NULL", name="waiting_holds_nothing"),
-        CheckConstraint(f"status NOT IN ({_values(HOLDING_STATUSES)}, 'collected') OR instrument_id IS NOT NULL",
+        CheckConstraint(f"status NOT IN ({sql_values(HOLDING_STATUSES)}, 'collected') OR instrument_id IS NOT NULL",
                         name="held_has_instrument"),
         CheckConstraint("status <> 'ready' OR collect_by IS NOT NULL", name="ready_has_deadline"),
         CheckConstraint("status <> 'collected' OR loan_id IS NOT NULL", name="collected_has_loan"),
         # A specific instrument is held for at most one reservation, whatever the concurrency.
         Index("uq_reservation_holding_instrument", "instrument_id", unique=True,
-              sqlite_where=db.text(f"status IN ({_values(HOLDING_STATUSES)})"),
-              postgresql_where=db.text(f"status IN ({_values(HOLDING_STATUSES)})")),
+              sqlite_where=db.text(f"status IN ({sql_values(HOLDING_STATUSES)})"),
+              postgresql_where=db.text(f"status IN ({sql_values(HOLDING_STATUSES)})")),
         # One active reservation per child per instrument type.
         Index("uq_reservation_active_per_pupil_type", "pupil_id", "type_id", unique=True,
-              sqlite_where=db.text(f"status IN ({_values(ACTIVE_STATUSES)})"),
-              postgresql_where=db.text(f"status IN ({_values(ACTIVE_STATUSES)})")),
+              sqlite_where=db.text(f"status IN ({sql_values(ACTIVE_STATUSES)})"),
+              postgresql_where=db.text(f"status IN ({sql_values(ACTIVE_STATUSES)})")),
         # The waiting list for a type and size, in the order people joined it.
         Index("ix_reservation_type_size_status", "type_id", "size", "status", "created_at"),
     )
@@ -82,7 +79,8 @@ class Reservation(db.Model):
     type_id: Mapped[int] = mapped_column(ForeignKey("instrument_type.id"))
     size: Mapped[str] = mapped_column(String(16), default="")
     preferred_start_on: Mapped[date]
-    status: Mapped[str] = mapped_column(String(16), default=ReservationStatus.WAITING)
+    status: Mapped[ReservationStatus] = mapped_column(enum_column(ReservationStatus, 16),
+                                                     default=ReservationStatus.WAITING)
     instrument_id: Mapped[int | None] = mapped_column(ForeignKey("instrument.id"), index=True)
     collect_by: Mapped[date | None]
     loan_id: Mapped[int | None] = mapped_column(ForeignKey("loan.id"), unique=True)
@@ -98,12 +96,8 @@ class Reservation(db.Model):
     requested_by: Mapped[User | None] = relationship()
 
     @property
-    def status_enum(self) -> ReservationStatus:
-        return ReservationStatus(self.status)
-
-    @property
     def is_active(self) -> bool:
-        return self.status_enum.is_active
+        return self.status.is_active
 
     @property
     def description(self) -> str:

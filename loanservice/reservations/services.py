@@ -23,7 +23,7 @@ from ..extensions import db
 from ..inventory.models import Instrument, InstrumentStatus, InstrumentType
 from ..inventory.services import change_status
 from ..loans.calendar import latest_due_date
-from ..loans.lending import lend
+from ..loans.lending import check_out
 from ..loans.models import FeeBand, Loan
 from ..locks import lock
 from ..mail import send_when_committed
@@ -303,7 +303,7 @@ def offer_returned_instrument(
 
     ``batch``: the return's batch; the look for a waiting child is one of its questions, and the hold
     (if anyone waits) follows once it is written. Returns the reservation only without a batch."""
-    if instrument.status_enum is not S.AVAILABLE:
+    if instrument.status is not S.AVAILABLE:
         return None
     # Most returns find nobody waiting: a cheap look first, the locking query only when someone is.
     look = {"type_id": instrument.type_id, "size": instrument.size}
@@ -330,7 +330,7 @@ def _offer_to_next(session: Session, actor, instrument: Instrument, config) -> R
 
 def _release(session: Session, actor, reservation: Reservation, why: str) -> None:
     instrument = reservation.instrument
-    if instrument is not None and instrument.status_enum is S.RESERVED:
+    if instrument is not None and instrument.status is S.RESERVED:
         change_status(session, actor, instrument, S.AVAILABLE, why)
 
 
@@ -338,16 +338,16 @@ def allocate(session: Session, actor, config, reservation: Reservation, instrume
     """Staff choose the instrument for a reservation (a waiting one too); the one held before goes back."""
     lock(session, reservation)
     lock(session, instrument)
-    if reservation.status_enum not in (R.WAITING, R.HELD):
-        raise ReservationConflict(f"This reservation is {reservation.status_enum.label.lower()}; "
+    if reservation.status not in (R.WAITING, R.HELD):
+        raise ReservationConflict(f"This reservation is {reservation.status.label.lower()}; "
                                   "it cannot be given another instrument.")
     if instrument.type_id != reservation.type_id or instrument.size != reservation.size:
         raise InvalidInput(f"{instrument.asset_tag} is a {instrument.description}; this reservation is for a "
                            f"{reservation.description}.", field="tag")
     if instrument.id == reservation.instrument_id:
         return reservation
-    if instrument.status_enum is not S.AVAILABLE:
-        raise ReservationConflict(f"{instrument.asset_tag} is {instrument.status_enum.label.lower()}, not available.",
+    if instrument.status is not S.AVAILABLE:
+        raise ReservationConflict(f"{instrument.asset_tag} is {instrument.status.label.lower()}, not available.",
                                   field="tag")
     if instrument.condition_grade >= UNUSABLE_GRADE:
         raise InvalidInput(f"{instrument.asset_tag} is graded 5 (unusable): send it to repair, or record a new "
@@ -357,7 +357,7 @@ def allocate(session: Session, actor, config, reservation: Reservation, instrume
         raise InvalidInput(f"{instrument.asset_tag} belongs to {classroom_set.name}: take it out of the set first.",
                            field="tag")
     previous = reservation.instrument
-    was_waiting = reservation.status_enum is R.WAITING
+    was_waiting = reservation.status is R.WAITING
     _release(session, actor, reservation, f"swapped out of reservation #{reservation.id}")
     reservation.status, reservation.instrument = R.WAITING, None
     session.flush()
@@ -378,9 +378,9 @@ def allocate(session: Session, actor, config, reservation: Reservation, instrume
 def mark_ready(session: Session, actor, config, reservation: Reservation) -> Reservation:
     """The held instrument is ready: the parent has a number of working days to collect it."""
     lock(session, reservation)
-    if reservation.status_enum is not R.HELD:
+    if reservation.status is not R.HELD:
         raise ReservationConflict(f"Only a held reservation can be made ready; this one is "
-                                  f"{reservation.status_enum.label.lower()}.")
+                                  f"{reservation.status.label.lower()}.")
     days = int(config.get("RESERVATION_COLLECT_WORKING_DAYS", 5))
     reservation.status, reservation.collect_by = R.READY, add_working_days(today(), days)
     session.flush()
@@ -403,18 +403,18 @@ def collect(session: Session, actor, config, reservation: Reservation, *, due_on
     waits, the instrument still held, until the agreement is signed and staff issue it.
     """
     lock(session, reservation)
-    if reservation.status_enum not in HOLDING_STATUSES:
-        raise ReservationConflict(f"This reservation is {reservation.status_enum.label.lower()}; "
+    if reservation.status not in HOLDING_STATUSES:
+        raise ReservationConflict(f"This reservation is {reservation.status.label.lower()}; "
                                   "there is nothing to hand over.")
     instrument = reservation.instrument
     lock(session, instrument)
-    if instrument.status_enum is not S.RESERVED:
-        raise ReservationConflict(f"{instrument.asset_tag} is {instrument.status_enum.label.lower()}; "
+    if instrument.status is not S.RESERVED:
+        raise ReservationConflict(f"{instrument.asset_tag} is {instrument.status.label.lower()}; "
                                   "allocate another instrument.")
     decide_claim(session, actor, reservation.pupil, remission_claim)
     change_status(session, actor, instrument, S.AVAILABLE, f"collected for reservation #{reservation.id}")
-    loan = lend(session, actor, instrument, reservation.pupil, config, due_on=due_on,
-                condition_grade=condition_grade)
+    loan = check_out(session, actor, instrument, reservation.pupil, config, due_on=due_on,
+                     condition_grade=condition_grade)
     reservation.status, reservation.loan, reservation.closed_at = R.COLLECTED, loan, utcnow()
     session.flush()
     record(session, actor, "reservation.collected", reservation, f"Collected: loan {loan.id}", instrument=instrument)
@@ -430,7 +430,7 @@ def cancel_reservation(session: Session, actor, reservation: Reservation, config
     """Cancel an open reservation; a held instrument goes to the next child waiting."""
     lock(session, reservation)
     if not reservation.is_active:
-        raise ReservationConflict(f"This reservation is already {reservation.status_enum.label.lower()}.")
+        raise ReservationConflict(f"This reservation is already {reservation.status.label.lower()}.")
     instrument = reservation.instrument
     _release(session, actor, reservation, f"reservation #{reservation.id} cancelled")
     reservation.status, reservation.closed_at = R.CANCELLED, utcnow()
@@ -469,7 +469,7 @@ def expire_reservations(session: Session, actor, config, on: date | None = None)
 
 def waiting_place(session: Session, reservation: Reservation, config) -> int | None:
     """The child's place on the waiting list (1 is next), or None when not waiting."""
-    if reservation.status_enum is not R.WAITING:
+    if reservation.status is not R.WAITING:
         return None
     return waiting_places(session, [reservation], config).get(reservation.id)
 
@@ -480,7 +480,7 @@ def waiting_places(session: Session, reservations: list[Reservation], config) ->
     One statement whatever the number of reservations, read through the waiting-list index for
     just the types and sizes asked about.
     """
-    ids = [r.id for r in reservations if r.status_enum is R.WAITING]
+    ids = [r.id for r in reservations if r.status is R.WAITING]
     if not ids:
         return {}
     return dict(session.execute(_PLACES[waiting_list_order(config)], {"ids": ids}).all())

@@ -74,7 +74,7 @@ def _reserve(form: ReserveForm):
 
 
 def _reserved(reservation):
-    if reservation.status_enum is ReservationStatus.HELD:
+    if reservation.status is ReservationStatus.HELD:
         message = (f"A {reservation.description} is held for {reservation.pupil.name}. "
                    "We will email you when it is ready to collect.")
     else:

@@ -20,7 +20,7 @@ from ..inventory.services import DuplicateTag, claim_tag, release_tag
 from ..inventory.tags import TAG_PATTERN, UnknownTag, normalise_tag, resolve, tag_from_code, tag_not_an_instrument
 from ..loans.availability import NotLendable, check_after_last_loans, is_lendable, unlendable_reasons
 from ..loans.calendar import check_due_date_in_reach, check_start_date_in_reach, earliest_start_date, resolve_due_date
-from ..loans.lending import NotOnLoan, check_in, check_out, mark_lost
+from ..loans.lending import NotOnLoan, check_in, mark_lost, open_loan
 from ..loans.models import Loan, LoanStatus
 from ..loans.pricing import Charges
 from ..locks import lock, locked
@@ -181,8 +181,8 @@ class Missing:
 def closed_items(session: Session, set_loan: SetLoan) -> tuple[list[Loan], Missing]:
     """The items back (latest first), and those reported missing."""
     closed = returned_items(session, set_loan)
-    return ([loan for loan in closed if loan.status_enum is not LoanStatus.LOST],
-            Missing([loan for loan in closed if loan.status_enum is LoanStatus.LOST]))
+    return ([loan for loan in closed if loan.status is not LoanStatus.LOST],
+            Missing([loan for loan in closed if loan.status is LoanStatus.LOST]))
 
 
 # ---------------------------------------------------------------- building sets
@@ -234,7 +234,7 @@ def save_set(
         .where(Instrument.asset_tag.in_(wanted), Loan.closed_on.is_(None), Loan.set_loan_id.is_(None))
         .options(joinedload(Loan.pupil), joinedload(Loan.family), joinedload(Loan.school),
                  joinedload(Loan.other_borrower))).all())
-    held = sorted(set(lent) | {t for t, i in instruments.items() if i.status_enum is InstrumentStatus.RESERVED})
+    held = sorted(set(lent) | {t for t, i in instruments.items() if i.status is InstrumentStatus.RESERVED})
     if held:
         def why(tag: str) -> str:
             loan = lent.get(tag)
@@ -351,7 +351,7 @@ def check_out_set(
         raise NotLendable(f"{classroom_set.name} is already out.") from error
     for instrument in instruments:
         # A set is lent under the school's own agreement: no fee per item.
-        check_out(session, actor, instrument, school, started_on=started_on, due_on=due_on, set_loan=set_loan,
+        open_loan(session, actor, instrument, school, started_on=started_on, due_on=due_on, set_loan=set_loan,
                   charges=Charges())
     record(session, actor, "set.out", set_loan,
            f"{classroom_set.name} lent to {school.name} until {due_on:%-d %b %Y}",
@@ -427,7 +427,7 @@ def _refuse_if_reported_missing(session: Session, set_loan: SetLoan, tag: str, a
     last = session.scalar(select(Loan).join(Loan.instrument)
                           .where(Loan.set_loan_id == set_loan.id, Instrument.asset_tag == tag)
                           .order_by(Loan.id.desc()).limit(1))
-    if last is not None and last.status_enum is LoanStatus.LOST:
+    if last is not None and last.status is LoanStatus.LOST:
         said = f"{tag} was reported missing on {last.closed_on:%-d %b %Y}."
         if getattr(actor, "role", None) in (Role.ADMIN, Role.STAFF):
             raise SetError(f"{said} It has turned up: mark it found on its page (Mark found).", field="code")

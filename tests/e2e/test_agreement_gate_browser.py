@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from loanservice.documents.services import save_terms
+from loanservice.documents.services import save_hire_conditions
 from loanservice.timeutil import today
 
 from ..conftest import in_app
@@ -16,8 +16,8 @@ from .conftest import assert_accessible, sign_in
 def gated_server(live_server):
     live_server.app.config["REQUIRE_SIGNED_AGREEMENT"] = True
     with in_app(live_server.app) as session:
-        save_terms(session, None, "Look after the instrument and keep it in its case.\n\nLoss or theft: you pay "
-                                  "the replacement cost.")
+        save_hire_conditions(session, None, "Look after the instrument and keep it in its case.\n\n"
+                             "Loss or theft: you pay the replacement cost.")
         session.commit()
     return live_server
 

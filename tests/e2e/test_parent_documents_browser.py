@@ -17,7 +17,8 @@ def lend_and_return(app, child, tag: str, *, returned: bool):
     from loanservice.borrowers.models import Pupil
 
     with in_app(app) as session:
-        loan = lending.lend(session, None, resolve_instrument(session, tag), session.get(Pupil, child.id), app.config)
+        loan = lending.check_out(session, None, resolve_instrument(session, tag), session.get(Pupil, child.id),
+                                 app.config)
         session.flush()
         if returned:
             lending.check_in(session, None, loan, grade=2, returned_on=today())
@@ -54,7 +55,7 @@ def test_on_a_phone_the_consent_label_reads_as_one_sentence_beside_its_box(live_
     factory = factory_for_server
     factory.term("This term", today() - timedelta(days=20), today() + timedelta(days=70))
     with in_app(live_server.app) as session:
-        documents.save_terms(session, None, "Look after the instrument.")
+        documents.save_hire_conditions(session, None, "Look after the instrument.")
         session.commit()
     parent = factory.parent(email="robin@example.org", name="Robin Parent")
     child = factory.child(parent, "Alex")

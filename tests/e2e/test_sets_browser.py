@@ -11,8 +11,8 @@ def test_a_music_lead_scans_their_set_back_in_item_by_item(live_server, factory_
     school = factory_for_server.school("Riverside Primary")
     kit = factory_for_server.classroom_set(size=3, name="Ukulele set A")
     other = factory_for_server.classroom_set(size=1, name="Ukulele set B")
-    set_loan = factory_for_server.lend_set(kit, school)
-    factory_for_server.lend_set(other, factory_for_server.school("Hillcrest"))
+    set_loan = factory_for_server.check_out_set(kit, school)
+    factory_for_server.check_out_set(other, factory_for_server.school("Hillcrest"))
     first, second, third = tags_of(live_server.app, kit)
     foreign = tags_of(live_server.app, other)[0]
     lead = factory_for_server.user("school", school=school)
@@ -55,7 +55,7 @@ def test_a_music_lead_scans_their_set_back_in_item_by_item(live_server, factory_
 def test_a_set_scanned_in_without_a_hitch_shows_the_finished_set(live_server, factory_for_server, page):
     school = factory_for_server.school("Riverside Primary")
     kit = factory_for_server.classroom_set(size=2, name="Ukulele set E")
-    set_loan = factory_for_server.lend_set(kit, school)
+    set_loan = factory_for_server.check_out_set(kit, school)
     lead = factory_for_server.user("school", school=school)
     sign_in(page, live_server, lead.email)
     page.goto(f"{live_server.url}/set-loans/{set_loan}/check-in")
@@ -73,8 +73,8 @@ def test_a_handheld_scanner_faster_than_the_page_loses_no_scan(live_server, fact
     school = factory_for_server.school("Riverside Primary")
     kit = factory_for_server.classroom_set(size=6, name="Violin set C")
     other = factory_for_server.classroom_set(size=1, name="Violin set D")
-    set_loan = factory_for_server.lend_set(kit, school)
-    factory_for_server.lend_set(other, factory_for_server.school("Hillcrest"))
+    set_loan = factory_for_server.check_out_set(kit, school)
+    factory_for_server.check_out_set(other, factory_for_server.school("Hillcrest"))
     tags = tags_of(live_server.app, kit)
     foreign = tags_of(live_server.app, other)[0]
     lead = factory_for_server.user("school", school=school)
@@ -117,7 +117,7 @@ def test_a_scan_answered_by_an_error_page_is_reported_and_the_queue_goes_on(live
     """Not JSON back (a proxy's error page, the sign-in page): the scan is listed to do again, the rest go on."""
     school = factory_for_server.school("Riverside Primary")
     kit = factory_for_server.classroom_set(size=3, name="Cello set E")
-    set_loan = factory_for_server.lend_set(kit, school)
+    set_loan = factory_for_server.check_out_set(kit, school)
     first, second, third = tags_of(live_server.app, kit)
     lead = factory_for_server.user("school", school=school)
 
@@ -149,7 +149,7 @@ def test_a_scan_from_an_expired_form_is_listed_with_the_reason_and_changes_nothi
     """The form's token no longer matches (the page was open too long): the app's error, in JSON, is listed."""
     school = factory_for_server.school("Riverside Primary")
     kit = factory_for_server.classroom_set(size=2, name="Flute set F")
-    set_loan = factory_for_server.lend_set(kit, school)
+    set_loan = factory_for_server.check_out_set(kit, school)
     first = tags_of(live_server.app, kit)[0]
     lead = factory_for_server.user("school", school=school)
 
@@ -171,7 +171,7 @@ def test_a_music_lead_scans_their_sets_own_label_with_a_phone_signs_in_and_check
 
     school = factory_for_server.school("Riverside Primary")
     kit = factory_for_server.classroom_set(size=2, name="Ukulele set A", tag="SET-UKE-A")
-    set_loan = factory_for_server.lend_set(kit, school)
+    set_loan = factory_for_server.check_out_set(kit, school)
     first, second = tags_of(scan_server.app, kit)
     lead = factory_for_server.user("school", school=school)
 
@@ -212,7 +212,7 @@ def test_each_scan_comes_back_as_it_went_out_and_a_chosen_grade_is_for_one_item_
     kind = factory.instrument_type("Ukulele P", sizes=())
     kit = factory.classroom_set(name="Ukulele set A", instruments=[
         factory.instrument(kind, condition_grade=grade) for grade in (4, 1, 2)])
-    set_loan = factory_for_server.lend_set(kit, school)
+    set_loan = factory_for_server.check_out_set(kit, school)
     first, second, third = tags_of(live_server.app, kit)
     sign_in(page, live_server, factory.user("school", school=school).email)
     page.goto(f"{live_server.url}/set-loans/{set_loan}/check-in")
@@ -262,7 +262,7 @@ def test_a_music_lead_checks_a_set_in_with_a_phone_camera(scan_server, factory_f
     kind = factory.instrument_type("Ukulele C", sizes=())
     kit = factory.classroom_set(name="Ukulele set C", instruments=[
         factory.instrument(kind, condition_grade=grade) for grade in (1, 1, 2)])
-    set_loan = factory_for_server.lend_set(kit, school)
+    set_loan = factory_for_server.check_out_set(kit, school)
     tags = tags_of(scan_server.app, kit)
     lead = factory.user("school", school=school)
     # The camera sees the first two items' labels, a second each, again and again.
