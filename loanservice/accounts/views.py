@@ -47,7 +47,10 @@ def load_user(session_id: str) -> User | None:
     except ValueError:  # a session cookie from another version of the app
         return None
     if user is None or not token or not secrets.compare_digest(user.session_token, token):
-        return None  # signed out everywhere, or the password changed, since this session began
+        # Signed out everywhere, or the password changed, since this session began. The role hint goes
+        # too: label scans are routed by it without loading the user.
+        session.pop(ROLE_HINT, None)
+        return None
     return user
 
 
