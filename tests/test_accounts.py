@@ -129,7 +129,7 @@ def test_admin_creates_a_school_user(app, client, factory):
     school = factory.school("Hillcrest Academy")
     login(client, factory.user("admin"))
     form = client.get("/admin/users/new").get_data(as_text=True)
-    assert "At least 10 characters." in form
+    assert "At least 10 characters, and not one of the common passwords." in form
     assert "keep the current password" not in form  # nothing to keep
     response = submit(client, "/admin/users/new", {
         "email": "Lead@Hillcrest.example", "name": "Priya Shah", "role": "school",

@@ -37,7 +37,7 @@ class UserForm(FlaskForm):
     password = PasswordField(
         "Password", validators=[Optional(), Length(min=10, max=200)],
         render_kw={"autocomplete": "new-password"},
-        description="At least 10 characters. Leave empty to keep the current password.",
+        description="At least 10 characters, not a common password. Leave empty to keep the current password.",
     )
     active = BooleanField("Can sign in", default=True)
     submit = SubmitField("Save")

@@ -201,7 +201,8 @@ def users():
 def new_user():
     form = UserForm()
     form.school_id.choices = _school_choices()
-    form.password.description = "At least 10 characters."  # a new account has no current password to keep
+    # A new account has no current password to keep.
+    form.password.description = "At least 10 characters, and not one of the common passwords."
     response, status = submit_form(
         form,
         lambda: create_user(
