@@ -424,3 +424,27 @@ def test_a_reset_request_looks_and_works_the_same_whether_or_not_the_account_exi
     assert (unknown.status_code, unknown.location) == (known.status_code, known.location)
     assert client.get(unknown.location).get_data(as_text=True) == client.get(known.location).get_data(as_text=True)
     assert [m["To"] for m in smtp_server.messages] == ["jo@example.org"]
+
+
+# ---------------------------------------------------------------- the migration
+
+
+def test_upgrading_gives_every_existing_user_a_session_token_of_their_own(tmp_path):
+    from flask_migrate import upgrade
+    from sqlalchemy import text
+
+    url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
+    app = create_app(config_for(url))
+    with app.app_context():
+        upgrade(revision="0010")
+        for email in ("a@example.org", "b@example.org"):
+            db.session.execute(text(
+                "INSERT INTO user_account (email, name, password_hash, role, active, created_at) "
+                "VALUES (:email, 'X', 'x', 'staff', true, '2026-01-01')"), {"email": email})
+        db.session.commit()
+        upgrade()
+        tokens = db.session.execute(text("SELECT session_token FROM user_account")).scalars().all()
+        db.session.remove()
+        db.engine.dispose()
+    assert len(set(tokens)) == 2
+    assert all(len(token) >= 40 for token in tokens)
