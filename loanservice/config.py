@@ -78,8 +78,16 @@ class Config:
     # Seconds to wait for Redis: a dead host must not hold every sign-in.
     RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
     RATELIMIT_HEADERS_ENABLED = True
+    # Failed sign-ins, counted so that nobody can lock a user out (README, "Sessions and signing in"):
+    # per client address; per account and address; per account and known browser; and a soft cap per
+    # account which, once passed, slows unknown browsers to LOGIN_SLOWED_RATE_LIMIT and mails the owner.
     LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute;50 per hour")
+    LOGIN_PAIR_RATE_LIMIT = os.environ.get("LOGIN_PAIR_RATE_LIMIT", "10 per minute;20 per hour")
+    LOGIN_DEVICE_RATE_LIMIT = os.environ.get("LOGIN_DEVICE_RATE_LIMIT", "10 per hour")
     LOGIN_ACCOUNT_RATE_LIMIT = os.environ.get("LOGIN_ACCOUNT_RATE_LIMIT", "20 per hour")
+    LOGIN_SLOWED_RATE_LIMIT = os.environ.get("LOGIN_SLOWED_RATE_LIMIT", "3 per hour")
+    # "Keep me signed in" lasts this many days from the sign-in that asked for it.
+    REMEMBER_DAYS = int(os.environ.get("REMEMBER_DAYS", "30"))
     # Parents: self-registration and password resets, per address and per email.
     REGISTER_RATE_LIMIT = os.environ.get("REGISTER_RATE_LIMIT", "5 per minute;20 per hour")
     RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per minute;20 per hour")

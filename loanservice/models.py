@@ -1,5 +1,5 @@
 """Import every feature's models so that the metadata (and Alembic) sees them all."""
-from .accounts.models import Role, User  # noqa: F401
+from .accounts.models import RememberToken, Role, User  # noqa: F401
 from .audit.models import AuditEvent  # noqa: F401
 from .borrowers.models import Family, OtherBorrower, Pupil, RemissionClaim  # noqa: F401
 from .documents.models import Agreement, HireConditions, Notice, NoticeStage  # noqa: F401

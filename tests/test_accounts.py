@@ -129,7 +129,7 @@ def test_admin_creates_a_school_user(app, client, factory):
     school = factory.school("Hillcrest Academy")
     login(client, factory.user("admin"))
     form = client.get("/admin/users/new").get_data(as_text=True)
-    assert "At least 10 characters." in form
+    assert "At least 10 characters, and not one of the common passwords." in form
     assert "keep the current password" not in form  # nothing to keep
     response = submit(client, "/admin/users/new", {
         "email": "Lead@Hillcrest.example", "name": "Priya Shah", "role": "school",
@@ -220,38 +220,36 @@ def test_cli_creates_users(app, factory):
         assert session.scalar(select(User).where(User.email == "lead@castle.example")).school_id == school.id
 
 
-def test_guesses_at_one_account_from_many_addresses_run_out(client, factory):
+def test_guesses_at_one_account_from_many_addresses_slow_new_addresses_down(client, factory):
     user = factory.user("staff")
-    statuses = []
-    for n in range(21):
+    for n in range(20):  # the soft cap: 20 failures an hour to one account, from anywhere
         client.environ_base["REMOTE_ADDR"] = f"198.51.100.{n + 1}"
-        statuses.append(client.post("/login", data={"email": user.email, "password": "guess"}).status_code)
-    assert statuses[:20] == [401] * 20 and statuses[20] == 429
+        assert submit(client, "/login", {"email": user.email, "password": "guess"}).status_code == 401
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.200"
+    statuses = [submit(client, "/login", {"email": user.email, "password": "guess"}).status_code for _ in range(4)]
+    assert statuses == [401, 401, 401, 429]
+    response = submit(client, "/login", {"email": user.email, "password": "guess"})
+    text = response.get_data(as_text=True)
+    # An hourly limit: the page says how long, not "a minute" (to the minute, as the window's end rounds).
+    assert "Wait a minute" not in text
+    assert re.search(r"Try again in (59|60|61) minutes\.", text)
+    assert int(response.headers["Retry-After"]) >= 3500
     # Another account from a fresh address is not affected.
     other = factory.user("staff")
     client.environ_base["REMOTE_ADDR"] = "203.0.113.9"
-    assert client.post("/login", data={"email": other.email, "password": "correct-horse-battery"}).status_code == 302
+    assert submit(client, "/login", {"email": other.email, "password": "correct-horse-battery"}).status_code == 302
 
 
-def test_only_failed_sign_ins_count_towards_the_per_account_limit(client, factory):
+def test_only_failed_sign_ins_count_towards_the_per_account_soft_cap(client, factory):
     user = factory.user("staff")
     for n in range(25):  # more than the 20 an hour, each from its own address (under the per-address limit)
         client.environ_base["REMOTE_ADDR"] = f"198.51.100.{n + 1}"
         response = client.post("/login", data={"email": user.email, "password": "correct-horse-battery"})
         assert response.status_code == 302, n
         client.post("/logout")
-    statuses = []
-    for n in range(21):
-        client.environ_base["REMOTE_ADDR"] = f"192.0.2.{n + 1}"
-        statuses.append(client.post("/login", data={"email": user.email, "password": "guess"}).status_code)
-    assert statuses == [401] * 20 + [429]
-    client.environ_base["REMOTE_ADDR"] = "192.0.2.200"
-    response = client.post("/login", data={"email": user.email, "password": "correct-horse-battery"})
-    assert response.status_code == 429
-    text = response.get_data(as_text=True)
-    # An hourly limit: the page says how long, not "a minute".
-    assert "Wait a minute" not in text and re.search(r"Try again in (59|60) minutes\.", text)
-    assert 3500 <= int(response.headers["Retry-After"]) <= 3600
+    client.environ_base["REMOTE_ADDR"] = "192.0.2.1"
+    statuses = [client.post("/login", data={"email": user.email, "password": "guess"}).status_code for _ in range(5)]
+    assert statuses == [401] * 5  # not slowed to three an hour: the account is not past its soft cap
 
 
 def test_many_people_signing_in_from_one_address_are_not_limited(client, factory):

@@ -4,15 +4,24 @@ import stat
 
 import pytest
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from loanservice import create_app
+from loanservice import PROJECT_ROOT, create_app
 from loanservice.config import Config
 from loanservice.extensions import db, include_object_on
 
 from .conftest import DATABASE_URL, ON_POSTGRES, config_for, migrate
+
+
+def migrations_head() -> str:
+    """The one head of the migrations (Alembic refuses to name one when they have forked)."""
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    return ScriptDirectory.from_config(config).get_current_head()
 
 
 def test_secret_key_is_generated_once_and_kept_in_the_instance_folder(tmp_path, monkeypatch):
@@ -52,7 +61,7 @@ def _assert_models_match(url: str) -> None:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
     assert diff == [], f"models and migrations disagree: {diff}"
-    assert version == "0011"
+    assert version == migrations_head()
 
 
 def test_migrations_build_an_empty_sqlite_database_that_matches_the_models(tmp_path):
@@ -135,7 +144,7 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
 
         upgrade()
         session = db.session
-        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0011"
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == migrations_head()
         assert session.execute(text("SELECT tag, kind FROM asset_tag ORDER BY tag")).all() == [
             ("V-1", "instrument"), ("V-2", "instrument"), ("V-3", "instrument")]  # 0010 registered them
         assert session.execute(text("SELECT id, status, exchanged_from_id, closed_on FROM loan ORDER BY id")

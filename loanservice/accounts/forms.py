@@ -1,6 +1,6 @@
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from .models import Role
 
@@ -14,6 +14,18 @@ class LoginForm(FlaskForm):
     submit = SubmitField("Sign in")
 
 
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=200)],
+                                     render_kw={"autocomplete": "current-password"})
+    new_password = PasswordField("New password", validators=[DataRequired(), Length(min=10, max=200)],
+                                 render_kw={"autocomplete": "new-password"},
+                                 description="At least 10 characters, and not one of the common passwords.")
+    confirm = PasswordField("New password again",
+                            validators=[DataRequired(), EqualTo("new_password", "The passwords differ.")],
+                            render_kw={"autocomplete": "new-password"})
+    submit = SubmitField("Change password")
+
+
 ROLE_CHOICES = [(role.value, role.label) for role in Role]
 
 
@@ -25,7 +37,7 @@ class UserForm(FlaskForm):
     password = PasswordField(
         "Password", validators=[Optional(), Length(min=10, max=200)],
         render_kw={"autocomplete": "new-password"},
-        description="At least 10 characters. Leave empty to keep the current password.",
+        description="At least 10 characters, not a common password. Leave empty to keep the current password.",
     )
     active = BooleanField("Can sign in", default=True)
     submit = SubmitField("Save")

@@ -1,4 +1,5 @@
 import enum
+import secrets
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -32,6 +33,10 @@ class Role(enum.StrEnum):
         return self in (Role.ADMIN, Role.STAFF)
 
 
+def new_session_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
 class User(UserMixin, db.Model):
     __tablename__ = "user_account"
     __table_args__ = (
@@ -48,6 +53,8 @@ class User(UserMixin, db.Model):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Part of every session's id (``get_id``): a new one ends every session and copy of a session cookie.
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
 
     school: Mapped[School | None] = relationship()
 
@@ -63,6 +70,10 @@ class User(UserMixin, db.Model):
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
 
+    def get_id(self) -> str:
+        """The id kept in the session: the user's id and their current session token."""
+        return f"{self.id}:{self.session_token}"
+
     def set_password(self, password: str) -> None:
         self.password_hash = generate_password_hash(password)
 
@@ -71,3 +82,15 @@ class User(UserMixin, db.Model):
 
     def __str__(self) -> str:
         return self.name or self.email
+
+
+class RememberToken(db.Model):
+    """A "keep me signed in" token for one browser; only its SHA-256 is kept. Each sign-in makes a new one."""
+
+    __tablename__ = "remember_token"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"), index=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]

@@ -1,3 +1,4 @@
+import secrets
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
@@ -8,10 +9,22 @@ from ..extensions import db, limiter, login_manager
 from ..schools.models import School
 from ..schools.services import save_school
 from ..web import done, submit_form
-from .forms import LoginForm, SchoolForm, UserForm
+from . import signin
+from .forms import LoginForm, PasswordChangeForm, SchoolForm, UserForm
 from .models import Role, User
 from .permissions import ROLE_HINT, admin_required
-from .services import authenticate, create_user, list_users, update_user
+from .services import (
+    authenticate,
+    change_password,
+    create_user,
+    end_sessions,
+    forget_remember_token,
+    issue_remember_token,
+    list_users,
+    tell_of_failed_sign_ins,
+    update_user,
+    user_for_remember_token,
+)
 
 bp = Blueprint("accounts", __name__)
 
@@ -26,11 +39,30 @@ _USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(session_id: str) -> User | None:
+    """The user a session belongs to, while its session token is still theirs (see ``User.get_id``)."""
+    user_id, _, token = session_id.partition(":")
     try:
-        return db.session.execute(_USER_BY_ID, {"user_id": int(user_id)}).scalar_one_or_none()
+        user = db.session.execute(_USER_BY_ID, {"user_id": int(user_id)}).scalar_one_or_none()
     except ValueError:  # a session cookie from another version of the app
         return None
+    if user is None or not token or not secrets.compare_digest(user.session_token, token):
+        # Signed out everywhere, or the password changed, since this session began. The role hint goes
+        # too: label scans are routed by it without loading the user.
+        session.pop(ROLE_HINT, None)
+        return None
+    return user
+
+
+@login_manager.request_loader
+def load_user_from_remember_cookie(request) -> User | None:
+    """Sign in a browser that asked to be kept signed in, while its token is unexpired and unrevoked."""
+    user = user_for_remember_token(db.session, request.cookies.get(signin.REMEMBER_COOKIE, ""))
+    if user is None:
+        return None
+    login_user(user, fresh=False)
+    session[ROLE_HINT] = user.role
+    return user
 
 
 def _safe_next(target: str | None) -> str | None:
@@ -43,21 +75,29 @@ def _safe_next(target: str | None) -> str | None:
     return target
 
 
-def _login_email() -> str:
-    return "login-account:" + (request.form.get("email") or "").strip().lower()
-
-
 def _failed_sign_in(response) -> bool:
     return response.status_code == 401
 
 
+def _known_device() -> bool:
+    return signin.from_known_device()
+
+
+def _unknown_device() -> bool:
+    return not signin.from_known_device()
+
+
 @bp.route("/login", methods=["GET", "POST"])
-# Per address, and per account too, so that guesses spread over many addresses still run out. Only
-# failed attempts (a wrong password: 401) count: a school or a store where everyone shares one
-# public address signs in as often as it likes, and signing in often never locks anyone out.
-@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=_failed_sign_in)
-@limiter.limit(lambda: current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"], methods=["POST"], key_func=_login_email,
-               deduct_when=_failed_sign_in)
+# Only failed attempts (a wrong password: 401) count: a school or a store where everyone shares one public
+# address signs in as often as it likes. Guesses use up the limits of the guesser's address and of that
+# address with that account, never the owner's: a browser the owner has signed in with before counts on
+# its own, and a new browser elsewhere has a fresh count (slower once the account is past its soft cap).
+@limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"], deduct_when=_failed_sign_in,
+               exempt_when=_known_device)
+@limiter.limit(signin.pair_limit, methods=["POST"], key_func=signin.pair_key, deduct_when=_failed_sign_in,
+               exempt_when=_known_device)
+@limiter.limit(lambda: current_app.config["LOGIN_DEVICE_RATE_LIMIT"], methods=["POST"], key_func=signin.device_key,
+               deduct_when=_failed_sign_in, exempt_when=_unknown_device)
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
@@ -66,10 +106,10 @@ def login():
     if form.validate_on_submit():
         user = authenticate(db.session, form.email.data, form.password.data)
         if user is not None:
+            return _signed_in(user, form.remember.data)
+        if signin.note_failed_sign_in():
+            tell_of_failed_sign_ins(db.session, current_app.config, form.email.data)
             db.session.commit()
-            login_user(user, remember=form.remember.data)
-            session[ROLE_HINT] = user.role
-            return redirect(_safe_next(request.args.get("next")) or url_for("home.index"))
         form.password.errors.append("That email and password do not match an active account.")
         status = 401
     elif form.is_submitted():
@@ -77,13 +117,59 @@ def login():
     return render_template("accounts/login.html", form=form), status
 
 
+def _signed_in(user: User, remember: bool):
+    """Open the session; mark the browser as known; a new "keep me signed in" token when asked for."""
+    old_token = request.cookies.get(signin.REMEMBER_COOKIE)
+    response = redirect(_safe_next(request.args.get("next")) or url_for("home.index"))
+    if remember:
+        signin.set_remember_cookie(response, issue_remember_token(
+            db.session, user, current_app.config["REMEMBER_DAYS"], replacing=old_token))
+    elif old_token:
+        forget_remember_token(db.session, old_token)
+        signin.clear_remember_cookie(response)
+    db.session.commit()
+    login_user(user)
+    session[ROLE_HINT] = user.role
+    signin.remember_device(response, user.email)
+    return response
+
+
 @bp.post("/logout")
 @login_required
 def logout():
+    # Every session of the user ends, on every device, copies of the cookies included.
+    end_sessions(db.session, current_user._get_current_object())
+    db.session.commit()
     logout_user()
     session.pop(ROLE_HINT, None)
     flash("You are signed out.", "info")
-    return redirect(url_for("accounts.login"))
+    response = redirect(url_for("accounts.login"))
+    signin.clear_remember_cookie(response)
+    return response
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+# Wrong current passwords count like failed sign-ins, so a borrowed session cannot guess its way on.
+@limiter.limit(lambda: current_app.config["LOGIN_DEVICE_RATE_LIMIT"], methods=["POST"],
+               key_func=lambda: f"password-change:{getattr(current_user, 'id', '')}",
+               deduct_when=lambda response: response.status_code == 422)
+def password():
+    form = PasswordChangeForm()
+    user = current_user._get_current_object()
+    response, status = submit_form(
+        form, lambda: change_password(db.session, user, current=form.current_password.data or "",
+                                      new=form.new_password.data or ""),
+        _still_signed_in)
+    return response or (render_template("accounts/password.html", form=form), status)
+
+
+def _still_signed_in(user: User):
+    """After one's own password change: this session goes on (under the new token); every other has ended."""
+    login_user(user)
+    response = done("Your password is changed. You are signed out on every other device.", url_for("home.index"))
+    signin.clear_remember_cookie(response)
+    return response
 
 
 # ------------------------------------------------------------------ admin
@@ -115,7 +201,8 @@ def users():
 def new_user():
     form = UserForm()
     form.school_id.choices = _school_choices()
-    form.password.description = "At least 10 characters."  # a new account has no current password to keep
+    # A new account has no current password to keep.
+    form.password.description = "At least 10 characters, and not one of the common passwords."
     response, status = submit_form(
         form,
         lambda: create_user(
@@ -142,11 +229,17 @@ def edit_user(user_id: int):
         lambda: update_user(
             db.session, current_user, user, name=form.name.data, role=form.role.data,
             school_id=form.school_id.data or None, active=form.active.data, password=form.password.data or ""),
-        lambda saved: _back_to_users(f"Saved {saved.email}."),
+        lambda saved: _saved_user(saved),
     )
     if response:
         return response
     return render_template("admin/user_form.html", form=form, user=user), status
+
+
+def _saved_user(user: User):
+    if user.id == current_user.id:
+        login_user(user)  # an admin who set their own password stays signed in here
+    return _back_to_users(f"Saved {user.email}.")
 
 
 @admin_bp.get("/schools")

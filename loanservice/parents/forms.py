@@ -9,7 +9,7 @@ from ..borrowers.models import RemissionCategory
 def _password(label="Password"):
     return PasswordField(label, validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
                          render_kw={"autocomplete": "new-password"},
-                         description=f"At least {MIN_PASSWORD_LENGTH} characters.")
+                         description=f"At least {MIN_PASSWORD_LENGTH} characters, and not one of the common passwords.")
 
 
 class RegisterForm(FlaskForm):

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, joinedload
 from werkzeug.security import generate_password_hash
 
 from ..accounts.models import Role, User
-from ..accounts.services import MIN_PASSWORD_LENGTH, find_user, normalise_email
+from ..accounts.services import check_new_password, end_sessions, find_user, normalise_email
 from ..audit.services import record
 from ..borrowers.models import Family, Pupil, RemissionCategory, RemissionClaim
 from ..borrowers.services import claims_for, family_of
@@ -45,11 +45,6 @@ def _hub(config) -> str:
     return config.get("HUB_NAME", "The music hub")
 
 
-def _check_password(password: str) -> None:
-    if len(password or "") < MIN_PASSWORD_LENGTH:
-        raise InvalidInput(f"A password needs at least {MIN_PASSWORD_LENGTH} characters.", field="password")
-
-
 # ---------------------------------------------------------------- links
 
 
@@ -57,10 +52,16 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def _new_token() -> tuple[str, str]:
+    """A fresh link token and its digest."""
+    token = secrets.token_urlsafe(32)
+    return token, _digest(token)
+
+
 def issue_token(session: Session, user: User, purpose: TokenPurpose, hours: int) -> str:
     """A new single-use link token for ``user``; only its digest is stored."""
-    token = secrets.token_urlsafe(32)
-    session.add(AccountToken(user_id=user.id, purpose=purpose, token_sha256=_digest(token),
+    token, digest = _new_token()
+    session.add(AccountToken(user_id=user.id, purpose=purpose, token_sha256=digest,
                              expires_at=utcnow() + timedelta(hours=hours)))
     session.flush()
     return token
@@ -126,7 +127,7 @@ def register_parent(session: Session, config, *, name: str, email: str, password
     email = normalise_email(email)
     if not email or "@" not in email:
         raise InvalidInput("Enter an email address.", field="email")
-    _check_password(password)
+    check_new_password(password, email)
     password_hash = generate_password_hash(password)  # hashed either way, so both take as long
     existing = find_user(session, email)
     if existing is None:
@@ -173,11 +174,17 @@ def confirm_email(session: Session, token: str) -> User:
 
 
 def request_password_reset(session: Session, config, email: str, reset_link: LinkMaker) -> None:
-    """Mail a reset link to a parent's address; staff are told to ask a hub manager; unknown addresses get nothing."""
+    """Mail a reset link to a parent's address; staff are told to ask a hub manager; unknown addresses get nothing.
+
+    An unknown address makes a token all the same (and keeps it nowhere), so that the answer takes as
+    long either way and does not tell whether the address has an account.
+    """
     user = find_user(session, email)
     if user is None or not user.active:
+        _new_token()
         return
     if user.role != Role.PARENT:
+        _new_token()
         send_when_committed(session, config, to=user.email, subject=f"{_hub(config)}: password reset",
                             body=_STAFF_RESET.format(hub=_hub(config)))
         return
@@ -188,10 +195,11 @@ def request_password_reset(session: Session, config, email: str, reset_link: Lin
 
 
 def reset_password(session: Session, token: str, password: str) -> User:
-    """Use a reset link to set a new password; other reset links for the account stop working."""
-    _check_password(password)
+    """Use a reset link to set a new password; other reset links, and every session, of the account stop working."""
     user = _use_token(session, token, TokenPurpose.RESET)
+    check_new_password(password, user.email)
     user.set_password(password)
+    end_sessions(session, user)
     _mark_confirmed(session, user)  # the link reached them: the address is theirs
     session.execute(update(AccountToken).where(
         AccountToken.user_id == user.id, AccountToken.purpose == TokenPurpose.RESET, AccountToken.used_at.is_(None))
