@@ -22,11 +22,11 @@ def create_app(config: type | None = None) -> Flask:
     )
     app.config.from_object(config or Config)
     _fill_instance_defaults(app)
-    from .forms import DatabaseIntConverter, refuse_nul_bytes
+    from .forms import DatabaseIntConverter, refuse_bad_request_input
 
     # Before any rule is added: every <int:...> in a URL is bounded to the database's integers.
     app.url_map.converters["int"] = DatabaseIntConverter
-    app.before_request(refuse_nul_bytes)
+    app.before_request(refuse_bad_request_input)
 
     db.init_app(app)
     from .dbping import ping_when_idle

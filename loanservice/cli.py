@@ -6,6 +6,7 @@ from flask.cli import AppGroup
 from .accounts.models import Role
 from .errors import LoanServiceError
 from .extensions import db
+from .terminal import CommandError, echo
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -28,16 +29,16 @@ def create_user_command(email, role, school_name, name, password):
     if school_name:
         school = db.session.scalar(select(School).where(or_(School.name == school_name, School.urn == school_name)))
         if school is None:
-            raise click.ClickException(f"No school called {school_name!r}.")
+            raise CommandError(f"No school called {school_name!r}.")
         school_id = school.id
     try:
         user = create_user(db.session, None, email=email, name=name, role=role, password=password,
                            school_id=school_id)
     except LoanServiceError as error:
         db.session.rollback()
-        raise click.ClickException(error.message) from None
+        raise CommandError(error.message) from None
     db.session.commit()
-    click.echo(f"Created {user.role} {user.email}.")
+    echo(f"Created {user.role} {user.email}.")
 
 
 @demo_cli.command("seed")
@@ -48,15 +49,15 @@ def seed_command(instruments, if_empty):
     from .demo.seed import DEMO_LOGINS, database_is_empty, seed
 
     if if_empty and not database_is_empty(db.session):
-        click.echo("The database already has data; demo seed skipped.")
+        echo("The database already has data; demo seed skipped.")
     else:
         with click.progressbar(length=instruments, label="Adding instruments") as bar:
             seed(db.session, instruments=instruments, progress=bar.update)
         db.session.commit()
-        click.echo(f"Demo hub ready with {instruments} instruments.")
-    click.echo("\nDemo sign-ins (password for each):")
+        echo(f"Demo hub ready with {instruments} instruments.")
+    echo("\nDemo sign-ins (password for each):")
     for email, password, role in DEMO_LOGINS:
-        click.echo(f"  {role:<18} {email:<28} {password}")
+        echo(f"  {role:<18} {email:<28} {password}")
 
 
 def register_cli(app: Flask) -> None:

@@ -3,13 +3,16 @@
 Input the database cannot hold, or that the rules were never written for, is refused with a
 message for people (a 4xx), never passed on to become a 500:
 
-- a NUL byte anywhere in a request's text (PostgreSQL cannot store one): 400, before any view;
+- a NUL byte anywhere in a request's text (PostgreSQL cannot store one): 400, before any view, and a
+  pager's page beyond the database's integers: 404;
 - a whole number beyond the database's integer range, in a URL (the ``int`` converter) or a form;
 - a date outside ``EARLIEST_DATE``..``LATEST_DATE`` (year 1 or 9999 overflow date arithmetic);
-- a line break in a single-line field (a ``StringField`` that is not a ``TextAreaField``).
+- a line break or other control character in a single-line field (a ``StringField`` that is not a
+  ``TextAreaField``).
 
 Every form subclasses ``Form``; its ``Meta`` adds the checks to each field as it is bound.
 """
+import re
 from datetime import date
 
 from flask import abort, request
@@ -18,9 +21,8 @@ from werkzeug.routing import IntegerConverter
 from wtforms import DateField, IntegerField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import StopValidation
 
-# PostgreSQL's integer (SQLite's is wider): every id and count column is one.
-DB_INT_MIN, DB_INT_MAX = -(2**31), 2**31 - 1
-EARLIEST_DATE, LATEST_DATE = date(1900, 1, 1), date(2199, 12, 31)
+from .extensions import DB_INT_MAX, DB_INT_MIN
+from .timeutil import EARLIEST_DATE, LATEST_DATE
 
 
 class DatabaseIntConverter(IntegerConverter):
@@ -31,8 +33,13 @@ class DatabaseIntConverter(IntegerConverter):
                          max=DB_INT_MAX if max is None else max, signed=signed)
 
 
-def refuse_nul_bytes() -> None:
-    """Refuse (400) a request with a NUL byte in its path, query or form: no text field may hold one."""
+# The pager's arguments, which Flask-SQLAlchemy's paginate() reads from the request itself.
+PAGER_ARGS = ("page", "per_page")
+
+
+def refuse_bad_request_input() -> None:
+    """Before any view: refuse (400) a NUL byte in the path, query or form, which no field can hold,
+    and (404) a pager's page beyond the database's integers, which would overflow its OFFSET."""
     texts = [request.path, *request.args.keys(), *request.args.values()]
     if request.method in ("POST", "PUT", "PATCH") and request.mimetype in (
             "application/x-www-form-urlencoded", "multipart/form-data"):
@@ -40,6 +47,10 @@ def refuse_nul_bytes() -> None:
     if any("\x00" in text for text in texts):
         abort(400, "Something typed in contains a NUL character (\\0), which no field can hold. "
                    "Remove it and try again.")
+    for name in PAGER_ARGS:
+        page = request.args.get(name, "").strip()
+        if page.lstrip("+-").isdigit() and not DB_INT_MIN <= int(page) <= DB_INT_MAX:
+            abort(404, "There is no such page: go back to the first page.")
 
 
 def is_whole_number_field(field) -> bool:
@@ -59,9 +70,13 @@ def _sane_date(form, field) -> None:
         raise StopValidation(f"Enter a date between {EARLIEST_DATE.year} and {LATEST_DATE.year}: check the year.")
 
 
+# Line breaks and the other control characters (a tab is allowed): a single line of plain text.
+_NOT_ONE_LINE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _one_line(form, field) -> None:
-    if isinstance(field.data, str) and ("\n" in field.data or "\r" in field.data):
-        raise StopValidation("This must be on one line: remove the line break.")
+    if isinstance(field.data, str) and _NOT_ONE_LINE.search(field.data):
+        raise StopValidation("This must be one line of plain text: remove the line break or control character.")
 
 
 def checks_for(field) -> list:

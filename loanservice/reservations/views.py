@@ -96,7 +96,7 @@ def reserve():
     form.pupil_id.choices = [(p.id, p.name) for p in pupils]
     form.item.choices = _item_choices()
     if request.method == "GET":
-        form.pupil_id.data = request.args.get("child", type=int)
+        form.pupil_id.data = int_arg("child")
         if request.args.get("item"):
             form.item.data = request.args["item"]
         form.preferred_start_on.data = today()
