@@ -8,7 +8,7 @@ message for people (a 4xx), never passed on to become a 500:
 - a whole number beyond the database's integer range, in a URL (the ``int`` converter) or a form;
 - a date outside ``EARLIEST_DATE``..``LATEST_DATE`` (year 1 or 9999 overflow date arithmetic);
 - a line break or other control character in a single-line field (a ``StringField`` that is not a
-  ``TextAreaField``).
+  ``TextAreaField`` or a ``HiddenField``).
 
 Every form subclasses ``Form``; its ``Meta`` adds the checks to each field as it is bound.
 """
@@ -18,7 +18,16 @@ from datetime import date
 from flask import abort, request
 from flask_wtf import FlaskForm
 from werkzeug.routing import IntegerConverter
-from wtforms import DateField, IntegerField, RadioField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import (
+    DateField,
+    HiddenField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import StopValidation
 
 from .extensions import DB_INT_MAX, DB_INT_MIN
@@ -85,7 +94,8 @@ def checks_for(field) -> list:
         return [_within_database_range]
     if isinstance(field, DateField):
         return [_sane_date]
-    if isinstance(field, StringField) and not isinstance(field, TextAreaField):
+    # A hidden field is carried by the page, not typed: the CSV import's holds the whole file.
+    if isinstance(field, StringField) and not isinstance(field, TextAreaField | HiddenField):
         return [_one_line]
     return []
 

@@ -216,6 +216,10 @@ def test_an_id_beyond_the_database_range_is_not_found(app, factory):
     assert client.get("/loans/2147483648").status_code == 404
 
 
+def test_a_nul_byte_in_a_scanned_tag_is_a_bad_request(app):
+    assert app.test_client().get("/i/%00").status_code == 400
+
+
 def test_a_nul_byte_in_a_form_is_a_bad_request_that_says_why(app, factory):
     from .conftest import login
     from .pages import submit
