@@ -1,11 +1,14 @@
-"""Benchmark: a parent's home page with 100,000 instruments in stock, against the same page with 400.
+"""Benchmark: a parent's home page with 100,000 instruments and 1,000 held reservations, against the same page
+on the demo's 400 instruments.
 
 One run does everything, on SQLite and (with ``--postgres URL``) on PostgreSQL:
 
 1. builds two fresh databases through the migrations (as ``tests/conftest.py`` does) and seeds
    them with ``loanservice.demo.seed.seed``: a big hub (``--instruments``, default 100,000) and a
-   small one (``--small``, default 400, the demo's own size); on PostgreSQL it then runs
-   ``VACUUM ANALYZE``, as autovacuum would soon after;
+   small one (``--small``, default 400, the demo's own size); the big hub also gets ``--held``
+   (default 1,000) other children with an instrument held for them and ``--waiting`` (default 500)
+   more children on the waiting lists the demo parent's children are on, behind them (so both pages
+   show the same places); on PostgreSQL it then runs ``VACUUM ANALYZE``, as autovacuum would soon after;
 2. signs a Flask test client in to each as the demo parent (``parent@demo.hub``, whose children
    have reservations held, ready to collect, waiting, collected, lapsed and cancelled, and loans)
    and checks both pages show the same reservations (places, states);
@@ -14,7 +17,7 @@ One run does everything, on SQLite and (with ``--postgres URL``) on PostgreSQL:
    cost should not grow with the stock: about 1.0x), the statements one big-hub request runs
    and their times in place, and the load average.
 
-Usage:  .venv/bin/python bench/parent_home.py [--postgres URL] [--no-sqlite] [--instruments N]
+Usage:  .venv/bin/python bench/parent_home.py [--postgres URL] [--no-sqlite] [--instruments N] [--held N]
 """
 from __future__ import annotations
 
@@ -32,15 +35,46 @@ from pathlib import Path
 
 # The shared helpers of the instrument-list bench: migrations and seed, config, PostgreSQL database.
 from inventory_pages import analyze, bench_config, migrate_and_seed, postgres_database  # noqa: E402
-from sqlalchemy import event
+from sqlalchemy import event, insert, select, update
 
 from loanservice import create_app  # noqa: E402  (inventory_pages put the project on sys.path)
+from loanservice.borrowers.models import Family, Pupil  # noqa: E402
 from loanservice.extensions import db  # noqa: E402
+from loanservice.inventory.models import Instrument, InstrumentStatus  # noqa: E402
+from loanservice.reservations.models import Reservation, ReservationStatus  # noqa: E402
+from loanservice.reservations.services import reservable  # noqa: E402
+from loanservice.timeutil import today, utcnow  # noqa: E402
 
 PARENT_EMAIL, PARENT_PASSWORD = "parent@demo.hub", "demo-parent-pass"
 # A reservation's row (a loan's row has no Status cell).
 RESERVATION = re.compile(r'<th scope="row">(.*?)</th>\s*<td data-label="Status"><span class="badge">(.*?)</span></td>'
                          r'\s*<td data-label="Details">(.*?)(?:<br>|</td>)', re.S)
+
+
+def add_other_families(url: str, held: int, waiting: int) -> None:
+    """``held`` children of other families with an instrument held for each (reserved, as the service
+    leaves it), and ``waiting`` more on each waiting list the demo's children are on, joined after them."""
+    app = create_app(bench_config(url))
+    with app.app_context():
+        session, now = db.session, utcnow()
+        lists = session.execute(select(Reservation.type_id, Reservation.size)
+                                .where(Reservation.status == ReservationStatus.WAITING).distinct()).all()
+        free = session.execute(select(Instrument.id, Instrument.type_id, Instrument.size).where(*reservable())
+                               .order_by(Instrument.id).limit(held)).all()
+        wanted = [(i.type_id, i.size, i.id) for i in free] + [(t, s, None) for t, s in lists for _ in range(waiting)]
+        families = session.scalars(insert(Family).returning(Family.id, sort_by_parameter_order=True), [
+            {"name": f"Bench family {n}", "email": f"b{n}@bench.example"} for n in range(len(wanted))]).all()
+        pupils = session.scalars(insert(Pupil).returning(Pupil.id, sort_by_parameter_order=True), [
+            {"name": f"Bench child {n}", "family_id": family_id} for n, family_id in enumerate(families)]).all()
+        session.execute(insert(Reservation), [
+            {"pupil_id": pupil_id, "type_id": type_id, "size": size, "preferred_start_on": today(),
+             "status": (ReservationStatus.HELD if instrument_id else ReservationStatus.WAITING).value,
+             "instrument_id": instrument_id, "held_at": now if instrument_id else None, "created_at": now}
+            for pupil_id, (type_id, size, instrument_id) in zip(pupils, wanted, strict=True)])
+        session.execute(update(Instrument).where(Instrument.id.in_([i.id for i in free]))
+                        .values(status=InstrumentStatus.RESERVED.value))
+        session.commit()
+        db.engine.dispose()
 
 
 def signed_in_client(url: str):
@@ -110,6 +144,10 @@ def run_backend(name: str, big_url: str, small_url: str, args) -> dict:
     for url, count in ((big_url, args.instruments), (small_url, args.small)):
         seconds = migrate_and_seed(url, count)
         print(f"{name}: seeded {count:,} instruments in {seconds:.1f} s")
+        if url == big_url:
+            add_other_families(url, args.held, args.waiting)
+            print(f"{name}: {args.held:,} other children with an instrument held, {args.waiting:,} more waiting "
+                  "on each of the demo children's lists")
         if url.startswith("postgresql"):
             analyze(url)
     (big_app, big), (small_app, small) = signed_in_client(big_url), signed_in_client(small_url)
@@ -131,10 +169,11 @@ def run_backend(name: str, big_url: str, small_url: str, args) -> dict:
 
 def print_results(results: list[dict], args) -> None:
     print(f"\nGET / as {PARENT_EMAIL}; medians, ms per request (test client, whole WSGI request, body read)")
-    print(f"{'backend':<11} {f'{args.instruments:,} instruments':>20} {f'{args.small:,} instruments':>18} "
+    big = f"{args.instruments:,} instruments, {args.held:,} held"
+    print(f"{'backend':<11} {big:>31} {f'{args.small:,} instruments':>18} "
           f"{'ratio':>6} {'n':>4} {'statements':>11}")
     for r in results:
-        print(f"{r['backend']:<11} {r['big']:>17.1f} ms {r['small']:>15.1f} ms {r['big'] / r['small']:>5.2f}x "
+        print(f"{r['backend']:<11} {r['big']:>28.1f} ms {r['small']:>15.1f} ms {r['big'] / r['small']:>5.2f}x "
               f"{r['n']:>4} {len(r['statements']):>11}")
     for r in results:
         print(f"\n{r['backend']}: the statements of one request at {args.instruments:,} instruments "
@@ -147,6 +186,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--instruments", type=int, default=100_000)
     parser.add_argument("--small", type=int, default=400, help="instruments in the baseline hub")
+    parser.add_argument("--held", type=int, default=1_000, help="other children with an instrument held (big hub)")
+    parser.add_argument("--waiting", type=int, default=500,
+                        help="other children waiting on each list the demo parent's children wait on (big hub)")
     parser.add_argument("--postgres", metavar="URL",
                         help="also run on PostgreSQL, e.g. postgresql://postgres@127.0.0.1:5432/postgres "
                              "(databases ls_bench_parent and ls_bench_parent_small are created on that server "

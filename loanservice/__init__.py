@@ -10,6 +10,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .config import Config, check_secret_key
 from .extensions import csrf, db, limiter, login_manager, migrate
+from .forms import DatabaseIntConverter, refuse_bad_request_input
 from .request_log import init_request_log
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +31,10 @@ def create_app(config: type | None = None) -> Flask:
         # The client's address (which rate limits count by) and scheme (https) as the proxies saw them.
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
+
+    # Before any rule is added: every <int:...> in a URL is bounded to the database's integers.
+    app.url_map.converters["int"] = DatabaseIntConverter
+    app.before_request(refuse_bad_request_input)
 
     db.init_app(app)
     from .dbping import ping_when_idle

@@ -15,6 +15,7 @@ from .extensions import db
 from .labels.cli import labels_cli
 from .reservations.cli import reservations_cli
 from .schools.models import School
+from .terminal import CommandError, echo
 
 users_cli = AppGroup("users", help="Manage user accounts.")
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -32,16 +33,16 @@ def create_user_command(email, role, school_name, name, password):
     if school_name:
         school = db.session.scalar(select(School).where(or_(School.name == school_name, School.urn == school_name)))
         if school is None:
-            raise click.ClickException(f"No school called {school_name!r}.")
+            raise CommandError(f"No school called {school_name!r}.")
         school_id = school.id
     try:
         user = create_user(db.session, None, email=email, name=name, role=role, password=password,
                            school_id=school_id)
     except LoanServiceError as error:
         db.session.rollback()
-        raise click.ClickException(error.message) from None
+        raise CommandError(error.message) from None
     db.session.commit()
-    click.echo(f"Created {user.role} {user.email}.")
+    echo(f"Created {user.role} {user.email}.")
 
 
 @demo_cli.command("seed")
@@ -50,15 +51,15 @@ def create_user_command(email, role, school_name, name, password):
 def seed_command(instruments, if_empty):
     """Fill the database with a realistic demo hub."""
     if if_empty and not database_is_empty(db.session):
-        click.echo("The database already has data; demo seed skipped.")
+        echo("The database already has data; demo seed skipped.")
     else:
         with click.progressbar(length=instruments, label="Adding instruments") as bar:
             seed(db.session, instruments=instruments, progress=bar.update)
         db.session.commit()
-        click.echo(f"Demo hub ready with {instruments} instruments.")
-    click.echo("\nDemo sign-ins (password for each):")
+        echo(f"Demo hub ready with {instruments} instruments.")
+    echo("\nDemo sign-ins (password for each):")
     for email, password, role in DEMO_LOGINS:
-        click.echo(f"  {role:<18} {email:<28} {password}")
+        echo(f"  {role:<18} {email:<28} {password}")
 
 
 @click.command("worker")

@@ -17,6 +17,9 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
+# PostgreSQL's integer (SQLite's is wider): every id and count column is one. Input beyond it is refused.
+DB_INT_MIN, DB_INT_MAX = -(2**31), 2**31 - 1
+
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)

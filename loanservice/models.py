@@ -14,6 +14,6 @@ from .inventory.models import (  # noqa: F401
 from .loans.models import AcademicTerm, FeeBand, Loan, LoanCharge, RemissionRule  # noqa: F401
 from .mail import OutboxMessage  # noqa: F401
 from .parents.models import AccountToken, ParentAccount, ParentRequest  # noqa: F401
-from .reservations.models import Reservation  # noqa: F401
+from .reservations.models import Reservation, WaitingListTurn  # noqa: F401
 from .schools.models import School  # noqa: F401
 from .sets.models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome  # noqa: F401

@@ -1,11 +1,13 @@
 """Small helpers shared by the views."""
 from collections.abc import Callable
+from datetime import date
 from typing import Any, TypeVar
 
 from flask import Response, flash, redirect, render_template, request
 
 from .errors import LoanServiceError
-from .extensions import db
+from .extensions import DB_INT_MAX, DB_INT_MIN, db
+from .timeutil import EARLIEST_DATE, LATEST_DATE
 
 T = TypeVar("T")
 
@@ -30,11 +32,21 @@ def wants_json() -> bool:
 
 
 def int_arg(name: str) -> int | None:
-    """An integer query argument, or None when it is missing or not a number."""
+    """An integer query argument, or None when it is missing, not a number or beyond the database's integers."""
     try:
-        return int(request.args.get(name, ""))
+        value = int(request.args.get(name, ""))
     except ValueError:
         return None
+    return value if DB_INT_MIN <= value <= DB_INT_MAX else None
+
+
+def date_arg(name: str) -> date | None:
+    """A date query argument (YYYY-MM-DD), or None when it is missing, not a date or out of the app's range."""
+    try:
+        value = date.fromisoformat(request.args.get(name, ""))
+    except ValueError:
+        return None
+    return value if EARLIEST_DATE <= value <= LATEST_DATE else None
 
 
 def run_change(

@@ -30,6 +30,7 @@ class RenderedForm:
     pairs: list[tuple[str, str]]
     names: set[str]
     buttons: list[tuple[str | None, str | None, str]]  # (name, value, visible text)
+    kinds: dict[str, str]  # each field's kind: textarea, select, or its input's type (text, date, hidden...)
 
     def values(self, name: str) -> list[str]:
         """The values the form would post for ``name`` (several when it is rendered several times)."""
@@ -48,11 +49,14 @@ def read_form(page_html: str, page_url: str, form: str | int | None = None) -> R
     chosen = _choose(forms, form, page_url)
     pairs: list[tuple[str, str]] = []
     names: set[str] = set()
+    kinds: dict[str, str] = {}
     for el in chosen.inputs:
         name = el.get("name")
         if not name:
             continue
         names.add(name)
+        kinds.setdefault(name, el.tag.lower() if el.tag.lower() in ("textarea", "select")
+                         else (el.get("type") or "text").lower())
         if "disabled" in el.attrib:
             continue
         tag = el.tag.lower()
@@ -83,7 +87,7 @@ def read_form(page_html: str, page_url: str, form: str | int | None = None) -> R
     parts = urlsplit(action)
     action = parts.path + (f"?{parts.query}" if parts.query else "") if parts.path else page_url
     return RenderedForm(action=action, method=(chosen.get("method") or "get").lower(),
-                        pairs=pairs, names=names, buttons=buttons)
+                        pairs=pairs, names=names, buttons=buttons, kinds=kinds)
 
 
 def _choose(forms, form, page_url):

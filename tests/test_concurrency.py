@@ -175,6 +175,56 @@ def test_twenty_parents_reserving_the_last_instrument_at_once_one_gets_it_the_re
         assert session.scalar(select(func.count()).where(Instrument.status == "available")) == 1
 
 
+def _text_of(eml: bytes) -> str:
+    from email import message_from_bytes, policy
+
+    return message_from_bytes(eml, policy=policy.default).get_body(("plain",)).get_content()
+
+
+def test_twenty_parents_reserving_at_once_are_each_told_the_place_the_list_holds(app, factory):
+    """The place on the page after reserving and in the email is the child's place in the final list."""
+    import re
+
+    from loanservice.mail import OutboxMessage
+    from loanservice.reservations.models import Reservation
+    from loanservice.timeutil import today
+
+    from .pages import submit_on
+
+    violin = factory.instrument_type("Violin", sizes=("1/2",))
+    factory.instrument(violin, size="1/2")  # the last one: one child gets it, the rest wait
+    parents = [factory.parent() for _ in range(WORKERS)]
+    children = [factory.child(parent) for parent in parents]
+    clients, pages = [], []
+    for i, parent in enumerate(parents):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = f"198.51.100.{i + 1}"
+        login(client, parent)
+        clients.append(client)
+        pages.append(client.get("/reserve"))
+
+    def reserve(i):
+        response = submit_on(clients[i], pages[i], "/reserve",
+                             {"pupil_id": str(children[i].id), "item": f"{violin.id}|1/2",
+                              "preferred_start_on": today().isoformat()}, follow_redirects=True)
+        told = re.search(r"on the waiting list for a Violin 1/2: number (\d+)\.", response.get_data(as_text=True))
+        return int(told.group(1)) if told else None
+
+    told_on_page = run_together(reserve)
+    with in_app(app) as session:
+        waiting = session.scalars(select(Reservation).where(Reservation.status == "waiting")
+                                  .order_by(Reservation.created_at, Reservation.id)).all()
+        final_place = {r.pupil_id: n for n, r in enumerate(waiting, start=1)}
+        mails = session.scalars(select(OutboxMessage).where(OutboxMessage.subject.contains("on the waiting list")))
+        told_by_email = {m.recipients: int(re.search(r"number (\d+)\.", _text_of(m.message)).group(1)) for m in mails}
+    page_place = {children[i].id: told_on_page[i] for i in range(WORKERS) if told_on_page[i] is not None}
+    email_place = {children[i].id: told_by_email.get(parents[i].email) for i in range(WORKERS)
+                   if parents[i].email in told_by_email}
+    assert sorted(final_place.values()) == list(range(1, WORKERS))
+    assert page_place == final_place
+    assert email_place == final_place
+
+
 # ---------------------------------------------------------------- loans awaiting a signed agreement
 
 

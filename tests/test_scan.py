@@ -153,7 +153,7 @@ def test_the_scan_station_names_a_set_instruments_set_and_offers_no_lending_of_i
     assert "Djembe set B</a>: lent with the set." in page and f"/loans/new?tag={tag}" not in page
 
 
-@pytest.mark.parametrize("path", ["/i/%00", "/i/%E2%98%83", "/i/" + "A" * 40])
+@pytest.mark.parametrize("path", ["/i/%E2%98%83", "/i/" + "A" * 40])
 def test_a_short_page_for_something_that_cannot_be_a_tag_is_a_404_not_an_error(app, path):
     response = app.test_client().get(path)
     assert response.status_code == 404 and "does not match any" in response.get_data(as_text=True)

@@ -1,11 +1,11 @@
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
+from ..forms import Form
 from .models import Role
 
 
-class LoginForm(FlaskForm):
+class LoginForm(Form):
     email = EmailField("Email", validators=[DataRequired(), Length(max=254)],
                        render_kw={"autocomplete": "username", "autofocus": True})
     password = PasswordField("Password", validators=[DataRequired(), Length(max=200)],
@@ -14,7 +14,7 @@ class LoginForm(FlaskForm):
     submit = SubmitField("Sign in")
 
 
-class PasswordChangeForm(FlaskForm):
+class PasswordChangeForm(Form):
     current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=200)],
                                      render_kw={"autocomplete": "current-password"})
     new_password = PasswordField("New password", validators=[DataRequired(), Length(min=10, max=200)],
@@ -29,7 +29,7 @@ class PasswordChangeForm(FlaskForm):
 ROLE_CHOICES = [(role.value, role.label) for role in Role]
 
 
-class UserForm(FlaskForm):
+class UserForm(Form):
     email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)])
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     role = SelectField("Role", choices=ROLE_CHOICES)
@@ -43,7 +43,7 @@ class UserForm(FlaskForm):
     submit = SubmitField("Save")
 
 
-class SchoolForm(FlaskForm):
+class SchoolForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     urn = StringField("URN", validators=[Optional(), Length(min=6, max=8)],
                       description="The school's Unique Reference Number, if known.")

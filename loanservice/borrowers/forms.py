@@ -1,4 +1,3 @@
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -12,11 +11,12 @@ from wtforms import (
 from wtforms.validators import AnyOf, DataRequired, Email, Length, NumberRange, Optional
 from wtforms.widgets import HiddenInput
 
+from ..forms import Form
 from .models import RemissionCategory
 from .services import ClaimDecision
 
 
-class FamilyForm(FlaskForm):
+class FamilyForm(Form):
     name = StringField("Parent or carer's name", validators=[DataRequired(), Length(max=200)])
     email = EmailField("Email", validators=[Optional(), Email(), Length(max=254)])
     phone = StringField("Phone", validators=[Optional(), Length(max=40)])
@@ -26,7 +26,7 @@ class FamilyForm(FlaskForm):
     submit = SubmitField("Save family")
 
 
-class PupilForm(FlaskForm):
+class PupilForm(Form):
     name = StringField("Pupil's name", validators=[DataRequired(), Length(max=200)])
     school_id = SelectField("School", coerce=int, validate_choice=False)
     year_group = IntegerField("Year group", validators=[Optional(), NumberRange(min=0, max=13)],
@@ -38,7 +38,7 @@ class PupilForm(FlaskForm):
     submit = SubmitField("Add pupil")
 
 
-class ClaimForm(FlaskForm):
+class ClaimForm(Form):
     """One button: verify (today) or refuse the remission a parent claimed for their child."""
 
     decision = StringField(widget=HiddenInput(), validators=[AnyOf([d.value for d in ClaimDecision])])

@@ -9,6 +9,7 @@ from flask.cli import AppGroup
 from ..errors import LoanServiceError
 from ..extensions import db
 from ..mail import Mailer
+from ..terminal import CommandError, echo
 from ..timeutil import today
 from . import notices as notice_service
 from .services import Hub
@@ -29,11 +30,11 @@ def run_command(as_of, dry_run, output):
         due = notice_service.due_notices(db.session, day)
         unsent = notice_service.unsent_notices(db.session)
         if not notice_service.stages(db.session):
-            raise click.ClickException("No notice stages are set: a hub manager sets them at /notices/stages.")
+            raise CommandError("No notice stages are set: a hub manager sets them at /notices/stages.")
         if dry_run:
-            click.echo(f"As of {day:%-d %b %Y}: {len(due)} notices due, {len(unsent)} unsent from earlier runs.")
+            echo(f"As of {day:%-d %b %Y}: {len(due)} notices due, {len(unsent)} unsent from earlier runs.")
             for d in due:
-                click.echo(f"  {d.stage.name:<18} {d.days_overdue:>4} days  {d.subject_label:<40} "
+                echo(f"  {d.stage.name:<18} {d.days_overdue:>4} days  {d.subject_label:<40} "
                            f"{d.recipient_name} <{d.recipient_email or 'post'}>")
             db.session.rollback()
             return
@@ -44,18 +45,18 @@ def run_command(as_of, dry_run, output):
                                                  write_print_file=target.write_bytes)
     except LoanServiceError as error:
         db.session.rollback()
-        raise click.ClickException(error.message) from None
-    click.echo(f"{result.claimed} new notices; {result.emailed} emailed, {result.printed} to print.")
+        raise CommandError(error.message) from None
+    echo(f"{result.claimed} new notices; {result.emailed} emailed, {result.printed} to print.")
     if result.printed:
-        click.echo(f"Printable letters: {target}")
+        echo(f"Printable letters: {target}")
     if result.held_back:
-        click.echo(notice_service.held_back_summary(len(result.held_back)))
+        echo(notice_service.held_back_summary(len(result.held_back)))
         for name in result.held_back:
-            click.echo(f"  held back: {name} (no postal address)")
+            echo(f"  held back: {name} (no postal address)")
     if result.uncertain:
-        click.echo(f"{result.uncertain} notices were being sent when an earlier run stopped; "
+        echo(f"{result.uncertain} notices were being sent when an earlier run stopped; "
                    "check the mail log before sending them by hand.")
     if result.failed:
         for failure in result.failed:
-            click.echo(f"  not sent: {failure}", err=True)
-        raise click.ClickException(f"{len(result.failed)} notices could not be sent; run again to retry them.")
+            echo(f"  not sent: {failure}", err=True)
+        raise CommandError(f"{len(result.failed)} notices could not be sent; run again to retry them.")

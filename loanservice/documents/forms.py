@@ -1,4 +1,3 @@
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -12,10 +11,11 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import HiddenInput
 
+from ..forms import Form
 from .models import NoticeLetter
 
 
-class HireConditionsForm(FlaskForm):
+class HireConditionsForm(Form):
     text = TextAreaField("Terms and conditions", validators=[DataRequired(message="Write the terms."),
                                                              Length(max=50_000)],
                          description="Separate paragraphs with a blank line. Publishing makes a new version; "
@@ -23,7 +23,7 @@ class HireConditionsForm(FlaskForm):
     submit = SubmitField("Publish a new version")
 
 
-class SignForm(FlaskForm):
+class SignForm(Form):
     full_name = StringField("Your full name", validators=[DataRequired(message="Type your full name."),
                                                           Length(max=200)], render_kw={"autocomplete": "name"})
     # The page shows this label with "loan agreement (PDF)" linked to the PDF (templates/documents/agreement_page.html).
@@ -33,16 +33,16 @@ class SignForm(FlaskForm):
     submit = SubmitField("Sign the agreement")
 
 
-class DeskSignatureForm(FlaskForm):
+class DeskSignatureForm(Form):
     signer_name = StringField("Signed by (full name)", validators=[DataRequired(), Length(max=200)])
     submit = SubmitField("Record the signature")
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(Form):
     """A button that posts with a CSRF token and nothing else."""
 
 
-class StageForm(FlaskForm):
+class StageForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=60)])
     days_overdue = IntegerField("Days after the due date", validators=[DataRequired(), NumberRange(1, 400)],
                                 description="Not counting school holidays or closures such as half-terms; "
@@ -54,7 +54,7 @@ class StageForm(FlaskForm):
     submit = SubmitField("Add the stage")
 
 
-class PreviewForm(FlaskForm):
+class PreviewForm(Form):
     """Which day's notices the page shows (a GET form: it changes nothing)."""
 
     class Meta:
@@ -65,7 +65,7 @@ class PreviewForm(FlaskForm):
     submit = SubmitField("Show")
 
 
-class RunForm(FlaskForm):
+class RunForm(Form):
     # The day shown above: what is sent is what the page listed.
     as_of = DateField("As of", validators=[DataRequired()], widget=HiddenInput(), id="run-as-of")
     submit = SubmitField("Send these notices")

@@ -17,7 +17,7 @@ from ..loans.models import Loan
 from ..mail import Mailer, OutboxMessage
 from ..sets.models import SetLoan
 from ..timeutil import today
-from ..web import done, field_error, run_change, submit_button, submit_form
+from ..web import date_arg, done, field_error, run_change, submit_button, submit_form
 from . import notices as notice_service
 from . import services
 from .forms import ButtonForm, DeskSignatureForm, HireConditionsForm, PreviewForm, RunForm, SignForm, StageForm
@@ -276,7 +276,7 @@ def notices():
 @staff_required
 def notice_preview(kind: str, subject_id: int):
     """The letter a run on the day shown would send about one loan or set loan: read before sending."""
-    as_of = request.args.get("as_of", type=date.fromisoformat) or today()
+    as_of = date_arg("as_of") or today()
     due = notice_service.due_notice_about(db.session, as_of, **{f"{'loan' if kind == 'loan' else 'set_loan'}_id":
                                                                  subject_id})
     if due is None:

@@ -1,6 +1,5 @@
 from decimal import Decimal
 
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     BooleanField,
@@ -15,6 +14,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
+from ..forms import Form
 from .models import CONDITION_GRADES, CheckReason, InstrumentFamily
 
 GRADE_CHOICES = [(grade, f"{grade} {label}") for grade, label in CONDITION_GRADES.items()]
@@ -42,7 +42,7 @@ def _grade_field(label="Condition"):
                       validators=[InputRequired(message="Choose a condition grade.")])
 
 
-class InstrumentForm(FlaskForm):
+class InstrumentForm(Form):
     asset_tag = StringField(
         "Asset tag", validators=[Optional(), Length(max=32)],
         description="Leave empty to issue the next tag automatically.",
@@ -72,7 +72,7 @@ class InstrumentForm(FlaskForm):
     submit = SubmitField("Save instrument")
 
 
-class ConditionForm(FlaskForm):
+class ConditionForm(Form):
     grade = _grade_field()
     reason = SelectField(
         "Why", default=CheckReason.INSPECTION.value,
@@ -83,7 +83,7 @@ class ConditionForm(FlaskForm):
     submit = SubmitField("Record condition")
 
 
-class RepairForm(FlaskForm):
+class RepairForm(Form):
     repairer = StringField("Repairer", validators=[DataRequired(), Length(max=200)])
     fault = TextAreaField("Fault", validators=[Optional(), Length(max=2000)])
     sent_on = DateField("Date sent", validators=[DataRequired()])
@@ -92,7 +92,7 @@ class RepairForm(FlaskForm):
     submit = SubmitField("Send to repair")
 
 
-class RepairReturnForm(FlaskForm):
+class RepairReturnForm(Form):
     returned_on = DateField("Date back", validators=[DataRequired()])
     actual_cost = DecimalField("Actual cost (£)", **MONEY)
     work_done = TextAreaField("Work done", validators=[Optional(), Length(max=2000)])
@@ -100,26 +100,26 @@ class RepairReturnForm(FlaskForm):
     submit = SubmitField("Back from repair")
 
 
-class WriteOffForm(FlaskForm):
+class WriteOffForm(Form):
     reason = TextAreaField("Reason", validators=[DataRequired(message="Give the reason."), Length(max=300)])
     confirm = BooleanField("I understand this instrument can no longer be lent or repaired",
                            validators=[DataRequired(message="Tick to confirm the write-off.")])
     submit = SubmitField("Write off")
 
 
-class MissingForm(FlaskForm):
+class MissingForm(Form):
     note = TextAreaField("Note", validators=[Optional(), Length(max=300)],
                          description="Where it was last seen.")
     submit = SubmitField("Mark missing")
 
 
-class FoundForm(FlaskForm):
+class FoundForm(Form):
     grade = _grade_field("Condition now")
     note = TextAreaField("Note", validators=[Optional(), Length(max=300)])
     submit = SubmitField("Mark found")
 
 
-class ImportForm(FlaskForm):
+class ImportForm(Form):
     file = FileField("CSV file", validators=[
         FileRequired(message="Choose a CSV file."),
         FileAllowed(["csv", "txt"], "Upload a .csv file."),
@@ -127,12 +127,12 @@ class ImportForm(FlaskForm):
     submit = SubmitField("Check the file")
 
 
-class ImportConfirmForm(FlaskForm):
+class ImportConfirmForm(Form):
     csv_text = HiddenField(validators=[DataRequired()])
     submit = SubmitField("Import")
 
 
-class TypeForm(FlaskForm):
+class TypeForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
     family = SelectField("Family", choices=[(f.value, f.label) for f in InstrumentFamily])
     sizes = StringField("Sizes", validators=[Optional(), Length(max=300)],

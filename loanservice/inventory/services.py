@@ -286,14 +286,14 @@ def claim_tag(session: Session, tag: str, kind: TagKind) -> TagKind | None:
     Returns None when the tag is now ``kind``'s, or what holds it already. Safe under concurrency: a
     claim of the same tag by another transaction waits for it to end, and fails if it commits.
     """
-    claimed = session.execute(_dialect_insert(session)(AssetTag).values(tag=tag, kind=kind.value)
+    claimed = session.execute(dialect_insert(session)(AssetTag).values(tag=tag, kind=kind.value)
                               .on_conflict_do_nothing().returning(AssetTag.tag)).scalar_one_or_none()
     if claimed is not None:
         return None
     return tag_holder(session, tag) or kind  # (or kind: its holder let it go since, a rare race)
 
 
-def _dialect_insert(session: Session):
+def dialect_insert(session: Session):
     """The INSERT construct of the session's database, which has ON CONFLICT (PostgreSQL and SQLite alike)."""
     return {"postgresql": pg_insert, "sqlite": sqlite_insert}[session.get_bind().dialect.name]
 
@@ -319,7 +319,7 @@ def next_asset_tag(session: Session, prefix: str, digits: int = 6) -> str:
     prefix = normalise_tag(prefix)
     # One atomic upsert: creates the counter on first use, and the row lock orders
     # concurrent requests, so no two of them ever get the same number.
-    bump = _dialect_insert(session)(AssetTagCounter).values(prefix=prefix, last_value=1)
+    bump = dialect_insert(session)(AssetTagCounter).values(prefix=prefix, last_value=1)
     bump = bump.on_conflict_do_update(
         index_elements=[AssetTagCounter.prefix], set_={"last_value": AssetTagCounter.last_value + 1}
     ).returning(AssetTagCounter.last_value)

@@ -5,6 +5,7 @@ from flask.cli import AppGroup
 
 from ..errors import LoanServiceError
 from ..extensions import db
+from ..terminal import CommandError, echo
 from . import services
 from .stocks import get_stock, load_stocks
 
@@ -43,10 +44,10 @@ def pdf_command(stock_name, start, tags, scope, output):
             handle.write(pdf)
     except LoanServiceError as error:
         db.session.rollback()
-        raise click.ClickException(error.message) from None
+        raise CommandError(error.message) from None
     db.session.commit()
     sheets = (start - 1 + len(instruments) + stock.per_page - 1) // stock.per_page
-    click.echo(f"Wrote {len(instruments)} labels on {sheets} {stock.name} page{'s' if sheets != 1 else ''} "
+    echo(f"Wrote {len(instruments)} labels on {sheets} {stock.name} page{'s' if sheets != 1 else ''} "
                f"to {output}.")
 
 
@@ -56,6 +57,6 @@ def stocks_command():
     try:
         stocks = load_stocks()
     except LoanServiceError as error:
-        raise click.ClickException(error.message) from None
+        raise CommandError(error.message) from None
     for stock in stocks.values():
-        click.echo(f"{stock.name:<8} {stock.per_page:>3} a page  {stock.title}")
+        echo(f"{stock.name:<8} {stock.per_page:>3} a page  {stock.title}")

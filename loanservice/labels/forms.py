@@ -1,9 +1,10 @@
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, IntegerField, SelectField, SubmitField
 from wtforms.validators import InputRequired, NumberRange
 
+from ..forms import Form
 
-class LabelPrintForm(FlaskForm):
+
+class LabelPrintForm(Form):
     """Which stock and where on the sheet; the instruments come as ``tag`` fields or a scope."""
 
     stock = SelectField("Label stock", validate_choice=False,

@@ -1,4 +1,3 @@
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -14,6 +13,7 @@ from wtforms.widgets import HiddenInput
 
 from ..borrowers.models import RemissionCategory
 from ..borrowers.services import ClaimDecision
+from ..forms import Form
 from ..inventory.forms import MONEY, _grade_field, money_amount
 from .models import RemissionKind
 
@@ -23,7 +23,7 @@ CLAIM_DECISIONS = [(ClaimDecision.VERIFY.value, "Verified today: the loan takes 
                    (ClaimDecision.REFUSE.value, "Refused: the loan is at the full fee")]
 
 
-class CheckOutForm(FlaskForm):
+class CheckOutForm(Form):
     tag = StringField("Instrument", validators=[DataRequired(message="Scan or type the instrument's tag."),
                                                 Length(max=200)],
                       description="Scan its label or type its asset tag.",
@@ -54,7 +54,7 @@ class CheckOutForm(FlaskForm):
     submit = SubmitField("Lend")
 
 
-class CheckInForm(FlaskForm):
+class CheckInForm(Form):
     grade = _grade_field("Condition at return")
     note = TextAreaField("Note", validators=[Optional(), Length(max=2000)],
                          description="What you saw; required when damaged.")
@@ -63,17 +63,17 @@ class CheckInForm(FlaskForm):
     submit = SubmitField("Check in")
 
 
-class IssueForm(FlaskForm):
+class IssueForm(Form):
     submit = SubmitField("Issue instrument")
 
 
-class CancelPendingForm(FlaskForm):
+class CancelPendingForm(Form):
     note = TextAreaField("Why (optional)", validators=[Optional(), Length(max=2000)],
                          description="Kept with the loan, e.g. the family changed their mind.")
     submit = SubmitField("Cancel the loan")
 
 
-class RenewForm(FlaskForm):
+class RenewForm(Form):
     due_on = DateField("New due date", validators=[Optional()],
                        description="Leave empty for the end of the next term.")
     # The due date the form was shown with: a second tab, or Back and post again, must not renew twice.
@@ -81,7 +81,7 @@ class RenewForm(FlaskForm):
     submit = SubmitField("Renew")
 
 
-class ExchangeForm(FlaskForm):
+class ExchangeForm(Form):
     tag = StringField("Scan the next-size instrument", validators=[Optional(), Length(max=200)],
                       description="Scan its label or type its tag, or pick one of the free instruments below.",
                       render_kw={"autocapitalize": "characters", "spellcheck": "false", "autocomplete": "off"})
@@ -105,21 +105,21 @@ class ExchangeForm(FlaskForm):
         return (self.tag.data or "").strip() or self.pick.data
 
 
-class LostForm(FlaskForm):
+class LostForm(Form):
     note = TextAreaField("What happened", validators=[DataRequired(message="Say what happened."), Length(max=250)])
     replacement_owed = DecimalField("Replacement cost owed (£)", **MONEY,
                                     description="Leave empty for the instrument's replacement value.")
     submit = SubmitField("Mark lost or stolen")
 
 
-class TermForm(FlaskForm):
+class TermForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=60)], description="e.g. Autumn 2026")
     starts_on = DateField("Starts", validators=[DataRequired()])
     ends_on = DateField("Ends", validators=[DataRequired()])
     submit = SubmitField("Add term")
 
 
-class ClosureForm(FlaskForm):
+class ClosureForm(Form):
     term = SelectField("Term", coerce=int, validate_choice=False, validators=[DataRequired(message="Choose a term.")])
     name = StringField("Name", validators=[DataRequired(message="Name the closure."), Length(max=60)],
                        description="e.g. Half-term, or INSET day.")
@@ -129,13 +129,13 @@ class ClosureForm(FlaskForm):
     submit = SubmitField("Add closure")
 
 
-class RemoveForm(FlaskForm):
+class RemoveForm(Form):
     """A removal button: a CSRF token and the button."""
 
     submit = SubmitField("Remove")
 
 
-class RollOverForm(FlaskForm):
+class RollOverForm(Form):
     from_term = SelectField("Loans due at the end of", coerce=int, validate_choice=False,
                             validators=[DataRequired(message="Choose a term.")])
     to_term = SelectField("Move to the end of", coerce=int, validate_choice=False,
@@ -143,14 +143,14 @@ class RollOverForm(FlaskForm):
     submit = SubmitField("Roll over")
 
 
-class FeeBandForm(FlaskForm):
+class FeeBandForm(Form):
     band = StringField("Hire band", validators=[DataRequired(), Length(max=8)], description="e.g. A, B or C.")
     fee_per_term = DecimalField("Fee per term (£)", places=2, validators=[InputRequired(), money_amount])
     deposit = DecimalField("Deposit (£)", places=2, default=0, validators=[Optional(), money_amount])
     submit = SubmitField("Save band")
 
 
-class RemissionRuleForm(FlaskForm):
+class RemissionRuleForm(Form):
     category = SelectField("Category", choices=[(c.value, c.label) for c in RemissionCategory
                                                 if c is not RemissionCategory.NONE])
     kind = SelectField("Pays", choices=[(k.value, k.label) for k in RemissionKind])

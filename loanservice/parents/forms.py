@@ -1,9 +1,9 @@
-from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 
 from ..accounts.services import MIN_PASSWORD_LENGTH
 from ..borrowers.models import RemissionCategory
+from ..forms import Form
 
 
 def _password(label="Password"):
@@ -12,7 +12,7 @@ def _password(label="Password"):
                          description=f"At least {MIN_PASSWORD_LENGTH} characters, and not one of the common passwords.")
 
 
-class RegisterForm(FlaskForm):
+class RegisterForm(Form):
     name = StringField("Your name", validators=[DataRequired(), Length(max=200)],
                        render_kw={"autocomplete": "name"})
     email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)],
@@ -23,13 +23,13 @@ class RegisterForm(FlaskForm):
     submit = SubmitField("Create account")
 
 
-class ResetRequestForm(FlaskForm):
+class ResetRequestForm(Form):
     email = EmailField("Email", validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)],
                        render_kw={"autocomplete": "email"})
     submit = SubmitField("Send me a link")
 
 
-class ResetForm(FlaskForm):
+class ResetForm(Form):
     password = _password("New password")
     confirm = PasswordField("New password again",
                             validators=[DataRequired(), EqualTo("password", "The passwords differ.")],
@@ -37,7 +37,7 @@ class ResetForm(FlaskForm):
     submit = SubmitField("Set password")
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(Form):
     """A bare form: its CSRF token guards a one-button action."""
 
 
@@ -46,7 +46,7 @@ YEAR_CHOICES = [("", "Not at school yet / not known"), ("0", "Reception")] + [
 CLAIM_CHOICES = [(c.value, "None of these" if c is RemissionCategory.NONE else c.label) for c in RemissionCategory]
 
 
-class ChildForm(FlaskForm):
+class ChildForm(Form):
     name = StringField("Child's name", validators=[DataRequired(), Length(max=200)])
     school_id = SelectField("School", coerce=int, validate_choice=False,
                             description="Choose \"Not listed\" if the school is not in the list.")
@@ -57,7 +57,7 @@ class ChildForm(FlaskForm):
     submit = SubmitField("Save")
 
 
-class AskForm(FlaskForm):
+class AskForm(Form):
     kind = SelectField("What would you like to do?", choices=[("return", "Return the instrument"),
                                                                ("next_size", "Exchange it for the next size")])
     note = TextAreaField("Anything the store should know (optional)", validators=[Optional(), Length(max=1000)])

@@ -5,6 +5,7 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from ..extensions import db
+from ..terminal import echo
 from . import services
 
 reservations_cli = AppGroup("reservations", help="Reservations and waiting lists.")
@@ -16,7 +17,7 @@ def expire_command(on):
     """Lapse reservations not collected by their deadline, and offer the instruments to the next child."""
     count = services.expire_reservations(db.session, None, current_app.config, on.date() if on else None)
     db.session.commit()
-    click.echo(f"{count} reservation{'s' if count != 1 else ''} lapsed.")
+    echo(f"{count} reservation{'s' if count != 1 else ''} lapsed.")
 
 
 @reservations_cli.command("offer")
@@ -24,6 +25,6 @@ def offer_command():
     """Hold every free instrument for the children waiting for its type and size."""
     count = services.offer_all(db.session, None, current_app.config)
     db.session.commit()
-    click.echo(f"{count} instrument{'s' if count != 1 else ''} held for children on waiting lists.")
+    echo(f"{count} instrument{'s' if count != 1 else ''} held for children on waiting lists.")
 
 

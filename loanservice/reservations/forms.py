@@ -1,11 +1,11 @@
-from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..forms import Form
 from ..loans.forms import CLAIM_DECISIONS
 
 
-class ReserveForm(FlaskForm):
+class ReserveForm(Form):
     pupil_id = SelectField("Child", coerce=int, validate_choice=False)
     # "type id|size": one choice per type and size, so no script is needed to match them.
     item = SelectField("Instrument and size", validate_choice=False, validators=[DataRequired()],
@@ -15,17 +15,17 @@ class ReserveForm(FlaskForm):
     submit = SubmitField("Reserve")
 
 
-class AllocateForm(FlaskForm):
+class AllocateForm(Form):
     tag = StringField("Asset tag", validators=[DataRequired(), Length(max=40)])
     submit = SubmitField("Allocate")
 
 
-class CollectForm(FlaskForm):
+class CollectForm(Form):
     due_on = DateField("Due back (leave empty for the end of term)", validators=[Optional()])
     remission_claim = RadioField("Remission the parent or carer claims", validate_choice=False,
                                  validators=[Optional()], choices=CLAIM_DECISIONS)
     submit = SubmitField("Handed over")
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(Form):
     """A bare form: its CSRF token guards a one-button action."""

@@ -105,3 +105,14 @@ class Reservation(db.Model):
 
     def __str__(self) -> str:
         return f"Reservation {self.id}"
+
+
+class WaitingListTurn(db.Model):
+    """One row per type and size anyone has reserved, made on demand: whoever changes that waiting
+    list (joins it, or is offered an instrument from it) locks the row first and holds it until
+    commit, so the list's changes take turns and a place told is the place the list keeps."""
+
+    __tablename__ = "waiting_list_turn"
+
+    type_id: Mapped[int] = mapped_column(ForeignKey("instrument_type.id"), primary_key=True)
+    size: Mapped[str] = mapped_column(String(16), primary_key=True)

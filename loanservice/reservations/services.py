@@ -21,7 +21,7 @@ from ..borrowers.services import child_of, decide_claim
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..extensions import db
 from ..inventory.models import Instrument, InstrumentStatus, InstrumentType
-from ..inventory.services import change_status
+from ..inventory.services import change_status, dialect_insert
 from ..loans.calendar import latest_due_date
 from ..loans.lending import check_out
 from ..loans.models import FeeBand, Loan
@@ -36,6 +36,7 @@ from .models import (
     Reservation,
     ReservationStatus,
     WaitingListOrder,
+    WaitingListTurn,
 )
 
 R = ReservationStatus
@@ -72,6 +73,18 @@ def add_working_days(start: date, days: int) -> date:
         if current.weekday() < 5:
             days -= 1
     return current
+
+
+def take_turn(session: Session, type_id: int, size: str) -> None:
+    """Wait for the waiting list of a type and size to be ours until commit (its row made on demand).
+
+    Joining a list and offering instruments from it take turns, so each sees the list as the one
+    before it left it: the places told are the list's order, and nobody is told the same place.
+    """
+    session.execute(dialect_insert(session)(WaitingListTurn).values(type_id=type_id, size=size)
+                    .on_conflict_do_nothing())
+    session.execute(select(WaitingListTurn.type_id)
+                    .where(WaitingListTurn.type_id == type_id, WaitingListTurn.size == size).with_for_update())
 
 
 def waiting_list(session: Session, type_id: int, size: str, config, *, lock: bool = False) -> list[Reservation]:
@@ -233,6 +246,8 @@ def reserve(session: Session, user, config, *, pupil_id: int, type_id: int, size
     if len(active) >= limit:
         raise ReservationConflict(f"{pupil.name} already has {len(active)} open reservations, the most a child "
                                   "can have. Cancel one first.", field="item")
+    # Our turn on the list before joining it: created_at (the list's order) is taken after those before us.
+    take_turn(session, instrument_type.id, size)
     reservation = Reservation(pupil=pupil, type_id=instrument_type.id, size=size, status=R.WAITING,
                               preferred_start_on=preferred_start_on, requested_by_id=user.id)
     try:
@@ -270,6 +285,7 @@ def _hold(session: Session, actor, config, reservation: Reservation, instrument:
 def offer_next(session: Session, actor, config, type_id: int, size: str) -> list[Reservation]:
     """Hold free instruments of a type and size for the children waiting longest (in the hub's order)."""
     offered = []
+    take_turn(session, type_id, size)
     waiting = waiting_list(session, type_id, size, config, lock=True)
     if not waiting:
         return offered
@@ -284,7 +300,7 @@ def offer_next(session: Session, actor, config, type_id: int, size: str) -> list
 def offer_all(session: Session, actor, config) -> int:
     """Offer every free instrument to the waiting lists (for `flask reservations offer`); return how many."""
     pairs = session.execute(select(Reservation.type_id, Reservation.size).where(Reservation.status == R.WAITING)
-                            .distinct()).all()
+                            .distinct().order_by(Reservation.type_id, Reservation.size)).all()
     return sum(len(offer_next(session, actor, config, type_id, size)) for type_id, size in pairs)
 
 

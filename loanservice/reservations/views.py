@@ -68,17 +68,20 @@ def _parse_item(value: str) -> tuple[int, str]:
 
 
 def _reserve(form: ReserveForm):
+    """The reservation and its place on the waiting list, read before commit, while the list is still ours
+    (as the email's is): after commit, others may have joined or left."""
     type_id, size = _parse_item(form.item.data)
-    return services.reserve(db.session, current_user, current_app.config, pupil_id=form.pupil_id.data,
-                            type_id=type_id, size=size, preferred_start_on=form.preferred_start_on.data)
+    reservation = services.reserve(db.session, current_user, current_app.config, pupil_id=form.pupil_id.data,
+                                   type_id=type_id, size=size, preferred_start_on=form.preferred_start_on.data)
+    return reservation, services.waiting_place(db.session, reservation, current_app.config)
 
 
-def _reserved(reservation):
+def _reserved(reserved):
+    reservation, place = reserved
     if reservation.status is ReservationStatus.HELD:
         message = (f"A {reservation.description} is held for {reservation.pupil.name}. "
                    "We will email you when it is ready to collect.")
     else:
-        place = services.waiting_place(db.session, reservation, current_app.config)
         message = f"{reservation.pupil.name} is on the waiting list for a {reservation.description}: number {place}."
     return done(message, url_for("home.index"))
 
@@ -93,7 +96,7 @@ def reserve():
     form.pupil_id.choices = [(p.id, p.name) for p in pupils]
     form.item.choices = _item_choices()
     if request.method == "GET":
-        form.pupil_id.data = request.args.get("child", type=int)
+        form.pupil_id.data = int_arg("child")
         if request.args.get("item"):
             form.item.data = request.args["item"]
         form.preferred_start_on.data = today()

@@ -1,11 +1,11 @@
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, RadioField, SelectField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from ..forms import Form
 from ..inventory.forms import GRADE_CHOICES
 
 
-class SetForm(FlaskForm):
+class SetForm(Form):
     name = StringField("Name", validators=[DataRequired(), Length(max=120)], description='e.g. "Ukulele set A".')
     tag = StringField("Set tag", validators=[DataRequired(), Length(max=32)],
                       description="The set's own label, e.g. SET-UKE-A.",
@@ -17,7 +17,7 @@ class SetForm(FlaskForm):
     submit = SubmitField("Save set")
 
 
-class SetCheckOutForm(FlaskForm):
+class SetCheckOutForm(Form):
     school_id = SelectField("School", coerce=int, validate_choice=False,
                             validators=[DataRequired(message="Choose the school.")])
     started_on = DateField("Start date", validators=[DataRequired()])
@@ -31,7 +31,7 @@ def _grade_or_none(value) -> int | None:
     return None if value in (None, "") else int(value)
 
 
-class ScanInForm(FlaskForm):
+class ScanInForm(Form):
     code = StringField("Scan an item", validators=[DataRequired(message="Scan a label or type an asset tag."),
                                                    Length(max=500)],
                        description="Scan the label, or type the asset tag and press Enter.",
@@ -47,13 +47,13 @@ class ScanInForm(FlaskForm):
     submit = SubmitField("Check in")
 
 
-class MissingItemForm(FlaskForm):
+class MissingItemForm(Form):
     code = StringField("Item", validators=[DataRequired(), Length(max=500)])
     note = StringField("Note", validators=[Optional(), Length(max=250)])
     submit = SubmitField("Report missing")
 
 
-class TakeHomeForm(FlaskForm):
+class TakeHomeForm(Form):
     code = StringField("Item", validators=[DataRequired(message="Scan or type the item's tag."), Length(max=500)],
                        render_kw={"autocapitalize": "characters", "spellcheck": "false", "autocomplete": "off"})
     pupil_id = SelectField("Pupil", coerce=int, validate_choice=False,
@@ -65,12 +65,12 @@ class TakeHomeForm(FlaskForm):
     submit = SubmitField("Lend it home")
 
 
-class BackToSetForm(FlaskForm):
+class BackToSetForm(Form):
     code = StringField("Item", validators=[DataRequired(), Length(max=500)])
     submit = SubmitField("Back in the set")
 
 
-class DeleteSetForm(FlaskForm):
+class DeleteSetForm(Form):
     """Nothing to fill in: the confirmation, and the form's CSRF token."""
 
     submit = SubmitField("Delete the set")
