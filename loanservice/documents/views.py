@@ -1,4 +1,4 @@
-"""Document pages: agreements to sign, receipts and notes to download, notices, the dev outbox.
+"""Document pages: agreements to sign, receipts and notes to download, notices, the mail page.
 
 Everyone but staff and the people a document concerns gets a 404, so that not even a
 document's existence shows.
@@ -14,7 +14,9 @@ from ..accounts.permissions import admin_required, may_see, staff_required
 from ..errors import LoanServiceError
 from ..extensions import db
 from ..loans.models import Loan
-from ..mail import Mailer, OutboxMessage
+from ..mail import MailStatus, OutboxMessage, wake_sender_after_commit
+from ..mail.sender import counts as mail_counts
+from ..mail.sender import resend
 from ..sets.models import SetLoan
 from ..timeutil import today
 from ..web import done, field_error, run_change, submit_button, submit_form
@@ -295,25 +297,23 @@ def notices_run():
         return _enqueue_run(form)
 
     def perform():
-        with Mailer(current_app.config, db.session) as mailer:
-            # In the request: no worker processes (forking a threaded server is unsafe).
-            return notice_service.send_notices(db.session, current_user, form.as_of.data, _hub(), mailer,
-                                               processes=1)
+        # In the request: no worker processes (forking a threaded server is unsafe), and no mail server:
+        # the emails are queued, and the sender delivers them.
+        return notice_service.send_notices(db.session, current_user, form.as_of.data, _hub(), current_app.config,
+                                           deliver=False, processes=1)
 
-    def sent(result):
-        message = f"{result.emailed} emailed, {result.printed} to print."
+    def queued(result):
+        message = f"{result.queued} emails on their way, {result.printed} to print."
         if result.held_back:
             message += " " + notice_service.held_back_summary(len(result.held_back))
-        if result.failed:
-            message += f" {len(result.failed)} could not be sent; run again to retry them."
-        flash(message, "error" if result.failed or result.held_back else "success")
+        flash(message, "error" if result.held_back else "success")
         return redirect(url_for(".notices", as_of=form.as_of.data.isoformat()), 303)
 
     def refused(error: LoanServiceError):
         field_error(form, error)
         return _render_notices(form, error.status_code)
 
-    return run_change(perform, sent, refused)
+    return run_change(perform, queued, refused)
 
 
 def _enqueue_run(form):
@@ -444,20 +444,45 @@ def notice_stages_usual():
                          url_for(".notice_stages"))
 
 
-# ---------------------------------------------------------------- development outbox
+# ---------------------------------------------------------------- mail
+
+
+@bp.get("/mail")
+@staff_required
+def mail():
+    """Every email the hub wrote: queued, sent or failed (with the server's answer), newest first."""
+    state = request.args.get("state", "")
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
+    if state in list(MailStatus):
+        query = query.where(OutboxMessage.status == state)
+    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return render_template("mail/index.html", page=page, state=state, states=list(MailStatus),
+                           counts=mail_counts(db.session), form=ButtonForm(),
+                           mail_server=current_app.config.get("MAIL_SERVER"))
+
+
+@bp.post("/mail/<int:message_id>/resend")
+@staff_required
+def mail_resend(message_id: int):
+    message = db.get_or_404(OutboxMessage, message_id)
+
+    def perform():
+        resend(db.session, message)
+        wake_sender_after_commit(db.session, current_app.config)
+
+    return submit_button(ButtonForm(), perform, f"The message to {message.recipients} is queued again.",
+                         url_for(".mail", state=request.args.get("state", "")))
 
 
 @bp.get("/dev/outbox")
 @staff_required
 def outbox():
-    messages = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)).all()
-    return render_template("notices/outbox.html", messages=messages,
-                           mail_server=current_app.config.get("MAIL_SERVER"))
+    return redirect(url_for(".mail"), 301)
 
 
-@bp.get("/dev/outbox/<int:message_id>.eml")
+@bp.get("/mail/<int:message_id>.eml")
 @staff_required
-def outbox_message(message_id: int):
+def mail_message(message_id: int):
     message = db.get_or_404(OutboxMessage, message_id)
     return Response(message.message, mimetype="message/rfc822",
                     headers={"Content-Disposition": f'attachment; filename="message-{message.id}.eml"'})
