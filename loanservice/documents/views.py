@@ -102,8 +102,8 @@ def agreement_prepare(loan_id: int):
             services.ask_hirer_to_sign(db.session, loan, current_app.config)
 
     return submit_button(ButtonForm(), perform,
-                         "The agreement is ready to print or to sign online; the hirer is emailed a link to sign it, "
-                         "if they have an email address.", url_for(".agreement_page", loan_id=loan_id))
+                         "The agreement is ready to print or to sign online; an email with a link to sign it is on "
+                         "its way to the hirer, if they have an email address.", url_for(".agreement_page", loan_id=loan_id))
 
 
 @bp.get("/agreements/<int:agreement_id>.pdf")
