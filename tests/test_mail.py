@@ -20,7 +20,7 @@ from .conftest import AS_OF, in_app, login, mail_link, mail_to, send_mail
 from .pages import submit
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
-RQ = Path(sys.executable).with_name("rq")
+FLASK = Path(sys.executable).with_name("flask")
 
 
 def closed_port() -> int:
@@ -282,10 +282,21 @@ def test_with_redis_an_rq_worker_delivers_the_mail_after_the_commit(app, client,
         env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "rq-test-secret", "MAIL_SERVER": "127.0.0.1",
                "MAIL_PORT": str(smtp_server.port), "MAIL_TIMEOUT": "5", "REDIS_URL": REDIS_TEST_URL,
                "PYTHONPATH": str(Path(__file__).parent.parent)}
-        done = subprocess.run([str(RQ), "worker", "--burst", "--url", REDIS_TEST_URL, name], env=env,
+        done = subprocess.run([str(FLASK), "--app", "wsgi", "worker", "--burst", name], env=env,
                               capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
         assert done.returncode == 0, done.stdout + done.stderr
         [message] = smtp_server.messages
         assert message["To"] == "alex@example.org"
     finally:
         Queue(name, connection=connection).delete(delete_jobs=True)
+
+
+def test_readiness_reports_how_long_the_oldest_queued_mail_has_waited(app):
+    from loanservice.mail.sender import readiness
+
+    with in_app(app) as session:
+        assert readiness(session) == {"queued": 0, "oldest_queued_seconds": None}
+        message = queue_mail(session, app.config, to="p@example.org", subject="Hello", body="Hello.")
+        message.created_at = utcnow() - timedelta(minutes=10)
+        session.commit()
+        assert readiness(session)["oldest_queued_seconds"] >= 600

@@ -1,4 +1,4 @@
-"""Document pages: agreements to sign, receipts and notes to download, notices, the mail page.
+"""Document pages: agreements to sign, receipts and notes to download, notices.
 
 Everyone but staff and the people a document concerns gets a 404, so that not even a
 document's existence shows.
@@ -14,9 +14,6 @@ from ..accounts.permissions import admin_required, may_see, staff_required
 from ..errors import LoanServiceError
 from ..extensions import db
 from ..loans.models import Loan
-from ..mail import MailStatus, OutboxMessage, wake_sender_after_commit
-from ..mail.sender import counts as mail_counts
-from ..mail.sender import resend
 from ..sets.models import SetLoan
 from ..timeutil import today
 from ..web import done, field_error, run_change, submit_button, submit_form
@@ -103,7 +100,8 @@ def agreement_prepare(loan_id: int):
 
     return submit_button(ButtonForm(), perform,
                          "The agreement is ready to print or to sign online; an email with a link to sign it is on "
-                         "its way to the hirer, if they have an email address.", url_for(".agreement_page", loan_id=loan_id))
+                         "its way to the hirer, if they have an email address.",
+                         url_for(".agreement_page", loan_id=loan_id))
 
 
 @bp.get("/agreements/<int:agreement_id>.pdf")
@@ -442,47 +440,3 @@ def notice_stages_usual():
     return submit_button(ButtonForm(), lambda: notice_service.add_usual_stages(db.session, current_user),
                          "Added the usual stages: 7, 21 and 42 days overdue, not counting school holidays.",
                          url_for(".notice_stages"))
-
-
-# ---------------------------------------------------------------- mail
-
-
-@bp.get("/mail")
-@staff_required
-def mail():
-    """Every email the hub wrote: queued, sent or failed (with the server's answer), newest first."""
-    state = request.args.get("state", "")
-    query = select(OutboxMessage).order_by(OutboxMessage.id.desc())
-    if state in list(MailStatus):
-        query = query.where(OutboxMessage.status == state)
-    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], error_out=False)
-    return render_template("mail/index.html", page=page, state=state, states=list(MailStatus),
-                           counts=mail_counts(db.session), form=ButtonForm(),
-                           mail_server=current_app.config.get("MAIL_SERVER"))
-
-
-@bp.post("/mail/<int:message_id>/resend")
-@staff_required
-def mail_resend(message_id: int):
-    message = db.get_or_404(OutboxMessage, message_id)
-
-    def perform():
-        resend(db.session, message)
-        wake_sender_after_commit(db.session, current_app.config)
-
-    return submit_button(ButtonForm(), perform, f"The message to {message.recipients} is queued again.",
-                         url_for(".mail", state=request.args.get("state", "")))
-
-
-@bp.get("/dev/outbox")
-@staff_required
-def outbox():
-    return redirect(url_for(".mail"), 301)
-
-
-@bp.get("/mail/<int:message_id>.eml")
-@staff_required
-def mail_message(message_id: int):
-    message = db.get_or_404(OutboxMessage, message_id)
-    return Response(message.message, mimetype="message/rfc822",
-                    headers={"Content-Disposition": f'attachment; filename="message-{message.id}.eml"'})

@@ -165,6 +165,15 @@ def oldest_queued(session: Session) -> datetime | None:
     return session.scalar(select(func.min(OutboxMessage.created_at)).where(OutboxMessage.status == MailStatus.QUEUED))
 
 
+def readiness(session: Session) -> dict:
+    """What /readyz shows about mail: how many wait to be sent, and for how long the oldest has waited."""
+    oldest = oldest_queued(session)
+    waiting = session.scalar(select(func.count()).select_from(OutboxMessage)
+                             .where(OutboxMessage.status == MailStatus.QUEUED))
+    return {"queued": waiting,
+            "oldest_queued_seconds": None if oldest is None else int((utcnow() - oldest).total_seconds())}
+
+
 def counts(session: Session) -> dict[MailStatus, int]:
     """How many messages are in each state."""
     found = dict(session.execute(select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
