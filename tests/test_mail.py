@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from loanservice.accounts.models import User
-from loanservice.mail import OutboxMessage, queue_mail
+from loanservice.mail import PENDING_JOB_KEY, OutboxMessage, queue_mail
 from loanservice.mail.sender import LEASE, claim
 from loanservice.timeutil import utcnow
 
@@ -278,17 +278,19 @@ def test_with_redis_an_rq_worker_delivers_the_mail_after_the_commit(app, client,
     app.config.update(REDIS_URL=REDIS_TEST_URL, NOTICES_QUEUE=name)
     try:
         register(client)
-        assert smtp_server.messages == []  # the request only queued it
+        register(app.test_client(), "sam@example.org")
+        assert smtp_server.messages == []  # the requests only queued them
+        assert Queue(name, connection=connection).count == 1  # one sender job waiting is enough
         env = {**os.environ, "DATABASE_URL": database_url, "SECRET_KEY": "rq-test-secret", "MAIL_SERVER": "127.0.0.1",
                "MAIL_PORT": str(smtp_server.port), "MAIL_TIMEOUT": "5", "REDIS_URL": REDIS_TEST_URL,
                "PYTHONPATH": str(Path(__file__).parent.parent)}
         done = subprocess.run([str(FLASK), "--app", "wsgi", "worker", "--burst", name], env=env,
                               capture_output=True, text=True, timeout=120, cwd=Path(__file__).parent.parent)
         assert done.returncode == 0, done.stdout + done.stderr
-        [message] = smtp_server.messages
-        assert message["To"] == "alex@example.org"
+        assert sorted(m["To"] for m in smtp_server.messages) == ["alex@example.org", "sam@example.org"]
     finally:
         Queue(name, connection=connection).delete(delete_jobs=True)
+        connection.delete(PENDING_JOB_KEY.format(queue=name))
 
 
 def test_readiness_reports_how_long_the_oldest_queued_mail_has_waited(app):

@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 _KICK = "loanservice.mail.kick"  # session.info: (REDIS_URL, queue) to wake an RQ sender after commit
 REDIS_TIMEOUT = 0.5  # seconds: a Redis that hangs must not hold the request either
+PENDING_JOB_KEY = "loanservice:mail:{queue}:job-waiting"  # set while a sender job waits for a worker
 
 
 def queue_mail(session: Session, config, *, to: str, subject: str, body: str,
@@ -55,8 +56,10 @@ def enqueue_delivery(redis_url: str, queue_name: str) -> bool:
 
     try:
         connection = Redis.from_url(redis_url, socket_connect_timeout=REDIS_TIMEOUT, socket_timeout=REDIS_TIMEOUT)
-        Queue(queue_name, connection=connection).enqueue("loanservice.mail.tasks.deliver_queued",
-                                                         job_timeout=15 * 60, result_ttl=0)
+        # One job waiting is enough: it sends everything queued before it starts (and clears the flag).
+        if connection.set(PENDING_JOB_KEY.format(queue=queue_name), "1", nx=True, ex=60):
+            Queue(queue_name, connection=connection).enqueue("loanservice.mail.tasks.deliver_queued",
+                                                             job_timeout=15 * 60, result_ttl=0)
     except Exception as error:  # noqa: BLE001  (the mail is safe in the outbox; cron or the loop sends it)
         log.warning("Mail is queued but Redis could not take the job to send it (%s); "
                     "`flask mail send` will deliver it.", error)
