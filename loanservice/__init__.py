@@ -71,11 +71,13 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(reservations_bp)
 
     from .error_pages import register_error_handlers
-    from .health import init_health
+    from .health import add_readiness_check, init_health
+    from .mail.sender import readiness as mail_readiness
     from .security_headers import init_security_headers
     from .templating import register_template_helpers
 
     init_health(app)
+    add_readiness_check(app, "mail", lambda: mail_readiness(db.session))  # queued mail and the oldest's wait
     init_security_headers(app)
     register_error_handlers(app)
     register_template_helpers(app)

@@ -302,3 +302,12 @@ def test_readiness_reports_how_long_the_oldest_queued_mail_has_waited(app):
         message.created_at = utcnow() - timedelta(minutes=10)
         session.commit()
         assert readiness(session)["oldest_queued_seconds"] >= 600
+
+
+def test_readyz_shows_the_oldest_queued_mail(app, client):
+    with in_app(app) as session:
+        message = queue_mail(session, app.config, to="p@example.org", subject="Hello", body="Hello.")
+        message.created_at = utcnow() - timedelta(minutes=10)
+        session.commit()
+    mail = client.get("/readyz").get_json()["parts"]["mail"]
+    assert mail["oldest_queued_seconds"] >= 600
