@@ -15,11 +15,13 @@ $(STAMP): setup.cfg pyproject.toml bin/check-system
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
-## Set up, migrate, load the demo hub when the database is empty, serve on :5000.
+## Set up, migrate, load the demo hub when the database is empty, serve on :5000 with the mail sender beside it.
 run: setup
 	$(BIN)/flask db upgrade
 	$(BIN)/flask demo seed --if-empty
-	@echo "\nServing on http://127.0.0.1:5000 (Ctrl+C to stop)"
+	@echo "\nServing on http://127.0.0.1:5000, with the mail sender (flask mail send --loop) beside it (Ctrl+C stops both)"
+	@$(BIN)/flask mail send --loop & sender=$$!; \
+	trap 'kill $$sender 2>/dev/null; wait $$sender 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
 ## The whole test suite (browser tests included when Chromium can be installed).

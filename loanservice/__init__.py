@@ -56,6 +56,7 @@ def create_app(config: type | None = None) -> Flask:
     from .labels.scan import bp as scan_bp
     from .labels.views import bp as labels_bp
     from .loans.views import bp as loans_bp
+    from .mail.views import bp as mail_bp
     from .parents.views import bp as parents_bp
     from .reservations.views import bp as reservations_bp
     from .sets.views import bp as sets_bp
@@ -70,15 +71,18 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(loans_bp)
     app.register_blueprint(sets_bp)
     app.register_blueprint(documents_bp)
+    app.register_blueprint(mail_bp)
     app.register_blueprint(parents_bp)
     app.register_blueprint(reservations_bp)
 
     from .error_pages import register_error_handlers
-    from .health import init_health
+    from .health import add_readiness_check, init_health
+    from .mail.sender import readiness as mail_readiness
     from .security_headers import init_security_headers
     from .templating import register_template_helpers
 
     init_health(app)
+    add_readiness_check(app, "mail", lambda: mail_readiness(db.session))  # queued mail and the oldest's wait
     init_security_headers(app)
     register_error_handlers(app)
     register_template_helpers(app)

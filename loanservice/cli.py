@@ -13,6 +13,7 @@ from .documents.cli import notices_cli
 from .errors import LoanServiceError
 from .extensions import db
 from .labels.cli import labels_cli
+from .mail.cli import mail_cli
 from .reservations.cli import reservations_cli
 from .schools.models import School
 from .terminal import CommandError, echo
@@ -66,7 +67,7 @@ def seed_command(instruments, if_empty):
 @click.option("--burst", is_flag=True, help="Work off the queued jobs, then stop.")
 @click.argument("queues", nargs=-1)
 def worker_command(burst, queues):
-    """Run background jobs (RQ) with this app: notice runs started from the web.
+    """Run background jobs (RQ) with this app: notice runs started from the web, and the mail sender.
 
     The jobs run inside this app's context, so a job reads the same settings as the web process
     (DATABASE_URL, MAIL_*, HUB_*) and never builds an app of its own.
@@ -85,6 +86,7 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
     app.cli.add_command(labels_cli)
+    app.cli.add_command(mail_cli)
     app.cli.add_command(notices_cli)
     app.cli.add_command(reservations_cli)
     app.cli.add_command(worker_command)

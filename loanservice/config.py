@@ -64,9 +64,13 @@ class Config:
     MAIL_USE_TLS = _env_bool("MAIL_USE_TLS", False)
     MAIL_DEFAULT_SENDER = os.environ.get("MAIL_DEFAULT_SENDER", "loans@hub.example")
     MAIL_TIMEOUT = float(os.environ.get("MAIL_TIMEOUT", "10"))
+    # The sender tries a message again after 1, 2, 4... times MAIL_RETRY_SECONDS, and marks it failed
+    # after MAIL_MAX_ATTEMPTS tries (at once when the server refuses it for good).
+    MAIL_RETRY_SECONDS = float(os.environ.get("MAIL_RETRY_SECONDS", "60"))
+    MAIL_MAX_ATTEMPTS = int(os.environ.get("MAIL_MAX_ATTEMPTS", "5"))
 
     REDIS_URL = os.environ.get("REDIS_URL")
-    # With REDIS_URL set, notice runs started from the web go to `rq worker` on this queue.
+    # With REDIS_URL set, notice runs started from the web and the mail sender's jobs go to `rq worker` on this queue.
     NOTICES_QUEUE = os.environ.get("NOTICES_QUEUE", "loanservice")
     # Rate-limit counters live in Redis when REDIS_URL is set, shared by every worker and server.
     # Should Redis become unreachable, each process counts in its own memory (with a warning in the

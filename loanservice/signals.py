@@ -45,3 +45,9 @@ loan_lent_to_hirer = _signals.signal("loan-lent-to-hirer")
 # agreement (None if there is none), refusing (AgreementNotSigned) one not signed yet; the issue
 # records the agreement. Sender: the Loan; keyword: session.
 loan_issuing = _signals.signal("loan-issuing")
+
+# Sent by the mail sender when a message from the outbox is accepted by the mail server, and when
+# it fails for good, so that what the message was about (an overdue notice) can follow its mail.
+# Sender: the OutboxMessage; keyword: session.
+mail_sent = _signals.signal("mail-sent")
+mail_failed = _signals.signal("mail-failed")

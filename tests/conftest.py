@@ -300,11 +300,14 @@ def smtp_server():
     class Handler:
         def __init__(self):
             self.messages = []
-            self.refuse = set()
+            self.refuse = set()  # answered "550" (for good)
+            self.defer = set()  # answered "451" (try again later)
 
         async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
             if address in self.refuse:
                 return "550 No such mailbox"
+            if address in self.defer:
+                return "451 Mailbox busy, try again later"
             envelope.rcpt_tos.append(address)
             return "250 OK"
 
@@ -389,6 +392,14 @@ def publish_hire_conditions(app, text=HIRE_CONDITIONS):
 def mail_to(app, smtp_server):
     """Send the app's mail to ``smtp_server`` (the fixture)."""
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port, MAIL_TIMEOUT=5)
+
+
+def send_mail(app):
+    """Run the mail sender once, as ``flask mail send`` does after a request: what it did."""
+    from loanservice.mail.sender import send_queued
+
+    with in_app(app) as session:
+        return send_queued(session, app.config)
 
 
 # Autumn 2025 ends 19 Dec; the Christmas holiday runs 20 Dec to 4 Jan; Spring starts 5 Jan.

@@ -11,7 +11,7 @@ from loanservice.loans.calendar import days_of_term, holidays
 from loanservice.loans.models import Loan
 from loanservice.mail import OutboxMessage
 
-from .conftest import AS_OF, AUTUMN, DUE, SPRING, attachment_text, in_app, login, mail_to, pdf_text
+from .conftest import AS_OF, AUTUMN, DUE, SPRING, attachment_text, in_app, login, mail_to, pdf_text, send_mail
 from .pages import submit
 
 
@@ -118,12 +118,13 @@ def test_without_a_mail_server_mail_goes_to_the_outbox_shown_to_staff(app, clien
         assert sorted(m.recipients for m in kept) == ["jones@example.org", "music@oaklane.example"]
         assert b"application/pdf" in kept[0].message
     login(client, factory.user("parent"))
-    assert client.get("/dev/outbox").status_code == 403
+    assert client.get("/mail").status_code == 403
     client.post("/logout")
     login(client, factory.user("staff"))
-    page = client.get("/dev/outbox").get_data(as_text=True)
+    page = client.get("/mail").get_data(as_text=True)
     assert "jones@example.org" in page and "Reminder" in page
-    assert b"Subject: Reminder" in client.get(f"/dev/outbox/{kept[0].id}.eml").data
+    assert "No <code>MAIL_SERVER</code> is set" in page
+    assert b"Subject: Reminder" in client.get(f"/mail/{kept[0].id}.eml").data
 
 
 def test_staff_preview_and_run_from_the_web_and_download_past_notices(app, client, factory, overdue, smtp_server):
@@ -134,8 +135,10 @@ def test_staff_preview_and_run_from_the_web_and_download_past_notices(app, clien
     assert "no postal address on record" not in preview
     assert "Days overdue (not counting school holidays)" in preview and "school days" not in preview
     assert "Reminder at 7 days overdue" in preview
-    response = client.post("/notices/run", data={"as_of": AS_OF.isoformat()})
-    assert response.status_code == 303
+    response = client.post("/notices/run", data={"as_of": AS_OF.isoformat()}, follow_redirects=True)
+    assert "2 emails on their way, 1 to print." in response.get_data(as_text=True)
+    assert smtp_server.messages == []  # the request only queued them
+    send_mail(app)
     assert len(smtp_server.messages) == 2
     with in_app(app) as session:
         posted = session.scalar(select(Notice).where(Notice.channel == "post"))
@@ -246,6 +249,7 @@ def test_a_run_as_of_a_date_after_today_is_refused_by_the_web_and_the_command(ap
     page = client.get(f"/notices?as_of={AS_OF.isoformat()}").get_data(as_text=True)
     assert 'data-confirm="Send the overdue notices' in page and "only a preview" not in page
     assert client.post("/notices/run", data={"as_of": AS_OF.isoformat()}).status_code == 303
+    send_mail(app)
     assert len(smtp_server.messages) == 2
 
 
@@ -308,7 +312,7 @@ def test_a_letter_by_post_with_no_address_is_held_back_and_sent_once_the_address
     assert client.get(f"/notices/letters-{AS_OF.isoformat()}.pdf").status_code == 404
     # From the web, too, the run says what it held back, and keeps holding it back.
     response = client.post("/notices/run", data={"as_of": AS_OF.isoformat()}, follow_redirects=True)
-    assert "0 emailed, 0 to print. 1 letter by post held back" in response.get_data(as_text=True)
+    assert "0 emails on their way, 0 to print. 1 letter by post held back" in response.get_data(as_text=True)
     # Staff add the address: the next run prints it.
     with in_app(app) as session:
         session.scalars(select(Family).where(Family.name == "Mrs Smith")).one().address = "4 Elm Road\nExampleton"
@@ -375,6 +379,7 @@ def test_a_loan_first_noticed_92_days_late_gets_the_reminder_and_the_later_stage
     assert "Replacement cost" not in page.split('id="due-h"')[1].split("</section>")[0]
     sent = submit(client, f"/notices?as_of={late.isoformat()}", form="send-notices")
     assert sent.status_code == 303
+    send_mail(app)
     assert len(smtp_server.messages) == 2
     # The final notice follows the reminder by 14 days of term (21 - 7), the replacement cost by 21 more.
     with in_app(app) as session:

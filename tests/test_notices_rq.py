@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from loanservice.documents.models import Notice
 
-from .conftest import AS_OF, in_app, login, mail_to
+from .conftest import AS_OF, in_app, login, mail_to, send_mail
 
 REDIS_TEST_URL = os.environ.get("REDIS_TEST_URL", "redis://127.0.0.1:6379/0")
 FLASK = Path(sys.executable).with_name("flask")
@@ -146,5 +146,7 @@ def test_without_redis_the_run_stays_in_the_request(app, client, factory, overdu
     login(client, factory.user("staff"))
     response = client.post("/notices/run", data={"as_of": AS_OF.isoformat()})
     assert response.status_code == 303 and "/notices?as_of=" in response.headers["Location"]
+    assert smtp_server.messages == []  # the emails are queued; the mail sender delivers them
+    send_mail(app)
     assert len(smtp_server.messages) == 2
     assert client.get(f"/notices/runs/{uuid.uuid4()}").status_code == 404

@@ -10,7 +10,7 @@ from loanservice.loans import lending
 from loanservice.loans.models import Loan
 from loanservice.timeutil import today
 
-from .conftest import config_for, in_app, login, mail_link
+from .conftest import config_for, in_app, login, mail_link, send_mail
 from .pages import submit
 
 HIRE_CONDITIONS = "Look after the instrument.\n\nLoss or theft: you pay the replacement value."
@@ -41,6 +41,7 @@ def test_lending_makes_the_agreement_and_emails_the_parent_a_link_to_sign(databa
         loan = session.scalars(select(Loan)).one()
         assert loan.is_open
         assert session.scalar(select(Agreement).where(Agreement.loan_id == loan.id)) is not None
+    send_mail(app)
     mails = [m for m in smtp_server.messages if "sign the loan agreement" in m["Subject"]]
     assert [m["To"] for m in mails] == ["pat@example.org"]
     link = mail_link(mails[0], "/loans/")
@@ -189,6 +190,7 @@ def test_an_agreement_made_later_by_staff_is_emailed_to_the_parent(database_url,
     staff = app.test_client()
     login(staff, factory.user("staff"))
     assert submit(staff, f"/loans/{loan_id}/agreement", button="Make the agreement").status_code == 303
+    send_mail(app)
     mails = [m for m in smtp_server.messages if "sign the loan agreement" in m["Subject"]]
     assert [m["To"] for m in mails] == ["pat@example.org"]
     assert "Sign online" in parent_client.get(mail_link(mails[0], "/loans/")).get_data(as_text=True)

@@ -16,7 +16,7 @@ from loanservice.loans.models import (
 )
 from loanservice.timeutil import today
 
-from .conftest import in_app, login
+from .conftest import in_app, login, send_mail
 from .pages import read_form, submit
 
 
@@ -182,6 +182,7 @@ def test_the_ready_to_collect_email_gives_the_store_address_and_opening_hours(da
     client.post("/logout")
     login(client, factory.user("staff"))
     assert submit(client, "/reservations/queue", form=2, button="Ready to collect: Rowan").status_code == 303
+    send_mail(app)
     ready = [m for m in smtp_server.messages if "ready to collect" in m["Subject"]]
     body = ready[0].get_body(("plain",)).get_content()
     assert "Music Store\nUnit 4, Mill Road\nExampleton EX2 9ZZ" in body.replace("\r\n", "\n")

@@ -11,7 +11,7 @@ from loanservice.reservations.models import Reservation
 from loanservice.reservations.services import add_working_days
 from loanservice.timeutil import today
 
-from .conftest import config_for, in_app, login
+from .conftest import config_for, in_app, login, send_mail
 from .pages import submit, submit_on
 
 
@@ -119,6 +119,7 @@ def test_the_whole_life_of_a_reservation_mails_the_parent_at_each_step(database_
     assert status_of(app, instrument) == "on_loan"
     home = parent_client.get("/").get_data(as_text=True)
     assert "On loan" in home and f"{loan.due_on:%-d %b %Y}" in home
+    send_mail(app)
     subjects = [m["Subject"] for m in smtp_server.messages if m["To"] == "pat@example.org"]
     assert any("held for Rowan" in s for s in subjects)
     assert any("ready to collect" in s for s in subjects)

@@ -8,7 +8,6 @@ from flask.cli import AppGroup
 
 from ..errors import LoanServiceError
 from ..extensions import db
-from ..mail import Mailer
 from ..terminal import CommandError, echo
 from ..timeutil import today
 from . import notices as notice_service
@@ -39,14 +38,16 @@ def run_command(as_of, dry_run, output):
             db.session.rollback()
             return
         target = Path(output or notice_service.print_file_name(day))
-        with Mailer(current_app.config, db.session) as mailer, \
-                click.progressbar(length=len(due) + len(unsent), label="Sending notices") as bar:
-            result = notice_service.send_notices(db.session, None, day, hub, mailer, progress=bar.update,
-                                                 write_print_file=target.write_bytes)
+        with click.progressbar(length=len(due) + len(unsent), label="Sending notices") as bar:
+            result = notice_service.send_notices(db.session, None, day, hub, current_app.config,
+                                                 progress=bar.update, write_print_file=target.write_bytes)
     except LoanServiceError as error:
         db.session.rollback()
         raise CommandError(error.message) from None
     echo(f"{result.claimed} new notices; {result.emailed} emailed, {result.printed} to print.")
+    if result.queued and not current_app.config.get("MAIL_SERVER"):
+        echo(f"{result.queued} emails wait in the outbox: no MAIL_SERVER is set (staff read them on the "
+             "Mail page).")
     if result.printed:
         echo(f"Printable letters: {target}")
     if result.held_back:

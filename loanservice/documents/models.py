@@ -141,7 +141,7 @@ class NoticeChannel(enum.StrEnum):
 
 class NoticeStatus(enum.StrEnum):
     PENDING = "pending"
-    SENDING = "sending"  # handed to the mail server; if a run stops here, nobody knows whether it went
+    SENDING = "sending"  # its email is in the outbox (mail_id); without one, a run stopped while sending it
     SENT = "sent"
     FAILED = "failed"
 
@@ -174,6 +174,8 @@ class Notice(db.Model):
     pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None]
+    # The email that carries it (status "sending" while that mail waits in the outbox).
+    mail_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"), index=True)
 
     loan: Mapped[Loan | None] = relationship()
     set_loan: Mapped[SetLoan | None] = relationship()

@@ -27,9 +27,10 @@ from ..errors import InvalidInput
 from ..inventory.models import Instrument, InstrumentStatus
 from ..loans.calendar import DaysOff, TermInUse, after_days_of_term, days_of_term, days_off
 from ..loans.models import AcademicTerm, Loan, LoanStatus
-from ..mail import Attachment, Mailer, build_message
+from ..mail import Attachment, MailStatus, OutboxMessage, queue_mail
+from ..mail.sender import resend, send_queued
 from ..sets.models import SetLoan
-from ..signals import term_removing
+from ..signals import mail_failed, mail_sent, term_removing
 from ..timeutil import today, utcnow
 from .models import Notice, NoticeChannel, NoticeLetter, NoticeStage, NoticeStatus
 from .render import LetterChunk, LetterPress, RenderedLetters, concatenate_pdfs, render_letters
@@ -279,8 +280,29 @@ def unsent_notices(session: Session) -> list[Notice]:
 
 
 def uncertain_notices(session: Session) -> list[Notice]:
-    """Notices handed to the mail server when a run stopped: nobody knows whether they went."""
-    return list(session.scalars(select(Notice).where(Notice.status == NoticeStatus.SENDING).order_by(Notice.id)))
+    """Notices handed to the mail server when a run (before the outbox) stopped: nobody knows whether they went."""
+    return list(session.scalars(select(Notice).where(Notice.status == NoticeStatus.SENDING, Notice.mail_id.is_(None))
+                                .order_by(Notice.id)))
+
+
+def queued_notices(session: Session) -> list[Notice]:
+    """Notices whose email waits in the outbox (a first try, or another after a failure that may pass)."""
+    return list(session.scalars(select(Notice).where(Notice.status == NoticeStatus.SENDING,
+                                                     Notice.mail_id.is_not(None)).order_by(Notice.id)))
+
+
+@mail_sent.connect
+def _notice_mail_sent(message: OutboxMessage, session: Session) -> None:
+    session.execute(update(Notice).where(Notice.mail_id == message.id)
+                    .values(status=NoticeStatus.SENT, sent_at=message.sent_at, error=""),
+                    execution_options={"synchronize_session": False})
+
+
+@mail_failed.connect
+def _notice_mail_failed(message: OutboxMessage, session: Session) -> None:
+    session.execute(update(Notice).where(Notice.mail_id == message.id)
+                    .values(status=NoticeStatus.FAILED, error=message.error),
+                    execution_options={"synchronize_session": False})
 
 
 # ---------------------------------------------------------------- letters
@@ -445,6 +467,7 @@ def print_file_name(as_of: date) -> str:
 @dataclass
 class RunResult:
     claimed: int = 0
+    queued: int = 0  # emails in the outbox when the letters were done (this run's, and earlier runs' not sent yet)
     emailed: int = 0
     printed: int = 0
     failed: list[str] = field(default_factory=list)
@@ -453,14 +476,16 @@ class RunResult:
     print_file: bytes | None = None
 
 
-def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer, *,
+def send_notices(session: Session, actor, as_of: date, hub: Hub, config, *, deliver: bool = True,
                  progress: Callable[[int], None] = lambda n: None,
                  write_print_file: Callable[[bytes], None] | None = None,
                  total: Callable[[int], None] = lambda n: None, processes: int | None = None) -> RunResult:
-    """Claim the notices due, then email each (with its PDF) or add it to the day's print file.
+    """Claim the notices due, then queue each email (with its PDF) or add it to the day's print file.
 
-    Commits after the claim and after every letter, so that what went is recorded even if a
-    later letter fails; a rerun claims nothing new and sends only what is still pending or failed.
+    Commits after the claim and after every letter, so that what was done is recorded even if a
+    later letter fails; a rerun claims nothing new and sends only what is still pending, queued or
+    failed. With ``deliver`` the run then sends its queued emails itself and reports those that did
+    not go; without (a web request, which never talks to the mail server) the sender delivers them.
     ``total`` is told how many letters the run will handle, once they are claimed; ``progress``
     how many more are done, as they are. ``processes=1`` keeps the layout in this process:
     a web request in a threaded server must not fork.
@@ -479,9 +504,9 @@ def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer,
 
     with LetterPress(processes) as press:
         for chunk_notices, _ in notice_letter_chunks(session, by_email, hub, press):
-            session.commit()  # the letters are kept before any is sent
+            session.commit()  # the letters are kept before any is queued
             for notice in chunk_notices:
-                _send_one(session, notice, hub, mailer, result, off)
+                _queue_one(session, notice, hub, config, off)
                 progress(1)
 
         if by_post:
@@ -501,6 +526,19 @@ def send_notices(session: Session, actor, as_of: date, hub: Hub, mailer: Mailer,
                                 execution_options={"synchronize_session": False})
             session.commit()
             result.printed = len(by_post)
+
+    queued = queued_notices(session)
+    result.queued = len(queued)
+    if deliver and queued and config.get("MAIL_SERVER"):
+        send_queued(session, config, ids=[n.mail_id for n in queued], ignore_backoff=True)
+        for notice in session.scalars(select(Notice).where(Notice.id.in_([n.id for n in queued]))
+                                      .order_by(Notice.id).execution_options(populate_existing=True)):
+            if notice.status == NoticeStatus.SENT:
+                result.emailed += 1
+            else:
+                error = notice.error or session.scalar(select(OutboxMessage.error)
+                                                       .where(OutboxMessage.id == notice.mail_id))
+                result.failed.append(f"{notice.recipient_email}: {error or 'queued, not sent yet'}")
     return result
 
 
@@ -529,24 +567,18 @@ def held_back_summary(count: int) -> str:
             f"{'it' if count == 1 else 'them'}.")
 
 
-def _send_one(session: Session, notice: Notice, hub: Hub, mailer: Mailer, result: RunResult, off: DaysOff) -> None:
-    """Email one notice with its letter; record sending, then sent or failed, each in its own commit."""
-    notice.status = NoticeStatus.SENDING
-    session.commit()
-    pdf = session.scalar(select(Notice.pdf).where(Notice.id == notice.id))
-    try:
-        mailer.send(build_message(
-            sender=mailer.sender, to=notice.recipient_email, subject=notice_subject(notice, hub),
-            body=notice_email_body(session, notice, hub, off),
-            attachments=[Attachment(f"{notice.stage.letter}-{notice.id}.pdf", pdf)]))
-    except Exception as error:  # noqa: BLE001  (any failure is recorded; the run goes on)
-        session.rollback()
-        notice.status, notice.error = NoticeStatus.FAILED, f"{type(error).__name__}: {error}"[:2000]
-        result.failed.append(f"{notice.recipient_email}: {error}")
-        log.warning("Notice %s to %s failed: %s", notice.id, notice.recipient_email, error)
+def _queue_one(session: Session, notice: Notice, hub: Hub, config, off: DaysOff) -> None:
+    """Queue one notice's email with its letter (or queue its failed email again), in one commit."""
+    failed_mail = session.get(OutboxMessage, notice.mail_id) if notice.mail_id is not None else None
+    if failed_mail is not None and failed_mail.status == MailStatus.FAILED:
+        resend(session, failed_mail)
     else:
-        notice.status, notice.sent_at, notice.error = NoticeStatus.SENT, utcnow(), ""
-        result.emailed += 1
+        pdf = session.scalar(select(Notice.pdf).where(Notice.id == notice.id))
+        notice.mail_id = queue_mail(
+            session, config, to=notice.recipient_email, subject=notice_subject(notice, hub),
+            body=notice_email_body(session, notice, hub, off),
+            attachments=[Attachment(f"{notice.stage.letter}-{notice.id}.pdf", pdf)]).id
+    notice.status, notice.error = NoticeStatus.SENDING, ""
     session.commit()
 
 

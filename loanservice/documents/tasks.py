@@ -19,7 +19,6 @@ from rq.job import Job, JobStatus
 from ..accounts.models import User
 from ..errors import LoanServiceError
 from ..extensions import db
-from ..mail import Mailer
 from . import notices as notice_service
 from .services import Hub
 
@@ -133,10 +132,9 @@ def run_notices(as_of: str, actor_id: int | None) -> dict:
     db.engine.dispose(close=False)  # a forked work horse: never share the parent's pooled connections
     try:
         actor = db.session.get(User, actor_id) if actor_id is not None else None
-        with Mailer(current_app.config, db.session) as mailer:
-            result = notice_service.send_notices(
-                db.session, actor, date.fromisoformat(as_of), Hub.from_config(current_app.config), mailer,
-                progress=progress.add, total=progress.set_total)
+        result = notice_service.send_notices(
+            db.session, actor, date.fromisoformat(as_of), Hub.from_config(current_app.config), current_app.config,
+            progress=progress.add, total=progress.set_total)
     except LoanServiceError as error:
         db.session.rollback()
         progress.write(state="refused", error=error.message, force=True)

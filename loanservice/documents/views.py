@@ -1,4 +1,4 @@
-"""Document pages: agreements to sign, receipts and notes to download, notices, the dev outbox.
+"""Document pages: agreements to sign, receipts and notes to download, notices.
 
 Everyone but staff and the people a document concerns gets a 404, so that not even a
 document's existence shows.
@@ -14,7 +14,6 @@ from ..accounts.permissions import admin_required, may_see, staff_required
 from ..errors import LoanServiceError
 from ..extensions import db
 from ..loans.models import Loan
-from ..mail import Mailer, OutboxMessage
 from ..sets.models import SetLoan
 from ..timeutil import today
 from ..web import date_arg, done, field_error, run_change, submit_button, submit_form
@@ -100,8 +99,9 @@ def agreement_prepare(loan_id: int):
             services.ask_hirer_to_sign(db.session, loan, current_app.config)
 
     return submit_button(ButtonForm(), perform,
-                         "The agreement is ready to print or to sign online; the hirer is emailed a link to sign it, "
-                         "if they have an email address.", url_for(".agreement_page", loan_id=loan_id))
+                         "The agreement is ready to print or to sign online; an email with a link to sign it is on "
+                         "its way to the hirer, if they have an email address.",
+                         url_for(".agreement_page", loan_id=loan_id))
 
 
 @bp.get("/agreements/<int:agreement_id>.pdf")
@@ -296,25 +296,23 @@ def notices_run():
         return _enqueue_run(form)
 
     def perform():
-        with Mailer(current_app.config, db.session) as mailer:
-            # In the request: no worker processes (forking a threaded server is unsafe).
-            return notice_service.send_notices(db.session, current_user, form.as_of.data, _hub(), mailer,
-                                               processes=1)
+        # In the request: no worker processes (forking a threaded server is unsafe), and no mail server:
+        # the emails are queued, and the sender delivers them.
+        return notice_service.send_notices(db.session, current_user, form.as_of.data, _hub(), current_app.config,
+                                           deliver=False, processes=1)
 
-    def sent(result):
-        message = f"{result.emailed} emailed, {result.printed} to print."
+    def queued(result):
+        message = f"{result.queued} emails on their way, {result.printed} to print."
         if result.held_back:
             message += " " + notice_service.held_back_summary(len(result.held_back))
-        if result.failed:
-            message += f" {len(result.failed)} could not be sent; run again to retry them."
-        flash(message, "error" if result.failed or result.held_back else "success")
+        flash(message, "error" if result.held_back else "success")
         return redirect(url_for(".notices", as_of=form.as_of.data.isoformat()), 303)
 
     def refused(error: LoanServiceError):
         field_error(form, error)
         return _render_notices(form, error.status_code)
 
-    return run_change(perform, sent, refused)
+    return run_change(perform, queued, refused)
 
 
 def _enqueue_run(form):
@@ -443,22 +441,3 @@ def notice_stages_usual():
     return submit_button(ButtonForm(), lambda: notice_service.add_usual_stages(db.session, current_user),
                          "Added the usual stages: 7, 21 and 42 days overdue, not counting school holidays.",
                          url_for(".notice_stages"))
-
-
-# ---------------------------------------------------------------- development outbox
-
-
-@bp.get("/dev/outbox")
-@staff_required
-def outbox():
-    messages = db.session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(200)).all()
-    return render_template("notices/outbox.html", messages=messages,
-                           mail_server=current_app.config.get("MAIL_SERVER"))
-
-
-@bp.get("/dev/outbox/<int:message_id>.eml")
-@staff_required
-def outbox_message(message_id: int):
-    message = db.get_or_404(OutboxMessage, message_id)
-    return Response(message.message, mimetype="message/rfc822",
-                    headers={"Content-Disposition": f'attachment; filename="message-{message.id}.eml"'})

@@ -158,6 +158,14 @@ def resend_confirmation(session: Session, config, user: User, confirm_link: Link
     _send_confirmation(session, config, user, confirm_link(token))
 
 
+def resend_confirmation_to(session: Session, config, email: str, confirm_link: LinkMaker) -> None:
+    """Mail a new confirmation link to a parent whose address is not confirmed yet; any other address gets nothing."""
+    user = find_user(session, email)
+    if user is None or not user.active or user.role != Role.PARENT or is_confirmed(session, user):
+        return
+    resend_confirmation(session, config, user, confirm_link)
+
+
 def _send_confirmation(session, config, user: User, link: str) -> None:
     send_when_committed(session, config, to=user.email, subject=f"{_hub(config)}: confirm your email address",
                         body=_CONFIRM.format(name=user.name, hub=_hub(config), link=link,

@@ -55,9 +55,22 @@ def register():
     return render_template("parents/register.html", form=form), status
 
 
-@bp.get("/register/check-your-email")
+@bp.route("/register/check-your-email", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RESET_RATE_LIMIT"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["RESET_ACCOUNT_RATE_LIMIT"], methods=["POST"], key_func=_email_key)
 def check_email():
-    return render_template("parents/check_email.html")
+    """Says the confirmation email is on its way, and sends the link again to an address that asks."""
+    form = ResetRequestForm()
+    form.submit.label.text = "Send the link again"
+    response, status = submit_form(
+        form,
+        lambda: services.resend_confirmation_to(db.session, current_app.config, form.email.data, _confirm_link),
+        lambda _: done("If that address is waiting to be confirmed, a new link is on its way to it.",
+                       url_for("parents.check_email")),
+    )
+    if response:
+        return response
+    return render_template("parents/check_email.html", form=form), status
 
 
 @bp.get("/confirm/<token>")
@@ -84,7 +97,7 @@ def confirm_post(token: str):
 def resend_confirmation():
     return run_change(
         lambda: services.resend_confirmation(db.session, current_app.config, current_user, _confirm_link),
-        lambda _: done(f"We have sent a new link to {current_user.email}.", url_for("home.index")),
+        lambda _: done(f"A new link is on its way to {current_user.email}.", url_for("home.index")),
         refused_page)
 
 

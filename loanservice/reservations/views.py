@@ -175,7 +175,7 @@ def ready(reservation_id: int):
     return _queue_change(
         lambda: services.mark_ready(db.session, current_user, current_app.config, reservation),
         lambda ready: f"{ready.pupil.name}'s {ready.description} is ready to collect by "
-                      f"{ready.collect_by:%-d %b %Y}; the parent has been emailed.")
+                      f"{ready.collect_by:%-d %b %Y}; an email telling the parent is on its way.")
 
 
 @bp.post("/reservations/<int:reservation_id>/collect")

@@ -40,7 +40,7 @@ KINDS = [re.compile(pattern) for pattern in (
     r"^/borrowers/family/new$", r"^/borrowers/(family|pupil)/\d+/edit$", r"^/borrowers/family/\d+/pupils/new$",
     r"^/sets/\d+$", r"^/sets/new$", r"^/sets/\d+/edit$", r"^/set-loans/\d+/check-in$",
     r"^/instruments/(new|import)$", r"^/types/(new|\d+)$", r"^/labels/print$", r"^/labels/set/\d+$",
-    r"^/scan/camera$", r"^/notices/stages$", r"^/notices/stages/\d+/edit$", r"^/dev/outbox$",
+    r"^/scan/camera$", r"^/notices/stages$", r"^/notices/stages/\d+/edit$", r"^/mail$",
     r"^/admin/users/(new|\d+)$", r"^/admin/schools/\d+/edit$",
     r"^/children/(new|\d+)$", r"^/my-loans/\d+/ask$", r"^/reserve$", r"^/catalogue$",
 )]
