@@ -18,7 +18,7 @@ from ..sets.models import SetLoan
 from ..timeutil import today
 from ..web import date_arg, done, field_error, run_change, submit_button, submit_form
 from . import notices as notice_service
-from . import services
+from . import services, tasks
 from .forms import ButtonForm, DeskSignatureForm, HireConditionsForm, PreviewForm, RunForm, SignForm, StageForm
 from .models import Agreement, Notice, NoticeLetter, NoticeStage
 
@@ -251,8 +251,6 @@ def _queued_run():
         return None
     from redis.exceptions import RedisError
 
-    from . import tasks
-
     try:
         return tasks.current_run(tasks.redis_connection())
     except RedisError:
@@ -319,8 +317,6 @@ def _enqueue_run(form):
     """Hand the run to an RQ worker and show its progress page (or the run already going)."""
     from redis.exceptions import RedisError
 
-    from . import tasks
-
     try:
         notice_service.check_run_date(db.session, form.as_of.data)
         _hub()
@@ -339,8 +335,6 @@ def _enqueue_run(form):
 
 def _job_or_404(job_id: str):
     from redis.exceptions import RedisError
-
-    from . import tasks
 
     if not current_app.config.get("REDIS_URL"):
         abort(404)
