@@ -13,6 +13,7 @@ from .documents.cli import notices_cli
 from .errors import LoanServiceError
 from .extensions import db
 from .labels.cli import labels_cli
+from .money.cli import invoices_cli
 from .reservations.cli import reservations_cli
 from .schools.models import School
 
@@ -85,5 +86,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(demo_cli)
     app.cli.add_command(labels_cli)
     app.cli.add_command(notices_cli)
+    app.cli.add_command(invoices_cli)
     app.cli.add_command(reservations_cli)
     app.cli.add_command(worker_command)

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
 from ..audit.services import record
@@ -20,6 +21,7 @@ from ..inventory.models import Instrument
 from ..loans.models import AcademicTerm, ChargeStatus, Loan, LoanCharge
 from ..loans.pricing import raise_term_charges
 from ..schools.models import School
+from ..signals import loan_lost
 from ..timeutil import today
 from .models import (
     Allocation,
@@ -53,9 +55,12 @@ class AlreadyInvoiced(MoneyError):
 def take_numbers(session: Session, name: str, count: int = 1) -> list[str]:
     """The next ``count`` numbers of a numbered document, formatted.
 
-    One UPDATE of the sequence's row: it holds the row lock until commit, so concurrent runs take
+    The UPDATE of the sequence's row (made on first use) holds the row lock until commit, so concurrent runs take
     turns, and a rolled-back transaction gives its numbers back: no gaps, no duplicates.
     """
+    dialect = session.get_bind().dialect.name
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect]
+    session.execute(insert(NumberSequence).values(name=name, next_value=1).on_conflict_do_nothing())
     last = session.execute(
         update(NumberSequence).where(NumberSequence.name == name)
         .values(next_value=NumberSequence.next_value + count).returning(NumberSequence.next_value)).scalar_one()
@@ -237,13 +242,15 @@ def _line_description(loan: Loan, term: AcademicTerm) -> str:
 
 
 def run_invoices(session: Session, actor, term: AcademicTerm, config, *, on: date | None = None,
-                 progress: Callable[[int], None] | None = None) -> InvoiceRun:
+                 progress: Callable[[int], None] | None = None, total: Callable[[int], None] | None = None,
+                 ) -> InvoiceRun:
     """Invoice every account for what its loans owe for ``term``: one invoice per account.
 
     Raises the term's charges first (a loan out in any part of the term owes the whole term; an
     overdue instrument still out is charged again). Each charge is invoiced once: a rerun invoices
-    only charges raised since, and the database refuses a charge on two invoices. The caller
-    commits, or rolls back for a dry run.
+    only charges raised since, and the database refuses a charge on two invoices. ``total`` is told
+    how many invoices there will be and ``progress`` each one made. The caller commits, or rolls
+    back for a dry run.
     """
     on = on or today()
     take_numbers(session, "invoice", 0)  # the run's lock: a second run waits, then finds nothing new
@@ -269,6 +276,8 @@ def run_invoices(session: Session, actor, term: AcademicTerm, config, *, on: dat
         by_holder[holder_key(holder)].append(charge)
     if not by_holder:
         return run
+    if total is not None:
+        total(len(by_holder))
     accounts = _open_accounts(session, holders.values())
     numbers = take_numbers(session, "invoice", len(by_holder))
     due_on = on + timedelta(days=int(config.get("INVOICE_DUE_DAYS", 30)))
@@ -300,7 +309,13 @@ def run_invoices(session: Session, actor, term: AcademicTerm, config, *, on: dat
     return run
 
 
-def invoice_loss(session: Session, actor, loan: Loan, amount: Decimal, on: date | None = None) -> LedgerEntry | None:
+@loan_lost.connect
+def _invoice_the_loss(loan: Loan, *, session: Session, actor, amount: Decimal | None) -> None:
+    invoice_loss(session, actor, loan, amount)
+
+
+def invoice_loss(session: Session, actor, loan: Loan, amount: Decimal | None,
+                 on: date | None = None) -> LedgerEntry | None:
     """Invoice the hirer for the replacement of an instrument lost or stolen on ``loan``."""
     holder = payer_of(loan.borrower)
     if holder is None or amount is None or amount <= 0:

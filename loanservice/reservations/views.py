@@ -12,8 +12,8 @@ from ..extensions import db
 from ..inventory.models import InstrumentType
 from ..inventory.tags import resolve_instrument
 from ..loans.forms import CLAIM_DECISIONS
-from ..loans.pricing import fee_schedule
 from ..loans.lending import held_message
+from ..loans.pricing import fee_schedule
 from ..parents import services as parents
 from ..parents.models import ParentRequest
 from ..timeutil import today
