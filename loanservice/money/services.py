@@ -4,20 +4,24 @@ refunds, write-offs, balances and aged debt. Session first, flush, never commit.
 Every change to an account takes the account's row lock first (the invoice run takes the invoice
 numbers' lock, which orders runs), so two people paying one account take turns.
 """
+import csv
+import io
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
 from ..audit.services import record
 from ..borrowers.models import Family, OtherBorrower, Pupil, RemissionCategory
 from ..errors import InvalidInput, LoanServiceError, NotFound
+from ..inventory.csvio import spreadsheet_cell
 from ..inventory.models import Instrument
+from ..inventory.services import escape_like
 from ..loans.models import AcademicTerm, ChargeStatus, Loan, LoanCharge
 from ..loans.pricing import raise_term_charges
 from ..schools.models import School
@@ -389,9 +393,7 @@ def credit_invoice(session: Session, actor, invoice: LedgerEntry, amount, reason
     if not reason.strip():
         raise InvalidInput("Say why the invoice is credited.", field="reason")
     _lock_accounts(session, invoice.account)
-    credited = -(session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), ZERO)).where(
-        LedgerEntry.against_id == invoice.id, LedgerEntry.kind == EntryKind.CREDIT_NOTE)) or ZERO)
-    most = invoice.amount - credited
+    most = creditable(session, invoice)
     if amount > most:
         raise InvalidInput(f"A credit note cannot be larger than what is left of {invoice.number} to credit "
                            f"(£{most:,.2f}).", field="amount")
@@ -543,3 +545,152 @@ def remission_given(session: Session) -> list[tuple[str, str, Decimal]]:
         .group_by(AcademicTerm.starts_on, AcademicTerm.name, Loan.remission_category)
         .order_by(AcademicTerm.starts_on, Loan.remission_category))
     return [(term, category, Decimal(amount)) for term, category, amount in rows]
+
+
+# ---------------------------------------------------------------- what the money pages show
+
+
+HOLDER_KINDS = {"family": "Families", "school": "Schools", "other": "Other borrowers"}
+_KIND_COLUMNS = {"family": PayerAccount.family_id, "school": PayerAccount.school_id,
+                 "other": PayerAccount.other_borrower_id}
+
+
+def accounts_query(q: str = ""):
+    """The select of accounts whose reference, name (hirer's or payer's) or email contains ``q``, by reference."""
+    query = (select(PayerAccount)
+             .outerjoin(Family, PayerAccount.family_id == Family.id)
+             .outerjoin(School, PayerAccount.school_id == School.id)
+             .outerjoin(OtherBorrower, PayerAccount.other_borrower_id == OtherBorrower.id)
+             .options(joinedload(PayerAccount.family), joinedload(PayerAccount.school),
+                      joinedload(PayerAccount.other_borrower))
+             .order_by(PayerAccount.reference))
+    q = q.strip()
+    if q:
+        like = f"%{escape_like(q)}%"
+        query = query.where(or_(*(column.ilike(like, escape="\\") for column in (
+            PayerAccount.reference, PayerAccount.payer_name, PayerAccount.payer_email, Family.name, Family.email,
+            School.name, School.contact_email, OtherBorrower.name, OtherBorrower.email))))
+    return query
+
+
+def balances(session: Session, accounts: Iterable[PayerAccount]) -> dict[int, Decimal]:
+    """Each account's balance, in one query."""
+    ids = [account.id for account in accounts]
+    found = dict(session.execute(select(LedgerEntry.account_id, func.sum(LedgerEntry.amount))
+                                 .where(LedgerEntry.account_id.in_(ids)).group_by(LedgerEntry.account_id)).all())
+    return {account_id: Decimal(found.get(account_id) or ZERO) for account_id in ids}
+
+
+def open_invoices(session: Session, account: PayerAccount) -> list[tuple[LedgerEntry, Decimal]]:
+    """The account's invoices not yet settled, oldest first, with what is left of each."""
+    return [(entry, left) for entry, left in open_debits(session, account) if entry.kind == EntryKind.INVOICE]
+
+
+def invoices_of(session: Session, account: PayerAccount) -> list[tuple[LedgerEntry, Decimal]]:
+    """Every invoice of the account, newest first, with what is left to pay on each."""
+    left = LedgerEntry.amount - _allocated(Allocation.debit_id)
+    rows = session.execute(select(LedgerEntry, left).where(LedgerEntry.account_id == account.id,
+                                                           LedgerEntry.kind == EntryKind.INVOICE)
+                           .order_by(LedgerEntry.posted_on.desc(), LedgerEntry.id.desc()))
+    return [(entry, Decimal(amount)) for entry, amount in rows]
+
+
+def settled_by(session: Session, invoice: LedgerEntry) -> list[tuple[LedgerEntry, Decimal]]:
+    """The payments, credit notes and write-offs set against an invoice, in order, with the part of each."""
+    rows = session.execute(select(LedgerEntry, Allocation.amount)
+                           .join(Allocation, Allocation.credit_id == LedgerEntry.id)
+                           .where(Allocation.debit_id == invoice.id).order_by(Allocation.id))
+    return [(entry, Decimal(amount)) for entry, amount in rows]
+
+
+def creditable(session: Session, invoice: LedgerEntry) -> Decimal:
+    """How much of an invoice credit notes may still take back."""
+    credited = -(session.scalar(select(func.coalesce(func.sum(LedgerEntry.amount), ZERO)).where(
+        LedgerEntry.against_id == invoice.id, LedgerEntry.kind == EntryKind.CREDIT_NOTE)) or ZERO)
+    return invoice.amount - credited
+
+
+def credit_held(session: Session, account: PayerAccount) -> Decimal:
+    """What the account holds in credit (nothing when it owes)."""
+    return _credit(session, account)
+
+
+def aged_debt_report(session: Session, on: date | None = None, *, kind: str = "",
+                     older_than: int | None = None) -> list[AgedDebt]:
+    """The aged-debt list, of one kind of holder (``HOLDER_KINDS``) and owing on invoices over ``older_than`` days."""
+    rows = aged_debt(session, on)
+    if kind in _KIND_COLUMNS:
+        rows = [row for row in rows if getattr(row.account, _KIND_COLUMNS[kind].key) is not None]
+    if older_than:
+        rows = [row for row in rows if any(amount > 0 for band, amount in row.bands.items()
+                                           if band != "current" and int(band.rstrip("+")) >= older_than)]
+    return rows
+
+
+AGED_DEBT_COLUMNS = ["Reference", "Account", "Email", "Current", "30 days", "60 days", "90+ days", "Total"]
+
+
+def export_aged_debt(rows: list[AgedDebt]) -> Iterator[str]:
+    """The aged-debt list as CSV, a row at a time (text a spreadsheet would run as a formula neutralised)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for values in [AGED_DEBT_COLUMNS] + [
+            [row.account.reference, row.account.name, row.account.email, *(row.bands[b] for b in AGE_BANDS), row.total]
+            for row in rows]:
+        writer.writerow([spreadsheet_cell(value) for value in values])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+@dataclass(frozen=True)
+class HowToPay:
+    """What a payer needs to pay by bank transfer: the hub's bank details and the reference to quote."""
+
+    bank_lines: list[str]
+    reference: str
+
+
+def how_to_pay(config, account: PayerAccount) -> HowToPay:
+    lines = [line.strip() for line in (config.get("HUB_BANK_DETAILS") or "").split("|") if line.strip()]
+    return HowToPay(bank_lines=lines, reference=account.reference)
+
+
+@dataclass
+class HolderMoney:
+    """What a family or school sees of its account: balance, invoices and how to pay."""
+
+    account: PayerAccount
+    balance: Decimal
+    invoices: list[tuple[LedgerEntry, Decimal]]
+    how_to_pay: HowToPay
+
+    @property
+    def owed(self) -> Decimal:
+        return max(ZERO, self.balance)
+
+    @property
+    def credit(self) -> Decimal:
+        return max(ZERO, -self.balance)
+
+
+def holder_money(session: Session, holder, config) -> HolderMoney | None:
+    """The account of a family or school as they see it, or None when nothing has been invoiced to them."""
+    account = account_of(session, holder)
+    if account is None:
+        return None
+    return HolderMoney(account, balance(session, account), invoices_of(session, account), how_to_pay(config, account))
+
+
+def issue_invoices(session: Session, actor, term: AcademicTerm, config, *,
+                   expected: tuple[int, Decimal] | None = None) -> InvoiceRun:
+    """Run the invoices for ``term`` as previewed: refused when there is nothing new, or when the run
+    would now differ from the ``expected`` (count, total) the person confirmed."""
+    run = run_invoices(session, actor, term, config)
+    if not run.invoices:
+        raise AlreadyInvoiced(f"Nothing new to invoice for {term.name}: every charge of the term is on an invoice "
+                              "already.")
+    if expected is not None and (run.count, run.total) != expected:
+        raise MoneyError(f"The figures changed since the preview: {run.count} invoices, £{run.total:,.2f} in all. "
+                         "Check them and confirm again.")
+    return run
