@@ -17,18 +17,13 @@ from ..loans.models import Loan
 from ..mail import Mailer, OutboxMessage
 from ..sets.models import SetLoan
 from ..timeutil import today
-from ..web import done, field_error, submit_button, submit_form
+from ..web import done, field_error, pdf_response, submit_button, submit_form
 from . import notices as notice_service
 from . import services
 from .forms import ButtonForm, DeskSignatureForm, PreviewForm, RunForm, SignForm, StageForm, TermsForm
 from .models import Agreement, Notice, NoticeLetter, NoticeStage
 
 bp = Blueprint("documents", __name__)
-
-
-def pdf_response(data: bytes, filename: str) -> Response:
-    return Response(data, mimetype="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "private, no-store"})
 
 
 def _hub() -> services.Hub:
