@@ -13,6 +13,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from ..timeutil import today
 from .models import PaymentMethod
@@ -33,6 +34,7 @@ class PaymentForm(FlaskForm):
     reference = StringField("Reference", validators=[Optional(), Length(max=100)],
                             description="The payer's reference on the bank statement, or the cheque number.")
     invoices = SelectMultipleField("Invoices to settle first", coerce=int, validate_choice=False,
+                                   widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
                                    description="Leave them all unticked to settle the oldest first.")
     note = TextAreaField("Note", validators=[Optional(), Length(max=1000)])
     submit = SubmitField("Record payment")
