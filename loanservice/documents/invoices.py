@@ -32,12 +32,20 @@ def invoice_pdf(invoice: LedgerEntry, hub: Hub, config) -> bytes:
     return render_pdf("documents/invoice.html", **invoice_context(invoice, hub, config))
 
 
+def _detail(entry: LedgerEntry) -> str:
+    """What the payer reads beside an entry: their own reference, or the invoice it is against; never staff's
+    notes (a write-off's reason stays with the hub)."""
+    if entry.against is not None:
+        return f"against {entry.against.number}"
+    return entry.reference
+
+
 def statement_pdf(session: Session, account: PayerAccount, hub: Hub, config, on: date | None = None) -> bytes:
     """The account's statement: every entry oldest first with the running balance, and the aged debt."""
     on = on or today()
     lines = [{"posted_on": line.entry.posted_on, "what": line.entry.kind_label, "number": line.entry.number or "",
-              "detail": line.entry.reference or line.entry.note, "debit": line.entry.amount if line.entry.amount > 0
-              else None, "credit": -line.entry.amount if line.entry.amount < 0 else None, "running": line.running}
+              "detail": _detail(line.entry), "debit": line.entry.amount if line.entry.amount > 0 else None,
+              "credit": -line.entry.amount if line.entry.amount < 0 else None, "running": line.running}
              for line in money.statement(session, account)]
     aged = money.aged_debt(session, on, account)
     bands = aged[0].bands if aged else dict.fromkeys(money.AGE_BANDS, money.ZERO)

@@ -44,7 +44,8 @@ class CreditForm(FlaskForm):
     amount = _amount("Amount to credit (£)", "Give the amount to credit.")
     reason = TextAreaField("Reason", validators=[DataRequired(message="Say why the invoice is credited."),
                                                  Length(max=1000)],
-                           description="Printed on nothing the family sees; kept with the credit note.")
+                           description="Kept with the credit note for staff; the family's statement shows only "
+                                       "the invoice it is against.")
     submit = SubmitField("Issue credit note")
 
 
