@@ -9,6 +9,7 @@ import pytest
 from lxml import html as lxml_html
 from sqlalchemy import func, select
 
+from loanservice.borrowers.models import Family
 from loanservice.loans import pricing
 from loanservice.loans.models import AcademicTerm
 from loanservice.money import services as money
@@ -161,6 +162,14 @@ def test_the_account_page_shows_the_statement_with_a_running_balance_and_the_age
     assert "Balance: £34.00 owed" in page
     assert "Invoice INV-000001" in page and "£54.00" in page and "Payment" in page and "£34.00" in page
     assert "Current £34.00" in page and "90+ days £0.00" in page
+
+
+def test_a_borrowers_page_leads_to_the_account_that_pays_for_them(app, staff_client, hub):
+    run(app)
+    with in_app(app) as session:
+        pupil_id = session.get(Family, hub["family"].id).pupils[0].id
+    page = staff_client.get(f"/borrowers/pupil/{pupil_id}").get_data(as_text=True)
+    assert '<a href="/money/accounts/1">A00001</a>: £54.00 owed.' in page
 
 
 def test_an_unknown_account_is_a_404_and_nothing_is_written(app, staff_client, hub):
