@@ -57,6 +57,7 @@ def create_app(config: type | None = None) -> Flask:
     from .labels.views import bp as labels_bp
     from .loans.views import bp as loans_bp
     from .mail.views import bp as mail_bp
+    from .money.views import bp as money_bp
     from .parents.views import bp as parents_bp
     from .reservations.views import bp as reservations_bp
     from .sets.views import bp as sets_bp
@@ -72,6 +73,7 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(sets_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(mail_bp)
+    app.register_blueprint(money_bp)
     app.register_blueprint(parents_bp)
     app.register_blueprint(reservations_bp)
 

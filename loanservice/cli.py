@@ -14,6 +14,7 @@ from .errors import LoanServiceError
 from .extensions import db
 from .labels.cli import labels_cli
 from .mail.cli import mail_cli
+from .money.cli import invoices_cli
 from .reservations.cli import reservations_cli
 from .schools.models import School
 from .terminal import CommandError, echo
@@ -88,5 +89,6 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(labels_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(notices_cli)
+    app.cli.add_command(invoices_cli)
     app.cli.add_command(reservations_cli)
     app.cli.add_command(worker_command)

@@ -110,6 +110,15 @@ class Config:
     # signed. Schools' set loans, other borrowers and size exchanges are lent at once as before.
     REQUIRE_SIGNED_AGREEMENT = _env_bool("REQUIRE_SIGNED_AGREEMENT", False)
 
+    # Money: invoices fall due this many days after they are issued; how families pay the hub.
+    INVOICE_DUE_DAYS = int(os.environ.get("INVOICE_DUE_DAYS", "30"))
+    HUB_BANK_DETAILS = os.environ.get(
+        "HUB_BANK_DETAILS", "Demo Music Hub|Sort code 00-00-00|Account 12345678")  # '|' separates lines
+    # Refuse new loans and reservations to an account owing on invoices this many days old, or owing
+    # more than this amount (unset: never); staff can override, and the override is audited.
+    DEBT_BLOCK_DAYS = int(os.environ["DEBT_BLOCK_DAYS"]) if os.environ.get("DEBT_BLOCK_DAYS") else None
+    DEBT_BLOCK_AMOUNT = os.environ.get("DEBT_BLOCK_AMOUNT") or None
+
     # Cookies: Secure whenever the public address is https (set it explicitly behind a proxy).
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PUBLIC_BASE_URL.startswith("https"))
     SESSION_COOKIE_HTTPONLY = True

@@ -4,6 +4,7 @@ from flask_login import current_user
 
 from .accounts.models import Role
 from .extensions import db
+from .money.services import holder_money
 from .parents.forms import ButtonForm
 from .parents.services import parent_overview
 from .sets.services import missing_counts, set_loans_for_school
@@ -22,11 +23,14 @@ def index():
     school_set_loans = []
     lost_counts = {}
     overview = None
+    money = None
     if current_user.role == Role.SCHOOL:
         school_set_loans = set_loans_for_school(db.session, current_user.school_id)
         lost_counts = missing_counts(db.session, school_set_loans)
+        money = holder_money(db.session, current_user.school, current_app.config)
     elif current_user.role == Role.PARENT:
         overview = parent_overview(db.session, current_user, current_app.config)
-        return render_template("home/index.html", overview=overview, button=ButtonForm(formdata=None))
+        money = holder_money(db.session, overview.family, current_app.config) if overview.family else None
+        return render_template("home/index.html", overview=overview, button=ButtonForm(formdata=None), money=money)
     return render_template("home/index.html", school_set_loans=school_set_loans, lost_counts=lost_counts,
-                           overview=overview)
+                           overview=overview, money=money)

@@ -51,3 +51,12 @@ loan_issuing = _signals.signal("loan-issuing")
 # Sender: the OutboxMessage; keyword: session.
 mail_sent = _signals.signal("mail-sent")
 mail_failed = _signals.signal("mail-failed")
+
+# Sent when a loan is closed as lost or stolen, so that money invoices the hirer for the
+# replacement. Sender: the Loan; keywords: session, actor, amount (the replacement owed, or None).
+loan_lost = _signals.signal("loan-lost")
+
+# Sent before an instrument is lent to a borrower or reserved for a child, so that money can refuse
+# (raise InDebt) an account in debt beyond the hub's limit. Sender: the borrower (a Pupil, Family,
+# School or OtherBorrower); keywords: session, config.
+borrowing = _signals.signal("borrowing")

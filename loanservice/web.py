@@ -115,3 +115,9 @@ def done(message: str, location: str) -> Response:
     """After a change: say what happened and go to the page that shows it (303)."""
     flash(message, "success")
     return redirect(location, 303)
+
+
+def pdf_response(data: bytes, filename: str) -> Response:
+    """A PDF shown in the browser, never kept in a shared cache."""
+    return Response(data, mimetype="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "private, no-store"})

@@ -410,3 +410,64 @@ def test_a_set_given_a_tag_an_instrument_is_taking_waits_for_it_and_is_told_why(
     assert waiting
     [error] = outcome
     assert (error.status_code, error.message) == (409, "RACE-2 is an instrument's tag; a set needs its own.")
+
+
+def _invoice_hub(app, factory, families=5):
+    from decimal import Decimal
+
+    from loanservice.loans.pricing import Charges
+
+    start = today() - timedelta(days=10)
+    term = factory.term("Spring 2027", start, start + timedelta(days=80))
+    for _ in range(families):
+        factory.loan(factory.instrument(), factory.pupil(), due_on=term.ends_on,
+                     charges=Charges(fee_per_term=Decimal("36.00")))
+    return term
+
+
+def test_twenty_invoice_runs_at_once_invoice_each_charge_once_with_gapless_numbers(app, factory):
+    from loanservice.loans.models import AcademicTerm
+    from loanservice.money import services as money
+    from loanservice.money.models import InvoiceLine, LedgerEntry
+
+    term = _invoice_hub(app, factory)
+
+    def run(i):
+        with in_app(app) as session:
+            done = money.run_invoices(session, None, session.get(AcademicTerm, term.id), app.config)
+            session.commit()
+            return done.count
+
+    counts = run_together(run)
+    assert sorted(counts) == [0] * (WORKERS - 1) + [5]
+    with in_app(app) as session:
+        numbers = sorted(session.scalars(select(LedgerEntry.number)))
+        lines = session.scalar(select(func.count()).select_from(InvoiceLine))
+    assert numbers == [f"INV-{n:06d}" for n in range(1, 6)]
+    assert lines == 5
+
+
+def test_twenty_payments_at_once_on_one_account_settle_it_exactly(app, factory):
+    from decimal import Decimal
+
+    from loanservice.loans.models import AcademicTerm
+    from loanservice.money import services as money
+    from loanservice.money.models import Allocation, PayerAccount
+
+    term = _invoice_hub(app, factory, families=1)
+    with in_app(app) as session:
+        money.run_invoices(session, None, session.get(AcademicTerm, term.id), app.config)
+        session.commit()
+        account_id = session.scalar(select(PayerAccount.id))
+
+    def pay(i):
+        with in_app(app) as session:
+            money.record_payment(session, None, session.get(PayerAccount, account_id), "2.00", "cash")
+            session.commit()
+
+    run_together(pay)
+    with in_app(app) as session:
+        account = session.get(PayerAccount, account_id)
+        allocated = session.scalar(select(func.sum(Allocation.amount)))
+        assert money.balance(session, account) == Decimal("-4.00")
+    assert allocated == Decimal("36.00")

@@ -7,6 +7,7 @@ from ..accounts.permissions import staff_required
 from ..borrowers.models import BORROWER_KINDS
 from ..extensions import db
 from ..loans.queries import loans_of
+from ..money import services as money
 from ..schools.models import School
 from ..timeutil import today
 from ..web import done, submit_form
@@ -38,8 +39,10 @@ def detail(kind: str, borrower_id: int):
     now, before = loans_of(db.session, borrower)
     claim = services.pending_claim(db.session, borrower)
     claim_forms = {d.value: ClaimForm(formdata=None, decision=d.value) for d in services.ClaimDecision}
+    account = money.account_of(db.session, money.payer_of(borrower))
     return render_template("borrowers/detail.html", borrower=borrower, kind=kind, now=now, before=before,
-                           today=today(), claim=claim, claim_forms=claim_forms)
+                           today=today(), claim=claim, claim_forms=claim_forms, account=account,
+                           account_balance=money.balance(db.session, account) if account else None)
 
 
 @bp.post("/borrowers/pupil/<int:pupil_id>/remission-claim")

@@ -5,7 +5,7 @@ document's existence shows.
 """
 from datetime import date
 
-from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
@@ -16,18 +16,13 @@ from ..extensions import db
 from ..loans.models import Loan
 from ..sets.models import SetLoan
 from ..timeutil import today
-from ..web import date_arg, done, field_error, run_change, submit_button, submit_form
+from ..web import date_arg, done, field_error, pdf_response, run_change, submit_button, submit_form
 from . import notices as notice_service
 from . import services, tasks
 from .forms import ButtonForm, DeskSignatureForm, HireConditionsForm, PreviewForm, RunForm, SignForm, StageForm
 from .models import Agreement, Notice, NoticeLetter, NoticeStage
 
 bp = Blueprint("documents", __name__)
-
-
-def pdf_response(data: bytes, filename: str) -> Response:
-    return Response(data, mimetype="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="{filename}"', "Cache-Control": "private, no-store"})
 
 
 def _hub() -> services.Hub:

@@ -21,7 +21,7 @@ from ..inventory.models import CheckReason, Instrument, InstrumentStatus
 from ..inventory.services import change_status, record_condition, send_to_repair
 from ..locks import lock
 from ..schools.models import School
-from ..signals import instrument_freed, loan_held_for_agreement, loan_issuing, loan_lent_to_hirer
+from ..signals import instrument_freed, loan_held_for_agreement, loan_issuing, loan_lent_to_hirer, loan_lost
 from ..timeutil import today, utcnow
 from .availability import already_on_loan, check_after_last_loans, check_lendable, check_not_held, check_not_in_set
 from .calendar import check_due_date_in_reach, check_start_date_in_reach, default_due_date, resolve_due_date
@@ -401,6 +401,7 @@ def mark_lost(session: Session, actor, loan: Loan, note: str = "", *, replacemen
     change_status(session, actor, instrument, S.MISSING, (f"lost by {who}: {note}" if note else f"lost by {who}")[:300])
     record(session, actor, "loan.lost", loan, f"Lost or stolen, {who}",
            {"note": note, "replacement_owed": owed}, instrument=instrument)
+    loan_lost.send(loan, session=session, actor=actor, amount=owed)
     return loan
 
 

@@ -43,6 +43,8 @@ KINDS = [re.compile(pattern) for pattern in (
     r"^/scan/camera$", r"^/notices/stages$", r"^/notices/stages/\d+/edit$", r"^/mail$",
     r"^/admin/users/(new|\d+)$", r"^/admin/schools/\d+/edit$",
     r"^/children/(new|\d+)$", r"^/my-loans/\d+/ask$", r"^/reserve$", r"^/catalogue$",
+    r"^/money/accounts/\d+$", r"^/money/accounts/\d+/(payment|refund|payer)$", r"^/money/invoices/\d+$",
+    r"^/money/invoices/\d+/(credit|write-off)$", r"^/money/(aged-debt|invoice-run)$",
 )]
 
 

@@ -1,0 +1,93 @@
+"""Money forms: the shape of input only; the money services check what it means."""
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    HiddenField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from ..timeutil import today
+from .models import PaymentMethod
+
+METHODS = [(method.value, method.label) for method in PaymentMethod]
+
+
+def _amount(label: str, message: str) -> DecimalField:
+    return DecimalField(label, places=2, validators=[InputRequired(message=message)],
+                        render_kw={"inputmode": "decimal", "autocomplete": "off"})
+
+
+class PaymentForm(FlaskForm):
+    amount = _amount("Amount received (£)", "Give the amount received.")
+    method = RadioField("How it was paid", choices=METHODS,
+                        validators=[InputRequired(message="Choose how it was paid.")])
+    paid_on = DateField("Date received", default=today, validators=[DataRequired(message="Give the date.")])
+    reference = StringField("Reference", validators=[Optional(), Length(max=100)],
+                            description="The payer's reference on the bank statement, or the cheque number.")
+    invoices = SelectMultipleField("Invoices to settle first", coerce=int, validate_choice=False,
+                                   widget=ListWidget(prefix_label=False), option_widget=CheckboxInput(),
+                                   description="Leave them all unticked to settle the oldest first.")
+    note = TextAreaField("Note", validators=[Optional(), Length(max=1000)])
+    submit = SubmitField("Record payment")
+
+
+class CreditForm(FlaskForm):
+    amount = _amount("Amount to credit (£)", "Give the amount to credit.")
+    reason = TextAreaField("Reason", validators=[DataRequired(message="Say why the invoice is credited."),
+                                                 Length(max=1000)],
+                           description="Kept with the credit note for staff; the family's statement shows only "
+                                       "the invoice it is against.")
+    submit = SubmitField("Issue credit note")
+
+
+class WriteOffForm(FlaskForm):
+    reason = TextAreaField("Reason", validators=[DataRequired(message="Say why the debt is written off."),
+                                                 Length(max=1000)])
+    confirm = BooleanField("I understand the hub gives up on what is left of this invoice",
+                           validators=[DataRequired(message="Tick to confirm the write-off.")])
+    submit = SubmitField("Write off")
+
+
+class RefundForm(FlaskForm):
+    amount = _amount("Amount to refund (£)", "Give the amount to refund.")
+    method = RadioField("How it is paid back", choices=METHODS,
+                        validators=[InputRequired(message="Choose how the money is paid back.")])
+    reason = TextAreaField("Reason", validators=[Optional(), Length(max=1000)])
+    submit = SubmitField("Record refund")
+
+
+class PayerForm(FlaskForm):
+    name = StringField("Payer's name", validators=[Optional(), Length(max=200)],
+                       description="A carer, a foster agency, the local authority... Leave all three empty to "
+                                   "invoice the hirer.")
+    email = StringField("Payer's email", validators=[Optional(), Length(max=254)])
+    address = TextAreaField("Payer's postal address", validators=[Optional(), Length(max=500)])
+    submit = SubmitField("Save who pays")
+
+
+class ButtonForm(FlaskForm):
+    """A button that posts (with its CSRF token)."""
+
+
+class RunPreviewForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET form: the preview writes nothing
+
+    term = SelectField("Term to invoice", coerce=int, validators=[InputRequired(message="Choose the term.")])
+    submit = SubmitField("Preview")
+
+
+class RunConfirmForm(FlaskForm):
+    term = HiddenField(validators=[InputRequired()])
+    count = HiddenField(validators=[InputRequired()])
+    total = HiddenField(validators=[InputRequired()])
+    submit = SubmitField("Issue the invoices")
