@@ -43,6 +43,7 @@ def create_app(config: type | None = None) -> Flask:
     from .labels.scan import bp as scan_bp
     from .labels.views import bp as labels_bp
     from .loans.views import bp as loans_bp
+    from .money.import_views import bp as money_bank_bp
     from .parents.views import bp as parents_bp
     from .reservations.views import bp as reservations_bp
     from .sets.views import bp as sets_bp
@@ -59,6 +60,7 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(documents_bp)
     app.register_blueprint(parents_bp)
     app.register_blueprint(reservations_bp)
+    app.register_blueprint(money_bank_bp)
 
     from .error_pages import register_error_handlers
     from .templating import register_template_helpers
