@@ -21,7 +21,7 @@ from ..inventory.models import Instrument
 from ..loans.models import AcademicTerm, ChargeStatus, Loan, LoanCharge
 from ..loans.pricing import raise_term_charges
 from ..schools.models import School
-from ..signals import loan_lost
+from ..signals import borrowing, loan_lost
 from ..timeutil import today
 from .models import (
     Allocation,
@@ -517,6 +517,28 @@ def debt_block(session: Session, holder, config, on: date | None = None) -> str 
         if most is not None and row.total > Decimal(str(most)):
             return f"{account.name} owes £{row.total:,.2f}, more than the hub's limit of £{Decimal(str(most)):,.2f}."
     return None
+
+
+class InDebt(MoneyError):
+    """New loans and reservations are refused: the account is in debt beyond the hub's limit."""
+
+    status_code = 409
+
+
+@borrowing.connect
+def _refuse_a_debtor(borrower, *, session: Session, config, actor=None, override: bool = False) -> None:
+    """Refuse a loan or reservation for an account in debt, unless staff override it (recorded with what is owed)."""
+    holder = payer_of(borrower)
+    reason = debt_block(session, holder, config)
+    if reason is None:
+        return
+    if not override:
+        raise InDebt(f"{reason} No new loans or reservations until it is paid.", field="override_debt")
+    account = account_of(session, holder)
+    owed = balance(session, account)
+    record(session, actor, "account.debt_overridden", account,
+           f"Lent to {borrower} despite the debt: {account.reference} owes £{owed:,.2f}",
+           {"owed": owed, "reason": reason, "borrower": str(borrower)})
 
 
 def find_account(session: Session, reference: str) -> PayerAccount:
