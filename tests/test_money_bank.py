@@ -283,3 +283,37 @@ def test_aged_debt_and_remission_exports(app, staff_client, invoiced):
     remission = read_csv(staff_client.get("/money/exports/remission.csv"))
     assert remission == [["term", "remission_category", "remission_given"],
                          ["Spring 2027", "pupil_premium", "18.00"]]
+
+
+# ---------------------------------------------------------------- the demo hub
+
+
+def test_the_demo_hub_has_invoices_paid_part_paid_overdue_and_a_statement_that_imports(app, staff_client, tmp_path):
+    app.instance_path = str(tmp_path)
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "400"])
+    assert result.exit_code == 0, result.output
+    statement = tmp_path / "demo-bank-statement.csv"
+    assert str(statement) in result.output
+    with in_app(app) as session:
+        entries = session.scalars(select(LedgerEntry)).all()
+        kinds = {entry.kind for entry in entries}
+        assert {"invoice", "payment", "credit_note"} <= kinds
+        aged = money.aged_debt(session)
+        assert any(row.bands["90+"] > 0 for row in aged)
+        part_paid = [e for e in entries if e.kind == "invoice" and 0 < money.invoice_left(session, e) < e.amount]
+        assert part_paid
+        assert any(account.payer_name for account in session.scalars(select(money.PayerAccount)))
+    preview = upload(staff_client, statement.read_text(), "demo-bank-statement.csv")
+    page = preview.get_data(as_text=True)
+    assert preview.status_code == 200, page
+    assert "Ready to import 6 payments" in page
+    assert "Duplicates: 1 line (not imported)" in page
+    assert "J SMITH MUSIC HIRE" in page
+    with in_app(app) as session:
+        plan = bank.plan_bank_import(session, statement.read_text())
+        named = [line.invoice.number for line in plan.matched if line.invoice is not None]
+    assert submit_on(staff_client, preview, "/money/bank-import", form="csv_text").status_code == 303
+    with in_app(app) as session:
+        for number in named:
+            invoice = session.scalar(select(LedgerEntry).where(LedgerEntry.number == number))
+            assert money.invoice_left(session, invoice) == 0
