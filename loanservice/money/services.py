@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -252,14 +253,25 @@ class InvoiceRun:
     """What an invoice run did (or, before commit of a dry run, would do)."""
 
     term: AcademicTerm
-    invoices: list[LedgerEntry] = field(default_factory=list)
+    numbers: list[str] = field(default_factory=list)  # the invoices issued, in order
     total: Decimal = ZERO
     remission: Decimal = ZERO
     no_payer: list[str] = field(default_factory=list)  # charges with nobody to invoice (a pupil with no family)
+    session: Session | None = field(default=None, repr=False)
 
     @property
     def count(self) -> int:
-        return len(self.invoices)
+        return len(self.numbers)
+
+    @cached_property
+    def invoices(self) -> list[LedgerEntry]:
+        """The invoices issued, loaded when asked for (a hub's run makes thousands)."""
+        if not self.numbers:
+            return []
+        # The run held the numbers' lock, so its numbers are exactly this range.
+        return list(self.session.scalars(select(LedgerEntry).where(
+            LedgerEntry.kind == EntryKind.INVOICE, LedgerEntry.number >= self.numbers[0],
+            LedgerEntry.number <= self.numbers[-1]).order_by(LedgerEntry.number)))
 
 
 def run_invoices(session: Session, actor, term: AcademicTerm, config, *, on: date | None = None,
@@ -287,7 +299,7 @@ def run_invoices(session: Session, actor, term: AcademicTerm, config, *, on: dat
         .where(LoanCharge.term_id == term.id, LoanCharge.status == ChargeStatus.OWED, LoanCharge.amount > 0,
                ~invoiced.exists())
         .order_by(LoanCharge.id)).all()
-    run = InvoiceRun(term=term)
+    run = InvoiceRun(term=term, session=session)
     by_holder: dict[tuple[str, int], list] = defaultdict(list)
     for charge in charges:
         key = (("Family", charge.pf) if charge.pupil_id is not None and charge.pf is not None
@@ -332,10 +344,7 @@ def run_invoices(session: Session, actor, term: AcademicTerm, config, *, on: dat
             progress(1)
     for chunk in range(0, len(lines), 1000):
         session.execute(insert(InvoiceLine.__table__), lines[chunk:chunk + 1000])
-    # The run holds the numbers' lock, so its numbers are exactly this range.
-    run.invoices = list(session.scalars(select(LedgerEntry).where(
-        LedgerEntry.kind == EntryKind.INVOICE, LedgerEntry.number >= numbers[0], LedgerEntry.number <= numbers[-1])
-        .order_by(LedgerEntry.number)))
+    run.numbers = numbers
     with_credit = session.scalars(select(PayerAccount).where(
         PayerAccount.id.in_(list(account_ids.values())),
         select(LedgerEntry.id).where(LedgerEntry.account_id == PayerAccount.id, LedgerEntry.amount < 0).exists()))
