@@ -140,10 +140,13 @@ def _account_ids(session: Session, keys: list[tuple[str, int]]) -> dict[tuple[st
 
     def look_up(wanted):
         for kind, column in columns.items():
-            ids = [key[1] for key in wanted if key[0] == kind]
-            for chunk in range(0, len(ids), 500):
-                found.update(((kind, holder_id), account_id) for holder_id, account_id in session.execute(
-                    select(column, PayerAccount.id).where(column.in_(ids[chunk:chunk + 500]))))
+            ids = {key[1] for key in wanted if key[0] == kind}
+            if len(ids) > 200:  # one pass over the accounts of that kind beats thousands of bound ids
+                rows = session.execute(select(column, PayerAccount.id).where(column.is_not(None)))
+                found.update(((kind, h), a) for h, a in rows if h in ids)
+            elif ids:
+                found.update(((kind, h), a) for h, a in session.execute(
+                    select(column, PayerAccount.id).where(column.in_(list(ids)))))
 
     look_up(keys)
     missing = [key for key in keys if key not in found]
@@ -345,8 +348,10 @@ def run_invoices(session: Session, actor, term: AcademicTerm, config, *, on: dat
     for chunk in range(0, len(lines), 1000):
         session.execute(insert(InvoiceLine.__table__), lines[chunk:chunk + 1000])
     run.numbers = numbers
+    this_run = select(LedgerEntry.account_id).where(
+        LedgerEntry.kind == EntryKind.INVOICE, LedgerEntry.number >= numbers[0], LedgerEntry.number <= numbers[-1])
     with_credit = session.scalars(select(PayerAccount).where(
-        PayerAccount.id.in_(list(account_ids.values())),
+        PayerAccount.id.in_(this_run),
         select(LedgerEntry.id).where(LedgerEntry.account_id == PayerAccount.id, LedgerEntry.amount < 0).exists()))
     for account in with_credit:
         _settle(session, account)
