@@ -131,3 +131,14 @@ def test_a_parent_in_debt_cannot_reserve_and_is_told_why(app, factory, client, b
     assert "No new loans or reservations until it is paid." in page
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(Reservation)) == 0
+
+
+def test_the_days_limit_counts_each_invoices_own_age_not_its_aged_debt_band(app, factory):
+    app.config.update(DEBT_BLOCK_DAYS=45, DEBT_BLOCK_AMOUNT=None)
+    family = factory.family(name="Ada Lovelace")
+    owe(app, factory, factory.pupil(family=family), days_ago=50)  # in the 30-day band
+    with in_app(app) as session:
+        holder = session.get(Family, family.id)
+        assert money.debt_block(session, holder, app.config) == (
+            "Ada Lovelace owes £36.00 on invoices over 45 days old (account A00001).")
+        assert money.debt_block(session, holder, app.config, on=today() - timedelta(days=6)) is None

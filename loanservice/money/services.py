@@ -561,14 +561,15 @@ def debt_block(session: Session, holder, config, on: date | None = None) -> str 
     if account is None:
         return None
     on = on or today()
-    for row in aged_debt(session, on, account):
-        overdue = sum((amount for band, amount in row.bands.items()
-                       if days is not None and band != "current" and int(band.rstrip("+")) >= int(days)), ZERO)
-        if overdue > 0:
-            return (f"{account.name} owes £{overdue:,.2f} on invoices over {days} days old (account "
-                    f"{account.reference}).")
-        if most is not None and row.total > Decimal(str(most)):
-            return f"{account.name} owes £{row.total:,.2f}, more than the hub's limit of £{Decimal(str(most)):,.2f}."
+    debits = [(entry, left) for entry, left in open_debits(session, account) if entry.posted_on <= on]
+    # By each invoice's own age, not its aged-debt band: a 50-day-old invoice is over a 45-day limit.
+    overdue = sum((left for entry, left in debits if days is not None and (on - entry.posted_on).days >= int(days)),
+                  ZERO)
+    if overdue > 0:
+        return f"{account.name} owes £{overdue:,.2f} on invoices over {days} days old (account {account.reference})."
+    owed = sum((left for _, left in debits), ZERO)
+    if most is not None and owed > Decimal(str(most)):
+        return f"{account.name} owes £{owed:,.2f}, more than the hub's limit of £{Decimal(str(most)):,.2f}."
     return None
 
 
