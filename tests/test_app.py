@@ -52,7 +52,7 @@ def _assert_models_match(url: str) -> None:
         version = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     engine.dispose()
     assert diff == [], f"models and migrations disagree: {diff}"
-    assert version == "0010"
+    assert version == "0012"
 
 
 def test_migrations_build_an_empty_sqlite_database_that_matches_the_models(tmp_path):
