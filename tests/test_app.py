@@ -135,7 +135,7 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
 
         upgrade()
         session = db.session
-        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0010"
+        assert session.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0012"
         assert session.execute(text("SELECT tag, kind FROM asset_tag ORDER BY tag")).all() == [
             ("V-1", "instrument"), ("V-2", "instrument"), ("V-3", "instrument")]  # 0010 registered them
         assert session.execute(text("SELECT id, status, exchanged_from_id, closed_on FROM loan ORDER BY id")
