@@ -1,4 +1,6 @@
 """Command-line tools: ``flask users ...``, ``flask demo ...`` and ``flask worker``. Thin: they call services."""
+from pathlib import Path
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -8,6 +10,7 @@ from sqlalchemy import or_, select
 
 from .accounts.models import Role
 from .accounts.services import create_user
+from .demo.money import bank_statement
 from .demo.seed import DEMO_LOGINS, database_is_empty, seed
 from .documents.cli import notices_cli
 from .errors import LoanServiceError
@@ -59,6 +62,10 @@ def seed_command(instruments, if_empty):
             seed(db.session, instruments=instruments, progress=bar.update)
         db.session.commit()
         echo(f"Demo hub ready with {instruments} instruments.")
+        statement = Path(current_app.instance_path) / "demo-bank-statement.csv"
+        statement.parent.mkdir(parents=True, exist_ok=True)
+        statement.write_text(bank_statement(db.session))
+        echo(f"A bank statement to import (Money > Import a bank statement): {statement}")
     echo("\nDemo sign-ins (password for each):")
     for email, password, role in DEMO_LOGINS:
         echo(f"  {role:<18} {email:<28} {password}")

@@ -118,6 +118,12 @@ class Config:
     # more than this amount (unset: never); staff can override, and the override is audited.
     DEBT_BLOCK_DAYS = int(os.environ["DEBT_BLOCK_DAYS"]) if os.environ.get("DEBT_BLOCK_DAYS") else None
     DEBT_BLOCK_AMOUNT = os.environ.get("DEBT_BLOCK_AMOUNT") or None
+    # The finance export: nominal codes by kind of entry, and by fee band as "hire:B" (money.export has the
+    # defaults), e.g. FINANCE_NOMINAL_CODES="hire=4000,hire:B=4002,loss=4010"; the VAT rate on hire and
+    # replacements as a fraction (0.20), 0 when the hub does not charge VAT.
+    FINANCE_NOMINAL_CODES = dict(pair.strip().split("=", 1) for pair in
+                                 os.environ.get("FINANCE_NOMINAL_CODES", "").split(",") if "=" in pair)
+    VAT_RATE = os.environ.get("VAT_RATE", "0")
 
     # Cookies: Secure whenever the public address is https (set it explicitly behind a proxy).
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PUBLIC_BASE_URL.startswith("https"))

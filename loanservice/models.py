@@ -13,7 +13,15 @@ from .inventory.models import (  # noqa: F401
 )
 from .loans.models import AcademicTerm, FeeBand, Loan, LoanCharge, RemissionRule  # noqa: F401
 from .mail import OutboxMessage  # noqa: F401
-from .money.models import Allocation, InvoiceLine, LedgerEntry, NumberSequence, PayerAccount  # noqa: F401
+from .money.models import (  # noqa: F401
+    Allocation,
+    BankImport,
+    BankLine,
+    InvoiceLine,
+    LedgerEntry,
+    NumberSequence,
+    PayerAccount,
+)
 from .parents.models import AccountToken, ParentAccount, ParentRequest  # noqa: F401
 from .reservations.models import Reservation, WaitingListTurn  # noqa: F401
 from .schools.models import School  # noqa: F401

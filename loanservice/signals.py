@@ -58,5 +58,6 @@ loan_lost = _signals.signal("loan-lost")
 
 # Sent before an instrument is lent to a borrower or reserved for a child, so that money can refuse
 # (raise InDebt) an account in debt beyond the hub's limit. Sender: the borrower (a Pupil, Family,
-# School or OtherBorrower); keywords: session, config.
+# School or OtherBorrower); keywords: session, config, actor, override (staff lend despite the debt:
+# money records the override, with what is owed, in the audit trail).
 borrowing = _signals.signal("borrowing")

@@ -25,6 +25,7 @@ from ..loans.pricing import raise_term_charges
 from ..schools.models import School
 from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from ..timeutil import today, utcnow
+from .money import seed_money
 
 FRACTIONS = ["1/16", "1/10", "1/8", "1/4", "1/2", "3/4", "7/8", "4/4"]
 
@@ -94,6 +95,7 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     _seed_reservations(session, schools, users)
     _seed_hire_conditions(session, users)
     _seed_notice_stages(session, users["admin@demo.hub"])
+    seed_money(session, users["admin@demo.hub"])
 
 
 def _seed_notice_stages(session: Session, admin: User) -> None:

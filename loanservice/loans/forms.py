@@ -51,6 +51,9 @@ class CheckOutForm(Form):
     # Shown only when the pupil's parent stated a remission category that nobody has checked yet.
     remission_claim = RadioField("Remission the parent or carer claims", validate_choice=False,
                                  validators=[Optional()], choices=CLAIM_DECISIONS)
+    # Under the hub's debt setting (DEBT_BLOCK_DAYS, DEBT_BLOCK_AMOUNT); the override is audited with what is owed.
+    override_debt = BooleanField("Lend despite the debt",
+                                 description="Only if the account is blocked for debt and the loan should go ahead.")
     submit = SubmitField("Lend")
 
 

@@ -21,7 +21,7 @@ from ..inventory.models import CheckReason, Instrument, InstrumentStatus
 from ..inventory.services import change_status, record_condition, send_to_repair
 from ..locks import lock
 from ..schools.models import School
-from ..signals import instrument_freed, loan_held_for_agreement, loan_issuing, loan_lent_to_hirer, loan_lost
+from ..signals import borrowing, instrument_freed, loan_held_for_agreement, loan_issuing, loan_lent_to_hirer, loan_lost
 from ..timeutil import today, utcnow
 from .availability import already_on_loan, check_after_last_loans, check_lendable, check_not_held, check_not_in_set
 from .calendar import check_due_date_in_reach, check_start_date_in_reach, default_due_date, resolve_due_date
@@ -158,7 +158,8 @@ def open_loan(
     return loan
 
 
-def check_out(session: Session, actor, instrument: Instrument, borrower, config, **details) -> Loan:
+def check_out(session: Session, actor, instrument: Instrument, borrower, config, *, override_debt: bool = False,
+              **details) -> Loan:
     """Check out under the hub's settings, refused while a pupil's remission claim waits for staff
     (``decide_claim``); with REQUIRE_SIGNED_AGREEMENT, a loan to a pupil or family
     waits, the instrument held, until its agreement (made here, ready to sign) is signed and issued.
@@ -174,6 +175,8 @@ def check_out(session: Session, actor, instrument: Instrument, borrower, config,
     claim = pending_claim(session, borrower)
     if claim is not None:  # decide_claim first: the loan copies the remission that is verified
         raise RemissionUnverified(unverified_message(borrower, claim), field="remission_claim")
+    # money refuses (InDebt) an account in debt beyond the hub's limit, unless staff override it (audited).
+    borrowing.send(borrower, session=session, config=config, actor=actor, override=override_debt)
     if not needs_signed_agreement(config, borrower):
         loan = open_loan(session, actor, instrument, borrower, **details)
         if isinstance(borrower, (Pupil, Family)):  # the hirer signs after the handover, from a link

@@ -119,6 +119,7 @@ def check_out():
             condition_grade=form.condition_grade.data, condition_note=form.condition_note.data or "",
             charges=pricing.quote(db.session, instrument, borrower, fee_per_term=form.fee_per_term.data,
                                    charge_per_term=form.charge_per_term.data, deposit=form.deposit.data),
+            override_debt=form.override_debt.data,
         )
 
     response, status = submit_form(

@@ -37,11 +37,11 @@ def run_command(term_name, on, dry_run):
             bar.__exit__(None, None, None)
     for problem in run.no_payer:
         click.echo(f"Not invoiced: {problem}", err=True)
-    if not run.invoices:
+    if not run.numbers:
         db.session.rollback()
         click.echo(f"Nothing new to invoice for {term.name}.")
         return
-    numbers = f"{run.invoices[0].number} to {run.invoices[-1].number}"
+    numbers = f"{run.numbers[0]} to {run.numbers[-1]}"
     summary = (f"{run.count} invoice{'s' if run.count != 1 else ''} ({numbers}), £{run.total:,.2f} in all; "
                f"remission given £{run.remission:,.2f}.")
     if dry_run:

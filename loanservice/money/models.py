@@ -217,3 +217,40 @@ class NumberSequence(db.Model):
 
     name: Mapped[str] = mapped_column(String(20), primary_key=True)
     next_value: Mapped[int] = mapped_column(default=1)
+
+
+class BankImport(db.Model):
+    """A bank statement imported as payments: the same file (by its SHA-256) is never imported twice."""
+
+    __tablename__ = "bank_import"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    file_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    filename: Mapped[str] = mapped_column(String(200), default="")
+    payments: Mapped[int]
+    total: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    imported_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    imported_by: Mapped[User | None] = relationship()
+    lines: Mapped[list["BankLine"]] = relationship(back_populates="bank_import", order_by="BankLine.line")
+
+
+class BankLine(db.Model):
+    """A statement line imported as a payment; its fingerprint (date, amount, reference) is imported once."""
+
+    __tablename__ = "bank_line"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("bank_import.id"), index=True)
+    line: Mapped[int]  # the line of the file
+    # A line already imported (from an overlapping statement) is refused by the database, not just by code.
+    fingerprint: Mapped[str] = mapped_column(String(64), unique=True)
+    paid_on: Mapped[date]
+    amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    reference: Mapped[str] = mapped_column(String(200))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id"), unique=True)
+
+    bank_import: Mapped[BankImport] = relationship(back_populates="lines")
+    payment: Mapped[LedgerEntry] = relationship()

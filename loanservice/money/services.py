@@ -11,8 +11,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, joinedload
 
@@ -20,12 +21,12 @@ from ..audit.services import record
 from ..borrowers.models import Family, OtherBorrower, Pupil, RemissionCategory
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.csvio import spreadsheet_cell
-from ..inventory.models import Instrument
+from ..inventory.models import Instrument, InstrumentType
 from ..inventory.services import escape_like
 from ..loans.models import AcademicTerm, ChargeStatus, Loan, LoanCharge
 from ..loans.pricing import raise_term_charges
 from ..schools.models import School
-from ..signals import loan_lost
+from ..signals import borrowing, loan_lost
 from ..timeutil import today
 from .models import (
     Allocation,
@@ -67,7 +68,8 @@ def take_numbers(session: Session, name: str, count: int = 1) -> list[str]:
     session.execute(insert(NumberSequence).values(name=name, next_value=1).on_conflict_do_nothing())
     last = session.execute(
         update(NumberSequence).where(NumberSequence.name == name)
-        .values(next_value=NumberSequence.next_value + count).returning(NumberSequence.next_value)).scalar_one()
+        .values(next_value=NumberSequence.next_value + count).returning(NumberSequence.next_value)
+        .execution_options(synchronize_session=False)).scalar_one()
     return [NUMBER_FORMATS[name].format(n) for n in range(last - count, last)]
 
 
@@ -131,6 +133,35 @@ def _open_accounts(session: Session, holders: Iterable) -> dict[tuple[str, int],
             session.add(account)
             found[key] = account
         session.flush()
+    return found
+
+
+def _account_ids(session: Session, keys: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """The account id of each holder key (``holder_key``), opening the missing accounts in bulk, numbered in order."""
+    columns = {"Family": PayerAccount.family_id, "School": PayerAccount.school_id,
+               "OtherBorrower": PayerAccount.other_borrower_id}
+    found: dict[tuple[str, int], int] = {}
+
+    def look_up(wanted):
+        for kind, column in columns.items():
+            ids = {key[1] for key in wanted if key[0] == kind}
+            if len(ids) > 200:  # one pass over the accounts of that kind beats thousands of bound ids
+                rows = session.execute(select(column, PayerAccount.id).where(column.is_not(None)))
+                found.update(((kind, h), a) for h, a in rows if h in ids)
+            elif ids:
+                found.update(((kind, h), a) for h, a in session.execute(
+                    select(column, PayerAccount.id).where(column.in_(list(ids)))))
+
+    look_up(keys)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        references = take_numbers(session, "account", len(missing))
+        rows = [{"reference": reference, "family_id": None, "school_id": None, "other_borrower_id": None,
+                 columns[kind].key: holder_id}
+                for (kind, holder_id), reference in zip(missing, references, strict=True)]
+        for chunk in range(0, len(rows), 1000):
+            session.execute(insert(PayerAccount.__table__), rows[chunk:chunk + 1000])
+        look_up(missing)
     return found
 
 
@@ -229,20 +260,25 @@ class InvoiceRun:
     """What an invoice run did (or, before commit of a dry run, would do)."""
 
     term: AcademicTerm
-    invoices: list[LedgerEntry] = field(default_factory=list)
+    numbers: list[str] = field(default_factory=list)  # the invoices issued, in order
     total: Decimal = ZERO
     remission: Decimal = ZERO
     no_payer: list[str] = field(default_factory=list)  # charges with nobody to invoice (a pupil with no family)
+    session: Session | None = field(default=None, repr=False)
 
     @property
     def count(self) -> int:
-        return len(self.invoices)
+        return len(self.numbers)
 
-
-def _line_description(loan: Loan, term: AcademicTerm) -> str:
-    instrument = loan.instrument
-    who = f" for {loan.pupil.name}" if loan.pupil is not None else ""
-    return f"{instrument.type.name} {instrument.asset_tag}{who}, {term.name}"[:300]
+    @cached_property
+    def invoices(self) -> list[LedgerEntry]:
+        """The invoices issued, loaded when asked for (a hub's run makes thousands)."""
+        if not self.numbers:
+            return []
+        # The run held the numbers' lock, so its numbers are exactly this range.
+        return list(self.session.scalars(select(LedgerEntry).where(
+            LedgerEntry.kind == EntryKind.INVOICE, LedgerEntry.number >= self.numbers[0],
+            LedgerEntry.number <= self.numbers[-1]).order_by(LedgerEntry.number)))
 
 
 def run_invoices(session: Session, actor, term: AcademicTerm, config, *, on: date | None = None,
@@ -259,50 +295,67 @@ def run_invoices(session: Session, actor, term: AcademicTerm, config, *, on: dat
     on = on or today()
     take_numbers(session, "invoice", 0)  # the run's lock: a second run waits, then finds nothing new
     raise_term_charges(session, actor, term)
+    # Plain rows and bulk inserts, not ORM objects: a hub's run is thousands of invoices (bench/invoice_run.py).
     invoiced = select(InvoiceLine.id).where(InvoiceLine.charge_id == LoanCharge.id)
-    charges = session.scalars(
-        select(LoanCharge).join(LoanCharge.loan)
-        .options(joinedload(LoanCharge.loan).options(
-            joinedload(Loan.instrument).joinedload(Instrument.type), joinedload(Loan.pupil).joinedload(Pupil.family),
-            joinedload(Loan.family), joinedload(Loan.school), joinedload(Loan.other_borrower)))
+    charges = session.execute(
+        select(LoanCharge.id, LoanCharge.loan_id, LoanCharge.amount, Loan.fee_per_term, Loan.remission_category,
+               Loan.family_id, Loan.school_id, Loan.other_borrower_id, Loan.pupil_id, Pupil.family_id.label("pf"),
+               Pupil.name.label("pupil_name"), Instrument.asset_tag, InstrumentType.name.label("type_name"))
+        .join(Loan, LoanCharge.loan_id == Loan.id).join(Instrument, Loan.instrument_id == Instrument.id)
+        .join(InstrumentType, Instrument.type_id == InstrumentType.id).outerjoin(Pupil, Loan.pupil_id == Pupil.id)
         .where(LoanCharge.term_id == term.id, LoanCharge.status == ChargeStatus.OWED, LoanCharge.amount > 0,
                ~invoiced.exists())
-        .order_by(LoanCharge.id)).unique().all()
-    run = InvoiceRun(term=term)
-    by_holder: dict[tuple[str, int], list[LoanCharge]] = defaultdict(list)
-    holders = {}
+        .order_by(LoanCharge.id)).all()
+    run = InvoiceRun(term=term, session=session)
+    by_holder: dict[tuple[str, int], list] = defaultdict(list)
     for charge in charges:
-        holder = payer_of(charge.loan.borrower)
-        if holder is None:
-            run.no_payer.append(f"{charge.loan.instrument.asset_tag} ({charge.loan.borrower}): no family to invoice")
+        key = (("Family", charge.pf) if charge.pupil_id is not None and charge.pf is not None
+               else None if charge.pupil_id is not None
+               else ("Family", charge.family_id) if charge.family_id is not None
+               else ("School", charge.school_id) if charge.school_id is not None
+               else ("OtherBorrower", charge.other_borrower_id))
+        if key is None:
+            run.no_payer.append(f"{charge.asset_tag} ({charge.pupil_name}): no family to invoice")
             continue
-        holders[holder_key(holder)] = holder
-        by_holder[holder_key(holder)].append(charge)
+        by_holder[key].append(charge)
     if not by_holder:
         return run
     if total is not None:
         total(len(by_holder))
-    accounts = _open_accounts(session, holders.values())
+    account_ids = _account_ids(session, list(by_holder))
     numbers = take_numbers(session, "invoice", len(by_holder))
     due_on = on + timedelta(days=int(config.get("INVOICE_DUE_DAYS", 30)))
-    for number, (key, owed) in zip(numbers, sorted(by_holder.items(), key=lambda item: accounts[item[0]].id),
-                                   strict=True):
-        lines = [InvoiceLine(kind=LineKind.HIRE, charge_id=charge.id, loan_id=charge.loan_id,
-                             description=_line_description(charge.loan, term), full_fee=charge.loan.fee_per_term,
-                             remission_category=charge.loan.remission_category, amount=charge.amount)
-                 for charge in owed]
-        total = sum((line.amount for line in lines), ZERO)
-        invoice = LedgerEntry(account=accounts[key], kind=EntryKind.INVOICE, number=number, posted_on=on,
-                              due_on=due_on, amount=total, term_id=term.id, created_by=actor, lines=lines)
-        session.add(invoice)
-        run.invoices.append(invoice)
-        run.total += total
-        run.remission += sum((line.full_fee - line.amount for line in lines), ZERO)
+    ordered = sorted(by_holder, key=account_ids.__getitem__)
+    entries, totals = [], {}
+    for number, key in zip(numbers, ordered, strict=True):
+        totals[number] = sum((charge.amount for charge in by_holder[key]), ZERO)
+        entries.append(dict(account_id=account_ids[key], kind=EntryKind.INVOICE.value, number=number, posted_on=on,
+                            due_on=due_on, amount=totals[number], term_id=term.id,
+                            created_by_id=actor.id if actor is not None else None))
+    for chunk in range(0, len(entries), 1000):
+        session.execute(insert(LedgerEntry.__table__), entries[chunk:chunk + 1000])
+    invoice_ids = dict(session.execute(select(LedgerEntry.number, LedgerEntry.id).where(
+        LedgerEntry.kind == EntryKind.INVOICE, LedgerEntry.number >= numbers[0], LedgerEntry.number <= numbers[-1])
+    ).all())
+    lines = []
+    for number, key in zip(numbers, ordered, strict=True):
+        for charge in by_holder[key]:
+            who = f" for {charge.pupil_name}" if charge.pupil_id is not None else ""
+            lines.append(dict(invoice_id=invoice_ids[number], kind=LineKind.HIRE.value, charge_id=charge.id,
+                              loan_id=charge.loan_id, full_fee=charge.fee_per_term, amount=charge.amount,
+                              remission_category=charge.remission_category,
+                              description=f"{charge.type_name} {charge.asset_tag}{who}, {term.name}"[:300]))
+            run.remission += charge.fee_per_term - charge.amount
+        run.total += totals[number]
         if progress is not None:
             progress(1)
-    session.flush()
+    for chunk in range(0, len(lines), 1000):
+        session.execute(insert(InvoiceLine.__table__), lines[chunk:chunk + 1000])
+    run.numbers = numbers
+    this_run = select(LedgerEntry.account_id).where(
+        LedgerEntry.kind == EntryKind.INVOICE, LedgerEntry.number >= numbers[0], LedgerEntry.number <= numbers[-1])
     with_credit = session.scalars(select(PayerAccount).where(
-        PayerAccount.id.in_([a.id for a in accounts.values()]),
+        PayerAccount.id.in_(this_run),
         select(LedgerEntry.id).where(LedgerEntry.account_id == PayerAccount.id, LedgerEntry.amount < 0).exists()))
     for account in with_credit:
         _settle(session, account)
@@ -510,15 +563,38 @@ def debt_block(session: Session, holder, config, on: date | None = None) -> str 
     if account is None:
         return None
     on = on or today()
-    for row in aged_debt(session, on, account):
-        overdue = sum((amount for band, amount in row.bands.items()
-                       if days is not None and band != "current" and int(band.rstrip("+")) >= int(days)), ZERO)
-        if overdue > 0:
-            return (f"{account.name} owes £{overdue:,.2f} on invoices over {days} days old (account "
-                    f"{account.reference}).")
-        if most is not None and row.total > Decimal(str(most)):
-            return f"{account.name} owes £{row.total:,.2f}, more than the hub's limit of £{Decimal(str(most)):,.2f}."
+    debits = [(entry, left) for entry, left in open_debits(session, account) if entry.posted_on <= on]
+    # By each invoice's own age, not its aged-debt band: a 50-day-old invoice is over a 45-day limit.
+    overdue = sum((left for entry, left in debits if days is not None and (on - entry.posted_on).days >= int(days)),
+                  ZERO)
+    if overdue > 0:
+        return f"{account.name} owes £{overdue:,.2f} on invoices over {days} days old (account {account.reference})."
+    owed = sum((left for _, left in debits), ZERO)
+    if most is not None and owed > Decimal(str(most)):
+        return f"{account.name} owes £{owed:,.2f}, more than the hub's limit of £{Decimal(str(most)):,.2f}."
     return None
+
+
+class InDebt(MoneyError):
+    """New loans and reservations are refused: the account is in debt beyond the hub's limit."""
+
+    status_code = 409
+
+
+@borrowing.connect
+def _refuse_a_debtor(borrower, *, session: Session, config, actor=None, override: bool = False) -> None:
+    """Refuse a loan or reservation for an account in debt, unless staff override it (recorded with what is owed)."""
+    holder = payer_of(borrower)
+    reason = debt_block(session, holder, config)
+    if reason is None:
+        return
+    if not override:
+        raise InDebt(f"{reason} No new loans or reservations until it is paid.", field="override_debt")
+    account = account_of(session, holder)
+    owed = balance(session, account)
+    record(session, actor, "account.debt_overridden", account,
+           f"Lent to {borrower} despite the debt: {account.reference} owes £{owed:,.2f}",
+           {"owed": owed, "reason": reason, "borrower": str(borrower)})
 
 
 def find_account(session: Session, reference: str) -> PayerAccount:

@@ -28,7 +28,7 @@ from ..loans.models import FeeBand, Loan
 from ..locks import lock
 from ..mail import send_when_committed
 from ..sets.models import ClassroomSet, ClassroomSetItem
-from ..signals import instrument_freed, reserving
+from ..signals import borrowing, instrument_freed, reserving
 from ..timeutil import today, utcnow
 from .models import (
     ACTIVE_STATUSES,
@@ -224,6 +224,7 @@ def reserve(session: Session, user, config, *, pupil_id: int, type_id: int, size
     reserving.send(user, session=session)  # parents refuse one whose email is not confirmed yet
     # Locking the child serialises two requests for them, so the limits below hold.
     pupil = child_of(session, user, pupil_id, for_update=True)
+    borrowing.send(pupil, session=session, config=config, actor=user, override=False)  # money: refused in debt
     instrument_type = session.get(InstrumentType, type_id) if type_id else None
     if instrument_type is None:
         raise InvalidInput("Choose an instrument from the list.", field="item")

@@ -1,0 +1,34 @@
+"""Forms of the bank import and the finance exports: the shape of input only."""
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
+from wtforms import DateField, HiddenField, SubmitField
+from wtforms.validators import DataRequired, Length, ValidationError
+
+
+class BankUploadForm(FlaskForm):
+    file = FileField("Bank statement (CSV)", validators=[
+        FileRequired(message="Choose the bank statement's CSV file."),
+        FileAllowed(["csv", "txt"], "Upload a .csv file."),
+    ])
+    submit = SubmitField("Check the statement")
+
+
+class BankConfirmForm(FlaskForm):
+    csv_text = HiddenField(validators=[DataRequired()])
+    filename = HiddenField(validators=[Length(max=200)])
+    submit = SubmitField("Import the payments")
+
+
+class PeriodForm(FlaskForm):
+    """A period of the finance export (a GET form: nothing changes, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    start = DateField("From", validators=[DataRequired(message="Give the first day of the period.")])
+    end = DateField("To", validators=[DataRequired(message="Give the last day of the period.")])
+    submit = SubmitField("Download the finance export")
+
+    def validate_end(self, field):
+        if self.start.data and field.data and field.data < self.start.data:
+            raise ValidationError("The period ends before it starts.")
