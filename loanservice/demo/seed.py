@@ -9,6 +9,8 @@ from sqlalchemy.orm import Session
 from ..accounts.models import Role, User
 from ..audit.models import AuditEvent
 from ..borrowers.models import Family, OtherBorrower, Pupil
+from ..documents.models import HireConditions, NoticeStage
+from ..documents.notices import add_usual_stages
 from ..inventory.models import (
     AssetTagCounter,
     CheckReason,
@@ -22,6 +24,9 @@ from ..inventory.models import (
 from ..inventory.services import register_tags
 from ..loans.models import AcademicTerm, FeeBand, Loan, LoanStatus, RemissionRule
 from ..loans.pricing import raise_term_charges
+from ..parents.models import ParentAccount
+from ..reservations.models import Reservation
+from ..reservations.services import add_working_days, reservable
 from ..schools.models import School
 from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from ..timeutil import today, utcnow
@@ -100,9 +105,6 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
 
 def _seed_notice_stages(session: Session, admin: User) -> None:
     """The usual overdue-notice stages, so that the notices run works in the demo at once."""
-    from ..documents.models import NoticeStage
-    from ..documents.notices import add_usual_stages
-
     if session.scalar(select(func.count()).select_from(NoticeStage)) == 0:
         add_usual_stages(session, admin)
 
@@ -547,10 +549,6 @@ def _seed_size_exchange(session, pupil_id, pair, staff, term, lent) -> None:
 
 def _seed_reservations(session: Session, schools: list[School], users: dict[str, User]) -> None:
     """Demo parents' children with a reservation in each state, and a waiting list they are on."""
-    from ..parents.models import ParentAccount
-    from ..reservations.models import Reservation
-    from ..reservations.services import add_working_days, reservable
-
     if session.scalar(select(func.count()).select_from(Reservation)) or "parent@demo.hub" not in users:
         return
     staff, now = users["staff@demo.hub"], utcnow()
@@ -650,8 +648,6 @@ at the end of the year for servicing."""
 
 def _seed_hire_conditions(session: Session, users: dict[str, User]) -> None:
     """Version 1 of the hub's terms, so that agreements can be made (and signed) in the demo."""
-    from ..documents.models import HireConditions
-
     if session.scalar(select(func.count()).select_from(HireConditions)):
         return
     session.add(HireConditions(version=1, text=DEMO_HIRE_CONDITIONS, created_by_id=users["admin@demo.hub"].id))
