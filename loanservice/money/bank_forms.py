@@ -1,11 +1,12 @@
 """Forms of the bank import and the finance exports: the shape of input only."""
-from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import DateField, HiddenField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
+from ..forms import Form
 
-class BankUploadForm(FlaskForm):
+
+class BankUploadForm(Form):
     file = FileField("Bank statement (CSV)", validators=[
         FileRequired(message="Choose the bank statement's CSV file."),
         FileAllowed(["csv", "txt"], "Upload a .csv file."),
@@ -13,13 +14,13 @@ class BankUploadForm(FlaskForm):
     submit = SubmitField("Check the statement")
 
 
-class BankConfirmForm(FlaskForm):
+class BankConfirmForm(Form):
     csv_text = HiddenField(validators=[DataRequired()])
     filename = HiddenField(validators=[Length(max=200)])
     submit = SubmitField("Import the payments")
 
 
-class PeriodForm(FlaskForm):
+class PeriodForm(Form):
     """A period of the finance export (a GET form: nothing changes, so no CSRF token)."""
 
     class Meta:

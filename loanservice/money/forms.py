@@ -1,5 +1,4 @@
 """Money forms: the shape of input only; the money services check what it means."""
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -15,6 +14,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..forms import Form
 from ..timeutil import today
 from .models import PaymentMethod
 
@@ -26,7 +26,7 @@ def _amount(label: str, message: str) -> DecimalField:
                         render_kw={"inputmode": "decimal", "autocomplete": "off"})
 
 
-class PaymentForm(FlaskForm):
+class PaymentForm(Form):
     amount = _amount("Amount received (£)", "Give the amount received.")
     method = RadioField("How it was paid", choices=METHODS,
                         validators=[InputRequired(message="Choose how it was paid.")])
@@ -40,7 +40,7 @@ class PaymentForm(FlaskForm):
     submit = SubmitField("Record payment")
 
 
-class CreditForm(FlaskForm):
+class CreditForm(Form):
     amount = _amount("Amount to credit (£)", "Give the amount to credit.")
     reason = TextAreaField("Reason", validators=[DataRequired(message="Say why the invoice is credited."),
                                                  Length(max=1000)],
@@ -49,7 +49,7 @@ class CreditForm(FlaskForm):
     submit = SubmitField("Issue credit note")
 
 
-class WriteOffForm(FlaskForm):
+class WriteOffForm(Form):
     reason = TextAreaField("Reason", validators=[DataRequired(message="Say why the debt is written off."),
                                                  Length(max=1000)])
     confirm = BooleanField("I understand the hub gives up on what is left of this invoice",
@@ -57,7 +57,7 @@ class WriteOffForm(FlaskForm):
     submit = SubmitField("Write off")
 
 
-class RefundForm(FlaskForm):
+class RefundForm(Form):
     amount = _amount("Amount to refund (£)", "Give the amount to refund.")
     method = RadioField("How it is paid back", choices=METHODS,
                         validators=[InputRequired(message="Choose how the money is paid back.")])
@@ -65,7 +65,7 @@ class RefundForm(FlaskForm):
     submit = SubmitField("Record refund")
 
 
-class PayerForm(FlaskForm):
+class PayerForm(Form):
     name = StringField("Payer's name", validators=[Optional(), Length(max=200)],
                        description="A carer, a foster agency, the local authority... Leave all three empty to "
                                    "invoice the hirer.")
@@ -74,11 +74,11 @@ class PayerForm(FlaskForm):
     submit = SubmitField("Save who pays")
 
 
-class ButtonForm(FlaskForm):
+class ButtonForm(Form):
     """A button that posts (with its CSRF token)."""
 
 
-class RunPreviewForm(FlaskForm):
+class RunPreviewForm(Form):
     class Meta:
         csrf = False  # a GET form: the preview writes nothing
 
@@ -86,7 +86,7 @@ class RunPreviewForm(FlaskForm):
     submit = SubmitField("Preview")
 
 
-class RunConfirmForm(FlaskForm):
+class RunConfirmForm(Form):
     term = HiddenField(validators=[InputRequired()])
     count = HiddenField(validators=[InputRequired()])
     total = HiddenField(validators=[InputRequired()])

@@ -22,7 +22,7 @@ from ..accounts.permissions import admin_required, may_see, staff_required
 from ..documents import invoices as invoice_documents
 from ..documents.services import Hub
 from ..errors import LoanServiceError
-from ..extensions import db
+from ..extensions import DB_INT_MAX, DB_INT_MIN, db
 from ..loans.models import AcademicTerm
 from ..timeutil import today
 from ..web import done, field_error, int_arg, pdf_response, submit_button, submit_form
@@ -335,7 +335,8 @@ def invoice_run():
 @staff_required
 def invoice_run_confirm():
     form = RunConfirmForm()
-    term = db.session.get(AcademicTerm, _int(form.term.data))
+    term_id = _int(form.term.data)
+    term = db.session.get(AcademicTerm, term_id) if term_id is not None else None
     if term is None:
         abort(404)
 
@@ -361,7 +362,9 @@ def invoice_run_confirm():
 
 
 def _int(text) -> int | None:
+    """A whole number the database can hold, from a hidden field; None for anything else."""
     try:
-        return int(text)
+        value = int(text)
     except (TypeError, ValueError):
         return None
+    return value if DB_INT_MIN <= value <= DB_INT_MAX else None
