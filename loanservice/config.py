@@ -112,6 +112,8 @@ class Config:
 
     # Money: invoices fall due this many days after they are issued; how families pay the hub.
     INVOICE_DUE_DAYS = int(os.environ.get("INVOICE_DUE_DAYS", "30"))
+    # A term can be invoiced from this many days before it starts (never a term further ahead).
+    INVOICE_AHEAD_DAYS = int(os.environ.get("INVOICE_AHEAD_DAYS", "45"))
     HUB_BANK_DETAILS = os.environ.get(
         "HUB_BANK_DETAILS", "Demo Music Hub|Sort code 00-00-00|Account 12345678")  # '|' separates lines
     # Refuse new loans and reservations to an account owing on invoices this many days old, or owing

@@ -110,7 +110,7 @@ def register_error_handlers(app: Flask) -> None:
         seconds = _seconds_until_reset()
         if seconds is None:
             wait = "Try again later."
-        elif seconds <= 60:
+        elif seconds <= 90:  # a minute's window, give or take the moment it was counted from
             wait = "Wait a minute and try again."
         else:
             minutes = math.ceil(seconds / 60)

@@ -22,7 +22,9 @@ def scroll_region(label: str) -> Markup:
 def register_template_helpers(app: Flask) -> None:
     @app.template_filter("money")
     def money(value: Decimal | None) -> str:
-        return "" if value is None else f"£{value:,.2f}"
+        if value is None:
+            return ""
+        return f"-£{-value:,.2f}" if value < 0 else f"£{value:,.2f}"
 
     @app.template_filter("day")
     def day(value: date | datetime | None) -> str:

@@ -213,15 +213,21 @@ def test_a_pupil_with_no_family_is_named_and_not_invoiced(app, factory, term):
 
 
 def test_the_debt_block_names_what_is_owed(app, hub):
-    _run(app, on=today() - timedelta(days=40))
-    app.config["DEBT_BLOCK_DAYS"] = 30
+    _run(app, on=today() - timedelta(days=50))  # due 30 days later: 20 days late
+    app.config["DEBT_BLOCK_DAYS"] = 10
     with in_app(app) as session:
         reason = money.debt_block(session, session.get(Family, hub["family"].id), app.config)
-    assert reason.startswith("Ada Lovelace owes £54.00 on invoices over 30 days old")
+    assert reason.startswith("Ada Lovelace owes £54.00 on invoices more than 10 days past their due date")
+
+
+def test_a_term_starting_beyond_the_hubs_reach_is_not_invoiced(app, factory, hub):
+    factory.term("Summer 2028", today() + timedelta(days=300), today() + timedelta(days=380))
+    result = app.test_cli_runner().invoke(args=["invoices", "run", "--term", "Summer 2028"])
+    assert "its invoices can be run from" in result.output
 
 
 def test_no_debt_block_when_the_hub_sets_none(app, hub):
-    _run(app, on=today() - timedelta(days=400))
+    _run(app, on=today() - timedelta(days=40))  # 10 days late, and no limit set
     with in_app(app) as session:
         assert money.debt_block(session, session.get(Family, hub["family"].id), app.config) is None
 

@@ -293,6 +293,11 @@ def run_invoices(session: Session, actor, term: AcademicTerm, config, *, on: dat
     back for a dry run.
     """
     on = on or today()
+    ahead = int(config.get("INVOICE_AHEAD_DAYS", 45))
+    if (term.starts_on - on).days > ahead:
+        opens = term.starts_on - timedelta(days=ahead)
+        raise InvalidInput(f"{term.name} starts on {term.starts_on:%-d %b %Y}: its invoices can be run from "
+                           f"{opens:%-d %b %Y}, {ahead} days before it starts.", field="term")
     take_numbers(session, "invoice", 0)  # the run's lock: a second run waits, then finds nothing new
     raise_term_charges(session, actor, term)
     # Plain rows and bulk inserts, not ORM objects: a hub's run is thousands of invoices (bench/invoice_run.py).
@@ -563,15 +568,18 @@ def debt_block(session: Session, holder, config, on: date | None = None) -> str 
     if account is None:
         return None
     on = on or today()
-    debits = [(entry, left) for entry, left in open_debits(session, account) if entry.posted_on <= on]
-    # By each invoice's own age, not its aged-debt band: a 50-day-old invoice is over a 45-day limit.
-    overdue = sum((left for entry, left in debits if days is not None and (on - entry.posted_on).days >= int(days)),
-                  ZERO)
+    # Only what is past its due date counts: an invoice issued today is not a debt yet. Each
+    # invoice by its own lateness, not its aged-debt band: 50 days late is over a 45-day limit.
+    late = [(entry, left) for entry, left in open_debits(session, account) if (entry.due_on or entry.posted_on) < on]
+    overdue = sum((left for entry, left in late
+                   if days is not None and (on - (entry.due_on or entry.posted_on)).days >= int(days)), ZERO)
     if overdue > 0:
-        return f"{account.name} owes £{overdue:,.2f} on invoices over {days} days old (account {account.reference})."
-    owed = sum((left for _, left in debits), ZERO)
+        return (f"{account.name} owes £{overdue:,.2f} on invoices more than {days} days past their due date "
+                f"(account {account.reference}).")
+    owed = sum((left for _, left in late), ZERO)
     if most is not None and owed > Decimal(str(most)):
-        return f"{account.name} owes £{owed:,.2f}, more than the hub's limit of £{Decimal(str(most)):,.2f}."
+        return (f"{account.name} owes £{owed:,.2f} past its due date, more than the hub's limit of "
+                f"£{Decimal(str(most)):,.2f} (account {account.reference}).")
     return None
 
 

@@ -4,6 +4,7 @@ the termly invoices; families and schools download their own invoices and statem
 Everyone but staff and the account's own family or school gets a 404 for an invoice or a statement,
 so that not even its existence shows.
 """
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from flask import (
@@ -282,7 +283,10 @@ def aged_debt_csv():
 
 
 def _terms() -> list[AcademicTerm]:
-    return list(db.session.scalars(select(AcademicTerm).order_by(AcademicTerm.starts_on.desc())))
+    """The terms that can be invoiced now, the latest first: none starting beyond INVOICE_AHEAD_DAYS."""
+    latest = today() + timedelta(days=int(current_app.config.get("INVOICE_AHEAD_DAYS", 45)))
+    return list(db.session.scalars(select(AcademicTerm).where(AcademicTerm.starts_on <= latest)
+                                   .order_by(AcademicTerm.starts_on.desc())))
 
 
 def _dry_run(term: AcademicTerm) -> dict:
