@@ -127,6 +127,13 @@ def test_without_a_mail_server_mail_goes_to_the_outbox_shown_to_staff(app, clien
     assert b"Subject: Reminder" in client.get(f"/mail/{kept[0].id}.eml").data
 
 
+def test_a_run_from_the_web_without_a_mail_server_says_the_emails_wait(app, client, factory, overdue):
+    app.config["MAIL_SERVER"] = None
+    login(client, factory.user("staff"))
+    response = client.post("/notices/run", data={"as_of": AS_OF.isoformat()}, follow_redirects=True)
+    assert "No mail server is set, so the emails wait on the Mail page." in response.get_data(as_text=True)
+
+
 def test_staff_preview_and_run_from_the_web_and_download_past_notices(app, client, factory, overdue, smtp_server):
     mail_to(app, smtp_server)
     login(client, factory.user("staff"))

@@ -15,13 +15,17 @@ class LoginForm(Form):
 
 
 class PasswordChangeForm(Form):
-    current_password = PasswordField("Current password", validators=[DataRequired(), Length(max=200)],
+    current_password = PasswordField("Current password",
+                                     validators=[DataRequired("Type your current password."), Length(max=200)],
                                      render_kw={"autocomplete": "current-password"})
-    new_password = PasswordField("New password", validators=[DataRequired(), Length(min=10, max=200)],
+    new_password = PasswordField("New password", validators=[
+        DataRequired("Choose a new password."),
+        Length(min=10, max=200, message="Use between 10 and 200 characters.")],
                                  render_kw={"autocomplete": "new-password"},
                                  description="At least 10 characters, and not one of the common passwords.")
     confirm = PasswordField("New password again",
-                            validators=[DataRequired(), EqualTo("new_password", "The passwords differ.")],
+                            validators=[DataRequired("Type the new password again."),
+                                        EqualTo("new_password", "The passwords differ.")],
                             render_kw={"autocomplete": "new-password"})
     submit = SubmitField("Change password")
 

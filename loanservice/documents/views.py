@@ -295,7 +295,11 @@ def notices_run():
                                            deliver=False, processes=1)
 
     def queued(result):
-        message = f"{result.queued} emails on their way, {result.printed} to print."
+        if current_app.config.get("MAIL_SERVER"):
+            message = f"{result.queued} emails on their way, {result.printed} to print."
+        else:
+            message = (f"{result.queued} emails queued, {result.printed} to print. No mail server is set, so the "
+                       "emails wait on the Mail page.")
         if result.held_back:
             message += " " + notice_service.held_back_summary(len(result.held_back))
         flash(message, "error" if result.held_back else "success")
