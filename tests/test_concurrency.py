@@ -274,8 +274,11 @@ def test_twenty_check_outs_at_once_with_agreements_required_hold_the_instrument_
         instrument_status = session.scalar(select(Instrument.status).where(Instrument.id == instrument.id))
         assert (loan.status, instrument_status) in (("pending", "awaiting_signing"), ("open", "on_loan"))
         assert session.scalar(select(func.count()).select_from(Agreement)) == (1 if loan.is_pending else 0)
-    refusal = "is held for" if loan.is_pending else "is already on loan."
-    assert all(refusal in page for status, page in results if status == 409)
+    # Each loser is told the instrument is taken: "held for someone else" when it read the winner's
+    # hold, or "already on loan" when the database's one-loan index refused it (about one run in
+    # six on PostgreSQL the row lock did not order them: see the session notes).
+    refusals = ("is held for", "is already on loan.") if loan.is_pending else ("is already on loan.",)
+    assert all(any(refusal in page for refusal in refusals) for status, page in results if status == 409)
 
 
 def test_the_database_holds_one_loan_per_instrument_for_pending_loans_without_the_row_lock(app, factory):
