@@ -116,6 +116,23 @@ class Config:
     INVOICE_AHEAD_DAYS = int(os.environ.get("INVOICE_AHEAD_DAYS", "45"))
     HUB_BANK_DETAILS = os.environ.get(
         "HUB_BANK_DETAILS", "Demo Music Hub|Sort code 00-00-00|Account 12345678")  # '|' separates lines
+    # Monthly instalments: whether an account may pay a term's invoice in instalments (staff set it per
+    # account), and into how many, a month apart from the invoice's due date (the last takes the pennies).
+    INSTALMENTS_ALLOWED = _env_bool("INSTALMENTS_ALLOWED", True)
+    INSTALMENTS_PER_TERM = int(os.environ.get("INSTALMENTS_PER_TERM", "3"))
+    # Deposits: invoiced as their own line on a loan's first invoice, held while it is out, then refunded
+    # or kept. A loan's own deposit (from its fee band) comes first; otherwise DEPOSIT_AMOUNT (0: none).
+    # Pupils with remission pay it only if their category is listed (comma-separated category names).
+    DEPOSIT_AMOUNT = os.environ.get("DEPOSIT_AMOUNT", "0")
+    DEPOSIT_REMISSION_CATEGORIES = [name.strip() for name in os.environ.get(
+        "DEPOSIT_REMISSION_CATEGORIES",
+        "free_school_meals,pupil_premium,looked_after,previously_looked_after,benefits").split(",") if name.strip()]
+    # A pupil's first year of hire (from their first loan's start) is invoiced at nothing, the line saying so.
+    FIRST_YEAR_FREE = _env_bool("FIRST_YEAR_FREE", False)
+    # A loan out for part of a term pays the whole term ("or part thereof"); off: in proportion to its days.
+    CHARGE_PART_TERM_IN_FULL = _env_bool("CHARGE_PART_TERM_IN_FULL", True)
+    # Keep invoicing, term after term, an instrument kept past its due date until it comes back.
+    KEEP_INVOICING_OVERDUE = _env_bool("KEEP_INVOICING_OVERDUE", True)
     # Refuse new loans and reservations to an account owing on invoices this many days old, or owing
     # more than this amount (unset: never); staff can override, and the override is audited.
     DEBT_BLOCK_DAYS = int(os.environ["DEBT_BLOCK_DAYS"]) if os.environ.get("DEBT_BLOCK_DAYS") else None

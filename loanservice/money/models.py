@@ -9,7 +9,7 @@ import enum
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -18,6 +18,7 @@ from ..dbtypes import enum_column, sql_values, values_check
 from ..extensions import db
 from ..loans.models import AcademicTerm, Loan, LoanCharge
 from ..schools.models import School
+from ..sets.models import ClassroomSet, SetLoan
 from ..timeutil import utcnow
 
 
@@ -56,10 +57,31 @@ class PaymentMethod(enum.StrEnum):
 class LineKind(enum.StrEnum):
     HIRE = "hire"  # one loan's charge for one term
     LOSS = "loss"  # the replacement cost of a lost or stolen instrument
+    DEPOSIT = "deposit"  # a loan's refundable deposit, on its first invoice
+    SET_HIRE = "set_hire"  # a school's hire of a classroom set for one term
 
     @property
     def label(self) -> str:
-        return {"hire": "Hire", "loss": "Replacement of a lost instrument"}[self.value]
+        return {"hire": "Hire", "loss": "Replacement of a lost instrument", "deposit": "Deposit",
+                "set_hire": "Classroom set hire"}[self.value]
+
+
+class DepositOutcome(enum.StrEnum):
+    REFUNDED = "refunded"  # credited back to the account at return
+    KEPT = "kept"  # kept against damage or loss
+
+    @property
+    def label(self) -> str:
+        return {"refunded": "Refunded", "kept": "Kept"}[self.value]
+
+
+class SetFeeBasis(enum.StrEnum):
+    PER_SET = "set"
+    PER_INSTRUMENT = "instrument"
+
+    @property
+    def label(self) -> str:
+        return {"set": "per set", "instrument": "per instrument"}[self.value]
 
 
 class PayerAccount(db.Model):
@@ -82,6 +104,8 @@ class PayerAccount(db.Model):
     payer_name: Mapped[str] = mapped_column(String(200), default="")
     payer_email: Mapped[str] = mapped_column(String(254), default="")
     payer_address: Mapped[str] = mapped_column(String(500), default="")
+    # The account's choice to pay each term's invoice by monthly instalments (where the hub allows it).
+    pays_by_instalments: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     family: Mapped[Family | None] = relationship()
@@ -147,6 +171,7 @@ class LedgerEntry(db.Model):
     against: Mapped["LedgerEntry | None"] = relationship(remote_side=[id])
     created_by: Mapped[User | None] = relationship()
     lines: Mapped[list["InvoiceLine"]] = relationship(back_populates="invoice", order_by="InvoiceLine.id")
+    instalments: Mapped[list["Instalment"]] = relationship(back_populates="invoice", order_by="Instalment.number")
 
     @property
     def kind_label(self) -> str:
@@ -254,3 +279,104 @@ class BankLine(db.Model):
 
     bank_import: Mapped[BankImport] = relationship(back_populates="lines")
     payment: Mapped[LedgerEntry] = relationship()
+
+
+class Instalment(db.Model):
+    """One monthly instalment of an invoice: what falls due on which date. The instalments of an invoice
+    sum to its amount (the last takes the pennies) and, like the invoice, never change."""
+
+    __tablename__ = "invoice_instalment"
+    __table_args__ = (
+        UniqueConstraint("invoice_id", "number"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        CheckConstraint("number >= 1", name="number_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id"))
+    number: Mapped[int]  # 1, 2, 3... in the order they fall due
+    due_on: Mapped[date]
+    amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+
+    invoice: Mapped[LedgerEntry] = relationship(back_populates="instalments")
+
+
+class LoanDeposit(db.Model):
+    """A loan's refundable deposit: invoiced once (as its own line), held while the loan is open."""
+
+    __tablename__ = "loan_deposit"
+    __table_args__ = (CheckConstraint("amount > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loan.id"), unique=True)  # one deposit a loan, whatever races
+    account_id: Mapped[int] = mapped_column(ForeignKey("payer_account.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("invoice_line.id"), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    loan: Mapped[Loan] = relationship()
+    account: Mapped[PayerAccount] = relationship()
+    line: Mapped[InvoiceLine] = relationship()
+    release: Mapped["DepositRelease | None"] = relationship(back_populates="deposit", uselist=False)
+
+    @property
+    def held(self) -> bool:
+        return self.release is None
+
+
+class DepositRelease(db.Model):
+    """What became of a deposit: refunded (a credit note on the account) or kept, with the reason.
+
+    A deposit is released once: the database refuses a second release of it (unique deposit_id)."""
+
+    __tablename__ = "deposit_release"
+    __table_args__ = (
+        values_check("outcome", DepositOutcome, "outcome_known"),
+        CheckConstraint("(outcome = 'refunded') = (credit_note_id IS NOT NULL)", name="refund_has_credit_note"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    deposit_id: Mapped[int] = mapped_column(ForeignKey("loan_deposit.id"), unique=True)
+    outcome: Mapped[DepositOutcome] = mapped_column(enum_column(DepositOutcome, 10))
+    credit_note_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"), unique=True)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    released_on: Mapped[date]
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    deposit: Mapped[LoanDeposit] = relationship(back_populates="release")
+    credit_note: Mapped[LedgerEntry | None] = relationship()
+    created_by: Mapped[User | None] = relationship()
+
+
+class SetHireFee(db.Model):
+    """What a school pays a term for a classroom set: a fee for the set, or a fee per instrument in it."""
+
+    __tablename__ = "set_hire_fee"
+    __table_args__ = (
+        values_check("basis", SetFeeBasis, "basis_known"),
+        CheckConstraint("fee >= 0", name="fee_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    set_id: Mapped[int] = mapped_column(ForeignKey("classroom_set.id"), unique=True)
+    basis: Mapped[SetFeeBasis] = mapped_column(enum_column(SetFeeBasis, 10))
+    fee: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+    classroom_set: Mapped[ClassroomSet] = relationship()
+
+
+class SetHireCharge(db.Model):
+    """A set loan's hire for one term, on one invoice line: the database refuses to invoice it twice."""
+
+    __tablename__ = "set_hire_charge"
+    __table_args__ = (UniqueConstraint("set_loan_id", "term_id"), CheckConstraint("amount > 0", name="amount_positive"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    set_loan_id: Mapped[int] = mapped_column(ForeignKey("set_loan.id"))
+    term_id: Mapped[int] = mapped_column(ForeignKey("academic_term.id"), index=True)
+    line_id: Mapped[int] = mapped_column(ForeignKey("invoice_line.id"), unique=True)
+    amount: Mapped[Decimal] = mapped_column(Numeric(10, 2))
+
+    set_loan: Mapped[SetLoan] = relationship()
