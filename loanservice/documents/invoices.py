@@ -25,6 +25,7 @@ def invoice_context(invoice: LedgerEntry, hub: Hub, config) -> dict:
               "remission_amount": line.remission} for line in invoice.lines]
     return {"hub": hub, "number": invoice.number, "posted_on": invoice.posted_on, "due_on": invoice.due_on,
             "term": invoice.term.name if invoice.term is not None else "", "lines": lines, "total": invoice.amount,
+            "instalments": [{"number": i.number, "due_on": i.due_on, "amount": i.amount} for i in invoice.instalments],
             **_payer(invoice.account, config)}
 
 
@@ -49,5 +50,8 @@ def statement_pdf(session: Session, account: PayerAccount, hub: Hub, config, on:
              for line in money.statement(session, account)]
     aged = money.aged_debt(session, on, account)
     bands = aged[0].bands if aged else dict.fromkeys(money.AGE_BANDS, money.ZERO)
-    return render_pdf("documents/statement.html", hub=hub, on=on, lines=lines, bands=bands,
+    instalments = [{"number": invoice.number, "due_on": part.due_on, "amount": part.amount}
+                   for invoice, left in money.open_invoices(session, account) if invoice.instalments
+                   for part in money.due_parts(invoice, left)]
+    return render_pdf("documents/statement.html", hub=hub, on=on, lines=lines, bands=bands, instalments=instalments,
                       balance=money.balance(session, account), **_payer(account, config))

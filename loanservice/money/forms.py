@@ -91,3 +91,44 @@ class RunConfirmForm(Form):
     count = HiddenField(validators=[InputRequired()])
     total = HiddenField(validators=[InputRequired()])
     submit = SubmitField("Issue the invoices")
+
+
+class InstalmentChoiceForm(Form):
+    pays_by_instalments = RadioField(
+        "How this account pays each term's invoice",
+        choices=[("no", "In one payment, by the invoice's due date"), ("yes", "By monthly instalments")],
+        validators=[InputRequired(message="Choose how the account pays.")])
+    submit = SubmitField("Save how the account pays")
+
+
+class SplitInvoiceForm(Form):
+    confirm = BooleanField("The payer has agreed to pay this invoice by these instalments",
+                           validators=[DataRequired(message="Tick to confirm the payer agreed.")])
+    submit = SubmitField("Pay by instalments")
+
+
+DEPOSIT_OUTCOMES = [("refunded", "Refund it (the instrument came back in good order)"),
+                    ("kept", "Keep it against damage or loss")]
+
+
+class DepositForm(Form):
+    outcome = RadioField("What happens to the deposit", choices=DEPOSIT_OUTCOMES,
+                         validators=[InputRequired(message="Choose whether the deposit is refunded or kept.")])
+    method = SelectField("Pay the refund back", choices=[("", "Leave it as credit on the account")] + METHODS,
+                         validators=[Optional()],
+                         description="A refund first settles anything the account owes; what is left is credit, "
+                                     "or paid back this way.")
+    reason = TextAreaField("Reason", validators=[Optional(), Length(max=1000)],
+                           description="Needed when the deposit is kept: the damage, or the loss.")
+    submit = SubmitField("Save")
+
+
+FEE_BASES = [("set", "For the whole set, a term"), ("instrument", "For each instrument in the set, a term")]
+
+
+class SetFeeForm(Form):
+    basis = RadioField("The fee is charged", choices=FEE_BASES,
+                       validators=[InputRequired(message="Choose per set or per instrument.")])
+    fee = DecimalField("Hire fee (£)", places=2, validators=[InputRequired(message="Give the fee (0 for free).")],
+                       render_kw={"inputmode": "decimal", "autocomplete": "off"})
+    submit = SubmitField("Save the fee")

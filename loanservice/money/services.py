@@ -950,6 +950,7 @@ class HolderMoney:
     balance: Decimal
     invoices: list[tuple[LedgerEntry, Decimal]]
     how_to_pay: HowToPay
+    deposits_held: Decimal = ZERO
 
     @property
     def owed(self) -> Decimal:
@@ -965,7 +966,8 @@ def holder_money(session: Session, holder, config) -> HolderMoney | None:
     account = account_of(session, holder)
     if account is None:
         return None
-    return HolderMoney(account, balance(session, account), invoices_of(session, account), how_to_pay(config, account))
+    return HolderMoney(account, balance(session, account), invoices_of(session, account), how_to_pay(config, account),
+                       deposits_held(session, account))
 
 
 def issue_invoices(session: Session, actor, term: AcademicTerm, config, *,

@@ -25,6 +25,7 @@ from ..documents.services import Hub
 from ..errors import LoanServiceError
 from ..extensions import DB_INT_MAX, DB_INT_MIN, db
 from ..loans.models import AcademicTerm
+from ..sets.models import ClassroomSet
 from ..timeutil import today
 from ..web import done, field_error, int_arg, pdf_response, submit_button, submit_form
 from ..wording import counted
@@ -32,14 +33,18 @@ from . import services
 from .forms import (
     ButtonForm,
     CreditForm,
+    DepositForm,
+    InstalmentChoiceForm,
     PayerForm,
     PaymentForm,
     RefundForm,
     RunConfirmForm,
     RunPreviewForm,
+    SetFeeForm,
+    SplitInvoiceForm,
     WriteOffForm,
 )
-from .models import EntryKind, LedgerEntry, PayerAccount
+from .models import EntryKind, LedgerEntry, LoanDeposit, PayerAccount, SetHireFee
 
 bp = Blueprint("money", __name__, url_prefix="/money")
 
@@ -77,11 +82,15 @@ def accounts():
 def account(account_id: int):
     account = _account(account_id)
     aged = services.aged_debt(db.session, today(), account)
+    open_invoices = services.open_invoices(db.session, account)
     return render_template(
         "money/account.html", account=account, balance=services.balance(db.session, account),
-        statement=services.statement(db.session, account), open_invoices=services.open_invoices(db.session, account),
+        statement=services.statement(db.session, account), open_invoices=open_invoices,
+        parts_due={invoice.id: services.due_parts(invoice, left) if invoice.instalments else []
+                   for invoice, left in open_invoices},
         bands=aged[0].bands if aged else None, age_bands=services.AGE_BANDS,
-        credit=services.credit_held(db.session, account), button=ButtonForm(formdata=None))
+        credit=services.credit_held(db.session, account), button=ButtonForm(formdata=None),
+        deposits=services.deposits_of(db.session, account), held=services.deposits_held(db.session, account))
 
 
 def _payment_choices(form: PaymentForm, account: PayerAccount) -> list:
@@ -171,8 +180,9 @@ def payer_clear(account_id: int):
 @staff_required
 def invoice(invoice_id: int):
     invoice = _invoice(invoice_id)
-    return render_template("money/invoice.html", invoice=invoice, account=invoice.account,
-                           left=services.invoice_left(db.session, invoice),
+    left = services.invoice_left(db.session, invoice)
+    return render_template("money/invoice.html", invoice=invoice, account=invoice.account, left=left,
+                           parts=services.due_parts(invoice, left) if left > 0 else [],
                            settled_by=services.settled_by(db.session, invoice),
                            creditable=services.creditable(db.session, invoice))
 
@@ -372,3 +382,104 @@ def _int(text) -> int | None:
     except (TypeError, ValueError):
         return None
     return value if DB_INT_MIN <= value <= DB_INT_MAX else None
+
+
+# ---------------------------------------------------------------- instalments
+
+
+@bp.route("/accounts/<int:account_id>/instalments", methods=["GET", "POST"])
+@staff_required
+def instalments(account_id: int):
+    account = _account(account_id)
+    form = InstalmentChoiceForm()
+    if request.method == "GET":
+        form.pays_by_instalments.data = "yes" if account.pays_by_instalments else "no"
+
+    def said(saved: PayerAccount) -> str:
+        if saved.pays_by_instalments:
+            return (f"{saved.reference} pays each term's invoice by {current_app.config['INSTALMENTS_PER_TERM']} "
+                    "monthly instalments, from the next invoice run.")
+        return f"{saved.reference} pays each invoice in one payment, from the next invoice run."
+
+    response, status = submit_form(
+        form, lambda: services.choose_instalments(db.session, current_user, account, current_app.config,
+                                                  form.pays_by_instalments.data == "yes"),
+        lambda saved: done(said(saved), _account_url(saved)))
+    if response:
+        return response
+    return render_template("money/instalments.html", account=account, form=form,
+                           allowed=current_app.config.get("INSTALMENTS_ALLOWED"),
+                           count=current_app.config.get("INSTALMENTS_PER_TERM")), status
+
+
+@bp.route("/invoices/<int:invoice_id>/instalments", methods=["GET", "POST"])
+@staff_required
+def split_invoice(invoice_id: int):
+    invoice = _invoice(invoice_id)
+    form = SplitInvoiceForm()
+    response, status = submit_form(
+        form, lambda: services.split_into_instalments(db.session, current_user, invoice, current_app.config),
+        lambda rows: done(f"{invoice.number} is paid in {len(rows)} instalments: " + ", ".join(
+            f"{row.amount:,.2f} by {row.due_on:%-d %b %Y}" for row in rows) + ".",
+            url_for(".invoice", invoice_id=invoice.id)))
+    if response:
+        return response
+    left = services.invoice_left(db.session, invoice)
+    count = int(current_app.config.get("INSTALMENTS_PER_TERM") or 1)
+    plan = (services.instalment_plan(left, max(invoice.due_on or today(), today()), count)
+            if left > 0 and count > 1 else [])
+    return render_template("money/split_invoice.html", invoice=invoice, form=form, left=left, plan=plan), status
+
+
+# ---------------------------------------------------------------- deposits
+
+
+@bp.route("/deposits/<int:deposit_id>", methods=["GET", "POST"])
+@staff_required
+def deposit(deposit_id: int):
+    deposit = db.get_or_404(LoanDeposit, deposit_id)
+    form = DepositForm()
+
+    def perform():
+        if form.outcome.data == "kept":
+            return services.keep_deposit(db.session, current_user, deposit, form.reason.data or "")
+        return services.refund_deposit(db.session, current_user, deposit, method=form.method.data or "")
+
+    def said(release) -> str:
+        tag = deposit.loan.instrument.asset_tag
+        if release.outcome == "kept":
+            return f"The deposit of £{deposit.amount:,.2f} for {tag} is kept: {release.reason}"
+        credit = services.credit_held(db.session, deposit.account)
+        return (f"The deposit of £{deposit.amount:,.2f} for {tag} is refunded (credit note "
+                f"{release.credit_note.number})." + (f" The account holds £{credit:,.2f} in credit." if credit else ""))
+
+    response, status = submit_form(form, perform, lambda release: done(said(release), _account_url(deposit.account)))
+    if response:
+        return response
+    return render_template("money/deposit.html", deposit=deposit, account=deposit.account, form=form), status
+
+
+# ---------------------------------------------------------------- schools' set hire fees
+
+
+@bp.get("/set-fees")
+@admin_required
+def set_fees():
+    return render_template("money/set_fees.html", rows=services.set_fees(db.session))
+
+
+@bp.route("/set-fees/<int:set_id>", methods=["GET", "POST"])
+@admin_required
+def set_fee(set_id: int):
+    classroom_set = db.get_or_404(ClassroomSet, set_id)
+    form = SetFeeForm()
+    if request.method == "GET":
+        fee = db.session.scalar(select(SetHireFee).where(SetHireFee.set_id == set_id))
+        form.basis.data, form.fee.data = (fee.basis.value, fee.fee) if fee else ("set", None)
+    response, status = submit_form(
+        form, lambda: services.save_set_fee(db.session, current_user, classroom_set, form.basis.data, form.fee.data),
+        lambda fee: done(f"{classroom_set.name}: £{fee.fee:,.2f} a term {fee.basis.label}, from the next invoice run.",
+                         url_for(".set_fees")))
+    if response:
+        return response
+    return render_template("money/set_fee.html", classroom_set=classroom_set, form=form), status
