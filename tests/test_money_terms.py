@@ -4,7 +4,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from loanservice.borrowers.models import Family
@@ -17,7 +17,9 @@ from loanservice.money.models import (
     DepositRelease,
     EntryKind,
     Instalment,
+    InvoiceLine,
     LedgerEntry,
+    LineKind,
     LoanDeposit,
     PayerAccount,
 )
@@ -540,3 +542,34 @@ def test_a_schools_set_pays_no_deposit(app, staff, factory, term, deposits):
     with in_app(app) as session:
         account = session.scalar(select(PayerAccount).where(PayerAccount.school_id == school.id))
         assert money.deposits_held(session, account) == Decimal("0.00")
+
+
+# ---------------------------------------------------------------- the demo hub
+
+
+@pytest.fixture
+def demo(app):
+    result = app.test_cli_runner().invoke(args=["demo", "seed", "--instruments", "300"])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_demo_has_a_deposit_refunded(app, demo):
+    with in_app(app) as session:
+        assert session.scalar(select(DepositRelease.outcome)) == DepositOutcome.REFUNDED
+
+
+def test_the_demo_has_a_family_paying_by_instalments(app, demo):
+    with in_app(app) as session:
+        account = session.scalar(select(PayerAccount).where(PayerAccount.pays_by_instalments.is_(True)))
+        assert account.family_id is not None
+
+
+def test_the_demo_has_an_invoice_in_monthly_instalments(app, demo):
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Instalment)) == 3
+
+
+def test_the_demo_has_a_school_invoiced_for_a_set_per_instrument(app, demo):
+    with in_app(app) as session:
+        line = session.scalar(select(InvoiceLine).where(InvoiceLine.kind == LineKind.SET_HIRE))
+        assert "instruments at £6.00 each" in line.description

@@ -1,6 +1,8 @@
 """The demo hub's money: last term and this term invoiced, most of last term paid, some part-paid,
 some 90 days and more overdue, a payer who is not the hirer, a credit note, and a bank statement to
-import that pays some of this term's invoices (``bank_statement``)."""
+import that pays some of this term's invoices (``bank_statement``); deposits invoiced with one
+refunded at its return, a family paying by monthly instalments, and a school invoiced for a set
+per instrument."""
 import csv
 import io
 from datetime import date, timedelta
@@ -10,9 +12,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..accounts.models import User
+from ..borrowers.models import RemissionCategory
+from ..loans import lending
 from ..loans.models import AcademicTerm, LoanCharge
 from ..money import services as money
-from ..money.models import EntryKind, LedgerEntry
+from ..money.models import EntryKind, LedgerEntry, LoanDeposit
+from ..sets.models import SetLoan
 from ..timeutil import today
 
 PAYER = dict(name="Northshire County Council (Virtual School)", email="virtual.school@northshire.example",
@@ -26,7 +31,11 @@ def seed_money(session: Session, admin: User) -> None:
         select(LoanCharge.id).where(LoanCharge.term_id == AcademicTerm.id).exists()).order_by(AcademicTerm.starts_on)))
     if not terms:
         return
-    config = {"INVOICE_DUE_DAYS": 30}
+    config = {"INVOICE_DUE_DAYS": 30, "INSTALMENTS_ALLOWED": True, "INSTALMENTS_PER_TERM": 3,
+              "DEPOSIT_REMISSION_CATEGORIES": [category.value for category in RemissionCategory]}
+    set_loan = session.scalar(select(SetLoan).order_by(SetLoan.id).limit(1))
+    if set_loan is not None:  # a school invoiced for a set, per instrument
+        money.save_set_fee(session, admin, set_loan.classroom_set, "instrument", Decimal("6.00"))
     runs = [money.run_invoices(session, admin, term, config, on=_invoice_date(term)) for term in terms]
     if not runs[0].invoices:
         return
@@ -35,6 +44,32 @@ def seed_money(session: Session, admin: User) -> None:
     if len(runs) > 1:
         _pay_last_term(session, admin, runs[0].invoices)
     _pay_some(session, admin, runs[-1].invoices)
+    _instalments(session, admin, runs[-1].invoices, config)
+    _refund_a_deposit(session, admin)
+
+
+def _instalments(session: Session, admin: User, invoices: list[LedgerEntry], config) -> None:
+    """A family that pays by monthly instalments: this term's invoice split, and the next ones too."""
+    for invoice in invoices:
+        if invoice.account.family_id is not None and not invoice.account.payer_name \
+                and money.invoice_left(session, invoice) == invoice.amount:
+            money.choose_instalments(session, admin, invoice.account, config, True)
+            money.split_into_instalments(session, admin, invoice, config, on=invoice.posted_on)
+            return
+
+
+def _refund_a_deposit(session: Session, admin: User) -> None:
+    """An instrument brought back and its deposit (paid with its invoice) refunded by bank transfer."""
+    for deposit in session.scalars(select(LoanDeposit).order_by(LoanDeposit.id)):
+        if deposit.loan.is_open and deposit.loan.pupil_id is not None:
+            invoice = deposit.line.invoice
+            left = money.invoice_left(session, invoice)
+            if left > 0:
+                money.record_payment(session, admin, deposit.account, left, "card", on=_paid_on(invoice, 4),
+                                     invoices=[invoice])
+            lending.check_in(session, admin, deposit.loan, grade=4, note="Back in good order")
+            money.refund_deposit(session, admin, deposit, method="bank_transfer")
+            return
 
 
 def _invoice_date(term: AcademicTerm) -> date:
