@@ -573,3 +573,26 @@ def test_the_demo_has_a_school_invoiced_for_a_set_per_instrument(app, demo):
     with in_app(app) as session:
         line = session.scalar(select(InvoiceLine).where(InvoiceLine.kind == LineKind.SET_HIRE))
         assert "instruments at £6.00 each" in line.description
+
+
+def test_after_check_in_the_loan_page_offers_to_refund_or_keep_the_deposit(app, staff, factory, term, family,
+                                                                           deposits):
+    deposit_id = _deposit_back(app, factory, family)
+    with in_app(app) as session:
+        loan_id = session.get(LoanDeposit, deposit_id).loan_id
+    page = staff.get(f"/loans/{loan_id}").get_data(as_text=True)
+    assert f'href="/money/deposits/{deposit_id}">Refund or keep the deposit' in page
+
+
+def test_a_kept_deposit_shows_its_reason_on_the_loan_page(app, staff, factory, term, family, deposits):
+    deposit_id = _deposit_back(app, factory, family)
+    submit(staff, f"/money/deposits/{deposit_id}", {"outcome": "kept", "reason": "Neck snapped"})
+    with in_app(app) as session:
+        loan_id = session.get(LoanDeposit, deposit_id).loan_id
+    assert "kept on" in staff.get(f"/loans/{loan_id}").get_data(as_text=True)
+
+
+def test_keeping_a_deposit_without_a_reason_on_the_page_is_a_clear_422(app, staff, factory, term, family, deposits):
+    deposit_id = _deposit_back(app, factory, family)
+    response = submit(staff, f"/money/deposits/{deposit_id}", {"outcome": "kept", "reason": ""})
+    assert (response.status_code, "Say why the deposit is kept" in response.get_data(as_text=True)) == (422, True)

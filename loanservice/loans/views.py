@@ -23,6 +23,7 @@ from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
 from ..inventory.models import Instrument
 from ..inventory.tags import resolve_instrument
+from ..money.services import deposit_of
 from ..reservations.services import free_instruments
 from ..schools.models import School
 from ..timeutil import today
@@ -178,6 +179,7 @@ def _render_detail(loan: Loan, *, issue_form=None, status: int = 200):
     return render_template("loans/detail.html", loan=loan, today=today(), charges=pricing.charges_of(db.session, loan),
                            unapplied_remission=pricing.unapplied_remission(loan),
                            agreement=latest_agreement(db.session, loan), exchanged_to=exchanged_to,
+                           deposit=deposit_of(db.session, loan),
                            issue_form=issue_form or IssueForm(formdata=None)), status
 
 

@@ -1120,6 +1120,11 @@ def deposits_of(session: Session, account: PayerAccount) -> list[LoanDeposit]:
     return sorted(deposits, key=lambda deposit: not deposit.held)
 
 
+def deposit_of(session: Session, loan: Loan) -> LoanDeposit | None:
+    """The loan's deposit, once invoiced."""
+    return session.scalar(select(LoanDeposit).where(LoanDeposit.loan_id == loan.id))
+
+
 def deposits_held(session: Session, account: PayerAccount) -> Decimal:
     """What the hub holds of the account's deposits."""
     released = select(DepositRelease.id).where(DepositRelease.deposit_id == LoanDeposit.id)
