@@ -21,9 +21,10 @@ FINANCE_COLUMNS = ["date", "type", "number", "account_reference", "account_name"
                    "net", "vat", "gross"]
 AGED_DEBT_COLUMNS = ["account_reference", "account_name", "current", "30_days", "60_days", "90_days_plus", "total"]
 REMISSION_COLUMNS = ["term", "remission_category", "remission_given"]
-# Nominal codes when the hub sets none: sales of hire and of replacements, a bank account, bad debt.
+# Nominal codes when the hub sets none: sales of hire and of replacements, a bank account, bad debt;
+# deposits held are a liability (owed back), not a sale.
 DEFAULT_NOMINAL_CODES = {"hire": "4000", "loss": "4010", "credit_note": "4000", "payment": "1200",
-                         "refund": "1200", "write_off": "8100"}
+                         "refund": "1200", "write_off": "8100", "deposit": "2100", "set_hire": "4000"}
 VAT_KINDS = (EntryKind.INVOICE, EntryKind.CREDIT_NOTE)  # payments, refunds and write-offs carry no VAT
 CENT = Decimal("0.01")
 
