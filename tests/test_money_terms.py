@@ -25,7 +25,7 @@ from loanservice.money.models import (
 )
 from loanservice.sets.models import ClassroomSet
 
-from .conftest import in_app, login, pdf_text
+from .conftest import ON_POSTGRES, in_app, login, pdf_text
 from .pages import submit, submit_on
 
 FEE = pricing.Charges(fee_per_term=Decimal("36.00"))
@@ -596,3 +596,35 @@ def test_keeping_a_deposit_without_a_reason_on_the_page_is_a_clear_422(app, staf
     deposit_id = _deposit_back(app, factory, family)
     response = submit(staff, f"/money/deposits/{deposit_id}", {"outcome": "kept", "reason": ""})
     assert (response.status_code, "Say why the deposit is kept" in response.get_data(as_text=True)) == (422, True)
+
+
+# ---------------------------------------------------------------- at once, on PostgreSQL
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="concurrency is proved on PostgreSQL, the production database")
+def test_ten_staff_refunding_one_deposit_at_once_refund_it_once(app, factory, term, family, deposits):
+    import threading
+
+    deposit_id = _deposit_back(app, factory, family)
+    barrier = threading.Barrier(10)
+    outcomes = [None] * 10
+
+    def refund(i):
+        barrier.wait()
+        with in_app(app) as session:
+            try:
+                money.refund_deposit(session, None, session.get(LoanDeposit, deposit_id), on=date(2026, 11, 2))
+                session.commit()
+                outcomes[i] = "refunded"
+            except money.DepositReleased:
+                session.rollback()
+                outcomes[i] = "refused"
+
+    threads = [threading.Thread(target=refund, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    with in_app(app) as session:
+        notes = session.scalar(select(func.count()).where(LedgerEntry.kind == EntryKind.CREDIT_NOTE))
+    assert (sorted(outcomes), notes) == (["refunded"] + ["refused"] * 9, 1)
