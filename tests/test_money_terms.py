@@ -289,6 +289,17 @@ def test_a_free_loan_still_pays_the_deposit_where_the_hub_says_so(app, factory, 
         assert lines_of(session, family) == [("deposit", Decimal("25.00"))]
 
 
+def test_the_invoice_pdf_shows_the_deposit_as_its_own_line(app, staff, factory, term, family, deposits):
+    pupil = factory.pupil(name="Ada Junior", family=family, remission_category="looked_after",
+                          remission_verified_on=date(2026, 9, 1))
+    lend(factory, pupil, charges=pricing.Charges(fee_per_term=Decimal("36.00"), charge_per_term=Decimal("0.00")))
+    run(app)
+    with in_app(app) as session:
+        invoice_id = invoice_of(session, family).id
+    text = pdf_text(staff.get(f"/money/invoices/{invoice_id}.pdf").data)
+    assert "for Ada Junior £25.00 None £25.00" in text
+
+
 def _deposit_back(app, factory, family, *, paid=True):
     """A loan invoiced with its deposit (the invoice paid), then checked in; the deposit's id."""
     loan_id = lend(factory, factory.pupil(family=family))

@@ -431,7 +431,7 @@ def _deposit_lines(session: Session, term: AcademicTerm, rules: BillingRules, ru
             continue
         who = f" for {row.pupil_name}" if row.pupil_id is not None else ""
         yield key, _Line(LineKind.DEPOSIT, f"Refundable deposit: {row.type_name} {row.asset_tag}{who}", amount,
-                         amount, loan_id=row.id, remission_category=row.remission_category, link=row.id)
+                         amount, loan_id=row.id, link=row.id)
 
 
 def set_hire_amount(fee: SetHireFee, items: int) -> Decimal:
@@ -750,7 +750,7 @@ def aged_debt(session: Session, on: date | None = None, account: PayerAccount | 
     if account is not None:
         query = query.where(LedgerEntry.account_id == account.id)
     rows = session.execute(query).all()
-    plans = _instalments_of(session, query.with_only_columns(LedgerEntry.id).scalar_subquery())
+    plans = _instalments_of(session, query.with_only_columns(LedgerEntry.id))
     debts: dict[int, dict[str, Decimal]] = defaultdict(lambda: dict.fromkeys(AGE_BANDS, ZERO))
     for entry_id, account_id, posted_on, due_on, amount, owed in rows:
         for part in _parts(posted_on, due_on, Decimal(amount), Decimal(owed), plans.get(entry_id, [])):
