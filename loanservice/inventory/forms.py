@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from flask_wtf.file import FileAllowed, FileField, FileRequired
+from flask_wtf.file import FileAllowed, FileField, FileRequired, MultipleFileField
 from wtforms import (
     BooleanField,
     DateField,
@@ -72,6 +72,14 @@ class InstrumentForm(Form):
     submit = SubmitField("Save instrument")
 
 
+def photos_field():
+    """Condition photos: a phone opens its camera (``capture``), a computer its files."""
+    return MultipleFileField(
+        "Photos (optional)", render_kw={"accept": "image/*", "capture": "environment"},
+        description="Take or attach up to 6 photos of its condition; they are made smaller and their "
+                    "location is removed. Only staff see them.")
+
+
 class ConditionForm(Form):
     grade = _grade_field()
     reason = SelectField(
@@ -80,6 +88,7 @@ class ConditionForm(Form):
     )
     note = TextAreaField("Note", validators=[Optional(), Length(max=2000)],
                          description="What you saw: scratches, missing parts, damage.")
+    photos = photos_field()
     submit = SubmitField("Record condition")
 
 
@@ -89,6 +98,7 @@ class RepairForm(Form):
     sent_on = DateField("Date sent", validators=[DataRequired()])
     expected_back_on = DateField("Expected back", validators=[Optional()])
     expected_cost = DecimalField("Expected cost (£)", **MONEY)
+    photos = photos_field()
     submit = SubmitField("Send to repair")
 
 
@@ -97,6 +107,7 @@ class RepairReturnForm(Form):
     actual_cost = DecimalField("Actual cost (£)", **MONEY)
     work_done = TextAreaField("Work done", validators=[Optional(), Length(max=2000)])
     grade = _grade_field("Condition now")
+    photos = photos_field()
     submit = SubmitField("Back from repair")
 
 

@@ -41,7 +41,17 @@ from .forms import (
     TypeForm,
     WriteOffForm,
 )
-from .models import CheckReason, ConditionCheck, Instrument, InstrumentFamily, InstrumentStatus, InstrumentType, Repair
+from .models import (
+    CheckReason,
+    ConditionCheck,
+    Instrument,
+    InstrumentFamily,
+    InstrumentStatus,
+    InstrumentType,
+    PhotoStage,
+    Repair,
+)
+from .photos import add_uploaded_photos, photo_bytes, photos_of
 from .tags import TAG_PATTERN, normalise_tag, resolve_instrument
 
 bp = Blueprint("inventory", __name__)
@@ -181,6 +191,7 @@ def instrument_detail(tag: str):
                                 open_repair=next((r for r in repairs if r.is_open), None))
     return render_template(
         "inventory/detail.html", instrument=instrument, checks=checks, repairs=repairs, history=history,
+        photos=photos_of(db.session, instrument_id=instrument.id),
         classroom_set=classroom_set, actions=actions, loans=loans, today=today(), current_loan=current_loan,
         condition_form=ConditionForm() if any(action.name == "condition" for action in actions) else None,
     )
@@ -215,15 +226,34 @@ def _instrument_action(tag: str, form, template: str, perform, done: str):
     return render_template(template, form=form, instrument=instrument), status
 
 
+def attach_photos(form, instrument: Instrument, stage: PhotoStage, **belongs_to) -> None:
+    """Keep the photos chosen in ``form.photos`` (if any) with what they belong to; refused as a whole."""
+    add_uploaded_photos(db.session, current_user, instrument, form.photos.data, stage,
+                        limit=current_app.config["PHOTO_MAX_BYTES"], **belongs_to)
+
+
+@bp.get("/photos/<int:photo_id>.jpg")
+@staff_required
+def photo(photo_id: int):
+    found = photo_bytes(db.session, photo_id)
+    if found is None:
+        abort(404)
+    return Response(found[1], mimetype=found[0].content_type,
+                    headers={"Cache-Control": "private, max-age=86400", "Content-Disposition": "inline"})
+
+
 @bp.route("/instruments/<tag>/condition", methods=["GET", "POST"])
 @staff_required
 def instrument_condition(tag: str):
-    return _instrument_action(
-        tag, ConditionForm(), "inventory/condition.html",
-        lambda i, f: services.record_condition(db.session, current_user, i, f.grade.data,
-                                               CheckReason(f.reason.data), f.note.data or ""),
-        "Condition recorded for {tag}.",
-    )
+    def perform(instrument, form):
+        check = services.record_condition(db.session, current_user, instrument, form.grade.data,
+                                          CheckReason(form.reason.data), form.note.data or "")
+        db.session.flush()
+        attach_photos(form, instrument, PhotoStage.INSPECTION, condition_check_id=check.id)
+        return check
+
+    return _instrument_action(tag, ConditionForm(), "inventory/condition.html", perform,
+                              "Condition recorded for {tag}.")
 
 
 @bp.route("/instruments/<tag>/repair", methods=["GET", "POST"])
@@ -232,13 +262,15 @@ def instrument_repair(tag: str):
     form = RepairForm()
     if request.method == "GET":
         form.sent_on.data = today()
-    return _instrument_action(
-        tag, form, "inventory/repair.html",
-        lambda i, f: services.send_to_repair(
-            db.session, current_user, i, repairer=f.repairer.data, fault=f.fault.data or "",
-            sent_on=f.sent_on.data, expected_back_on=f.expected_back_on.data, expected_cost=f.expected_cost.data),
-        "{tag} sent to repair.",
-    )
+
+    def perform(instrument, f):
+        repair = services.send_to_repair(
+            db.session, current_user, instrument, repairer=f.repairer.data, fault=f.fault.data or "",
+            sent_on=f.sent_on.data, expected_back_on=f.expected_back_on.data, expected_cost=f.expected_cost.data)
+        attach_photos(f, instrument, PhotoStage.REPAIR_SENT, repair_id=repair.id)
+        return repair
+
+    return _instrument_action(tag, form, "inventory/repair.html", perform, "{tag} sent to repair.")
 
 
 @bp.route("/instruments/<tag>/repair/return", methods=["GET", "POST"])
@@ -247,13 +279,16 @@ def instrument_repair_return(tag: str):
     form = RepairReturnForm()
     if request.method == "GET":
         form.returned_on.data = today()
-    return _instrument_action(
-        tag, form, "inventory/repair_return.html",
-        lambda i, f: services.return_from_repair(
-            db.session, current_user, i, grade=f.grade.data, returned_on=f.returned_on.data,
-            actual_cost=f.actual_cost.data, work_done=f.work_done.data or ""),
-        "{tag} is back from repair.",
-    )
+
+    def perform(instrument, f):
+        repair = services.return_from_repair(
+            db.session, current_user, instrument, grade=f.grade.data, returned_on=f.returned_on.data,
+            actual_cost=f.actual_cost.data, work_done=f.work_done.data or "")
+        db.session.flush()
+        attach_photos(f, instrument, PhotoStage.REPAIR_BACK, repair_id=repair.id)
+        return repair
+
+    return _instrument_action(tag, form, "inventory/repair_return.html", perform, "{tag} is back from repair.")
 
 
 @bp.route("/instruments/<tag>/write-off", methods=["GET", "POST"])

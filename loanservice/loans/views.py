@@ -21,7 +21,9 @@ from ..borrowers.services import decide_claim, find_borrowers, get_borrower, pen
 from ..documents.services import latest_agreement, latest_agreements
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
-from ..inventory.models import Instrument
+from ..inventory.models import Instrument, PhotoStage
+from ..inventory.photos import add_uploaded_photos, latest_check, photos_of
+from ..inventory.services import open_repair
 from ..inventory.tags import resolve_instrument
 from ..reservations.services import free_instruments
 from ..schools.models import School
@@ -178,7 +180,8 @@ def _render_detail(loan: Loan, *, issue_form=None, status: int = 200):
     return render_template("loans/detail.html", loan=loan, today=today(), charges=pricing.charges_of(db.session, loan),
                            unapplied_remission=pricing.unapplied_remission(loan),
                            agreement=latest_agreement(db.session, loan), exchanged_to=exchanged_to,
-                           issue_form=issue_form or IssueForm(formdata=None)), status
+                           issue_form=issue_form or IssueForm(formdata=None),
+                           return_photos=photos_of(db.session, loan_id=loan.id).by_loan.get(loan.id, [])), status
 
 
 @bp.get("/loans/<int:loan_id>")
@@ -255,13 +258,20 @@ def check_in(loan_id: int):
     form = CheckInForm()
     if request.method == "GET":
         form.returned_on.data = today()
-    return _loan_action(
-        loan_id, form, "loans/check_in.html",
-        lambda loan, f: lending.check_in(db.session, current_user, loan, grade=f.grade.data,
-                                          note=f.note.data or "", damaged=f.damaged.data,
-                                          returned_on=f.returned_on.data),
-        "{tag} is back. This page is the return receipt.",
-    )
+
+    def perform(loan, f):
+        lending.check_in(db.session, current_user, loan, grade=f.grade.data, note=f.note.data or "",
+                         damaged=f.damaged.data, returned_on=f.returned_on.data)
+        instrument = loan.instrument
+        repair = open_repair(db.session, instrument) if f.damaged.data else None  # the damage note's repair
+        add_uploaded_photos(db.session, current_user, instrument, f.photos.data, PhotoStage.CHECK_IN,
+                            limit=current_app.config["PHOTO_MAX_BYTES"], loan_id=loan.id,
+                            condition_check_id=latest_check(db.session, instrument).id,
+                            repair_id=repair.id if repair else None)
+        return loan
+
+    return _loan_action(loan_id, form, "loans/check_in.html", perform,
+                        "{tag} is back. This page is the return receipt.")
 
 
 @bp.route("/loans/<int:loan_id>/renew", methods=["GET", "POST"])
