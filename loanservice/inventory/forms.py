@@ -6,6 +6,7 @@ from wtforms import (
     DateField,
     DecimalField,
     HiddenField,
+    IntegerField,
     RadioField,
     SelectField,
     StringField,
@@ -13,6 +14,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.widgets import HiddenInput
 
 from ..forms import Form
 from .models import CONDITION_GRADES, CheckReason, InstrumentFamily
@@ -128,6 +130,33 @@ class FoundForm(Form):
     grade = _grade_field("Condition now")
     note = TextAreaField("Note", validators=[Optional(), Length(max=300)])
     submit = SubmitField("Mark found")
+
+
+class _BulkForm(Form):
+    # How many instruments the confirmation named: a different number at the post means the choice changed.
+    count = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+
+
+class BulkMoveForm(_BulkForm):
+    location = StringField("New location", validators=[DataRequired(message="Say where they go."), Length(max=120)],
+                           description="The shelf or room they are kept in, e.g. Store shelf B.")
+    submit = SubmitField("Move them")
+
+
+class BulkRepairForm(_BulkForm):
+    repairer = StringField("Repairer", validators=[DataRequired(message="Name the repairer."), Length(max=200)])
+    fault = TextAreaField("What needs doing", validators=[Optional(), Length(max=2000)],
+                          description="The same for every one, e.g. Summer service: restring and clean.")
+    sent_on = DateField("Date sent", validators=[DataRequired()])
+    expected_back_on = DateField("Expected back", validators=[Optional()])
+    submit = SubmitField("Send them")
+
+
+class BulkGradeForm(_BulkForm):
+    grade = _grade_field("Condition found")
+    note = TextAreaField("Note", validators=[Optional(), Length(max=2000)],
+                         description="Kept with each instrument's condition check.")
+    submit = SubmitField("Record the grade")
 
 
 class ImportForm(Form):

@@ -26,10 +26,14 @@ from ..reservations.services import set_of
 from ..timeutil import today
 from ..web import done, field_error, int_arg, run_change, submit_form
 from ..wording import counted
-from . import services
+from . import bulk, services
 from .actions import available_actions
+from .bulk import BulkAction
 from .csvio import IMPORT_COLUMNS, apply_import, decode_upload, export_asset_register, plan_import
 from .forms import (
+    BulkGradeForm,
+    BulkMoveForm,
+    BulkRepairForm,
     ConditionForm,
     FoundForm,
     ImportConfirmForm,
@@ -65,10 +69,9 @@ def dashboard():
                            total=sum(counts.values()), awaiting_agreement=count_awaiting_agreement(db.session))
 
 
-@bp.get("/instruments")
-@staff_required
-def instrument_list():
-    filters = services.InstrumentFilters(
+def _filters() -> services.InstrumentFilters:
+    """The instrument list's search and filters, from the query string (the list, its export, a bulk action)."""
+    return services.InstrumentFilters(
         q=request.args.get("q", "")[:100],
         type_id=int_arg("type"),
         size=request.args.get("size", "")[:16],
@@ -77,8 +80,26 @@ def instrument_list():
         condition=int_arg("condition"),
         sort=request.args.get("sort", "tag"),
     )
+
+
+def _filter_args(filters: services.InstrumentFilters) -> dict:
+    """The filters set, as query arguments (for links that keep them)."""
+    args = {"q": filters.q, "type": filters.type_id, "size": filters.size, "status": filters.status,
+            "location": filters.location, "condition": filters.condition}
+    return {name: value for name, value in args.items() if value}
+
+
+def _is_partial() -> bool:
+    """An htmx request for the results alone (search as you type), not a page (nor a back-button restore)."""
+    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+
+
+@bp.get("/instruments")
+@staff_required
+def instrument_list():
+    filters = _filters()
     exact = normalise_tag(filters.q)
-    if exact and TAG_PATTERN.match(exact) and not request.args.get("page"):
+    if exact and TAG_PATTERN.match(exact) and not request.args.get("page") and not _is_partial():
         # A whole tag typed or scanned into a search box: go straight to the instrument.
         found = db.session.scalar(select(Instrument.asset_tag).where(Instrument.asset_tag == exact))
         if found:
@@ -86,14 +107,17 @@ def instrument_list():
     prefix = current_app.config["ASSET_TAG_PREFIX"]
     page = db.paginate(services.search_instruments_query(db.session, filters, prefix),
                        per_page=current_app.config["PAGE_SIZE"], max_per_page=200, error_out=False)
+    context = dict(page=page, filters=filters, filter_args=_filter_args(filters),
+                   holding=holding_loans(db.session, page.items), bulk_actions=list(BulkAction))
+    if _is_partial():
+        response = current_app.make_response(render_template("inventory/_results.html", **context))
+        response.headers["Vary"] = "HX-Request"
+        return response
     types = services.list_types(db.session)
     sizes = sorted({size for t in types for size in t.sizes if not filters.type_id or t.id == filters.type_id},
                    key=_size_key)
-    return render_template(
-        "inventory/list.html", page=page, filters=filters, types=types, sizes=sizes,
-        locations=services.list_locations(db.session), statuses=list(InstrumentStatus),
-        holding=holding_loans(db.session, page.items),
-    )
+    return render_template("inventory/list.html", types=types, sizes=sizes,
+                           locations=services.list_locations(db.session), statuses=list(InstrumentStatus), **context)
 
 
 def _size_key(size: str):
@@ -377,12 +401,92 @@ def _render_import(form, confirm, plan, status: int):
 @bp.get("/instruments/export.csv")
 @staff_required
 def instrument_export():
-    filename = f"asset-register-{today().isoformat()}.csv"
+    """The asset register as CSV: every instrument, those matching the list's filters, or those ticked."""
+    filters = _filters()
+    chosen = None
+    if request.args.getlist("tag") or _filter_args(filters):
+        selection = bulk.Selection(
+            [normalise_tag(tag) for tag in request.args.getlist("tag")][:500], filters,
+            matching=not request.args.getlist("tag"))
+        chosen = selection.ids(db.session, current_app.config["ASSET_TAG_PREFIX"])
+    filename = f"asset-register-{today().isoformat()}{'-selection' if chosen is not None else ''}.csv"
     return Response(
-        stream_with_context(export_asset_register(db.session)),
+        stream_with_context(export_asset_register(db.session, chosen)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+# ------------------------------------------------------------------ bulk actions
+
+_BULK_FORMS = {BulkAction.MOVE: BulkMoveForm, BulkAction.REPAIR: BulkRepairForm, BulkAction.GRADE: BulkGradeForm}
+
+
+@bp.route("/instruments/bulk", methods=["GET", "POST"])
+@staff_required
+def bulk_action():
+    """Confirm an action on the instruments chosen on the list (naming how many), then do it in one transaction.
+
+    The choice travels in the query string (tags ticked, or the filters with scope=matching), so the
+    confirmation posts back to the same address and chooses the same instruments again.
+    """
+    try:
+        action = BulkAction(request.args.get("action", ""))
+    except ValueError:
+        action = None
+    filters = _filters()
+    prefix = current_app.config["ASSET_TAG_PREFIX"]
+    form = _BULK_FORMS[action]() if action in _BULK_FORMS else None
+    if form is not None and request.method == "GET" and action is BulkAction.REPAIR:
+        form.sent_on.data = today()
+    back = url_for(".instrument_list", **_filter_args(filters))
+
+    def page(status: int, *, count: int = 0, instruments=(), message: str = ""):
+        return render_template("inventory/bulk.html", action=action, form=form, count=count,
+                               instruments=instruments[:20], message=message, back=back,
+                               tags=[i.asset_tag for i in instruments],
+                               export_args=dict(_filter_args(filters), **({} if matching else {"tag": selection.tags})),
+                               ), status
+
+    if action is None:
+        abort(404, description="There is no such action: choose one on the instrument list.")
+    matching = request.args.get("scope") == "matching"
+    try:
+        selection = bulk.selection_of(request.args.getlist("tag"), filters, matching)
+        instruments = bulk.load_selected(db.session, selection, action, prefix,
+                                         for_update=request.method == "POST")
+    except LoanServiceError as error:
+        selection = bulk.Selection([], filters, matching)
+        return page(error.status_code, message=error.message)
+    if request.method == "GET" or form is None:
+        if form is not None:
+            form.count.data = len(instruments)
+        return page(200, count=len(instruments), instruments=instruments)
+
+    def perform():
+        bulk.check_count(instruments, form.count.data)
+        if action is BulkAction.MOVE:
+            return bulk.move_instruments(db.session, current_user, instruments, form.location.data or "")
+        if action is BulkAction.GRADE:
+            return bulk.grade_instruments(db.session, current_user, instruments, form.grade.data, form.note.data or "")
+        return bulk.send_instruments_to_repair(
+            db.session, current_user, instruments, repairer=form.repairer.data or "", fault=form.fault.data or "",
+            sent_on=form.sent_on.data, expected_back_on=form.expected_back_on.data)
+
+    def finished(changed: int) -> Response:
+        where = (form.location.data or "").strip() if action is BulkAction.MOVE else ""
+        message = {
+            BulkAction.MOVE: f"Moved {counted(changed, 'instrument')} to {where}."
+            + (f" {len(instruments) - changed:,} of them were there already." if changed < len(instruments) else ""),
+            BulkAction.GRADE: f"Recorded grade {form.grade.data} for {counted(changed, 'instrument')}.",
+            BulkAction.REPAIR: f"Sent {counted(changed, 'instrument')} to {(form.repairer.data or '').strip()}.",
+        }[action]
+        return done(message, back)
+
+    response, status = submit_form(form, perform, finished)
+    if response:
+        return response
+    return page(status, count=len(instruments), instruments=instruments)
 
 
 # ------------------------------------------------------------------ types
