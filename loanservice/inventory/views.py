@@ -24,7 +24,7 @@ from ..extensions import db
 from ..loans.queries import count_awaiting_agreement, holding_loans, loans_of_instrument
 from ..reservations.services import set_of
 from ..timeutil import today
-from ..web import done, field_error, int_arg, run_change, submit_form
+from ..web import done, field_error, int_arg, run_change, submit_form, wants_fragment
 from ..wording import counted
 from . import bulk, services
 from .actions import available_actions
@@ -89,17 +89,12 @@ def _filter_args(filters: services.InstrumentFilters) -> dict:
     return {name: value for name, value in args.items() if value}
 
 
-def _is_partial() -> bool:
-    """An htmx request for the results alone (search as you type), not a page (nor a back-button restore)."""
-    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
-
-
 @bp.get("/instruments")
 @staff_required
 def instrument_list():
     filters = _filters()
     exact = normalise_tag(filters.q)
-    if exact and TAG_PATTERN.match(exact) and not request.args.get("page") and not _is_partial():
+    if exact and TAG_PATTERN.match(exact) and not request.args.get("page") and not wants_fragment():
         # A whole tag typed or scanned into a search box: go straight to the instrument.
         found = db.session.scalar(select(Instrument.asset_tag).where(Instrument.asset_tag == exact))
         if found:
@@ -109,7 +104,7 @@ def instrument_list():
                        per_page=current_app.config["PAGE_SIZE"], max_per_page=200, error_out=False)
     context = dict(page=page, filters=filters, filter_args=_filter_args(filters),
                    holding=holding_loans(db.session, page.items), bulk_actions=list(BulkAction))
-    if _is_partial():
+    if wants_fragment():
         response = current_app.make_response(render_template("inventory/_results.html", **context))
         response.headers["Vary"] = "HX-Request"
         return response

@@ -134,6 +134,17 @@ def check_out():
     return response or _check_out_page(form, status)
 
 
+@bp.get("/loans/new/borrowers")
+@staff_required
+def borrower_choices():
+    """The lend form's borrowers found for what is typed (search as you type): the fragment alone."""
+    form = CheckOutForm(formdata=None)
+    form.who.data = request.args.get("who", "")[:100]
+    form.borrower.data = request.args.get("borrower", "")[:40]
+    form.borrower.choices = _borrower_choices(form.borrower.data, form.who.data)
+    return render_template("loans/_borrower_choices.html", form=form)
+
+
 @dataclass
 class LendingPreview:
     """What the lend form shows once it knows the instrument and the borrower."""
@@ -167,6 +178,11 @@ def _lending_preview(form: CheckOutForm) -> LendingPreview:
 
 
 def _check_out_page(form: CheckOutForm, status: int):
+    # With htmx the borrowers found follow the typing (the Find button stays for a page without it).
+    form.who.render_kw = dict(form.who.render_kw or {}, **{
+        "hx-get": url_for(".borrower_choices"), "hx-trigger": "input changed delay:200ms, search",
+        "hx-target": "#borrower-choices", "hx-swap": "outerHTML", "hx-sync": "this:replace",
+        "hx-include": "[name=borrower]:checked", "aria-controls": "borrower-choices"})
     preview = _lending_preview(form)
     # The condition at issue starts from the grade last recorded: staff change it only if it changed.
     if form.condition_grade.data is None and preview.instrument is not None and not form.errors:
