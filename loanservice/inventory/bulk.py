@@ -103,7 +103,7 @@ def check_count(instruments: list[Instrument], confirmed: int | None) -> None:
     """Refuse when the instruments chosen are not as many as the confirmation named (one changed meanwhile)."""
     if confirmed != len(instruments):
         raise SelectionRefused(f"The selection has changed since you confirmed it: {len(instruments):,} instruments "
-                               "match now. Check the new count and confirm again.", field="count")
+                               "match now. Check the new count and confirm again.")
 
 
 def move_instruments(session: Session, actor, instruments: list[Instrument], location: str) -> int:
