@@ -469,13 +469,14 @@ def bulk_action():
             sent_on=form.sent_on.data, expected_back_on=form.expected_back_on.data)
 
     def finished(changed: int) -> Response:
-        where = (form.location.data or "").strip() if action is BulkAction.MOVE else ""
-        message = {
-            BulkAction.MOVE: f"Moved {counted(changed, 'instrument')} to {where}."
-            + (f" {len(instruments) - changed:,} of them were there already." if changed < len(instruments) else ""),
-            BulkAction.GRADE: f"Recorded grade {form.grade.data} for {counted(changed, 'instrument')}.",
-            BulkAction.REPAIR: f"Sent {counted(changed, 'instrument')} to {(form.repairer.data or '').strip()}.",
-        }[action]
+        if action is BulkAction.MOVE:
+            where = (form.location.data or "").strip()
+            message = f"Moved {counted(changed, 'instrument')} to {where}." + (
+                f" {len(instruments) - changed:,} of them were there already." if changed < len(instruments) else "")
+        elif action is BulkAction.GRADE:
+            message = f"Recorded grade {form.grade.data} for {counted(changed, 'instrument')}."
+        else:
+            message = f"Sent {counted(changed, 'instrument')} to {(form.repairer.data or '').strip()}."
         return done(message, back)
 
     response, status = submit_form(form, perform, finished)

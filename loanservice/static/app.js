@@ -65,7 +65,7 @@ document.addEventListener("DOMContentLoaded", () => {
     for (const all of root.querySelectorAll("[data-select-all]")) {
       all.closest("label").hidden = false;
       all.addEventListener("change", () => {
-        for (const box of document.querySelectorAll(`input[type=checkbox][form="${all.dataset.selectAll}"]`)) {
+        for (const box of all.form.querySelectorAll("input[type=checkbox][name=tag]")) {
           box.checked = all.checked;
         }
       });
