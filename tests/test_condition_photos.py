@@ -45,6 +45,11 @@ def count_checks(app) -> int:
         return session.scalar(select(func.count()).select_from(ConditionCheck))
 
 
+def inspect_with_a_photo(client, tag):
+    response = submit(client, f"/instruments/{tag}/condition", {"grade": "3", "photos": photo_file(phone_photo())})
+    assert response.status_code == 303
+
+
 def test_the_test_photo_carries_a_location(app):
     assert Image.open(io.BytesIO(phone_photo())).getexif().get_ifd(GPS_IFD)[1] == "N"
 
@@ -68,19 +73,19 @@ def stored_photo(client, tag) -> Image.Image:
 
 def test_a_stored_photo_has_no_location(app, staff_client, factory):
     violin = factory.instrument()
-    submit(staff_client, f"/instruments/{violin.asset_tag}/condition", {"grade": "3", "photos": photo_file(phone_photo())})
+    inspect_with_a_photo(staff_client, violin.asset_tag)
     assert dict(stored_photo(staff_client, violin.asset_tag).getexif().get_ifd(GPS_IFD)) == {}
 
 
 def test_a_stored_photo_has_no_exif_at_all(app, staff_client, factory):
     violin = factory.instrument()
-    submit(staff_client, f"/instruments/{violin.asset_tag}/condition", {"grade": "3", "photos": photo_file(phone_photo())})
+    inspect_with_a_photo(staff_client, violin.asset_tag)
     assert len(stored_photo(staff_client, violin.asset_tag).getexif()) == 0
 
 
 def test_a_stored_photo_is_resized_to_1600_pixels_keeping_its_shape(app, staff_client, factory):
     violin = factory.instrument()
-    submit(staff_client, f"/instruments/{violin.asset_tag}/condition", {"grade": "3", "photos": photo_file(phone_photo())})
+    inspect_with_a_photo(staff_client, violin.asset_tag)
     assert stored_photo(staff_client, violin.asset_tag).size == (1600, 1200)
 
 
@@ -171,7 +176,7 @@ def test_a_photo_of_damage_at_check_in_goes_with_the_repair_too(app, staff_clien
 @pytest.mark.parametrize("role", ["parent", "school"])
 def test_only_staff_see_photos(app, client, staff_client, factory, role):
     violin = factory.instrument()
-    submit(staff_client, f"/instruments/{violin.asset_tag}/condition", {"grade": "3", "photos": photo_file(phone_photo())})
+    inspect_with_a_photo(staff_client, violin.asset_tag)
     url = photo_urls(staff_client.get(f"/instruments/{violin.asset_tag}").get_data(as_text=True))[0]
     other = app.test_client()
     login(other, factory.parent() if role == "parent" else factory.user("school"))
@@ -184,6 +189,6 @@ def test_a_missing_photo_is_a_404(app, staff_client):
 
 def test_photos_are_kept_in_the_database(app, staff_client, factory):
     violin = factory.instrument()
-    submit(staff_client, f"/instruments/{violin.asset_tag}/condition", {"grade": "3", "photos": photo_file(phone_photo())})
+    inspect_with_a_photo(staff_client, violin.asset_tag)
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(ConditionPhoto)) == 1
