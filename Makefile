@@ -2,11 +2,19 @@
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+VENDOR := loanservice/static/vendor/htmx.min.js
 export FLASK_APP := wsgi
 
 .PHONY: run test lint setup check-system e2e bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(VENDOR)
+
+## Front-end packages from the npm registry (package-lock.json), copied where Flask serves them.
+$(VENDOR): package.json package-lock.json
+	@bash bin/check-system
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	mkdir -p loanservice/static/vendor
+	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)
 
 $(STAMP): setup.cfg pyproject.toml bin/check-system
 	@bash bin/check-system
@@ -38,4 +46,4 @@ bench: setup
 	$(BIN)/python bench/inventory_pages.py
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache
+	rm -rf $(VENV) *.egg-info .pytest_cache node_modules loanservice/static/vendor

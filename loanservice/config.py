@@ -56,6 +56,10 @@ class Config:
     ASSET_TAG_PREFIX = os.environ.get("ASSET_TAG_PREFIX", "MIX")
     ASSET_TAG_DIGITS = int(os.environ.get("ASSET_TAG_DIGITS", "6"))
     PAGE_SIZE = int(os.environ.get("PAGE_SIZE", "50"))
+    # Condition photos: each upload at most PHOTO_MAX_BYTES (resized and re-saved small on the way in);
+    # a whole request at most MAX_CONTENT_LENGTH (larger is refused, 413, before it is read).
+    PHOTO_MAX_BYTES = int(os.environ.get("PHOTO_MAX_BYTES", str(15_000_000)))
+    MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(40_000_000)))
 
     MAIL_SERVER = os.environ.get("MAIL_SERVER")
     MAIL_PORT = int(os.environ.get("MAIL_PORT", "25"))

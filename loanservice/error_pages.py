@@ -103,7 +103,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(413)
     def too_large(error):
-        return page(413, "File too large", "The file is larger than this service accepts.")
+        limit = app.config.get("MAX_CONTENT_LENGTH") or 0
+        return page(413, "File too large",
+                    f"What you sent is larger than this service accepts ({limit / 1_000_000:g} MB at most). "
+                    "Go back and choose a smaller file, or fewer photos at a time: a phone's usual photo is "
+                    "2-5 MB.")
 
     @app.errorhandler(429)
     def too_many(error):

@@ -35,6 +35,12 @@ def postgresql_only(index: Index) -> Index:
     return index.ddl_if(dialect="postgresql")
 
 
+def trigram_index(table: str, column: str) -> Index:
+    """A PostgreSQL trigram GIN index on ``column``: serves ILIKE '%part%' (search as you type)."""
+    return postgresql_only(Index(f"ix_{table}_{column}_trgm", column, postgresql_using="gin",
+                                 postgresql_ops={column: "gin_trgm_ops"}))
+
+
 def include_object_on(dialect_name: str):
     """An Alembic ``include_object`` hook: only the schema items this database should have."""
 

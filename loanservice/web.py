@@ -31,6 +31,14 @@ def wants_json() -> bool:
     return request.accept_mimetypes.best_match(["text/html", "application/json"]) == "application/json"
 
 
+def wants_fragment() -> bool:
+    """Whether htmx asked for a page's results alone (search as you type), not the page.
+
+    A back-button restore asks for the whole page, as does every request without htmx.
+    """
+    return request.headers.get("HX-Request") == "true" and not request.headers.get("HX-History-Restore-Request")
+
+
 def int_arg(name: str) -> int | None:
     """An integer query argument, or None when it is missing, not a number or beyond the database's integers."""
     try:

@@ -229,7 +229,7 @@ def test_print_a_selection_from_the_list(app, staff_client, factory):
     violin = factory.instrument_type("Violin")
     tags = [factory.instrument(violin).asset_tag for _ in range(4)]
     listing = staff_client.get("/instruments").get_data(as_text=True)
-    assert 'form="label-selection"' in listing
+    assert '<form id="bulk"' in listing
     chosen = staff_client.get("/labels/print", query_string=[("selection", "1"), ("tag", tags[1]), ("tag", tags[3])])
     page = chosen.get_data(as_text=True)
     assert chosen.status_code == 200 and "2 chosen instruments" in page and tags[1] in page and tags[0] not in page

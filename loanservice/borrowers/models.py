@@ -6,7 +6,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
 from ..dbtypes import enum_column, values_check
-from ..extensions import db
+from ..extensions import db, trigram_index
 from ..schools.models import School
 from ..timeutil import utcnow
 
@@ -40,6 +40,8 @@ class Family(db.Model):
     """A parent or carer: the hirer of a pupil's instrument."""
 
     __tablename__ = "family"
+    # Search as you type finds a part of a name or an email anywhere (ILIKE '%part%').
+    __table_args__ = (trigram_index("family", "name"), trigram_index("family", "email"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -67,6 +69,7 @@ class Pupil(db.Model):
         CheckConstraint("remission_category = 'none' OR remission_verified_on IS NOT NULL",
                         name="remission_verified"),
         CheckConstraint("year_group IS NULL OR year_group BETWEEN 0 AND 13", name="year_group_range"),
+        trigram_index("pupil", "name"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -102,6 +105,7 @@ class OtherBorrower(db.Model):
     """An ensemble, a teacher or a partner organisation."""
 
     __tablename__ = "other_borrower"
+    __table_args__ = (trigram_index("other_borrower", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))

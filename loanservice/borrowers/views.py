@@ -10,7 +10,7 @@ from ..loans.queries import loans_of
 from ..money import services as money
 from ..schools.models import School
 from ..timeutil import today
-from ..web import done, submit_form
+from ..web import done, submit_form, wants_fragment
 from . import services
 from .forms import ClaimForm, FamilyForm, PupilForm
 from .models import Family, Pupil
@@ -25,8 +25,8 @@ def index():
     families = db.paginate(services.families_query(q), per_page=current_app.config["PAGE_SIZE"],
                            max_per_page=200, error_out=False)
     return render_template(
-        "borrowers/list.html", q=q, families=families, schools=services.find_schools(db.session, q),
-        others=services.find_other_borrowers(db.session, q),
+        "borrowers/_results.html" if wants_fragment() else "borrowers/list.html", q=q, families=families,
+        schools=services.find_schools(db.session, q), others=services.find_other_borrowers(db.session, q),
     )
 
 

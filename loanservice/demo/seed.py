@@ -1,8 +1,10 @@
 """Build a demo hub. Bulk inserts, so that 100,000 instruments take seconds, not minutes."""
+import io
 import random
 from datetime import date, timedelta
 from decimal import Decimal
 
+from PIL import Image, ImageDraw
 from sqlalchemy import JSON, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
@@ -18,9 +20,11 @@ from ..inventory.models import (
     Instrument,
     InstrumentStatus,
     InstrumentType,
+    PhotoStage,
     Repair,
     TagKind,
 )
+from ..inventory.photos import Upload, add_photos, latest_check
 from ..inventory.services import register_tags
 from ..loans.models import AcademicTerm, FeeBand, Loan, LoanStatus, RemissionRule
 from ..loans.pricing import raise_term_charges
@@ -431,6 +435,20 @@ def _part_return_first_set(session, set_loans: list[SetLoan], staff: User) -> No
     session.execute(insert(ConditionCheck), [
         dict(instrument_id=loan.instrument_id, grade=loan.condition_at_return, reason=CheckReason.RETURN,
              note=loan.return_note, checked_by_id=staff.id, checked_at=utcnow()) for loan in back])
+    if worse.return_note:
+        _seed_photo(session, staff, worse)
+
+
+def _seed_photo(session, staff: User, loan: Loan) -> None:
+    """A condition photo of the scratch, taken at its check-in: the condition history and the loan show it."""
+    instrument = session.get(Instrument, loan.instrument_id)
+    check = latest_check(session, instrument)
+    image = Image.new("RGB", (1200, 900), (150, 86, 40))  # a varnished back, with a pale scratch across it
+    ImageDraw.Draw(image).line([(200, 650), (900, 300)], fill=(225, 200, 160), width=14)
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG")
+    add_photos(session, staff, instrument, [Upload("scratch.jpg", buffer.getvalue())], PhotoStage.CHECK_IN,
+               limit=len(buffer.getvalue()), condition_check_id=check.id if check else None, loan_id=loan.id)
 
 
 def _seed_pupil_loans(session, rng, pools, schools, users, staff, this_term, last_term, lent, instruments,

@@ -1,11 +1,12 @@
 from decimal import Decimal
 
-from flask_wtf.file import FileAllowed, FileField, FileRequired
+from flask_wtf.file import FileAllowed, FileField, FileRequired, MultipleFileField
 from wtforms import (
     BooleanField,
     DateField,
     DecimalField,
     HiddenField,
+    IntegerField,
     RadioField,
     SelectField,
     StringField,
@@ -13,6 +14,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+from wtforms.widgets import HiddenInput
 
 from ..forms import Form
 from .models import CONDITION_GRADES, CheckReason, InstrumentFamily
@@ -72,6 +74,14 @@ class InstrumentForm(Form):
     submit = SubmitField("Save instrument")
 
 
+def photos_field():
+    """Condition photos: a phone opens its camera (``capture``), a computer its files."""
+    return MultipleFileField(
+        "Photos (optional)", render_kw={"accept": "image/*", "capture": "environment"},
+        description="Take or attach up to 6 photos of its condition; they are made smaller and their "
+                    "location is removed. Only staff see them.")
+
+
 class ConditionForm(Form):
     grade = _grade_field()
     reason = SelectField(
@@ -80,6 +90,7 @@ class ConditionForm(Form):
     )
     note = TextAreaField("Note", validators=[Optional(), Length(max=2000)],
                          description="What you saw: scratches, missing parts, damage.")
+    photos = photos_field()
     submit = SubmitField("Record condition")
 
 
@@ -89,6 +100,7 @@ class RepairForm(Form):
     sent_on = DateField("Date sent", validators=[DataRequired()])
     expected_back_on = DateField("Expected back", validators=[Optional()])
     expected_cost = DecimalField("Expected cost (£)", **MONEY)
+    photos = photos_field()
     submit = SubmitField("Send to repair")
 
 
@@ -97,6 +109,7 @@ class RepairReturnForm(Form):
     actual_cost = DecimalField("Actual cost (£)", **MONEY)
     work_done = TextAreaField("Work done", validators=[Optional(), Length(max=2000)])
     grade = _grade_field("Condition now")
+    photos = photos_field()
     submit = SubmitField("Back from repair")
 
 
@@ -117,6 +130,33 @@ class FoundForm(Form):
     grade = _grade_field("Condition now")
     note = TextAreaField("Note", validators=[Optional(), Length(max=300)])
     submit = SubmitField("Mark found")
+
+
+class _BulkForm(Form):
+    # How many instruments the confirmation named: a different number at the post means the choice changed.
+    count = IntegerField(widget=HiddenInput(), validators=[InputRequired()])
+
+
+class BulkMoveForm(_BulkForm):
+    location = StringField("New location", validators=[DataRequired(message="Say where they go."), Length(max=120)],
+                           description="The shelf or room they are kept in, e.g. Store shelf B.")
+    submit = SubmitField("Move them")
+
+
+class BulkRepairForm(_BulkForm):
+    repairer = StringField("Repairer", validators=[DataRequired(message="Name the repairer."), Length(max=200)])
+    fault = TextAreaField("What needs doing", validators=[Optional(), Length(max=2000)],
+                          description="The same for every one, e.g. Summer service: restring and clean.")
+    sent_on = DateField("Date sent", validators=[DataRequired()])
+    expected_back_on = DateField("Expected back", validators=[Optional()])
+    submit = SubmitField("Send them")
+
+
+class BulkGradeForm(_BulkForm):
+    grade = _grade_field("Condition found")
+    note = TextAreaField("Note", validators=[Optional(), Length(max=2000)],
+                         description="Kept with each instrument's condition check.")
+    submit = SubmitField("Record the grade")
 
 
 class ImportForm(Form):

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     ForeignKeyConstraint,
     Index,
+    LargeBinary,
     Numeric,
     String,
     Text,
@@ -295,3 +296,58 @@ class Repair(db.Model):
     @property
     def is_open(self) -> bool:
         return self.returned_on is None
+
+
+class PhotoStage(enum.StrEnum):
+    """When a condition photo was taken."""
+
+    CHECK_IN = "check_in"
+    INSPECTION = "inspection"
+    REPAIR_SENT = "repair_sent"
+    REPAIR_BACK = "repair_back"
+
+    @property
+    def label(self) -> str:
+        return {"check_in": "At check-in", "inspection": "At inspection", "repair_sent": "Sent to repair",
+                "repair_back": "Back from repair"}[self.value]
+
+
+class ConditionPhoto(db.Model):
+    """A photo of an instrument's condition, with what it belongs to; its bytes are in ``PhotoData``.
+
+    In the database, so that any app server can serve it and a backup holds it; the bytes in a table
+    of their own, so that listing photos never reads them.
+    """
+
+    __tablename__ = "condition_photo"
+    __table_args__ = (
+        values_check("stage", PhotoStage, "stage_known"),
+        CheckConstraint("byte_size > 0", name="byte_size_positive"),
+        CheckConstraint("width > 0 AND height > 0", name="dimensions_positive"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"), index=True)
+    stage: Mapped[PhotoStage] = mapped_column(enum_column(PhotoStage, 16))
+    condition_check_id: Mapped[int | None] = mapped_column(ForeignKey("condition_check.id"), index=True)
+    repair_id: Mapped[int | None] = mapped_column(ForeignKey("repair.id"), index=True)
+    # The loan it came back from (a check-in): its damage note shows the photos. Named, not imported:
+    # loans sit above the inventory.
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loan.id"), index=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    width: Mapped[int]
+    height: Mapped[int]
+    byte_size: Mapped[int]
+    taken_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    taken_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    taken_by: Mapped[User | None] = relationship()
+
+
+class PhotoData(db.Model):
+    """A condition photo's bytes (resized, metadata stripped)."""
+
+    __tablename__ = "photo_data"
+
+    photo_id: Mapped[int] = mapped_column(ForeignKey("condition_photo.id", ondelete="CASCADE"), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)

@@ -24,12 +24,16 @@ from ..extensions import db
 from ..loans.queries import count_awaiting_agreement, holding_loans, loans_of_instrument
 from ..reservations.services import set_of
 from ..timeutil import today
-from ..web import done, field_error, int_arg, run_change, submit_form
+from ..web import done, field_error, int_arg, run_change, submit_form, wants_fragment
 from ..wording import counted
-from . import services
+from . import bulk, services
 from .actions import available_actions
+from .bulk import BulkAction
 from .csvio import IMPORT_COLUMNS, apply_import, decode_upload, export_asset_register, plan_import
 from .forms import (
+    BulkGradeForm,
+    BulkMoveForm,
+    BulkRepairForm,
     ConditionForm,
     FoundForm,
     ImportConfirmForm,
@@ -41,7 +45,17 @@ from .forms import (
     TypeForm,
     WriteOffForm,
 )
-from .models import CheckReason, ConditionCheck, Instrument, InstrumentFamily, InstrumentStatus, InstrumentType, Repair
+from .models import (
+    CheckReason,
+    ConditionCheck,
+    Instrument,
+    InstrumentFamily,
+    InstrumentStatus,
+    InstrumentType,
+    PhotoStage,
+    Repair,
+)
+from .photos import add_uploaded_photos, photo_bytes, photos_of
 from .tags import TAG_PATTERN, normalise_tag, resolve_instrument
 
 bp = Blueprint("inventory", __name__)
@@ -55,10 +69,9 @@ def dashboard():
                            total=sum(counts.values()), awaiting_agreement=count_awaiting_agreement(db.session))
 
 
-@bp.get("/instruments")
-@staff_required
-def instrument_list():
-    filters = services.InstrumentFilters(
+def _filters() -> services.InstrumentFilters:
+    """The instrument list's search and filters, from the query string (the list, its export, a bulk action)."""
+    return services.InstrumentFilters(
         q=request.args.get("q", "")[:100],
         type_id=int_arg("type"),
         size=request.args.get("size", "")[:16],
@@ -67,8 +80,21 @@ def instrument_list():
         condition=int_arg("condition"),
         sort=request.args.get("sort", "tag"),
     )
+
+
+def _filter_args(filters: services.InstrumentFilters) -> dict:
+    """The filters set, as query arguments (for links that keep them)."""
+    args = {"q": filters.q, "type": filters.type_id, "size": filters.size, "status": filters.status,
+            "location": filters.location, "condition": filters.condition}
+    return {name: value for name, value in args.items() if value}
+
+
+@bp.get("/instruments")
+@staff_required
+def instrument_list():
+    filters = _filters()
     exact = normalise_tag(filters.q)
-    if exact and TAG_PATTERN.match(exact) and not request.args.get("page"):
+    if exact and TAG_PATTERN.match(exact) and not request.args.get("page") and not wants_fragment():
         # A whole tag typed or scanned into a search box: go straight to the instrument.
         found = db.session.scalar(select(Instrument.asset_tag).where(Instrument.asset_tag == exact))
         if found:
@@ -76,14 +102,17 @@ def instrument_list():
     prefix = current_app.config["ASSET_TAG_PREFIX"]
     page = db.paginate(services.search_instruments_query(db.session, filters, prefix),
                        per_page=current_app.config["PAGE_SIZE"], max_per_page=200, error_out=False)
+    context = dict(page=page, filters=filters, filter_args=_filter_args(filters),
+                   holding=holding_loans(db.session, page.items), bulk_actions=list(BulkAction))
+    if wants_fragment():
+        response = current_app.make_response(render_template("inventory/_results.html", **context))
+        response.headers["Vary"] = "HX-Request"
+        return response
     types = services.list_types(db.session)
     sizes = sorted({size for t in types for size in t.sizes if not filters.type_id or t.id == filters.type_id},
                    key=_size_key)
-    return render_template(
-        "inventory/list.html", page=page, filters=filters, types=types, sizes=sizes,
-        locations=services.list_locations(db.session), statuses=list(InstrumentStatus),
-        holding=holding_loans(db.session, page.items),
-    )
+    return render_template("inventory/list.html", types=types, sizes=sizes,
+                           locations=services.list_locations(db.session), statuses=list(InstrumentStatus), **context)
 
 
 def _size_key(size: str):
@@ -181,6 +210,7 @@ def instrument_detail(tag: str):
                                 open_repair=next((r for r in repairs if r.is_open), None))
     return render_template(
         "inventory/detail.html", instrument=instrument, checks=checks, repairs=repairs, history=history,
+        photos=photos_of(db.session, instrument_id=instrument.id),
         classroom_set=classroom_set, actions=actions, loans=loans, today=today(), current_loan=current_loan,
         condition_form=ConditionForm() if any(action.name == "condition" for action in actions) else None,
     )
@@ -215,15 +245,34 @@ def _instrument_action(tag: str, form, template: str, perform, done: str):
     return render_template(template, form=form, instrument=instrument), status
 
 
+def attach_photos(form, instrument: Instrument, stage: PhotoStage, **belongs_to) -> None:
+    """Keep the photos chosen in ``form.photos`` (if any) with what they belong to; refused as a whole."""
+    add_uploaded_photos(db.session, current_user, instrument, form.photos.data, stage,
+                        limit=current_app.config["PHOTO_MAX_BYTES"], **belongs_to)
+
+
+@bp.get("/photos/<int:photo_id>.jpg")
+@staff_required
+def photo(photo_id: int):
+    found = photo_bytes(db.session, photo_id)
+    if found is None:
+        abort(404)
+    return Response(found[1], mimetype=found[0].content_type,
+                    headers={"Cache-Control": "private, max-age=86400", "Content-Disposition": "inline"})
+
+
 @bp.route("/instruments/<tag>/condition", methods=["GET", "POST"])
 @staff_required
 def instrument_condition(tag: str):
-    return _instrument_action(
-        tag, ConditionForm(), "inventory/condition.html",
-        lambda i, f: services.record_condition(db.session, current_user, i, f.grade.data,
-                                               CheckReason(f.reason.data), f.note.data or ""),
-        "Condition recorded for {tag}.",
-    )
+    def perform(instrument, form):
+        check = services.record_condition(db.session, current_user, instrument, form.grade.data,
+                                          CheckReason(form.reason.data), form.note.data or "")
+        db.session.flush()
+        attach_photos(form, instrument, PhotoStage.INSPECTION, condition_check_id=check.id)
+        return check
+
+    return _instrument_action(tag, ConditionForm(), "inventory/condition.html", perform,
+                              "Condition recorded for {tag}.")
 
 
 @bp.route("/instruments/<tag>/repair", methods=["GET", "POST"])
@@ -232,13 +281,15 @@ def instrument_repair(tag: str):
     form = RepairForm()
     if request.method == "GET":
         form.sent_on.data = today()
-    return _instrument_action(
-        tag, form, "inventory/repair.html",
-        lambda i, f: services.send_to_repair(
-            db.session, current_user, i, repairer=f.repairer.data, fault=f.fault.data or "",
-            sent_on=f.sent_on.data, expected_back_on=f.expected_back_on.data, expected_cost=f.expected_cost.data),
-        "{tag} sent to repair.",
-    )
+
+    def perform(instrument, f):
+        repair = services.send_to_repair(
+            db.session, current_user, instrument, repairer=f.repairer.data, fault=f.fault.data or "",
+            sent_on=f.sent_on.data, expected_back_on=f.expected_back_on.data, expected_cost=f.expected_cost.data)
+        attach_photos(f, instrument, PhotoStage.REPAIR_SENT, repair_id=repair.id)
+        return repair
+
+    return _instrument_action(tag, form, "inventory/repair.html", perform, "{tag} sent to repair.")
 
 
 @bp.route("/instruments/<tag>/repair/return", methods=["GET", "POST"])
@@ -247,13 +298,16 @@ def instrument_repair_return(tag: str):
     form = RepairReturnForm()
     if request.method == "GET":
         form.returned_on.data = today()
-    return _instrument_action(
-        tag, form, "inventory/repair_return.html",
-        lambda i, f: services.return_from_repair(
-            db.session, current_user, i, grade=f.grade.data, returned_on=f.returned_on.data,
-            actual_cost=f.actual_cost.data, work_done=f.work_done.data or ""),
-        "{tag} is back from repair.",
-    )
+
+    def perform(instrument, f):
+        repair = services.return_from_repair(
+            db.session, current_user, instrument, grade=f.grade.data, returned_on=f.returned_on.data,
+            actual_cost=f.actual_cost.data, work_done=f.work_done.data or "")
+        db.session.flush()
+        attach_photos(f, instrument, PhotoStage.REPAIR_BACK, repair_id=repair.id)
+        return repair
+
+    return _instrument_action(tag, form, "inventory/repair_return.html", perform, "{tag} is back from repair.")
 
 
 @bp.route("/instruments/<tag>/write-off", methods=["GET", "POST"])
@@ -342,12 +396,93 @@ def _render_import(form, confirm, plan, status: int):
 @bp.get("/instruments/export.csv")
 @staff_required
 def instrument_export():
-    filename = f"asset-register-{today().isoformat()}.csv"
+    """The asset register as CSV: every instrument, those matching the list's filters, or those ticked."""
+    filters = _filters()
+    chosen = None
+    if request.args.getlist("tag") or _filter_args(filters):
+        selection = bulk.Selection(
+            [normalise_tag(tag) for tag in request.args.getlist("tag")][:500], filters,
+            matching=not request.args.getlist("tag"))
+        chosen = selection.ids(db.session, current_app.config["ASSET_TAG_PREFIX"])
+    filename = f"asset-register-{today().isoformat()}{'-selection' if chosen is not None else ''}.csv"
     return Response(
-        stream_with_context(export_asset_register(db.session)),
+        stream_with_context(export_asset_register(db.session, chosen)),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+# ------------------------------------------------------------------ bulk actions
+
+_BULK_FORMS = {BulkAction.MOVE: BulkMoveForm, BulkAction.REPAIR: BulkRepairForm, BulkAction.GRADE: BulkGradeForm}
+
+
+@bp.route("/instruments/bulk", methods=["GET", "POST"])
+@staff_required
+def bulk_action():
+    """Confirm an action on the instruments chosen on the list (naming how many), then do it in one transaction.
+
+    The choice travels in the query string (tags ticked, or the filters with scope=matching), so the
+    confirmation posts back to the same address and chooses the same instruments again.
+    """
+    try:
+        action = BulkAction(request.args.get("action", ""))
+    except ValueError:
+        action = None
+    filters = _filters()
+    prefix = current_app.config["ASSET_TAG_PREFIX"]
+    form = _BULK_FORMS[action]() if action in _BULK_FORMS else None
+    if form is not None and request.method == "GET" and action is BulkAction.REPAIR:
+        form.sent_on.data = today()
+    back = url_for(".instrument_list", **_filter_args(filters))
+
+    def page(status: int, *, count: int = 0, instruments=(), message: str = ""):
+        return render_template("inventory/bulk.html", action=action, form=form, count=count,
+                               instruments=instruments[:20], message=message, back=back,
+                               tags=[i.asset_tag for i in instruments],
+                               export_args=dict(_filter_args(filters), **({} if matching else {"tag": selection.tags})),
+                               ), status
+
+    if action is None:
+        abort(404, description="There is no such action: choose one on the instrument list.")
+    matching = request.args.get("scope") == "matching"
+    try:
+        selection = bulk.selection_of(request.args.getlist("tag"), filters, matching)
+        instruments = bulk.load_selected(db.session, selection, action, prefix,
+                                         for_update=request.method == "POST")
+    except LoanServiceError as error:
+        selection = bulk.Selection([], filters, matching)
+        return page(error.status_code, message=error.message)
+    if request.method == "GET" or form is None:
+        if form is not None:
+            form.count.data = len(instruments)
+        return page(200, count=len(instruments), instruments=instruments)
+
+    def perform():
+        bulk.check_count(instruments, form.count.data)
+        if action is BulkAction.MOVE:
+            return bulk.move_instruments(db.session, current_user, instruments, form.location.data or "")
+        if action is BulkAction.GRADE:
+            return bulk.grade_instruments(db.session, current_user, instruments, form.grade.data, form.note.data or "")
+        return bulk.send_instruments_to_repair(
+            db.session, current_user, instruments, repairer=form.repairer.data or "", fault=form.fault.data or "",
+            sent_on=form.sent_on.data, expected_back_on=form.expected_back_on.data)
+
+    def finished(changed: int) -> Response:
+        if action is BulkAction.MOVE:
+            where = (form.location.data or "").strip()
+            message = f"Moved {counted(changed, 'instrument')} to {where}." + (
+                f" {len(instruments) - changed:,} of them were there already." if changed < len(instruments) else "")
+        elif action is BulkAction.GRADE:
+            message = f"Recorded grade {form.grade.data} for {counted(changed, 'instrument')}."
+        else:
+            message = f"Sent {counted(changed, 'instrument')} to {(form.repairer.data or '').strip()}."
+        return done(message, back)
+
+    response, status = submit_form(form, perform, finished)
+    if response:
+        return response
+    return page(status, count=len(instruments), instruments=instruments)
 
 
 # ------------------------------------------------------------------ types

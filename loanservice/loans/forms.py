@@ -14,7 +14,7 @@ from wtforms.widgets import HiddenInput
 from ..borrowers.models import RemissionCategory
 from ..borrowers.services import ClaimDecision
 from ..forms import Form
-from ..inventory.forms import MONEY, _grade_field, money_amount
+from ..inventory.forms import MONEY, _grade_field, money_amount, photos_field
 from .models import RemissionKind
 
 BORROWER_PATTERN = r"^(pupil|family|school|other)-\d{1,10}$"
@@ -63,6 +63,7 @@ class CheckInForm(Form):
                          description="What you saw; required when damaged.")
     damaged = BooleanField("Damaged: send it to repair")
     returned_on = DateField("Date returned", validators=[DataRequired(message="Give the date it came back.")])
+    photos = photos_field()
     submit = SubmitField("Check in")
 
 

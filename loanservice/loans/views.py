@@ -21,7 +21,9 @@ from ..borrowers.services import decide_claim, find_borrowers, get_borrower, pen
 from ..documents.services import latest_agreement, latest_agreements
 from ..errors import InvalidInput, LoanServiceError
 from ..extensions import db
-from ..inventory.models import Instrument
+from ..inventory.models import Instrument, PhotoStage
+from ..inventory.photos import add_uploaded_photos, latest_check, photos_of
+from ..inventory.services import open_repair
 from ..inventory.tags import resolve_instrument
 from ..money.services import deposit_of
 from ..reservations.services import free_instruments
@@ -133,6 +135,17 @@ def check_out():
     return response or _check_out_page(form, status)
 
 
+@bp.get("/loans/new/borrowers")
+@staff_required
+def borrower_choices():
+    """The lend form's borrowers found for what is typed (search as you type): the fragment alone."""
+    form = CheckOutForm(formdata=None)
+    form.who.data = request.args.get("who", "")[:100]
+    form.borrower.data = request.args.get("borrower", "")[:40]
+    form.borrower.choices = _borrower_choices(form.borrower.data, form.who.data)
+    return render_template("loans/_borrower_choices.html", form=form)
+
+
 @dataclass
 class LendingPreview:
     """What the lend form shows once it knows the instrument and the borrower."""
@@ -166,6 +179,11 @@ def _lending_preview(form: CheckOutForm) -> LendingPreview:
 
 
 def _check_out_page(form: CheckOutForm, status: int):
+    # With htmx the borrowers found follow the typing (the Find button stays for a page without it).
+    form.who.render_kw = dict(form.who.render_kw or {}, **{
+        "hx-get": url_for(".borrower_choices"), "hx-trigger": "input changed delay:200ms, search",
+        "hx-target": "#borrower-choices", "hx-swap": "outerHTML", "hx-sync": "this:replace",
+        "hx-include": "[name=borrower]:checked", "aria-controls": "borrower-choices"})
     preview = _lending_preview(form)
     # The condition at issue starts from the grade last recorded: staff change it only if it changed.
     if form.condition_grade.data is None and preview.instrument is not None and not form.errors:
@@ -180,7 +198,8 @@ def _render_detail(loan: Loan, *, issue_form=None, status: int = 200):
                            unapplied_remission=pricing.unapplied_remission(loan),
                            agreement=latest_agreement(db.session, loan), exchanged_to=exchanged_to,
                            deposit=deposit_of(db.session, loan),
-                           issue_form=issue_form or IssueForm(formdata=None)), status
+                           issue_form=issue_form or IssueForm(formdata=None),
+                           return_photos=photos_of(db.session, loan_id=loan.id).by_loan.get(loan.id, [])), status
 
 
 @bp.get("/loans/<int:loan_id>")
@@ -257,13 +276,20 @@ def check_in(loan_id: int):
     form = CheckInForm()
     if request.method == "GET":
         form.returned_on.data = today()
-    return _loan_action(
-        loan_id, form, "loans/check_in.html",
-        lambda loan, f: lending.check_in(db.session, current_user, loan, grade=f.grade.data,
-                                          note=f.note.data or "", damaged=f.damaged.data,
-                                          returned_on=f.returned_on.data),
-        "{tag} is back. This page is the return receipt.",
-    )
+
+    def perform(loan, f):
+        lending.check_in(db.session, current_user, loan, grade=f.grade.data, note=f.note.data or "",
+                         damaged=f.damaged.data, returned_on=f.returned_on.data)
+        instrument = loan.instrument
+        repair = open_repair(db.session, instrument) if f.damaged.data else None  # the damage note's repair
+        add_uploaded_photos(db.session, current_user, instrument, f.photos.data, PhotoStage.CHECK_IN,
+                            limit=current_app.config["PHOTO_MAX_BYTES"], loan_id=loan.id,
+                            condition_check_id=latest_check(db.session, instrument).id,
+                            repair_id=repair.id if repair else None)
+        return loan
+
+    return _loan_action(loan_id, form, "loans/check_in.html", perform,
+                        "{tag} is back. This page is the return receipt.")
 
 
 @bp.route("/loans/<int:loan_id>/renew", methods=["GET", "POST"])

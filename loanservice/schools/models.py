@@ -3,12 +3,13 @@ from datetime import datetime
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..extensions import db
+from ..extensions import db, trigram_index
 from ..timeutil import utcnow
 
 
 class School(db.Model):
     __tablename__ = "school"
+    __table_args__ = (trigram_index("school", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)

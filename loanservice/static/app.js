@@ -56,4 +56,22 @@ document.addEventListener("DOMContentLoaded", () => {
       if (!window.confirm(button.dataset.confirm)) event.preventDefault();
     });
   }
+  // Filters folded away on a phone are opened on a wider screen, where there is room for them.
+  for (const fold of document.querySelectorAll("details[data-open-wide]")) {
+    if (window.matchMedia("(min-width: 641px)").matches) fold.open = true;
+  }
+  // "Tick every instrument on this page": shown only with this script (without it, tick them one by one).
+  const bindSelectAll = (root) => {
+    for (const all of root.querySelectorAll("[data-select-all]")) {
+      all.closest("label").hidden = false;
+      all.addEventListener("change", () => {
+        for (const box of all.form.querySelectorAll("input[type=checkbox][name=tag]")) {
+          box.checked = all.checked;
+        }
+      });
+    }
+  };
+  bindSelectAll(document);
+  // Search as you type swaps the results in: bind their controls again.
+  document.body.addEventListener("htmx:afterSwap", (event) => bindSelectAll(event.detail.elt.parentElement || document));
 });
