@@ -2,7 +2,7 @@
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-VENDOR := loanservice/static/vendor/htmx.min.js
+VENDOR := loanservice/static/vendor/.installed
 export FLASK_APP := wsgi
 
 .PHONY: run test lint setup check-system e2e bench clean
@@ -14,7 +14,8 @@ $(VENDOR): package.json package-lock.json
 	@bash bin/check-system
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	mkdir -p loanservice/static/vendor
-	cp node_modules/htmx.org/dist/htmx.min.js $(VENDOR)
+	cp node_modules/htmx.org/dist/htmx.min.js node_modules/chart.js/dist/chart.umd.js loanservice/static/vendor/
+	@touch $(VENDOR)
 
 $(STAMP): setup.cfg pyproject.toml bin/check-system
 	@bash bin/check-system
