@@ -415,3 +415,23 @@ def test_the_asset_register_command_filters_by_funding(app, register, tmp_path):
     out = tmp_path / "register.csv"
     app.test_cli_runner().invoke(args=["reports", "asset-register", "--funding", "Donation", "-o", str(out)])
     assert "C-3" in out.read_text()
+
+
+# ---------------------------------------------------------------- the class taught with a set
+
+
+def test_lending_a_set_records_the_class_size_for_the_data_return(app, staff_client, factory):
+    school, kit = factory.school("Oak Primary"), factory.classroom_set(3)
+    response = submit(staff_client, f"/sets/{kit.id}", {"school_id": str(school.id), "pupils": "28",
+                                                         "year_group": "4", "due_on": "2027-07-16"}, form=f"/sets/{kit.id}/check-out")
+    assert response.status_code == 303
+    with in_app(app) as session:
+        report = figures.data_return(session, SchoolYear.containing(figures.today()), 1)
+    assert {row[0]: row[1:] for row in report.tables[0].as_rows()}["Year 4"] == ["28"]
+
+
+def test_a_class_of_no_pupils_is_refused_with_a_message(staff_client, factory):
+    school, kit = factory.school("Elm Primary"), factory.classroom_set(3)
+    response = submit(staff_client, f"/sets/{kit.id}", {"school_id": str(school.id), "pupils": "0"},
+                      form=f"/sets/{kit.id}/check-out")
+    assert "Give the number of pupils taught, from 1 to 200." in response.get_data(as_text=True)

@@ -123,7 +123,8 @@ def _register_page(filters, form, error=None, status=200):
     capitalisation = _capitalisation()
     return render_template(
         "reports/asset_register.html", error=None, sources=sources, filters=filters, page=page,
-        rows=list(figures.register_rows(db.session, page.items, capitalisation)), columns=figures.REGISTER_COLUMNS,
+        rows=[dict(zip(figures.REGISTER_COLUMNS, row, strict=True))
+              for row in figures.register_rows(db.session, page.items, capitalisation)],
         totals=figures.register_totals(db.session, filters, capitalisation), capitalisation=capitalisation,
         years=figures.years_with_data(db.session), funding=filters.funding,
         year_text=filters.year.label if filters.year else "", form=form), status
