@@ -422,8 +422,8 @@ def test_the_asset_register_command_filters_by_funding(app, register, tmp_path):
 
 def test_lending_a_set_records_the_class_size_for_the_data_return(app, staff_client, factory):
     school, kit = factory.school("Oak Primary"), factory.classroom_set(3)
-    response = submit(staff_client, f"/sets/{kit.id}", {"school_id": str(school.id), "pupils": "28",
-                                                         "year_group": "4", "due_on": "2027-07-16"}, form=f"/sets/{kit.id}/check-out")
+    lend = {"school_id": str(school.id), "pupils": "28", "year_group": "4", "due_on": "2027-07-16"}
+    response = submit(staff_client, f"/sets/{kit.id}", lend, form=f"/sets/{kit.id}/check-out")
     assert response.status_code == 303
     with in_app(app) as session:
         report = figures.data_return(session, SchoolYear.containing(figures.today()), 1)
