@@ -187,34 +187,40 @@ def _set_loans_in(first: date, last: date):
     return and_(SetLoan.started_on <= last, or_(SetLoan.closed_on.is_(None), SetLoan.closed_on >= first))
 
 
-def individual_loans(first: date, last: date):
+def first_loans(first: date, last: date):
     """Pupils' own loans out in the period (not the instruments of a whole-class set, nor a set instrument
-    taken home): one row per loan, earliest first, with what the reports count."""
-    return (select(Loan.pupil_id, Pupil.school_id, Loan.pupil_year_group, Loan.remission_category, Loan.pupil_send,
-                   InstrumentType.family)
+    taken home), ranked within each pupil so that rank 1 is the pupil's first loan of the period."""
+    rank = func.row_number().over(partition_by=Loan.pupil_id, order_by=(Loan.started_on, Loan.id))
+    return (select(Pupil.school_id, Loan.pupil_year_group.label("year_group"),
+                   Loan.remission_category.label("remission"), Loan.pupil_send.label("send"),
+                   InstrumentType.family.label("family"), rank.label("rank"))
             .join(Pupil, Pupil.id == Loan.pupil_id)
             .join(Instrument, Instrument.id == Loan.instrument_id).join(InstrumentType)
             .where(_loans_in(first, last), Loan.set_loan_id.is_(None),
                    ~exists().where(TakeHome.loan_id == Loan.id))
-            .order_by(Loan.started_on, Loan.id))
+            .subquery())
 
 
-@dataclass
-class Learner:
-    """A pupil with an individual loan in the period, as their first loan of it describes them."""
+@dataclass(frozen=True)
+class Learners:
+    """Pupils with an individual loan in the period, counted by what their first loan of it records."""
 
     school_id: int | None
     year_group: int | None
     remission: str
     send: bool
     family: str
+    pupils: int
 
 
-def learners(session: Session, first: date, last: date) -> dict[int, Learner]:
-    found: dict[int, Learner] = {}
-    for pupil_id, school_id, year_group, remission, send, family in session.execute(individual_loans(first, last)):
-        found.setdefault(pupil_id, Learner(school_id, year_group, str(remission), bool(send), str(family)))
-    return found
+def learners(session: Session, first: date, last: date) -> list[Learners]:
+    """One row per school, year group, category, SEND flag and instrument family, with its pupils: counted
+    in the database, so that a year of 100,000 loans comes back as a few hundred rows."""
+    loans = first_loans(first, last)
+    keys = (loans.c.school_id, loans.c.year_group, loans.c.remission, loans.c.send, loans.c.family)
+    rows = session.execute(select(*keys, func.count()).where(loans.c.rank == 1).group_by(*keys))
+    return [Learners(school_id, year_group, str(remission), bool(send), str(family), count)
+            for school_id, year_group, remission, send, family, count in rows]
 
 
 @dataclass
@@ -233,8 +239,8 @@ def class_sets(session: Session, first: date, last: date) -> list[ClassSet]:
 
 
 def pupils_reached(session: Session, year: SchoolYear) -> dict[str, int]:
-    sets, pupils = class_sets(session, year.first, year.last), learners(session, year.first, year.last)
-    return {"wcet": sum(s.pupils for s in sets), "individual": len(pupils)}
+    sets, groups = class_sets(session, year.first, year.last), learners(session, year.first, year.last)
+    return {"wcet": sum(s.pupils for s in sets), "individual": sum(g.pupils for g in groups)}
 
 
 # ---------------------------------------------------------------- the data return
@@ -276,9 +282,9 @@ DEFINITIONS = [
 
 def data_return(session: Session, year: SchoolYear, threshold: int = 5) -> DataReturn:
     sets = class_sets(session, year.first, year.last)
-    pupils = learners(session, year.first, year.last)
+    groups = learners(session, year.first, year.last)
     set_schools = {s.school_id for s in sets}
-    loan_schools = {p.school_id for p in pupils.values() if p.school_id is not None}
+    loan_schools = {g.school_id for g in groups if g.school_id is not None}
     schools = [("Schools reached through sets", len(set_schools)),
                ("Schools reached through individual loans", len(loan_schools)),
                ("Schools reached in all", len(set_schools | loan_schools))]
@@ -292,8 +298,8 @@ def data_return(session: Session, year: SchoolYear, threshold: int = 5) -> DataR
 
     families = [family for family in InstrumentFamily]
     by_year_family: dict[str, Counter] = defaultdict(Counter)
-    for learner in pupils.values():
-        by_year_family[year_label(learner.year_group)][learner.family] += 1
+    for group in groups:
+        by_year_family[year_label(group.year_group)][group.family] += group.pupils
     used_families = [f for f in families if any(by_year_family[row][f.value] for row in by_year_family)]
     individual_table = Table("Pupils with individual loans, by year group and instrument family", "Year group",
                              [f.label for f in used_families],
@@ -302,17 +308,20 @@ def data_return(session: Session, year: SchoolYear, threshold: int = 5) -> DataR
                              definition=dict(DEFINITIONS)["Pupils with individual loans"])
 
     before = {s.school_id for s in class_sets(session, year.previous.first, year.previous.last)}
-    continuing = sum(1 for p in pupils.values() if p.school_id in before)
+    continuing = sum(g.pupils for g in groups if g.school_id in before)
     continuation_table = Table("Continuation after WCET", "Pupils", ["Pupils"],
                                [("Individual loan this year, school had a WCET set the year before", [continuing])],
                                definition=dict(DEFINITIONS)["Continuation"], total_label="All")
 
-    categories = Counter(p.remission for p in pupils.values())
+    categories = Counter()
+    send = Counter()
+    for group in groups:
+        categories[group.remission] += group.pupils
+        send[group.send] += group.pupils
     circumstances_table = Table("Pupils with individual loans, by circumstances", "Remission category", ["Pupils"],
                                 [(c.label, [categories[c.value]])
                                  for c in (*CLAIMABLE_CATEGORIES, RemissionCategory.NONE)],
                                 definition=dict(DEFINITIONS)["Circumstances"])
-    send = Counter(p.send for p in pupils.values())
     send_table = Table("Pupils with individual loans, by SEND", "SEND", ["Pupils"],
                        [("SEND", [send[True]]), ("No SEND recorded", [send[False]])],
                        definition=dict(DEFINITIONS)["Circumstances"])
