@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, case, exists, extract, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..borrowers.models import CLAIMABLE_CATEGORIES, Pupil, RemissionCategory
@@ -373,22 +373,26 @@ class RegisterTotal:
     below_threshold: int
 
 
+def purchase_year(column):
+    """The school year a date falls in, as its first calendar year (2024 for 2024-25), in SQL."""
+    year = extract("year", column)
+    return case((extract("month", column) >= 9, year), else_=year - 1)
+
+
 def register_totals(session: Session, filters: RegisterFilters, capitalisation: Decimal) -> list[RegisterTotal]:
-    """Instruments, net cost, disposals and proceeds by funding source and the school year of purchase."""
+    """Instruments, net cost, disposals and proceeds by funding source and the school year of purchase,
+    added up in the database."""
     register = register_query(filters).order_by(None).subquery()
+    bought = purchase_year(register.c.purchased_on).label("bought")
     rows = session.execute(
-        select(register.c.funding_source, register.c.purchased_on, register.c.purchase_cost, register.c.disposed_on,
-               register.c.disposal_proceeds))
-    totals: dict[tuple[str, str], RegisterTotal] = {}
-    for funding, purchased, cost, disposed, proceeds in rows:
-        key = (funding or "Not recorded", SchoolYear.containing(purchased).label if purchased else NOT_KNOWN)
-        total = totals.setdefault(key, RegisterTotal(*key, 0, ZERO, 0, ZERO, 0))
-        total.instruments += 1
-        total.cost += cost or ZERO
-        total.disposed += disposed is not None
-        total.proceeds += proceeds or ZERO
-        total.below_threshold += cost is not None and cost < capitalisation
-    return sorted(totals.values(), key=lambda t: (t.funding, t.year))
+        select(register.c.funding_source, bought, func.count(), func.sum(register.c.purchase_cost),
+               func.count(register.c.disposed_on), func.sum(register.c.disposal_proceeds),
+               func.sum(case((register.c.purchase_cost < capitalisation, 1), else_=0)))
+        .group_by(register.c.funding_source, bought))
+    totals = [RegisterTotal(funding or "Not recorded", SchoolYear(int(start)).label if start is not None else NOT_KNOWN,
+                            count, Decimal(cost or ZERO), disposed, Decimal(proceeds or ZERO), int(below or 0))
+              for funding, start, count, cost, disposed, proceeds, below in rows]
+    return sorted(totals, key=lambda t: (t.funding, t.year))
 
 
 REGISTER_COLUMNS = ["Asset tag", "Description", "Make", "Model", "Serial number", "Funding source", "Purchase date",
@@ -514,14 +518,12 @@ def dashboard(session: Session, on: date | None = None) -> Dashboard:
         sets = session.scalar(select(func.count()).select_from(SetLoan)
                               .where(SetLoan.started_on.between(t.starts_on, t.ends_on)))
         loans_by_term.append((t.name, started, sets))
-    pupils_by_year = []
-    for start in range(year.start - 2, year.start + 1):
-        reached = pupils_reached(session, SchoolYear(start))
-        pupils_by_year.append((SchoolYear(start).label, reached["wcet"], reached["individual"]))
+    reached = {start: pupils_reached(session, SchoolYear(start)) for start in range(year.start - 2, year.start + 1)}
+    pupils_by_year = [(SchoolYear(start).label, n["wcet"], n["individual"]) for start, n in reached.items()]
 
     return Dashboard(
         today=on, year=year, term=term, by_status=by_status, by_condition=by_condition, stock=stock,
-        out=statuses.get(InstrumentStatus.ON_LOAN, 0), idle=idle or 0, pupils=pupils_reached(session, year),
+        out=statuses.get(InstrumentStatus.ON_LOAN, 0), idle=idle or 0, pupils=reached[year.start],
         waiting=waiting_rows, overdue=overdue or 0, overdue_value=Decimal(overdue_value or ZERO),
         money=money_this_term(session, term), repair_cost=Decimal(repair_cost or ZERO),
         loans_by_term=loans_by_term, pupils_by_year=pupils_by_year)
