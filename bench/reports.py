@@ -122,8 +122,8 @@ def seed(url: str, instruments: int, loans: int, pupils: int) -> None:
                  pupils=rng.choice([None, 28, 30, 32]), year_group=rng.choice([None, 3, 4, 5]), created_at=now)
             for s in sets for start in [this_year - 1 - (s.id % 3)]])
         session.execute(insert(Reservation), [
-            dict(pupil_id=rng.choice(pupil_ids), type_id=rng.choice(kinds).id, size="1/2",
-                 preferred_start_on=on, status="waiting", created_at=now) for _ in range(300)])
+            dict(pupil_id=pupil, type_id=rng.choice(kinds).id, size="1/2", preferred_start_on=on, status="waiting",
+                 created_at=now) for pupil in rng.sample(pupil_ids, 300)])
         session.execute(insert(Repair), [
             dict(instrument_id=rng.choice(instrument_ids), repairer="Luthier", fault="",
                  sent_on=on - timedelta(days=40),
