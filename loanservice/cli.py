@@ -18,6 +18,7 @@ from .extensions import db
 from .labels.cli import labels_cli
 from .mail.cli import mail_cli
 from .money.cli import invoices_cli
+from .reports.cli import reports_cli
 from .reservations.cli import reservations_cli
 from .schools.models import School
 from .terminal import CommandError, echo
@@ -93,6 +94,7 @@ def worker_command(burst, queues):
 def register_cli(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)
+    app.cli.add_command(reports_cli)
     app.cli.add_command(labels_cli)
     app.cli.add_command(mail_cli)
     app.cli.add_command(notices_cli)

@@ -148,6 +148,12 @@ class Config:
                                  os.environ.get("FINANCE_NOMINAL_CODES", "").split(",") if "=" in pair)
     VAT_RATE = os.environ.get("VAT_RATE", "0")
 
+    # Reports: in the funders' data return a count below this is shown as "<5" (and one more wherever a
+    # hidden count could be worked back from a total); instruments bought for less than this net cost are
+    # flagged on the capital-grant asset register as below the capitalisation (de minimis) threshold.
+    REPORT_MIN_COUNT = int(os.environ.get("REPORT_MIN_COUNT", "5"))
+    CAPITALISATION_THRESHOLD = os.environ.get("CAPITALISATION_THRESHOLD", "500")
+
     # Cookies: Secure whenever the public address is https (set it explicitly behind a proxy).
     SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", PUBLIC_BASE_URL.startswith("https"))
     SESSION_COOKIE_HTTPONLY = True

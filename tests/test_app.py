@@ -1,13 +1,15 @@
 """The app factory, configuration and migrations."""
 import os
 import stat
+from datetime import date, datetime
+from functools import partial
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, text
+from sqlalchemy import JSON, Boolean, Date, DateTime, Integer, MetaData, Numeric, Table, create_engine, text
 from sqlalchemy.engine import make_url
 
 from loanservice import PROJECT_ROOT, create_app
@@ -99,6 +101,20 @@ def test_pages_send_security_headers(client):
     assert "default-src 'self'" in response.headers["Content-Security-Policy"]
 
 
+def _insert_as_at(session, table_name: str, /, **values):
+    """Insert a row into table ``table_name`` as the database has it now (an older revision's schema): every
+    required column not given takes a plain value of its type. The new row's id."""
+    table = Table(table_name, MetaData(), autoload_with=session.connection())
+    for column in table.columns:
+        if column.name in values or column.nullable or column.primary_key or column.server_default is not None:
+            continue
+        kind = column.type
+        values[column.name] = (datetime.now() if isinstance(kind, DateTime) else date.today()
+                               if isinstance(kind, Date) else "[]" if isinstance(kind, JSON)
+                               else 0 if isinstance(kind, Integer | Boolean | Numeric) else "")
+    return session.execute(table.insert().values(**values)).inserted_primary_key[0]
+
+
 def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_loan_per_instrument_index(tmp_path):
     """0006 rebuilds the loan table on SQLite, which other tables (and loans themselves) refer to."""
     from datetime import timedelta
@@ -106,10 +122,6 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
     from flask_migrate import upgrade
     from sqlalchemy.exc import IntegrityError
 
-    from loanservice.borrowers.models import Family, Pupil
-    from loanservice.documents import services as documents
-    from loanservice.inventory.models import Instrument, InstrumentType
-    from loanservice.loans import lending
     from loanservice.timeutil import today
 
     url = f"sqlite:///{tmp_path / 'hub.sqlite3'}"
@@ -117,29 +129,25 @@ def test_upgrading_a_sqlite_hub_with_loans_to_0006_keeps_every_row_and_the_one_l
     with app.app_context():
         upgrade(revision="0005")
         session = db.session
-        violin = InstrumentType(name="Violin", family="strings", sizes=["1/2", "3/4"])
-        session.add(violin)
-        session.flush()
-        # Rows, not add_instrument: today's service also writes the tag registry, which 0010 adds.
-        small, large, spare = instruments = [Instrument(asset_tag=tag, type_id=violin.id, size=size)
-                                             for tag, size in (("V-1", "1/2"), ("V-2", "3/4"), ("V-3", "3/4"))]
-        session.add_all(instruments)
-        family = Family(name="Dana")
-        session.add(family)
-        session.flush()
-        pupil = Pupil(name="Sam", family_id=family.id)
-        session.add(pupil)
-        session.flush()
-        loan = lending.open_loan(session, None, small, pupil, due_on=today() + timedelta(days=30))
-        terms = documents.save_hire_conditions(session, None, "Look after it.")
-        # In SQL: the Agreement model has columns that later revisions add.
-        session.execute(text("INSERT INTO agreement (loan_id, terms_version_id, pdf, sha256, created_at, signed_name) "
-                             "VALUES (:loan, :terms, :pdf, :sha, CURRENT_TIMESTAMP, '')"),
-                        {"loan": loan.id, "terms": terms.id, "pdf": b"%PDF-", "sha": "0" * 64})
-        lending.size_exchange(session, None, loan, large, grade=2)  # a loan that refers to another loan
+        # Rows in SQL, as the schema was at 0005: today's models have columns that later revisions add.
+        add = partial(_insert_as_at, session)
+        violin = add("instrument_type", name="Violin", family="strings", sizes='["1/2", "3/4"]')
+        small, large, spare = (add("instrument", asset_tag=tag, type_id=violin, size=size, status=status,
+                                   condition_grade=2)
+                               for tag, size, status in (("V-1", "1/2", "available"), ("V-2", "3/4", "on_loan"),
+                                                         ("V-3", "3/4", "available")))
+        family_id = add("family", name="Dana")
+        pupil = add("pupil", name="Sam", family_id=family_id, remission_category="none")
+        first = add("loan", instrument_id=small, pupil_id=pupil, status="exchanged", started_on=today(),
+                    due_on=today() + timedelta(days=30), closed_on=today(), condition_at_issue=2,
+                    condition_at_return=2)
+        add("loan", instrument_id=large, pupil_id=pupil, status="open", started_on=today(),
+            due_on=today() + timedelta(days=30), condition_at_issue=2, exchanged_from_id=first)  # refers to a loan
+        terms = add("terms_version", text="Look after it.", version=1)
+        add("agreement", loan_id=first, terms_version_id=terms, pdf=b"%PDF-", sha256="0" * 64, signed_name="")
         session.commit()
         before = session.execute(text("SELECT id, status, exchanged_from_id, closed_on FROM loan ORDER BY id")).all()
-        spare_id, family_id = spare.id, family.id
+        spare_id = spare
         session.remove()
 
         upgrade()

@@ -183,7 +183,8 @@ def _seed_instruments(session, rng, types, staff: User, count: int, progress) ->
         elif roll < 0.08:
             status, reason = InstrumentStatus.WRITTEN_OFF, "Beyond economic repair"
         grade = rng.choices([1, 2, 3, 4, 5], [25, 40, 22, 9, 4])[0]
-        if status is InstrumentStatus.WRITTEN_OFF:
+        written_off = status is InstrumentStatus.WRITTEN_OFF
+        if written_off:
             grade = 5
         cost = Decimal(rng.randint(*costs))
         bought = date(2019, 1, 1) + timedelta(days=rng.randint(0, (today() - date(2019, 1, 1)).days))
@@ -208,6 +209,8 @@ def _seed_instruments(session, rng, types, staff: User, count: int, progress) ->
             pat_due_on=(today() + timedelta(days=rng.randint(-30, 330))) if instrument_type.family == "electric"
             else None,
             notes="",
+            disposed_on=today() - timedelta(days=rng.randint(10, 400)) if written_off else None,
+            disposal_proceeds=Decimal(rng.choice([0, 0, 5, 20])) if written_off else None,
             created_at=now,
             updated_at=now,
         ))
@@ -319,6 +322,7 @@ def _loan_row(**values) -> dict:
                condition_at_issue=2, condition_at_return=None, damaged=False, return_note="",
                fee_per_term=Decimal("0.00"), remission_category="none", charge_per_term=Decimal("0.00"),
                deposit=Decimal("0.00"), replacement_owed=None, issued_by_id=None, closed_by_id=None,
+               pupil_year_group=None, pupil_send=False,
                created_at=utcnow())
     row.update(values)
     return row
@@ -357,6 +361,10 @@ def _seed_loans(session: Session, rng: random.Random, schools: list[School], use
             session.execute(update(Instrument).where(Instrument.id.in_(ids[start:start + 5000]))
                             .values(status=InstrumentStatus.ON_LOAN, status_reason="Demo loan"))
     _part_return_first_set(session, set_loans, staff)
+    # Each loan keeps its pupil's year group and SEND flag, as lending does, for the funders' reports.
+    session.execute(update(Loan).where(Loan.pupil_id.is_not(None)).values(
+        pupil_year_group=select(Pupil.year_group).where(Pupil.id == Loan.pupil_id).scalar_subquery(),
+        pupil_send=select(Pupil.send).where(Pupil.id == Loan.pupil_id).scalar_subquery()))
     session.flush()
     for term in (last_term, this_term):  # so the charges page and its CSV have something to show
         raise_term_charges(session, users["admin@demo.hub"], term)
@@ -398,7 +406,8 @@ def _seed_sets(session, rng, pools, schools, staff, term, lent) -> list[SetLoan]
     start = max(term.starts_on, today() - timedelta(days=120))
     for n, (classroom_set, members) in enumerate(sets[: max(1, len(sets) * 2 // 3)]):
         set_loan = SetLoan(classroom_set=classroom_set, school=schools[n % len(schools)], started_on=start,
-                           due_on=max(term.ends_on, start), item_count=len(members), issued_by=staff)
+                           due_on=max(term.ends_on, start), item_count=len(members), issued_by=staff,
+                           pupils=len(members) + rng.randint(0, 4), year_group=rng.choice([3, 4, 5]))
         session.add(set_loan)
         set_loans.append((set_loan, members))
     session.flush()

@@ -180,6 +180,7 @@ class Instrument(db.Model):
         CheckConstraint(
             "status <> 'written_off' OR status_reason <> ''", name="write_off_has_reason"
         ),
+        CheckConstraint("disposal_proceeds IS NULL OR disposal_proceeds >= 0", name="disposal_proceeds_positive"),
         *registered_tag("asset_tag", TagKind.INSTRUMENT),
         Index("ix_instrument_type_size", "type_id", "size"),
         # Each serves a filter or sort of the list page with its tie-break on the tag,
@@ -211,6 +212,9 @@ class Instrument(db.Model):
     replacement_value: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     send_adapted: Mapped[bool] = mapped_column(default=False)
     pat_due_on: Mapped[date | None]
+    # Disposal, for the capital-grant asset register: the day it was written off and what it fetched.
+    disposed_on: Mapped[date | None]
+    disposal_proceeds: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
     notes: Mapped[str] = mapped_column(Text, default="")
     labelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

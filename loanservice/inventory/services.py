@@ -418,6 +418,8 @@ def change_status(
             f"{new_status.label.lower()}."
         )
     assign(instrument, batch, status=new_status, status_reason=reason)
+    if new_status is S.WRITTEN_OFF:
+        assign(instrument, batch, disposed_on=today())
     record(session, actor, "instrument.status", instrument,
            f"{current.label} → {new_status.label}" + (f": {reason}" if reason else ""),
            {"status": [current, new_status], "reason": reason}, batch=batch)

@@ -140,6 +140,8 @@ def open_loan(
         exchanged_from=exchanged_from,
     )
     setattr(loan, borrower_column(borrower), borrower.id)
+    if isinstance(borrower, Pupil):
+        loan.pupil_year_group, loan.pupil_send = borrower.year_group, borrower.send
     session.add(loan)
     _flush_loan(session, instrument)
     who = audit_name(borrower)
@@ -381,6 +383,7 @@ def size_exchange(
     )
     # The copied remission category stays as it was agreed, even if the pupil's has lapsed.
     new_loan.remission_category = loan.remission_category
+    new_loan.pupil_year_group, new_loan.pupil_send = loan.pupil_year_group, loan.pupil_send
     session.flush()
     return new_loan
 

@@ -3,6 +3,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..accounts.models import User
@@ -142,6 +143,10 @@ class Loan(db.Model):
     charge_per_term: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))
     deposit: Mapped[Decimal] = mapped_column(Numeric(10, 2), default=Decimal("0.00"))
     replacement_owed: Mapped[Decimal | None] = mapped_column(Numeric(10, 2))
+    # The pupil's circumstances when the loan was made, for the funders' aggregate figures: a year group
+    # moves on each September, and anonymising a family clears its children's SEND flags.
+    pupil_year_group: Mapped[int | None]
+    pupil_send: Mapped[bool] = mapped_column(default=False, server_default=sa_false())
 
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

@@ -1,5 +1,14 @@
-from wtforms import BooleanField, DateField, RadioField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import (
+    BooleanField,
+    DateField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..forms import Form
 from ..inventory.forms import GRADE_CHOICES
@@ -23,6 +32,13 @@ class SetCheckOutForm(Form):
     started_on = DateField("Start date", validators=[DataRequired()])
     due_on = DateField("Due back", validators=[Optional()],
                        description="Leave empty for the end of the term it starts in.")
+    pupils = IntegerField("Pupils in the class", validators=[
+        Optional(), NumberRange(min=1, max=200, message="Give the number of pupils taught, from 1 to 200.")],
+        description="For the hub's data return; leave empty if not known (the instruments are counted).",
+        render_kw={"inputmode": "numeric"})
+    year_group = IntegerField("Year group", validators=[
+        Optional(), NumberRange(min=0, max=13, message="A year group is 0 (Reception) to 13.")],
+        description="0 for Reception; leave empty for a mixed or unknown class.", render_kw={"inputmode": "numeric"})
     submit = SubmitField("Lend the whole set")
 
 

@@ -52,6 +52,8 @@ class SetLoan(db.Model):
         CheckConstraint("due_on >= started_on", name="due_after_start"),
         CheckConstraint("closed_on IS NULL OR closed_on >= started_on", name="closed_after_start"),
         CheckConstraint("item_count > 0", name="has_items"),
+        CheckConstraint("pupils IS NULL OR pupils > 0", name="pupils_positive"),
+        CheckConstraint("year_group IS NULL OR year_group BETWEEN 0 AND 13", name="year_group_range"),
         # A set is out to one school at a time.
         Index(
             "uq_set_loan_open_per_set",
@@ -70,6 +72,10 @@ class SetLoan(db.Model):
     # Closed when every item is back or accounted for (lost).
     closed_on: Mapped[date | None]
     item_count: Mapped[int]
+    # The class taught with it (whole-class ensemble teaching), when the school says: the pupils counted
+    # in the funders' data return (the number of instruments when not given) and their year group.
+    pupils: Mapped[int | None]
+    year_group: Mapped[int | None]
     issued_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -318,9 +318,11 @@ def _refuse_a_set_member(instrument: Instrument, *, session: Session) -> None:
 
 def check_out_set(
     session: Session, actor, classroom_set: ClassroomSet, school: School, *,
-    started_on: date | None = None, due_on: date | None = None,
+    started_on: date | None = None, due_on: date | None = None, pupils: int | None = None,
+    year_group: int | None = None,
 ) -> SetLoan:
-    """Lend every instrument of a set to a school in one transaction, one loan per item."""
+    """Lend every instrument of a set to a school in one transaction, one loan per item; ``pupils`` and
+    ``year_group`` describe the class taught with it, for the funders' figures."""
     # Typos such as 2010 or 2062, refused before anything is locked.
     if started_on is not None:
         check_start_date_in_reach(started_on)
@@ -343,7 +345,7 @@ def check_out_set(
                           + "; ".join(f"{i.asset_tag} {reason}" for i, reason in unlendable.items()) + ".")
     check_after_last_loans(session, instruments, started_on)
     set_loan = SetLoan(classroom_set=classroom_set, school=school, started_on=started_on, due_on=due_on,
-                       item_count=len(instruments), issued_by=actor)
+                       item_count=len(instruments), issued_by=actor, pupils=pupils, year_group=year_group)
     session.add(set_loan)
     try:
         session.flush()

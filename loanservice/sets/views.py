@@ -120,7 +120,8 @@ def check_out(set_id: int):
 
     return run_change(
         lambda: services.check_out_set(db.session, current_user, classroom_set, school,
-                                       started_on=form.started_on.data, due_on=form.due_on.data),
+                                       started_on=form.started_on.data, due_on=form.due_on.data,
+                                       pupils=form.pupils.data, year_group=form.year_group.data),
         lambda set_loan: done(f"{classroom_set.name} ({counted(set_loan.item_count, 'instrument')}) lent to "
                               f"{school.name}.", url_for(".check_in", set_loan_id=set_loan.id)),
         refused)
