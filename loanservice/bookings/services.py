@@ -255,10 +255,11 @@ def _clash_message(classroom_set: ClassroomSet, clash: Booking) -> str:
 
 def _flush_holding(session: Session, booking: Booking, classroom_set: ClassroomSet) -> None:
     """Write a booking that now holds its set; the exclusion constraint refuses a clash that won a race."""
+    name = classroom_set.name  # read now: after a failed flush nothing can be loaded
     try:
         session.flush()
     except IntegrityError as error:  # the caller rolls the transaction back
-        raise BookingError(f"{classroom_set.name} was booked for overlapping dates a moment ago: "
+        raise BookingError(f"{name} was booked for overlapping dates a moment ago: "
                            "choose another set.", field="set_id") from error
 
 
