@@ -8,13 +8,16 @@ from sqlalchemy.exc import IntegrityError
 
 from loanservice.bookings.models import Booking, BookingStatus
 
+from . import test_bookings
 from .conftest import ON_POSTGRES, in_app
-from .test_bookings import NEXT_YEAR, Y, ask, calendar, make_set, ukuleles  # noqa: F401  (fixtures)
+from .test_bookings import NEXT_YEAR, Y, make_set
 from .test_concurrency import WORKERS, run_together, signed_in_clients
 
 pytestmark = pytest.mark.skipif(
     not ON_POSTGRES, reason="concurrency is proved on PostgreSQL, the production database"
 )
+# The terms and the instrument type of the booking tests.
+calendar, ukuleles = test_bookings.calendar, test_bookings.ukuleles
 
 
 def test_twenty_allocations_of_one_set_for_overlapping_terms_book_it_once(app, factory, calendar, ukuleles):

@@ -62,18 +62,17 @@ class Period:
 
 
 def bookable_periods(session: Session, on: date | None = None) -> list[Period]:
-    """The terms and school years that start after ``on`` (today): a booking is for the future."""
+    """The terms and school years that start after ``on`` (today): a booking is for the future. One query."""
     on = on or today()
-    terms = session.scalars(select(AcademicTerm).where(AcademicTerm.starts_on > on)
+    terms = session.execute(select(AcademicTerm.id, AcademicTerm.name, AcademicTerm.starts_on, AcademicTerm.ends_on)
+                            .where(AcademicTerm.starts_on >= date(school_year_of(on), 9, 1))
                             .order_by(AcademicTerm.starts_on)).all()
-    periods = [Period(f"term-{t.id}", t.name, t.starts_on, t.ends_on) for t in terms]
-    years: dict[int, list[AcademicTerm]] = {}
+    periods = [Period(f"term-{t.id}", t.name, t.starts_on, t.ends_on) for t in terms if t.starts_on > on]
+    years: dict[int, list] = {}
     for term in terms:
         years.setdefault(school_year_of(term.starts_on), []).append(term)
     for year, its_terms in sorted(years.items()):
-        # A whole year only when none of its terms has begun yet.
-        all_terms = terms_of_year(session, year)
-        if len(all_terms) == len(its_terms):
+        if its_terms[0].starts_on > on:  # a whole year only when none of its terms has begun yet
             periods.append(Period(f"year-{year}", year_label(year), its_terms[0].starts_on, its_terms[-1].ends_on))
     return periods
 
@@ -191,22 +190,23 @@ def _out_over(starts_on):
 
 def free_sets_query(type_id: int, starts_on: date, ends_on: date, *, pupils: int = 0, exclude_booking=None):
     """One query: the sets all of ``type_id``, with at least ``pupils`` instruments, neither booked nor
-    out over the dates; rows of (set, size)."""
+    out over the dates; rows of (id, name, size): plain rows, as a long answer loads faster than objects."""
     sizes = _set_sizes(type_id)
-    return (select(ClassroomSet, sizes.c.size).join(sizes, sizes.c.set_id == ClassroomSet.id)
+    return (select(ClassroomSet.id, ClassroomSet.name, sizes.c.size).join(sizes, sizes.c.set_id == ClassroomSet.id)
             .where(sizes.c.others == 0, sizes.c.size >= pupils,
                    ~_clashing_booking(starts_on, ends_on, exclude_booking), ~_out_over(starts_on))
             .order_by(sizes.c.size, ClassroomSet.name))
 
 
 def free_sets(session: Session, type_id: int, starts_on: date, ends_on: date, *, pupils: int = 0,
-              exclude_booking: int | None = None) -> list[tuple[ClassroomSet, int]]:
-    """Which sets of a type are free for the dates ("which ukulele sets are free for Spring 2027?")."""
-    return [tuple(row) for row in session.execute(
-        free_sets_query(type_id, starts_on, ends_on, pupils=pupils, exclude_booking=exclude_booking))]
+              exclude_booking: int | None = None) -> list:
+    """Which sets of a type are free for the dates ("which ukulele sets are free for Spring 2027?"):
+    rows with ``id``, ``name`` and ``size``."""
+    return list(session.execute(
+        free_sets_query(type_id, starts_on, ends_on, pupils=pupils, exclude_booking=exclude_booking)))
 
 
-def suggested_sets(session: Session, booking: Booking) -> list[tuple[ClassroomSet, int]]:
+def suggested_sets(session: Session, booking: Booking) -> list:
     """The sets that fit a booking: its type, enough instruments for its pupils, free for its dates."""
     return free_sets(session, booking.type_id, booking.starts_on, booking.ends_on, pupils=booking.pupils,
                      exclude_booking=booking.id)
@@ -411,23 +411,28 @@ def _sizes_of(session: Session, set_ids: set[int]) -> dict[int, dict[str, int]]:
 class TimelineCell:
     term: AcademicTerm
     state: str  # "free", "booked", "out"
-    booking: Booking | None = None
+    booking_id: int | None = None
     school_name: str = ""
 
 
 def set_timeline(session: Session, classroom_set: ClassroomSet, year: int) -> list[TimelineCell]:
-    """The set across the terms of one school year: free, booked (by whom) or out (at whom)."""
+    """The set across the terms of one school year: free, booked (by whom) or out (at whom).
+
+    Three small queries of plain rows: the year's terms, the set's bookings and its loans that touch them."""
     terms = terms_of_year(session, year)
     if not terms:
         return []
-    bookings = session.scalars(select(Booking).where(
-        Booking.set_id == classroom_set.id, Booking.status.in_((*HOLDING, BookingStatus.COLLECTED)),
-        Booking.starts_on <= terms[-1].ends_on, Booking.ends_on >= terms[0].starts_on)
-        .options(joinedload(Booking.school))).all()
-    loans = session.scalars(select(SetLoan).where(
-        SetLoan.set_id == classroom_set.id, SetLoan.started_on <= terms[-1].ends_on,
-        or_(SetLoan.closed_on.is_(None), SetLoan.closed_on >= terms[0].starts_on))
-        .options(joinedload(SetLoan.school))).all()
+    first, last = terms[0].starts_on, terms[-1].ends_on
+    bookings = session.execute(
+        select(Booking.id, Booking.starts_on, Booking.ends_on, Booking.status, Booking.set_loan_id, School.name)
+        .join(School, School.id == Booking.school_id)
+        .where(Booking.set_id == classroom_set.id, Booking.status.in_((*HOLDING, BookingStatus.COLLECTED)),
+               Booking.starts_on <= last, Booking.ends_on >= first)).all()
+    loans = session.execute(
+        select(SetLoan.id, SetLoan.started_on, SetLoan.due_on, SetLoan.closed_on, School.name)
+        .join(School, School.id == SetLoan.school_id)
+        .where(SetLoan.set_id == classroom_set.id, SetLoan.started_on <= last,
+               or_(SetLoan.closed_on.is_(None), SetLoan.closed_on >= first))).all()
     cells = []
     for term in terms:
         loan = next((sl for sl in loans if sl.started_on <= term.ends_on
@@ -435,10 +440,10 @@ def set_timeline(session: Session, classroom_set: ClassroomSet, year: int) -> li
         booking = next((b for b in bookings if b.starts_on <= term.ends_on and b.ends_on >= term.starts_on
                         and b.status is not BookingStatus.COLLECTED), None)
         if loan is not None:
-            cells.append(TimelineCell(term, "out", next((b for b in bookings if b.set_loan_id == loan.id), booking),
-                                      loan.school.name))
+            of_loan = next((b for b in bookings if b.set_loan_id == loan.id), booking)
+            cells.append(TimelineCell(term, "out", of_loan.id if of_loan else None, loan.name))
         elif booking is not None:
-            cells.append(TimelineCell(term, "booked", booking, booking.school.name))
+            cells.append(TimelineCell(term, "booked", booking.id, booking.name))
         else:
             cells.append(TimelineCell(term, "free"))
     return cells

@@ -102,7 +102,7 @@ def _render_detail(booking, status=200, **forms):
     suggestions = []
     if staff and booking.status in (BookingStatus.REQUESTED, BookingStatus.ALLOCATED):
         suggestions = services.suggested_sets(db.session, booking)
-        allocate_form.set_id.choices = [(s.id, f"{s.name} ({counted(size, 'instrument')})") for s, size in suggestions]
+        allocate_form.set_id.choices = [(s.id, f"{s.name} ({counted(s.size, 'instrument')})") for s in suggestions]
     schedule_form = forms.get("schedule") or ScheduleForm(formdata=None)
     if "schedule" not in forms:
         schedule_form.delivery_on.data, schedule_form.collection_on.data = booking.delivery_on, booking.collection_on
