@@ -16,7 +16,7 @@ from ..timeutil import today
 
 
 def seed_bookings(session: Session, schools: list[School], users: dict[str, User]) -> None:
-    if session.scalar(select(func.count()).select_from(Booking)) or len(schools) < 3:
+    if session.scalar(select(func.count()).select_from(Booking)) or len(schools) < 2:
         return
     staff = users["staff@demo.hub"]
     next_term = session.scalar(select(AcademicTerm).where(AcademicTerm.starts_on > today())
@@ -27,25 +27,23 @@ def seed_bookings(session: Session, schools: list[School], users: dict[str, User
     in_store = [s for s in session.scalars(select(ClassroomSet).order_by(ClassroomSet.name)) if s.id not in out]
     if not in_store:
         return
-    kit = in_store[0]
-    kind = session.scalar(select(InstrumentType).join(Instrument).join(
-        ClassroomSetItem, ClassroomSetItem.instrument_id == Instrument.id).where(ClassroomSetItem.set_id == kit.id)
-        .limit(1))
-    size = session.scalar(select(func.count()).where(ClassroomSetItem.set_id == kit.id))
+    kit, spare = in_store[0], in_store[-1]  # one to allocate now, one left for the user to allocate
+    kind, size = _type_and_size(session, kit)
+    spare_kind, spare_size = _type_and_size(session, spare)
     monday = today() + timedelta(days=7 - today().weekday())  # next week
     key = f"term-{next_term.id}"
 
-    # Waiting for an answer: the school user's own school, so that the demo school sees it.
-    services.request_booking(session, users["school@demo.hub"], schools[0], instrument_type=kind,
-                             pupils=min(size, 28), period_key=key, teacher="Mr Bell",
+    # Waiting for an answer (a set fits): the school user's own school, so that the demo school sees it.
+    services.request_booking(session, users["school@demo.hub"], schools[0], instrument_type=spare_kind,
+                             pupils=spare_size, period_key=key, teacher="Mr Bell",
                              notes="Please deliver to the hall.")
     # Allocated, delivered next Tuesday: on next week's run sheet.
     booked = services.request_booking(session, staff, schools[1], instrument_type=kind, pupils=min(size, 30),
                                       period_key=key, teacher="Ms Patel")
     services.allocate(session, staff, booked, kit, delivery_on=monday + timedelta(days=1))
     # Declined, with the reason the school sees.
-    declined = services.request_booking(session, staff, schools[2], instrument_type=kind, pupils=min(size, 60),
-                                        period_key=key)
+    declined = services.request_booking(session, users["school@demo.hub"], schools[0], instrument_type=kind,
+                                        pupils=min(size, 60), period_key=key)
     services.decline(session, staff, declined, "Every set of this kind is booked that term; we can offer one "
                                                "from the summer term.")
     # A set out at a school now, collected next Thursday: the run sheet's collection.
@@ -61,3 +59,10 @@ def seed_bookings(session: Session, schools: list[School], users: dict[str, User
             collection_on=max(monday + timedelta(days=3), set_loan.started_on), set_loan_id=set_loan.id,
             requested_by=staff))
     session.flush()
+
+
+def _type_and_size(session: Session, classroom_set: ClassroomSet) -> tuple[InstrumentType, int]:
+    kind = session.scalar(select(InstrumentType).join(Instrument).join(
+        ClassroomSetItem, ClassroomSetItem.instrument_id == Instrument.id)
+        .where(ClassroomSetItem.set_id == classroom_set.id).limit(1))
+    return kind, session.scalar(select(func.count()).where(ClassroomSetItem.set_id == classroom_set.id))
