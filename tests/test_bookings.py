@@ -468,3 +468,39 @@ def test_no_reminder_for_a_collection_more_than_a_week_away(app, factory, calend
 def test_the_bookings_list_is_empty_with_a_way_to_start(app, factory):
     client = school_client(app, factory, factory.school())
     assert "No bookings yet." in client.get("/bookings").get_data(as_text=True)
+
+
+def test_a_set_out_at_a_school_past_the_bookings_start_is_refused(app, factory, calendar, ukuleles):
+    kit = make_set(factory, ukuleles, 30, "Ukulele set A")
+    factory.check_out_set(kit, factory.school("Vale School"), due_on=NEXT_YEAR[0][1] + timedelta(days=10))
+    booking_id = ask(app, factory.school(), ukuleles, calendar[f"Autumn {Y + 1}"])
+    with pytest.raises(LoanServiceError, match="Ukulele set A is out at Vale School until"):
+        allocate(app, booking_id, kit)
+    with in_app(app) as session:
+        assert services.suggested_sets(session, services.get_booking(session, booking_id)) == []
+
+
+def test_a_school_keeps_its_set_for_next_year_in_one_click(app, factory, calendar, ukuleles):
+    if today() >= THIS_YEAR[2][1]:
+        pytest.skip("this year's summer term has begun: it can no longer be booked")
+    kit = make_set(factory, ukuleles, 4, "Ukulele set A")
+    school = factory.school("Hill Primary")
+    allocate(app, ask(app, school, ukuleles, calendar[f"Summer {Y + 1}"], pupils=4), kit)
+    client = school_client(app, factory, school)
+    response = submit(client, "/bookings/roll-over", button="Keep Ukulele set A next year", follow_redirects=True)
+    assert "Rolled over 1 set for next school year." in response.get_data(as_text=True)
+    with in_app(app) as session:
+        kept = session.scalar(select(Booking).where(Booking.rolled_from_id.is_not(None)))
+        assert (kept.school_id, kept.starts_on, kept.ends_on) == (school.id, NEXT_YEAR[0][1], NEXT_YEAR[2][2])
+
+
+def test_a_school_cannot_roll_over_another_schools_set(app, factory, calendar, ukuleles):
+    if today() >= THIS_YEAR[2][1]:
+        pytest.skip("this year's summer term has begun: it can no longer be booked")
+    kit = make_set(factory, ukuleles, 4, "Ukulele set A")
+    booking_id = ask(app, factory.school("Hill Primary"), ukuleles, calendar[f"Summer {Y + 1}"], pupils=4)
+    allocate(app, booking_id, kit)
+    client = school_client(app, factory, factory.school("Vale School"))
+    assert client.post("/bookings/roll-over", data={"booking_id": str(booking_id)}).status_code == 404
+    with in_app(app) as session:
+        assert session.scalar(select(func.count()).select_from(Booking)) == 1
