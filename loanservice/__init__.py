@@ -49,6 +49,7 @@ def create_app(config: type | None = None) -> Flask:
     from . import models  # noqa: F401  (every model registered on the metadata)
     from .accounts.views import admin_bp
     from .accounts.views import bp as accounts_bp
+    from .bookings.views import bp as bookings_bp
     from .borrowers.views import bp as borrowers_bp
     from .documents.views import bp as documents_bp
     from .home import bp as home_bp
@@ -73,6 +74,7 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(borrowers_bp)
     app.register_blueprint(loans_bp)
     app.register_blueprint(sets_bp)
+    app.register_blueprint(bookings_bp)
     app.register_blueprint(documents_bp)
     app.register_blueprint(mail_bp)
     app.register_blueprint(money_bp)

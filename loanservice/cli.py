@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 
 from .accounts.models import Role
 from .accounts.services import create_user
+from .bookings.cli import bookings_cli
 from .demo.money import bank_statement
 from .demo.seed import DEMO_LOGINS, database_is_empty, seed
 from .documents.cli import notices_cli
@@ -100,4 +101,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(notices_cli)
     app.cli.add_command(invoices_cli)
     app.cli.add_command(reservations_cli)
+    app.cli.add_command(bookings_cli)
     app.cli.add_command(worker_command)

@@ -109,6 +109,10 @@ class Config:
     WAITING_LIST_ORDER = os.environ.get("WAITING_LIST_ORDER", "first_come")
     RESERVATIONS_PER_CHILD = int(os.environ.get("RESERVATIONS_PER_CHILD", "2"))
 
+    # Bookings: the day ("MM-DD", in the summer) by which a school confirms its set for next school
+    # year; after it, sets not confirmed lapse and are free for others.
+    BOOKING_ROLLOVER_BY = os.environ.get("BOOKING_ROLLOVER_BY", "07-01")
+
     # Hold an individual loan (to a pupil, through their parent or carer, or to a family) until its
     # agreement is signed: check-out makes it pending, with the instrument held, and staff issue it once
     # signed. Schools' set loans, other borrowers and size exchanges are lent at once as before.

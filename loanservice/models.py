@@ -1,6 +1,7 @@
 """Import every feature's models so that the metadata (and Alembic) sees them all."""
 from .accounts.models import RememberToken, Role, User  # noqa: F401
 from .audit.models import AuditEvent  # noqa: F401
+from .bookings.models import Booking, CalendarFeed  # noqa: F401
 from .borrowers.models import Family, OtherBorrower, Pupil, RemissionClaim  # noqa: F401
 from .documents.models import Agreement, HireConditions, Notice, NoticeStage  # noqa: F401
 from .inventory.models import (  # noqa: F401

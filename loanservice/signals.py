@@ -61,3 +61,9 @@ loan_lost = _signals.signal("loan-lost")
 # School or OtherBorrower); keywords: session, config, actor, override (staff lend despite the debt:
 # money records the override, with what is owed, in the audit trail).
 borrowing = _signals.signal("borrowing")
+
+# Sent while a booking of a classroom set is checked (when it is allocated, or rolled over), so that a
+# module above bookings (servicing) can refuse dates the set will not be ready by. Each receiver
+# returns a refusal for people (a str) or None; the booking is refused with the first refusal.
+# Sender: the ClassroomSet; keywords: session, starts_on, ends_on (the booking's first and last days).
+booking_checked = _signals.signal("booking-checked")

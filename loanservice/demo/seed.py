@@ -34,6 +34,7 @@ from ..reservations.services import add_working_days, reservable
 from ..schools.models import School
 from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from ..timeutil import today, utcnow
+from .bookings import seed_bookings
 from .money import seed_money
 
 FRACTIONS = ["1/16", "1/10", "1/8", "1/4", "1/2", "3/4", "7/8", "4/4"]
@@ -102,6 +103,7 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     _seed_instruments(session, rng, types, users["staff@demo.hub"], instruments, progress)
     _seed_loans(session, rng, schools, users, instruments)
     _seed_reservations(session, schools, users)
+    seed_bookings(session, schools, users)
     _seed_hire_conditions(session, users)
     _seed_notice_stages(session, users["admin@demo.hub"])
     seed_money(session, users["admin@demo.hub"])

@@ -46,6 +46,7 @@ KINDS = [re.compile(pattern) for pattern in (
     r"^/money/accounts/\d+$", r"^/money/accounts/\d+/(payment|refund|payer)$", r"^/money/invoices/\d+$",
     r"^/money/invoices/\d+/(credit|write-off)$", r"^/money/(aged-debt|invoice-run)$",
     r"^/reports/(data-return|asset-register|saved)$",
+    r"^/bookings/\d+$", r"^/bookings/(new|free-sets|run-sheet|roll-over|store-calendar)$", r"^/sets/\d+/year$",
 )]
 
 
