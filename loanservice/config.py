@@ -114,6 +114,9 @@ class Config:
     INVOICE_DUE_DAYS = int(os.environ.get("INVOICE_DUE_DAYS", "30"))
     # A term can be invoiced from this many days before it starts (never a term further ahead).
     INVOICE_AHEAD_DAYS = int(os.environ.get("INVOICE_AHEAD_DAYS", "45"))
+    # Keep charging an overdue instrument every term until it comes back (a loan due back before a term
+    # is charged for it only when it is already overdue at the run, or came back late in the term).
+    INVOICE_OVERDUE_EVERY_TERM = _env_bool("INVOICE_OVERDUE_EVERY_TERM", True)
     HUB_BANK_DETAILS = os.environ.get(
         "HUB_BANK_DETAILS", "Demo Music Hub|Sort code 00-00-00|Account 12345678")  # '|' separates lines
     # Refuse new loans and reservations to an account owing on invoices this many days old, or owing
