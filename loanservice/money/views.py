@@ -338,7 +338,16 @@ def _render_run(preview_form: RunPreviewForm, confirm_form: RunConfirmForm | Non
             term.id, preview["count"], f"{preview['total']:.2f}")
         confirm_form.submit.label.text = f"Issue {counted(preview['count'], 'invoice')}"
     return render_template("money/invoice_run.html", preview_form=preview_form, confirm_form=confirm_form,
-                           preview=preview, on_queue=bool(current_app.config.get("REDIS_URL"))), status
+                           preview=preview, on_queue=bool(current_app.config.get("REDIS_URL")),
+                           invoiced_terms=_invoiced_terms()), status
+
+
+def _invoiced_terms() -> list[AcademicTerm]:
+    """The terms with invoices issued, the latest first: each has a page to send them."""
+    invoiced = select(LedgerEntry.id).where(LedgerEntry.term_id == AcademicTerm.id,
+                                            LedgerEntry.kind == EntryKind.INVOICE).exists()
+    return list(db.session.scalars(select(AcademicTerm).where(invoiced).order_by(AcademicTerm.starts_on.desc())
+                                   .limit(6)))
 
 
 @bp.get("/invoice-run")

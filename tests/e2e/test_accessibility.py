@@ -45,6 +45,7 @@ KINDS = [re.compile(pattern) for pattern in (
     r"^/children/(new|\d+)$", r"^/my-loans/\d+/ask$", r"^/reserve$", r"^/catalogue$",
     r"^/money/accounts/\d+$", r"^/money/accounts/\d+/(payment|refund|payer)$", r"^/money/invoices/\d+$",
     r"^/money/invoices/\d+/(credit|write-off)$", r"^/money/(aged-debt|invoice-run)$",
+    r"^/money/terms/\d+/invoices$",
 )]
 
 
