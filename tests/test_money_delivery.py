@@ -335,3 +335,18 @@ def test_reminders_leave_the_invoices_ledger_alone(app, stages):
     with in_app(app) as session:
         assert session.scalar(select(func.count()).select_from(LoanCharge)) == 2
         assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 2
+
+
+def test_an_invoice_by_post_with_no_address_is_held_back_until_the_address_is_added(app, factory, invoiced):
+    from loanservice.borrowers.models import Family
+
+    with in_app(app) as session:
+        session.get(Family, invoiced["posted"].id).address = ""
+        session.commit()
+    first = _send(app)
+    assert (first.printed, first.held_back) == (0, ["Mrs Smith"])
+    with in_app(app) as session:
+        session.get(Family, invoiced["posted"].id).address = "4 Elm Road\nExampleton EX2 3CD"
+        session.commit()
+    second = _send(app)
+    assert second.printed == 1

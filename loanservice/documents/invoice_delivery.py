@@ -8,7 +8,7 @@ invoices issued since, or retries those whose email failed. Commits as it goes, 
 ``notices.send_notices``: each invoice sent is a fact that must outlive a later failure.
 """
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,7 @@ from ..signals import mail_failed, mail_sent
 from ..timeutil import utcnow
 from .invoices import invoice_context
 from .models import InvoiceDelivery, NoticeChannel, NoticeStatus
+from .notices import NO_ADDRESS
 from .render import LetterPress, concatenate_pdfs, render_letters
 from .services import DocumentError, Hub
 
@@ -36,6 +37,7 @@ class Delivery:
     claimed: int = 0
     emailed: int = 0  # emails queued with their PDF (the sender delivers them)
     printed: int = 0
+    held_back: list[str] = field(default_factory=list)  # payers without email or postal address: not printed
     print_file: bytes | None = None
 
 
@@ -156,7 +158,7 @@ def send_invoices(session: Session, actor, term: AcademicTerm, hub: Hub, config,
     if not todo:
         raise DocumentError(f"Every invoice for {term.name} has been sent already: there is nothing new to send.")
     by_email = [d for d in todo if d.channel == NoticeChannel.EMAIL]
-    by_post = [d for d in todo if d.channel == NoticeChannel.POST]
+    by_post = _hold_back_unaddressed(session, [d for d in todo if d.channel == NoticeChannel.POST], result)
     with LetterPress(processes) as press:
         for deliveries, part in _chunks(session, by_email, hub, config, press):
             for delivery, pdf in zip(deliveries, part.letters, strict=True):
@@ -180,6 +182,22 @@ def send_invoices(session: Session, actor, term: AcademicTerm, hub: Hub, config,
            {"emailed": result.emailed, "printed": result.printed})
     session.commit()
     return result
+
+
+def _hold_back_unaddressed(session: Session, by_post: list[InvoiceDelivery], result: Delivery) -> list[InvoiceDelivery]:
+    """Keep back (failed, with the reason) the invoices by post whose payer has no postal address, as the
+    notices do: sending again once the address is added sends them. Returns those that can be posted."""
+    _load(session, by_post)
+    postable = []
+    for delivery in by_post:
+        if delivery.invoice.account.address.strip():
+            postable.append(delivery)
+            continue
+        delivery.status, delivery.error = NoticeStatus.FAILED, NO_ADDRESS
+        result.held_back.append(delivery.invoice.account.name)
+    if result.held_back:
+        session.commit()
+    return postable
 
 
 def print_file_for(session: Session, term: AcademicTerm, hub: Hub, config) -> bytes | None:

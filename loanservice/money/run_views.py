@@ -7,6 +7,7 @@ from sqlalchemy import select
 from .. import jobs as job_queue
 from ..accounts.permissions import staff_required
 from ..documents import invoice_delivery as delivery
+from ..documents import notices as notice_service
 from ..documents.services import Hub
 from ..errors import LoanServiceError
 from ..extensions import db
@@ -85,8 +86,10 @@ def send(term_id: int):
     def sent(result: delivery.Delivery):
         waiting = ("" if current_app.config.get("MAIL_SERVER")
                    else " No mail server is set, so the emails wait on the Mail page.")
+        held = (f" {notice_service.held_back_summary(len(result.held_back))} ({', '.join(result.held_back[:10])})"
+                if result.held_back else "")
         flash(f"{term.name}: {counted(result.emailed, 'invoice')} emailed with the PDF attached, "
-              f"{result.printed} to print.{waiting}", "success")
+              f"{result.printed} to print.{waiting}{held}", "error" if held else "success")
         return redirect(location, 303)
 
     def refused(error: LoanServiceError):
