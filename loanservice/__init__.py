@@ -59,6 +59,7 @@ def create_app(config: type | None = None) -> Flask:
     from .loans.views import bp as loans_bp
     from .mail.views import bp as mail_bp
     from .money.import_views import bp as money_bank_bp
+    from .money.run_views import bp as invoice_runs_bp
     from .money.views import bp as money_bp
     from .parents.views import bp as parents_bp
     from .reports.views import bp as reports_bp
@@ -82,6 +83,7 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(reservations_bp)
     app.register_blueprint(money_bank_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(invoice_runs_bp)
 
     from .error_pages import register_error_handlers
     from .health import add_readiness_check, init_health

@@ -154,8 +154,9 @@ def test_remission_verified_after_lending_applies_from_the_next_term_charged(app
     assert response.status_code == 303
     assert the_loan(app).charge_per_term == Decimal("0.00")
     with in_app(app) as session:
+        # The loan is due back at the end of this term: next term charges it once it is overdue and still out.
         pricing.raise_term_charges(session, None, session.scalar(select(AcademicTerm).where(
-            AcademicTerm.name == "Next term")))
+            AcademicTerm.name == "Next term")), on=loan.due_on + timedelta(days=1))
         session.commit()
         amounts = [(c.term.name, c.amount, c.status) for c in pricing.charges_of(session, session.get(Loan, loan.id))]
     assert amounts == [("This term", Decimal("30.00"), "owed"), ("Next term", Decimal("0.00"), "waived")]

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from ..accounts.models import Role, User
 from ..audit.models import AuditEvent
 from ..borrowers.models import Family, OtherBorrower, Pupil
-from ..documents.models import HireConditions, NoticeStage
+from ..documents.models import HireConditions, NoticeKind, NoticeStage
 from ..documents.notices import add_usual_stages
 from ..inventory.models import (
     AssetTagCounter,
@@ -110,9 +110,11 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
 
 
 def _seed_notice_stages(session: Session, admin: User) -> None:
-    """The usual overdue-notice stages, so that the notices run works in the demo at once."""
+    """The usual stages for overdue instruments and for unpaid invoices, so that the notices run works in the
+    demo at once (last term's unpaid invoices get their reminders)."""
     if session.scalar(select(func.count()).select_from(NoticeStage)) == 0:
         add_usual_stages(session, admin)
+        add_usual_stages(session, admin, NoticeKind.INVOICE)
 
 
 def _seed_types(session: Session) -> list[tuple[InstrumentType, tuple]]:

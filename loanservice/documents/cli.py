@@ -11,6 +11,7 @@ from ..extensions import db
 from ..terminal import CommandError, echo
 from ..timeutil import today
 from . import notices as notice_service
+from .models import NoticeKind
 from .services import Hub
 
 notices_cli = AppGroup("notices", help="Overdue notices.")
@@ -28,7 +29,7 @@ def run_command(as_of, dry_run, output):
         hub = Hub.from_config(current_app.config)
         due = notice_service.due_notices(db.session, day)
         unsent = notice_service.unsent_notices(db.session)
-        if not notice_service.stages(db.session):
+        if not notice_service.stages(db.session) and not notice_service.stages(db.session, NoticeKind.INVOICE):
             raise CommandError("No notice stages are set: a hub manager sets them at /notices/stages.")
         if dry_run:
             echo(f"As of {day:%-d %b %Y}: {len(due)} notices due, {len(unsent)} unsent from earlier runs.")

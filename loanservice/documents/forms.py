@@ -12,7 +12,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 from wtforms.widgets import HiddenInput
 
 from ..forms import Form
-from .models import NoticeLetter
+from .models import NoticeKind, NoticeLetter
 
 
 class HireConditionsForm(Form):
@@ -43,14 +43,18 @@ class ButtonForm(Form):
 
 
 class StageForm(Form):
+    kind = SelectField("What it chases", choices=[(k.value, k.label) for k in NoticeKind],
+                       default=NoticeKind.LOAN.value)
     name = StringField("Name", validators=[DataRequired(), Length(max=60)])
     days_overdue = IntegerField("Days after the due date", validators=[DataRequired(), NumberRange(1, 400)],
-                                description="Not counting school holidays or closures such as half-terms; "
-                                            "weekends in term time count. A later stage follows the letter "
-                                            "before it by the days between the stages.")
+                                description="Overdue instruments: not counting school holidays or closures such as "
+                                            "half-terms; weekends in term time count. Unpaid invoices: calendar "
+                                            "days. A later stage follows the letter before it by the days between "
+                                            "the stages.")
     letter = SelectField("Letter", choices=[(k.value, k.label) for k in NoticeLetter])
-    return_within_days = IntegerField("Return within (days)", validators=[Optional(), NumberRange(1, 120)],
-                                      description="For a final notice: the date given to return it by.")
+    return_within_days = IntegerField("Return or pay within (days)", validators=[Optional(), NumberRange(1, 120)],
+                                      description="For a final notice: the date given to return the instrument "
+                                                  "(or pay the invoice) by.")
     submit = SubmitField("Add the stage")
 
 

@@ -30,7 +30,7 @@ def invoice_context(invoice: LedgerEntry, hub: Hub, config) -> dict:
 
 
 def invoice_pdf(invoice: LedgerEntry, hub: Hub, config) -> bytes:
-    return render_pdf("documents/invoice.html", **invoice_context(invoice, hub, config))
+    return render_pdf("documents/invoice.html", hub=hub, i=invoice_context(invoice, hub, config))
 
 
 def _detail(entry: LedgerEntry) -> str:

@@ -10,6 +10,7 @@ from ..accounts.models import User
 from ..dbtypes import enum_column, sql_values, values_check
 from ..extensions import db
 from ..loans.models import Loan
+from ..money.models import LedgerEntry
 from ..sets.models import SetLoan
 from ..timeutil import utcnow
 
@@ -113,20 +114,36 @@ class NoticeLetter(enum.StrEnum):
         return {"reminder": "Reminder", "final": "Final notice", "replacement": "Replacement cost"}[self.value]
 
 
+class NoticeKind(enum.StrEnum):
+    """What a notice chases: an instrument not returned, or an invoice not paid. Each has its own stages."""
+
+    LOAN = "loan"
+    INVOICE = "invoice"
+
+    @property
+    def label(self) -> str:
+        return {"loan": "Overdue instruments", "invoice": "Unpaid invoices"}[self.value]
+
+
 class NoticeStage(db.Model):
-    """A stage of chasing an overdue loan: which letter goes how many days after the due date
-    (not counting school holidays)."""
+    """A stage of chasing an overdue loan (days after the due date, not counting school holidays) or an
+    unpaid invoice (calendar days after it fell due): which letter goes when."""
 
     __tablename__ = "notice_stage"
     __table_args__ = (
         CheckConstraint("days_overdue > 0", name="days_positive"),
         values_check("letter", NoticeLetter, "letter_known"),
+        values_check("kind", NoticeKind, "kind_known"),
         CheckConstraint("return_within_days IS NULL OR return_within_days > 0", name="return_within_positive"),
+        # An invoice is never asked to be replaced: its stages are reminders and final notices.
+        CheckConstraint("kind <> 'invoice' OR letter <> 'replacement'", name="invoice_letters"),
+        UniqueConstraint("kind", "days_overdue", name="uq_notice_stage_kind_days"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[NoticeKind] = mapped_column(enum_column(NoticeKind, 8), default=NoticeKind.LOAN)
     name: Mapped[str] = mapped_column(String(60))
-    days_overdue: Mapped[int] = mapped_column(unique=True)
+    days_overdue: Mapped[int]
     letter: Mapped[NoticeLetter] = mapped_column(enum_column(NoticeLetter, 16))
     return_within_days: Mapped[int | None]
 
@@ -151,18 +168,23 @@ class Notice(db.Model):
 
     __tablename__ = "notice"
     __table_args__ = (
-        CheckConstraint("(loan_id IS NULL) <> (set_loan_id IS NULL)", name="one_subject"),
+        # One subject: a loan, a set loan or an invoice.
+        CheckConstraint("(CASE WHEN loan_id IS NULL THEN 0 ELSE 1 END)"
+                        " + (CASE WHEN set_loan_id IS NULL THEN 0 ELSE 1 END)"
+                        " + (CASE WHEN invoice_id IS NULL THEN 0 ELSE 1 END) = 1", name="one_subject"),
         values_check("channel", NoticeChannel, "channel_known"),
         values_check("status", NoticeStatus, "status_known"),
         CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_when_sent"),
         # The same stage is never sent twice about the same loan.
         UniqueConstraint("loan_id", "stage_id", name="uq_notice_loan_stage"),
         UniqueConstraint("set_loan_id", "stage_id", name="uq_notice_set_loan_stage"),
+        UniqueConstraint("invoice_id", "stage_id", name="uq_notice_invoice_stage"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     loan_id: Mapped[int | None] = mapped_column(ForeignKey("loan.id"), index=True)
     set_loan_id: Mapped[int | None] = mapped_column(ForeignKey("set_loan.id"), index=True)
+    invoice_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entry.id"), index=True)  # an unpaid invoice
     stage_id: Mapped[int] = mapped_column(ForeignKey("notice_stage.id"), index=True)
     as_of: Mapped[date] = mapped_column(index=True)
     days_overdue: Mapped[int]
@@ -179,10 +201,42 @@ class Notice(db.Model):
 
     loan: Mapped[Loan | None] = relationship()
     set_loan: Mapped[SetLoan | None] = relationship()
+    invoice: Mapped[LedgerEntry | None] = relationship()
     stage: Mapped[NoticeStage] = relationship(lazy="joined")
 
     @property
     def subject_label(self) -> str:
+        if self.invoice is not None:
+            return f"Invoice {self.invoice.number}"
         if self.set_loan is not None:
             return str(self.set_loan)
         return f"{self.loan.instrument.asset_tag} {self.loan.instrument.description}"
+
+
+class InvoiceDelivery(db.Model):
+    """How an invoice reached its payer: emailed with its PDF, or printed with the term's letters.
+
+    One row per invoice (unique), claimed before anything is sent, so an invoice is never sent
+    twice however the sending overlaps; it moves pending -> sending (its email in the outbox) -> sent
+    (or failed), as a notice does.
+    """
+
+    __tablename__ = "invoice_delivery"
+    __table_args__ = (
+        values_check("channel", NoticeChannel, "channel_known"),
+        values_check("status", NoticeStatus, "status_known"),
+        CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_when_sent"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    invoice_id: Mapped[int] = mapped_column(ForeignKey("ledger_entry.id"), unique=True)
+    term_id: Mapped[int] = mapped_column(ForeignKey("academic_term.id"), index=True)
+    channel: Mapped[NoticeChannel] = mapped_column(enum_column(NoticeChannel, 8))
+    recipient_email: Mapped[str] = mapped_column(String(254), default="")
+    status: Mapped[NoticeStatus] = mapped_column(enum_column(NoticeStatus, 8), default=NoticeStatus.PENDING)
+    error: Mapped[str] = mapped_column(Text, default="")
+    mail_id: Mapped[int | None] = mapped_column(ForeignKey("outbox_message.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+    invoice: Mapped[LedgerEntry] = relationship()

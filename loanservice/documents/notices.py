@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from flask import current_app
 from sqlalchemy import func, inspect, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
@@ -29,47 +30,71 @@ from ..loans.calendar import DaysOff, TermInUse, after_days_of_term, days_of_ter
 from ..loans.models import AcademicTerm, Loan, LoanStatus
 from ..mail import Attachment, MailStatus, OutboxMessage, queue_mail
 from ..mail.sender import resend, send_queued
+from ..money import services as money
+from ..money.models import Allocation, EntryKind, LedgerEntry
 from ..sets.models import SetLoan
 from ..signals import mail_failed, mail_sent, term_removing
 from ..timeutil import today, utcnow
-from .models import Notice, NoticeChannel, NoticeLetter, NoticeStage, NoticeStatus
+from .models import Notice, NoticeChannel, NoticeKind, NoticeLetter, NoticeStage, NoticeStatus
 from .render import LetterChunk, LetterPress, RenderedLetters, concatenate_pdfs, render_letters
 from .services import DocumentError, Hub, hirer_of, postal_address
 
 log = logging.getLogger(__name__)
 
-USUAL_STAGES = (("Reminder", 7, NoticeLetter.REMINDER, None),
-                ("Final notice", 21, NoticeLetter.FINAL, 14),
-                ("Replacement cost", 42, NoticeLetter.REPLACEMENT, None))
+USUAL_STAGES = {
+    NoticeKind.LOAN: (("Reminder", 7, NoticeLetter.REMINDER, None),
+                      ("Final notice", 21, NoticeLetter.FINAL, 14),
+                      ("Replacement cost", 42, NoticeLetter.REPLACEMENT, None)),
+    NoticeKind.INVOICE: (("Payment reminder", 7, NoticeLetter.REMINDER, None),
+                         ("Second payment reminder", 21, NoticeLetter.REMINDER, None),
+                         ("Final notice to pay", 35, NoticeLetter.FINAL, 14)),
+}
 LETTER_TEMPLATE = "documents/notice.html"
 
 
 # ---------------------------------------------------------------- stages
 
 
-def stages(session: Session) -> list[NoticeStage]:
-    return list(session.scalars(select(NoticeStage).order_by(NoticeStage.days_overdue)))
+def stages(session: Session, kind: NoticeKind = NoticeKind.LOAN) -> list[NoticeStage]:
+    """The stages of one kind of notice, in order."""
+    return list(session.scalars(select(NoticeStage).where(NoticeStage.kind == kind)
+                                .order_by(NoticeStage.days_overdue)))
+
+
+def _days_wording(kind: NoticeKind, days: int) -> str:
+    if kind == NoticeKind.INVOICE:
+        return f"{days} days after an invoice falls due, unpaid"
+    return f"{days} days overdue (not counting school holidays)"
 
 
 def save_stage(session: Session, actor, *, name: str, days_overdue: int, letter: NoticeLetter,
-               return_within_days: int | None = None, stage: NoticeStage | None = None) -> NoticeStage:
-    """Add or change a stage of chasing overdue loans."""
+               return_within_days: int | None = None, stage: NoticeStage | None = None,
+               kind: NoticeKind = NoticeKind.LOAN) -> NoticeStage:
+    """Add or change a stage of chasing overdue loans or unpaid invoices."""
     name = name.strip()
     if not name:
         raise InvalidInput("Name the stage.", field="name")
     if days_overdue < 1:
         raise InvalidInput("A stage starts at least one day after the due date.", field="days_overdue")
-    clash = session.scalar(select(NoticeStage.id).where(NoticeStage.days_overdue == days_overdue))
+    if kind == NoticeKind.INVOICE and letter == NoticeLetter.REPLACEMENT:
+        raise InvalidInput("An unpaid invoice gets a reminder or a final notice, not a replacement-cost letter.",
+                           field="letter")
+    if stage is not None and stage.kind != kind and session.scalar(
+            select(Notice.id).where(Notice.stage_id == stage.id).limit(1)) is not None:
+        raise InvalidInput(f"Letters were sent at the stage {stage.name}: it keeps chasing "
+                           f"{stage.kind.label.lower()}. Add a new stage instead.", field="kind")
+    clash = session.scalar(select(NoticeStage.id).where(NoticeStage.kind == kind,
+                                                        NoticeStage.days_overdue == days_overdue))
     if clash is not None and (stage is None or clash != stage.id):
-        raise InvalidInput(f"Another stage is already at {days_overdue} days.", field="days_overdue")
+        of = " for unpaid invoices" if kind == NoticeKind.INVOICE else ""
+        raise InvalidInput(f"Another stage{of} is already at {days_overdue} days.", field="days_overdue")
     stage = stage or NoticeStage()
     session.add(stage)
-    stage.name, stage.days_overdue, stage.letter = name[:60], days_overdue, letter
+    stage.kind, stage.name, stage.days_overdue, stage.letter = kind, name[:60], days_overdue, letter
     stage.return_within_days = return_within_days or None
     session.flush()
-    record(session, actor, "notices.stage", stage,
-           f"Notice stage {name} at {days_overdue} days overdue (not counting school holidays)",
-           {"letter": letter.value, "return_within_days": return_within_days})
+    record(session, actor, "notices.stage", stage, f"Notice stage {name} at {_days_wording(kind, days_overdue)}",
+           {"kind": kind.value, "letter": letter.value, "return_within_days": return_within_days})
     return stage
 
 
@@ -85,13 +110,14 @@ def remove_stage(session: Session, actor, stage: NoticeStage) -> None:
     session.flush()
 
 
-def add_usual_stages(session: Session, actor) -> list[NoticeStage]:
-    """The common scheme: a reminder at 7 days overdue, a final notice at 21, replacement cost at 42
-    (days not counting school holidays)."""
-    if stages(session):
+def add_usual_stages(session: Session, actor, kind: NoticeKind = NoticeKind.LOAN) -> list[NoticeStage]:
+    """The common scheme. Overdue loans: a reminder at 7 days overdue, a final notice at 21, replacement
+    cost at 42 (days not counting school holidays). Unpaid invoices: reminders 7 and 21 days after the
+    due date, a final notice at 35."""
+    if stages(session, kind):
         raise InvalidInput("Stages are already set; change them one by one.")
-    return [save_stage(session, actor, name=n, days_overdue=d, letter=k, return_within_days=r)
-            for n, d, k, r in USUAL_STAGES]
+    return [save_stage(session, actor, name=n, days_overdue=d, letter=k, return_within_days=r, kind=kind)
+            for n, d, k, r in USUAL_STAGES[kind]]
 
 
 # ---------------------------------------------------------------- what is due
@@ -108,6 +134,8 @@ class DueNotice:
     loan: Loan | None = None
     set_loan: SetLoan | None = None
     items: list[Loan] = field(default_factory=list)
+    invoice: LedgerEntry | None = None
+    outstanding: Decimal | None = None  # what is left to pay on ``invoice``
 
     @property
     def channel(self) -> NoticeChannel:
@@ -116,18 +144,22 @@ class DueNotice:
     @property
     def address(self) -> str:
         """The postal address a letter by post would carry (empty: it cannot be posted as it is)."""
-        return subject_address(self.loan, self.set_loan)
+        return subject_address(self.loan, self.set_loan, self.invoice)
 
     @property
     def subject_label(self) -> str:
+        if self.invoice is not None:
+            return f"Invoice {self.invoice.number}, £{self.outstanding:,.2f} unpaid"
         if self.set_loan is not None:
             return str(self.set_loan)
         return f"{self.loan.instrument.asset_tag} {self.loan.instrument.description}"
 
 
-def subject_address(loan: Loan | None, set_loan: SetLoan | None) -> str:
-    """The postal address for letters about a loan (its hirer's) or a set loan (the school's); empty if none."""
-    address = set_loan.school.address if set_loan is not None else postal_address(loan)
+def subject_address(loan: Loan | None, set_loan: SetLoan | None, invoice: LedgerEntry | None = None) -> str:
+    """The postal address for letters about a loan (its hirer's), a set loan (the school's) or an invoice
+    (its payer's); empty if none."""
+    address = (invoice.account.address if invoice is not None
+               else set_loan.school.address if set_loan is not None else postal_address(loan))
     return (address or "").strip()
 
 
@@ -144,7 +176,7 @@ class _Letters:
 
 
 def _stage_due(all_stages: list[NoticeStage], days: int, had: _Letters | None, as_of: date,
-               off: DaysOff) -> NoticeStage | None:
+               off: DaysOff | None) -> NoticeStage | None:
     """The next stage for a loan ``days`` overdue, if it is due on ``as_of``: the first stage when it has
     had none; otherwise the stage after the latest it had, once as many days of term have passed since
     that letter as lie between the two stages. Nothing while an earlier letter is still unsent."""
@@ -157,19 +189,22 @@ def _stage_due(all_stages: list[NoticeStage], days: int, had: _Letters | None, a
     if not later:
         return None
     following = later[0]
-    since = days_of_term(had.last_as_of, as_of, off)
+    since = days_of_term(had.last_as_of, as_of, off) if off is not None else (as_of - had.last_as_of).days
     if days >= following.days_overdue and since >= following.days_overdue - latest.days_overdue:
         return following
     return None
 
 
 def _letters_had(session: Session) -> dict[tuple[str, int], _Letters]:
-    """The letters claimed so far, by ("loan", id) or ("set", id)."""
-    by_stage = {s.id: s for s in stages(session)}
+    """The letters claimed so far, by ("loan", id), ("set", id) or ("invoice", id)."""
+    by_stage = {s.id: s for s in session.scalars(select(NoticeStage))}
     had: dict[tuple[str, int], _Letters] = {}
-    for loan_id, set_loan_id, stage_id, as_of, status in session.execute(
-            select(Notice.loan_id, Notice.set_loan_id, Notice.stage_id, Notice.as_of, Notice.status)):
-        letters = had.setdefault(("loan", loan_id) if loan_id is not None else ("set", set_loan_id), _Letters())
+    for loan_id, set_loan_id, invoice_id, stage_id, as_of, status in session.execute(
+            select(Notice.loan_id, Notice.set_loan_id, Notice.invoice_id, Notice.stage_id, Notice.as_of,
+                   Notice.status)):
+        key = (("loan", loan_id) if loan_id is not None else ("set", set_loan_id) if set_loan_id is not None
+               else ("invoice", invoice_id))
+        letters = had.setdefault(key, _Letters())
         letters.stages.append(by_stage[stage_id])
         letters.last_as_of = max(filter(None, (letters.last_as_of, as_of)))
         letters.all_sent = letters.all_sent and status == NoticeStatus.SENT
@@ -186,13 +221,43 @@ def chased_set_loans(as_of: date):
 
 
 def due_notices(session: Session, as_of: date) -> list[DueNotice]:
-    """Every notice due on ``as_of``: individual loans to their hirer, classroom sets to the school."""
+    """Every notice due on ``as_of``: individual loans to their hirer, classroom sets to the school, unpaid
+    invoices to their payer."""
+    had = _letters_had(session)
+    return _due_loan_notices(session, as_of, had) + _due_invoice_notices(session, as_of, had)
+
+
+def _due_invoice_notices(session: Session, as_of: date, had: dict) -> list[DueNotice]:
+    """Reminders due on ``as_of`` for invoices still unpaid (in part) the stages' days after their due date.
+    A paid invoice gets none: what is left on it is worked out from the ledger as the run decides."""
+    all_stages = stages(session, NoticeKind.INVOICE)
+    if not all_stages:
+        return []
+    earliest_due = as_of - timedelta(days=all_stages[0].days_overdue)
+    paid = (select(func.coalesce(func.sum(Allocation.amount), 0)).where(Allocation.debit_id == LedgerEntry.id)
+            .scalar_subquery())
+    rows = session.execute(
+        select(LedgerEntry, LedgerEntry.amount - paid)
+        .where(LedgerEntry.kind == EntryKind.INVOICE, LedgerEntry.due_on <= earliest_due,
+               LedgerEntry.amount - paid > 0)
+        .options(joinedload(LedgerEntry.account)).order_by(LedgerEntry.due_on, LedgerEntry.number))
+    due: list[DueNotice] = []
+    for invoice, left in rows:
+        days = (as_of - invoice.due_on).days
+        stage = _stage_due(all_stages, days, had.get(("invoice", invoice.id)), as_of, None)
+        if stage is not None:
+            due.append(DueNotice(stage=stage, days_overdue=days, recipient_name=invoice.account.name,
+                                 recipient_email=invoice.account.email or "", invoice=invoice,
+                                 outstanding=Decimal(left).quantize(Decimal("0.01"))))
+    return due
+
+
+def _due_loan_notices(session: Session, as_of: date, had: dict) -> list[DueNotice]:
     all_stages = stages(session)
     if not all_stages:
         return []
     off = days_off(session)
     earliest_due = as_of - timedelta(days=all_stages[0].days_overdue)
-    had = _letters_had(session)
     due: list[DueNotice] = []
     loans = session.scalars(
         # Only loans issued (open): one still waiting for its agreement is not out, so not chased.
@@ -258,7 +323,8 @@ def check_run_date(session: Session, as_of: date) -> None:
 def claim_notices(session: Session, actor, due: list[DueNotice], as_of: date) -> list[Notice]:
     """Record the due notices as pending (claimed): from here the same stage cannot be sent again."""
     check_run_date(session, as_of)
-    notices = [Notice(loan=d.loan, set_loan=d.set_loan, stage=d.stage, as_of=as_of, days_overdue=d.days_overdue,
+    notices = [Notice(loan=d.loan, set_loan=d.set_loan, invoice=d.invoice, stage=d.stage, as_of=as_of,
+                      days_overdue=d.days_overdue,
                       channel=d.channel, recipient_name=d.recipient_name[:200],
                       recipient_email=d.recipient_email, status=NoticeStatus.PENDING) for d in due]
     session.add_all(notices)
@@ -276,7 +342,8 @@ def unsent_notices(session: Session) -> list[Notice]:
     """Notices claimed but not sent (a run stopped, or the mail server refused them), oldest first."""
     return list(session.scalars(
         select(Notice).where(Notice.status.in_([NoticeStatus.PENDING, NoticeStatus.FAILED]))
-        .options(joinedload(Notice.loan), joinedload(Notice.set_loan)).order_by(Notice.id)))
+        .options(joinedload(Notice.loan), joinedload(Notice.set_loan), joinedload(Notice.invoice))
+        .order_by(Notice.id)))
 
 
 def uncertain_notices(session: Session) -> list[Notice]:
@@ -319,6 +386,8 @@ def letter_context(session: Session, notice: Notice, hub: Hub, off: DaysOff | No
     a holiday or half-term does not fall due while the schools are closed.
     """
     stage = notice.stage
+    if notice.invoice is not None:
+        return _invoice_letter_context(session, notice)
     if stage.return_within_days and off is None:
         off = days_off(session)
     context = {
@@ -359,10 +428,26 @@ def letter_context(session: Session, notice: Notice, hub: Hub, off: DaysOff | No
     return context
 
 
+def _invoice_letter_context(session: Session, notice: Notice) -> dict:
+    """Plain data for a reminder about an unpaid invoice: the invoice, what is left to pay, by when, and how
+    (the hub's bank details and the account's reference). The date to pay by is in calendar days."""
+    invoice, stage = notice.invoice, notice.stage
+    account = invoice.account
+    return {"notice_id": notice.id, "stage_name": stage.name, "letter": stage.letter, "as_of": notice.as_of,
+            "days_overdue": notice.days_overdue, "recipient_name": notice.recipient_name,
+            "address": account.address, "invoice_number": invoice.number, "invoice_date": invoice.posted_on,
+            "due_on": invoice.due_on, "total": invoice.amount, "outstanding": money.invoice_left(session, invoice),
+            "term": invoice.term.name if invoice.term is not None else "",
+            "return_by": (notice.as_of + timedelta(days=stage.return_within_days)
+                          if stage.return_within_days else None),
+            "how_to_pay": money.how_to_pay(current_app.config, account)}
+
+
 def _earlier_letter_sent(session: Session, notice: Notice) -> bool:
     """Whether a letter of an earlier stage about the same loan or set was sent."""
     subject = (Notice.loan_id == notice.loan_id if notice.loan_id is not None
-               else Notice.set_loan_id == notice.set_loan_id)
+               else Notice.set_loan_id == notice.set_loan_id if notice.set_loan_id is not None
+               else Notice.invoice_id == notice.invoice_id)
     return session.scalar(
         select(Notice.id).join(Notice.stage)
         .where(subject, Notice.id != notice.id, Notice.status == NoticeStatus.SENT,
@@ -385,6 +470,7 @@ def load_for_letters(session: Session, notices: Sequence[Notice]) -> None:
                                             joinedload(Loan.pupil).joinedload(Pupil.family),
                                             joinedload(Loan.family), joinedload(Loan.school)),
             joinedload(Notice.set_loan).options(joinedload(SetLoan.school), joinedload(SetLoan.classroom_set)),
+            joinedload(Notice.invoice).options(joinedload(LedgerEntry.account), joinedload(LedgerEntry.term)),
         )).unique().all()
 
 
@@ -420,6 +506,8 @@ def render_notice_letters(session: Session, notices: list[Notice], hub: Hub, *, 
 
 
 def notice_subject(notice: Notice, hub: Hub) -> str:
+    if notice.invoice is not None:
+        return f"{notice.stage.name}: invoice {notice.invoice.number} is unpaid ({hub.name})"
     what = notice.set_loan.classroom_set.name if notice.set_loan else notice.loan.instrument.description
     return f"{notice.stage.name}: {what} is overdue ({hub.name})"
 
@@ -427,6 +515,8 @@ def notice_subject(notice: Notice, hub: Hub) -> str:
 def notice_email_body(session: Session, notice: Notice, hub: Hub, off: DaysOff | None = None) -> str:
     """The email that carries a letter: what is overdue and what to do, in words, with the letter attached."""
     letter = letter_context(session, notice, hub, off)
+    if notice.invoice is not None:
+        return _invoice_email_body(notice, letter, hub)
     items = "\n".join(
         f"  {i['tag']}  {i['type']}{' ' + i['size'] if i['size'] else ''}"
         + (f", serial {i['serial']}" if i["serial"] else "")
@@ -454,6 +544,24 @@ def notice_email_body(session: Session, notice: Notice, hub: Hub, off: DaysOff |
             f"What to do: {todo.strip()}\n\n"
             f"If you have already returned {them}, thank you, and please ignore this message. To renew the loan, "
             f"or if it has been lost or stolen, contact us: {hub.contact}\n\n"
+            f"The letter is attached ({notice.stage.name.lower()}, PDF).\n\n{hub.name}\n{hub.contact}\n")
+
+
+def _invoice_email_body(notice: Notice, letter: dict, hub: Hub) -> str:
+    """A reminder about an unpaid invoice, in words: which invoice, what is left, how to pay and the reference."""
+    bank = "\n".join(f"  {line}" for line in letter["how_to_pay"].bank_lines)
+    pay_by = f" by {letter['return_by']:%-d %b %Y}" if letter["return_by"] else ""
+    how = (f"Please pay £{letter['outstanding']:,.2f}{pay_by} by bank transfer to:\n{bank}\n" if bank
+           else f"Please pay £{letter['outstanding']:,.2f}{pay_by}: contact us to pay, {hub.contact}\n")
+    final = ("This is a final notice: if it is not paid, the hub may stop new loans to the account and pass the "
+             "debt on for recovery.\n\n" if letter["letter"] == NoticeLetter.FINAL else "")
+    return (f"Dear {notice.recipient_name},\n\n"
+            f"{notice.stage.name}: invoice {letter['invoice_number']} of {letter['invoice_date']:%-d %b %Y} "
+            f"(£{letter['total']:,.2f}) was due by {letter['due_on']:%-d %b %Y}, and £{letter['outstanding']:,.2f} "
+            f"of it is still unpaid.\n\n{how}"
+            f"Quote your account reference {letter['how_to_pay'].reference} so that we know the payment is yours.\n\n"
+            f"{final}If you have paid in the last few days, thank you, and please ignore this message. "
+            f"Questions: {hub.contact}\n\n"
             f"The letter is attached ({notice.stage.name.lower()}, PDF).\n\n{hub.name}\n{hub.contact}\n")
 
 
@@ -549,7 +657,7 @@ def _hold_back_unaddressed(session: Session, by_post: list[Notice], result: RunR
     load_for_letters(session, by_post)
     postable = []
     for notice in by_post:
-        if subject_address(notice.loan, notice.set_loan):
+        if subject_address(notice.loan, notice.set_loan, notice.invoice):
             postable.append(notice)
             continue
         notice.status, notice.error = NoticeStatus.FAILED, NO_ADDRESS
@@ -586,24 +694,27 @@ def preview_letter(session: Session, due: DueNotice, as_of: date, hub: Hub) -> b
     """The letter a run on ``as_of`` would send for ``due``, as the PDF it will be (nothing is recorded)."""
     notice = Notice(loan_id=due.loan.id if due.loan else None, loan=due.loan,
                     set_loan_id=due.set_loan.id if due.set_loan else None, set_loan=due.set_loan,
+                    invoice_id=due.invoice.id if due.invoice else None, invoice=due.invoice,
                     stage=due.stage, as_of=as_of, days_overdue=due.days_overdue, channel=due.channel,
                     recipient_name=due.recipient_name, recipient_email=due.recipient_email)
     return render_letters(LETTER_TEMPLATE, [letter_context(session, notice, hub)], hub=hub).letters[0]
 
 
 def due_notice_about(session: Session, as_of: date, *, loan_id: int | None = None,
-                     set_loan_id: int | None = None) -> DueNotice | None:
-    """The notice due on ``as_of`` about one loan or set loan, if one is."""
+                     set_loan_id: int | None = None, invoice_id: int | None = None) -> DueNotice | None:
+    """The notice due on ``as_of`` about one loan, set loan or invoice, if one is."""
     return next((d for d in due_notices(session, as_of)
                  if (d.loan is not None and d.loan.id == loan_id)
-                 or (d.set_loan is not None and d.set_loan.id == set_loan_id)), None)
+                 or (d.set_loan is not None and d.set_loan.id == set_loan_id)
+                 or (d.invoice is not None and d.invoice.id == invoice_id)), None)
 
 
 def notice_history(session: Session, *, limit: int = 200) -> list[Notice]:
     return list(session.scalars(
         select(Notice).options(joinedload(Notice.loan).joinedload(Loan.instrument),
                                joinedload(Notice.set_loan).joinedload(SetLoan.classroom_set),
-                               joinedload(Notice.set_loan).joinedload(SetLoan.school))
+                               joinedload(Notice.set_loan).joinedload(SetLoan.school),
+                               joinedload(Notice.invoice))
         .order_by(Notice.id.desc()).limit(limit)))
 
 

@@ -20,7 +20,7 @@ from ..web import date_arg, done, field_error, pdf_response, run_change, submit_
 from . import notices as notice_service
 from . import services, tasks
 from .forms import ButtonForm, DeskSignatureForm, HireConditionsForm, PreviewForm, RunForm, SignForm, StageForm
-from .models import Agreement, Notice, NoticeLetter, NoticeStage
+from .models import Agreement, Notice, NoticeKind, NoticeLetter, NoticeStage
 
 bp = Blueprint("documents", __name__)
 
@@ -230,6 +230,7 @@ def _render_notices(run_form=None, status=200, preview_form=None):
     return render_template(
         "notices/index.html", run_form=run_form, preview_form=preview_form, as_of=as_of, today=today(),
         due=notice_service.due_notices(db.session, as_of), stages=notice_service.stages(db.session),
+        invoice_stages=notice_service.stages(db.session, NoticeKind.INVOICE),
         history=notice_service.notice_history(db.session),
         unsent=notice_service.unsent_notices(db.session), uncertain=notice_service.uncertain_notices(db.session),
         last_run=notice_service.last_run_date(db.session), queued=_queued_run(),
@@ -265,13 +266,13 @@ def notices():
     return _render_notices(form, preview_form=preview)
 
 
-@bp.get("/notices/preview/<any(loan, set):kind>/<int:subject_id>.pdf")
+@bp.get("/notices/preview/<any(loan, set, invoice):kind>/<int:subject_id>.pdf")
 @staff_required
 def notice_preview(kind: str, subject_id: int):
-    """The letter a run on the day shown would send about one loan or set loan: read before sending."""
+    """The letter a run on the day shown would send about one loan, set loan or invoice: read before sending."""
     as_of = date_arg("as_of") or today()
-    due = notice_service.due_notice_about(db.session, as_of, **{f"{'loan' if kind == 'loan' else 'set_loan'}_id":
-                                                                 subject_id})
+    subject = {"loan": "loan_id", "set": "set_loan_id", "invoice": "invoice_id"}[kind]
+    due = notice_service.due_notice_about(db.session, as_of, **{subject: subject_id})
     if due is None:
         abort(404, description=f"No notice about this is due as of {as_of:%-d %b %Y}.")
     pdf = notice_service.preview_letter(db.session, due, as_of, _hub())
@@ -369,7 +370,8 @@ def notice_pdf(notice_id: int):
     notice = db.session.scalars(select(Notice).where(Notice.id == notice_id).options(undefer(Notice.pdf))).first()
     if notice is None:
         abort(404)
-    about = notice.loan if notice.loan is not None else notice.set_loan
+    about = (notice.loan if notice.loan is not None else notice.set_loan if notice.set_loan is not None
+             else notice.invoice.account)
     if not may_see(current_user, about) or notice.pdf is None:
         abort(404)
     return pdf_response(notice.pdf, f"notice-{notice.id}.pdf")
@@ -395,13 +397,15 @@ def notice_stages():
     response, status = submit_form(form, lambda: _save_stage(form),
                                    lambda stage: done(f"Added the stage {stage.name}.", url_for(".notice_stages")))
     return response or (render_template("notices/stages.html", form=form, stages=notice_service.stages(db.session),
+                                        invoice_stages=notice_service.stages(db.session, NoticeKind.INVOICE),
                                         button=ButtonForm(formdata=None)), status)
 
 
 def _save_stage(form: StageForm, stage: NoticeStage | None = None) -> NoticeStage:
     return notice_service.save_stage(
         db.session, current_user, name=form.name.data, days_overdue=form.days_overdue.data,
-        letter=NoticeLetter(form.letter.data), return_within_days=form.return_within_days.data, stage=stage)
+        letter=NoticeLetter(form.letter.data), return_within_days=form.return_within_days.data, stage=stage,
+        kind=NoticeKind(form.kind.data))
 
 
 @bp.route("/notices/stages/<int:stage_id>/edit", methods=["GET", "POST"])
@@ -434,3 +438,12 @@ def notice_stages_usual():
     return submit_button(ButtonForm(), lambda: notice_service.add_usual_stages(db.session, current_user),
                          "Added the usual stages: 7, 21 and 42 days overdue, not counting school holidays.",
                          url_for(".notice_stages"))
+
+
+@bp.post("/notices/stages/usual/invoices")
+@admin_required
+def notice_stages_usual_invoices():
+    return submit_button(ButtonForm(),
+                         lambda: notice_service.add_usual_stages(db.session, current_user, NoticeKind.INVOICE),
+                         "Added the usual stages for unpaid invoices: reminders 7 and 21 days after the due date, "
+                         "a final notice at 35.", url_for(".notice_stages"))

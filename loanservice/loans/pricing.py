@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, insert, literal, or_, select
+from sqlalchemy import and_, case, false, func, insert, literal, or_, select
 from sqlalchemy.orm import Session, joinedload
 
 from ..audit.services import record
@@ -121,16 +121,27 @@ def remission_and_charge(borrower, charges: Charges) -> tuple[str, Decimal]:
     return remission, charge
 
 
-def raise_term_charges(session: Session, actor, term: AcademicTerm) -> int:
+def raise_term_charges(session: Session, actor, term: AcademicTerm, *, on: date | None = None,
+                       keep_invoicing_overdue: bool = True) -> int:
     """Add a charge for ``term`` to every loan that runs in any part of it; return how many.
+
+    A loan runs in the term when it starts by the term's end and is due back (or came back) on or
+    after its first day. A loan due back before the term starts is charged only as an overdue
+    instrument (``keep_invoicing_overdue``, the hub's setting): when it is still out and already
+    overdue on ``on`` (the run date, default today), or came back late, during the term. A run made
+    before such a loan falls due does not charge it for a term it is not meant to be out in.
 
     One INSERT ... SELECT, so a hub with thousands of loans is charged in one statement. A loan
     already charged for the term is left alone, so running it twice adds nothing. A loan that is
     free only because of remission gets a waived charge, so the remission shows; a free scheme
     (no fee at all) gets none.
     """
+    on = on or today()
     already = select(LoanCharge.id).where(LoanCharge.loan_id == Loan.id, LoanCharge.term_id == term.id)
     waived = and_(Loan.charge_per_term == 0, Loan.fee_per_term > 0)
+    out_in_term = or_(Loan.closed_on.is_(None), Loan.closed_on >= term.starts_on)
+    overdue_in_term = (or_(Loan.closed_on.is_not(None), Loan.due_on < on) if keep_invoicing_overdue
+                       else false())
     rows = (
         select(
             Loan.id, literal(term.id), Loan.charge_per_term,
@@ -142,7 +153,8 @@ def raise_term_charges(session: Session, actor, term: AcademicTerm) -> int:
             # A loan waiting for its agreement, or cancelled before issue, was never out: no charge.
             Loan.status.notin_([LoanStatus.PENDING, LoanStatus.CANCELLED]),
             Loan.started_on <= term.ends_on,
-            or_(Loan.closed_on.is_(None), Loan.closed_on >= term.starts_on),
+            out_in_term,
+            or_(Loan.due_on >= term.starts_on, overdue_in_term),
             Loan.fee_per_term > 0,
             ~already.exists(),
         )

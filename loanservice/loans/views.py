@@ -479,7 +479,9 @@ def charge_list():
 @admin_required
 def charge_raise(term_id: int):
     term = db.get_or_404(AcademicTerm, term_id)
-    return submit_button(None, lambda: pricing.raise_term_charges(db.session, current_user, term),
+    return submit_button(None, lambda: pricing.raise_term_charges(
+        db.session, current_user, term,
+        keep_invoicing_overdue=bool(current_app.config.get("KEEP_INVOICING_OVERDUE", True))),
                          lambda count: f"Raised {counted(count, 'charge')} for {term.name}." if count
                          else f"Every loan in {term.name} is already charged.",
                          url_for(".charge_list"))

@@ -503,8 +503,8 @@ def run_invoices(session: Session, actor, term: AcademicTerm, config, *, on: dat
         raise InvalidInput(f"{term.name} starts on {term.starts_on:%-d %b %Y}: its invoices can be run from "
                            f"{opens:%-d %b %Y}, {ahead} days before it starts.", field="term")
     take_numbers(session, "invoice", 0)  # the run's lock: a second run waits, then finds nothing new
-    raise_term_charges(session, actor, term)
     rules = BillingRules.from_config(config)
+    raise_term_charges(session, actor, term, on=on, keep_invoicing_overdue=rules.keep_invoicing_overdue)
     run = InvoiceRun(term=term, session=session)
     by_holder: dict[tuple[str, int], list[_Line]] = defaultdict(list)
     for key, line in [*_hire_lines(session, term, rules, run), *_deposit_lines(session, term, rules, run),
@@ -971,10 +971,11 @@ def holder_money(session: Session, holder, config) -> HolderMoney | None:
 
 
 def issue_invoices(session: Session, actor, term: AcademicTerm, config, *,
-                   expected: tuple[int, Decimal] | None = None) -> InvoiceRun:
+                   expected: tuple[int, Decimal] | None = None, progress: Callable[[int], None] | None = None,
+                   total: Callable[[int], None] | None = None) -> InvoiceRun:
     """Run the invoices for ``term`` as previewed: refused when there is nothing new, or when the run
     would now differ from the ``expected`` (count, total) the person confirmed."""
-    run = run_invoices(session, actor, term, config)
+    run = run_invoices(session, actor, term, config, progress=progress, total=total)
     if not run.invoices:
         raise AlreadyInvoiced(f"Nothing new to invoice for {term.name}: every charge of the term is on an invoice "
                               "already.")

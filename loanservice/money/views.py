@@ -12,6 +12,7 @@ from flask import (
     Response,
     abort,
     current_app,
+    redirect,
     render_template,
     request,
     url_for,
@@ -19,6 +20,7 @@ from flask import (
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from .. import jobs as job_queue
 from ..accounts.permissions import admin_required, may_see, staff_required
 from ..documents import invoices as invoice_documents
 from ..documents.services import Hub
@@ -29,7 +31,7 @@ from ..sets.models import ClassroomSet
 from ..timeutil import today
 from ..web import done, field_error, int_arg, pdf_response, submit_button, submit_form
 from ..wording import counted
-from . import services
+from . import jobs, services
 from .forms import (
     ButtonForm,
     CreditForm,
@@ -312,9 +314,27 @@ def _dry_run(term: AcademicTerm) -> dict:
     return preview
 
 
-def _render_run(preview_form: RunPreviewForm, confirm_form: RunConfirmForm | None = None, status: int = 200):
+def _run_going(term: AcademicTerm):
+    """The invoice run for ``term`` on the job queue now (None without Redis, or when it cannot be reached)."""
+    if not current_app.config.get("REDIS_URL"):
+        return None
+    from redis.exceptions import RedisError
+
+    try:
+        return jobs.run_going(job_queue.redis_connection(), term)
+    except RedisError:
+        return None
+
+
+def _render_run(preview_form: RunPreviewForm, confirm_form: RunConfirmForm | None = None, status: int = 200,
+                going=None):
     preview = None
     term = db.session.get(AcademicTerm, preview_form.term.data) if preview_form.term.data else None
+    going = going or (_run_going(term) if term is not None else None)
+    if going is not None:
+        # No dry run while the run goes: it would wait for the run's lock on the invoice numbers.
+        return render_template("money/invoice_run.html", preview_form=preview_form, confirm_form=None,
+                               preview=None, going=going, going_term=term), max(status, 409 if confirm_form else 200)
     if term is not None:
         try:
             preview = _dry_run(term)
@@ -328,7 +348,16 @@ def _render_run(preview_form: RunPreviewForm, confirm_form: RunConfirmForm | Non
             term.id, preview["count"], f"{preview['total']:.2f}")
         confirm_form.submit.label.text = f"Issue {counted(preview['count'], 'invoice')}"
     return render_template("money/invoice_run.html", preview_form=preview_form, confirm_form=confirm_form,
-                           preview=preview), status
+                           preview=preview, on_queue=bool(current_app.config.get("REDIS_URL")),
+                           invoiced_terms=_invoiced_terms()), status
+
+
+def _invoiced_terms() -> list[AcademicTerm]:
+    """The terms with invoices issued, the latest first: each has a page to send them."""
+    invoiced = select(LedgerEntry.id).where(LedgerEntry.term_id == AcademicTerm.id,
+                                            LedgerEntry.kind == EntryKind.INVOICE).exists()
+    return list(db.session.scalars(select(AcademicTerm).where(invoiced).order_by(AcademicTerm.starts_on.desc())
+                                   .limit(6)))
 
 
 @bp.get("/invoice-run")
@@ -354,25 +383,43 @@ def invoice_run_confirm():
     if term is None:
         abort(404)
 
-    def perform():
+    def expected():
         try:
-            expected = (int(form.count.data), Decimal(form.total.data))
+            return int(form.count.data), Decimal(form.total.data)
         except (TypeError, ValueError, InvalidOperation):
-            expected = None
-        return services.issue_invoices(db.session, current_user, term, current_app.config, expected=expected)
+            return None
+
+    def perform():
+        return services.issue_invoices(db.session, current_user, term, current_app.config, expected=expected())
 
     def issued(run: services.InvoiceRun) -> Response:
         return done(f"Issued {counted(run.count, 'invoice')} for {term.name} ({run.invoices[0].number} to "
-                    f"{run.invoices[-1].number}), £{run.total:,.2f} in all; remission given £{run.remission:,.2f}.",
-                    url_for(".aged_debt"))
+                    f"{run.invoices[-1].number}), £{run.total:,.2f} in all; remission given £{run.remission:,.2f}. "
+                    "Send them from this page.", url_for("invoice_runs.term_invoices", term_id=term.id))
 
-    response, status = submit_form(form, perform, issued)
-    if response:
-        return response
+    going, status = None, 200
+    if current_app.config.get("REDIS_URL") and form.validate_on_submit():
+        # A worker runs it, with a progress page; one run per term at a time.
+        from redis.exceptions import RedisError
+
+        try:
+            job = jobs.start_run(term, current_user.id, expected())
+        except jobs.RunGoing as error:
+            form.form_errors.append(error.message)
+            going, status = error.job, error.status_code
+        except RedisError:
+            form.form_errors.append(job_queue.QUEUE_UNREACHABLE)
+            status = 503
+        else:
+            return redirect(url_for("invoice_runs.progress", job_id=job.id), 303)
+    else:
+        response, status = submit_form(form, perform, issued)
+        if response:
+            return response
     preview_form = RunPreviewForm(formdata=None)
     preview_form.term.choices = [(t.id, t.name) for t in _terms()]
     preview_form.term.data = term.id
-    return _render_run(preview_form, form, status)
+    return _render_run(preview_form, form, status, going=going)
 
 
 def _int(text) -> int | None:

@@ -47,6 +47,7 @@ KINDS = [re.compile(pattern) for pattern in (
     r"^/money/invoices/\d+/(credit|write-off)$", r"^/money/(aged-debt|invoice-run)$",
     r"^/reports/(data-return|asset-register|saved)$",
     r"^/bookings/\d+$", r"^/bookings/(new|free-sets|run-sheet|roll-over|store-calendar)$", r"^/sets/\d+/year$",
+    r"^/money/terms/\d+/invoices$",
 )]
 
 
