@@ -26,3 +26,10 @@ from .parents.models import AccountToken, ParentAccount, ParentRequest  # noqa: 
 from .reservations.models import Reservation, WaitingListTurn  # noqa: F401
 from .schools.models import School  # noqa: F401
 from .sets.models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome  # noqa: F401
+from .privacy.models import (  # noqa: F401
+    AccessRequest,
+    FamilyAnonymisation,
+    PrivacyHold,
+    RemovedDocument,
+    RetentionPolicy,
+)
