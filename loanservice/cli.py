@@ -18,6 +18,7 @@ from .extensions import db
 from .labels.cli import labels_cli
 from .mail.cli import mail_cli
 from .money.cli import invoices_cli
+from .privacy.cli import privacy_cli
 from .reservations.cli import reservations_cli
 from .schools.models import School
 from .terminal import CommandError, echo
@@ -98,4 +99,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(notices_cli)
     app.cli.add_command(invoices_cli)
     app.cli.add_command(reservations_cli)
+    app.cli.add_command(privacy_cli)
     app.cli.add_command(worker_command)

@@ -14,7 +14,6 @@ Create Date: 2026-12-03 19:29:41
 import sqlalchemy as sa
 from alembic import op
 
-
 # revision identifiers, used by Alembic.
 revision = '0019_privacy'
 down_revision = '0016'

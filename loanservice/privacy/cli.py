@@ -1,0 +1,53 @@
+"""``flask privacy review`` and ``flask privacy anonymise``: safe to run from cron (a second run changes nothing)."""
+import click
+from flask.cli import AppGroup
+
+from ..errors import LoanServiceError
+from ..extensions import db
+from ..terminal import CommandError, echo
+from . import services
+
+privacy_cli = AppGroup("privacy", help="Children's data: retention and anonymisation.")
+
+_DATE = click.DateTime(formats=["%Y-%m-%d"])
+
+
+def _as_of(value):
+    try:
+        return services.check_as_of(value.date() if value else None)
+    except LoanServiceError as error:
+        raise CommandError(error.message) from None
+
+
+@privacy_cli.command("review")
+@click.option("--as-of", "as_of", type=_DATE, help="Review as of this date (YYYY-MM-DD, not in the future).")
+def review_command(as_of):
+    """List the families due for anonymisation, why, and what stops any of them."""
+    on = _as_of(as_of)
+    policy = services.retention_policy(db.session)
+    count = 0
+    for due in services.due_families(db.session, on, policy):
+        count += 1
+        state = "will be anonymised" if due.will_go else f"kept: {'; '.join(due.blockers)}"
+        echo(f"Family #{due.family_id} {due.name}: due {due.due_on:%Y-%m-%d} ({due.reason}); {state}")
+    mail = services.old_mail_count(db.session, policy, on)
+    echo(f"{count} famil{'ies' if count != 1 else 'y'} due as of {on:%Y-%m-%d}; "
+         f"{mail} email bod{'ies' if mail != 1 else 'y'} older than {policy.outbox_days} days to purge.")
+
+
+@privacy_cli.command("anonymise")
+@click.option("--as-of", "as_of", type=_DATE, help="Anonymise as of this date (YYYY-MM-DD, not in the future).")
+@click.option("--dry-run", is_flag=True, help="Say what would be done, change nothing.")
+def anonymise_command(as_of, dry_run):
+    """Anonymise every family due (one transaction each) and purge old email bodies."""
+    on = _as_of(as_of)
+    result = services.run_anonymisation(db.session, None, on, dry_run=dry_run)
+    verb = "would be" if dry_run else "were"
+    for due in result.skipped:
+        echo(f"Kept family #{due.family_id}: {'; '.join(due.blockers)}")
+    echo(f"{len(result.anonymised)} famil{'ies' if len(result.anonymised) != 1 else 'y'} {verb} anonymised; "
+         f"{len(result.skipped)} kept; {result.mail_purged} old email bod"
+         f"{'ies' if result.mail_purged != 1 else 'y'} {verb} purged.")
+    if result.failed:
+        family_id, message = result.failed
+        raise CommandError(f"Stopped at family #{family_id}, left as it was: {message}. Run again to finish.")
