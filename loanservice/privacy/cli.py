@@ -35,6 +35,10 @@ def review_command(as_of):
          f"{mail} email bod{'ies' if mail != 1 else 'y'} older than {policy.outbox_days} days to purge.")
 
 
+def _verb(count: int, dry_run: bool) -> str:
+    return "would be" if dry_run else ("was" if count == 1 else "were")
+
+
 @privacy_cli.command("anonymise")
 @click.option("--as-of", "as_of", type=_DATE, help="Anonymise as of this date (YYYY-MM-DD, not in the future).")
 @click.option("--dry-run", is_flag=True, help="Say what would be done, change nothing.")
@@ -42,12 +46,12 @@ def anonymise_command(as_of, dry_run):
     """Anonymise every family due (one transaction each) and purge old email bodies."""
     on = _as_of(as_of)
     result = services.run_anonymisation(db.session, None, on, dry_run=dry_run)
-    verb = "would be" if dry_run else "were"
     for due in result.skipped:
         echo(f"Kept family #{due.family_id}: {'; '.join(due.blockers)}")
-    echo(f"{len(result.anonymised)} famil{'ies' if len(result.anonymised) != 1 else 'y'} {verb} anonymised; "
-         f"{len(result.skipped)} kept; {result.mail_purged} old email bod"
-         f"{'ies' if result.mail_purged != 1 else 'y'} {verb} purged.")
+    families, bodies = len(result.anonymised), result.mail_purged
+    echo(f"{families} famil{'y' if families == 1 else 'ies'} {_verb(families, dry_run)} anonymised; "
+         f"{len(result.skipped)} kept; {bodies} old email bod{'y' if bodies == 1 else 'ies'} "
+         f"{_verb(bodies, dry_run)} purged.")
     if result.failed:
         family_id, message = result.failed
         raise CommandError(f"Stopped at family #{family_id}, left as it was: {message}. Run again to finish.")

@@ -93,7 +93,8 @@ def family_record(session: Session, family: Family, config) -> tuple[dict, list[
     entities = {"family": [family.id], "pupil": pupil_ids, "loan": loan_ids,
                 "reservation": [r.id for r in reservations], "agreement": [a.id for a in agreements],
                 "notice": [n.id for n in notices], "user_account": [family.user_id] if family.user_id else [],
-                "payer_account": [account.id] if account else [], "access_request": [r.id for r in access]}
+                "payer_account": [account.id] if account else [], "access_request": [r.id for r in access],
+                "ledger_entry": [e.id for e in entries]}
     conditions = [(AuditEvent.entity_type == kind) & AuditEvent.entity_id.in_(ids)
                   for kind, ids in entities.items() if ids]
     events = list(session.scalars(select(AuditEvent).where(or_(*conditions)).order_by(AuditEvent.at, AuditEvent.id)))

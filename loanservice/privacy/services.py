@@ -22,6 +22,7 @@ from ..audit.services import record
 from ..borrowers.models import Family, Pupil
 from ..documents.models import Agreement, Notice
 from ..errors import InvalidInput, LoanServiceError, NotFound
+from ..inventory.models import ConditionCheck
 from ..loans.models import HOLDING_STATUSES, Loan
 from ..locks import lock
 from ..mail.models import MailStatus, OutboxMessage
@@ -300,12 +301,17 @@ class Anonymised:
     counts: dict[str, int]
 
 
-def _scrubber(words: set[str]):
-    """A function that replaces each of ``words`` (any case) in a text with "(removed)"."""
-    words = sorted({w.strip() for w in words if w and len(w.strip()) >= 3}, key=len, reverse=True)
+def _scrubber(names: set[str], phrases: set[str] = frozenset()):
+    """A function that replaces each of ``names``, each part of a name, and each of ``phrases`` (notes typed
+    about them), in any case and as whole words, with "(removed)": a payer's reference "HOPPER VIOLIN"
+    names the Hoppers as surely as "Grace Hopper"."""
+    names = {w.strip() for w in names if w and w.strip()}
+    words = names | {part for w in names if "@" not in w for part in re.split(r"[\s,]+", w)}
+    words |= {p.strip() for p in phrases if p and p.strip()}
+    words = sorted({w for w in words if len(w) >= 3}, key=len, reverse=True)
     if not words:
         return lambda text: text
-    pattern = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
+    pattern = re.compile(r"(?<!\w)(?:" + "|".join(re.escape(w) for w in words) + r")(?!\w)", re.IGNORECASE)
     return lambda text: pattern.sub(REMOVED, text) if text else text
 
 
@@ -362,7 +368,13 @@ def anonymise_family(session: Session, actor, family: Family, *, cause: str = "r
     requests = session.execute(select(AccessRequest.id, AccessRequest.requester_name)
                                .where(AccessRequest.family_id == fid)).all()
     words |= {r.requester_name for r in requests}
-    scrub = _scrubber(words)
+    notes = set(session.scalars(select(Loan.return_note).where(Loan.id.in_(loan_ids), Loan.return_note != ""))
+                ) if loan_ids else set()
+    notes |= set(session.scalars(select(ParentRequest.note).where(ParentRequest.family_id == fid,
+                                                                   ParentRequest.note != "")))
+    scrub = _scrubber(words, notes)
+    instrument_ids = list(session.scalars(select(Loan.instrument_id).where(Loan.id.in_(loan_ids)).distinct())
+                          ) if loan_ids else []
     emails = {e for e in (family.email, user.email if user else "", account.payer_email if account else "",
                           *[n.recipient_email for n in notices]) if e}
 
@@ -387,6 +399,12 @@ def anonymise_family(session: Session, actor, family: Family, *, cause: str = "r
     if loan_ids:
         counts["loan notes"] = session.execute(update(Loan).where(Loan.id.in_(loan_ids), Loan.return_note != "")
                                                .values(return_note="")).rowcount
+    if notes and instrument_ids:  # a return note is also the condition check made at the return
+        checks = session.execute(select(ConditionCheck.id, ConditionCheck.note).where(
+            ConditionCheck.instrument_id.in_(instrument_ids), ConditionCheck.note != "")).all()
+        changed_checks = [dict(b_id=c.id, note=scrub(c.note)) for c in checks if scrub(c.note) != c.note]
+        if changed_checks:
+            _update_by_id(session, ConditionCheck, changed_checks)
     counts["parent requests"] = session.execute(
         update(ParentRequest).where(ParentRequest.family_id == fid).values(note="")).rowcount
     for request in requests:
@@ -426,6 +444,7 @@ def anonymise_family(session: Session, actor, family: Family, *, cause: str = "r
     counts["emails"] = len(mail_ids)
 
     # The ledger's words (an invoice line's description names the child); its figures never change.
+    entry_ids: list[int] = []
     if account is not None:
         entries = session.execute(select(LedgerEntry.id, LedgerEntry.reference, LedgerEntry.note)
                                   .where(LedgerEntry.account_id == account.id)).all()
@@ -454,6 +473,7 @@ def anonymise_family(session: Session, actor, family: Family, *, cause: str = "r
         "family": [fid], "pupil": pupil_ids, "user_account": [user.id] if user else [],
         "loan": list(loan_ids), "agreement": [a.id for a in agreements], "notice": [n.id for n in notices],
         "payer_account": [account.id] if account else [], "access_request": [r.id for r in requests],
+        "ledger_entry": entry_ids, "instrument": instrument_ids,
         "reservation": session.scalars(select(Reservation.id).where(Reservation.pupil_id.in_(pupil_ids))).all()
         if pupil_ids else []})
 
