@@ -344,19 +344,23 @@ def test_a_failure_mid_run_leaves_no_family_half_done_and_a_rerun_finishes(app, 
     assert "ethel" not in dump(app)
 
 
-def test_old_email_bodies_are_purged_and_recent_ones_kept(app, hub):
-    from loanservice.mail import OutboxMessage
+def test_old_emails_are_purged_and_recent_ones_kept(app, hub):
+    from loanservice.mail import OutboxMessage, queue_mail
 
     with in_app(app) as session:
         mail = session.scalar(select(OutboxMessage).where(OutboxMessage.recipients.contains("ethel")))
         session.execute(update(OutboxMessage).where(OutboxMessage.id == mail.id).values(
             status="sent", sent_at=datetime(2019, 1, 20), created_at=datetime(2019, 1, 20)))
+        queue_mail(session, app.config, to="ethel@example.org", subject="Your reservation is ready", body="Hello")
         session.commit()
         mail_id = mail.id
     result = anonymise(app)
-    assert "1 old email body was purged" in result.output
+    assert "1 old email was purged" in result.output
     with in_app(app) as session:
-        assert session.scalar(select(func.length(OutboxMessage.message)).where(OutboxMessage.id == mail_id)) == 0
+        purged = session.get(OutboxMessage, mail_id)
+        assert (purged.recipients, purged.subject, len(purged.message)) == ("(removed)", "(removed)", 0)
+        recent = session.scalar(select(OutboxMessage).where(OutboxMessage.subject == "Your reservation is ready"))
+        assert recent.recipients == "ethel@example.org"
 
 
 # ---------------------------------------------------------------- the pages: list, hold, erase

@@ -32,7 +32,7 @@ def review_command(as_of):
         echo(f"Family #{due.family_id} {due.name}: due {due.due_on:%Y-%m-%d} ({due.reason}); {state}")
     mail = services.old_mail_count(db.session, policy, on)
     echo(f"{count} famil{'ies' if count != 1 else 'y'} due as of {on:%Y-%m-%d}; "
-         f"{mail} email bod{'ies' if mail != 1 else 'y'} older than {policy.outbox_days} days to purge.")
+         f"{mail} email{'s' if mail != 1 else ''} older than {policy.outbox_days} days to purge.")
 
 
 def _verb(count: int, dry_run: bool) -> str:
@@ -43,14 +43,14 @@ def _verb(count: int, dry_run: bool) -> str:
 @click.option("--as-of", "as_of", type=_DATE, help="Anonymise as of this date (YYYY-MM-DD, not in the future).")
 @click.option("--dry-run", is_flag=True, help="Say what would be done, change nothing.")
 def anonymise_command(as_of, dry_run):
-    """Anonymise every family due (one transaction each) and purge old email bodies."""
+    """Anonymise every family due (one transaction each) and purge old emails."""
     on = _as_of(as_of)
     result = services.run_anonymisation(db.session, None, on, dry_run=dry_run)
     for due in result.skipped:
         echo(f"Kept family #{due.family_id}: {'; '.join(due.blockers)}")
     families, bodies = len(result.anonymised), result.mail_purged
     echo(f"{families} famil{'y' if families == 1 else 'ies'} {_verb(families, dry_run)} anonymised; "
-         f"{len(result.skipped)} kept; {bodies} old email bod{'y' if bodies == 1 else 'ies'} "
+         f"{len(result.skipped)} kept; {bodies} old email{'' if bodies == 1 else 's'} "
          f"{_verb(bodies, dry_run)} purged.")
     if result.failed:
         family_id, message = result.failed
