@@ -27,6 +27,8 @@ from .privacy.models import (  # noqa: F401
     AccessRequest,
     FamilyAnonymisation,
     PrivacyHold,
+    PrivacyNotice,
+    PrivacyNoticeAcceptance,
     RemovedDocument,
     RetentionPolicy,
 )

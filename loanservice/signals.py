@@ -61,3 +61,7 @@ loan_lost = _signals.signal("loan-lost")
 # School or OtherBorrower); keywords: session, config, actor, override (staff lend despite the debt:
 # money records the override, with what is owed, in the audit trail).
 borrowing = _signals.signal("borrowing")
+
+# Sent when a parent registers, so that privacy can keep the version of the privacy notice they were
+# shown and accepted. Sender: the new User; keywords: session.
+parent_registered = _signals.signal("parent-registered")

@@ -528,3 +528,41 @@ def test_the_family_privacy_page_shows_when_its_data_may_go(app, staff_client, h
     page = staff_client.get(f"/privacy/families/{hub['hopper'].family_id}").get_data(as_text=True)
     assert "may be anonymised from <strong>1 February 2025</strong>" in page
     assert "Nothing stops it being anonymised" in page
+
+
+# ---------------------------------------------------------------- the privacy notice
+
+
+def test_the_privacy_notice_is_versioned_and_a_parent_keeps_the_version_they_accepted(app, client, factory):
+    from loanservice.privacy.models import PrivacyNoticeAcceptance
+
+    admin = factory.user("admin")
+    login(client, admin)
+    refused = submit(client, "/privacy/notice/edit", {"text": ""})
+    assert refused.status_code == 422 and "Write the privacy notice." in refused.get_data(as_text=True)
+    first = submit(client, "/privacy/notice/edit", {"text": "We keep your child's name and school.\n\nFor 6 years."},
+                   follow_redirects=True)
+    assert "Published version 1 of the privacy notice." in first.get_data(as_text=True)
+    client.post("/logout", data={})
+    anonymous = app.test_client()
+    register_page = anonymous.get("/register").get_data(as_text=True)
+    assert 'href="/privacy/notice"' in register_page
+    submit(anonymous, "/register", {"name": "Pat Parent", "email": "pat@example.org",
+                                    "password": "a long enough passphrase 7", "confirm": "a long enough passphrase 7"})
+    again = app.test_client()
+    login(again, admin)
+    submit(again, "/privacy/notice/edit", {"text": "We keep your child's name and school.\n\nFor 7 years."})
+    with in_app(app) as session:
+        user = session.scalar(select(User).where(User.email == "pat@example.org"))
+        accepted = session.scalars(select(PrivacyNoticeAcceptance).where(PrivacyNoticeAcceptance.user_id == user.id)
+                                   ).all()
+        assert [a.notice.version for a in accepted] == [1]
+    page = again.get("/privacy/notice").get_data(as_text=True)
+    assert "Version 2" in page and "For 7 years." in page
+
+
+def test_every_page_links_the_privacy_notice(app, client):
+    assert 'href="/privacy/notice"' in client.get("/login").get_data(as_text=True)
+    empty = client.get("/privacy/notice")
+    assert empty.status_code == 200
+    assert "has not published its privacy notice here yet" in empty.get_data(as_text=True)

@@ -46,3 +46,10 @@ class EraseForm(Form):
     confirm = StringField("Type ERASE to confirm", filters=[lambda value: (value or "").strip().upper()],
                           validators=[DataRequired("Type ERASE to confirm."),
                                       AnyOf(["ERASE"], message="Type ERASE to confirm.")])
+
+
+class NoticeForm(Form):
+    text = TextAreaField("Privacy notice", validators=[DataRequired("Write the privacy notice."), Length(max=50000)],
+                         description="Paragraphs separated by a blank line. Saving publishes the next version; "
+                                     "parents who registered under an earlier one keep the version they accepted.",
+                         render_kw={"rows": 16})

@@ -106,3 +106,32 @@ class AccessRequest(db.Model):
     @property
     def deadline(self) -> date:
         return self.extended_to or self.due_on
+
+
+class PrivacyNotice(db.Model):
+    """One version of the hub's privacy notice; an edit makes the next version (like the hire conditions)."""
+
+    __tablename__ = "privacy_notice"
+    __table_args__ = (CheckConstraint("version > 0", name="version_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version: Mapped[int] = mapped_column(unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    @property
+    def paragraphs(self) -> list[str]:
+        return [p.strip() for p in self.text.replace("\r\n", "\n").split("\n\n") if p.strip()]
+
+
+class PrivacyNoticeAcceptance(db.Model):
+    """The version of the privacy notice a parent accepted, and when."""
+
+    __tablename__ = "privacy_notice_acceptance"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), primary_key=True)
+    notice_id: Mapped[int] = mapped_column(ForeignKey("privacy_notice.id"), primary_key=True)
+    accepted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    notice: Mapped[PrivacyNotice] = relationship()

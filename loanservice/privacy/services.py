@@ -29,8 +29,17 @@ from ..mail.models import MailStatus, OutboxMessage
 from ..money.models import BankLine, InvoiceLine, LedgerEntry, PayerAccount
 from ..parents.models import AccountToken, ParentRequest
 from ..reservations.models import ACTIVE_STATUSES, Reservation
+from ..signals import parent_registered
 from ..timeutil import today, utcnow
-from .models import AccessRequest, FamilyAnonymisation, PrivacyHold, RemovedDocument, RetentionPolicy
+from .models import (
+    AccessRequest,
+    FamilyAnonymisation,
+    PrivacyHold,
+    PrivacyNotice,
+    PrivacyNoticeAcceptance,
+    RemovedDocument,
+    RetentionPolicy,
+)
 
 ZERO = Decimal("0.00")
 # How far ahead the admin page shows the next runs' list (admins are warned a month ahead).
@@ -655,3 +664,42 @@ def run_anonymisation(session: Session, actor, as_of: date | None = None, *, dry
         if progress is not None:
             progress(1)
     return result
+
+
+# ---------------------------------------------------------------- the privacy notice
+
+
+def current_notice(session: Session) -> PrivacyNotice | None:
+    return session.scalar(select(PrivacyNotice).order_by(PrivacyNotice.version.desc()).limit(1))
+
+
+def save_notice(session: Session, actor, text: str) -> PrivacyNotice:
+    """Publish the privacy notice as its next version; earlier versions are kept as they were accepted."""
+    text = (text or "").strip()
+    if not text:
+        raise InvalidInput("Write the privacy notice.", field="text")
+    latest = current_notice(session)
+    if latest is not None and latest.text == text:
+        raise InvalidInput("Nothing has changed since the last version.", field="text")
+    notice = PrivacyNotice(version=(latest.version if latest else 0) + 1, text=text,
+                           created_by_id=actor.id if actor is not None else None)
+    session.add(notice)
+    session.flush()
+    record(session, actor, "privacy.notice_published", notice, f"Published privacy notice v{notice.version}")
+    return notice
+
+
+def accepted_notice(session: Session, user) -> PrivacyNoticeAcceptance | None:
+    """The latest version of the privacy notice ``user`` accepted."""
+    return session.scalar(select(PrivacyNoticeAcceptance).join(PrivacyNotice)
+                          .where(PrivacyNoticeAcceptance.user_id == user.id)
+                          .order_by(PrivacyNotice.version.desc()).limit(1))
+
+
+@parent_registered.connect
+def _keep_the_accepted_notice(user, *, session: Session) -> None:
+    """A parent who registers accepts the notice shown on the registration page: keep which version."""
+    notice = current_notice(session)
+    if notice is not None:
+        session.add(PrivacyNoticeAcceptance(user_id=user.id, notice_id=notice.id))
+        session.flush()

@@ -14,7 +14,7 @@ from ..timeutil import today
 from ..web import done, int_arg, submit_button, submit_form
 from . import bp, services
 from .export import build_family_export
-from .forms import AccessRequestForm, ButtonForm, EraseForm, ExtendForm, HoldForm, PolicyForm
+from .forms import AccessRequestForm, ButtonForm, EraseForm, ExtendForm, HoldForm, NoticeForm, PolicyForm
 from .models import AccessRequest, FamilyAnonymisation, PrivacyHold, RemovedDocument
 
 
@@ -171,3 +171,23 @@ def answer(request_id: int):
     access = db.get_or_404(AccessRequest, request_id)
     return submit_button(ButtonForm(), lambda: services.answer_access_request(db.session, current_user, access),
                          "Marked as answered.", url_for("privacy.requests"))
+
+
+@bp.get("/notice")
+def notice():
+    """The privacy notice, for anyone (linked from registration, the parent's home and every page's foot)."""
+    accepted = None
+    if current_user.is_authenticated and current_user.role == "parent":
+        accepted = services.accepted_notice(db.session, current_user)
+    return render_template("privacy/notice.html", notice=services.current_notice(db.session), accepted=accepted)
+
+
+@bp.route("/notice/edit", methods=["GET", "POST"])
+@admin_required
+def edit_notice():
+    current = services.current_notice(db.session)
+    form = NoticeForm(obj=current)
+    response, status = submit_form(
+        form, lambda: services.save_notice(db.session, current_user, form.text.data),
+        lambda saved: done(f"Published version {saved.version} of the privacy notice.", url_for("privacy.notice")))
+    return response or (render_template("privacy/notice_form.html", form=form, current=current), status)

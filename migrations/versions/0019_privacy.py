@@ -1,5 +1,6 @@
 """Children's data: retention policy, holds, anonymisation records, removed documents, subject access
-requests; the audit trail and the ledger may have their words redacted (never their figures)
+requests, the privacy notice's versions and who accepted which; the audit trail and the ledger may
+have their words redacted (never their figures)
 
 The audit trail and the ledger stay append-only, with one exception anonymisation needs: an update
 that changes only the free text (an event's summary and changes, an invoice line's description, an
@@ -170,6 +171,25 @@ def upgrade():
     with op.batch_alter_table('removed_document', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_removed_document_family_id'), ['family_id'], unique=False)
 
+    op.create_table('privacy_notice',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('created_by_id', sa.Integer(), nullable=True),
+    sa.CheckConstraint('version > 0', name=op.f('ck_privacy_notice_version_positive')),
+    sa.ForeignKeyConstraint(['created_by_id'], ['user_account.id'], name=op.f('fk_privacy_notice_created_by_id_user_account')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_privacy_notice')),
+    sa.UniqueConstraint('version', name=op.f('uq_privacy_notice_version'))
+    )
+    op.create_table('privacy_notice_acceptance',
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('notice_id', sa.Integer(), nullable=False),
+    sa.Column('accepted_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['notice_id'], ['privacy_notice.id'], name=op.f('fk_privacy_notice_acceptance_notice_id_privacy_notice')),
+    sa.ForeignKeyConstraint(['user_id'], ['user_account.id'], name=op.f('fk_privacy_notice_acceptance_user_id_user_account')),
+    sa.PrimaryKeyConstraint('user_id', 'notice_id', name=op.f('pk_privacy_notice_acceptance'))
+    )
     op.create_index('ix_audit_event_entity', 'audit_event', ['entity_type', 'entity_id'], unique=False)
     for statement in _redactable(op.get_bind().dialect.name):
         op.execute(statement)
@@ -180,6 +200,8 @@ def downgrade():
     for statement in _strictly_append_only(op.get_bind().dialect.name):
         op.execute(statement)
     op.drop_index('ix_audit_event_entity', table_name='audit_event')
+    op.drop_table('privacy_notice_acceptance')
+    op.drop_table('privacy_notice')
 
     with op.batch_alter_table('removed_document', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_removed_document_family_id'))
