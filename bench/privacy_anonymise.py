@@ -172,7 +172,7 @@ def measure_memory(workdir: Path, families: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--families", type=int, default=2000)
+    parser.add_argument("--families", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-memory", action="store_true")
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
