@@ -37,7 +37,7 @@ def test_an_admin_sees_the_coming_list_and_holds_a_family(live_server, factory_f
     factory.user("admin", email="boss@example.org")
 
     sign_in(page, live_server, "boss@example.org")
-    page.get_by_role("link", name="Privacy").click()
+    page.get_by_role("link", name="Privacy", exact=True).click()
     coming = page.get_by_role("region", name="Families due for anonymisation")
     expect(coming).to_contain_text("Grace Hopper")
     expect(coming).to_contain_text("Ethel Turing")
