@@ -19,6 +19,7 @@ from .extensions import db
 from .labels.cli import labels_cli
 from .mail.cli import mail_cli
 from .money.cli import invoices_cli
+from .privacy.cli import privacy_cli
 from .reports.cli import reports_cli
 from .reservations.cli import reservations_cli
 from .schools.models import School
@@ -102,4 +103,5 @@ def register_cli(app: Flask) -> None:
     app.cli.add_command(invoices_cli)
     app.cli.add_command(reservations_cli)
     app.cli.add_command(bookings_cli)
+    app.cli.add_command(privacy_cli)
     app.cli.add_command(worker_command)

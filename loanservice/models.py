@@ -24,6 +24,15 @@ from .money.models import (  # noqa: F401
     PayerAccount,
 )
 from .parents.models import AccountToken, ParentAccount, ParentRequest  # noqa: F401
+from .privacy.models import (  # noqa: F401
+    AccessRequest,
+    FamilyAnonymisation,
+    PrivacyHold,
+    PrivacyNotice,
+    PrivacyNoticeAcceptance,
+    RemovedDocument,
+    RetentionPolicy,
+)
 from .reservations.models import Reservation, WaitingListTurn  # noqa: F401
 from .schools.models import School  # noqa: F401
 from .sets.models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome  # noqa: F401

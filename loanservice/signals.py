@@ -67,3 +67,6 @@ borrowing = _signals.signal("borrowing")
 # returns a refusal for people (a str) or None; the booking is refused with the first refusal.
 # Sender: the ClassroomSet; keywords: session, starts_on, ends_on (the booking's first and last days).
 booking_checked = _signals.signal("booking-checked")
+# Sent when a parent registers, so that privacy can keep the version of the privacy notice they were
+# shown and accepted. Sender: the new User; keywords: session.
+parent_registered = _signals.signal("parent-registered")

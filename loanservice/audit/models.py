@@ -15,7 +15,11 @@ class AuditEvent(db.Model):
     """One change. Rows are never updated or deleted (the database refuses it too)."""
 
     __tablename__ = "audit_event"
-    __table_args__ = (Index("ix_audit_event_instrument_at", "instrument_id", "id"),)
+    __table_args__ = (
+        Index("ix_audit_event_instrument_at", "instrument_id", "id"),
+        # The events about one thing (a family, a pupil, a loan): what privacy redacts and exports.
+        Index("ix_audit_event_entity", "entity_type", "entity_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[datetime] = mapped_column(default=utcnow)

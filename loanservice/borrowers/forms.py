@@ -34,7 +34,10 @@ class PupilForm(Form):
     remission_category = SelectField("Remission", choices=[(c.value, c.label) for c in RemissionCategory])
     remission_verified_on = DateField("Eligibility verified on", validators=[Optional()],
                                       description="Record the category and the date checked, not the evidence.")
-    send = BooleanField("SEND (optional; only if the loan needs it)")
+    send = BooleanField("SEND (optional; only if the loan needs it)",
+                        description="Special educational needs or disabilities: asked only so that an adapted "
+                                    "instrument can be offered. Leave it unticked otherwise; it is special "
+                                    "category data and is removed when the family is anonymised.")
     submit = SubmitField("Add pupil")
 
 

@@ -36,6 +36,7 @@ from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from ..timeutil import today, utcnow
 from .bookings import seed_bookings
 from .money import seed_money
+from .privacy import seed_privacy
 
 FRACTIONS = ["1/16", "1/10", "1/8", "1/4", "1/2", "3/4", "7/8", "4/4"]
 
@@ -107,6 +108,7 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     _seed_hire_conditions(session, users)
     _seed_notice_stages(session, users["admin@demo.hub"])
     seed_money(session, users["admin@demo.hub"])
+    seed_privacy(session, users["admin@demo.hub"])
 
 
 def _seed_notice_stages(session: Session, admin: User) -> None:

@@ -28,7 +28,7 @@ from ..mail import send_when_committed
 from ..reservations.models import Reservation
 from ..reservations.services import cancel_reservation, reservations_with_places
 from ..schools.models import School
-from ..signals import reserving
+from ..signals import parent_registered, reserving
 from ..timeutil import utcnow
 from .models import AccountToken, ParentAccount, ParentRequest, RequestKind, TokenPurpose
 
@@ -147,6 +147,7 @@ def register_parent(session: Session, config, *, name: str, email: str, password
     session.add(family)
     session.flush()
     record(session, user, "parent.registered", user, f"Parent registered, family #{family.id}")
+    parent_registered.send(user, session=session)
     token = issue_token(session, user, TokenPurpose.CONFIRM, int(config.get("CONFIRM_LINK_HOURS", 48)))
     _send_confirmation(session, config, user, confirm_link(token))
 
