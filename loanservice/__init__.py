@@ -59,6 +59,7 @@ def create_app(config: type | None = None) -> Flask:
     from .mail.views import bp as mail_bp
     from .money.import_views import bp as money_bank_bp
     from .money.views import bp as money_bp
+    from .moving.views import bp as moving_bp
     from .parents.views import bp as parents_bp
     from .reservations.views import bp as reservations_bp
     from .sets.views import bp as sets_bp
@@ -78,6 +79,7 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(parents_bp)
     app.register_blueprint(reservations_bp)
     app.register_blueprint(money_bank_bp)
+    app.register_blueprint(moving_bp)
 
     from .error_pages import register_error_handlers
     from .health import add_readiness_check, init_health
