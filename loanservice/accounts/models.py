@@ -97,7 +97,7 @@ class RememberToken(db.Model):
 
 
 class UserSession(db.Model):
-    """One signed-in browser, listed on its owner's Sessions page where they can end it; only its key's SHA-256 is kept."""
+    """One signed-in browser, listed on its owner's Sessions page to be ended there; only its key's SHA-256 is kept."""
 
     __tablename__ = "user_session"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import JSON, DateTime, Integer, String, and_, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -38,25 +38,37 @@ from ..sets.models import ClassroomSetItem
 from ..timeutil import today, utcnow
 
 
-def _audit_many(session: Session, actor, action: str, entity_type: str, entries: list[tuple[int, str, dict]],
-                instrument_ids: list[int | None] | None = None) -> None:
-    """One audit event per written row, inserted together."""
-    if not entries:
-        return
-    at = utcnow()
-    actor_id = getattr(actor, "id", None)
-    session.execute(insert(AuditEvent), [
-        dict(at=at, actor_id=actor_id, action=action, entity_type=entity_type, entity_id=entity_id,
-             instrument_id=instrument_ids[i] if instrument_ids else None, summary=summary, changes=changes)
-        for i, (entity_id, summary, changes) in enumerate(entries)
-    ])
+def _bulk_insert(session: Session, model, rows: list[dict]):
+    """Insert ``rows`` with one executemany; return a condition that picks exactly them.
+
+    They share one ``created_at`` stamp and come after the highest id before them (rows another
+    transaction is writing are not visible to this one's statements), so the audit events can be
+    written from them with one INSERT ... SELECT, with no ids read back row by row.
+    """
+    before = session.scalar(select(func.max(model.id))) or 0
+    stamp = utcnow()
+    for row in rows:
+        row["created_at"] = stamp
+    if rows:
+        session.execute(insert(model.__table__), rows)
+    return and_(model.id > before, model.created_at == stamp)
 
 
-def _insert_returning_ids(session: Session, model, rows: list[dict]) -> list[int]:
-    if not rows:
-        return []
-    result = session.execute(insert(model).returning(model.id, sort_by_parameter_order=True), rows)
-    return list(result.scalars())
+def _audit_inserted(session: Session, actor, action: str, model, summary, where, *, entity_id=None,
+                    instrument_id=None) -> None:
+    """One audit event for each row of ``model`` that ``where`` picks (``summary`` is an SQL expression)."""
+    columns = ["at", "actor_id", "action", "entity_type", "entity_id", "instrument_id", "summary", "changes"]
+    session.execute(insert(AuditEvent.__table__).from_select(columns, select(
+        literal(utcnow(), DateTime()), literal(getattr(actor, "id", None), Integer()), literal(action),
+        literal(model.__tablename__ if entity_id is None else "instrument"),
+        model.id if entity_id is None else entity_id,
+        instrument_id if instrument_id is not None else literal(None, Integer()),
+        summary, literal({"imported": True}, JSON()),
+    ).select_from(model).where(where)))
+
+
+def _id_text(column):
+    return cast(column, String)
 
 
 def _integrity(error: IntegrityError, what: str) -> InvalidInput:
@@ -78,7 +90,7 @@ class SchoolRow:
     line: int = 0
 
 
-def _schools_context(session: Session) -> dict:
+def _schools_context(session: Session, records: list[dict]) -> dict:
     rows = session.execute(select(School.name, School.urn)).all()
     return {"names": {name.lower() for name, _ in rows}, "urns": {urn for _, urn in rows if urn}}
 
@@ -107,12 +119,11 @@ def _school_row(context: dict, values: dict) -> SchoolRow:
 
 
 def _apply_schools(session: Session, actor, rows: list[SchoolRow]) -> int:
-    ids = _insert_returning_ids(session, School, [
+    added = _bulk_insert(session, School, [
         dict(name=r.name, urn=r.urn, address=r.address, contact_name=r.contact_name,
-             contact_email=r.contact_email, phone=r.phone, created_at=utcnow()) for r in rows])
-    _audit_many(session, actor, "school.added", "school",
-                [(i, f"Added school {r.name} (import)", {}) for i, r in zip(ids, rows, strict=True)])
-    return len(ids)
+             contact_email=r.contact_email, phone=r.phone) for r in rows])
+    _audit_inserted(session, actor, "school.added", School, literal("Added school (import): ") + School.name, added)
+    return len(rows)
 
 
 SCHOOLS = ImportKind(
@@ -141,7 +152,7 @@ class FamilyRow:
     line: int = 0
 
 
-def _families_context(session: Session) -> dict:
+def _families_context(session: Session, records: list[dict]) -> dict:
     return {"emails": set(session.scalars(select(func.lower(Family.email)).where(Family.email != "")))}
 
 
@@ -162,11 +173,12 @@ def _family_row(context: dict, values: dict) -> FamilyRow:
 
 
 def _apply_families(session: Session, actor, rows: list[FamilyRow]) -> int:
-    ids = _insert_returning_ids(session, Family, [
-        dict(name=r.name, email=r.email, phone=r.phone, address=r.address, created_at=utcnow()) for r in rows])
+    added = _bulk_insert(session, Family, [
+        dict(name=r.name, email=r.email, phone=r.phone, address=r.address) for r in rows])
     # No names in the append-only trail: they must be erasable at the end of retention.
-    _audit_many(session, actor, "family.added", "family", [(i, f"Added family #{i} (import)", {}) for i in ids])
-    return len(ids)
+    _audit_inserted(session, actor, "family.added", Family,
+                    literal("Added family #") + _id_text(Family.id) + literal(" (import)"), added)
+    return len(rows)
 
 
 FAMILIES = ImportKind(
@@ -218,7 +230,7 @@ def remission_category(values: dict, column: str = "remission_category") -> Remi
     return category
 
 
-def _pupils_context(session: Session) -> dict:
+def _pupils_context(session: Session, records: list[dict]) -> dict:
     families = dict(session.execute(select(func.lower(Family.email), Family.id).where(Family.email != "")).all())
     schools = {urn: (id_, name) for id_, urn, name in session.execute(select(School.id, School.urn, School.name))
                if urn}
@@ -263,14 +275,14 @@ def _pupil_row(context: dict, values: dict) -> PupilRow:
 
 
 def _apply_pupils(session: Session, actor, rows: list[PupilRow]) -> int:
-    ids = _insert_returning_ids(session, Pupil, [
+    added = _bulk_insert(session, Pupil, [
         dict(name=r.name, family_id=r.family_id, school_id=r.school_id, year_group=r.year_group,
              remission_category=r.remission_category, remission_verified_on=r.remission_verified_on,
-             send=r.send, created_at=utcnow()) for r in rows])
-    _audit_many(session, actor, "pupil.added", "pupil", [
-        (i, f"Added pupil #{i} to family #{r.family_id} (import)", {"remission": r.remission_category.value})
-        for i, r in zip(ids, rows, strict=True)])
-    return len(ids)
+             send=r.send) for r in rows])
+    _audit_inserted(session, actor, "pupil.added", Pupil,
+                    literal("Added pupil #") + _id_text(Pupil.id) + literal(" to family #")
+                    + _id_text(Pupil.family_id) + literal(" (import)"), added)
+    return len(rows)
 
 
 PUPILS = ImportKind(
@@ -304,7 +316,7 @@ class OtherRow:
     line: int = 0
 
 
-def _others_context(session: Session) -> dict:
+def _others_context(session: Session, records: list[dict]) -> dict:
     return {"names": set(session.scalars(select(func.lower(OtherBorrower.name))))}
 
 
@@ -322,12 +334,11 @@ def _other_row(context: dict, values: dict) -> OtherRow:
 
 
 def _apply_others(session: Session, actor, rows: list[OtherRow]) -> int:
-    ids = _insert_returning_ids(session, OtherBorrower, [
-        dict(name=r.name, description=r.description, email=r.email, phone=r.phone, created_at=utcnow())
-        for r in rows])
-    _audit_many(session, actor, "other_borrower.added", "other_borrower",
-                [(i, f"Added {r.name} (import)", {}) for i, r in zip(ids, rows, strict=True)])
-    return len(ids)
+    added = _bulk_insert(session, OtherBorrower, [
+        dict(name=r.name, description=r.description, email=r.email, phone=r.phone) for r in rows])
+    _audit_inserted(session, actor, "other_borrower.added", OtherBorrower,
+                    literal("Added (import): ") + OtherBorrower.name, added)
+    return len(rows)
 
 
 OTHERS = ImportKind(
@@ -368,10 +379,14 @@ class LoanRow:
 BORROWER_TYPES = {"pupil": "pupil_id", "family": "family_id", "school": "school_id", "other": "other_borrower_id"}
 
 
-def _loans_context(session: Session) -> dict:
-    instruments = {tag: (id_, status, grade, accessories) for id_, tag, status, grade, accessories in session.execute(
-        select(Instrument.id, Instrument.asset_tag, Instrument.status, Instrument.condition_grade,
-               Instrument.accessories))}
+def _loans_context(session: Session, records: list[dict]) -> dict:
+    tags = sorted({normalise_tag(values.get("asset_tag", "")) for values in records})
+    instruments = {}
+    for start in range(0, len(tags), 1000):  # only the instruments the file names
+        instruments.update({tag: (id_, status, grade, accessories) for id_, tag, status, grade, accessories in
+                            session.execute(select(Instrument.id, Instrument.asset_tag, Instrument.status,
+                                                   Instrument.condition_grade, Instrument.accessories)
+                                            .where(Instrument.asset_tag.in_(tags[start:start + 1000])))})
     families = dict(session.execute(select(func.lower(Family.email), Family.id).where(Family.email != "")).all())
     pupils = {(family_id, name.lower()): (id_, category) for id_, family_id, name, category in session.execute(
         select(Pupil.id, Pupil.family_id, Pupil.name, Pupil.remission_category).where(Pupil.family_id.is_not(None)))}
@@ -381,7 +396,11 @@ def _loans_context(session: Session) -> dict:
         others[name.lower()] = id_
         if email_:
             others.setdefault(email_.lower(), id_)
-    in_sets = set(session.scalars(select(ClassroomSetItem.instrument_id)))
+    ids = [found[0] for found in instruments.values()]
+    in_sets = set()
+    for start in range(0, len(ids), 1000):
+        in_sets.update(session.scalars(select(ClassroomSetItem.instrument_id)
+                                       .where(ClassroomSetItem.instrument_id.in_(ids[start:start + 1000]))))
     return {"instruments": instruments, "families": families, "pupils": pupils, "schools": schools,
             "others": others, "in_sets": in_sets, "today": today()}
 
@@ -461,40 +480,43 @@ def _loan_row(context: dict, values: dict) -> LoanRow:
 def _apply_loans(session: Session, actor, rows: list[LoanRow]) -> int:
     actor_id = getattr(actor, "id", None)
     now = utcnow()
+    table = Instrument.__table__
     try:
         # Only instruments still in the store: one taken meanwhile leaves fewer rows changed, and the lot goes back.
         changed = 0
         for start in range(0, len(rows), 500):
             chunk = rows[start:start + 500]
             changed += session.execute(
-                update(Instrument).where(Instrument.id.in_([r.instrument_id for r in chunk]),
-                                         Instrument.status == InstrumentStatus.AVAILABLE)
+                update(table).where(table.c.id.in_([r.instrument_id for r in chunk]),
+                                    table.c.status == InstrumentStatus.AVAILABLE)
                 .values(status=InstrumentStatus.ON_LOAN, status_reason="on loan when the hub moved in",
-                        updated_at=now)
-                .execution_options(synchronize_session=False)).rowcount
+                        updated_at=now)).rowcount
         if changed != len(rows):
-            raise InvalidInput("Some of these instruments were lent or moved while the file was being imported: "
-                               "nothing was imported. Check the file again.")
-        ids = _insert_returning_ids(session, Loan, [
-            {"instrument_id": r.instrument_id, BORROWER_TYPES[r.borrower_type]: r.borrower_id,
+            taken = session.scalars(select(Instrument.asset_tag).where(
+                Instrument.id.in_([r.instrument_id for r in rows]),
+                Instrument.status != InstrumentStatus.AVAILABLE).limit(5)).all()
+            raise InvalidInput(f"{', '.join(taken) or 'Some instruments'}: lent or moved while the file was being "
+                               "imported, so nothing was imported. Check the file again.")
+        session.execute(update(table).where(table.c.id == bindparam("b_id"))
+                        .values(condition_grade=bindparam("b_grade")),
+                        [{"b_id": r.instrument_id, "b_grade": r.condition} for r in rows])
+        added = _bulk_insert(session, Loan, [
+            {"instrument_id": r.instrument_id, "pupil_id": None, "family_id": None, "school_id": None,
+             "other_borrower_id": None, BORROWER_TYPES[r.borrower_type]: r.borrower_id,
              "status": LoanStatus.OPEN, "started_on": r.started_on, "due_on": r.due_on,
              "accessories": r.accessories, "condition_at_issue": r.condition, "fee_per_term": r.fee_per_term,
-             "remission_category": r.remission_category.value, "charge_per_term": r.charge_per_term,
-             "deposit": r.deposit, "issued_by_id": actor_id, "created_at": now}
+             "remission_category": r.remission_category, "charge_per_term": r.charge_per_term,
+             "deposit": r.deposit, "issued_by_id": actor_id}
             for r in rows])
     except IntegrityError as error:
         raise _integrity(error, "instruments") from error
-    session.execute(update(Instrument), [{"id": r.instrument_id, "condition_grade": r.condition} for r in rows])
-    instrument_ids = [r.instrument_id for r in rows]
-    _audit_many(session, actor, "loan.out", "loan", [
-        (i, f"Lent to {r.borrower_type} until {r.due_on:%-d %b %Y} (running when the hub moved in)",
-         {"due_on": r.due_on.isoformat(), "fee_per_term": str(r.fee_per_term),
-          "charge_per_term": str(r.charge_per_term), "remission": r.remission_category.value})
-        for i, r in zip(ids, rows, strict=True)], instrument_ids)
-    _audit_many(session, actor, "instrument.status", "instrument", [
-        (r.instrument_id, "Available → On loan: on loan when the hub moved in",
-         {"status": ["available", "on_loan"]}) for r in rows], instrument_ids)
-    return len(ids)
+    _audit_inserted(session, actor, "loan.out", Loan,
+                    literal("Lent (on loan when the hub moved in), loan #") + _id_text(Loan.id), added,
+                    instrument_id=Loan.instrument_id)
+    _audit_inserted(session, actor, "instrument.status", Loan,
+                    literal("Available → On loan: on loan when the hub moved in"), added,
+                    entity_id=Loan.instrument_id, instrument_id=Loan.instrument_id)
+    return len(rows)
 
 
 LOANS = ImportKind(
@@ -538,7 +560,7 @@ _ROLES = {r.value: r for r in INVITABLE_ROLES} | {r.label.lower(): r for r in IN
     "manager": Role.ADMIN, "hub manager": Role.ADMIN, "school music lead": Role.SCHOOL}
 
 
-def _people_context(session: Session) -> dict:
+def _people_context(session: Session, records: list[dict]) -> dict:
     return {"emails": set(session.scalars(select(User.email))),
             "schools": {urn: (id_, name) for id_, urn, name in session.execute(select(School.id, School.urn,
                                                                                           School.name)) if urn}}
