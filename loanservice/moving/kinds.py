@@ -230,12 +230,25 @@ def remission_category(values: dict, column: str = "remission_category") -> Remi
     return category
 
 
+def _families_named(session: Session, emails: list[str]) -> dict[str, int]:
+    """The ids of the families with these emails (lower case), looked up a thousand at a time."""
+    emails = sorted(set(emails))
+    found: dict[str, int] = {}
+    for start in range(0, len(emails), 1000):
+        found.update(session.execute(select(func.lower(Family.email), Family.id)
+                                     .where(Family.email.in_(emails[start:start + 1000]))).all())
+    return found
+
+
 def _pupils_context(session: Session, records: list[dict]) -> dict:
-    families = dict(session.execute(select(func.lower(Family.email), Family.id).where(Family.email != "")).all())
+    families = _families_named(session, [values.get("family_email", "").lower() for values in records])
     schools = {urn: (id_, name) for id_, urn, name in session.execute(select(School.id, School.urn, School.name))
                if urn}
-    pupils = {(family_id, name.lower()) for family_id, name in
-              session.execute(select(Pupil.family_id, Pupil.name).where(Pupil.family_id.is_not(None)))}
+    family_ids = sorted(families.values())
+    pupils = set()
+    for start in range(0, len(family_ids), 1000):
+        pupils.update((family_id, name.lower()) for family_id, name in session.execute(
+            select(Pupil.family_id, Pupil.name).where(Pupil.family_id.in_(family_ids[start:start + 1000]))))
     return {"families": families, "schools": schools, "pupils": pupils}
 
 
@@ -373,6 +386,7 @@ class LoanRow:
     deposit: Decimal
     condition: int
     accessories: str
+    grade_before: int = 0
     line: int = 0
 
 
@@ -387,9 +401,14 @@ def _loans_context(session: Session, records: list[dict]) -> dict:
                             session.execute(select(Instrument.id, Instrument.asset_tag, Instrument.status,
                                                    Instrument.condition_grade, Instrument.accessories)
                                             .where(Instrument.asset_tag.in_(tags[start:start + 1000])))})
-    families = dict(session.execute(select(func.lower(Family.email), Family.id).where(Family.email != "")).all())
-    pupils = {(family_id, name.lower()): (id_, category) for id_, family_id, name, category in session.execute(
-        select(Pupil.id, Pupil.family_id, Pupil.name, Pupil.remission_category).where(Pupil.family_id.is_not(None)))}
+    emails = sorted({values.get("borrower", "").lower() for values in records
+                     if values.get("borrower_type", "").lower() in ("pupil", "family")})
+    families, pupils = _families_named(session, emails), {}  # only the families the file names, and their children
+    family_ids = sorted(families.values())
+    for start in range(0, len(family_ids), 1000):
+        pupils.update({(family_id, name.lower()): (id_, category) for id_, family_id, name, category in
+                       session.execute(select(Pupil.id, Pupil.family_id, Pupil.name, Pupil.remission_category)
+                                       .where(Pupil.family_id.in_(family_ids[start:start + 1000])))})
     schools = {urn: id_ for id_, urn in session.execute(select(School.id, School.urn)) if urn}
     others = {}
     for id_, name, email_ in session.execute(select(OtherBorrower.id, OtherBorrower.name, OtherBorrower.email)):
@@ -474,7 +493,7 @@ def _loan_row(context: dict, values: dict) -> LoanRow:
     if kind != "pupil" and category is not RemissionCategory.NONE:
         raise RowProblem("remission_category", "Remission applies to a pupil's loan only.")
     return LoanRow(tag, found[0], kind, borrower_id, label, started_on, due_on, fee, category, charge,
-                   deposit or Decimal("0.00"), grade or found[2], values.get("accessories") or found[3])
+                   deposit or Decimal("0.00"), grade or found[2], values.get("accessories") or found[3], found[2])
 
 
 def _apply_loans(session: Session, actor, rows: list[LoanRow]) -> int:
@@ -497,9 +516,10 @@ def _apply_loans(session: Session, actor, rows: list[LoanRow]) -> int:
                 Instrument.status != InstrumentStatus.AVAILABLE).limit(5)).all()
             raise InvalidInput(f"{', '.join(taken) or 'Some instruments'}: lent or moved while the file was being "
                                "imported, so nothing was imported. Check the file again.")
-        session.execute(update(table).where(table.c.id == bindparam("b_id"))
-                        .values(condition_grade=bindparam("b_grade")),
-                        [{"b_id": r.instrument_id, "b_grade": r.condition} for r in rows])
+        regraded = [{"b_id": r.instrument_id, "b_grade": r.condition} for r in rows if r.condition != r.grade_before]
+        if regraded:
+            session.execute(update(table).where(table.c.id == bindparam("b_id"))
+                            .values(condition_grade=bindparam("b_grade")), regraded)
         added = _bulk_insert(session, Loan, [
             {"instrument_id": r.instrument_id, "pupil_id": None, "family_id": None, "school_id": None,
              "other_borrower_id": None, BORROWER_TYPES[r.borrower_type]: r.borrower_id,
