@@ -281,3 +281,15 @@ def test_the_example_files_import_one_after_another(app, admin_client, factory):
         response = import_file(admin_client, name, text)
         assert response.status_code == 303, name
     assert count(app, Loan) == 4
+
+
+def test_staff_add_an_ensemble_from_a_page(app, client, factory):
+    login(client, factory.user("staff"))
+    response = submit(client, "/borrowers/other/new", {"name": "County Youth Orchestra",
+                                                        "description": "Youth orchestra", "email": "cyo@example.org"})
+    assert response.status_code == 303
+    assert "County Youth Orchestra" in page_of(client.get(response.location))
+    again = submit(client, "/borrowers/other/new", {"name": "county youth orchestra"})
+    assert again.status_code == 422
+    assert "already recorded" in page_of(again)
+    assert count(app, OtherBorrower) == 1

@@ -2,7 +2,7 @@
 import enum
 from datetime import date
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..accounts.models import User
@@ -23,6 +23,22 @@ def add_family(session: Session, actor, *, name: str, email: str = "", phone: st
     session.flush()
     record(session, actor, "family.added", family, f"Added family #{family.id}")
     return family
+
+
+def add_other_borrower(session: Session, actor, *, name: str, description: str = "", email: str = "",
+                       phone: str = "") -> OtherBorrower:
+    """Record an ensemble, a teacher or a partner organisation; names are not shared."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("Give their name.", field="name")
+    if session.scalar(select(OtherBorrower.id).where(func.lower(OtherBorrower.name) == name.lower())) is not None:
+        raise InvalidInput(f"{name} is already recorded: find them on the Borrowers page.", field="name")
+    other = OtherBorrower(name=name, description=description.strip(), email=email.strip().lower(),
+                          phone=phone.strip())
+    session.add(other)
+    session.flush()
+    record(session, actor, "other_borrower.added", other, f"Added {name}")
+    return other
 
 
 def update_family(session: Session, actor, family: Family, *, name: str, email: str = "", phone: str = "",

@@ -12,7 +12,7 @@ from ..schools.models import School
 from ..timeutil import today
 from ..web import done, submit_form
 from . import services
-from .forms import ClaimForm, FamilyForm, PupilForm
+from .forms import ClaimForm, FamilyForm, OtherBorrowerForm, PupilForm
 from .models import Family, Pupil
 
 bp = Blueprint("borrowers", __name__)
@@ -97,6 +97,20 @@ def family_new():
         lambda family: done(f"Added {family.name}.", url_for(".detail", kind="family", borrower_id=family.id)),
     )
     return response or _form_page(form, "Add a family", url_for(".index"), status)
+
+
+@bp.route("/borrowers/other/new", methods=["GET", "POST"])
+@staff_required
+def other_new():
+    form = OtherBorrowerForm()
+    response, status = submit_form(
+        form,
+        lambda: services.add_other_borrower(db.session, current_user, name=form.name.data or "",
+                                            description=form.description.data or "", email=form.email.data or "",
+                                            phone=form.phone.data or ""),
+        lambda other: done(f"Added {other.name}.", url_for(".detail", kind="other", borrower_id=other.id)),
+    )
+    return response or _form_page(form, "Add an ensemble, teacher or partner", url_for(".index"), status)
 
 
 @bp.route("/borrowers/family/<int:family_id>/edit", methods=["GET", "POST"])
