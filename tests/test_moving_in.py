@@ -293,3 +293,17 @@ def test_staff_add_an_ensemble_from_a_page(app, client, factory):
     assert again.status_code == 422
     assert "already recorded" in page_of(again)
     assert count(app, OtherBorrower) == 1
+
+
+def test_the_borrowers_export_holds_what_the_search_shows(app, client, factory):
+    login(client, factory.user("staff"))
+    factory.pupil("Ada Lovelace", family=factory.family("Anne Lovelace", email="anne@example.org"))
+    factory.family("Bob Other", email="bob@example.org")
+    factory.other_borrower("Lovelace Ensemble")
+    everyone = client.get("/borrowers/export.csv").get_data(as_text=True)
+    assert "Bob Other" in everyone
+    page = page_of(client.get("/borrowers?q=lovelace"))
+    assert 'href="/borrowers/export.csv?q=lovelace"' in page
+    matching = client.get("/borrowers/export.csv?q=lovelace").get_data(as_text=True).splitlines()
+    assert [line.split(",")[:2] for line in matching[1:]] == [
+        ["family", "Anne Lovelace"], ["pupil", "Ada Lovelace"], ["other", "Lovelace Ensemble"]]

@@ -1,5 +1,8 @@
 """Borrowers: families and their pupils. Session first, flush, never commit."""
+import csv
 import enum
+import io
+from collections.abc import Iterator
 from datetime import date
 
 from sqlalchemy import func, or_, select
@@ -8,6 +11,7 @@ from sqlalchemy.orm import Session, joinedload, selectinload
 from ..accounts.models import User
 from ..audit.services import assign_changed, record
 from ..errors import InvalidInput, LoanServiceError, NotFound
+from ..inventory.csvio import spreadsheet_cell
 from ..inventory.services import escape_like
 from ..schools.models import School
 from ..schools.services import tidy_address
@@ -126,6 +130,35 @@ def families_query(q: str = ""):
             Family.id.in_(select(Pupil.family_id).where(Pupil.name.ilike(like, escape="\\"))),
         ))
     return query
+
+
+EXPORT_COLUMNS = ["kind", "name", "family", "email", "phone", "address", "school", "year_group"]
+
+
+def export_borrowers(session: Session, q: str = "") -> Iterator[str]:
+    """The borrowers the list shows for ``q`` (every one when blank) as CSV: families with their pupils,
+    then schools, then ensembles, teachers and partners."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def row(*values) -> str:
+        writer.writerow([spreadsheet_cell(value) for value in values])
+        data = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return data
+
+    yield row(*EXPORT_COLUMNS)
+    for family in session.scalars(families_query(q).options(
+            selectinload(Family.pupils).joinedload(Pupil.school)).execution_options(yield_per=500)):
+        yield row("family", family.name, "", family.email, family.phone, family.address, "", "")
+        for pupil in family.pupils:
+            yield row("pupil", pupil.name, family.name, "", "", "", pupil.school.name if pupil.school else "",
+                      pupil.year_label)
+    for school in find_schools(session, q):
+        yield row("school", school.name, "", school.contact_email, school.phone, school.address, school.urn or "", "")
+    for other in find_other_borrowers(session, q):
+        yield row("other", other.name, other.description, other.email, other.phone, "", "", "")
 
 
 def find_schools(session: Session, q: str = "") -> list[School]:

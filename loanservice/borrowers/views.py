@@ -1,5 +1,16 @@
 """Staff pages for borrowers: who holds what now, and what they held before."""
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -28,6 +39,16 @@ def index():
         "borrowers/list.html", q=q, families=families, schools=services.find_schools(db.session, q),
         others=services.find_other_borrowers(db.session, q),
     )
+
+
+@bp.get("/borrowers/export.csv")
+@staff_required
+def export():
+    """The list as CSV, for the search typed on it."""
+    q = request.args.get("q", "")[:100].strip()
+    name = f"borrowers{'-matching' if q else ''}-{today().isoformat()}.csv"
+    return Response(stream_with_context(services.export_borrowers(db.session, q)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.get("/borrowers/<kind>/<int:borrower_id>")
