@@ -307,3 +307,19 @@ def test_the_borrowers_export_holds_what_the_search_shows(app, client, factory):
     matching = client.get("/borrowers/export.csv?q=lovelace").get_data(as_text=True).splitlines()
     assert [line.split(",")[:2] for line in matching[1:]] == [
         ["family", "Anne Lovelace"], ["pupil", "Ada Lovelace"], ["other", "Lovelace Ensemble"]]
+
+
+def test_the_loans_export_holds_what_the_filters_show(app, client, factory):
+    login(client, factory.user("staff"))
+    kind = factory.instrument_type("Violin", sizes=("1/2",))
+    due = today() + timedelta(days=30)
+    factory.loan(factory.instrument(kind, asset_tag="VN-1"), factory.school("Hillside"), due_on=due)
+    factory.loan(factory.instrument(kind, asset_tag="VN-2"), factory.other_borrower("Brass Band"), due_on=due)
+    page = page_of(client.get("/loans?kind=school"))
+    assert "VN-1" in page
+    assert "VN-2" not in page
+    assert 'href="/loans/export.csv?kind=school"' in page
+    rows = client.get("/loans/export.csv?kind=school").get_data(as_text=True).splitlines()
+    assert [row.split(",")[1] for row in rows[1:]] == ["VN-1"]
+    everything = client.get("/loans/export.csv").get_data(as_text=True).splitlines()
+    assert sorted(row.split(",")[1] for row in everything[1:]) == ["VN-1", "VN-2"]
