@@ -7,15 +7,18 @@ values to a plain object, or ``RowProblem``s) and ``apply`` (every planned row w
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from .errors import InvalidInput
 
 MAX_ROWS = 20000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 YES = ("yes", "y", "true", "1")
 NO = ("", "no", "n", "false", "0")
 
@@ -179,7 +182,7 @@ def text(values: dict, column: str, *, required: bool = False, max_length: int =
         raise RowProblem(column, f"{label or column.replace('_', ' ').capitalize()} is empty.")
     if len(value) > max_length:
         raise RowProblem(column, f"{column} is longer than {max_length} characters.")
-    if any(ord(c) < 32 for c in value):
+    if _CONTROL.search(value):
         raise RowProblem(column, f"{column} has a line break or control character.")
     return value
 
@@ -191,6 +194,7 @@ def email(values: dict, column: str, *, required: bool = False) -> str:
     return value
 
 
+@lru_cache(maxsize=4096)  # a file repeats its dates (the start of term) and amounts (the fee) row after row
 def parse_date(text_value: str) -> date | None:
     """Read 2024-09-01 or 01/09/2024 (UK order); reject impossible dates clearly."""
     text_value = text_value.strip()
@@ -221,6 +225,7 @@ def a_date(values: dict, column: str, *, required: bool = False) -> date | None:
     return value
 
 
+@lru_cache(maxsize=4096)
 def parse_money(text_value: str) -> Decimal | None:
     text_value = text_value.strip().lstrip("£").replace(",", "")
     if not text_value:
