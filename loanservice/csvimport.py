@@ -71,8 +71,10 @@ class ImportKind:
     prepare: Callable  # (session, every row's values) -> context: what the rows name, looked up at once
     parse_row: Callable  # (context, values) -> row; raises RowProblem(s)
     apply: Callable  # (session, actor, rows) -> int
-    key: Callable | None = None  # (row) -> natural key, for duplicates within the file
+    key: Callable | None = None  # (row) -> natural key (None: none), for duplicates within the file
     key_column: str = ""
+    key_label: str = ""  # how a duplicate is named: "Tag" MIX-000001 is also on line 3
+    ignored_columns: frozenset[str] = frozenset()  # accepted and left unread (an export's extra columns)
     preview: list[tuple[str, str]] = field(default_factory=list)  # (heading, attribute) of a planned row
 
     def template_csv(self) -> str:
@@ -119,7 +121,7 @@ def plan_import(session, kind: ImportKind, text: str) -> ImportPlan:
         plan.errors.append(RowError(1, "", "The file is empty: download the template for the columns."))
         return plan
     missing = [c for c in kind.columns if c in kind.required and c not in header]
-    unknown = [h or "(blank)" for h in header if h not in kind.columns]
+    unknown = [h or "(blank)" for h in header if h not in kind.columns and h not in kind.ignored_columns]
     repeated = sorted({h for h in header if h and header.count(h) > 1})
     if missing:
         plan.errors.append(RowError(1, ", ".join(missing), f"Missing column: {', '.join(missing)}. "
@@ -139,7 +141,7 @@ def plan_import(session, kind: ImportKind, text: str) -> ImportPlan:
                 plan.errors.append(RowError(line, "", f"More than {MAX_ROWS:,} rows: split the file."))
                 return plan
             if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
-                plan.errors.append(RowError(line, "", f"This row has {len(cells)} cells but the header has "
+                plan.errors.append(RowError(line, "", f"This row has more cells than the header: {len(cells)} cells, "
                                             f"{len(header)} columns."))
                 continue
             values = {column: (cells[i] if i < len(cells) else "").strip() for i, column in enumerate(header)}
@@ -159,11 +161,12 @@ def plan_import(session, kind: ImportKind, text: str) -> ImportPlan:
         except RowProblems as problems:
             plan.errors.extend(RowError(line, p.column, p.message) for p in problems.problems)
             continue
-        if kind.key is not None:
-            key = kind.key(row)
+        key = kind.key(row) if kind.key is not None else None
+        if key is not None:
             if key in seen:
-                plan.errors.append(RowError(line, kind.key_column,
-                                            f"{values.get(kind.key_column) or key} is also on line {seen[key]}."))
+                named = f"{kind.key_label} " if kind.key_label else ""
+                plan.errors.append(RowError(line, kind.key_column, f"{named}{values.get(kind.key_column) or key} "
+                                                                   f"is also on line {seen[key]}."))
                 continue
             seen[key] = line
         row.line = line

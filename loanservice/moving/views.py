@@ -6,7 +6,7 @@ from ..accounts.permissions import admin_required
 from ..csvimport import decode_upload
 from ..errors import LoanServiceError
 from ..extensions import db
-from ..inventory.csvio import IMPORT_COLUMNS as INSTRUMENT_COLUMNS
+from ..inventory.csvio import INSTRUMENTS
 from ..inventory.forms import ImportConfirmForm, ImportForm
 from ..web import done, run_change
 from ..wording import counted
@@ -27,13 +27,13 @@ def _kind(name: str):
 @bp.get("")
 @admin_required
 def index():
-    return render_template("moving/index.html", kinds=list(KINDS.values()), instrument_columns=INSTRUMENT_COLUMNS)
+    return render_template("moving/index.html", kinds=list(KINDS.values()), instruments=INSTRUMENTS)
 
 
 @bp.get("/<name>/template.csv")
 @admin_required
 def template(name: str):
-    kind = _kind(name)
+    kind = INSTRUMENTS if name == INSTRUMENTS.name else _kind(name)
     return _csv(kind.template_csv(), f"{kind.name}-template.csv")
 
 
