@@ -152,8 +152,18 @@ class FamilyRow:
     line: int = 0
 
 
+def _families_named(session: Session, emails: list[str]) -> dict[str, int]:
+    """The ids of the families with these emails (lower case), looked up a thousand at a time."""
+    emails = sorted(set(emails))
+    found: dict[str, int] = {}
+    for start in range(0, len(emails), 1000):
+        found.update(session.execute(select(func.lower(Family.email), Family.id)
+                                     .where(Family.email.in_(emails[start:start + 1000]))).all())
+    return found
+
+
 def _families_context(session: Session, records: list[dict]) -> dict:
-    return {"emails": set(session.scalars(select(func.lower(Family.email)).where(Family.email != "")))}
+    return {"emails": set(_families_named(session, [values.get("email", "").lower() for values in records]))}
 
 
 def _family_row(context: dict, values: dict) -> FamilyRow:
@@ -228,16 +238,6 @@ def remission_category(values: dict, column: str = "remission_category") -> Remi
         raise RowProblem(column, f"Unknown remission category {values.get(column)!r}: use one of "
                                  f"{', '.join(c.value for c in RemissionCategory)}.")
     return category
-
-
-def _families_named(session: Session, emails: list[str]) -> dict[str, int]:
-    """The ids of the families with these emails (lower case), looked up a thousand at a time."""
-    emails = sorted(set(emails))
-    found: dict[str, int] = {}
-    for start in range(0, len(emails), 1000):
-        found.update(session.execute(select(func.lower(Family.email), Family.id)
-                                     .where(Family.email.in_(emails[start:start + 1000]))).all())
-    return found
 
 
 def _pupils_context(session: Session, records: list[dict]) -> dict:
