@@ -98,9 +98,6 @@ class Config:
     RESET_ACCOUNT_RATE_LIMIT = os.environ.get("RESET_ACCOUNT_RATE_LIMIT", "3 per hour")
     CONFIRM_LINK_HOURS = int(os.environ.get("CONFIRM_LINK_HOURS", "48"))
     INVITE_LINK_HOURS = int(os.environ.get("INVITE_LINK_HOURS", "72"))
-    # A CSV import's preview posts the checked file back with the Import button: 20,000 rows of running
-    # loans are about 3 MB (Werkzeug's default of 500 kB refused a 10,000-row file with a 413).
-    MAX_FORM_MEMORY_SIZE = int(os.environ.get("MAX_FORM_MEMORY_SIZE", str(8 * 1024 * 1024)))
     RESET_LINK_HOURS = int(os.environ.get("RESET_LINK_HOURS", "2"))
 
     # Reservations: working days to collect a ready instrument, how the waiting list is ordered

@@ -330,7 +330,6 @@ def test_a_ten_thousand_row_file_imports_through_the_page(app, admin_client):
     text = "hirer,email,phone,address\n" + "".join(
         f"Parent number {i},parent.number.{i}@example.org,07700 900{i % 1000:03d},{i} Long Road; Exampleton EX1\n"
         for i in range(10_000))
-    assert len(text) > 500_000  # past Werkzeug's default limit on a posted form
     response = import_file(admin_client, "families", text)
     assert response.status_code == 303
     assert count(app, Family) == 10_000
