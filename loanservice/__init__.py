@@ -61,6 +61,7 @@ def create_app(config: type | None = None) -> Flask:
     from .money.import_views import bp as money_bank_bp
     from .money.run_views import bp as invoice_runs_bp
     from .money.views import bp as money_bp
+    from .moving.views import bp as moving_bp
     from .parents.views import bp as parents_bp
     from .privacy.views import bp as privacy_bp
     from .reports.views import bp as reports_bp
@@ -86,6 +87,7 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(reports_bp)
     app.register_blueprint(invoice_runs_bp)
     app.register_blueprint(privacy_bp)
+    app.register_blueprint(moving_bp)
 
     from .error_pages import register_error_handlers
     from .health import add_readiness_check, init_health

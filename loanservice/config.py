@@ -101,6 +101,7 @@ class Config:
     RESET_RATE_LIMIT = os.environ.get("RESET_RATE_LIMIT", "5 per minute;20 per hour")
     RESET_ACCOUNT_RATE_LIMIT = os.environ.get("RESET_ACCOUNT_RATE_LIMIT", "3 per hour")
     CONFIRM_LINK_HOURS = int(os.environ.get("CONFIRM_LINK_HOURS", "48"))
+    INVITE_LINK_HOURS = int(os.environ.get("INVITE_LINK_HOURS", "72"))
     RESET_LINK_HOURS = int(os.environ.get("RESET_LINK_HOURS", "2"))
 
     # Reservations: working days to collect a ready instrument, how the waiting list is ordered

@@ -1,5 +1,5 @@
 """Import every feature's models so that the metadata (and Alembic) sees them all."""
-from .accounts.models import RememberToken, Role, User  # noqa: F401
+from .accounts.models import Invitation, RememberToken, Role, User, UserSession  # noqa: F401
 from .audit.models import AuditEvent  # noqa: F401
 from .bookings.models import Booking, CalendarFeed  # noqa: F401
 from .borrowers.models import Family, OtherBorrower, Pupil, RemissionClaim  # noqa: F401
@@ -23,6 +23,7 @@ from .money.models import (  # noqa: F401
     NumberSequence,
     PayerAccount,
 )
+from .moving.models import ImportedFile  # noqa: F401
 from .parents.models import AccountToken, ParentAccount, ParentRequest  # noqa: F401
 from .privacy.models import (  # noqa: F401
     AccessRequest,

@@ -57,3 +57,34 @@ class SchoolForm(Form):
                             description="For delivery notes and letters about its classroom sets.",
                             render_kw={"rows": 4})
     submit = SubmitField("Save")
+
+
+INVITE_ROLE_CHOICES = [(role.value, role.label) for role in Role if role is not Role.PARENT]
+
+
+class InviteForm(Form):
+    email = EmailField("Email", validators=[DataRequired("Enter their email address."),
+                                            Email(check_deliverability=False), Length(max=254)])
+    name = StringField("Name", validators=[DataRequired("Enter their name."), Length(max=200)])
+    role = SelectField("Role", choices=INVITE_ROLE_CHOICES, default="staff")
+    school_id = SelectField("School (school music leads only)", coerce=int, validate_choice=False)
+    submit = SubmitField("Send the invitation")
+
+
+class SetPasswordForm(Form):
+    new_password = PasswordField("New password", validators=[
+        DataRequired("Choose a password."),
+        Length(min=10, max=200, message="Use between 10 and 200 characters.")],
+                                 render_kw={"autocomplete": "new-password"},
+                                 description="At least 10 characters, and not one of the common passwords.")
+    confirm = PasswordField("Password again",
+                            validators=[DataRequired("Type the password again."),
+                                        EqualTo("new_password", "The passwords differ.")],
+                            render_kw={"autocomplete": "new-password"})
+    submit = SubmitField("Set my password")
+
+
+class ConfirmForm(Form):
+    """A button that changes something: the CSRF token only."""
+
+    submit = SubmitField("Confirm")

@@ -4,17 +4,17 @@ import secrets
 from datetime import timedelta
 from functools import cache
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 from zxcvbn.frequency_lists import FREQUENCY_LISTS
 
 from ..audit.services import record
-from ..errors import InvalidInput
+from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..mail import send_when_committed
 from ..schools.models import School
 from ..timeutil import utcnow
-from .models import RememberToken, Role, User, new_session_token
+from .models import Invitation, RememberToken, Role, User, UserSession, new_session_token
 
 MIN_PASSWORD_LENGTH = 10
 # Compared against when the email is unknown, so both paths take the same time.
@@ -69,7 +69,50 @@ def end_sessions(session: Session, user: User) -> None:
     user.session_token = new_session_token()
     session.execute(delete(RememberToken).where(RememberToken.user_id == user.id)
                     .execution_options(synchronize_session=False))
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id)
+                    .execution_options(synchronize_session=False))
     session.flush()
+
+
+def start_session(session: Session, user: User, user_agent: str = "", remember_token: str | None = None) -> str:
+    """Record a new signed-in browser for ``user``; return its key (kept in the browser's session cookie)."""
+    key = secrets.token_urlsafe(32)
+    session.add(UserSession(user_id=user.id, key_sha256=_token_digest(key), user_agent=(user_agent or "")[:300],
+                            remember_sha256=_token_digest(remember_token) if remember_token else None))
+    session.flush()
+    return key
+
+
+def session_is_live(session: Session, user_id: int, key: str) -> bool:
+    """Whether the browser's session, by its key, has not been ended."""
+    return session.scalar(select(UserSession.id).where(UserSession.key_sha256 == _token_digest(key),
+                                                       UserSession.user_id == user_id)) is not None
+
+
+def sessions_of(session: Session, user: User) -> list[UserSession]:
+    return list(session.scalars(select(UserSession).where(UserSession.user_id == user.id)
+                                .order_by(UserSession.created_at.desc(), UserSession.id.desc())))
+
+
+def current_session_id(session: Session, user: User, key: str | None) -> int | None:
+    if not key:
+        return None
+    return session.scalar(select(UserSession.id).where(UserSession.key_sha256 == _token_digest(key),
+                                                       UserSession.user_id == user.id))
+
+
+def end_session(session: Session, user: User, session_id: int) -> UserSession:
+    """End one of ``user``'s own sessions (its "keep me signed in" token too); another person's is not found."""
+    row = session.get(UserSession, session_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound("That session is not one of yours, or it has already ended.")
+    if row.remember_sha256:
+        session.execute(delete(RememberToken).where(RememberToken.token_sha256 == row.remember_sha256)
+                        .execution_options(synchronize_session=False))
+    session.delete(row)
+    session.flush()
+    record(session, user, "user.session_ended", user, "Ended a session on another device")
+    return row
 
 
 def _token_digest(token: str) -> str:
@@ -206,6 +249,21 @@ def update_user(
     return user
 
 
+def set_active(session: Session, actor, user: User, active: bool) -> User:
+    """Deactivate a user (every session of theirs ends at once) or let them sign in again."""
+    if user.id == getattr(actor, "id", None) and not active:
+        raise InvalidInput("You cannot deactivate your own account.")
+    if user.active == active:
+        return user
+    user.active = active
+    if not active:
+        end_sessions(session, user)
+    session.flush()
+    record(session, actor, "user.edited", user, f"{'Reactivated' if active else 'Deactivated'} {user.email}",
+           {"active": [not active, active]})
+    return user
+
+
 def list_users(session: Session, roles: list[str] | None = None, q: str = ""):
     query = select(User).order_by(User.role, func.lower(User.name))
     if roles:
@@ -225,4 +283,124 @@ Browsers you have signed in with before are not slowed down, so you can still si
 If your password is short or used on other sites, change it once you are signed in (Password, in the menu).
 
 We send this at most once an hour.
+"""
+
+
+# ---------------------------------------------------------------- invitations
+
+
+class InvitationInvalid(LoanServiceError):
+    """An invitation link that is unknown, expired or already used."""
+
+    status_code = 410
+
+
+INVITABLE_ROLES = (Role.ADMIN, Role.STAFF, Role.SCHOOL)
+
+
+def invite_user(session: Session, actor, config, *, email: str, name: str, role: str, school_id: int | None,
+                link_for) -> User:
+    """Create a staff or school account with no password yet and mail it a single-use link to set one.
+
+    ``link_for(token)`` makes the link's address. The account cannot sign in until the password is set.
+    """
+    email = normalise_email(email)
+    if not email or "@" not in email or " " in email:
+        raise InvalidInput("Enter an email address.", field="email")
+    if find_user(session, email) is not None:
+        raise InvalidInput(f"{email} already has an account: nobody was invited. Find it on the Users page.",
+                           field="email")
+    role, school = _check_role(session, role, school_id)
+    if role not in INVITABLE_ROLES:
+        raise InvalidInput("Parents and carers register themselves: invite staff and school users only.",
+                           field="role")
+    user = User(email=email, name=name.strip() or email, role=role, school=school)
+    # Nobody knows this password: the account is used only once its owner sets one from the link.
+    user.set_password(secrets.token_urlsafe(32))
+    session.add(user)
+    session.flush()
+    hours = int(config.get("INVITE_LINK_HOURS", 72))
+    token = secrets.token_urlsafe(32)
+    session.add(Invitation(user_id=user.id, token_sha256=_token_digest(token),
+                           invited_by_id=getattr(actor, "id", None), expires_at=utcnow() + timedelta(hours=hours)))
+    session.flush()
+    record(session, actor, "user.invited", user, f"Invited {role.label.lower()} {email}",
+           {"role": role, "school": school.name if school else None})
+    hub = config.get("HUB_NAME", "The music hub")
+    send_when_committed(session, config, to=email, subject=f"{hub}: you are invited to the instrument loans service",
+                        body=_INVITED.format(name=user.name, hub=hub, role=role.label.lower(), link=link_for(token),
+                                             hours=hours, inviter=getattr(actor, "name", "A hub manager")))
+    return user
+
+
+def check_invitation(session: Session, token: str) -> Invitation:
+    """The invitation a link carries, while it can still be used; else InvitationInvalid with a clear message."""
+    row = session.scalar(select(Invitation).where(Invitation.token_sha256 == _token_digest(token or "")))
+    if row is None:
+        raise InvitationInvalid("This invitation link is not valid: check you copied the whole link from the "
+                                "email, or ask a hub manager to invite you again.")
+    if row.used_at is not None:
+        raise InvitationInvalid("This invitation link has already been used to set a password: sign in with it, "
+                                "or ask a hub manager to reset it.")
+    if row.expires_at <= utcnow():
+        raise InvitationInvalid("This invitation link has expired: ask a hub manager to invite you again.")
+    return row
+
+
+def accept_invitation(session: Session, token: str, password: str) -> User:
+    """Set the invited user's password from the link; the link then stops working."""
+    invitation = check_invitation(session, token)
+    used = session.execute(
+        update(Invitation).where(Invitation.id == invitation.id, Invitation.used_at.is_(None))
+        .values(used_at=utcnow()).execution_options(synchronize_session=False))
+    if used.rowcount != 1:  # the same link, used twice at once
+        raise InvitationInvalid("This invitation link has already been used to set a password.")
+    user = invitation.user
+    check_new_password(password, user.email, field="new_password")
+    user.set_password(password)
+    end_sessions(session, user)
+    record(session, user, "user.invitation_accepted", user, "Password set from the invitation")
+    return user
+
+
+def reinvite(session: Session, actor, config, user: User, link_for) -> User:
+    """Send a fresh invitation to an account that has not yet set its password (earlier links stop working)."""
+    pending = session.scalars(select(Invitation).where(Invitation.user_id == user.id)).all()
+    if not pending or any(i.used_at for i in pending):
+        raise InvalidInput(f"{user.email} has already set a password.")
+    for row in pending:
+        session.delete(row)
+    hours = int(config.get("INVITE_LINK_HOURS", 72))
+    token = secrets.token_urlsafe(32)
+    session.add(Invitation(user_id=user.id, token_sha256=_token_digest(token),
+                           invited_by_id=getattr(actor, "id", None), expires_at=utcnow() + timedelta(hours=hours)))
+    session.flush()
+    record(session, actor, "user.invited", user, f"Invited {user.email} again")
+    hub = config.get("HUB_NAME", "The music hub")
+    send_when_committed(session, config, to=user.email,
+                        subject=f"{hub}: you are invited to the instrument loans service",
+                        body=_INVITED.format(name=user.name, hub=hub, role=user.role.label.lower(),
+                                             link=link_for(token), hours=hours,
+                                             inviter=getattr(actor, "name", "A hub manager")))
+    return user
+
+
+def invited_user_ids(session: Session, user_ids: list[int]) -> set[int]:
+    """Of ``user_ids``, those invited who have not yet set their password."""
+    if not user_ids:
+        return set()
+    return set(session.scalars(select(Invitation.user_id).where(Invitation.user_id.in_(user_ids))
+                               .group_by(Invitation.user_id)
+                               .having(func.count(Invitation.used_at) == 0)))
+
+
+_INVITED = """Hello {name},
+
+{inviter} has invited you to {hub}'s instrument loans service as {role}.
+
+Set your password with this link (it works once, for {hours} hours):
+
+{link}
+
+Then sign in with this email address and that password. If you did not expect this email, you can ignore it.
 """

@@ -45,3 +45,12 @@ class ClaimForm(Form):
     """One button: verify (today) or refuse the remission a parent claimed for their child."""
 
     decision = StringField(widget=HiddenInput(), validators=[AnyOf([d.value for d in ClaimDecision])])
+
+
+class OtherBorrowerForm(Form):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    description = StringField("What they are", validators=[Optional(), Length(max=200)],
+                              description="For example: Youth orchestra, Peripatetic teacher, Partner charity.")
+    email = EmailField("Email", validators=[Optional(), Email(), Length(max=254)])
+    phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+    submit = SubmitField("Save")

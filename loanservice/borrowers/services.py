@@ -1,13 +1,17 @@
 """Borrowers: families and their pupils. Session first, flush, never commit."""
+import csv
 import enum
+import io
+from collections.abc import Iterator
 from datetime import date
 
-from sqlalchemy import or_, select, union
+from sqlalchemy import func, or_, select, union
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from ..accounts.models import User
 from ..audit.services import assign_changed, record
 from ..errors import InvalidInput, LoanServiceError, NotFound
+from ..inventory.csvio import spreadsheet_cell
 from ..inventory.services import escape_like
 from ..schools.models import School
 from ..schools.services import tidy_address
@@ -23,6 +27,22 @@ def add_family(session: Session, actor, *, name: str, email: str = "", phone: st
     session.flush()
     record(session, actor, "family.added", family, f"Added family #{family.id}")
     return family
+
+
+def add_other_borrower(session: Session, actor, *, name: str, description: str = "", email: str = "",
+                       phone: str = "") -> OtherBorrower:
+    """Record an ensemble, a teacher or a partner organisation; names are not shared."""
+    name = name.strip()
+    if not name:
+        raise InvalidInput("Give their name.", field="name")
+    if session.scalar(select(OtherBorrower.id).where(func.lower(OtherBorrower.name) == name.lower())) is not None:
+        raise InvalidInput(f"{name} is already recorded: find them on the Borrowers page.", field="name")
+    other = OtherBorrower(name=name, description=description.strip(), email=email.strip().lower(),
+                          phone=phone.strip())
+    session.add(other)
+    session.flush()
+    record(session, actor, "other_borrower.added", other, f"Added {name}")
+    return other
 
 
 def update_family(session: Session, actor, family: Family, *, name: str, email: str = "", phone: str = "",
@@ -113,6 +133,35 @@ def families_query(q: str = ""):
             select(Pupil.family_id).where(Pupil.name.ilike(like, escape="\\"), Pupil.family_id.is_not(None)),
         )))
     return query
+
+
+EXPORT_COLUMNS = ["kind", "name", "family", "email", "phone", "address", "school", "year_group"]
+
+
+def export_borrowers(session: Session, q: str = "") -> Iterator[str]:
+    """The borrowers the list shows for ``q`` (every one when blank) as CSV: families with their pupils,
+    then schools, then ensembles, teachers and partners."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def row(*values) -> str:
+        writer.writerow([spreadsheet_cell(value) for value in values])
+        data = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return data
+
+    yield row(*EXPORT_COLUMNS)
+    for family in session.scalars(families_query(q).options(
+            selectinload(Family.pupils).joinedload(Pupil.school)).execution_options(yield_per=500)):
+        yield row("family", family.name, "", family.email, family.phone, family.address, "", "")
+        for pupil in family.pupils:
+            yield row("pupil", pupil.name, family.name, "", "", "", pupil.school.name if pupil.school else "",
+                      pupil.year_label)
+    for school in find_schools(session, q):
+        yield row("school", school.name, "", school.contact_email, school.phone, school.address, school.urn or "", "")
+    for other in find_other_borrowers(session, q):
+        yield row("other", other.name, other.description, other.email, other.phone, "", "", "")
 
 
 def find_schools(session: Session, q: str = "") -> list[School]:

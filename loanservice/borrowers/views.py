@@ -1,5 +1,16 @@
 """Staff pages for borrowers: who holds what now, and what they held before."""
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -12,7 +23,7 @@ from ..schools.models import School
 from ..timeutil import today
 from ..web import done, submit_form, wants_fragment
 from . import services
-from .forms import ClaimForm, FamilyForm, PupilForm
+from .forms import ClaimForm, FamilyForm, OtherBorrowerForm, PupilForm
 from .models import Family, Pupil
 
 bp = Blueprint("borrowers", __name__)
@@ -28,6 +39,16 @@ def index():
         "borrowers/_results.html" if wants_fragment() else "borrowers/list.html", q=q, families=families,
         schools=services.find_schools(db.session, q), others=services.find_other_borrowers(db.session, q),
     )
+
+
+@bp.get("/borrowers/export.csv")
+@staff_required
+def export():
+    """The list as CSV, for the search typed on it."""
+    q = request.args.get("q", "")[:100].strip()
+    name = f"borrowers{'-matching' if q else ''}-{today().isoformat()}.csv"
+    return Response(stream_with_context(services.export_borrowers(db.session, q)), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 @bp.get("/borrowers/<kind>/<int:borrower_id>")
@@ -97,6 +118,20 @@ def family_new():
         lambda family: done(f"Added {family.name}.", url_for(".detail", kind="family", borrower_id=family.id)),
     )
     return response or _form_page(form, "Add a family", url_for(".index"), status)
+
+
+@bp.route("/borrowers/other/new", methods=["GET", "POST"])
+@staff_required
+def other_new():
+    form = OtherBorrowerForm()
+    response, status = submit_form(
+        form,
+        lambda: services.add_other_borrower(db.session, current_user, name=form.name.data or "",
+                                            description=form.description.data or "", email=form.email.data or "",
+                                            phone=form.phone.data or ""),
+        lambda other: done(f"Added {other.name}.", url_for(".detail", kind="other", borrower_id=other.id)),
+    )
+    return response or _form_page(form, "Add an ensemble, teacher or partner", url_for(".index"), status)
 
 
 @bp.route("/borrowers/family/<int:family_id>/edit", methods=["GET", "POST"])

@@ -1,5 +1,6 @@
 """Build a demo hub. Bulk inserts, so that 100,000 instruments take seconds, not minutes."""
 import io
+import os
 import random
 from datetime import date, timedelta
 from decimal import Decimal
@@ -9,6 +10,7 @@ from sqlalchemy import JSON, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from ..accounts.models import Role, User
+from ..accounts.services import invite_user
 from ..audit.models import AuditEvent
 from ..borrowers.models import Family, OtherBorrower, Pupil
 from ..documents.models import HireConditions, NoticeKind, NoticeStage
@@ -109,6 +111,16 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     _seed_notice_stages(session, users["admin@demo.hub"])
     seed_money(session, users["admin@demo.hub"])
     seed_privacy(session, users["admin@demo.hub"])
+    _seed_invitation(session, users["admin@demo.hub"])
+
+
+def _seed_invitation(session: Session, admin: User) -> None:
+    """A store assistant invited and not yet signed up: the Users page shows them as invited, and the
+    invitation waits on the Mail page (or in their inbox, with a mail server), its link ready to set a password."""
+    base = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/")
+    config = {"HUB_NAME": os.environ.get("HUB_NAME", "Demo Music Hub"), "INVITE_LINK_HOURS": 24 * 14}
+    invite_user(session, admin, config, email="new.assistant@demo.hub", name="Nia Assistant", role="staff",
+                school_id=None, link_for=lambda token: f"{base}/invitation/{token}")
 
 
 def _seed_notice_stages(session: Session, admin: User) -> None:

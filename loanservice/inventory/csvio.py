@@ -1,13 +1,25 @@
-"""CSV in and out: import with a full error report (all or nothing), asset-register export."""
+"""CSV in and out: the instrument import (a kind of ``csvimport`` import: a full error report, all or nothing),
+asset-register export."""
 import csv
 import io
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 
+from .. import csvimport
+from ..csvimport import (  # noqa: F401  (decode_upload, normalise_header and RowError are this module's API too)
+    ImportKind,
+    ImportPlan,
+    RowError,
+    RowProblem,
+    RowProblems,
+    decode_upload,
+    normalise_header,
+    parse_date,
+    parse_money,
+)
 from ..errors import InvalidInput, LoanServiceError
 from .models import CONDITION_GRADES, Instrument, InstrumentType
 from .services import InstrumentDetails, _check_tag, _validate, add_instrument
@@ -20,14 +32,6 @@ IMPORT_COLUMNS = [
 ]
 REQUIRED_COLUMNS = {"type"}
 EXPORT_COLUMNS = IMPORT_COLUMNS[:-1] + ["status", "status_reason", "labelled_at", "notes"]
-MAX_ROWS = 20000
-
-
-@dataclass
-class RowError:
-    line: int
-    column: str
-    message: str
 
 
 @dataclass
@@ -39,77 +43,48 @@ class ImportRow:
     type_name: str
 
 
-@dataclass
-class ImportPlan:
-    rows: list[ImportRow] = field(default_factory=list)
-    errors: list[RowError] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.errors and bool(self.rows)
+def _prepare(session: Session, records: list[dict]) -> dict:
+    return {"session": session, "types": {t.name.lower(): t for t in session.scalars(select(InstrumentType))}}
 
 
-def decode_upload(raw: bytes) -> str:
-    """Decode an uploaded file as UTF-8 (with or without a BOM, as Excel writes it)."""
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise InvalidInput("The file is not UTF-8 text. In Excel, save it as 'CSV UTF-8'.") from None
+def _parse_row(context: dict, values: dict) -> ImportRow:
+    row, errors = _plan_row(context["session"], 0, values, context["types"])
+    if errors:
+        raise RowProblems([RowProblem(e.column, e.message) for e in errors])
+    return row
+
+
+def _add_all(session: Session, actor, rows: list[ImportRow], *, tag_prefix: str, tag_digits: int = 6,
+             ) -> list[Instrument]:
+    return [add_instrument(session, actor, row.details, asset_tag=row.asset_tag, condition_grade=row.grade,
+                           condition_note="CSV import", tag_prefix=tag_prefix, tag_digits=tag_digits)
+            for row in rows]
+
+
+def _apply(session: Session, actor, rows: list[ImportRow], **tags) -> int:
+    return len(_add_all(session, actor, rows, **tags))
+
+
+INSTRUMENTS = ImportKind(
+    name="instruments", noun="instrument", plural="instruments",
+    columns=IMPORT_COLUMNS, required=REQUIRED_COLUMNS,
+    example={"asset_tag": "VN-000001", "type": "Violin", "size": "1/2", "make": "Stentor", "model": "Student I",
+             "serial_number": "S1234", "accessories": "Case, bow, rosin", "location": "Store / A1", "condition": "2",
+             "purchased_on": "2024-09-01", "purchase_cost": "89.99", "funding_source": "DfE capital grant 2024",
+             "replacement_value": "120.00", "send_adapted": "no", "pat_due_on": "", "notes": ""},
+    help="One instrument a row; type is required. Leave asset_tag empty to issue the next free tag.",
+    prepare=_prepare, parse_row=_parse_row, apply=_apply,
+    key=lambda row: row.asset_tag or None, key_column="asset_tag", key_label="Tag",
+    ignored_columns=frozenset(EXPORT_COLUMNS) - frozenset(IMPORT_COLUMNS),
+)
 
 
 def plan_import(session: Session, text: str) -> ImportPlan:
     """Read every row and report every problem; import nothing."""
-    plan = ImportPlan()
-    try:
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        header = [normalise_header(h) for h in (reader.fieldnames or [])]
-    except csv.Error as error:
-        plan.errors.append(RowError(1, "", f"Not a readable CSV file: {error}"))
-        return plan
-    if not header:
-        plan.errors.append(RowError(1, "", "The file is empty."))
-        return plan
-    missing = REQUIRED_COLUMNS - set(header)
-    unknown = [h for h in header if h and h not in IMPORT_COLUMNS and h not in EXPORT_COLUMNS]
-    if missing:
-        plan.errors.append(RowError(1, ", ".join(sorted(missing)),
-                                    f"Missing column: {', '.join(sorted(missing))}. "
-                                    f"Columns are: {', '.join(IMPORT_COLUMNS)}."))
-        return plan
-    if unknown:
-        plan.errors.append(RowError(1, ", ".join(unknown), f"Unknown column: {', '.join(unknown)}."))
-        return plan
-    reader.fieldnames = header
-    types = {t.name.lower(): t for t in session.scalars(select(InstrumentType))}
-    seen_tags: dict[str, int] = {}
-    try:
-        for record in reader:
-            line = reader.line_num
-            if len(plan.rows) + len(plan.errors) >= MAX_ROWS:
-                plan.errors.append(RowError(line, "", f"More than {MAX_ROWS} rows; split the file."))
-                break
-            if None in record:
-                plan.errors.append(RowError(line, "", "This row has more cells than the header."))
-                continue
-            values = {k: (v or "").strip() for k, v in record.items() if k}
-            if not any(values.values()):
-                continue
-            row, errors = _plan_row(session, line, values, types, seen_tags)
-            plan.errors.extend(errors)
-            if row is not None:
-                plan.rows.append(row)
-    except csv.Error as error:
-        plan.errors.append(RowError(reader.line_num, "", f"Not a readable CSV row: {error}"))
-    if not plan.rows and not plan.errors:
-        plan.errors.append(RowError(1, "", "The file has a header but no instruments."))
-    return plan
+    return csvimport.plan_import(session, INSTRUMENTS, text)
 
 
-def normalise_header(name: str) -> str:
-    return (name or "").strip().lower().replace(" ", "_")
-
-
-def _plan_row(session, line, values, types, seen_tags):
+def _plan_row(session, line, values, types):
     errors: list[RowError] = []
 
     def fail(column, message):
@@ -142,14 +117,10 @@ def _plan_row(session, line, values, types, seen_tags):
         fail("send_adapted", f"send_adapted must be yes or no, not {values['send_adapted']!r}.")
     tag = normalise_tag(values.get("asset_tag", ""))
     if tag:
-        if tag in seen_tags:
-            fail("asset_tag", f"Tag {tag} is also on line {seen_tags[tag]}.")
-        else:
-            seen_tags[tag] = line
-            try:
-                _check_tag(session, tag)
-            except LoanServiceError as error:
-                fail("asset_tag", error.message)
+        try:
+            _check_tag(session, tag)
+        except LoanServiceError as error:
+            fail("asset_tag", error.message)
     if errors:
         return None, errors
     details = InstrumentDetails(
@@ -176,45 +147,13 @@ def _plan_row(session, line, values, types, seen_tags):
     return ImportRow(line, tag, details, grade, instrument_type.name), errors
 
 
-def parse_date(text: str) -> date | None:
-    """Read 2024-09-01 or 01/09/2024 (UK order); reject impossible dates clearly."""
-    text = text.strip()
-    if not text:
-        return None
-    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
-        try:
-            return datetime.strptime(text, fmt).date()
-        except ValueError:
-            continue
-    raise ValueError(f"{text!r} is not a real date (use YYYY-MM-DD or DD/MM/YYYY).")
-
-
-def parse_money(text: str) -> Decimal | None:
-    text = text.strip().lstrip("£").replace(",", "")
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not an amount of money.") from None
-    if not value.is_finite() or value < 0:
-        raise ValueError(f"{text!r}: an amount cannot be negative.")
-    if value >= Decimal("100000000"):
-        raise ValueError(f"{text!r} is too large.")
-    return value.quantize(Decimal("0.01"))
-
-
 def apply_import(
     session: Session, actor, plan: ImportPlan, *, tag_prefix: str, tag_digits: int = 6,
 ) -> list[Instrument]:
     """Add every planned row; any failure raises and the caller rolls back the lot."""
     if not plan.ok:
         raise InvalidInput("The file has errors; nothing was imported.")
-    return [
-        add_instrument(session, actor, row.details, asset_tag=row.asset_tag, condition_grade=row.grade,
-                       condition_note="CSV import", tag_prefix=tag_prefix, tag_digits=tag_digits)
-        for row in plan.rows
-    ]
+    return _add_all(session, actor, plan.rows, tag_prefix=tag_prefix, tag_digits=tag_digits)
 
 
 def spreadsheet_cell(value) -> str:

@@ -1,14 +1,18 @@
 """Finding loans: the one holding an instrument, a borrower's, the overdue, those awaiting an agreement;
 locking one."""
+import csv
+import io
 from collections.abc import Iterable
 from datetime import date
 
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
-from ..borrowers.models import Family, Pupil
+from ..borrowers.models import Family, OtherBorrower, Pupil, borrower_kind
+from ..inventory.csvio import spreadsheet_cell
 from ..inventory.models import Instrument, InstrumentStatus
 from ..locks import lock
+from ..schools.models import School
 from ..timeutil import today
 from .calendar import days_of_term, days_off
 from .models import Loan, LoanStatus, borrower_column
@@ -116,3 +120,73 @@ def awaiting_agreement(session: Session) -> list[Loan]:
 
 def count_awaiting_agreement(session: Session) -> int:
     return session.scalar(select(func.count()).where(Loan.status == LoanStatus.PENDING))
+
+
+LIST_STATUSES = {"out": "Out on loan", "overdue": "Overdue", "pending": "Waiting for a signed agreement",
+                 "closed": "Returned or closed"}
+LIST_KINDS = {"pupil": "Pupils", "family": "Families", "school": "Schools", "other": "Ensembles, teachers, partners"}
+
+
+def loans_query(status: str = "", kind: str = "", q: str = "", *, on: date | None = None):
+    """The select of loans the loans list shows for its filters, newest first: ``status`` (a key of
+    LIST_STATUSES, or every loan), ``kind`` of borrower (a key of LIST_KINDS), ``q`` part of the
+    instrument's tag or of the borrower's name."""
+    on = on or today()
+    query = (select(Loan).join(Loan.instrument)
+             .options(joinedload(Loan.instrument), joinedload(Loan.pupil).joinedload(Pupil.family),
+                      joinedload(Loan.family), joinedload(Loan.school), joinedload(Loan.other_borrower))
+             .order_by(Loan.started_on.desc(), Loan.id.desc()))
+    if status == "out":
+        query = query.where(Loan.status == LoanStatus.OPEN)
+    elif status == "overdue":
+        query = query.where(Loan.status == LoanStatus.OPEN, Loan.due_on < on)
+    elif status == "pending":
+        query = query.where(Loan.status == LoanStatus.PENDING)
+    elif status == "closed":
+        query = query.where(Loan.closed_on.is_not(None))
+    if kind in LIST_KINDS:
+        query = query.where(getattr(Loan, borrower_column_of_kind(kind)).is_not(None))
+    q = q.strip()
+    if q:
+        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        names = or_(
+            Instrument.asset_tag.ilike(like, escape="\\"),
+            Loan.pupil_id.in_(select(Pupil.id).where(Pupil.name.ilike(like, escape="\\"))),
+            Loan.family_id.in_(select(Family.id).where(Family.name.ilike(like, escape="\\"))),
+            Loan.school_id.in_(select(School.id).where(School.name.ilike(like, escape="\\"))),
+            Loan.other_borrower_id.in_(select(OtherBorrower.id).where(OtherBorrower.name.ilike(like, escape="\\"))),
+        )
+        query = query.where(names)
+    return query
+
+
+def borrower_column_of_kind(kind: str) -> str:
+    return {"pupil": "pupil_id", "family": "family_id", "school": "school_id", "other": "other_borrower_id"}[kind]
+
+
+LOAN_EXPORT_COLUMNS = ["loan", "asset_tag", "instrument", "borrower", "borrower_kind", "hirer", "status",
+                       "started_on", "due_on", "closed_on", "fee_per_term", "remission", "charge_per_term", "deposit"]
+
+
+def export_loans(session: Session, query) -> Iterable[str]:
+    """The loans of ``query`` (the list's filters) as CSV, a thousand rows at a time."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def flush() -> str:
+        data = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return data
+
+    writer.writerow(LOAN_EXPORT_COLUMNS)
+    yield flush()
+    for count, loan in enumerate(session.scalars(query.execution_options(yield_per=1000)), 1):
+        hirer = loan.pupil.family if loan.pupil is not None and loan.pupil.family is not None else loan.borrower
+        writer.writerow([spreadsheet_cell(value) for value in (
+            loan.id, loan.instrument.asset_tag, loan.instrument.description, loan.borrower,
+            borrower_kind(loan.borrower), hirer, loan.status.label, loan.started_on, loan.due_on, loan.closed_on,
+            loan.fee_per_term, loan.remission_category, loan.charge_per_term, loan.deposit)])
+        if count % 1000 == 0:
+            yield flush()
+    yield flush()

@@ -349,6 +349,32 @@ def lost(loan_id: int):
     )
 
 
+def _list_filters() -> dict:
+    status = request.args.get("status", "")
+    kind = request.args.get("kind", "")
+    return {"status": status if status in queries.LIST_STATUSES else "",
+            "kind": kind if kind in queries.LIST_KINDS else "", "q": request.args.get("q", "")[:100].strip()}
+
+
+@bp.get("/loans")
+@staff_required
+def loan_list():
+    filters = _list_filters()
+    page = db.paginate(queries.loans_query(**filters), per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return render_template("loans/list.html", page=page, filters=filters, statuses=queries.LIST_STATUSES,
+                           kinds=queries.LIST_KINDS, set_filters={k: v for k, v in filters.items() if v})
+
+
+@bp.get("/loans/export.csv")
+@staff_required
+def loan_export():
+    """The loans list as CSV, with the filters set on it."""
+    filters = _list_filters()
+    name = "-".join(["loans", *[v for v in (filters["status"], filters["kind"]) if v], today().isoformat()]) + ".csv"
+    return Response(stream_with_context(queries.export_loans(db.session, queries.loans_query(**filters))),
+                    mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @bp.get("/loans/awaiting-agreement")
 @staff_required
 def awaiting_agreement():
