@@ -61,7 +61,9 @@ def create_app(config: type | None = None) -> Flask:
     from .money.views import bp as money_bp
     from .parents.views import bp as parents_bp
     from .reservations.views import bp as reservations_bp
+    from .servicing.views import bp as servicing_bp
     from .sets.views import bp as sets_bp
+    from .stocktake.views import bp as stocktake_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
@@ -78,6 +80,8 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(parents_bp)
     app.register_blueprint(reservations_bp)
     app.register_blueprint(money_bank_bp)
+    app.register_blueprint(servicing_bp)
+    app.register_blueprint(stocktake_bp)
 
     from .error_pages import register_error_handlers
     from .health import add_readiness_check, init_health

@@ -25,4 +25,6 @@ from .money.models import (  # noqa: F401
 from .parents.models import AccountToken, ParentAccount, ParentRequest  # noqa: F401
 from .reservations.models import Reservation, WaitingListTurn  # noqa: F401
 from .schools.models import School  # noqa: F401
+from .servicing.models import ServicePlan  # noqa: F401
 from .sets.models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome  # noqa: F401
+from .stocktake.models import Stocktake, StocktakeItem  # noqa: F401

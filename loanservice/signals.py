@@ -61,3 +61,8 @@ loan_lost = _signals.signal("loan-lost")
 # School or OtherBorrower); keywords: session, config, actor, override (staff lend despite the debt:
 # money records the override, with what is owed, in the audit trail).
 borrowing = _signals.signal("borrowing")
+
+# Sent by bookings while validating a booking of a classroom set, so that servicing can refuse dates the set
+# will not be ready by. Sender: the ClassroomSet; keywords: session, start (the booking's first day).
+# Receivers return a refusal message for people, or None.
+booking_checked = _signals.signal("booking-checked")

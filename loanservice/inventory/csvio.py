@@ -19,7 +19,7 @@ IMPORT_COLUMNS = [
     "send_adapted", "pat_due_on", "notes",
 ]
 REQUIRED_COLUMNS = {"type"}
-EXPORT_COLUMNS = IMPORT_COLUMNS[:-1] + ["status", "status_reason", "labelled_at", "notes"]
+EXPORT_COLUMNS = IMPORT_COLUMNS[:-1] + ["status", "status_reason", "labelled_at", "last_counted_on", "notes"]
 MAX_ROWS = 20000
 
 
