@@ -7,6 +7,7 @@ from .inventory.models import (  # noqa: F401
     AssetTagCounter,
     ConditionCheck,
     Instrument,
+    InstrumentCount,
     InstrumentStatus,
     InstrumentType,
     Repair,

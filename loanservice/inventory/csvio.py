@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 
 from ..errors import InvalidInput, LoanServiceError
-from .models import CONDITION_GRADES, Instrument, InstrumentType
+from .models import CONDITION_GRADES, Instrument, InstrumentCount, InstrumentType
 from .services import InstrumentDetails, _check_tag, _validate, add_instrument
 from .tags import normalise_tag
 
@@ -245,11 +245,14 @@ def export_asset_register(session: Session):
     writer.writerow(EXPORT_COLUMNS)
     yield flush()
     query = (
-        select(Instrument).join(Instrument.type).options(contains_eager(Instrument.type))
+        select(Instrument, InstrumentCount.last_counted_on).join(Instrument.type)
+        .outerjoin(InstrumentCount, InstrumentCount.instrument_id == Instrument.id)
+        .options(contains_eager(Instrument.type))
         .order_by(Instrument.asset_tag).execution_options(yield_per=2000)
     )
-    for count, instrument in enumerate(session.scalars(query), 1):
+    for count, (instrument, last_counted_on) in enumerate(session.execute(query), 1):
         row = {column: getattr(instrument, column, None) for column in EXPORT_COLUMNS}
+        row["last_counted_on"] = last_counted_on
         row["type"] = instrument.type.name
         row["condition"] = instrument.condition_grade
         writer.writerow([spreadsheet_cell(row[column]) for column in EXPORT_COLUMNS])

@@ -229,8 +229,6 @@ class Instrument(db.Model):
     send_adapted: Mapped[bool] = mapped_column(default=False)
     pat_due_on: Mapped[date | None]
     notes: Mapped[str] = mapped_column(Text, default="")
-    # The day a stocktake last found it (scanned it), for its page and the asset register.
-    last_counted_on: Mapped[date | None]
     labelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
@@ -254,6 +252,15 @@ class Instrument(db.Model):
 
     def __str__(self) -> str:
         return f"{self.asset_tag} ({self.description})"
+
+
+class InstrumentCount(db.Model):
+    """The day a stocktake last found an instrument (scanned it), for its page and the asset register."""
+
+    __tablename__ = "instrument_count"
+
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"), primary_key=True)
+    last_counted_on: Mapped[date]
 
 
 class ConditionCheck(db.Model):

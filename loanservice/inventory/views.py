@@ -41,7 +41,16 @@ from .forms import (
     TypeForm,
     WriteOffForm,
 )
-from .models import CheckReason, ConditionCheck, Instrument, InstrumentFamily, InstrumentStatus, InstrumentType, Repair
+from .models import (
+    CheckReason,
+    ConditionCheck,
+    Instrument,
+    InstrumentCount,
+    InstrumentFamily,
+    InstrumentStatus,
+    InstrumentType,
+    Repair,
+)
 from .tags import TAG_PATTERN, normalise_tag, resolve_instrument
 
 bp = Blueprint("inventory", __name__)
@@ -182,6 +191,8 @@ def instrument_detail(tag: str):
     return render_template(
         "inventory/detail.html", instrument=instrument, checks=checks, repairs=repairs, history=history,
         classroom_set=classroom_set, actions=actions, loans=loans, today=today(), current_loan=current_loan,
+        last_counted_on=db.session.scalar(select(InstrumentCount.last_counted_on)
+                                          .where(InstrumentCount.instrument_id == instrument.id)),
         condition_form=ConditionForm() if any(action.name == "condition" for action in actions) else None,
     )
 

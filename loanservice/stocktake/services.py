@@ -9,7 +9,7 @@ import enum
 import io
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from ..audit.services import record
@@ -17,7 +17,7 @@ from ..documents.render import render_pdf
 from ..documents.services import Hub
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.csvio import spreadsheet_cell
-from ..inventory.models import Instrument, InstrumentStatus
+from ..inventory.models import Instrument, InstrumentCount, InstrumentStatus
 from ..inventory.services import InvalidTransition, dialect_insert, mark_found, mark_missing
 from ..inventory.tags import UnknownTag, resolve, tag_from_code
 from ..loans.lending import mark_lost
@@ -158,8 +158,6 @@ _PROGRESS = select(
 ).where(_stocktake_item.c.stocktake_id == bindparam("stocktake_id"))
 _instrument = Instrument.__table__
 _BY_TAG = select(_instrument.c.id).where(_instrument.c.asset_tag == bindparam("tag"))
-_COUNTED_TODAY = (update(_instrument).where(_instrument.c.id == bindparam("instrument_id"))
-                  .values(last_counted_on=bindparam("on")))
 
 
 def scan(session: Session, actor, stocktake: Stocktake, code: str, *, base_url: str = "") -> Counted:
@@ -187,7 +185,9 @@ def scan(session: Session, actor, stocktake: Stocktake, code: str, *, base_url: 
               "scanned_by_id": func.coalesce(item.scanned_by_id, upsert.excluded.scanned_by_id)},
     ).returning(item.expected, item.scanned_at)
     expected_here, scanned_at = session.execute(upsert).one()
-    session.execute(_COUNTED_TODAY, {"instrument_id": instrument_id, "on": today()})
+    counted_on = dialect_insert(session)(InstrumentCount).values(instrument_id=instrument_id, last_counted_on=today())
+    session.execute(counted_on.on_conflict_do_update(index_elements=[InstrumentCount.instrument_id],
+                                                     set_={"last_counted_on": counted_on.excluded.last_counted_on}))
     found, expected, scanned = session.execute(_PROGRESS, {"stocktake_id": stocktake.id}).one()
     return Counted(tag=tag, expected_here=bool(expected_here), again=scanned_at != now,
                    found=found, expected=expected, scanned=scanned)

@@ -86,9 +86,15 @@ def upgrade():
     op.create_index('ix_stocktake_item_instrument', 'stocktake_item', ['instrument_id'], unique=False)
 
     with op.batch_alter_table('instrument', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('last_counted_on', sa.Date(), nullable=True))
         batch_op.drop_constraint(op.f('ck_instrument_status_known'), type_='check')
         batch_op.create_check_constraint(op.f('ck_instrument_status_known'), NEW_STATUSES)
+
+    op.create_table('instrument_count',
+    sa.Column('instrument_id', sa.Integer(), nullable=False),
+    sa.Column('last_counted_on', sa.Date(), nullable=False),
+    sa.ForeignKeyConstraint(['instrument_id'], ['instrument.id'], name=op.f('fk_instrument_count_instrument_id_instrument')),
+    sa.PrimaryKeyConstraint('instrument_id', name=op.f('pk_instrument_count'))
+    )
 
     with op.batch_alter_table('repair', schema=None) as batch_op:
         batch_op.add_column(sa.Column('kind', sa.Enum('repair', 'service', name='repairkind', native_enum=False, create_constraint=False, length=16), server_default='repair', nullable=False))
@@ -109,7 +115,7 @@ def downgrade():
     with op.batch_alter_table('instrument', schema=None) as batch_op:
         batch_op.drop_constraint(op.f('ck_instrument_status_known'), type_='check')
         batch_op.create_check_constraint(op.f('ck_instrument_status_known'), OLD_STATUSES)
-        batch_op.drop_column('last_counted_on')
+    op.drop_table('instrument_count')
     op.drop_index('ix_stocktake_item_instrument', table_name='stocktake_item')
     op.drop_table('stocktake_item')
     op.drop_index(op.f('ix_stocktake_school_id'), table_name='stocktake')
