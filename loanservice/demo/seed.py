@@ -31,6 +31,7 @@ from ..schools.models import School
 from ..sets.models import ClassroomSet, ClassroomSetItem, SetLoan
 from ..timeutil import today, utcnow
 from .money import seed_money
+from .servicing import seed_servicing
 
 FRACTIONS = ["1/16", "1/10", "1/8", "1/4", "1/2", "3/4", "7/8", "4/4"]
 
@@ -101,6 +102,7 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     _seed_hire_conditions(session, users)
     _seed_notice_stages(session, users["admin@demo.hub"])
     seed_money(session, users["admin@demo.hub"])
+    seed_servicing(session, users["admin@demo.hub"], users["staff@demo.hub"])
 
 
 def _seed_notice_stages(session: Session, admin: User) -> None:
