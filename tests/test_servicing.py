@@ -239,7 +239,7 @@ def test_staff_send_a_set_and_take_it_back_from_its_servicing_page(app, factory,
     response = submit(client, f"/servicing/sets/{kit.id}", {"back-work_done": "Cleaned", "back-cost_each": "2.00"},
                       form=f"/servicing/sets/{kit.id}/back")
     assert response.status_code == 303
-    assert "3 instruments ready to service" in client.get(f"/servicing/sets/{kit.id}").get_data(as_text=True)
+    assert "In the store: 3 instruments ready to lend" in client.get(f"/servicing/sets/{kit.id}").get_data(as_text=True)
 
 
 def test_schools_and_parents_do_not_see_servicing(app, factory, client):

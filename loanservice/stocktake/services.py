@@ -138,9 +138,7 @@ class Counted:
 
     @property
     def summary(self) -> str:
-        extra = self.scanned - self.found
-        return (f"{self.found} of {self.expected} expected found"
-                + (f", {counted(extra, 'other')} scanned" if extra else ""))
+        return progress_summary(self.found, self.expected, self.scanned)
 
     @property
     def message(self) -> str:
@@ -148,6 +146,17 @@ class Counted:
             return f"{self.tag} was already counted: {self.summary}."
         where = "expected here" if self.expected_here else "not expected here: see the result"
         return f"{self.tag} counted ({where}): {self.summary}."
+
+
+def progress_summary(found: int, expected: int, scanned: int) -> str:
+    """How far a count has got, in words: "12 of 40 expected found, 2 others scanned"."""
+    extra = scanned - found
+    return f"{found} of {expected} expected found" + (f", {counted(extra, 'other')} scanned" if extra else "")
+
+
+def progress(session: Session, stocktake: Stocktake) -> str:
+    """The count's progress in words, as a scan answers it."""
+    return progress_summary(*session.execute(_PROGRESS, {"stocktake_id": stocktake.id}).one())
 
 
 _stocktake_item = StocktakeItem.__table__

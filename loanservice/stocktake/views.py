@@ -53,6 +53,7 @@ def _render(stocktake: Stocktake, form: ScanForm | None = None, status: int = 20
     return render_template(
         "stocktake/detail.html", stocktake=stocktake, form=form or ScanForm(formdata=None), result=result,
         outcomes=list(Outcome), expected=services.expected_count(db.session, stocktake),
+        progress=services.progress(db.session, stocktake),
         action_for=ACTION_FOR, action_words=ACTION_WORDS, finish_form=FinishForm(formdata=None),
         resolve_form=ResolveOneForm(formdata=None), errors=list(errors)), status
 
