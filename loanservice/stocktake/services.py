@@ -9,7 +9,9 @@ import enum
 import io
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import DateTime, Integer, bindparam, false, func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, contains_eager, joinedload
 
 from ..audit.services import record
@@ -18,7 +20,7 @@ from ..documents.services import Hub
 from ..errors import InvalidInput, LoanServiceError, NotFound
 from ..inventory.csvio import spreadsheet_cell
 from ..inventory.models import Instrument, InstrumentCount, InstrumentStatus
-from ..inventory.services import InvalidTransition, dialect_insert, mark_found, mark_missing
+from ..inventory.services import InvalidTransition, mark_found, mark_missing
 from ..inventory.tags import UnknownTag, resolve, tag_from_code
 from ..loans.lending import mark_lost
 from ..loans.models import Loan
@@ -166,7 +168,34 @@ _PROGRESS = select(
     func.count().filter(_stocktake_item.c.scanned_at.is_not(None)),
 ).where(_stocktake_item.c.stocktake_id == bindparam("stocktake_id"))
 _instrument = Instrument.__table__
-_BY_TAG = select(_instrument.c.id).where(_instrument.c.asset_tag == bindparam("tag"))
+_instrument_count = InstrumentCount.__table__
+_SCAN_STATEMENTS: dict[str, tuple] = {}
+
+
+def _scan_statements(dialect: str) -> tuple:
+    """A scan's two writes, built once per database (their cache keys too): count the instrument with
+    the tag in the stocktake (an upsert from its tag: no row back when no instrument has it; a second
+    scan keeps the first's time), and record the day it was counted."""
+    if dialect not in _SCAN_STATEMENTS:
+        make = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
+        item = _stocktake_item.c
+        count = make(_stocktake_item).from_select(
+            ["stocktake_id", "instrument_id", "expected", "scanned_at", "scanned_by_id"],
+            select(bindparam("stocktake_id", type_=Integer), _instrument.c.id, false(),
+                   bindparam("now", type_=DateTime), bindparam("actor_id", type_=Integer))
+            .where(_instrument.c.asset_tag == bindparam("tag")))
+        count = count.on_conflict_do_update(
+            index_elements=[item.stocktake_id, item.instrument_id],
+            set_={"scanned_at": func.coalesce(item.scanned_at, count.excluded.scanned_at),
+                  "scanned_by_id": func.coalesce(item.scanned_by_id, count.excluded.scanned_by_id)},
+        ).returning(item.instrument_id, item.expected, item.scanned_at)
+        counted_on = make(_instrument_count).values(instrument_id=bindparam("instrument_id"),
+                                                    last_counted_on=bindparam("on"))
+        counted_on = counted_on.on_conflict_do_update(
+            index_elements=[_instrument_count.c.instrument_id],
+            set_={"last_counted_on": counted_on.excluded.last_counted_on})
+        _SCAN_STATEMENTS[dialect] = (count, counted_on)
+    return _SCAN_STATEMENTS[dialect]
 
 
 def scan(session: Session, actor, stocktake: Stocktake, code: str, *, base_url: str = "") -> Counted:
@@ -176,27 +205,18 @@ def scan(session: Session, actor, stocktake: Stocktake, code: str, *, base_url: 
         raise StocktakeClosed(f"The stocktake of {stocktake.place_name} is finished: start a new one to count "
                               "again.", field="code")
     tag = tag_from_code(code, base_url)
-    instrument_id = session.scalar(_BY_TAG, {"tag": tag})
-    if instrument_id is None:
+    now = utcnow()
+    count, counted_on = _scan_statements(session.get_bind().dialect.name)
+    row = session.execute(count, {"stocktake_id": stocktake.id, "tag": tag, "now": now,
+                                  "actor_id": actor.id if actor is not None else None}).first()
+    if row is None:  # no instrument has the tag
         found = resolve(session, tag)  # a set's label, or UnknownTag
         if isinstance(found, ClassroomSet):
             raise InvalidInput(f"{tag} is the label of a classroom set, {found.name}: scan the labels on its "
                                "instruments one by one.", field="code")
         raise UnknownTag(tag)
-    now = utcnow()
-    upsert = dialect_insert(session)(StocktakeItem).values(
-        stocktake_id=stocktake.id, instrument_id=instrument_id, expected=False, scanned_at=now,
-        scanned_by_id=actor.id if actor is not None else None)
-    item = _stocktake_item.c
-    upsert = upsert.on_conflict_do_update(
-        index_elements=[item.stocktake_id, item.instrument_id],
-        set_={"scanned_at": func.coalesce(item.scanned_at, upsert.excluded.scanned_at),
-              "scanned_by_id": func.coalesce(item.scanned_by_id, upsert.excluded.scanned_by_id)},
-    ).returning(item.expected, item.scanned_at)
-    expected_here, scanned_at = session.execute(upsert).one()
-    counted_on = dialect_insert(session)(InstrumentCount).values(instrument_id=instrument_id, last_counted_on=today())
-    session.execute(counted_on.on_conflict_do_update(index_elements=[InstrumentCount.instrument_id],
-                                                     set_={"last_counted_on": counted_on.excluded.last_counted_on}))
+    instrument_id, expected_here, scanned_at = row
+    session.execute(counted_on, {"instrument_id": instrument_id, "on": today()})
     found, expected, scanned = session.execute(_PROGRESS, {"stocktake_id": stocktake.id}).one()
     return Counted(tag=tag, expected_here=bool(expected_here), again=scanned_at != now,
                    found=found, expected=expected, scanned=scanned)
