@@ -198,6 +198,13 @@ def _scan_statements(dialect: str) -> tuple:
     return _SCAN_STATEMENTS[dialect]
 
 
+def load_for_scan(session: Session, stocktake_id: int) -> Stocktake | None:
+    """The stocktake a scan counts in, with a shared lock on PostgreSQL: scans go on side by side, and
+    finishing (which locks it for update) waits for those under way, so none lands after it."""
+    return session.scalars(select(Stocktake).where(Stocktake.id == stocktake_id)
+                           .with_for_update(read=True)).first()
+
+
 def scan(session: Session, actor, stocktake: Stocktake, code: str, *, base_url: str = "") -> Counted:
     """Count one scanned instrument in an open stocktake: a few statements, whatever the size of the place.
     Scanning one twice counts it once."""

@@ -68,7 +68,9 @@ def detail(stocktake_id: int):
 @staff_required
 def scan(stocktake_id: int):
     """One scanned instrument counted. The page's scan queue asks for JSON; without JavaScript, the page."""
-    stocktake = _load(stocktake_id)
+    stocktake = services.load_for_scan(db.session, stocktake_id)
+    if stocktake is None:
+        abort(404)
     form = ScanForm()
     if not form.validate_on_submit():
         return _scan_refused(stocktake, form, 422)
