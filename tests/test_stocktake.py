@@ -90,9 +90,10 @@ def test_a_label_url_counts_like_its_tag_and_a_second_scan_counts_once(app, shel
     assert again.summary == "1 of 3 expected found"
 
 
-def test_a_scan_records_the_day_the_instrument_was_last_counted(app, shelf):
+def test_a_finished_count_records_the_day_each_instrument_found_was_last_counted(app, shelf):
     stocktake_id = start(app, place=Place.SHELF, location=SHELF)
     scan(app, stocktake_id, "VLN-001")
+    finish(app, stocktake_id)
     with in_app(app) as session:
         counted = dict(session.execute(select(Instrument.asset_tag, InstrumentCount.last_counted_on)
                                        .join(InstrumentCount)).all())
@@ -316,6 +317,7 @@ def test_the_report_pdf_and_csv_list_each_outcome(app, factory, client, shelf):
 def test_the_instrument_page_and_the_asset_register_show_the_last_counted_day(app, factory, client, shelf):
     stocktake_id = start(app, place=Place.SHELF, location=SHELF)
     scan(app, stocktake_id, "VLN-001")
+    finish(app, stocktake_id)
     login(client, factory.user("staff"))
     assert f"<dt>Last counted</dt><dd>{today():%-d %b %Y}</dd>" in client.get("/instruments/VLN-001").get_data(
         as_text=True)

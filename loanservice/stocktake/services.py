@@ -169,13 +169,13 @@ _PROGRESS = select(
 ).where(_stocktake_item.c.stocktake_id == bindparam("stocktake_id"))
 _instrument = Instrument.__table__
 _instrument_count = InstrumentCount.__table__
-_SCAN_STATEMENTS: dict[str, tuple] = {}
+_SCAN_STATEMENTS: dict[str, object] = {}
 
 
-def _scan_statements(dialect: str) -> tuple:
-    """A scan's two writes, built once per database (their cache keys too): count the instrument with
-    the tag in the stocktake (an upsert from its tag: no row back when no instrument has it; a second
-    scan keeps the first's time), and record the day it was counted."""
+def _scan_statement(dialect: str):
+    """A scan's write, built once per database (its cache key too): count the instrument with the tag in
+    the stocktake, an upsert from the tag (no row back when no instrument has it; a second scan keeps
+    the first's time)."""
     if dialect not in _SCAN_STATEMENTS:
         make = {"postgresql": pg_insert, "sqlite": sqlite_insert}[dialect]
         item = _stocktake_item.c
@@ -189,12 +189,7 @@ def _scan_statements(dialect: str) -> tuple:
             set_={"scanned_at": func.coalesce(item.scanned_at, count.excluded.scanned_at),
                   "scanned_by_id": func.coalesce(item.scanned_by_id, count.excluded.scanned_by_id)},
         ).returning(item.instrument_id, item.expected, item.scanned_at)
-        counted_on = make(_instrument_count).values(instrument_id=bindparam("instrument_id"),
-                                                    last_counted_on=bindparam("on"))
-        counted_on = counted_on.on_conflict_do_update(
-            index_elements=[_instrument_count.c.instrument_id],
-            set_={"last_counted_on": counted_on.excluded.last_counted_on})
-        _SCAN_STATEMENTS[dialect] = (count, counted_on)
+        _SCAN_STATEMENTS[dialect] = count
     return _SCAN_STATEMENTS[dialect]
 
 
@@ -213,17 +208,16 @@ def scan(session: Session, actor, stocktake: Stocktake, code: str, *, base_url: 
                               "again.", field="code")
     tag = tag_from_code(code, base_url)
     now = utcnow()
-    count, counted_on = _scan_statements(session.get_bind().dialect.name)
-    row = session.execute(count, {"stocktake_id": stocktake.id, "tag": tag, "now": now,
-                                  "actor_id": actor.id if actor is not None else None}).first()
+    row = session.execute(_scan_statement(session.get_bind().dialect.name), {
+        "stocktake_id": stocktake.id, "tag": tag, "now": now, "actor_id": actor.id if actor is not None else None,
+    }).first()
     if row is None:  # no instrument has the tag
         found = resolve(session, tag)  # a set's label, or UnknownTag
         if isinstance(found, ClassroomSet):
             raise InvalidInput(f"{tag} is the label of a classroom set, {found.name}: scan the labels on its "
                                "instruments one by one.", field="code")
         raise UnknownTag(tag)
-    instrument_id, expected_here, scanned_at = row
-    session.execute(counted_on, {"instrument_id": instrument_id, "on": today()})
+    _, expected_here, scanned_at = row
     found, expected, scanned = session.execute(_PROGRESS, {"stocktake_id": stocktake.id}).one()
     return Counted(tag=tag, expected_here=bool(expected_here), again=scanned_at != now,
                    found=found, expected=expected, scanned=scanned)
@@ -236,11 +230,26 @@ def finish(session: Session, actor, stocktake: Stocktake) -> Stocktake:
         raise StocktakeClosed(f"This stocktake was already finished on {stocktake.finished_at:%-d %b %Y at %H:%M}.")
     stocktake.finished_at = max(utcnow(), stocktake.started_at)
     stocktake.finished_by = actor
+    _record_counted_days(session, stocktake)
     result = results(session, stocktake)
     record(session, actor, "stocktake.finished", stocktake, f"Stocktake of {stocktake.place_name} finished: "
            + result.summary, {outcome.value: len(rows) for outcome, rows in result.by_outcome.items()})
     session.flush()
     return stocktake
+
+
+def _record_counted_days(session: Session, stocktake: Stocktake) -> None:
+    """Each instrument the count found was last counted on the day it was scanned (one statement)."""
+    make = {"postgresql": pg_insert, "sqlite": sqlite_insert}[session.get_bind().dialect.name]
+    item = _stocktake_item.c
+    counted = make(_instrument_count).from_select(
+        ["instrument_id", "last_counted_on"],
+        select(item.instrument_id, func.date(item.scanned_at)).where(
+            item.stocktake_id == stocktake.id, item.scanned_at.is_not(None)))
+    session.execute(counted.on_conflict_do_update(
+        index_elements=[_instrument_count.c.instrument_id],
+        set_={"last_counted_on": counted.excluded.last_counted_on},
+        where=_instrument_count.c.last_counted_on < counted.excluded.last_counted_on))
 
 
 # ---------------------------------------------------------------- the result
