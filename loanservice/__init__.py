@@ -66,7 +66,9 @@ def create_app(config: type | None = None) -> Flask:
     from .privacy.views import bp as privacy_bp
     from .reports.views import bp as reports_bp
     from .reservations.views import bp as reservations_bp
+    from .servicing.views import bp as servicing_bp
     from .sets.views import bp as sets_bp
+    from .stocktake.views import bp as stocktake_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(accounts_bp)
@@ -88,6 +90,8 @@ def create_app(config: type | None = None) -> Flask:
     app.register_blueprint(invoice_runs_bp)
     app.register_blueprint(privacy_bp)
     app.register_blueprint(moving_bp)
+    app.register_blueprint(servicing_bp)
+    app.register_blueprint(stocktake_bp)
 
     from .error_pages import register_error_handlers
     from .health import add_readiness_check, init_health

@@ -8,6 +8,7 @@ from .inventory.models import (  # noqa: F401
     AssetTagCounter,
     ConditionCheck,
     Instrument,
+    InstrumentCount,
     InstrumentStatus,
     InstrumentType,
     Repair,
@@ -36,4 +37,6 @@ from .privacy.models import (  # noqa: F401
 )
 from .reservations.models import Reservation, WaitingListTurn  # noqa: F401
 from .schools.models import School  # noqa: F401
+from .servicing.models import ServicePlan  # noqa: F401
 from .sets.models import ClassroomSet, ClassroomSetItem, SetLoan, TakeHome  # noqa: F401
+from .stocktake.models import Stocktake, StocktakeItem  # noqa: F401

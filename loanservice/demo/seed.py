@@ -39,6 +39,7 @@ from ..timeutil import today, utcnow
 from .bookings import seed_bookings
 from .money import seed_money
 from .privacy import seed_privacy
+from .servicing import seed_servicing
 
 FRACTIONS = ["1/16", "1/10", "1/8", "1/4", "1/2", "3/4", "7/8", "4/4"]
 
@@ -112,6 +113,7 @@ def seed(session: Session, *, instruments: int = 400, progress=lambda n: None, r
     seed_money(session, users["admin@demo.hub"])
     seed_privacy(session, users["admin@demo.hub"])
     _seed_invitation(session, users["admin@demo.hub"])
+    seed_servicing(session, users["admin@demo.hub"], users["staff@demo.hub"])
 
 
 def _seed_invitation(session: Session, admin: User) -> None:

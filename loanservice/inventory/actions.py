@@ -56,7 +56,8 @@ def available_actions(instrument: Instrument, *, current_loan=None, open_repair:
                Action("condition", "Record condition", "inventory.instrument_condition", tag,
                       "other" if quiet else "main")]
     if open_repair is not None:
-        actions.append(Action("repair_return", "Back from repair", "inventory.instrument_repair_return", tag, "main"))
+        actions.append(Action("repair_return", "Back from servicing" if open_repair.kind == "service"
+                              else "Back from repair", "inventory.instrument_repair_return", tag, "main"))
     elif _may_become(instrument, S.IN_REPAIR, current_loan):
         actions.append(Action("repair", "Send to repair", "inventory.instrument_repair", tag))
     if instrument.status is S.MISSING:

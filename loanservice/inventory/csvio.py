@@ -21,7 +21,7 @@ from ..csvimport import (  # noqa: F401  (decode_upload, normalise_header and Ro
     parse_money,
 )
 from ..errors import InvalidInput, LoanServiceError
-from .models import CONDITION_GRADES, Instrument, InstrumentType
+from .models import CONDITION_GRADES, Instrument, InstrumentCount, InstrumentType
 from .services import InstrumentDetails, _check_tag, _validate, add_instrument
 from .tags import normalise_tag
 
@@ -31,7 +31,7 @@ IMPORT_COLUMNS = [
     "send_adapted", "pat_due_on", "notes",
 ]
 REQUIRED_COLUMNS = {"type"}
-EXPORT_COLUMNS = IMPORT_COLUMNS[:-1] + ["status", "status_reason", "labelled_at", "notes"]
+EXPORT_COLUMNS = IMPORT_COLUMNS[:-1] + ["status", "status_reason", "labelled_at", "last_counted_on", "notes"]
 
 
 @dataclass
@@ -185,13 +185,16 @@ def export_asset_register(session: Session, chosen=None):
     writer.writerow(EXPORT_COLUMNS)
     yield flush()
     query = (
-        select(Instrument).join(Instrument.type).options(contains_eager(Instrument.type))
+        select(Instrument, InstrumentCount.last_counted_on).join(Instrument.type)
+        .outerjoin(InstrumentCount, InstrumentCount.instrument_id == Instrument.id)
+        .options(contains_eager(Instrument.type))
         .order_by(Instrument.asset_tag).execution_options(yield_per=2000)
     )
     if chosen is not None:
         query = query.where(Instrument.id.in_(chosen))
-    for count, instrument in enumerate(session.scalars(query), 1):
+    for count, (instrument, last_counted_on) in enumerate(session.execute(query), 1):
         row = {column: getattr(instrument, column, None) for column in EXPORT_COLUMNS}
+        row["last_counted_on"] = last_counted_on
         row["type"] = instrument.type.name
         row["condition"] = instrument.condition_grade
         writer.writerow([spreadsheet_cell(row[column]) for column in EXPORT_COLUMNS])

@@ -46,6 +46,8 @@ class InstrumentStatus(enum.StrEnum):
     AWAITING_AGREEMENT = "awaiting_signing"
     ON_LOAN = "on_loan"
     IN_REPAIR = "in_repair"
+    # Being serviced (restrung, cleaned, PAT-tested) by the store or its technician: a Repair of kind service.
+    IN_SERVICE = "in_service"
     MISSING = "missing"
     WRITTEN_OFF = "written_off"
 
@@ -53,7 +55,23 @@ class InstrumentStatus(enum.StrEnum):
     def label(self) -> str:
         if self is InstrumentStatus.AWAITING_AGREEMENT:
             return "Held for signed agreement"
+        if self is InstrumentStatus.IN_SERVICE:
+            return "In servicing"
         return self.value.replace("_", " ").capitalize()
+
+
+class RepairKind(enum.StrEnum):
+    """What took an instrument out of use: a repair of a fault, or routine servicing under a plan.
+
+    Both are the same record (who took it, what was done, the cost, when it was back): one history.
+    """
+
+    REPAIR = "repair"
+    SERVICE = "service"
+
+    @property
+    def label(self) -> str:
+        return "Servicing" if self is RepairKind.SERVICE else "Repair"
 
 
 class CheckReason(enum.StrEnum):
@@ -241,6 +259,15 @@ class Instrument(db.Model):
         return f"{self.asset_tag} ({self.description})"
 
 
+class InstrumentCount(db.Model):
+    """The day a stocktake last found an instrument (scanned it), for its page and the asset register."""
+
+    __tablename__ = "instrument_count"
+
+    instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"), primary_key=True)
+    last_counted_on: Mapped[date]
+
+
 class ConditionCheck(db.Model):
     __tablename__ = "condition_check"
     __table_args__ = (
@@ -270,7 +297,8 @@ class Repair(db.Model):
         CheckConstraint("expected_cost IS NULL OR expected_cost >= 0", name="expected_cost_positive"),
         CheckConstraint("actual_cost IS NULL OR actual_cost >= 0", name="actual_cost_positive"),
         CheckConstraint("returned_on IS NULL OR returned_on >= sent_on", name="returned_after_sent"),
-        # At most one open repair per instrument, whatever the concurrency.
+        values_check("kind", RepairKind, "kind_known"),
+        # At most one open repair (or servicing) per instrument, whatever the concurrency.
         Index(
             "uq_repair_open_per_instrument",
             "instrument_id",
@@ -282,6 +310,10 @@ class Repair(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instrument_id: Mapped[int] = mapped_column(ForeignKey("instrument.id"), index=True)
+    kind: Mapped[RepairKind] = mapped_column(enum_column(RepairKind, 16), default=RepairKind.REPAIR,
+                                             server_default=RepairKind.REPAIR.value)
+    # The service plan a servicing was done under (servicing.models.ServicePlan); none for a repair.
+    plan_id: Mapped[int | None] = mapped_column(ForeignKey("service_plan.id", ondelete="SET NULL"), index=True)
     repairer: Mapped[str] = mapped_column(String(200))
     fault: Mapped[str] = mapped_column(Text, default="")
     sent_on: Mapped[date]

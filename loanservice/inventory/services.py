@@ -29,6 +29,7 @@ from .models import (
     InstrumentStatus,
     InstrumentType,
     Repair,
+    RepairKind,
     TagKind,
 )
 from .tags import TAG_PATTERN, normalise_tag
@@ -38,12 +39,14 @@ S = InstrumentStatus
 # Which status may follow which. Loans and reservations move instruments through the
 # same table, so one rule holds for every way in.
 TRANSITIONS: dict[InstrumentStatus, set[InstrumentStatus]] = {
-    S.AVAILABLE: {S.RESERVED, S.AWAITING_AGREEMENT, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
+    S.AVAILABLE: {S.RESERVED, S.AWAITING_AGREEMENT, S.ON_LOAN, S.IN_REPAIR, S.IN_SERVICE, S.MISSING,
+                  S.WRITTEN_OFF},
     # A reserved instrument is handed over by way of available (reservations.services.collect).
     S.RESERVED: {S.AVAILABLE, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
     S.AWAITING_AGREEMENT: {S.AVAILABLE, S.ON_LOAN, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
     S.ON_LOAN: {S.AVAILABLE, S.IN_REPAIR, S.MISSING, S.WRITTEN_OFF},
     S.IN_REPAIR: {S.AVAILABLE, S.MISSING, S.WRITTEN_OFF},
+    S.IN_SERVICE: {S.AVAILABLE, S.MISSING, S.WRITTEN_OFF},
     S.MISSING: {S.AVAILABLE, S.WRITTEN_OFF},
     S.WRITTEN_OFF: set(),
 }
@@ -477,8 +480,10 @@ def send_to_repair(
     sent_on: date | None = None,
     expected_back_on: date | None = None,
     expected_cost: Decimal | None = None,
+    kind: RepairKind = RepairKind.REPAIR,
+    plan_id: int | None = None,
 ) -> Repair:
-    """Send an instrument to a repairer."""
+    """Send an instrument to a repairer, or (``kind`` service) to servicing: one record, one history."""
     sent_on = sent_on or today()
     if sent_on > today():
         raise InvalidInput("The date sent is in the future.", field="sent_on")
@@ -490,9 +495,14 @@ def send_to_repair(
         raise InvalidInput("The expected cost cannot be negative.", field="expected_cost")
     _refuse_while_on_loan(session, instrument)
     if open_repair(session, instrument) is not None:
-        raise InvalidTransition(f"{instrument.asset_tag} is already at a repairer.")
-    change_status(session, actor, instrument, S.IN_REPAIR, f"at {repairer}")
+        raise InvalidTransition(f"{instrument.asset_tag} is already "
+                                + ("in servicing." if instrument.status is S.IN_SERVICE else "at a repairer."))
+    servicing = kind is RepairKind.SERVICE
+    change_status(session, actor, instrument, S.IN_SERVICE if servicing else S.IN_REPAIR,
+                  f"servicing by {repairer.strip()}" if servicing else f"at {repairer}")
     repair = Repair(
+        kind=kind,
+        plan_id=plan_id,
         instrument_id=instrument.id,
         repairer=repairer.strip(),
         fault=fault,
@@ -503,7 +513,8 @@ def send_to_repair(
     )
     session.add(repair)
     session.flush()
-    record(session, actor, "repair.sent", repair, f"Sent to {repair.repairer}",
+    record(session, actor, "repair.sent", repair,
+           f"Sent to servicing by {repair.repairer}" if servicing else f"Sent to {repair.repairer}",
            {"fault": fault, "expected_back_on": expected_back_on, "expected_cost": expected_cost},
            instrument=instrument)
     return repair
@@ -522,7 +533,7 @@ def return_from_repair(
     """Take an instrument back from repair with a new condition check."""
     repair = open_repair(session, instrument)
     if repair is None:
-        raise InvalidTransition(f"{instrument.asset_tag} is not at a repairer.")
+        raise InvalidTransition(f"{instrument.asset_tag} is not at a repairer or in servicing.")
     returned_on = returned_on or today()
     if returned_on < repair.sent_on:
         raise InvalidInput("The return date is before the date it was sent.", field="returned_on")
@@ -534,9 +545,12 @@ def return_from_repair(
     repair.actual_cost = actual_cost
     repair.work_done = work_done
     repair.returned_by = actor
-    record(session, actor, "repair.returned", repair, f"Back from {repair.repairer}",
+    servicing = repair.kind is RepairKind.SERVICE
+    record(session, actor, "repair.returned", repair,
+           f"Serviced by {repair.repairer}" if servicing else f"Back from {repair.repairer}",
            {"actual_cost": actual_cost, "work_done": work_done}, instrument=instrument)
-    record_condition(session, actor, instrument, grade, CheckReason.REPAIR, work_done)
+    record_condition(session, actor, instrument, grade, CheckReason.REPAIR,
+                     f"Serviced. {work_done}".strip() if servicing else work_done)
     change_status(session, actor, instrument, S.AVAILABLE)
     return repair
 

@@ -49,6 +49,7 @@ from .models import (
     CheckReason,
     ConditionCheck,
     Instrument,
+    InstrumentCount,
     InstrumentFamily,
     InstrumentStatus,
     InstrumentType,
@@ -212,6 +213,8 @@ def instrument_detail(tag: str):
         "inventory/detail.html", instrument=instrument, checks=checks, repairs=repairs, history=history,
         photos=photos_of(db.session, instrument_id=instrument.id),
         classroom_set=classroom_set, actions=actions, loans=loans, today=today(), current_loan=current_loan,
+        last_counted_on=db.session.scalar(select(InstrumentCount.last_counted_on)
+                                          .where(InstrumentCount.instrument_id == instrument.id)),
         condition_form=ConditionForm() if any(action.name == "condition" for action in actions) else None,
     )
 

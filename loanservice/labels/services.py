@@ -93,7 +93,7 @@ def count_for_labels(session: Session) -> dict[str, int]:
     (on loan or at a repairer: labelled once they are back)."""
     unlabelled = Instrument.labelled_at.is_(None)
     in_store = Instrument.status.in_(IN_STORE)
-    out = Instrument.status.in_((InstrumentStatus.ON_LOAN, InstrumentStatus.IN_REPAIR))
+    out = Instrument.status.in_((InstrumentStatus.ON_LOAN, InstrumentStatus.IN_REPAIR, InstrumentStatus.IN_SERVICE))
     return {
         Scope.ALL: session.scalar(select(func.count()).where(in_store)),
         Scope.UNLABELLED: session.scalar(select(func.count()).where(in_store, unlabelled)),

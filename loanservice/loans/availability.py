@@ -31,6 +31,7 @@ class NotLendable(LoanServiceError):
 _UNLENDABLE = {
     S.ON_LOAN: ("is on loan", "{tag} is already on loan."),
     S.IN_REPAIR: ("is in repair", "{tag} is in repair; it cannot be lent until it is back."),
+    S.IN_SERVICE: ("is in servicing", "{tag} is in servicing; it cannot be lent until it is serviced and back."),
     S.MISSING: ("is missing", "{tag} is missing; mark it found before lending it."),
     S.WRITTEN_OFF: ("has been written off", "{tag} has been written off and cannot be lent."),
     S.RESERVED: ("is reserved for someone else", "{tag} is reserved for someone else."),

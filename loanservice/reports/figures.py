@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session
 
 from ..borrowers.models import CLAIMABLE_CATEGORIES, Pupil, RemissionCategory
 from ..errors import InvalidInput
-from ..inventory.models import CONDITION_GRADES, Instrument, InstrumentFamily, InstrumentStatus, InstrumentType, Repair
+from ..inventory.models import (
+    CONDITION_GRADES,
+    Instrument,
+    InstrumentCount,
+    InstrumentFamily,
+    InstrumentStatus,
+    InstrumentType,
+    Repair,
+)
 from ..loans.models import AcademicTerm, Loan, LoanStatus
 from ..money.models import EntryKind, LedgerEntry
 from ..money.services import remission_given
@@ -401,8 +409,10 @@ REGISTER_COLUMNS = ["Asset tag", "Description", "Make", "Model", "Serial number"
 
 
 def last_counted(session: Session, instruments: list[Instrument]) -> dict[int, date]:
-    """When each instrument was last counted in a stocktake (empty until the hub counts its stock)."""
-    return {}
+    """When each instrument was last found in a stocktake (none until the hub counts its stock)."""
+    ids = [i.id for i in instruments]
+    return dict(session.execute(select(InstrumentCount.instrument_id, InstrumentCount.last_counted_on)
+                                .where(InstrumentCount.instrument_id.in_(ids))).all()) if ids else {}
 
 
 def register_rows(session: Session, instruments: list[Instrument], capitalisation: Decimal):

@@ -1,0 +1,1 @@
+"""Servicing: service plans per instrument type, the servicing queue, sets sent to servicing."""
