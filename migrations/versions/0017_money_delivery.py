@@ -1,6 +1,6 @@
 """Invoices reach their payers (by email or the print file), and unpaid invoices get staged reminders
 
-Revision ID: 0017_money_delivery
+Revision ID: 0017
 Revises: 0016
 Create Date: 2026-12-03 19:30:00
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0017_money_delivery'
+revision = '0017'
 down_revision = '0016'
 branch_labels = None
 depends_on = None

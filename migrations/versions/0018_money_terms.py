@@ -6,7 +6,7 @@ ledger. A loan has one deposit, a deposit one release, a set loan one hire a ter
 so no race or rerun can refund a deposit twice or invoice a set twice.
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-03 19:40:00
 
 """
@@ -15,7 +15,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0018'
-down_revision = '0016'
+down_revision = '0017'
 branch_labels = None
 depends_on = None
 

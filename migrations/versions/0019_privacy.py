@@ -7,8 +7,8 @@ that changes only the free text (an event's summary and changes, an invoice line
 entry's reference and note) is let through, so that a name can be taken out. Every other column,
 every amount and date, still cannot change, and no row can be deleted.
 
-Revision ID: 0019_privacy
-Revises: 0016
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-03 19:29:41
 
 """
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0019_privacy'
-down_revision = '0016'
+revision = '0019'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 

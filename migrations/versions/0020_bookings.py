@@ -4,8 +4,8 @@ On PostgreSQL an exclusion constraint (btree_gist) keeps two bookings that hold 
 or delivered) from overlapping in time: the range is [starts_on, ends_on + 1), ends_on being the
 last day. SQLite has no exclusion constraints: there the service's check is the rule.
 
-Revision ID: 0020_bookings
-Revises: 0016
+Revision ID: 0020
+Revises: 0019
 Create Date: 2026-12-03 19:30:00
 
 """
@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0020_bookings'
-down_revision = '0016'
+revision = '0020'
+down_revision = '0019'
 branch_labels = None
 depends_on = None
 

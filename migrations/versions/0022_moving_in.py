@@ -1,7 +1,7 @@
 """Moving in: imported files (each once, by its hash), invitations to set a password, one row per signed-in browser
 
 Revision ID: 0022
-Revises: 0016
+Revises: 0021
 Create Date: 2026-12-03 19:32:40.953796
 
 """
@@ -10,7 +10,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0022'
-down_revision = '0016'
+down_revision = '0021'
 branch_labels = None
 depends_on = None
 

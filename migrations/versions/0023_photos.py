@@ -1,7 +1,7 @@
 """Condition photos (their bytes in a table of their own) and trigram indexes for finding borrowers as you type
 
-Revision ID: 0023_photos
-Revises: 0016
+Revision ID: 0023
+Revises: 0022
 Create Date: 2026-12-03 19:50:00
 
 """
@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from alembic import op
 
 # revision identifiers, used by Alembic.
-revision = '0023_photos'
-down_revision = '0016'
+revision = '0023'
+down_revision = '0022'
 branch_labels = None
 depends_on = None
 

@@ -2,7 +2,7 @@
 loan's class size and year group, an instrument's disposal, and saved report snapshots
 
 Revision ID: 0024
-Revises: 0016
+Revises: 0023
 Create Date: 2026-12-03 19:55:00
 
 """
@@ -11,7 +11,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '0024'
-down_revision = '0016'
+down_revision = '0023'
 branch_labels = None
 depends_on = None
 
