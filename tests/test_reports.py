@@ -435,3 +435,28 @@ def test_a_class_of_no_pupils_is_refused_with_a_message(staff_client, factory):
     response = submit(staff_client, f"/sets/{kit.id}", {"school_id": str(school.id), "pupils": "0"},
                       form=f"/sets/{kit.id}/check-out")
     assert "Give the number of pupils taught, from 1 to 200." in response.get_data(as_text=True)
+
+
+def test_anonymising_families_leaves_every_figure_of_the_data_return_unchanged(app, hub):
+    from loanservice.borrowers.models import Family
+    from loanservice.privacy.services import anonymise_family
+
+    before = _return(app, 1).figures()
+    with in_app(app) as session:
+        for pupil in ("Ben", "Cal", "Dee", "Eve", "Gus"):  # their loans are back; Ben had SEND
+            anonymise_family(session, None, session.get(Family, hub[pupil].family_id), cause="erasure")
+        session.commit()
+        assert session.get(Pupil, hub["Ben"].id).send is False  # the flag itself is gone
+    assert _return(app, 1).figures() == before
+
+
+def test_anonymising_families_leaves_the_dashboard_figures_unchanged(app, hub):
+    from loanservice.borrowers.models import Family
+    from loanservice.privacy.services import anonymise_family
+
+    with in_app(app) as session:
+        before = figures.dashboard(session).pupils_by_year
+        for pupil in ("Ben", "Dee", "Gus"):
+            anonymise_family(session, None, session.get(Family, hub[pupil].family_id), cause="erasure")
+        session.commit()
+        assert figures.dashboard(session).pupils_by_year == before
