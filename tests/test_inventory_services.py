@@ -196,10 +196,11 @@ def test_missing_then_found(app, factory):
 
 
 def test_the_database_keeps_the_audit_trail_append_only(app, factory):
+    """Who did what and when never changes (anonymisation may only blank a name out of the wording)."""
     factory.instrument()
     with in_app(app) as session:
         with pytest.raises(DBAPIError, match="append-only"):
-            session.execute(text("UPDATE audit_event SET summary = 'forged'"))
+            session.execute(text("UPDATE audit_event SET action = 'forged'"))
         session.rollback()
         with pytest.raises(DBAPIError, match="append-only"):
             session.execute(text("DELETE FROM audit_event"))

@@ -141,7 +141,7 @@ def test_a_notice_run_that_cannot_reach_the_job_queue_says_it_cannot_start(app_w
     client = app_without_redis.test_client()
     login(client, factory.user("staff"))
     page = client.post("/notices/run", data={"as_of": AS_OF.isoformat()}).get_data(as_text=True)
-    assert "The run cannot start: nothing was sent" in page
+    assert "The run cannot start: nothing was done" in page
 
 
 def test_a_notice_run_that_cannot_start_sends_nothing(app_without_redis, factory, overdue):

@@ -104,12 +104,13 @@ def dump(app) -> str:
     parts = []
     with in_app(app) as session:
         connection = session.connection()
-        for table in inspect(connection).get_table_names():
+        for table in sorted(inspect(connection).get_table_names()):
+            rows = []
             for row in connection.execute(text(f'SELECT * FROM "{table}"')):
-                for value in row:
-                    if isinstance(value, (bytes, memoryview)):
-                        value = bytes(value).decode("latin-1")
-                    parts.append(f"{table}:{value}")
+                cells = [bytes(value).decode("latin-1") if isinstance(value, (bytes, memoryview)) else value
+                         for value in row]
+                rows.append("\n".join(f"{table}:{value}" for value in cells))
+            parts += sorted(rows)  # in a stable order: PostgreSQL returns rows as they lie after an update
     return "\n".join(parts).lower()
 
 

@@ -3,7 +3,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal, select
 
 from ..errors import LoanServiceError
 from ..extensions import db, limiter, login_manager
@@ -28,6 +28,7 @@ from .services import (
     invited_user_ids,
     issue_remember_token,
     list_users,
+    live_session,
     reinvite,
     session_is_live,
     sessions_of,
@@ -55,12 +56,15 @@ _USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
 def load_user(session_id: str) -> User | None:
     """The user a session belongs to, while its session token is still theirs (see ``User.get_id``)."""
     user_id, _, token = session_id.partition(":")
+    key = session.get(SESSION_KEY)
     try:
-        user = db.session.execute(_USER_BY_ID, {"user_id": int(user_id)}).scalar_one_or_none()
+        # The user and, when the browser's session has a key, whether that session is still live: one query.
+        query = _USER_BY_ID.add_columns(live_session(key)) if key else _USER_BY_ID.add_columns(literal(True))
+        row = db.session.execute(query, {"user_id": int(user_id)}).one_or_none()
     except ValueError:  # a session cookie from another version of the app
         return None
-    if (user is None or not token or not secrets.compare_digest(user.session_token, token)
-            or (session.get(SESSION_KEY) and not session_is_live(db.session, user.id, session[SESSION_KEY]))):
+    user, live = row if row is not None else (None, False)
+    if user is None or not token or not secrets.compare_digest(user.session_token, token) or not live:
         # Signed out everywhere, the password changed, or this one session ended, since it began. The role
         # hint goes too: label scans are routed by it without loading the user.
         session.pop(ROLE_HINT, None)
