@@ -175,6 +175,9 @@ FIRST_LOANS = (
     f"WHERE {LOANS_IN} AND l.set_loan_id IS NULL AND NOT EXISTS (SELECT 1 FROM take_home h WHERE h.loan_id = l.id)")
 LEARNERS = (f"SELECT school_id, year_group, remission, send, family, count(*) FROM ({FIRST_LOANS}) f "
             "WHERE rank = 1 GROUP BY school_id, year_group, remission, send, family")
+PUPILS = ("SELECT count(DISTINCT l.pupil_id) FROM loan l "
+          f"WHERE {LOANS_IN} AND l.pupil_id IS NOT NULL AND l.set_loan_id IS NULL "
+          "AND NOT EXISTS (SELECT 1 FROM take_home h WHERE h.loan_id = l.id)")
 CLASS_SETS = f"SELECT school_id, coalesce(pupils, item_count), year_group FROM set_loan s WHERE {SETS_IN}"
 
 
@@ -196,8 +199,8 @@ def bare(url: str) -> dict[str, float]:
         c.execute(text("SELECT condition_grade, count(*) FROM instrument WHERE status <> 'written_off' "
                        "GROUP BY condition_grade")).all()
         c.execute(text("SELECT count(*) FROM instrument i WHERE i.status = 'available' AND i.created_at <= :ago "
-                       "AND NOT EXISTS (SELECT 1 FROM loan l WHERE l.instrument_id = i.id AND "
-                       "(l.started_on >= :day OR l.closed_on >= :day))"),
+                       "AND i.id NOT IN (SELECT instrument_id FROM loan l WHERE l.closed_on IS NULL "
+                       "OR l.closed_on >= :day)"),
                   {"ago": year_ago, "day": year_ago}).scalar()
         c.execute(text("SELECT t.name, r.size, count(*) FROM reservation r JOIN instrument_type t ON t.id = r.type_id "
                        "WHERE r.status = 'waiting' GROUP BY t.name, r.size")).all()
@@ -228,7 +231,7 @@ def bare(url: str) -> dict[str, float]:
         for start in range(this.start - 2, this.start + 1):
             span = {"first": SchoolYear(start).first, "last": SchoolYear(start).last}
             c.execute(text(CLASS_SETS), span).all()
-            c.execute(text(LEARNERS), span).all()
+            c.execute(text(PUPILS), span).scalar()
         times["dashboard"] = time.perf_counter() - started
 
         year = this.previous

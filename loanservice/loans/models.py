@@ -112,6 +112,9 @@ class Loan(db.Model):
             sqlite_where=db.text("closed_on IS NULL"),
             postgresql_where=db.text("closed_on IS NULL"),
         ),
+        # The reports count loans out in a period (started by its end, closed after its start).
+        Index("ix_loan_started_on", "started_on"),
+        Index("ix_loan_closed_on", "closed_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -195,6 +195,13 @@ def _set_loans_in(first: date, last: date):
     return and_(SetLoan.started_on <= last, or_(SetLoan.closed_on.is_(None), SetLoan.closed_on >= first))
 
 
+def _individual(first: date, last: date) -> tuple:
+    """Conditions: a pupil's own loan out in the period, not an instrument of a whole-class set nor one taken
+    home from a set."""
+    return (_loans_in(first, last), Loan.pupil_id.is_not(None), Loan.set_loan_id.is_(None),
+            ~exists().where(TakeHome.loan_id == Loan.id))
+
+
 def first_loans(first: date, last: date):
     """Pupils' own loans out in the period (not the instruments of a whole-class set, nor a set instrument
     taken home), ranked within each pupil so that rank 1 is the pupil's first loan of the period."""
@@ -204,8 +211,7 @@ def first_loans(first: date, last: date):
                    InstrumentType.family.label("family"), rank.label("rank"))
             .join(Pupil, Pupil.id == Loan.pupil_id)
             .join(Instrument, Instrument.id == Loan.instrument_id).join(InstrumentType)
-            .where(_loans_in(first, last), Loan.set_loan_id.is_(None),
-                   ~exists().where(TakeHome.loan_id == Loan.id))
+            .where(*_individual(first, last))
             .subquery())
 
 
@@ -247,8 +253,11 @@ def class_sets(session: Session, first: date, last: date) -> list[ClassSet]:
 
 
 def pupils_reached(session: Session, year: SchoolYear) -> dict[str, int]:
-    sets, groups = class_sets(session, year.first, year.last), learners(session, year.first, year.last)
-    return {"wcet": sum(s.pupils for s in sets), "individual": sum(g.pupils for g in groups)}
+    """Pupils taught with whole-class sets, and pupils with an instrument of their own (each once), in a year:
+    the same pupils ``learners`` groups, counted without grouping them."""
+    individual = session.scalar(select(func.count(Loan.pupil_id.distinct()))
+                                .where(*_individual(year.first, year.last)))
+    return {"wcet": sum(s.pupils for s in class_sets(session, year.first, year.last)), "individual": individual}
 
 
 # ---------------------------------------------------------------- the data return
@@ -499,8 +508,9 @@ def dashboard(session: Session, on: date | None = None) -> Dashboard:
     year_ago = on - timedelta(days=365)
     idle = session.scalar(select(func.count()).select_from(Instrument).where(
         Instrument.status == InstrumentStatus.AVAILABLE, Instrument.created_at <= datetime.combine(year_ago, time()),
-        ~exists().where(Loan.instrument_id == Instrument.id, or_(Loan.started_on >= year_ago,
-                                                                 Loan.closed_on >= year_ago))))
+        # Lent at any time in the year: still out, or back since (a loan closes after it starts).
+        Instrument.id.not_in(select(Loan.instrument_id)
+                             .where(or_(Loan.closed_on.is_(None), Loan.closed_on >= year_ago)))))
 
     waiting = dict(((t, s), n) for t, s, n in session.execute(
         select(InstrumentType.name, Reservation.size, func.count()).join(Reservation.instrument_type)

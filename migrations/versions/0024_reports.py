@@ -24,6 +24,8 @@ def upgrade():
     op.execute("UPDATE loan SET pupil_year_group = (SELECT year_group FROM pupil WHERE pupil.id = loan.pupil_id), "
                "pupil_send = COALESCE((SELECT send FROM pupil WHERE pupil.id = loan.pupil_id), pupil_send) "
                "WHERE pupil_id IS NOT NULL")
+    op.create_index('ix_loan_started_on', 'loan', ['started_on'])
+    op.create_index('ix_loan_closed_on', 'loan', ['closed_on'])
     with op.batch_alter_table('set_loan', schema=None) as batch_op:
         batch_op.add_column(sa.Column('pupils', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('year_group', sa.Integer(), nullable=True))
@@ -62,6 +64,8 @@ def downgrade():
         batch_op.drop_constraint(op.f('ck_set_loan_pupils_positive'), type_='check')
         batch_op.drop_column('year_group')
         batch_op.drop_column('pupils')
+    op.drop_index('ix_loan_closed_on', 'loan')
+    op.drop_index('ix_loan_started_on', 'loan')
     with op.batch_alter_table('loan', schema=None) as batch_op:
         batch_op.drop_column('pupil_send')
         batch_op.drop_column('pupil_year_group')
