@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from loanservice.inventory.models import Instrument
 from loanservice.timeutil import today
@@ -274,11 +275,59 @@ def test_twenty_check_outs_at_once_with_agreements_required_hold_the_instrument_
         instrument_status = session.scalar(select(Instrument.status).where(Instrument.id == instrument.id))
         assert (loan.status, instrument_status) in (("pending", "awaiting_signing"), ("open", "on_loan"))
         assert session.scalar(select(func.count()).select_from(Agreement)) == (1 if loan.is_pending else 0)
-    # Each loser is told the instrument is taken: "held for someone else" when it read the winner's
-    # hold, or "already on loan" when the database's one-loan index refused it (about one run in
-    # six on PostgreSQL the row lock did not order them: see the session notes).
-    refusals = ("is held for", "is already on loan.") if loan.is_pending else ("is already on loan.",)
-    assert all(any(refusal in page for refusal in refusals) for status, page in results if status == 409)
+    # Each loser waited for the winner's row lock and read what it left: "held for" someone when the
+    # winner waits for an agreement, "already on loan" when it was lent at once.
+    refusal = "is held for" if loan.is_pending else "is already on loan."
+    assert [refusal in page for status, page in results if status == 409] == [True] * (WORKERS - 1)
+
+
+def test_a_row_lock_reads_what_the_transaction_it_waited_for_left(app, factory):
+    """The check after a lock sees the winner's change, not the row as it was read before the wait."""
+    from loanservice.inventory.models import InstrumentStatus
+    from loanservice.locks import lock
+
+    instrument = factory.instrument()
+    locked_first, waiting = threading.Event(), threading.Event()
+
+    def winner():
+        with in_app(app) as session:
+            row = session.get(Instrument, instrument.id)
+            lock(session, row)
+            locked_first.set()
+            waiting.wait(10)
+            time.sleep(0.3)  # the other is blocked on the lock by now
+            row.status = InstrumentStatus.IN_REPAIR
+            session.commit()
+
+    thread = threading.Thread(target=winner)
+    thread.start()
+    with in_app(app) as session:
+        row = session.get(Instrument, instrument.id)  # read as available, before the winner commits
+        locked_first.wait(10)
+        waiting.set()
+        lock(session, row)
+        seen = row.status
+        session.rollback()
+    thread.join(10)
+    assert seen is InstrumentStatus.IN_REPAIR
+
+
+def test_a_lock_taken_in_a_savepoint_rolled_back_is_taken_again(app, factory):
+    """Rolling back to a savepoint releases the row locks taken in it: the next lock asks again."""
+    from loanservice.locks import lock
+
+    instrument = factory.instrument()
+    with in_app(app) as session:
+        row = session.get(Instrument, instrument.id)
+        savepoint = session.begin_nested()
+        lock(session, row)
+        savepoint.rollback()
+        lock(session, row)
+        with session.get_bind().connect() as other:  # another connection cannot take the row now
+            other.execute(text("SET lock_timeout = '200ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                other.execute(text("SELECT id FROM instrument WHERE id = :id FOR UPDATE"), {"id": instrument.id})
+        session.rollback()
 
 
 def test_the_database_holds_one_loan_per_instrument_for_pending_loans_without_the_row_lock(app, factory):
