@@ -253,7 +253,19 @@ def test_the_finance_export_lists_the_periods_entries_with_codes_and_vat(app, st
     assert by_number["CN-000001"][5] == "4000"
     assert by_number["CN-000001"][6] == 'Credit against INV-000002: =HYPERLINK("http://x")'
     assert by_number["CN-000001"][7:] == ["-5.00", "-1.00", "-6.00"]
-    assert by_number["Payment"][5:] == ["1200", "cheque CHQ 1001", "-30.00", "0.00", "-30.00"]
+    payment = next(row for row in rows[1:] if row[1] == "Payment")
+    assert payment[5:] == ["1200", "cheque CHQ 1001", "-30.00", "0.00", "-30.00"]
+
+
+def test_the_finance_export_numbers_each_payment(app, staff_client, invoiced):
+    with in_app(app) as session:
+        account = money.account_of(session, session.get(Family, invoiced["charles"].id))
+        posted = money.record_payment(session, None, account, "30.00", "cheque", reference="CHQ 1001")
+        session.commit()
+        number = f"PAY-{posted.entry.id:06d}"
+    response = staff_client.get("/money/exports", query_string={"start": today().isoformat(),
+                                                                  "end": today().isoformat()})
+    assert [row[2] for row in read_csv(response)[1:] if row[1] == "Payment"] == [number]
 
 
 def test_spreadsheet_formulas_in_the_export_are_neutralised(app, staff_client, invoiced):
@@ -282,7 +294,7 @@ def test_aged_debt_and_remission_exports(app, staff_client, invoiced):
                         ["A00002", "Charles Babbage", "36.00", "0.00", "0.00", "0.00", "36.00"]]
     remission = read_csv(staff_client.get("/money/exports/remission.csv"))
     assert remission == [["term", "remission_category", "remission_given"],
-                         ["Spring 2027", "pupil_premium", "18.00"]]
+                         ["Spring 2027", "Pupil premium", "18.00"]]
 
 
 # ---------------------------------------------------------------- the demo hub
