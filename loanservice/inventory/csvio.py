@@ -1,6 +1,7 @@
 """CSV in and out: import with a full error report (all or nothing), asset-register export."""
 import csv
 import io
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -57,52 +58,71 @@ def decode_upload(raw: bytes) -> str:
         raise InvalidInput("The file is not UTF-8 text. In Excel, save it as 'CSV UTF-8'.") from None
 
 
-def plan_import(session: Session, text: str) -> ImportPlan:
-    """Read every row and report every problem; import nothing."""
-    plan = ImportPlan()
+def read_rows(text: str, errors: list[RowError], check_header: Callable[[list[str]], RowError | None],
+              *, limit: int, noun: str = "rows") -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield each row that is not blank as (its line, its cells by normalised header, stripped).
+
+    Every problem with the file's shape goes into ``errors``: unreadable CSV, no header, a header
+    ``check_header`` refuses (nothing is read then), a row with more cells than the header, more than
+    ``limit`` rows.
+    """
     try:
         reader = csv.DictReader(io.StringIO(text, newline=""))
         header = [normalise_header(h) for h in (reader.fieldnames or [])]
     except csv.Error as error:
-        plan.errors.append(RowError(1, "", f"Not a readable CSV file: {error}"))
-        return plan
+        errors.append(RowError(1, "", f"Not a readable CSV file: {error}"))
+        return
     if not header:
-        plan.errors.append(RowError(1, "", "The file is empty."))
-        return plan
-    missing = REQUIRED_COLUMNS - set(header)
-    unknown = [h for h in header if h and h not in IMPORT_COLUMNS and h not in EXPORT_COLUMNS]
-    if missing:
-        plan.errors.append(RowError(1, ", ".join(sorted(missing)),
-                                    f"Missing column: {', '.join(sorted(missing))}. "
-                                    f"Columns are: {', '.join(IMPORT_COLUMNS)}."))
-        return plan
-    if unknown:
-        plan.errors.append(RowError(1, ", ".join(unknown), f"Unknown column: {', '.join(unknown)}."))
-        return plan
+        errors.append(RowError(1, "", "The file is empty."))
+        return
+    problem = check_header(header)
+    if problem is not None:
+        errors.append(problem)
+        return
     reader.fieldnames = header
-    types = {t.name.lower(): t for t in session.scalars(select(InstrumentType))}
-    seen_tags: dict[str, int] = {}
+    count = 0
     try:
         for record in reader:
             line = reader.line_num
-            if len(plan.rows) + len(plan.errors) >= MAX_ROWS:
-                plan.errors.append(RowError(line, "", f"More than {MAX_ROWS} rows; split the file."))
-                break
             if None in record:
-                plan.errors.append(RowError(line, "", "This row has more cells than the header."))
+                errors.append(RowError(line, "", "This row has more cells than the header."))
                 continue
             values = {k: (v or "").strip() for k, v in record.items() if k}
             if not any(values.values()):
                 continue
-            row, errors = _plan_row(session, line, values, types, seen_tags)
-            plan.errors.extend(errors)
-            if row is not None:
-                plan.rows.append(row)
+            count += 1
+            if count > limit:
+                errors.append(RowError(line, "", f"More than {limit} {noun}; split the file."))
+                return
+            yield line, values
     except csv.Error as error:
-        plan.errors.append(RowError(reader.line_num, "", f"Not a readable CSV row: {error}"))
+        errors.append(RowError(reader.line_num, "", f"Not a readable CSV row: {error}"))
+
+
+def plan_import(session: Session, text: str) -> ImportPlan:
+    """Read every row and report every problem; import nothing."""
+    plan = ImportPlan()
+    types = {t.name.lower(): t for t in session.scalars(select(InstrumentType))}
+    seen_tags: dict[str, int] = {}
+    for line, values in read_rows(text, plan.errors, _check_import_header, limit=MAX_ROWS):
+        row, errors = _plan_row(session, line, values, types, seen_tags)
+        plan.errors.extend(errors)
+        if row is not None:
+            plan.rows.append(row)
     if not plan.rows and not plan.errors:
         plan.errors.append(RowError(1, "", "The file has a header but no instruments."))
     return plan
+
+
+def _check_import_header(header: list[str]) -> RowError | None:
+    missing = REQUIRED_COLUMNS - set(header)
+    if missing:
+        return RowError(1, ", ".join(sorted(missing)), f"Missing column: {', '.join(sorted(missing))}. "
+                        f"Columns are: {', '.join(IMPORT_COLUMNS)}.")
+    unknown = [h for h in header if h and h not in IMPORT_COLUMNS and h not in EXPORT_COLUMNS]
+    if unknown:
+        return RowError(1, ", ".join(unknown), f"Unknown column: {', '.join(unknown)}.")
+    return None
 
 
 def normalise_header(name: str) -> str:
