@@ -523,3 +523,76 @@ def test_twenty_payments_at_once_on_one_account_settle_it_exactly(app, factory):
         allocated = session.scalar(select(func.sum(Allocation.amount)))
         assert money.balance(session, account) == Decimal("-4.00")
     assert allocated == Decimal("36.00")
+
+
+# ---------------------------------------------------------------- bank statements confirmed at once
+
+
+def _bank_previews(app, factory, texts):
+    """Staff each open a preview of a statement (``texts[i]``), ready to confirm; two invoiced accounts."""
+    import io
+
+    from loanservice.loans.models import AcademicTerm
+    from loanservice.money import services as money
+
+    from .pages import submit
+
+    term = _invoice_hub(app, factory, families=2)
+    with in_app(app) as session:
+        money.run_invoices(session, None, session.get(AcademicTerm, term.id), app.config)
+        session.commit()
+    clients = signed_in_clients(app, factory, len(texts))
+    previews = [submit(client, "/money/bank-import", {"file": (io.BytesIO(text.encode()), f"statement-{i}.csv")},
+                       form="file") for i, (client, text) in enumerate(zip(clients, texts, strict=True))]
+    assert [preview.status_code for preview in previews] == [200] * len(texts)
+    return clients, previews
+
+
+def _bank_payments(app):
+    from loanservice.money.models import BankLine, LedgerEntry
+
+    with in_app(app) as session:
+        return (session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "payment")),
+                session.scalar(select(func.count()).select_from(BankLine)))
+
+
+def _confirm_together(clients, previews):
+    from .pages import submit_on
+
+    def confirm(i):
+        response = submit_on(clients[i], previews[i], "/money/bank-import", form="csv_text")
+        return response.status_code, " ".join(response.get_data(as_text=True).split())
+
+    return run_together(confirm, len(clients))
+
+
+def test_ten_staff_confirming_one_statement_at_once_import_it_once(app, factory):
+    day = (today() - timedelta(days=1)).strftime("%d/%m/%Y")
+    text = f"date,amount,reference\n{day},10.00,A00001\n{day},7.50,INV-000002\n"
+    clients, previews = _bank_previews(app, factory, [text] * 10)
+    results = _confirm_together(clients, previews)
+    assert sorted(status for status, _ in results) == [303] + [409] * 9
+    refused = [page for status, page in results if status == 409]
+    # Told whichever way the race went: the file seen as imported, or refused by its unique hash.
+    assert all("nothing was imported again." in page for page in refused)
+    assert _bank_payments(app) == (2, 2)
+
+
+def test_two_overlapping_statements_confirmed_at_once_record_each_line_once(app, factory):
+    yesterday, before = ((today() - timedelta(days=n)).strftime("%d/%m/%Y") for n in (1, 2))
+    shared = f"{yesterday},10.00,A00001 HIRE\n"
+    first = f"date,amount,reference\n{before},3.00,A00002\n{shared}"
+    second = f"Date,Amount,Reference\n{shared}{yesterday},4.00,A00002\n"
+    clients, previews = _bank_previews(app, factory, [first, second])
+    results = _confirm_together(clients, previews)
+    statuses = sorted(status for status, _ in results)
+    # Racing, the second is refused whole by the line's unique fingerprint; a moment later, its check
+    # would have left the shared line out as a duplicate and imported the rest.
+    assert statuses in ([303, 409], [303, 303])
+    assert _bank_payments(app) == ((2, 2) if statuses == [303, 409] else (3, 3))
+    with in_app(app) as session:
+        from loanservice.money.models import BankLine
+        assert session.scalar(select(func.count()).select_from(BankLine)
+                              .where(BankLine.reference == "A00001 HIRE")) == 1
+    assert all("Some of these statement lines were imported from another statement a moment ago" in page
+               for status, page in results if status == 409)

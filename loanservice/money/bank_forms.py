@@ -1,6 +1,6 @@
 """Forms of the bank import and the finance exports: the shape of input only."""
 from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import DateField, HiddenField, SubmitField
+from wtforms import BooleanField, DateField, HiddenField, SelectMultipleField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from ..forms import Form
@@ -17,6 +17,9 @@ class BankUploadForm(Form):
 class BankConfirmForm(Form):
     csv_text = HiddenField(validators=[DataRequired()])
     filename = HiddenField(validators=[Length(max=200)])
+    # The duplicate lines (by line number) staff ticked as real payments of their own.
+    separate = SelectMultipleField(coerce=int, validate_choice=False)
+    check_again = BooleanField()  # the preview again with the ticked lines, importing nothing
     submit = SubmitField("Import the payments")
 
 
