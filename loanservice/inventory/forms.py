@@ -1,6 +1,5 @@
 from decimal import Decimal
 
-from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import (
     BooleanField,
     DateField,
@@ -14,7 +13,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from ..forms import Form
+from ..forms import Form, csv_file_field
 from .models import CONDITION_GRADES, CheckReason, InstrumentFamily
 
 GRADE_CHOICES = [(grade, f"{grade} {label}") for grade, label in CONDITION_GRADES.items()]
@@ -120,10 +119,7 @@ class FoundForm(Form):
 
 
 class ImportForm(Form):
-    file = FileField("CSV file", validators=[
-        FileRequired(message="Choose a CSV file."),
-        FileAllowed(["csv", "txt"], "Upload a .csv file."),
-    ])
+    file = csv_file_field("CSV file", "Choose a CSV file.")
     submit = SubmitField("Check the file")
 
 

@@ -1,16 +1,12 @@
 """Forms of the bank import and the finance exports: the shape of input only."""
-from flask_wtf.file import FileAllowed, FileField, FileRequired
 from wtforms import BooleanField, DateField, HiddenField, SelectMultipleField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from ..forms import Form
+from ..forms import Form, csv_file_field
 
 
 class BankUploadForm(Form):
-    file = FileField("Bank statement (CSV)", validators=[
-        FileRequired(message="Choose the bank statement's CSV file."),
-        FileAllowed(["csv", "txt"], "Upload a .csv file."),
-    ])
+    file = csv_file_field("Bank statement (CSV)", "Choose the bank statement's CSV file.")
     submit = SubmitField("Check the statement")
 
 
