@@ -107,6 +107,14 @@ def test_the_same_file_is_refused_a_second_time(app, staff_client, invoiced):
     assert payments(app) == 1
 
 
+def test_the_same_file_saved_with_other_line_endings_is_refused_too(app, staff_client, invoiced):
+    text = f"date,amount,reference\n{day(1)},10.00,A00001\n{day(1)},4.00,A00002\n"
+    submit_on(staff_client, upload(staff_client, text), "/money/bank-import", form="csv_text")
+    again = upload(staff_client, text.replace("\n", "\r\n"))  # a browser posts the preview back with CRLF
+    assert again.status_code == 409
+    assert "This statement was imported on" in again.get_data(as_text=True)
+
+
 def test_a_line_twice_in_the_file_or_imported_before_is_flagged_and_left_out(app, staff_client, invoiced):
     first = f"date,amount,reference\n{day(5)},10.00,A00001 HIRE\n"
     preview = upload(staff_client, first, "november.csv")
@@ -414,6 +422,8 @@ def test_the_demo_hub_has_invoices_paid_part_paid_overdue_and_a_statement_that_i
     assert "Ready to import 6 payments" in page
     assert "Duplicates: 1 line (not imported)" in page
     assert "J SMITH MUSIC HIRE" in page
+    assert "It is a separate payment: import line 3" in page
+    assert page.count("more than is owed: it becomes credit on") == 1
     with in_app(app) as session:
         plan = bank.plan_bank_import(session, statement.read_text())
         named = [line.invoice.number for line in plan.matched if line.invoice is not None]

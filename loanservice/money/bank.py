@@ -96,7 +96,8 @@ class BankPlan:
 
 
 def file_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The file's SHA-256, its line endings aside: a browser posts the previewed text back with CRLF."""
+    return hashlib.sha256("\n".join(text.splitlines()).encode()).hexdigest()
 
 
 def fingerprint(paid_on: date, amount: Decimal, reference: str, occurrence: int = 1) -> str:
