@@ -212,9 +212,10 @@ def test_a_file_of_nothing_but_duplicates_offers_them_to_tick(app, staff_client,
     assert payments(app) == 1
 
 
-def test_a_ticked_line_that_is_not_a_number_is_refused_and_nothing_imported(app, staff_client, invoiced):
+@pytest.mark.parametrize("line", ["three", "99999999999999999999"])
+def test_a_ticked_line_that_is_not_a_line_number_is_refused_and_nothing_imported(app, staff_client, invoiced, line):
     preview = upload(staff_client, identical_twice())
-    response = submit_on(staff_client, preview, "/money/bank-import", {"separate": "three"}, form="csv_text")
+    response = submit_on(staff_client, preview, "/money/bank-import", {"separate": line}, form="csv_text")
     assert response.status_code == 422
     assert payments(app) == 0
 
