@@ -8,7 +8,7 @@ import csv
 import hashlib
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -106,6 +106,48 @@ def file_digest(text: str) -> str:
 
 def normalise_header(name: str) -> str:
     return (name or "").strip().lower().replace(" ", "_")
+
+
+def read_rows(text: str, errors: list[RowError], check_header: Callable[[list[str]], RowError | None],
+              *, limit: int, noun: str = "rows") -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield each row that is not blank as (its line, its cells by normalised header, stripped), for a file
+    that is not an ``ImportKind`` (a bank statement, whose columns vary by bank).
+
+    Every problem with the file's shape goes into ``errors``: unreadable CSV, no header, a header
+    ``check_header`` refuses (nothing is read then), a row with more cells than the header, more than
+    ``limit`` rows.
+    """
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        header = [normalise_header(h) for h in (reader.fieldnames or [])]
+    except csv.Error as error:
+        errors.append(RowError(1, "", f"Not a readable CSV file: {error}"))
+        return
+    if not header:
+        errors.append(RowError(1, "", "The file is empty."))
+        return
+    problem = check_header(header)
+    if problem is not None:
+        errors.append(problem)
+        return
+    reader.fieldnames = header
+    count = 0
+    try:
+        for record in reader:
+            line = reader.line_num
+            if None in record:
+                errors.append(RowError(line, "", "This row has more cells than the header."))
+                continue
+            values = {k: (v or "").strip() for k, v in record.items() if k}
+            if not any(values.values()):
+                continue
+            count += 1
+            if count > limit:
+                errors.append(RowError(line, "", f"More than {limit} {noun}; split the file."))
+                return
+            yield line, values
+    except csv.Error as error:
+        errors.append(RowError(reader.line_num, "", f"Not a readable CSV row: {error}"))
 
 
 def plan_import(session, kind: ImportKind, text: str) -> ImportPlan:

@@ -17,6 +17,7 @@ from datetime import date
 
 from flask import abort, request
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileAllowed, FileField, FileRequired
 from werkzeug.routing import IntegerConverter
 from wtforms import (
     DateField,
@@ -109,3 +110,9 @@ class Form(FlaskForm):
             # Checked first, so that a field's own validators never see the out-of-range value.
             field.validators = [*checks_for(field), *field.validators]
             return field
+
+
+def csv_file_field(label: str, missing: str) -> FileField:
+    """An upload of a CSV file (or .txt, as some banks name theirs); ``missing`` says what to choose."""
+    return FileField(label, validators=[FileRequired(message=missing),
+                                        FileAllowed(["csv", "txt"], "Upload a .csv file.")])

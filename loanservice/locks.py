@@ -15,11 +15,13 @@ def _takes_locks(session: Session) -> bool:
 
 
 def _held(session: Session) -> set:
-    """The rows this session's transaction has locked (forgotten when a new transaction begins)."""
-    transaction = session.connection().get_transaction()  # begun now, if it had not begun
+    """The rows this session's transaction has locked (forgotten when a new transaction or savepoint begins
+    or ends: a savepoint rolled back releases the locks taken in it)."""
+    connection = session.connection()  # the transaction begun now, if it had not begun
+    scope = (connection.get_transaction(), connection.get_nested_transaction())
     held = session.info.get("row_locks")
-    if held is None or held[0] is not transaction:
-        held = session.info["row_locks"] = (transaction, set())
+    if held is None or held[0][0] is not scope[0] or held[0][1] is not scope[1]:
+        held = session.info["row_locks"] = (scope, set())
     return held[1]
 
 
@@ -37,8 +39,10 @@ def lock(session: Session, obj, *, read_again=()) -> None:
     if _key(obj) in held:
         return
     mapper = inspect(obj).mapper
-    session.execute(select(mapper).where(mapper.primary_key[0] == inspect(obj).identity[0])
-                    .with_for_update(of=mapper.class_).execution_options(populate_existing=True))
+    # Fetched, not just executed: the ORM loads a row into ``obj`` only as the result is read, so an
+    # unread result would take the lock yet leave ``obj`` as it was before the wait.
+    session.scalars(select(mapper).where(mapper.primary_key[0] == inspect(obj).identity[0])
+                    .with_for_update(of=mapper.class_).execution_options(populate_existing=True)).unique().all()
     held.add(_key(obj))
     for other in read_again:
         session.refresh(other)

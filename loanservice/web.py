@@ -90,6 +90,16 @@ def submit_form(
     return run_change(perform, lambda result: (success(result), 303), refused)
 
 
+def form_page(form, perform: Callable[[], T], success: Callable[[T], Response], template: str, *,
+              field_map: dict[str, str] | None = None, **context) -> Response | tuple[str, int]:
+    """A page with one form: run its change (``submit_form``) and redirect, or render ``template`` with the
+    form (and its errors), ``context`` and the status."""
+    response, status = submit_form(form, perform, success, field_map)
+    if response:
+        return response
+    return render_template(template, form=form, **context), status
+
+
 def submit_button(
     form, perform: Callable[[], T], message: str | Callable[[T], str], location: str, *,
     refused_location: str | None = None, invalid: str | None = None,

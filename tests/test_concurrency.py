@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 
 from loanservice.inventory.models import Instrument
 from loanservice.timeutil import today
@@ -274,21 +275,73 @@ def test_twenty_check_outs_at_once_with_agreements_required_hold_the_instrument_
         instrument_status = session.scalar(select(Instrument.status).where(Instrument.id == instrument.id))
         assert (loan.status, instrument_status) in (("pending", "awaiting_signing"), ("open", "on_loan"))
         assert session.scalar(select(func.count()).select_from(Agreement)) == (1 if loan.is_pending else 0)
-    # Each loser is told the instrument is taken: "held for someone else" when it read the winner's
-    # hold, or "already on loan" when the database's one-loan index refused it (about one run in
-    # six on PostgreSQL the row lock did not order them: see the session notes).
-    refusals = ("is held for", "is already on loan.") if loan.is_pending else ("is already on loan.",)
-    assert all(any(refusal in page for refusal in refusals) for status, page in results if status == 409)
+    # Each loser waited for the winner's row lock and read what it left: "held for" someone when the
+    # winner waits for an agreement, "already on loan" when it was lent at once.
+    refusal = "is held for" if loan.is_pending else "is already on loan."
+    assert [refusal in page for status, page in results if status == 409] == [True] * (WORKERS - 1)
 
 
-def test_the_database_holds_one_loan_per_instrument_for_pending_loans_without_the_row_lock(app, factory):
+def test_a_row_lock_reads_what_the_transaction_it_waited_for_left(app, factory):
+    """The check after a lock sees the winner's change, not the row as it was read before the wait."""
+    from loanservice.inventory.models import InstrumentStatus
+    from loanservice.locks import lock
+
+    instrument = factory.instrument()
+    locked_first, waiting = threading.Event(), threading.Event()
+
+    def winner():
+        with in_app(app) as session:
+            row = session.get(Instrument, instrument.id)
+            lock(session, row)
+            locked_first.set()
+            waiting.wait(10)
+            time.sleep(0.3)  # the other is blocked on the lock by now
+            row.status = InstrumentStatus.IN_REPAIR
+            session.commit()
+
+    thread = threading.Thread(target=winner)
+    thread.start()
+    with in_app(app) as session:
+        row = session.get(Instrument, instrument.id)  # read as available, before the winner commits
+        locked_first.wait(10)
+        waiting.set()
+        lock(session, row)
+        seen = row.status
+        session.rollback()
+    thread.join(10)
+    assert seen is InstrumentStatus.IN_REPAIR
+
+
+def test_a_lock_taken_in_a_savepoint_rolled_back_is_taken_again(app, factory):
+    """Rolling back to a savepoint releases the row locks taken in it: the next lock asks again."""
+    from loanservice.locks import lock
+
+    instrument = factory.instrument()
+    with in_app(app) as session:
+        row = session.get(Instrument, instrument.id)
+        savepoint = session.begin_nested()
+        lock(session, row)
+        savepoint.rollback()
+        lock(session, row)
+        with session.get_bind().connect() as other:  # another connection cannot take the row now
+            other.execute(text("SET lock_timeout = '200ms'"))
+            with pytest.raises(OperationalError, match="lock timeout"):
+                other.execute(text("SELECT id FROM instrument WHERE id = :id FOR UPDATE"), {"id": instrument.id})
+        session.rollback()
+
+
+def test_the_database_holds_one_loan_per_instrument_for_pending_loans_without_the_row_lock(
+        app, factory, monkeypatch):
     """Even callers that forget to lock the instrument cannot hold it twice: the partial unique index."""
     from datetime import date
 
     from loanservice.borrowers.models import Pupil
+    from loanservice.loans import lending
     from loanservice.loans.availability import NotLendable
     from loanservice.loans.lending import open_loan
     from loanservice.loans.models import Loan
+
+    monkeypatch.setattr(lending, "lock", lambda session, obj, **kw: None)  # the caller that forgot the lock
 
     holders = 10  # each keeps its connection while it waits, so stay within the pool (5 + 10 overflow)
     instrument = factory.instrument()
@@ -474,3 +527,76 @@ def test_twenty_payments_at_once_on_one_account_settle_it_exactly(app, factory):
         allocated = session.scalar(select(func.sum(Allocation.amount)))
         assert money.balance(session, account) == Decimal("-4.00")
     assert allocated == Decimal("36.00")
+
+
+# ---------------------------------------------------------------- bank statements confirmed at once
+
+
+def _bank_previews(app, factory, texts):
+    """Staff each open a preview of a statement (``texts[i]``), ready to confirm; two invoiced accounts."""
+    import io
+
+    from loanservice.loans.models import AcademicTerm
+    from loanservice.money import services as money
+
+    from .pages import submit
+
+    term = _invoice_hub(app, factory, families=2)
+    with in_app(app) as session:
+        money.run_invoices(session, None, session.get(AcademicTerm, term.id), app.config)
+        session.commit()
+    clients = signed_in_clients(app, factory, len(texts))
+    previews = [submit(client, "/money/bank-import", {"file": (io.BytesIO(text.encode()), f"statement-{i}.csv")},
+                       form="file") for i, (client, text) in enumerate(zip(clients, texts, strict=True))]
+    assert [preview.status_code for preview in previews] == [200] * len(texts)
+    return clients, previews
+
+
+def _bank_payments(app):
+    from loanservice.money.models import BankLine, LedgerEntry
+
+    with in_app(app) as session:
+        return (session.scalar(select(func.count()).select_from(LedgerEntry).where(LedgerEntry.kind == "payment")),
+                session.scalar(select(func.count()).select_from(BankLine)))
+
+
+def _confirm_together(clients, previews):
+    from .pages import submit_on
+
+    def confirm(i):
+        response = submit_on(clients[i], previews[i], "/money/bank-import", form="csv_text")
+        return response.status_code, " ".join(response.get_data(as_text=True).split())
+
+    return run_together(confirm, len(clients))
+
+
+def test_ten_staff_confirming_one_statement_at_once_import_it_once(app, factory):
+    day = (today() - timedelta(days=1)).strftime("%d/%m/%Y")
+    text = f"date,amount,reference\n{day},10.00,A00001\n{day},7.50,INV-000002\n"
+    clients, previews = _bank_previews(app, factory, [text] * 10)
+    results = _confirm_together(clients, previews)
+    assert sorted(status for status, _ in results) == [303] + [409] * 9
+    refused = [page for status, page in results if status == 409]
+    # Told whichever way the race went: the file seen as imported, or refused by its unique hash.
+    assert all("nothing was imported again." in page for page in refused)
+    assert _bank_payments(app) == (2, 2)
+
+
+def test_two_overlapping_statements_confirmed_at_once_record_each_line_once(app, factory):
+    yesterday, before = ((today() - timedelta(days=n)).strftime("%d/%m/%Y") for n in (1, 2))
+    shared = f"{yesterday},10.00,A00001 HIRE\n"
+    first = f"date,amount,reference\n{before},3.00,A00002\n{shared}"
+    second = f"Date,Amount,Reference\n{shared}{yesterday},4.00,A00002\n"
+    clients, previews = _bank_previews(app, factory, [first, second])
+    results = _confirm_together(clients, previews)
+    statuses = sorted(status for status, _ in results)
+    # Racing, the second is refused whole by the line's unique fingerprint; a moment later, its check
+    # would have left the shared line out as a duplicate and imported the rest.
+    assert statuses in ([303, 409], [303, 303])
+    assert _bank_payments(app) == ((2, 2) if statuses == [303, 409] else (3, 3))
+    with in_app(app) as session:
+        from loanservice.money.models import BankLine
+        assert session.scalar(select(func.count()).select_from(BankLine)
+                              .where(BankLine.reference == "A00001 HIRE")) == 1
+    assert all("Some of these statement lines were imported from another statement a moment ago" in page
+               for status, page in results if status == 409)

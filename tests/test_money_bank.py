@@ -107,6 +107,14 @@ def test_the_same_file_is_refused_a_second_time(app, staff_client, invoiced):
     assert payments(app) == 1
 
 
+def test_the_same_file_saved_with_other_line_endings_is_refused_too(app, staff_client, invoiced):
+    text = f"date,amount,reference\n{day(1)},10.00,A00001\n{day(1)},4.00,A00002\n"
+    submit_on(staff_client, upload(staff_client, text), "/money/bank-import", form="csv_text")
+    again = upload(staff_client, text.replace("\n", "\r\n"))  # a browser posts the preview back with CRLF
+    assert again.status_code == 409
+    assert "This statement was imported on" in again.get_data(as_text=True)
+
+
 def test_a_line_twice_in_the_file_or_imported_before_is_flagged_and_left_out(app, staff_client, invoiced):
     first = f"date,amount,reference\n{day(5)},10.00,A00001 HIRE\n"
     preview = upload(staff_client, first, "november.csv")
@@ -122,6 +130,100 @@ def test_a_line_twice_in_the_file_or_imported_before_is_flagged_and_left_out(app
     submit_on(staff_client, preview, "/money/bank-import", form="csv_text")
     assert payments(app) == 2
     assert balance_of(app, invoiced["charles"]) == Decimal("31.00")
+
+
+def test_a_line_paying_more_than_its_account_owes_is_shown_as_becoming_credit(app, staff_client, invoiced):
+    text = (f"date,amount,reference\n{day(2)},50.00,A00001\n{day(1)},10.00,A00001\n"
+            f"{day(1)},36.00,A00002\n")
+    preview = upload(staff_client, text)
+    page = " ".join(preview.get_data(as_text=True).split())  # the words as a reader sees them
+    assert "1 line pays more than its account owes: the extra becomes credit on the account" in page
+    assert "£6.00 more than is owed: it becomes credit on A00001." in page
+    assert page.count("more than is owed") == 1  # A00002's £36 pays exactly what it owes
+    submit_on(staff_client, preview, "/money/bank-import", form="csv_text")
+    assert balance_of(app, invoiced["ada"]) == Decimal("-6.00")
+
+
+def identical_twice(days_ago=2):
+    return f"date,amount,reference\n{day(days_ago)},10.00,A00002 HIRE\n{day(days_ago)},10.00,A00002 HIRE\n"
+
+
+def test_an_identical_second_line_is_left_out_unless_staff_tick_it(app, staff_client, invoiced):
+    preview = upload(staff_client, identical_twice())
+    page = preview.get_data(as_text=True)
+    assert "Ready to import 1 payment, £10.00" in page
+    assert "The same as line 2 (date, amount and reference)." in page
+    assert "It is a separate payment: import line 3" in page
+    response = submit_on(staff_client, preview, "/money/bank-import", {"separate": "3"}, form="csv_text")
+    assert response.status_code == 303
+    assert "Imported 2 payments, £20.00" in staff_client.get(response.location).get_data(as_text=True)
+    assert balance_of(app, invoiced["charles"]) == Decimal("16.00")
+
+
+def test_checking_again_with_a_ticked_line_previews_it_among_the_payments(app, staff_client, invoiced):
+    preview = upload(staff_client, identical_twice())
+    again = submit_on(staff_client, preview, "/money/bank-import", {"separate": "3"}, form="csv_text",
+                      button="check_again")
+    page = again.get_data(as_text=True)
+    assert again.status_code == 200
+    assert "Ready to import 2 payments, £20.00" in page
+    assert payments(app) == 0
+    response = submit_on(staff_client, again, "/money/bank-import", form="csv_text")
+    assert "Imported 2 payments, £20.00" in staff_client.get(response.location).get_data(as_text=True)
+
+
+def test_an_untouched_duplicate_stays_out(app, staff_client, invoiced):
+    preview = upload(staff_client, identical_twice())
+    submit_on(staff_client, preview, "/money/bank-import", form="csv_text")
+    assert payments(app) == 1
+
+
+def test_an_overlapping_statement_meets_both_identical_payments_again(app, staff_client, invoiced):
+    preview = upload(staff_client, identical_twice(), "november.csv")
+    submit_on(staff_client, preview, "/money/bank-import", {"separate": "3"}, form="csv_text")
+    overlapping = identical_twice() + f"{day(1)},5.00,A00001\n"
+    page = upload(staff_client, overlapping, "december.csv").get_data(as_text=True)
+    assert "Ready to import 1 payment, £5.00" in page
+    assert "Duplicates: 2 lines (not imported)" in page
+    assert "(november.csv, line 3)" in page
+
+
+def test_a_line_imported_before_can_be_imported_again_deliberately(app, staff_client, invoiced):
+    first = f"date,amount,reference\n{day(2)},10.00,A00002 HIRE\n"
+    submit_on(staff_client, upload(staff_client, first, "one.csv"), "/money/bank-import", form="csv_text")
+    second = first + f"{day(1)},5.00,A00001\n"
+    preview = upload(staff_client, second, "two.csv")
+    assert "Already imported on" in preview.get_data(as_text=True)
+    response = submit_on(staff_client, preview, "/money/bank-import", {"separate": "2"}, form="csv_text")
+    assert response.status_code == 303
+    assert payments(app) == 3
+    assert balance_of(app, invoiced["charles"]) == Decimal("16.00")
+
+
+def test_a_file_of_nothing_but_duplicates_offers_them_to_tick(app, staff_client, invoiced):
+    first = f"date,amount,reference\n{day(2)},10.00,A00002 HIRE\n"
+    submit_on(staff_client, upload(staff_client, first, "one.csv"), "/money/bank-import", form="csv_text")
+    preview = upload(staff_client, f"Date,Amount,Reference\n{day(2)},10.00,A00002 HIRE\n", "again.csv")
+    page = preview.get_data(as_text=True)
+    assert "Every line that matched an account is a duplicate." in page
+    refused = submit_on(staff_client, preview, "/money/bank-import", form="csv_text")  # nothing ticked
+    assert refused.status_code == 422
+    assert "none was ticked to import as a payment of its own" in refused.get_data(as_text=True)
+    assert payments(app) == 1
+
+
+@pytest.mark.parametrize("line", ["three", "99999999999999999999"])
+def test_a_ticked_line_that_is_not_a_line_number_is_refused_and_nothing_imported(app, staff_client, invoiced, line):
+    preview = upload(staff_client, identical_twice())
+    response = submit_on(staff_client, preview, "/money/bank-import", {"separate": line}, form="csv_text")
+    assert response.status_code == 422
+    assert payments(app) == 0
+
+
+def test_the_import_page_says_what_cannot_be_imported_and_leads_back(app, staff_client, invoiced):
+    page = staff_client.get("/money/bank-import").get_data(as_text=True)
+    assert "Only money paid in can be imported: delete the lines of money paid out of the account" in page
+    assert 'href="/money/accounts"' in page
 
 
 def test_the_database_refuses_a_statement_line_imported_twice(app, invoiced):
@@ -253,7 +355,19 @@ def test_the_finance_export_lists_the_periods_entries_with_codes_and_vat(app, st
     assert by_number["CN-000001"][5] == "4000"
     assert by_number["CN-000001"][6] == 'Credit against INV-000002: =HYPERLINK("http://x")'
     assert by_number["CN-000001"][7:] == ["-5.00", "-1.00", "-6.00"]
-    assert by_number["Payment"][5:] == ["1200", "cheque CHQ 1001", "-30.00", "0.00", "-30.00"]
+    payment = next(row for row in rows[1:] if row[1] == "Payment")
+    assert payment[5:] == ["1200", "cheque CHQ 1001", "-30.00", "0.00", "-30.00"]
+
+
+def test_the_finance_export_numbers_each_payment(app, staff_client, invoiced):
+    with in_app(app) as session:
+        account = money.account_of(session, session.get(Family, invoiced["charles"].id))
+        posted = money.record_payment(session, None, account, "30.00", "cheque", reference="CHQ 1001")
+        session.commit()
+        number = f"PAY-{posted.entry.id:06d}"
+    response = staff_client.get("/money/exports", query_string={"start": today().isoformat(),
+                                                                  "end": today().isoformat()})
+    assert [row[2] for row in read_csv(response)[1:] if row[1] == "Payment"] == [number]
 
 
 def test_spreadsheet_formulas_in_the_export_are_neutralised(app, staff_client, invoiced):
@@ -282,7 +396,7 @@ def test_aged_debt_and_remission_exports(app, staff_client, invoiced):
                         ["A00002", "Charles Babbage", "36.00", "0.00", "0.00", "0.00", "36.00"]]
     remission = read_csv(staff_client.get("/money/exports/remission.csv"))
     assert remission == [["term", "remission_category", "remission_given"],
-                         ["Spring 2027", "pupil_premium", "18.00"]]
+                         ["Spring 2027", "Pupil premium", "18.00"]]
 
 
 # ---------------------------------------------------------------- the demo hub
@@ -309,6 +423,8 @@ def test_the_demo_hub_has_invoices_paid_part_paid_overdue_and_a_statement_that_i
     assert "Ready to import 6 payments" in page
     assert "Duplicates: 1 line (not imported)" in page
     assert "J SMITH MUSIC HIRE" in page
+    assert "It is a separate payment: import line 3" in page
+    assert page.count("more than is owed: it becomes credit on") == 1
     with in_app(app) as session:
         plan = bank.plan_bank_import(session, statement.read_text())
         named = [line.invoice.number for line in plan.matched if line.invoice is not None]

@@ -23,6 +23,7 @@ from ..timeutil import today
 PAYER = dict(name="Northshire County Council (Virtual School)", email="virtual.school@northshire.example",
              address="County Hall\nNorthtown NT1 1AA")
 STATEMENT_LINES = 6  # this term's open invoices the demo statement pays
+OVERPAID = 5  # what the last of them pays beyond what is owed
 
 
 def seed_money(session: Session, admin: User) -> None:
@@ -105,7 +106,8 @@ def _pay_some(session: Session, admin: User, invoices: list[LedgerEntry]) -> Non
 
 def bank_statement(session: Session) -> str:
     """A bank CSV for the demo: payments for some of this term's open invoices, quoted the ways payers do,
-    a line twice, and one that names no account (to see the unmatched list)."""
+    one paying £5 more than is owed (it becomes credit), a line twice, and one that names no account (to
+    see the unmatched list)."""
     term_id = session.scalar(select(LedgerEntry.term_id).where(LedgerEntry.kind == EntryKind.INVOICE)
                              .order_by(LedgerEntry.posted_on.desc(), LedgerEntry.id.desc()).limit(1))
     invoices = session.scalars(select(LedgerEntry).where(LedgerEntry.kind == EntryKind.INVOICE,
@@ -122,7 +124,8 @@ def bank_statement(session: Session) -> str:
             continue
         surname = invoice.account.name.split()[-1].upper()
         reference = f"FP {surname} {invoice.account.reference}" if lines % 2 else f"{invoice.number} {surname}"
-        writer.writerow([f"{on:%d/%m/%Y}", reference, f"{left:.2f}"])
+        paid = left + OVERPAID if lines == STATEMENT_LINES - 1 else left
+        writer.writerow([f"{on:%d/%m/%Y}", reference, f"{paid:.2f}"])
         if lines == 0:
             writer.writerow([f"{on:%d/%m/%Y}", reference, f"{left:.2f}"])  # the bank sent it twice
         lines += 1

@@ -1,6 +1,6 @@
 from decimal import Decimal
 
-from flask_wtf.file import FileAllowed, FileField, FileRequired, MultipleFileField
+from flask_wtf.file import MultipleFileField
 from wtforms import (
     BooleanField,
     DateField,
@@ -16,7 +16,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
-from ..forms import Form
+from ..forms import Form, csv_file_field
 from .models import CONDITION_GRADES, CheckReason, InstrumentFamily
 
 GRADE_CHOICES = [(grade, f"{grade} {label}") for grade, label in CONDITION_GRADES.items()]
@@ -160,10 +160,7 @@ class BulkGradeForm(_BulkForm):
 
 
 class ImportForm(Form):
-    file = FileField("CSV file", validators=[
-        FileRequired(message="Choose a CSV file."),
-        FileAllowed(["csv", "txt"], "Upload a .csv file."),
-    ])
+    file = csv_file_field("CSV file", "Choose a CSV file.")
     submit = SubmitField("Check the file")
 
 

@@ -2,15 +2,17 @@
 
 Read the file and plan first (nothing written): each line is matched to an account by the account
 reference (A00012) or an invoice number (INV-000034) in its reference text, or listed as unmatched
-with the reason; a line seen twice in the file or imported before is flagged and left out. Staff
-confirm the plan, and every matched line is recorded as a bank transfer in one transaction (the
-caller commits, or rolls back the lot). The same file is refused a second time, and the database
-refuses a line imported twice (its fingerprint is unique) whatever the code misses.
+with the reason; a line seen twice in the file or imported before is flagged and left out unless
+staff tick it as a payment of its own (two real payments of one amount and reference on one day).
+Staff confirm the plan, and every matched line is recorded as a bank transfer in one transaction
+(the caller commits, or rolls back the lot). The same file is refused a second time, and the database
+refuses a line imported twice (its fingerprint is unique) whatever the code misses: the n-th identical
+payment has a fingerprint of its own, so an overlapping statement meets each of them again.
 """
-import csv
 import hashlib
-import io
 import re
+from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -20,11 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ..audit.services import record
+from ..csvimport import RowError, read_rows
 from ..errors import InvalidInput
-from ..inventory.csvio import RowError, normalise_header
 from ..timeutil import today
 from .models import BankImport, BankLine, EntryKind, LedgerEntry, PayerAccount, PaymentMethod
-from .services import MOST, ZERO, MoneyError, record_payment
+from .services import MOST, ZERO, MoneyError, _lock_accounts, balances, record_payment
 
 MAX_LINES = 20000
 # The header names banks and spreadsheets use, each read as one of the three columns.
@@ -57,6 +59,13 @@ class StatementLine:
     invoice: LedgerEntry | None = None
     reason: str = ""  # why it is not matched
     duplicate: str = ""  # why it is left out as a duplicate
+    separate: bool = False  # a duplicate staff chose to import as a payment of its own
+    credit: Decimal = ZERO  # what the line pays beyond what its account owes: it becomes credit
+
+    @property
+    def may_import_separately(self) -> bool:
+        """A duplicate on a known account, which staff may import deliberately as a payment of its own."""
+        return bool(self.duplicate) and self.account is not None
 
 
 @dataclass
@@ -76,17 +85,26 @@ class BankPlan:
         return not self.errors and self.imported_before is None and bool(self.matched)
 
     @property
+    def may_confirm(self) -> bool:
+        """Whether staff can confirm: the file can be imported, or a duplicate could be ticked to import it."""
+        return self.ok or (not self.errors and self.imported_before is None
+                           and any(line.may_import_separately for line in self.duplicates))
+
+    @property
     def total(self) -> Decimal:
         return sum((line.amount for line in self.matched), ZERO)
 
 
 def file_hash(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The file's SHA-256, its line endings aside: a browser posts the previewed text back with CRLF."""
+    return hashlib.sha256("\n".join(text.splitlines()).encode()).hexdigest()
 
 
-def fingerprint(paid_on: date, amount: Decimal, reference: str) -> str:
-    """What identifies a statement line: its date, amount and reference (spacing and case aside)."""
-    return hashlib.sha256(f"{paid_on.isoformat()}|{amount}|{' '.join(reference.upper().split())}".encode()).hexdigest()
+def fingerprint(paid_on: date, amount: Decimal, reference: str, occurrence: int = 1) -> str:
+    """What identifies a statement line: its date, amount and reference (spacing and case aside), and
+    which of the identical payments it is (the first, the second...)."""
+    text = f"{paid_on.isoformat()}|{amount}|{' '.join(reference.upper().split())}"
+    return hashlib.sha256((text if occurrence == 1 else f"{text}|{occurrence}").encode()).hexdigest()
 
 
 def parse_statement_date(text: str) -> date:
@@ -114,7 +132,7 @@ def parse_amount(text: str) -> Decimal:
         raise ValueError(f"{text.strip()!r} is not an amount of money.")
     if amount <= 0:
         raise ValueError(f"{text.strip()} is not money received: only payments in (more than £0) can be imported. "
-                         "Leave payments out of the hub's account out of the file.")
+                         "Delete the lines of money paid out of the account.")
     if amount != amount.quantize(Decimal("0.01")):
         raise ValueError(f"{text.strip()!r} has more than two decimal places.")
     if amount > MOST:
@@ -136,45 +154,38 @@ def _columns(header: list[str]) -> tuple[dict[str, str], list[str]]:
     return chosen, missing
 
 
-def plan_bank_import(session: Session, text: str) -> BankPlan:
-    """Read every line, match it or say why not, flag duplicates and report every problem; import nothing."""
+def plan_bank_import(session: Session, text: str, separate: Collection[int] = ()) -> BankPlan:
+    """Read every line, match it or say why not, flag duplicates and report every problem; import nothing.
+
+    ``separate`` holds the line numbers of duplicates staff chose to import as payments of their own.
+    """
     plan = BankPlan(file_hash=file_hash(text))
     plan.imported_before = session.scalar(select(BankImport).where(BankImport.file_hash == plan.file_hash))
-    try:
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        header = [normalise_header(h) for h in (reader.fieldnames or [])]
-    except csv.Error as error:
-        plan.errors.append(RowError(1, "", f"Not a readable CSV file: {error}"))
-        return plan
-    if not header:
-        plan.errors.append(RowError(1, "", "The file is empty."))
-        return plan
-    columns, missing = _columns(header)
-    if missing:
-        plan.errors.append(RowError(1, ", ".join(missing), f"No {' or '.join(missing)} column. The first row must "
-                                    "name the columns: date, amount and reference (or Description, Paid in...)."))
-        return plan
-    reader.fieldnames = header
+    columns: dict[str, str] = {}
+
+    def check_header(header: list[str]) -> RowError | None:
+        found, missing = _columns(header)
+        columns.update(found)
+        if not missing:
+            return None
+        return RowError(1, ", ".join(missing), f"No {' or '.join(missing)} column. The first row must name the "
+                        "columns: date, amount and reference (or Description, Paid in...).")
+
     lines: list[StatementLine] = []
-    try:
-        for row in reader:
-            if len(lines) + len(plan.errors) >= MAX_LINES:
-                plan.errors.append(RowError(reader.line_num, "", f"More than {MAX_LINES} lines; split the file."))
-                break
-            values = {k: (v or "").strip() for k, v in row.items() if k}
-            if not any(values.values()):
-                continue
-            line = _read_line(reader.line_num, values, columns, plan.errors)
-            if line is not None:
-                lines.append(line)
-    except csv.Error as error:
-        plan.errors.append(RowError(reader.line_num, "", f"Not a readable CSV line: {error}"))
+    for number, values in read_rows(text, plan.errors, check_header, limit=MAX_LINES, noun="lines"):
+        line = _read_line(number, values, columns, plan.errors)
+        if line is not None:
+            lines.append(line)
     if not lines and not plan.errors:
         plan.errors.append(RowError(1, "", "The file has a header but no lines."))
     _match(session, lines)
-    _flag_duplicates(session, lines)
+    _flag_duplicates(session, lines, set(separate))
     for line in lines:
-        (plan.duplicates if line.duplicate else plan.unmatched if line.account is None else plan.matched).append(line)
+        if line.duplicate and not line.separate:
+            plan.duplicates.append(line)
+        else:
+            (plan.unmatched if line.account is None else plan.matched).append(line)
+    _note_credit(session, plan.matched)
     return plan
 
 
@@ -225,22 +236,56 @@ def _match(session: Session, lines: list[StatementLine]) -> None:
         line.invoice = invoices[sorted(nums)[0]] if len(nums) == 1 else None
 
 
-def _flag_duplicates(session: Session, lines: list[StatementLine]) -> None:
-    seen: dict[str, int] = {}
-    before = {}
-    prints = [line.fingerprint for line in lines]
+def _flag_duplicates(session: Session, lines: list[StatementLine], separate: set[int]) -> None:
+    """Flag a line imported before or the same as an earlier line of the file; import the ones in
+    ``separate`` (on a known account) as payments of their own, each with an occurrence not yet taken."""
+    alike: dict[str, list[StatementLine]] = defaultdict(list)
+    for line in lines:
+        same = alike[line.fingerprint]
+        same.append(line)
+        if len(same) > 1:  # the second identical payment of the file is told apart from the first
+            line.fingerprint = fingerprint(line.paid_on, line.amount, line.reference, len(same))
+    before = _imported(session, [line.fingerprint for line in lines])
+    for same in alike.values():
+        for line in same:
+            earlier = before.get(line.fingerprint)
+            if earlier is not None:
+                line.duplicate = (f"Already imported on {earlier.bank_import.imported_at:%-d %b %Y} "
+                                  f"({earlier.bank_import.filename or 'a statement'}, line {earlier.line}).")
+            elif line is not same[0]:
+                line.duplicate = f"The same as line {same[0].line} (date, amount and reference)."
+        chosen = [line for line in same if line.may_import_separately and line.line in separate]
+        if chosen:
+            _take_free_occurrences(session, chosen, taken={line.fingerprint for line in same if not line.duplicate})
+
+
+def _imported(session: Session, prints: list[str]) -> dict[str, BankLine]:
+    found = {}
     for chunk in range(0, len(prints), 500):
         for bank_line in session.scalars(select(BankLine).where(BankLine.fingerprint.in_(prints[chunk:chunk + 500]))):
-            before[bank_line.fingerprint] = bank_line
-    for line in lines:
-        if line.fingerprint in before:
-            earlier = before[line.fingerprint]
-            line.duplicate = (f"Already imported on {earlier.bank_import.imported_at:%-d %b %Y} "
-                              f"({earlier.bank_import.filename or 'a statement'}, line {earlier.line}).")
-        elif line.fingerprint in seen:
-            line.duplicate = f"The same as line {seen[line.fingerprint]} (date, amount and reference)."
-        else:
-            seen[line.fingerprint] = line.line
+            found[bank_line.fingerprint] = bank_line
+    return found
+
+
+def _take_free_occurrences(session: Session, chosen: list[StatementLine], taken: set[str]) -> None:
+    occurrence = 1
+    for line in chosen:
+        while True:
+            candidate = fingerprint(line.paid_on, line.amount, line.reference, occurrence)
+            occurrence += 1
+            if candidate not in taken and not _imported(session, [candidate]):
+                break
+        taken.add(candidate)
+        line.fingerprint, line.separate = candidate, True
+
+
+def _note_credit(session: Session, matched: list[StatementLine]) -> None:
+    """Note on each line what it pays beyond what its account owes by then (it becomes credit)."""
+    owed = balances(session, {line.account.id: line.account for line in matched}.values())
+    for line in matched:
+        left = owed[line.account.id]
+        line.credit = max(ZERO, min(line.amount, line.amount - left))
+        owed[line.account.id] = left - line.amount
 
 
 def apply_bank_import(session: Session, actor, plan: BankPlan, filename: str = "") -> BankImport:
@@ -251,10 +296,15 @@ def apply_bank_import(session: Session, actor, plan: BankPlan, filename: str = "
     if plan.errors:
         raise InvalidInput("The file has errors; nothing was imported.")
     if not plan.matched:
-        raise InvalidInput("No line of the file matched an account; nothing was imported.")
+        raise InvalidInput("Every line that matched an account is a duplicate, and none was ticked to import as "
+                           "a payment of its own; nothing was imported." if plan.duplicates else
+                           "No line of the file matched an account; nothing was imported.")
     bank_import = BankImport(file_hash=plan.file_hash, filename=filename.strip()[:200], payments=len(plan.matched),
                              total=plan.total, imported_by=actor)
     try:
+        # Every account first, in one order: two imports of overlapping statements then take turns
+        # (lines in common share their accounts) instead of deadlocking, and the second meets the first's lines.
+        _lock_accounts(session, *(line.account for line in plan.matched))
         session.add(bank_import)
         session.flush()
         for line in plan.matched:
@@ -265,11 +315,16 @@ def apply_bank_import(session: Session, actor, plan: BankPlan, filename: str = "
                                  paid_on=line.paid_on, amount=line.amount, reference=line.reference,
                                  payment=posted.entry))
         session.flush()
-    except IntegrityError:  # another import of the same file or line got there first
-        raise AlreadyImported("These statement lines were imported meanwhile; nothing was imported again.") from None
+    except IntegrityError as error:  # another import of the same file or line got there first
+        if "file_hash" in str(error.orig):
+            raise AlreadyImported("Someone else imported this statement a moment ago; nothing was imported "
+                                  "again.") from None
+        raise AlreadyImported("Some of these statement lines were imported from another statement a moment ago; "
+                              "nothing was imported. Check the statement again to see which.") from None
     record(session, actor, "bank.imported", bank_import,
            f"Imported {len(plan.matched)} bank payments, £{plan.total:,.2f}"
            + (f" from {bank_import.filename}" if bank_import.filename else ""),
            {"payments": len(plan.matched), "total": plan.total, "unmatched": len(plan.unmatched),
-            "duplicates": len(plan.duplicates)})
+            "duplicates": len(plan.duplicates),
+            "separate_lines": [line.line for line in plan.matched if line.separate]})
     return bank_import

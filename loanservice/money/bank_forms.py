@@ -1,22 +1,21 @@
 """Forms of the bank import and the finance exports: the shape of input only."""
-from flask_wtf.file import FileAllowed, FileField, FileRequired
-from wtforms import DateField, HiddenField, SubmitField
+from wtforms import BooleanField, DateField, HiddenField, SelectMultipleField, SubmitField
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from ..forms import Form
+from ..forms import Form, csv_file_field
 
 
 class BankUploadForm(Form):
-    file = FileField("Bank statement (CSV)", validators=[
-        FileRequired(message="Choose the bank statement's CSV file."),
-        FileAllowed(["csv", "txt"], "Upload a .csv file."),
-    ])
+    file = csv_file_field("Bank statement (CSV)", "Choose the bank statement's CSV file.")
     submit = SubmitField("Check the statement")
 
 
 class BankConfirmForm(Form):
     csv_text = HiddenField(validators=[DataRequired()])
     filename = HiddenField(validators=[Length(max=200)])
+    # The duplicate lines (by line number) staff ticked as real payments of their own.
+    separate = SelectMultipleField(coerce=int, validate_choice=False)
+    check_again = BooleanField()  # the preview again with the ticked lines, importing nothing
     submit = SubmitField("Import the payments")
 
 

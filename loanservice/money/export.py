@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from ..borrowers.models import RemissionCategory
 from ..errors import InvalidInput
 from ..inventory.csvio import spreadsheet_cell
 from ..inventory.models import Instrument
@@ -26,6 +27,8 @@ REMISSION_COLUMNS = ["term", "remission_category", "remission_given"]
 DEFAULT_NOMINAL_CODES = {"hire": "4000", "loss": "4010", "credit_note": "4000", "payment": "1200",
                          "refund": "1200", "write_off": "8100", "deposit": "2100", "set_hire": "4000"}
 VAT_KINDS = (EntryKind.INVOICE, EntryKind.CREDIT_NOTE)  # payments, refunds and write-offs carry no VAT
+# Payments, refunds and write-offs have no document number: the export numbers them by their entry.
+ENTRY_PREFIXES = {"payment": "PAY", "refund": "REF", "write_off": "WO"}
 CENT = Decimal("0.01")
 
 
@@ -79,8 +82,13 @@ def _finance_rows(session: Session, codes: dict[str, str], rate: Decimal, start:
     for entry in entries:
         for code, gross, description in _entry_parts(entry, codes):
             net, vat = split_vat(gross, rate) if entry.kind in VAT_KINDS else (gross, ZERO)
-            yield [entry.posted_on, EntryKind(entry.kind).label, entry.number or "", entry.account.reference,
+            yield [entry.posted_on, EntryKind(entry.kind).label, entry_number(entry), entry.account.reference,
                    entry.account.name, code, description, net, vat, gross]
+
+
+def entry_number(entry: LedgerEntry) -> str:
+    """The number a finance system files an entry under: an invoice's or credit note's own, else PAY-000012."""
+    return entry.number or f"{ENTRY_PREFIXES.get(entry.kind, 'ENT')}-{entry.id:06d}"
 
 
 def _entry_parts(entry: LedgerEntry, codes: dict[str, str]) -> Iterable[tuple[str, Decimal, str]]:
@@ -108,7 +116,7 @@ def aged_debt_rows(session: Session, on: date) -> Iterator[list]:
 def remission_rows(session: Session) -> Iterator[list]:
     """The remission given (full fee less what was charged) per term and remission category."""
     for term, category, amount in remission_given(session):
-        yield [term, category, amount]
+        yield [term, RemissionCategory(category).label, amount]
 
 
 def _cell(value) -> str:

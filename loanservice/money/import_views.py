@@ -40,9 +40,12 @@ def bank_import():
             plan = plan_bank_import(db.session, text)
             confirm.csv_text.data = text
             confirm.filename.data = (form.file.data.filename or "")[:200]
-            status = 409 if plan.imported_before else 200 if plan.ok else 422
+            status = 409 if plan.imported_before else 200 if plan.may_confirm else 422
     elif request.method == "POST" and "csv_text" in request.form and confirm.validate():
-        plan = plan_bank_import(db.session, confirm.csv_text.data)  # checked again: the hub may have changed
+        # Checked again: the hub may have changed since the preview, and staff may have ticked duplicates.
+        plan = plan_bank_import(db.session, confirm.csv_text.data, confirm.separate.data or ())
+        if confirm.check_again.data:
+            return _render(form, confirm, plan, 409 if plan.imported_before else 200 if plan.may_confirm else 422)
 
         def imported(bank_import):
             return done(f"Imported {counted(bank_import.payments, 'payment')}, £{bank_import.total:,.2f}.",

@@ -29,7 +29,7 @@ from ..extensions import DB_INT_MAX, DB_INT_MIN, db
 from ..loans.models import AcademicTerm
 from ..sets.models import ClassroomSet
 from ..timeutil import today
-from ..web import done, field_error, int_arg, pdf_response, submit_button, submit_form
+from ..web import done, field_error, form_page, int_arg, pdf_response, submit_button, submit_form
 from ..wording import counted
 from . import jobs, services
 from .forms import (
@@ -125,13 +125,9 @@ def payment(account_id: int):
                                        on=form.paid_on.data, reference=form.reference.data or "",
                                        note=form.note.data or "", invoices=chosen)
 
-    response, status = submit_form(form, perform, lambda posted: done(_paid_message(account, posted),
-                                                                      _account_url(account)),
-                                   field_map={"on": "paid_on"})
-    if response:
-        return response
-    return render_template("money/payment.html", account=account, form=form,
-                           balance=services.balance(db.session, account)), status
+    return form_page(form, perform, lambda posted: done(_paid_message(account, posted), _account_url(account)),
+                     "money/payment.html", field_map={"on": "paid_on"}, account=account,
+                     balance=services.balance(db.session, account))
 
 
 @bp.route("/accounts/<int:account_id>/refund", methods=["GET", "POST"])
@@ -139,14 +135,11 @@ def payment(account_id: int):
 def refund(account_id: int):
     account = _account(account_id)
     form = RefundForm()
-    response, status = submit_form(
+    return form_page(
         form, lambda: services.refund(db.session, current_user, account, form.amount.data, form.method.data,
                                       form.reason.data or ""),
-        lambda entry: done(f"Recorded a refund of £{entry.size:,.2f} to {account.name}.", _account_url(account)))
-    if response:
-        return response
-    return render_template("money/refund.html", account=account, form=form,
-                           credit=services.credit_held(db.session, account)), status
+        lambda entry: done(f"Recorded a refund of £{entry.size:,.2f} to {account.name}.", _account_url(account)),
+        "money/refund.html", account=account, credit=services.credit_held(db.session, account))
 
 
 @bp.route("/accounts/<int:account_id>/payer", methods=["GET", "POST"])
@@ -157,13 +150,11 @@ def payer(account_id: int):
     if request.method == "GET":
         form.name.data, form.email.data, form.address.data = (account.payer_name, account.payer_email,
                                                               account.payer_address)
-    response, status = submit_form(
+    return form_page(
         form, lambda: services.set_payer(db.session, current_user, account, name=form.name.data or "",
                                          email=form.email.data or "", address=form.address.data or ""),
-        lambda saved: done(f"Invoices for {saved.reference} go to {saved.name}.", _account_url(saved)))
-    if response:
-        return response
-    return render_template("money/payer.html", account=account, form=form, button=ButtonForm(formdata=None)), status
+        lambda saved: done(f"Invoices for {saved.reference} go to {saved.name}.", _account_url(saved)),
+        "money/payer.html", account=account, button=ButtonForm(formdata=None))
 
 
 @bp.post("/accounts/<int:account_id>/payer/clear")
@@ -201,13 +192,10 @@ def credit(invoice_id: int):
             said += f" The account now holds £{posted.credit:,.2f} in credit."
         return said
 
-    response, status = submit_form(
+    return form_page(
         form, lambda: services.credit_invoice(db.session, current_user, invoice, form.amount.data, form.reason.data),
-        lambda posted: done(message(posted), url_for(".invoice", invoice_id=invoice.id)))
-    if response:
-        return response
-    return render_template("money/credit.html", invoice=invoice, form=form,
-                           creditable=services.creditable(db.session, invoice)), status
+        lambda posted: done(message(posted), url_for(".invoice", invoice_id=invoice.id)),
+        "money/credit.html", invoice=invoice, creditable=services.creditable(db.session, invoice))
 
 
 @bp.route("/invoices/<int:invoice_id>/write-off", methods=["GET", "POST"])
@@ -215,14 +203,11 @@ def credit(invoice_id: int):
 def write_off(invoice_id: int):
     invoice = _invoice(invoice_id)
     form = WriteOffForm()
-    response, status = submit_form(
+    return form_page(
         form, lambda: services.write_off(db.session, current_user, invoice, form.reason.data),
         lambda entry: done(f"Wrote off £{entry.size:,.2f} of {invoice.number}.",
-                           url_for(".invoice", invoice_id=invoice.id)))
-    if response:
-        return response
-    return render_template("money/write_off.html", invoice=invoice, form=form,
-                           left=services.invoice_left(db.session, invoice)), status
+                           url_for(".invoice", invoice_id=invoice.id)),
+        "money/write_off.html", invoice=invoice, left=services.invoice_left(db.session, invoice))
 
 
 # ---------------------------------------------------------------- PDFs: staff, and the account's own people

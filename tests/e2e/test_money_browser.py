@@ -49,3 +49,65 @@ def test_staff_run_the_invoices_and_a_parent_downloads_theirs(live_server, facto
     words = pdf_text(page.context.request.get(response.url).body())
     assert "Invoice INV-000001" in words and "Free school meals: less £24.00" in words and "Total due £12.00" in words
     page.context.close()
+
+
+def test_staff_import_a_bank_statement_and_the_parent_owes_nothing(live_server, factory_for_server, browser,
+                                                                    tmp_path):
+    from ..conftest import in_app
+
+    factory = factory_for_server
+    start = today() - timedelta(days=20)
+    term = factory.term("Spring 2027", start, start + timedelta(days=80))
+    parent = factory.parent(email="sam@example.org", name="Sam Okafor")
+    child = factory.child(parent, "Ife")
+    factory.loan(factory.instrument(asset_tag="CLA-001"), child, due_on=start + timedelta(days=80),
+                 charges=pricing.Charges(fee_per_term=Decimal("36.00")))
+    with in_app(live_server.app) as session:
+        from loanservice.loans.models import AcademicTerm
+        from loanservice.money import services as money
+
+        money.run_invoices(session, None, session.get(AcademicTerm, term.id), live_server.app.config)
+        session.commit()
+    staff = factory.user("staff", email="desk@example.org")
+    paid_on = (today() - timedelta(days=1)).strftime("%d/%m/%Y")
+    statement = tmp_path / "statement.csv"  # as the demo's: the invoice quoted one way, the account another
+    statement.write_text("Date,Description,Paid in\n"
+                         f"{paid_on},INV-000001 OKAFOR,20.00\n"
+                         f"{paid_on},FP OKAFOR A00001,16.00\n"
+                         f"{paid_on},FP OKAFOR A00001,16.00\n"  # the bank sent it twice
+                         f"{paid_on},J SMITH MUSIC HIRE,30.00\n")
+
+    for size in ({"width": 375, "height": 800}, {"width": 1280, "height": 800}):
+        desk = browser.new_context(viewport=size).new_page()
+        sign_in(desk, live_server, staff.email)
+        desk.goto(live_server.url + "/money/accounts")
+        desk.get_by_role("link", name="Import a bank statement").click()
+        desk.get_by_label("Bank statement (CSV)").set_input_files(str(statement))
+        desk.get_by_role("button", name="Check the statement").click()
+        main = desk.get_by_role("main")
+        expect(main).to_contain_text("Ready to import 2 payments, £36.00")
+        expect(main).to_contain_text("Not matched: 1 line (not imported)")
+        expect(main).to_contain_text("Duplicates: 1 line (not imported)")
+        expect(desk.get_by_label("It is a separate payment: import line 4")).not_to_be_checked()
+        matched = desk.get_by_role("table", name="Matched")
+        # On a phone each line is a card whose values carry their column's name; on a desk, a table row.
+        card = matched.locator("td[data-label=Amount]").first
+        assert card.bounding_box()["width"] > (300 if size["width"] == 375 else 0)
+        assert desk.evaluate("document.documentElement.scrollWidth") <= size["width"]
+        desk.screenshot(path=str(tmp_path / f"bank-preview-{size['width']}.png"), full_page=True)
+        assert_accessible(desk)
+        if size["width"] == 375:
+            desk.context.close()
+            continue
+        desk.get_by_role("button", name="Import 2 payments and the ticked lines").click()
+        expect(desk.locator(".flash-success")).to_contain_text("Imported 2 payments, £36.00.")
+        desk.get_by_label("Bank statement (CSV)").set_input_files(str(statement))  # the same file again
+        desk.get_by_role("button", name="Check the statement").click()
+        expect(desk.get_by_role("alert")).to_contain_text("This statement was imported on")
+        desk.context.close()
+
+    page = browser.new_context().new_page()
+    sign_in(page, live_server, "sam@example.org")
+    money_region = page.get_by_role("region", name="Invoices and payments")
+    expect(money_region).to_contain_text("Nothing owed on account A00001")
+    page.context.close()
