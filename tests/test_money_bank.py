@@ -292,7 +292,7 @@ def test_a_malformed_file_gets_a_clear_message(app, staff_client, invoiced, text
 def test_a_file_that_is_not_text_is_refused(app, staff_client, invoiced):
     response = upload(staff_client, b"\xff\xfe\x00garbage")
     assert response.status_code == 422
-    assert "The file is not UTF-8 text." in response.get_data(as_text=True)
+    assert "The file is not UTF-8 text" in response.get_data(as_text=True)
 
 
 def test_common_bank_headers_and_uk_dates_are_read(app, invoiced):
