@@ -317,6 +317,26 @@ def test_the_run_sheet_pdf_names_the_school_and_its_set(app, factory, calendar, 
     assert "Ukulele set A" in text
 
 
+def _booked_with_notes(app, factory, calendar, ukuleles):
+    kit = make_set(factory, ukuleles, 4, "Ukulele set A")
+    school = factory.school("Hill Primary", address="1 Hill Road")
+    booking_id = ask(app, school, ukuleles, calendar[f"Autumn {Y + 1}"], pupils=4, teacher="Mr Singh",
+                     notes="Please deliver to the hall.")
+    allocate(app, booking_id, kit, delivery_on=today() + timedelta(days=2))
+
+
+def test_the_run_sheet_gives_the_driver_the_schools_notes(app, factory, calendar, ukuleles, staff_client):
+    _booked_with_notes(app, factory, calendar, ukuleles)
+    page = staff_client.get(f"/bookings/run-sheet?from={(today() + timedelta(days=2)).isoformat()}&span=day")
+    assert "Please deliver to the hall." in page.get_data(as_text=True)
+
+
+def test_the_run_sheet_pdf_names_the_teacher(app, factory, calendar, ukuleles, staff_client):
+    _booked_with_notes(app, factory, calendar, ukuleles)
+    response = staff_client.get(f"/bookings/run-sheet.pdf?from={(today() + timedelta(days=2)).isoformat()}")
+    assert "Mr Singh" in pdf_text(response.data)
+
+
 def test_an_empty_run_sheet_says_so(app, factory, staff_client):
     page = staff_client.get("/bookings/run-sheet?span=day").get_data(as_text=True)
     assert "Nothing to deliver or collect that day." in page

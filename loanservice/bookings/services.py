@@ -373,7 +373,7 @@ class Stop:
     day: date
     booking: Booking
     instruments: int
-    sizes: str  # e.g. "1/2 x 10, 3/4 x 20"
+    sizes: str  # e.g. "10 x 1/2, 20 x 3/4"
 
 
 def run_sheet(session: Session, first: date, last: date) -> list[Stop]:
@@ -384,10 +384,14 @@ def run_sheet(session: Session, first: date, last: date) -> list[Stop]:
         .options(joinedload(Booking.school), joinedload(Booking.classroom_set),
                  joinedload(Booking.instrument_type))).all()
     sizes = _sizes_of(session, {b.set_id for b in bookings})
+
+    def described(counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} x {size}" if size else f"{n} (one size)" for size, n in sorted(counts.items()))
+
     stops = [Stop("Delivery" if b.status is BookingStatus.ALLOCATED else "Collection",
                   b.delivery_on if b.status is BookingStatus.ALLOCATED else b.collection_on, b,
                   sum(sizes.get(b.set_id, {}).values()),
-                  ", ".join(f"{size or 'one size'} x {n}" for size, n in sorted(sizes.get(b.set_id, {}).items())))
+                  described(sizes.get(b.set_id, {})))
              for b in bookings]
     return sorted(stops, key=lambda s: (s.day, s.kind, s.booking.school.name))
 

@@ -452,7 +452,7 @@ def split_invoice(invoice_id: int):
     response, status = submit_form(
         form, lambda: services.split_into_instalments(db.session, current_user, invoice, current_app.config),
         lambda rows: done(f"{invoice.number} is paid in {len(rows)} instalments: " + ", ".join(
-            f"{row.amount:,.2f} by {row.due_on:%-d %b %Y}" for row in rows) + ".",
+            f"£{row.amount:,.2f} by {row.due_on:%-d %b %Y}" for row in rows) + ".",
             url_for(".invoice", invoice_id=invoice.id)))
     if response:
         return response

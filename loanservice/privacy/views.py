@@ -27,7 +27,7 @@ def _index_page(policy_form=None, status=200):
         policy_form=policy_form or PolicyForm(obj=policy), hold_form=HoldForm(formdata=None),
         button=ButtonForm(formdata=None), old_mail=services.old_mail_count(db.session, policy, today()),
         open_requests=len(services.open_access_requests(db.session)),
-        until=today() + timedelta(days=services.LOOKAHEAD_DAYS)), status
+        until=today() + timedelta(days=services.LOOKAHEAD_DAYS), today=today()), status
 
 
 @bp.get("/")

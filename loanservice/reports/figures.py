@@ -38,6 +38,7 @@ ZERO = Decimal("0.00")
 # Loans that happened: a pending loan called off before issue never put an instrument in a child's hands.
 LENT = (LoanStatus.OPEN, LoanStatus.RETURNED, LoanStatus.EXCHANGED, LoanStatus.LOST)
 NOT_KNOWN = "Not known"
+HIDDEN = "[c]"  # a count withheld so that a small count beside it cannot be worked out from the total
 
 
 # ---------------------------------------------------------------- school years
@@ -102,8 +103,9 @@ YEAR_GROUP_ROWS = [year_label(group) for group in range(14)] + [NOT_KNOWN]
 class Table:
     """Counts in rows and columns with their totals, shown with small counts hidden.
 
-    ``shown`` holds what may be published: a count from 1 to ``threshold - 1`` is "<N", and so is a
-    second count wherever one hidden count could otherwise be worked back from a total.
+    ``shown`` holds what may be published: a count from 1 to ``threshold - 1`` is "<N"; a count of any size
+    hidden only so that a small one cannot be worked back from a total is "[c]" (a published "<5" always
+    means 1 to 4).
     """
 
     title: str
@@ -156,6 +158,7 @@ def suppress(table: Table, threshold: int) -> Table:
     if table.has_totals_column:
         relations += [([(r, c) for c in range(body_width)], (r, width - 1)) for r in range(height)]
     relations += [([(r, c) for r in range(height - 1)], (height - 1, c)) for c in range(width)]
+    small = set(hidden)  # below the threshold; the rest are hidden only to protect these
     changed = True
     while changed and threshold > 1:
         changed = False
@@ -166,8 +169,8 @@ def suppress(table: Table, threshold: int) -> Table:
             candidates = sorted((matrix[r][c], (r, c)) for r, c in members if (r, c) not in hidden and matrix[r][c] > 0)
             hidden.add(candidates[0][1] if candidates else total)
             changed = True
-    table.shown = [[f"<{threshold}" if (r, c) in hidden else str(matrix[r][c]) for c in range(width)]
-                   for r in range(height)]
+    table.shown = [[f"<{threshold}" if (r, c) in small else HIDDEN if (r, c) in hidden else str(matrix[r][c])
+                    for c in range(width)] for r in range(height)]
     return table
 
 
@@ -292,8 +295,9 @@ DEFINITIONS = [
     ("Continuation", "Pupils with an individual loan in the year whose school had a WCET set the year before."),
     ("Circumstances", "The remission category the loan was priced with (free school meals, pupil premium, looked "
                       "after...) and the SEND flag the pupil had when it was made."),
-    ("Small counts", "A count from 1 to one below the threshold is shown as “<threshold”; so is another count "
-                     "wherever a hidden one could be worked out from a total. Counts of schools are not hidden."),
+    ("Small counts", "A count from 1 to one below the threshold is shown as “<threshold” (“<5”: 1 to 4). A count of "
+                     "any size shown as “[c]” is withheld so that a small count beside it cannot be worked out "
+                     "from the total. Counts of schools are not hidden."),
 ]
 
 
