@@ -435,6 +435,15 @@ def test_staff_record_a_request_and_the_register_shows_its_deadline(app, staff_c
     assert "Mr Turing (father)" in page
 
 
+def test_recording_a_request_names_the_family_it_was_recorded_against(app, staff_client, hub):
+    with in_app(app) as session:
+        name = session.get(Family, hub["turing"].family_id).name
+    response = submit(staff_client, "/privacy/requests", {
+        "family_id": str(hub["turing"].family_id), "requester_name": "Mr Turing", "relationship_to_child": "father",
+        "received_on": today().isoformat()}, form="family_id", follow_redirects=True)
+    assert f"request about {name} (family {hub['turing'].family_id})" in response.get_data(as_text=True)
+
+
 def test_a_request_for_an_unknown_family_says_so(app, staff_client, hub):
     response = submit(staff_client, "/privacy/requests", {
         "family_id": "999999", "requester_name": "Someone", "relationship_to_child": "aunt",

@@ -143,7 +143,8 @@ def record_request():
         form, lambda: services.record_access_request(
             db.session, current_user, family_id=form.family_id.data, requester_name=form.requester_name.data,
             relationship_to_child=form.relationship_to_child.data, received_on=form.received_on.data),
-        lambda saved: done(f"Recorded the request: answer by {saved.due_on:%-d %B %Y}.", url_for("privacy.requests")))
+        lambda saved: done(f"Recorded {saved.requester_name}'s request about {saved.family.name} (family "
+                           f"{saved.family_id}): answer by {saved.due_on:%-d %B %Y}.", url_for("privacy.requests")))
     return response or _requests_page(form, status)
 
 
