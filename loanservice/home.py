@@ -3,6 +3,7 @@ from flask import Blueprint, current_app, redirect, render_template, url_for
 from flask_login import current_user
 
 from .accounts.models import Role
+from .bookings.services import bookings_for
 from .extensions import db
 from .money.services import holder_money
 from .parents.forms import ButtonForm
@@ -24,7 +25,9 @@ def index():
     lost_counts = {}
     overview = None
     money = None
+    bookings = []
     if current_user.role == Role.SCHOOL:
+        bookings = db.session.scalars(bookings_for(db.session, school_id=current_user.school_id).limit(5)).all()
         school_set_loans = set_loans_for_school(db.session, current_user.school_id)
         lost_counts = missing_counts(db.session, school_set_loans)
         money = holder_money(db.session, current_user.school, current_app.config)
@@ -33,4 +36,4 @@ def index():
         money = holder_money(db.session, overview.family, current_app.config) if overview.family else None
         return render_template("home/index.html", overview=overview, button=ButtonForm(formdata=None), money=money)
     return render_template("home/index.html", school_set_loans=school_set_loans, lost_counts=lost_counts,
-                           overview=overview, money=money)
+                           overview=overview, money=money, bookings=bookings)

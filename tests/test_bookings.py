@@ -86,6 +86,13 @@ def test_a_school_asks_for_a_set_on_the_page_and_sees_it_waiting(app, factory, c
     assert "Asked for, waiting for the store" in client.get("/bookings").get_data(as_text=True)
 
 
+def test_a_schools_home_page_shows_its_bookings(app, factory, calendar, ukuleles):
+    school = factory.school("Hill Primary")
+    ask(app, school, ukuleles, calendar[f"Autumn {Y + 1}"], pupils=28)
+    page = school_client(app, factory, school).get("/").get_data(as_text=True)
+    assert f"Ukulele set, Autumn {Y + 1}</a>:\n      asked for, waiting for the store" in page
+
+
 def test_the_booking_form_offers_only_terms_to_come(app, factory, calendar, ukuleles):
     client = school_client(app, factory, factory.school())
     page = client.get("/bookings/new").get_data(as_text=True)
